@@ -1,0 +1,73 @@
+"""The ASGI application: routes, middleware and the lifespan that opens and closes the runtime."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+
+from gateway.request_context import RequestIdMiddleware
+from gateway.runtime import Runtime
+from gateway.settings import Settings, load_settings
+from schema import build_schema
+from schema.http import GraphQLView
+
+log = logging.getLogger("socialgate")
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or load_settings()
+    runtime = Runtime(settings)
+    graphql = GraphQLView(build_schema(), runtime)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    async def healthz(_request: Request) -> JSONResponse:
+        """Liveness: the process answers. Says nothing about its dependencies."""
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_request: Request) -> JSONResponse:
+        """Readiness: the database answers, so a load balancer may send traffic here."""
+        try:
+            await runtime.database.ping()
+        except Exception:  # any failure to reach the database means "not ready", whatever its kind
+            log.warning("readiness check failed: database unreachable", exc_info=True)
+            return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+        return JSONResponse({"status": "ready", "database": "ok"})
+
+    middleware = [Middleware(RequestIdMiddleware)]
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=["GET", "POST", "OPTIONS"],
+                allow_headers=["authorization", "content-type", "x-request-id", "x-socialgate-org"],
+                expose_headers=["x-request-id"],
+            )
+        )
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+        ],
+        middleware=middleware,
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    return app

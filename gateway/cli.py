@@ -1,0 +1,175 @@
+"""The `socialgate` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from gateway.errors import ServiceError
+from gateway.settings import Settings, SettingsError, load_settings
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="socialgate: one GraphQL API for every social platform.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+orgs_app = typer.Typer(help="Manage organizations.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+schema_app = typer.Typer(help="The GraphQL schema.", no_args_is_help=True)
+app.add_typer(orgs_app, name="orgs")
+app.add_typer(keys_app, name="keys")
+app.add_typer(schema_app, name="schema")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+FIRST_QUERY = "{ viewer { organization { id name } scopes apiKeyId } }"
+
+
+def _settings(**overrides: Any) -> Settings:
+    return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _with_runtime(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Open the runtime (migrating SQLite), run one piece of work, close it."""
+    from gateway.runtime import Runtime
+
+    async def run() -> T:
+        runtime = Runtime(settings)
+        try:
+            await runtime.start()
+            return await work(runtime)
+        finally:
+            await runtime.stop()
+
+    return asyncio.run(run())
+
+
+@app.command()
+def serve(
+    demo: Annotated[bool, typer.Option(help="Seed a demo organization, key and sandbox account.")] = False,
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default SOCIALGATE_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind (default SOCIALGATE_PORT).")] = None,
+) -> None:
+    """Run the API (and, on the embedded default, everything else) in this process."""
+    import uvicorn
+
+    from gateway.app import create_app
+    from gateway.logs import configure_logging
+
+    settings = _settings(host=host, port=port)
+    configure_logging(settings.log_level)
+    if demo:
+        from gateway.demo import seed_demo
+
+        _print_demo(settings, _with_runtime(settings, seed_demo))
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, server_header=False)
+
+
+def _print_demo(settings: Settings, seed: Any) -> None:
+    graphql_url = f"{settings.base_url}/graphql"
+    out.print(f"[bold]socialgate demo[/bold] — organization {seed.organization_name} ({seed.organization_id})")
+    out.print(f"GraphiQL: {graphql_url}")
+    if seed.secret:
+        out.print(f"API key (shown once, keep it): [bold]{seed.secret}[/bold]")
+        out.print("First query — paste into GraphiQL with the header "
+                  f'{{"Authorization": "Bearer {seed.secret}"}}, or run:')
+        body = json.dumps({"query": FIRST_QUERY})
+        out.print(
+            f"  curl -s {graphql_url} -H 'Authorization: Bearer {seed.secret}' "
+            f"-H 'Content-Type: application/json' -d '{body}'"
+        )
+    else:
+        out.print("The demo already exists; its key was shown when it was created and is not stored.")
+        out.print(f"Mint a new one with: socialgate keys create --org {seed.organization_id} --scope '*'")
+        out.print(f"First query: {FIRST_QUERY}")
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date (safe to run again)."""
+    from gateway.storage import Database
+    from gateway.storage.migrate import current_revision, upgrade
+
+    settings = _settings()
+
+    async def run() -> str | None:
+        database = Database(settings.database_url)
+        try:
+            await upgrade(database)
+            return await current_revision(database)
+        finally:
+            await database.dispose()
+
+    out.print(f"database at revision {asyncio.run(run())}")
+
+
+@orgs_app.command("create")
+def orgs_create(
+    name: Annotated[str, typer.Argument(help="The organization's name.")],
+    parent: Annotated[str | None, typer.Option(help="Parent organization id (one level deep).")] = None,
+) -> None:
+    """Create an organization and print its id."""
+    from gateway.organizations import create_organization
+
+    async def work(runtime: Any) -> Any:
+        async with runtime.database.write() as session:
+            return await create_organization(session, name, parent_id=parent)
+
+    organization = _with_runtime(_settings(), work)
+    out.print(organization.id)
+
+
+@keys_app.command("create")
+def keys_create(
+    org: Annotated[str, typer.Option(help="The organization the key acts in.")],
+    scope: Annotated[list[str], typer.Option(help="A scope such as posts:* (repeat for more).")],
+    name: Annotated[str, typer.Option(help="A label to recognise the key by.")] = "",
+) -> None:
+    """Mint an API key and print its secret — the only time it is shown."""
+    from gateway.keys import mint_key
+    from gateway.organizations import get_organization
+
+    async def work(runtime: Any) -> Any:
+        async with runtime.database.write() as session:
+            await get_organization(session, org)
+            return await mint_key(session, org, scope, name=name)
+
+    minted = _with_runtime(_settings(), work)
+    err.print(f"key {minted.key.id} with scopes {', '.join(minted.key.scopes)}; the secret is shown once:")
+    out.print(minted.secret)
+
+
+@schema_app.command("export")
+def schema_export(
+    output: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """Print the schema in SDL: the file committed as schema.graphql."""
+    from schema.sdl import export_sdl
+
+    sdl = export_sdl()
+    if output is None:
+        sys.stdout.write(sdl)
+    else:
+        output.write_text(sdl)
+        err.print(f"wrote {output}")
+
+
+def main() -> None:
+    try:
+        app()
+    except SettingsError as exc:
+        err.print(f"[red]socialgate cannot start.[/red] {exc}")
+        raise SystemExit(2) from None
+    except ServiceError as exc:
+        err.print(f"[red]{exc.code}[/red]: {exc.message}")
+        raise SystemExit(1) from None

@@ -1,0 +1,58 @@
+"""Errors the services raise, each with a stable code.
+
+The GraphQL layer turns a ``UserError`` into an entry of a payload's ``userErrors`` and every
+other ``ServiceError`` into a top-level error with ``extensions.code``. Anything else that escapes
+a service is a bug and is masked as INTERNAL.
+"""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    code = "INTERNAL"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Unauthenticated(ServiceError):
+    code = "UNAUTHENTICATED"
+
+    def __init__(self, message: str = "The API key is missing or invalid.") -> None:
+        super().__init__(message)
+
+
+class Forbidden(ServiceError):
+    code = "FORBIDDEN"
+
+
+class NotFound(ServiceError):
+    code = "NOT_FOUND"
+
+
+class RateLimited(ServiceError):
+    code = "RATE_LIMITED"
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class UserError(ServiceError):
+    """Something the caller can fix: reported in the payload's ``userErrors``, nothing changed."""
+
+    def __init__(self, code: str, message: str, field: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.field = field
+
+
+class UserErrors(ServiceError):
+    """Several user errors at once, e.g. every problem of a post's targets."""
+
+    code = "USER_ERRORS"
+
+    def __init__(self, errors: list[UserError]) -> None:
+        super().__init__("; ".join(error.message for error in errors))
+        self.errors = errors

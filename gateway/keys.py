@@ -1,0 +1,155 @@
+"""API keys: minting, hashing and authenticating ``sg_live_…`` secrets.
+
+A key is ``sg_live_`` + a 12-character lookup + a 32-character secret. Only the lookup and a
+SHA-256 of the whole key are stored; the secret is shown once. A high-entropy random secret needs
+no slow password hash: SHA-256 already makes the stored value useless to whoever reads the table.
+
+Authentication takes the same path for every failure — a row lookup and a constant-time hash
+comparison happen even for a malformed or unknown key — so neither the message nor the timing
+tells an attacker which check refused them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import string
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.clock import utcnow
+from gateway.errors import Forbidden, Unauthenticated, UserError
+from gateway.ids import new_id
+from gateway.scopes import is_valid_scope
+from gateway.storage.models import ApiKey, Organization
+
+KEY_PREFIX = "sg_live_"
+LOOKUP_LENGTH = 12
+SECRET_LENGTH = 32
+_ALPHABET = string.ascii_letters + string.digits
+KEY_PATTERN = re.compile(rf"^{KEY_PREFIX}([A-Za-z0-9]{{{LOOKUP_LENGTH}}})([A-Za-z0-9]{{{SECRET_LENGTH}}})$")
+# Compared against when there is no row, so a miss costs what a hit costs.
+_DUMMY_HASH = hashlib.sha256(b"socialgate-no-such-key").digest()
+_DUMMY_LOOKUP = "0" * LOOKUP_LENGTH
+# Writing last_used_at on every request would serialize reads behind writes on SQLite.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+MAX_SCOPES = 50
+
+
+@dataclass(frozen=True)
+class MintedKey:
+    key: ApiKey
+    secret: str  # the only moment the full secret exists outside the caller's hands
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key, its organization and what it may do."""
+
+    api_key_id: str
+    organization_id: str
+    scopes: tuple[str, ...]
+    last_used_at: datetime | None = field(default=None, compare=False)
+
+    def needs_touch(self, now: datetime | None = None) -> bool:
+        """Whether last_used_at is stale enough to be worth a write."""
+        now = now or utcnow()
+        return self.last_used_at is None or now - self.last_used_at >= LAST_USED_RESOLUTION
+
+
+def hash_secret(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def _random(length: int) -> str:
+    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def validate_scopes(scopes: list[str]) -> list[str]:
+    if not scopes:
+        raise UserError("SCOPES_REQUIRED", "A key needs at least one scope.", ["scopes"])
+    if len(scopes) > MAX_SCOPES:
+        raise UserError("TOO_MANY_SCOPES", f"A key holds at most {MAX_SCOPES} scopes.", ["scopes"])
+    for index, scope in enumerate(scopes):
+        if not is_valid_scope(scope):
+            raise UserError("INVALID_SCOPE", f"Unknown scope {scope[:80]!r}.", ["scopes", str(index)])
+    return sorted(set(scopes))
+
+
+async def mint_key(
+    session: AsyncSession,
+    organization_id: str,
+    scopes: list[str],
+    *,
+    name: str = "",
+    created_by_key_id: str | None = None,
+    rotated_from_id: str | None = None,
+) -> MintedKey:
+    scopes = validate_scopes(scopes)
+    lookup = _random(LOOKUP_LENGTH)
+    secret = KEY_PREFIX + lookup + _random(SECRET_LENGTH)
+    key = ApiKey(
+        id=new_id("key"),
+        organization_id=organization_id,
+        name=name[:200],
+        lookup=lookup,
+        secret_hash=hash_secret(secret),
+        scopes=scopes,
+        created_by_key_id=created_by_key_id,
+        rotated_from_id=rotated_from_id,
+    )
+    session.add(key)
+    await session.flush()
+    return MintedKey(key=key, secret=secret)
+
+
+def parse_bearer(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer …`` header, or None."""
+    if not header:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+async def authenticate(
+    session: AsyncSession, token: str | None, *, kill_switch: bool = False, now: datetime | None = None
+) -> Principal:
+    """The principal behind a secret, or Unauthenticated — the same error for every reason."""
+    now = now or utcnow()
+    match = KEY_PATTERN.match(token or "")
+    lookup = match.group(1) if match else _DUMMY_LOOKUP
+    row = (
+        await session.execute(
+            select(ApiKey, Organization)
+            .join(Organization, Organization.id == ApiKey.organization_id)
+            .where(ApiKey.lookup == lookup)
+        )
+    ).first()
+    stored_hash = row.ApiKey.secret_hash if row else _DUMMY_HASH
+    matches = hmac.compare_digest(stored_hash, hash_secret(token or ""))
+    if not (match and row and matches):
+        raise Unauthenticated()
+    key, organization = row.ApiKey, row.Organization
+    if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
+        raise Unauthenticated()
+    if kill_switch or key.disabled or organization.kill_switch:
+        raise Forbidden("This API key is disabled by a kill switch.")
+    if organization.status != "active":
+        raise Forbidden(f"The organization is {organization.status}.")
+    return Principal(
+        api_key_id=key.id,
+        organization_id=key.organization_id,
+        scopes=tuple(key.scopes),
+        last_used_at=key.last_used_at,
+    )
+
+
+async def touch_last_used(session: AsyncSession, api_key_id: str, now: datetime | None = None) -> None:
+    await session.execute(update(ApiKey).where(ApiKey.id == api_key_id).values(last_used_at=now or utcnow()))

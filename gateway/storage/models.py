@@ -1,0 +1,265 @@
+"""The tables, as SQLAlchemy 2 declarative models (DESIGN.md §3).
+
+Status columns are plain strings checked by the services rather than database enums, so adding a
+status is a code change and not a migration on every backend.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from gateway.clock import utcnow
+from gateway.storage.types import UTCDateTime
+
+# Explicit constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ID = String(40)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Timestamps:
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Organization(Timestamps, Base):
+    __tablename__ = "organizations"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    parent_id: Mapped[str | None] = mapped_column(ID, ForeignKey("organizations.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="active")  # active|suspended|archived
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    kill_switch: Mapped[bool] = mapped_column(default=False)
+
+
+class ApiKey(Timestamps, Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    # The public part of the secret, used to find the row; the rest is only ever stored hashed.
+    lookup: Mapped[str] = mapped_column(String(32), unique=True)
+    secret_hash: Mapped[bytes] = mapped_column(LargeBinary(64))
+    scopes: Mapped[list[Any]] = mapped_column(default=list)
+    created_by_key_id: Mapped[str | None] = mapped_column(ID, ForeignKey("api_keys.id"))
+    rotated_from_id: Mapped[str | None] = mapped_column(ID, ForeignKey("api_keys.id"))
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    disabled: Mapped[bool] = mapped_column(default=False)  # the per-key kill switch
+    last_used_at: Mapped[datetime | None]
+
+
+class Account(Timestamps, Base):
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("organization_id", "provider", "external_id"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(64), index=True)
+    external_id: Mapped[str] = mapped_column(String(255))
+    handle: Mapped[str] = mapped_column(String(255), default="")
+    display_name: Mapped[str] = mapped_column(String(255), default="")
+    account_type: Mapped[str] = mapped_column(String(40), default="user")
+    # active|token_expired|disconnected|rate_limited
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    credentials: Mapped[bytes | None] = mapped_column(LargeBinary)  # AES-GCM ciphertext, never plain
+    token_expires_at: Mapped[datetime | None]
+    rate_limited_until: Mapped[datetime | None]
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    disconnected_at: Mapped[datetime | None]
+
+
+class Connection(Timestamps, Base):
+    """An OAuth handshake in flight; it becomes an Account when the callback succeeds."""
+
+    __tablename__ = "connections"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(64))
+    state_hash: Mapped[bytes] = mapped_column(LargeBinary(64), unique=True)
+    pkce_verifier: Mapped[bytes | None] = mapped_column(LargeBinary)  # encrypted
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|succeeded|failed
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    account_id: Mapped[str | None] = mapped_column(ID, ForeignKey("accounts.id"))
+    expires_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+
+
+class Post(Timestamps, Base):
+    __tablename__ = "posts"
+    __table_args__ = (Index("ix_posts_org_created", "organization_id", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"))
+    campaign_id: Mapped[str | None] = mapped_column(ID, index=True)
+    text: Mapped[str] = mapped_column(Text, default="")
+    # media ids, per-provider text overrides, per-target settings, thread parts
+    content: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # none|pending|approved|rejected
+    approval_status: Mapped[str] = mapped_column(String(20), default="none")
+    created_by_key_id: Mapped[str | None] = mapped_column(ID, ForeignKey("api_keys.id"))
+    deleted_at: Mapped[datetime | None]
+
+
+class Target(Timestamps, Base):
+    """One post going to one account; the unit the scheduler claims and publishes."""
+
+    __tablename__ = "targets"
+    __table_args__ = (
+        UniqueConstraint("post_id", "account_id"),
+        Index("ix_targets_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    post_id: Mapped[str] = mapped_column(ID, ForeignKey("posts.id"), index=True)
+    account_id: Mapped[str] = mapped_column(ID, ForeignKey("accounts.id"), index=True)
+    organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(64))
+    # draft|scheduled|publishing|published|retry_pending|failed|canceled|unconfirmed
+    status: Mapped[str] = mapped_column(String(20), default="draft")
+    publish_at: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None]
+    attempt_count: Mapped[int] = mapped_column(default=0)
+    job_id: Mapped[str | None] = mapped_column(ID, ForeignKey("jobs.id"), index=True)
+    platform_post_id: Mapped[str | None] = mapped_column(String(255))
+    platform_url: Mapped[str | None] = mapped_column(Text)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    published_at: Mapped[datetime | None]
+
+
+class Attempt(Base):
+    """One provider call for a target, written before the call starts."""
+
+    __tablename__ = "attempts"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    target_id: Mapped[str] = mapped_column(ID, ForeignKey("targets.id"), index=True)
+    number: Mapped[int]
+    worker_id: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    # success|rate_limited|transient|auth_expired|rejected|unconfirmed|lease_expired|error
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    http_status: Mapped[int | None]
+
+
+class MediaAsset(Timestamps, Base):
+    __tablename__ = "media_assets"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # image|video|gif|document
+    mime_type: Mapped[str] = mapped_column(String(100))
+    filename: Mapped[str] = mapped_column(String(255))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int | None]
+    height: Mapped[int | None]
+    duration_ms: Mapped[int | None]
+    alt_text: Mapped[str] = mapped_column(Text, default="")
+    storage_path: Mapped[str] = mapped_column(Text)
+    source_url: Mapped[str | None] = mapped_column(Text)
+    # Part of the public URL platforms pull the file from; unguessable, so the URL is a capability.
+    access_token: Mapped[str] = mapped_column(String(64))
+    deleted_at: Mapped[datetime | None]
+
+
+class Job(Timestamps, Base):
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_org_created", "organization_id", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"))
+    kind: Mapped[str] = mapped_column(String(40))  # publish|bulk_schedule|metrics_refresh|ads_sync
+    # queued|running|succeeded|failed|partial|canceled
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    subject_id: Mapped[str | None] = mapped_column(ID, index=True)
+    progress_done: Mapped[int] = mapped_column(default=0)
+    progress_total: Mapped[int] = mapped_column(default=0)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class JobEvent(Base):
+    """An event of a job, numbered per job so a subscriber can resume after the last it saw."""
+
+    __tablename__ = "job_events"
+    __table_args__ = (UniqueConstraint("job_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ID, ForeignKey("jobs.id"))
+    organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"), index=True)
+    seq: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(60))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IdempotencyRecord(Base):
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("organization_id", "operation", "key"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"))
+    operation: Mapped[str] = mapped_column(String(60))
+    key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), default="in_progress")  # in_progress|completed
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_entries"
+    __table_args__ = (Index("ix_audit_org_created", "organization_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"))
+    actor_key_id: Mapped[str | None] = mapped_column(ID)
+    action: Mapped[str] = mapped_column(String(80))
+    subject_id: Mapped[str | None] = mapped_column(ID)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,49 @@
+"""Strawberry's ASGI view, with our context: the runtime, the request id and the caller."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from starlette.requests import Request
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+
+from gateway.errors import ServiceError, Unauthenticated
+from gateway.keys import authenticate, parse_bearer, touch_last_used
+from gateway.request_context import current_request_id, new_request_id
+from gateway.runtime import Runtime
+from schema.context import Context
+
+
+class GraphQLView(GraphQL):
+    def __init__(self, schema: strawberry.Schema, runtime: Runtime) -> None:
+        super().__init__(schema, graphql_ide="graphiql", multipart_uploads_enabled=True)
+        self.runtime = runtime
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        request_id = current_request_id.get() or new_request_id()
+        principal_or_error: Any
+        token = parse_bearer(request.headers.get("authorization"))
+        if token is None:
+            principal_or_error = Unauthenticated()
+        else:
+            principal_or_error = await self._authenticate(token)
+        return Context(
+            runtime=self.runtime,
+            request=request,
+            response=response,
+            request_id=request_id,
+            principal_or_error=principal_or_error,
+        )
+
+    async def _authenticate(self, token: str) -> Any:
+        try:
+            async with self.runtime.database.read() as session:
+                principal = await authenticate(session, token, kill_switch=self.runtime.settings.kill_switch)
+        except ServiceError as error:
+            return error
+        if principal.needs_touch():
+            async with self.runtime.database.write() as session:
+                await touch_last_used(session, principal.api_key_id)
+        return principal

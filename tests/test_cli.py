@@ -1,0 +1,41 @@
+import re
+
+from typer.testing import CliRunner
+
+from gateway.cli import app
+
+runner = CliRunner()
+
+
+def _env(tmp_path):
+    return {"SOCIALGATE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/cli.db"}
+
+
+def test_migrate_is_repeatable(tmp_path):
+    for _ in range(2):
+        result = runner.invoke(app, ["migrate"], env=_env(tmp_path))
+        assert result.exit_code == 0, result.output
+        assert "database at revision" in result.output
+
+
+def test_orgs_create_then_keys_create(tmp_path):
+    created = runner.invoke(app, ["orgs", "create", "Acme"], env=_env(tmp_path))
+    assert created.exit_code == 0, created.output
+    org_id = created.stdout.strip()
+    assert re.fullmatch(r"org_[A-Za-z0-9]{24}", org_id)
+    key = runner.invoke(app, ["keys", "create", "--org", org_id, "--scope", "posts:*", "--scope", "accounts:read"], env=_env(tmp_path))
+    assert key.exit_code == 0, key.output
+    assert re.search(r"^sg_live_[A-Za-z0-9]{44}$", key.stdout, re.M)
+
+
+def test_keys_create_refuses_unknown_org_and_scope(tmp_path):
+    unknown = runner.invoke(app, ["keys", "create", "--org", "org_nope", "--scope", "*"], env=_env(tmp_path))
+    assert unknown.exit_code != 0
+    org_id = runner.invoke(app, ["orgs", "create", "Acme"], env=_env(tmp_path)).stdout.strip()
+    bad_scope = runner.invoke(app, ["keys", "create", "--org", org_id, "--scope", "posts:fly"], env=_env(tmp_path))
+    assert bad_scope.exit_code != 0
+
+
+def test_bad_setting_stops_the_cli(tmp_path):
+    result = runner.invoke(app, ["migrate"], env={"SOCIALGATE_DATABASE_URL": "mysql://x"})
+    assert result.exit_code != 0
