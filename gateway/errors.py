@@ -31,6 +31,23 @@ class NotFound(ServiceError):
     code = "NOT_FOUND"
 
 
+class BadInput(ServiceError):
+    """A query argument the caller got wrong (a malformed cursor, ``first`` over 100, …).
+
+    Mutations report such problems as userErrors; queries have no payload, so they get this.
+    """
+
+    code = "BAD_USER_INPUT"
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class Conflict(ServiceError):
+    code = "CONFLICT"
+
+
 class RateLimited(ServiceError):
     code = "RATE_LIMITED"
 

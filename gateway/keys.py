@@ -23,9 +23,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.clock import utcnow
-from gateway.errors import Forbidden, Unauthenticated, UserError
-from gateway.ids import new_id
-from gateway.scopes import is_valid_scope
+from gateway.errors import Forbidden, NotFound, Unauthenticated, UserError
+from gateway.ids import is_id_of, new_id
+from gateway.pagination import Page, PageRequest, paginate
+from gateway.scopes import covers, is_valid_scope
 from gateway.storage.models import ApiKey, Organization
 
 KEY_PREFIX = "sg_live_"
@@ -39,6 +40,11 @@ _DUMMY_LOOKUP = "0" * LOOKUP_LENGTH
 # Writing last_used_at on every request would serialize reads behind writes on SQLite.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 MAX_SCOPES = 50
+MAX_NAME_LENGTH = 200
+# How long a rotated key's old secret keeps working, so deployments can roll over without downtime.
+ROTATION_GRACE = timedelta(hours=24)
+# Only an operator (the CLI) mints keys holding this; a key never hands it on.
+UNDELEGABLE_SCOPE = "org:admin"
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,8 @@ class Principal:
     organization_id: str
     scopes: tuple[str, ...]
     last_used_at: datetime | None = field(default=None, compare=False)
+    # Set when a parent organization's key acts inside a child through X-Socialgate-Org.
+    acting_from_organization_id: str | None = None
 
     def needs_touch(self, now: datetime | None = None) -> bool:
         """Whether last_used_at is stale enough to be worth a write."""
@@ -153,3 +161,87 @@ async def authenticate(
 
 async def touch_last_used(session: AsyncSession, api_key_id: str, now: datetime | None = None) -> None:
     await session.execute(update(ApiKey).where(ApiKey.id == api_key_id).values(last_used_at=now or utcnow()))
+
+
+# -- keys managed through the API ---------------------------------------------------------------
+
+
+def _check_name(name: str) -> str:
+    if len(name) > MAX_NAME_LENGTH:
+        raise UserError("NAME_TOO_LONG", f"A key name is at most {MAX_NAME_LENGTH} characters.", ["name"])
+    return name.strip()
+
+
+async def create_child_key(session: AsyncSession, principal: Principal, name: str, scopes: list[str]) -> MintedKey:
+    """A key made by another key: its scopes stay within its creator's, never org:admin."""
+    scopes = validate_scopes(scopes)
+    for index, scope in enumerate(scopes):
+        if covers([scope], [UNDELEGABLE_SCOPE]):
+            raise UserError(
+                "SCOPE_NOT_DELEGABLE", f"{scope!r} would include {UNDELEGABLE_SCOPE!r}, which keys cannot hand on.",
+                ["scopes", str(index)],
+            )
+        if not covers(principal.scopes, [scope]):
+            raise UserError(
+                "SCOPE_NOT_HELD", f"The calling key does not hold {scope!r}, so it cannot grant it.", ["scopes", str(index)]
+            )
+    return await mint_key(
+        session, principal.organization_id, scopes, name=_check_name(name), created_by_key_id=principal.api_key_id
+    )
+
+
+async def find_key(session: AsyncSession, principal: Principal, key_id: str) -> ApiKey | None:
+    if not is_id_of(key_id, "key"):
+        return None
+    key = await session.get(ApiKey, key_id)
+    if key is None or key.organization_id != principal.organization_id:
+        return None
+    return key
+
+
+async def _owned_key(session: AsyncSession, principal: Principal, key_id: str) -> ApiKey:
+    key = await find_key(session, principal, key_id)
+    if key is None:
+        raise UserError("API_KEY_NOT_FOUND", "No API key with that id.", ["id"])
+    return key
+
+
+async def rotate_key(session: AsyncSession, principal: Principal, key_id: str, now: datetime | None = None) -> MintedKey:
+    """A new secret with the same scopes; the old one keeps working for 24 hours."""
+    now = now or utcnow()
+    old = await _owned_key(session, principal, key_id)
+    if old.revoked_at is not None or (old.expires_at is not None and old.expires_at <= now):
+        raise UserError("API_KEY_REVOKED", "A revoked or expired key cannot be rotated.", ["id"])
+    grace_end = now + ROTATION_GRACE
+    old.expires_at = min(old.expires_at, grace_end) if old.expires_at else grace_end
+    return await mint_key(
+        session,
+        old.organization_id,
+        list(old.scopes),
+        name=old.name,
+        created_by_key_id=old.created_by_key_id,
+        rotated_from_id=old.id,
+    )
+
+
+async def revoke_key(session: AsyncSession, principal: Principal, key_id: str, now: datetime | None = None) -> ApiKey:
+    key = await _owned_key(session, principal, key_id)
+    if key.revoked_at is None:
+        key.revoked_at = now or utcnow()
+        await session.flush()
+    return key
+
+
+async def list_keys(session: AsyncSession, principal: Principal, page: PageRequest) -> Page[ApiKey]:
+    query = select(ApiKey).where(ApiKey.organization_id == principal.organization_id)
+    return await paginate(session, query, ApiKey, page)
+
+
+async def set_key_disabled(session: AsyncSession, key_id: str, disabled: bool) -> ApiKey:
+    """The per-key kill switch (operator's CLI)."""
+    key = await session.get(ApiKey, key_id)
+    if key is None:
+        raise NotFound(f"No API key {key_id}.")
+    key.disabled = disabled
+    await session.flush()
+    return key

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from gateway.rate_limit import CostRateLimiter
 from gateway.settings import Settings, SettingsError, resolve_secret_key
 from gateway.storage import Database
 from gateway.storage.migrate import is_up_to_date, upgrade
@@ -21,6 +22,8 @@ class Runtime:
         self.settings = settings
         self.database = Database(settings.database_url)
         self.secret_key = resolve_secret_key(settings)
+        self.rate_limiter = CostRateLimiter()
+        self.rate_limit_tier = self.rate_limiter.tier.name
 
     async def start(self) -> None:
         """Prepare the database: SQLite migrates itself; PostgreSQL must be migrated explicitly.

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
+from gateway.access import ACT_AS_HEADER, act_as
 from gateway.errors import ServiceError, Unauthenticated
 from gateway.keys import authenticate, parse_bearer, touch_last_used
 from gateway.request_context import current_request_id, new_request_id
@@ -28,7 +29,7 @@ class GraphQLView(GraphQL):
         if token is None:
             principal_or_error = Unauthenticated()
         else:
-            principal_or_error = await self._authenticate(token)
+            principal_or_error = await self._authenticate(token, request.headers.get(ACT_AS_HEADER))
         return Context(
             runtime=self.runtime,
             request=request,
@@ -37,10 +38,12 @@ class GraphQLView(GraphQL):
             principal_or_error=principal_or_error,
         )
 
-    async def _authenticate(self, token: str) -> Any:
+    async def _authenticate(self, token: str, acting_in: str | None) -> Any:
         try:
             async with self.runtime.database.read() as session:
                 principal = await authenticate(session, token, kill_switch=self.runtime.settings.kill_switch)
+                if acting_in:
+                    principal = await act_as(session, principal, acting_in.strip())
         except ServiceError as error:
             return error
         if principal.needs_touch():

@@ -1,11 +1,20 @@
-"""The root types and the schema object."""
+"""The root types and the schema object.
+
+Each domain module contributes a query class and a mutation class; they are merged here so a
+module owns its part of the API and this file only lists them.
+"""
 
 from __future__ import annotations
 
 import strawberry
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.tools import merge_types
 
+from schema.api_keys import ApiKeyMutation, ApiKeyQuery
+from schema.cost import QueryCost
 from schema.errors import ErrorShaping
+from schema.organizations import OrganizationMutation, OrganizationQuery
+from schema.relay import Node, resolve_node
 from schema.viewer import Viewer, resolve_viewer
 
 MAX_DEPTH = 12
@@ -14,8 +23,13 @@ MAX_TOKENS = 5_000
 
 
 @strawberry.type
-class Query:
+class CoreQuery:
     viewer: Viewer = strawberry.field(resolver=resolve_viewer, description="The caller: key, organization, scopes.")
+    node: Node | None = strawberry.field(resolver=resolve_node, description="Any object by its id.")
+
+
+QUERIES: tuple[type, ...] = (CoreQuery, OrganizationQuery, ApiKeyQuery)
+MUTATIONS: tuple[type, ...] = (OrganizationMutation, ApiKeyMutation)
 
 
 class GatewaySchema(strawberry.Schema):
@@ -25,12 +39,14 @@ class GatewaySchema(strawberry.Schema):
 
 def build_schema() -> strawberry.Schema:
     return GatewaySchema(
-        query=Query,
+        query=merge_types("Query", QUERIES),
+        mutation=merge_types("Mutation", MUTATIONS) if MUTATIONS else None,
         # Factories, not instances: extensions keep per-operation state, so each request gets its own.
         extensions=[
             lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
             lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+            QueryCost,
             ErrorShaping,
         ],
     )

@@ -1,4 +1,4 @@
-"""Who is calling: the key's organization and scopes."""
+"""Who is calling: the key, its organization (and parent), scopes and rate-limit tier."""
 
 from __future__ import annotations
 
@@ -6,26 +6,33 @@ import strawberry
 
 from gateway.organizations import get_organization
 from schema.context import Info
+from schema.organizations import OrganizationType
 
 
-@strawberry.type(description="An organization: the tenant every account, post and key belongs to.")
-class Organization:
-    id: strawberry.ID
-    name: str
-    status: str
-
-
-@strawberry.type(description="The caller as the API sees them: their API key, its organization and scopes.")
+@strawberry.type(description="The caller as the API sees them.")
 class Viewer:
     api_key_id: strawberry.ID
     scopes: list[str]
+    rate_limit_tier: str = strawberry.field(description="The cost budget the key draws from.")
     organization_id: strawberry.Private[str]
+    acting_from_organization_id: strawberry.Private[str | None]
 
-    @strawberry.field(description="The organization the key acts in.")
-    async def organization(self, info: Info) -> Organization:
+    @strawberry.field(description="The organization the key acts in (a child, with X-Socialgate-Org).")
+    async def organization(self, info: Info) -> OrganizationType:
         async with info.context.runtime.database.read() as session:
-            row = await get_organization(session, self.organization_id)
-        return Organization(id=strawberry.ID(row.id), name=row.name, status=row.status)
+            return OrganizationType.from_row(await get_organization(session, self.organization_id))
+
+    @strawberry.field(description="The parent of the organization acted in, if it has one.")
+    async def parent_organization(self, info: Info) -> OrganizationType | None:
+        async with info.context.runtime.database.read() as session:
+            organization = await get_organization(session, self.organization_id)
+            if organization.parent_id is None:
+                return None
+            return OrganizationType.from_row(await get_organization(session, organization.parent_id))
+
+    @strawberry.field(description="Set when a parent organization's key acts in this child.")
+    def acting_from_organization(self) -> strawberry.ID | None:
+        return strawberry.ID(self.acting_from_organization_id) if self.acting_from_organization_id else None
 
 
 async def resolve_viewer(info: Info) -> Viewer:
@@ -33,5 +40,7 @@ async def resolve_viewer(info: Info) -> Viewer:
     return Viewer(
         api_key_id=strawberry.ID(principal.api_key_id),
         scopes=list(principal.scopes),
+        rate_limit_tier=info.context.runtime.rate_limit_tier,
         organization_id=principal.organization_id,
+        acting_from_organization_id=principal.acting_from_organization_id,
     )

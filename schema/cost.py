@@ -1,0 +1,154 @@
+"""Query cost, Shopify-style: what a query may touch, computed before it runs.
+
+An object field costs 1 plus its children; a scalar costs nothing; a connection costs its page
+size (``first``/``last``, default 20) times the cost of one node. A query above ``MAX_COST`` is
+refused; otherwise its cost is drawn from the key's rate-limit bucket, and the response reports
+both in ``extensions.cost``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    VariableNode,
+    get_named_type,
+    is_leaf_type,
+)
+from graphql import ExecutionResult as GraphQLExecutionResult
+from strawberry.extensions import SchemaExtension
+
+from gateway.errors import BadInput, RateLimited, ServiceError
+from gateway.pagination import DEFAULT_PAGE_SIZE
+
+MAX_COST = 1_000
+
+
+class QueryCostExceeded(ServiceError):
+    code = "MAX_COST_EXCEEDED"
+
+
+def _page_size(field: FieldNode, variables: dict[str, Any]) -> int:
+    for argument in field.arguments:
+        if argument.name.value in ("first", "last"):
+            value = argument.value
+            if isinstance(value, IntValueNode):
+                return int(value.value)
+            if isinstance(value, VariableNode) and isinstance(variables.get(value.name.value), int):
+                return int(variables[value.name.value])
+    return DEFAULT_PAGE_SIZE
+
+
+class CostCalculator:
+    def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode], variables: dict[str, Any]):
+        self.schema = schema
+        self.fragments = fragments
+        self.variables = variables
+
+    def _fields(self, selection_set: SelectionSetNode, parent: Any, seen: frozenset[str]) -> Iterator[tuple[FieldNode, Any]]:
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                yield selection, parent
+            elif isinstance(selection, InlineFragmentNode):
+                condition = self.schema.get_type(selection.type_condition.name.value) if selection.type_condition else parent
+                yield from self._fields(selection.selection_set, condition or parent, seen)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = self.fragments.get(name)
+                if fragment is not None and name not in seen:
+                    condition = self.schema.get_type(fragment.type_condition.name.value) or parent
+                    yield from self._fields(fragment.selection_set, condition, seen | {name})
+
+    def cost(self, selection_set: SelectionSetNode | None, parent: Any, seen: frozenset[str] = frozenset()) -> int:
+        if selection_set is None:
+            return 0
+        total = 0
+        for field, owner in self._fields(selection_set, parent, seen):
+            definition = owner.fields.get(field.name.value) if hasattr(owner, "fields") else None
+            if definition is None:  # __typename, or a field of an abstract type resolved later
+                continue
+            named = get_named_type(definition.type)
+            if is_leaf_type(named):
+                continue
+            children = self.cost(field.selection_set, named, seen)
+            if named.name.endswith("Connection"):
+                total += _page_size(field, self.variables) * max(1, children)
+            else:
+                total += 1 + children
+        return total
+
+
+def operation_cost(schema: GraphQLSchema, document: Any, operation_name: str | None, variables: dict[str, Any]) -> int:
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name:
+        operations = [o for o in operations if o.name and o.name.value == operation_name]
+    if not operations:
+        return 0
+    operation = operations[0]
+    root: GraphQLObjectType | None = {
+        OperationType.QUERY: schema.query_type,
+        OperationType.MUTATION: schema.mutation_type,
+        OperationType.SUBSCRIPTION: schema.subscription_type,
+    }[operation.operation]
+    return CostCalculator(schema, fragments, variables).cost(operation.selection_set, root)
+
+
+class QueryCost(SchemaExtension):
+    """Refuses over-costly queries, draws the cost from the caller's bucket, reports both."""
+
+    def __init__(self) -> None:
+        self.report: dict[str, Any] | None = None
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.graphql_document is not None and not context.pre_execution_errors:
+            failure = self._admit()
+            if failure is not None:
+                context.result = GraphQLExecutionResult(
+                    data=None, errors=[GraphQLError(failure.message, original_error=failure)]
+                )
+        yield
+
+    def _admit(self) -> ServiceError | None:
+        context = self.execution_context
+        try:
+            cost = operation_cost(
+                context.schema._schema, context.graphql_document, context.operation_name, context.variables or {}
+            )
+        except (TypeError, ValueError) as exc:
+            return BadInput(f"Cannot compute the query's cost: {exc}")
+        runtime = context.context.runtime
+        limiter = runtime.rate_limiter
+        self.report = {"requestedQueryCost": cost, "maximumCost": MAX_COST}
+        if cost > MAX_COST:
+            return QueryCostExceeded(f"The query costs {cost}, above the maximum of {MAX_COST}; ask for smaller pages.")
+        principal = context.context.principal_or_error
+        if isinstance(principal, ServiceError):
+            return None  # the resolvers report the authentication error
+        decision = limiter.consume(principal.api_key_id, cost)
+        self.report["throttleStatus"] = {
+            "maximumAvailable": limiter.tier.capacity,
+            "currentlyAvailable": round(decision.remaining, 2),
+            "restoreRate": limiter.tier.restore_rate,
+        }
+        if not decision.allowed:
+            return RateLimited(
+                f"This query costs {cost} and {decision.remaining:.0f} points are available.", decision.retry_after
+            )
+        return None
+
+    def get_results(self) -> dict[str, Any]:
+        return {"cost": self.report} if self.report else {}
