@@ -25,7 +25,9 @@ app = typer.Typer(
 orgs_app = typer.Typer(help="Manage organizations.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 schema_app = typer.Typer(help="The GraphQL schema.", no_args_is_help=True)
+plugins_app = typer.Typer(help="Installed plugins.", no_args_is_help=True)
 app.add_typer(orgs_app, name="orgs")
+app.add_typer(plugins_app, name="plugins")
 app.add_typer(keys_app, name="keys")
 app.add_typer(schema_app, name="schema")
 
@@ -162,6 +164,46 @@ def schema_export(
     else:
         output.write_text(sdl)
         err.print(f"wrote {output}")
+
+
+@plugins_app.command("list")
+def plugins_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Every plugin found (name, version, hooks, providers) and why any failed to load."""
+    from rich.table import Table
+
+    from gateway.plugins import load_plugins
+
+    registry = load_plugins(_settings().plugins)
+    if as_json:
+        sys.stdout.write(json.dumps([info.as_dict() for info in registry.plugins], indent=2) + "\n")
+        return
+    table = Table("name", "version", "hooks", "providers", "status")
+    for info in registry.plugins:
+        status = "[green]loaded[/green]" if info.loaded else f"[red]failed[/red]: {info.error}"
+        table.add_row(info.name, info.version or "-", ", ".join(info.hooks), ", ".join(info.providers), status)
+    out.print(table)
+
+
+@app.command()
+def providers() -> None:
+    """The loaded providers with their capabilities and limits."""
+    from rich.table import Table
+
+    from gateway.plugins import load_plugins
+
+    registry = load_plugins(_settings().plugins)
+    table = Table("id", "name", "auth", "capabilities", "text", "media", "thread")
+    for provider in sorted(registry.providers.values(), key=lambda p: p.id):
+        limits = provider.limits
+        capabilities = ", ".join(name for name, on in provider.capabilities.as_dict().items() if on)
+        text = "; ".join(f"{limit.max_length} {limit.unit.label}" for limit in limits.text_limits) or "no limit"
+        media = f"{limits.max_media} ({', '.join(sorted(limits.media_kinds))})" if limits.max_media else "none"
+        if limits.media_required:
+            media += ", required"
+        table.add_row(provider.id, provider.name, provider.auth_kind, capabilities, text, media, str(limits.max_thread_parts))
+    out.print(table)
 
 
 def main() -> None:

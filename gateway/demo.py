@@ -7,16 +7,22 @@ nothing new and never re-prints a secret: it cannot, since only the hash was kep
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 
+from gateway import vault
+from gateway.ids import new_id
 from gateway.keys import mint_key
 from gateway.organizations import create_organization
 from gateway.runtime import Runtime
-from gateway.storage.models import Organization
+from gateway.storage.models import Account, Organization
 
 DEMO_MARKER = ("socialgate_demo", "true")
 DEMO_ORG_NAME = "Demo organization"
+DEMO_HANDLE = "demo"
+# The sandbox credentials form, filled in: no failure injected.
+DEMO_SANDBOX_CREDENTIALS = {"handle": DEMO_HANDLE, "failure_mode": "none", "failure_count": "0"}
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,7 @@ class DemoSeed:
     organization_id: str
     organization_name: str
     created: bool
+    sandbox_account_id: str
     api_key_id: str | None = None
     secret: str | None = None  # only when this call created the key
 
@@ -40,13 +47,44 @@ async def seed_demo(runtime: Runtime) -> DemoSeed:
             )
         ).scalar_one_or_none()
         if existing is not None:
-            return DemoSeed(organization_id=existing.id, organization_name=existing.name, created=False)
+            account = await _ensure_sandbox_account(runtime, session, existing.id)
+            return DemoSeed(existing.id, existing.name, created=False, sandbox_account_id=account.id)
         organization = await create_organization(session, DEMO_ORG_NAME, metadata={marker_key: marker_value})
         minted = await mint_key(session, organization.id, ["*"], name="demo key")
+        account = await _ensure_sandbox_account(runtime, session, organization.id)
         return DemoSeed(
             organization_id=organization.id,
             organization_name=organization.name,
             created=True,
+            sandbox_account_id=account.id,
             api_key_id=minted.key.id,
             secret=minted.secret,
         )
+
+
+async def _ensure_sandbox_account(runtime: Runtime, session: Any, organization_id: str) -> Account:
+    """The demo's sandbox account, created once (a demo seeded before it existed gains it too)."""
+    external_id = f"sandbox:{DEMO_HANDLE}"
+    account = (
+        await session.execute(
+            select(Account).where(
+                Account.organization_id == organization_id, Account.provider == "sandbox", Account.external_id == external_id
+            )
+        )
+    ).scalar_one_or_none()
+    if account is not None:
+        return account
+    account_id = new_id("acct")
+    account = Account(
+        id=account_id,
+        organization_id=organization_id,
+        provider="sandbox",
+        external_id=external_id,
+        handle=DEMO_HANDLE,
+        display_name=f"Sandbox @{DEMO_HANDLE}",
+        status="active",
+        credentials=vault.encrypt(runtime.secret_key, DEMO_SANDBOX_CREDENTIALS, associated=account_id),
+    )
+    session.add(account)
+    await session.flush()
+    return account

@@ -8,22 +8,47 @@ side by side.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+import httpx
+
+from gateway import clock
+from gateway.plugins import load_plugins
+from gateway.provider_store import DatabaseProviderStore
 from gateway.rate_limit import CostRateLimiter
 from gateway.settings import Settings, SettingsError, resolve_secret_key
 from gateway.storage import Database
 from gateway.storage.migrate import is_up_to_date, upgrade
+from providers import ProviderContext, new_http_client
 
 log = logging.getLogger("socialgate")
 
 
 class Runtime:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, http_transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
         self.database = Database(settings.database_url)
         self.secret_key = resolve_secret_key(settings)
+        self.plugins = load_plugins(settings.plugins)
+        # One pooled client for every provider call; tests pass a transport scripted with the
+        # platforms' real responses.
+        self.http = new_http_client(http_transport)
         self.rate_limiter = CostRateLimiter()
         self.rate_limit_tier = self.rate_limiter.tier.name
+
+    def provider_context(self, provider_id: str, account_id: str | None, credentials: dict[str, Any]) -> ProviderContext:
+        """The context for one provider call on behalf of one account (credentials already decrypted)."""
+        return ProviderContext(
+            http=self.http,
+            provider_id=provider_id,
+            account_id=account_id,
+            credentials=credentials,
+            clock=lambda: clock.utcnow(),  # looked up per call, so tests can move time
+            log=logging.LoggerAdapter(
+                logging.getLogger(f"socialgate.provider.{provider_id}"), {"provider": provider_id, "account_id": account_id}
+            ),
+            store=DatabaseProviderStore(self.database, provider_id, account_id),
+        )
 
     async def start(self) -> None:
         """Prepare the database: SQLite migrates itself; PostgreSQL must be migrated explicitly.
@@ -38,4 +63,5 @@ class Runtime:
         log.info("runtime started", extra={"database": self.database.url.render_as_string(hide_password=True)})
 
     async def stop(self) -> None:
+        await self.http.aclose()
         await self.database.dispose()

@@ -1,0 +1,61 @@
+"""socialgate's provider SDK: everything a platform plugin needs, and nothing else of socialgate.
+
+Start with ``docs/writing-a-provider.md``. The pieces:
+
+- ``Provider`` (subclass it) and its declarations: ``Capabilities``, ``Limits`` (+ ``TextUnit``),
+  ``OAuth2Spec`` or ``CredentialField`` forms, ``SettingField``.
+- Call types: ``PublishRequest``/``PublishMedia``/``ThreadPart`` in, ``PublishResult``,
+  ``MetricSnapshot``, ``TokenSet``, ``AccountProfile`` out; ``ProviderContext`` for every call.
+- Errors: ``RateLimited``, ``TransientError``, ``AuthExpired``, ``Rejected``, ``Unconfirmed``.
+- ``hookimpl``: the marker for ``register_providers``, ``validate_post`` and ``on_event``.
+- ``providers.testing``: the conformance kit to run from your own pytest suite.
+"""
+
+from providers.ads import AdCampaignRecord, AdCampaignSpec, AdInsight, AdsAdapter, Money
+from providers.calls import (
+    AccountProfile,
+    BytesSource,
+    Event,
+    FileSource,
+    MediaSource,
+    MetricSnapshot,
+    PublishMedia,
+    PublishRequest,
+    PublishResult,
+    ThreadPart,
+    TokenSet,
+)
+from providers.context import ProviderContext, new_http_client
+from providers.declarations import (
+    Capabilities,
+    CredentialField,
+    Limits,
+    OAuth2Spec,
+    Quota,
+    SettingField,
+    TextLimit,
+)
+from providers.errors import (
+    AuthExpired,
+    NotSupported,
+    ProviderError,
+    RateLimited,
+    Rejected,
+    TransientError,
+    Unconfirmed,
+)
+from providers.hookspecs import hookimpl
+from providers.provider import Provider
+from providers.store import MemoryProviderStore, ProviderStore
+from providers.text import TextUnit, measure
+from providers.validation import DraftMedia, Issue, PostDraft, validate_credentials, validate_draft
+
+__all__ = [
+    "AccountProfile", "AdCampaignRecord", "AdCampaignSpec", "AdInsight", "AdsAdapter", "AuthExpired",
+    "BytesSource", "Capabilities", "CredentialField", "DraftMedia", "Event", "FileSource", "Issue",
+    "Limits", "MediaSource", "MemoryProviderStore", "MetricSnapshot", "Money", "NotSupported",
+    "OAuth2Spec", "PostDraft", "Provider", "ProviderContext", "ProviderError", "ProviderStore",
+    "PublishMedia", "PublishRequest", "PublishResult", "Quota", "RateLimited", "Rejected",
+    "SettingField", "TextLimit", "TextUnit", "ThreadPart", "TokenSet", "TransientError",
+    "Unconfirmed", "hookimpl", "measure", "new_http_client", "validate_credentials", "validate_draft",
+]

@@ -263,3 +263,21 @@ class AuditEntry(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     request_id: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProviderRecord(Timestamps, Base):
+    """A JSON record a provider keeps in the gateway's database (``ProviderContext.store``).
+
+    Scoped by provider and account so no plugin reads another's data; ``account_scope`` is the
+    account id, or "" for records a provider keeps outside any account.
+    """
+
+    __tablename__ = "provider_records"
+    __table_args__ = (UniqueConstraint("provider", "account_scope", "kind", "key"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(64))
+    account_scope: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(255))
+    value: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -1,0 +1,66 @@
+"""``ProviderStore`` on the gateway's database: the ``provider_records`` table.
+
+Each store is bound to one (provider, account) pair when the runtime builds a ProviderContext, so
+a plugin can only ever see its own records for the account it is acting for.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from gateway.storage import Database
+from gateway.storage.models import ProviderRecord
+
+
+class DatabaseProviderStore:
+    def __init__(self, database: Database, provider_id: str, account_id: str | None) -> None:
+        self._database = database
+        self._provider = provider_id
+        self._scope = account_id or ""
+
+    def _where(self, kind: str) -> tuple[Any, ...]:
+        return (
+            ProviderRecord.provider == self._provider,
+            ProviderRecord.account_scope == self._scope,
+            ProviderRecord.kind == kind,
+        )
+
+    async def get(self, kind: str, key: str) -> dict[str, Any] | None:
+        async with self._database.read() as session:
+            value = (
+                await session.execute(select(ProviderRecord.value).where(*self._where(kind), ProviderRecord.key == key))
+            ).scalar_one_or_none()
+        return None if value is None else dict(value)
+
+    async def put(self, kind: str, key: str, value: Mapping[str, Any]) -> None:
+        # A JSON round trip refuses what the column could not hold before touching the database.
+        document = json.loads(json.dumps(dict(value)))
+        async with self._database.write() as session:
+            record = (
+                await session.execute(select(ProviderRecord).where(*self._where(kind), ProviderRecord.key == key))
+            ).scalar_one_or_none()
+            if record is None:
+                session.add(ProviderRecord(provider=self._provider, account_scope=self._scope, kind=kind, key=key, value=document))
+            else:
+                record.value = document
+
+    async def delete(self, kind: str, key: str) -> bool:
+        async with self._database.write() as session:
+            result = await session.execute(delete(ProviderRecord).where(*self._where(kind), ProviderRecord.key == key))
+        return bool(result.rowcount)
+
+    async def list(self, kind: str, *, limit: int = 100) -> list[tuple[str, dict[str, Any]]]:
+        async with self._database.read() as session:
+            rows = (
+                await session.execute(
+                    select(ProviderRecord.key, ProviderRecord.value)
+                    .where(*self._where(kind))
+                    .order_by(ProviderRecord.created_at, ProviderRecord.id)
+                    .limit(limit)
+                )
+            ).all()
+        return [(key, dict(value)) for key, value in rows]

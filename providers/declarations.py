@@ -1,0 +1,203 @@
+"""What a provider declares about its platform, as frozen data the gateway can read without calling it.
+
+Everything here is plain, immutable and comparable, so the gateway can show it (``socialgate
+providers``, the GraphQL ``providers`` query), validate drafts against it before anything is sent,
+and a conformance run can check it is self-consistent.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+from providers.text import TextUnit, measure
+
+MEDIA_KINDS = frozenset({"image", "video", "gif", "document"})
+SETTING_TYPES = ("string", "boolean", "integer", "choice")
+CREDENTIAL_KINDS = ("string", "secret", "url", "integer", "choice")
+
+SettingType = Literal["string", "boolean", "integer", "choice"]
+CredentialKind = Literal["string", "secret", "url", "integer", "choice"]
+
+
+def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value or {}))
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What the platform lets the provider do beyond publishing a single post."""
+
+    publish: bool = True
+    threads: bool = False  # publishes a chain of posts, each replying to the one before
+    delete: bool = False
+    metrics: bool = False
+    reconcile: bool = False  # can tell whether a publish whose answer was lost went through
+    ads: bool = False
+    first_comment: bool = False
+    native_scheduling: bool = False  # the platform itself can hold a post until a time
+
+    def as_dict(self) -> dict[str, bool]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class TextLimit:
+    """A further cap counted in another unit (Bluesky: 300 graphemes *and* 3000 UTF-8 bytes)."""
+
+    max_length: int
+    unit: TextUnit
+
+
+@dataclass(frozen=True)
+class Quota:
+    """A posting quota: at most ``count`` posts per ``period_seconds`` (per account unless ``scope`` says app)."""
+
+    count: int
+    period_seconds: int
+    scope: Literal["account", "app"] = "account"
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the platform accepts in one post; drafts are validated against this before sending.
+
+    ``max_text_length`` is counted in ``text_unit`` (None = no limit); ``max_media`` counts
+    attachments of the kinds in ``media_kinds``; ``max_media_bytes`` and
+    ``max_media_duration_ms`` are per kind (a kind absent from them has no such cap);
+    ``max_media_per_kind`` caps one kind inside the total (X: 4 images but 1 video);
+    ``max_thread_parts`` is the length of a thread including the first post (1 = no threads).
+    """
+
+    max_text_length: int | None = None
+    text_unit: TextUnit = TextUnit.CHARACTERS
+    extra_text_limits: tuple[TextLimit, ...] = ()
+    max_media: int = 0
+    media_kinds: frozenset[str] = frozenset()
+    max_media_bytes: Mapping[str, int] = field(default_factory=dict)
+    max_media_duration_ms: Mapping[str, int] = field(default_factory=dict)
+    max_media_per_kind: Mapping[str, int] = field(default_factory=dict)
+    media_required: bool = False
+    max_thread_parts: int = 1
+    quotas: tuple[Quota, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Stored read-only so a provider's limits cannot be changed by whoever reads them.
+        object.__setattr__(self, "media_kinds", frozenset(self.media_kinds))
+        for name in ("max_media_bytes", "max_media_duration_ms", "max_media_per_kind"):
+            object.__setattr__(self, name, _frozen_mapping(getattr(self, name)))
+
+    def __hash__(self) -> int:
+        return hash((self.max_text_length, self.text_unit, self.max_media, self.media_kinds, self.max_thread_parts))
+
+    def measure(self, text: str) -> int:
+        """The length of ``text`` in this platform's unit (``text_unit``)."""
+        return measure(text, self.text_unit)
+
+    @property
+    def text_limits(self) -> tuple[TextLimit, ...]:
+        """Every text cap, the main one first."""
+        main = () if self.max_text_length is None else (TextLimit(self.max_text_length, self.text_unit),)
+        return main + self.extra_text_limits
+
+
+@dataclass(frozen=True)
+class OAuth2Spec:
+    """An OAuth 2.0 authorization-code flow. The gateway runs the handshake; the provider exchanges the code."""
+
+    authorize_url: str
+    token_url: str
+    scopes: tuple[str, ...] = ()
+    pkce: bool = False  # send an S256 code challenge (X requires it)
+    scope_separator: str = " "
+    refreshable: bool = True  # the platform issues refresh tokens the provider can use
+    extra_authorize_params: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "extra_authorize_params", _frozen_mapping(self.extra_authorize_params))
+
+    def __hash__(self) -> int:
+        return hash((self.authorize_url, self.token_url, self.scopes, self.pkce))
+
+    def authorization_url(self, *, client_id: str, redirect_uri: str, state: str, code_challenge: str | None = None) -> str:
+        """The URL to send the user to. ``code_challenge`` is the S256 challenge, required when ``pkce``."""
+        if self.pkce and not code_challenge:
+            raise ValueError("this flow uses PKCE: a code_challenge is required")
+        params = {
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": redirect_uri,
+            "state": state,
+            **self.extra_authorize_params,
+        }
+        if self.scopes:
+            params["scope"] = self.scope_separator.join(self.scopes)
+        if code_challenge:
+            params["code_challenge"] = code_challenge
+            params["code_challenge_method"] = "S256"
+        separator = "&" if "?" in self.authorize_url else "?"
+        return self.authorize_url + separator + urllib.parse.urlencode(params)
+
+
+@dataclass(frozen=True)
+class CredentialField:
+    """One field of a credentials form (app password, webhook URL, API key…).
+
+    ``secret`` fields are never shown back; ``kind`` says how the value is checked (``url``: an
+    absolute https URL; ``integer``; ``choice``: one of ``choices``); ``pattern`` is a regular
+    expression the whole value must match.
+    """
+
+    name: str
+    label: str
+    secret: bool = False
+    required: bool = True
+    kind: CredentialKind = "string"
+    pattern: str | None = None
+    choices: tuple[str, ...] = ()
+    default: str | None = None
+    help: str = ""
+
+    def problem_with(self, value: str) -> str | None:
+        """Why ``value`` is not acceptable for this field, or None when it is."""
+        if self.kind == "integer" and not re.fullmatch(r"-?\d+", value):
+            return "must be a whole number"
+        if self.kind == "choice" and value not in self.choices:
+            return "must be one of " + ", ".join(self.choices)
+        if self.kind == "url":
+            parts = urllib.parse.urlsplit(value)
+            if parts.scheme != "https" or not parts.netloc:
+                return "must be an absolute https URL"
+        if self.pattern is not None and not re.fullmatch(self.pattern, value):
+            return "is not in the expected format"
+        return None
+
+
+@dataclass(frozen=True)
+class SettingField:
+    """A per-post option the user may set for this platform (visibility, subreddit, board…)."""
+
+    name: str
+    label: str
+    type: SettingType = "string"
+    choices: tuple[str, ...] = ()
+    default: Any = None
+    required: bool = False
+    help: str = ""
+
+    def problem_with(self, value: Any) -> str | None:
+        """Why ``value`` is not acceptable for this setting, or None when it is."""
+        if self.type == "boolean" and not isinstance(value, bool):
+            return "must be true or false"
+        if self.type == "integer" and (isinstance(value, bool) or not isinstance(value, int)):
+            return "must be a whole number"
+        if self.type in ("string", "choice") and not isinstance(value, str):
+            return "must be a string"
+        if self.type == "choice" and value not in self.choices:
+            return "must be one of " + ", ".join(self.choices)
+        return None

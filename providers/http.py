@@ -1,0 +1,68 @@
+"""Helpers that turn HTTP outcomes into the SDK's typed errors, so every provider maps them alike."""
+
+from __future__ import annotations
+
+import email.utils
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from providers.context import ProviderContext
+from providers.errors import AuthExpired, RateLimited, Rejected, TransientError, Unconfirmed
+
+
+def retry_after_seconds(response: httpx.Response, now: datetime | None = None) -> float | None:
+    """The Retry-After header as seconds (it may be a number or an HTTP date), or None."""
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+async def send(ctx: ProviderContext, method: str, url: str, *, publishes: bool = False, **kwargs: Any) -> httpx.Response:
+    """Send a request through ``ctx.http``, mapping network failures to typed errors.
+
+    Failing to connect means nothing reached the platform: ``TransientError``. A timeout or a
+    dropped connection *after* the request was sent is ``Unconfirmed`` when ``publishes`` (the
+    platform may have created the post) and ``TransientError`` otherwise.
+    """
+    try:
+        return await ctx.http.request(method, url, **kwargs)
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        raise TransientError(f"could not reach the platform: {exc!r}", code="NETWORK") from exc
+    except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+        if publishes:
+            raise Unconfirmed(f"no answer after sending the post: {exc!r}") from exc
+        raise TransientError(f"no answer from the platform: {exc!r}", code="TIMEOUT") from exc
+
+
+def raise_for_response(response: httpx.Response, *, code: str | None = None, message: str | None = None) -> None:
+    """Raise the typed error a non-2xx response stands for; return quietly on 2xx.
+
+    429 → RateLimited (with Retry-After); 401 → AuthExpired; 408 and 5xx → TransientError; any
+    other 4xx → Rejected. ``code`` and ``message`` are the platform's own words when the caller
+    has parsed them from the body.
+    """
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    body = response.text[:2000]
+    word = code or f"HTTP_{status}"
+    said = message or body or response.reason_phrase
+    if status == 429:
+        raise RateLimited(retry_after_seconds(response), said, code=code or "RATE_LIMITED", http_status=status, raw=body)
+    if status == 401:
+        raise AuthExpired(said, code=code or "AUTH_EXPIRED", http_status=status, raw=body)
+    if status == 408 or status >= 500:
+        raise TransientError(said, code=word, http_status=status, raw=body)
+    raise Rejected(word, said, http_status=status, raw=body)

@@ -1,0 +1,404 @@
+"""The conformance kit: check a provider against its platform's real responses from your own pytest suite.
+
+Subclass ``ProviderConformance`` in a test module (its name must start with ``Test``), point it at
+your provider, script the platform's answers, and pytest runs every check::
+
+    from providers.testing import ErrorCase, ProviderConformance, reply
+
+    class TestSlackConformance(ProviderConformance):
+        provider = SlackWebhook()
+        credentials = {"webhook_url": "https://hooks.slack.com/services/T000/B000/XXXX"}
+        success = [reply(200, text="ok")]
+        error_cases = [
+            ErrorCase("rate limited", [reply(429, text="rate_limited", headers={"Retry-After": "30"})], RateLimited, retry_after=30),
+            ...
+        ]
+
+        def check_published_requests(self, sent):
+            assert sent[0].method == "POST" and ...
+
+The checks: the declarations are consistent; a sample credentials form validates; publish maps
+the scripted success, every error case, and network failures (refused connection →
+``TransientError``, no answer after sending → ``Unconfirmed``) to the right typed results; the
+error cases cover the whole taxonomy; limits reject what the platform would reject (generated
+boundary drafts plus your own ``platform_rejects``); and nothing is sent when validation fails.
+
+The kit needs only pytest and httpx; its checks run their coroutines with ``asyncio.run``, so no
+async pytest plugin is required.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json as jsonlib
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import httpx
+
+from providers.calls import BytesSource, PublishMedia, PublishRequest, PublishResult, ThreadPart
+from providers.context import ProviderContext, new_http_client
+from providers.errors import AuthExpired, ProviderError, RateLimited, Rejected, TransientError, Unconfirmed
+from providers.provider import Provider
+from providers.store import MemoryProviderStore, ProviderStore
+from providers.validation import DraftMedia, Issue, PostDraft, check_declarations, publish_checked, validate_credentials, validate_draft
+
+T = TypeVar("T")
+FIXED_NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A scripted platform answer; a fresh ``httpx.Response`` is built each time it is used."""
+
+    status_code: int
+    content: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def response(self, request: httpx.Request) -> httpx.Response:
+        return httpx.Response(self.status_code, headers=dict(self.headers), content=self.content, request=request)
+
+
+def reply(status_code: int, *, json: Any = None, text: str | None = None, headers: Mapping[str, str] | None = None) -> Reply:
+    """A scripted answer with a JSON body (``json=``) or a text body (``text=``)."""
+    all_headers = dict(headers or {})
+    if json is not None:
+        content = jsonlib.dumps(json).encode()
+        all_headers.setdefault("Content-Type", "application/json")
+    else:
+        content = (text or "").encode()
+        all_headers.setdefault("Content-Type", "text/plain; charset=utf-8")
+    return Reply(status_code, content, all_headers)
+
+
+# One step of a script: an answer, an exception to raise instead (httpx.ReadTimeout…), or a
+# function of the request returning either.
+Step = Reply | httpx.Response | BaseException | Callable[[httpx.Request], Any]
+
+
+class ScriptedTransport(httpx.AsyncBaseTransport):
+    """Answers requests from a script, in order, and records every request sent.
+
+    A request beyond the end of the script fails the test: the provider sent something unexpected.
+    """
+
+    def __init__(self, steps: Sequence[Step] = ()) -> None:
+        self.steps = list(steps)
+        self.sent: list[httpx.Request] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        await request.aread()
+        self.sent.append(request)
+        if len(self.sent) > len(self.steps):
+            raise AssertionError(f"unscripted request #{len(self.sent)}: {request.method} {request.url}")
+        step = self.steps[len(self.sent) - 1]
+        if callable(step) and not isinstance(step, (Reply, httpx.Response, BaseException)):
+            step = step(request)
+        if isinstance(step, BaseException):
+            raise step
+        if isinstance(step, httpx.Response):
+            return httpx.Response(step.status_code, headers=step.headers, content=step.content, request=request)
+        return step.response(request)
+
+    @property
+    def unused(self) -> int:
+        return len(self.steps) - len(self.sent)
+
+
+@dataclass
+class Outcome:
+    """What one scripted call produced: a result or a typed error, and the requests sent."""
+
+    result: Any = None
+    error: BaseException | None = None
+    sent: list[httpx.Request] = field(default_factory=list)
+
+
+def make_context(
+    provider: Provider,
+    transport: httpx.AsyncBaseTransport,
+    *,
+    credentials: Mapping[str, Any] | None = None,
+    store: ProviderStore | None = None,
+    now: datetime = FIXED_NOW,
+) -> ProviderContext:
+    """A context like the gateway's, on ``transport``, with a fixed clock and an in-memory store."""
+
+    async def no_wait(_seconds: float) -> None:
+        return None
+
+    return ProviderContext(
+        http=new_http_client(transport),
+        provider_id=provider.id,
+        account_id="acct_conformance",
+        credentials=dict(credentials or {}),
+        clock=lambda: now,
+        store=store if store is not None else MemoryProviderStore(),
+        sleep=no_wait,
+    )
+
+
+async def call_scripted(
+    provider: Provider,
+    steps: Sequence[Step],
+    operation: Callable[[ProviderContext], Coroutine[Any, Any, T]],
+    *,
+    credentials: Mapping[str, Any] | None = None,
+) -> Outcome:
+    """Run ``operation(ctx)`` against a scripted transport and report what happened."""
+    transport = ScriptedTransport(steps)
+    ctx = make_context(provider, transport, credentials=credentials)
+    outcome = Outcome(sent=transport.sent)
+    try:
+        outcome.result = await operation(ctx)
+    except (ProviderError, AssertionError, httpx.HTTPError) as exc:
+        outcome.error = exc
+    finally:
+        await ctx.http.aclose()
+    return outcome
+
+
+async def publish_scripted(
+    provider: Provider, steps: Sequence[Step], request: PublishRequest, *, credentials: Mapping[str, Any] | None = None
+) -> Outcome:
+    """Publish ``request`` through the gateway's path (validation first) against scripted answers."""
+    return await call_scripted(provider, steps, lambda ctx: publish_checked(provider, ctx, request), credentials=credentials)
+
+
+def sample_request(text: str = "Hello from the socialgate conformance kit", **overrides: Any) -> PublishRequest:
+    return PublishRequest(text=text, idempotency_key=overrides.pop("idempotency_key", "tgt_conformance0000000000001"), **overrides)
+
+
+def sample_media(kind: str, size_bytes: int = 1024) -> PublishMedia:
+    """An attachment of ``kind`` with ``size_bytes`` of bytes behind a public-looking URL."""
+    mime = {"image": "image/png", "gif": "image/gif", "video": "video/mp4", "document": "application/pdf"}[kind]
+    return PublishMedia(
+        kind=kind, mime_type=mime, size_bytes=size_bytes, url=f"https://media.example.com/{kind}.bin",
+        source=BytesSource(b"\0" * min(size_bytes, 1024)), alt_text=f"a sample {kind}",
+    )
+
+
+@dataclass(frozen=True)
+class ErrorCase:
+    """A platform answer (or several) and the typed error publish must raise for it."""
+
+    label: str
+    steps: Sequence[Step]
+    raises: type[ProviderError]
+    code: str | None = None  # the ProviderError.code expected, when it matters
+    retry_after: float | None = None  # for RateLimited: the seconds expected
+    credentials: Mapping[str, Any] | None = None  # instead of the class's, for this case only
+
+
+@dataclass(frozen=True)
+class RejectedDraft:
+    """A draft the real platform refuses, and the issue code validation must report for it."""
+
+    label: str
+    draft: PostDraft
+    code: str
+
+
+def _codes(issues: list[Issue]) -> set[str]:
+    return {issue.code for issue in issues}
+
+
+class ProviderConformance:
+    """Subclass in a ``Test…`` class; set the attributes; implement ``check_published_requests``."""
+
+    provider: Provider
+    credentials: Mapping[str, Any] = {}
+    request: PublishRequest = sample_request()
+    success: Sequence[Step] = ()
+    expected_post_id: str | None = None
+    expected_url: str | None = None
+    error_cases: Sequence[ErrorCase] = ()
+    platform_rejects: Sequence[RejectedDraft] = ()
+    platform_accepts: Sequence[PostDraft] = ()
+    # False for a provider that talks to no remote platform (the sandbox): it must send nothing.
+    uses_http: bool = True
+
+    # -- for the author ---------------------------------------------------------------------
+
+    def check_published_requests(self, sent: list[httpx.Request]) -> None:
+        """Assert the exact method, URL, headers and body of the successful publish's requests."""
+        raise AssertionError(
+            f"{type(self).__name__} must override check_published_requests to assert what a publish sends"
+        )
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run(coroutine)
+
+    def valid_draft(self) -> PostDraft:
+        """A draft this provider accepts: short text, a media item if required, required settings set."""
+        limits = self.provider.limits
+        media: tuple[DraftMedia, ...] = ()
+        if limits.media_required:
+            kind = sorted(limits.media_kinds)[0]
+            media = (DraftMedia(kind, sample_media(kind).mime_type, 1024),)
+        settings = {s.name: _a_valid_value(s) for s in self.provider.settings if s.required and s.default is None}
+        return PostDraft(text="hello", media=media, settings=settings)
+
+    # -- the checks -------------------------------------------------------------------------
+
+    def test_declarations_are_consistent(self) -> None:
+        issues = check_declarations(self.provider)
+        assert issues == [], "\n".join(f"{'.'.join(i.field)}: {i.code}: {i.message}" for i in issues)
+
+    def test_sample_credentials_are_valid(self) -> None:
+        if self.provider.auth_kind == "credentials":
+            assert validate_credentials(self.provider, self.credentials) == []
+        missing_required = [f.name for f in _credential_fields(self.provider) if f.required]
+        if missing_required:
+            issues = validate_credentials(self.provider, {})
+            assert {i.field[-1] for i in issues if i.code == "CREDENTIAL_REQUIRED"} == set(missing_required)
+
+    def test_publish_maps_success(self) -> None:
+        if self.uses_http:
+            assert self.success, "script the platform's real answer to a successful publish in `success`"
+        outcome = self.run(publish_scripted(self.provider, self.success, self.request, credentials=self.credentials))
+        assert outcome.error is None, f"publish raised {outcome.error!r}"
+        result = outcome.result
+        assert isinstance(result, PublishResult), f"publish returned {result!r}, not a PublishResult"
+        assert isinstance(result.platform_post_id, str) and result.platform_post_id
+        if self.expected_post_id is not None:
+            assert result.platform_post_id == self.expected_post_id
+        if self.expected_url is not None:
+            assert result.url == self.expected_url
+        assert len(outcome.sent) == len(self.success), f"{len(self.success) - len(outcome.sent)} scripted answers unused"
+        self.check_published_requests(outcome.sent)
+
+    def test_error_cases_cover_the_taxonomy(self) -> None:
+        needed = {RateLimited, TransientError, Rejected}
+        if self.provider.auth_kind != "none":
+            needed.add(AuthExpired)
+        covered = {kind for case in self.error_cases for kind in needed if issubclass(case.raises, kind)}
+        missing = sorted(kind.__name__ for kind in needed - covered)
+        assert not missing, f"add error_cases scripted with the platform's real answers for: {', '.join(missing)}"
+
+    def test_publish_maps_each_error(self) -> None:
+        failures = []
+        for case in self.error_cases:
+            credentials = self.credentials if case.credentials is None else case.credentials
+            outcome = self.run(publish_scripted(self.provider, case.steps, self.request, credentials=credentials))
+            error = outcome.error
+            if not isinstance(error, case.raises):
+                failures.append(f"{case.label}: expected {case.raises.__name__}, got {error!r} (result {outcome.result!r})")
+            elif case.code is not None and error.code != case.code:
+                failures.append(f"{case.label}: expected code {case.code}, got {error.code}")
+            elif case.retry_after is not None and getattr(error, "retry_after", None) != case.retry_after:
+                failures.append(f"{case.label}: expected retry_after {case.retry_after}, got {getattr(error, 'retry_after', None)}")
+        assert not failures, "\n".join(failures)
+
+    def test_network_failures_map_to_typed_errors(self) -> None:
+        if not self.uses_http:
+            outcome = self.run(publish_scripted(self.provider, [], self.request, credentials=self.credentials))
+            assert outcome.error is None and outcome.sent == [], "a provider without a remote platform sends nothing"
+            return
+        refused = self.run(publish_scripted(self.provider, [httpx.ConnectError("connection refused")], self.request, credentials=self.credentials))
+        assert isinstance(refused.error, TransientError), f"a refused connection must be TransientError, got {refused.error!r}"
+        lost = self.run(publish_scripted(self.provider, [httpx.ReadTimeout("no answer")], self.request, credentials=self.credentials))
+        assert isinstance(lost.error, Unconfirmed), (
+            f"no answer after the post was sent must be Unconfirmed (it may have published), got {lost.error!r}"
+        )
+
+    def test_valid_draft_passes(self) -> None:
+        assert validate_draft(self.provider, self.valid_draft()) == []
+        for draft in self.platform_accepts:
+            assert validate_draft(self.provider, draft) == [], f"the platform accepts {draft!r}"
+
+    def test_text_limits_are_enforced_at_the_boundary(self) -> None:
+        base = self.valid_draft()
+        for limit in self.provider.limits.text_limits:
+            # ASCII letters measure the same in every unit, so the boundary is exact in all of them.
+            at_limit = validate_draft(self.provider, _with(base, text="a" * limit.max_length))
+            assert "TEXT_TOO_LONG" not in _codes(at_limit), f"{limit.max_length} {limit.unit.label} must be accepted"
+            over = validate_draft(self.provider, _with(base, text="a" * (limit.max_length + 1)))
+            too_long = [i for i in over if i.code == "TEXT_TOO_LONG"]
+            assert too_long, f"{limit.max_length + 1} {limit.unit.label} must be refused"
+            assert str(limit.max_length + 1) in too_long[0].message and str(limit.max_length) in too_long[0].message
+
+    def test_media_limits_are_enforced(self) -> None:
+        limits = self.provider.limits
+        base = self.valid_draft()
+        if limits.media_required:
+            assert "MEDIA_REQUIRED" in _codes(validate_draft(self.provider, _with(base, media=())))
+        if not limits.media_kinds:
+            image = DraftMedia("image", "image/png", 1024)
+            assert "TOO_MANY_MEDIA" in _codes(validate_draft(self.provider, _with(base, media=(image,))))
+            return
+        kind = sorted(limits.media_kinds)[0]
+        one = DraftMedia(kind, sample_media(kind).mime_type, 1024)
+        assert "TOO_MANY_MEDIA" in _codes(validate_draft(self.provider, _with(base, media=(one,) * (limits.max_media + 1))))
+        for other in sorted({"image", "video", "gif", "document"} - limits.media_kinds):
+            foreign = DraftMedia(other, sample_media(other).mime_type, 1024)
+            assert "MEDIA_KIND_NOT_SUPPORTED" in _codes(validate_draft(self.provider, _with(base, media=(foreign,))))
+        for sized_kind, max_bytes in limits.max_media_bytes.items():
+            big = DraftMedia(sized_kind, sample_media(sized_kind).mime_type, max_bytes + 1)
+            assert "MEDIA_TOO_LARGE" in _codes(validate_draft(self.provider, _with(base, media=(big,))))
+
+    def test_threads_and_settings_are_enforced(self) -> None:
+        base = self.valid_draft()
+        parts = self.provider.limits.max_thread_parts
+        if parts == 1:
+            assert "THREADS_NOT_SUPPORTED" in _codes(validate_draft(self.provider, _with(base, thread=("more",))))
+        else:
+            assert validate_draft(self.provider, _with(base, thread=("more",) * (parts - 1))) == []
+            assert "THREAD_TOO_LONG" in _codes(validate_draft(self.provider, _with(base, thread=("more",) * parts)))
+        unknown = dict(base.settings, no_such_setting_anywhere=True)
+        assert "UNKNOWN_SETTING" in _codes(validate_draft(self.provider, _with(base, settings=unknown)))
+        for setting in self.provider.settings:
+            if setting.required and setting.default is None:
+                without = {k: v for k, v in base.settings.items() if k != setting.name}
+                assert "SETTING_REQUIRED" in _codes(validate_draft(self.provider, _with(base, settings=without)))
+            wrong = dict(base.settings, **{setting.name: _an_invalid_value(setting)})
+            assert "SETTING_INVALID" in _codes(validate_draft(self.provider, _with(base, settings=wrong)))
+
+    def test_limits_reject_what_the_platform_rejects(self) -> None:
+        failures = []
+        for case in self.platform_rejects:
+            codes = _codes(validate_draft(self.provider, case.draft))
+            if case.code not in codes:
+                failures.append(f"{case.label}: expected {case.code}, validation reported {sorted(codes) or 'nothing'}")
+        assert not failures, "\n".join(failures)
+
+    def test_nothing_is_sent_when_validation_fails(self) -> None:
+        invalid = _invalid_request(self.provider, self.request)
+        outcome = self.run(publish_scripted(self.provider, self.success, invalid, credentials=self.credentials))
+        assert outcome.sent == [], f"{len(outcome.sent)} request(s) sent for an invalid post"
+        assert isinstance(outcome.error, Rejected) and outcome.error.code == "VALIDATION_FAILED", outcome.error
+
+
+def _with(draft: PostDraft, **changes: Any) -> PostDraft:
+    values = {"text": draft.text, "media": draft.media, "settings": draft.settings, "thread": draft.thread, **changes}
+    return PostDraft(**values)
+
+
+def _credential_fields(provider: Provider) -> tuple[Any, ...]:
+    return provider.auth if isinstance(provider.auth, tuple) else ()
+
+
+def _a_valid_value(setting: Any) -> Any:
+    return {"boolean": True, "integer": 1, "choice": setting.choices[0] if setting.choices else ""}.get(setting.type, "x")
+
+
+def _an_invalid_value(setting: Any) -> Any:
+    # A value of the wrong type (or outside the choices) for every setting type.
+    return {"boolean": "yes", "integer": "one", "choice": "\u2205 not a choice", "string": 42}[setting.type]
+
+
+def _invalid_request(provider: Provider, request: PublishRequest) -> PublishRequest:
+    """``request`` made invalid for ``provider`` in the plainest way its limits allow."""
+    limits = provider.limits
+    if limits.max_text_length is not None:
+        return PublishRequest(**{**_fields(request), "text": "a" * (limits.max_text_length + 1)})
+    if limits.max_thread_parts == 1:
+        return PublishRequest(**{**_fields(request), "thread": (ThreadPart("more"),)})
+    kind = sorted(limits.media_kinds)[0] if limits.media_kinds else "image"
+    return PublishRequest(**{**_fields(request), "media": (sample_media(kind),) * (limits.max_media + 1)})
+
+
+def _fields(request: PublishRequest) -> dict[str, Any]:
+    return {name: getattr(request, name) for name in request.__dataclass_fields__}

@@ -1,0 +1,79 @@
+"""Text measurement checked against the platforms' published counting rules.
+
+X: twitter-text v3 (docs.x.com "Counting characters"): NFC first; code points in 0-4351 and three
+punctuation ranges weigh 1, all others 2; a URL counts 23 whatever its length; an emoji sequence
+counts 2. Bluesky: 300 graphemes (extended grapheme clusters). atproto maxLength: UTF-8 bytes.
+"""
+
+import pytest
+
+from providers import Limits, TextUnit, measure
+from providers.text import find_urls
+
+FAMILY = "\U0001F468\u200D\U0001F469\u200D\U0001F467\u200D\U0001F466"  # man ZWJ woman ZWJ girl ZWJ boy
+FLAG_JP = "\U0001F1EF\U0001F1F5"
+THUMBS_MEDIUM = "\U0001F44D\U0001F3FD"  # thumbs up + skin tone modifier
+KEYCAP_ONE = "1\uFE0F\u20E3"
+E_COMBINING = "e\u0301"  # e + combining acute accent
+CJK = "日本語"
+
+
+@pytest.mark.parametrize(
+    "text, characters, graphemes, x_weighted, utf8_bytes",
+    [
+        ("hello", 5, 5, 5, 5),
+        (FAMILY, 7, 1, 2, 25),
+        (FLAG_JP, 2, 1, 2, 8),
+        (THUMBS_MEDIUM, 2, 1, 2, 8),
+        (KEYCAP_ONE, 3, 1, 2, 7),
+        (E_COMBINING, 2, 1, 1, 3),  # NFC makes it one é for X
+        (CJK, 3, 3, 6, 9),
+        ("café ☕", 6, 6, 7, 9),  # ☕ (U+2615) has emoji presentation: 2 for X
+        ("“quoted” — dash", 15, 15, 15, 21),  # U+201C/D and U+2014 lie in X's light ranges
+        ("", 0, 0, 0, 0),
+    ],
+)
+def test_each_unit_counts_as_the_platform_does(text, characters, graphemes, x_weighted, utf8_bytes):
+    assert measure(text, TextUnit.CHARACTERS) == characters
+    assert measure(text, TextUnit.GRAPHEMES) == graphemes
+    assert measure(text, TextUnit.X_WEIGHTED) == x_weighted
+    assert measure(text, TextUnit.UTF8_BYTES) == utf8_bytes
+
+
+@pytest.mark.parametrize(
+    "text, weighted",
+    [
+        ("https://example.com", 23),
+        ("https://example.com/" + "a" * 200, 23),  # a long URL is still 23
+        ("read https://example.com/x.", 5 + 23 + 1),  # the full stop ends the sentence, not the URL
+        ("http://t.co", 23),
+        ("example.com", 23),  # a bare domain is linked too
+        ("www.example.co.uk/page?q=1", 23),
+        ("mail me at someone@example.com", 30),  # an email address is not a URL
+        ("two https://a.example and https://b.example links", 4 + 23 + 5 + 23 + 6),
+        ("日本 https://example.jp", 4 + 1 + 23),
+    ],
+)
+def test_x_counts_every_url_as_23(text, weighted):
+    assert measure(text, TextUnit.X_WEIGHTED) == weighted
+
+
+def test_x_limit_of_280_in_practice():
+    # 140 CJK characters fill a post; 141 do not — the reason X_WEIGHTED exists.
+    limits = Limits(max_text_length=280, text_unit=TextUnit.X_WEIGHTED)
+    assert limits.measure("あ" * 140) == 280
+    assert limits.measure("あ" * 141) == 282
+    # 140 family emoji: 980 code points, yet exactly 280 for X.
+    assert limits.measure(FAMILY * 140) == 280
+
+
+def test_bluesky_300_graphemes_is_not_300_code_points():
+    limits = Limits(max_text_length=300, text_unit=TextUnit.GRAPHEMES)
+    assert limits.measure(FAMILY * 300) == 300
+    assert measure(FAMILY * 300, TextUnit.CHARACTERS) == 2100
+    assert limits.measure(E_COMBINING * 301) == 301
+
+
+def test_url_spans_exclude_trailing_punctuation():
+    text = "see (https://example.com/a), then example.org!"
+    assert [text[a:b] for a, b in find_urls(text)] == ["https://example.com/a", "example.org"]
