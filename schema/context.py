@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from strawberry.types import Info as StrawberryInfo
@@ -11,6 +12,7 @@ from gateway.errors import Forbidden, ServiceError, Unauthenticated
 from gateway.keys import Principal
 from gateway.runtime import Runtime
 from gateway.scopes import has_scope
+from schema.loaders import Loaders
 
 
 @dataclass
@@ -20,6 +22,10 @@ class Context:
     response: Any
     request_id: str
     principal_or_error: Principal | ServiceError = field(default_factory=Unauthenticated)
+
+    @cached_property
+    def loaders(self) -> Loaders:
+        return Loaders(self.runtime, lambda: self.principal.organization_id)
 
     @property
     def principal(self) -> Principal:

@@ -30,7 +30,7 @@ from graphql import (
 from graphql import ExecutionResult as GraphQLExecutionResult
 from strawberry.extensions import SchemaExtension
 
-from gateway.errors import BadInput, RateLimited, ServiceError
+from gateway.errors import RateLimited, ServiceError
 from gateway.pagination import DEFAULT_PAGE_SIZE
 
 MAX_COST = 1_000
@@ -41,7 +41,7 @@ class QueryCostExceeded(ServiceError):
 
 
 def _page_size(field: FieldNode, variables: dict[str, Any]) -> int:
-    for argument in field.arguments:
+    for argument in field.arguments or ():
         if argument.name.value in ("first", "last"):
             value = argument.value
             if isinstance(value, IntValueNode):
@@ -124,12 +124,7 @@ class QueryCost(SchemaExtension):
 
     def _admit(self) -> ServiceError | None:
         context = self.execution_context
-        try:
-            cost = operation_cost(
-                context.schema._schema, context.graphql_document, context.operation_name, context.variables or {}
-            )
-        except (TypeError, ValueError) as exc:
-            return BadInput(f"Cannot compute the query's cost: {exc}")
+        cost = operation_cost(context.schema._schema, context.graphql_document, context.operation_name, context.variables or {})
         runtime = context.context.runtime
         limiter = runtime.rate_limiter
         self.report = {"requestedQueryCost": cost, "maximumCost": MAX_COST}

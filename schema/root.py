@@ -10,10 +10,14 @@ import strawberry
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.tools import merge_types
 
+from schema.accounts import AccountMutation, AccountQuery
 from schema.api_keys import ApiKeyMutation, ApiKeyQuery
 from schema.cost import QueryCost
 from schema.errors import ErrorShaping
+from schema.media import MediaMutation, MediaQuery
 from schema.organizations import OrganizationMutation, OrganizationQuery
+from schema.posts import PostMutation, PostQuery
+from schema.providers import ProviderQuery
 from schema.relay import Node, resolve_node
 from schema.viewer import Viewer, resolve_viewer
 
@@ -28,8 +32,10 @@ class CoreQuery:
     node: Node | None = strawberry.field(resolver=resolve_node, description="Any object by its id.")
 
 
-QUERIES: tuple[type, ...] = (CoreQuery, OrganizationQuery, ApiKeyQuery)
-MUTATIONS: tuple[type, ...] = (OrganizationMutation, ApiKeyMutation)
+QUERIES: tuple[type, ...] = (
+    CoreQuery, OrganizationQuery, ApiKeyQuery, ProviderQuery, AccountQuery, MediaQuery, PostQuery,
+)
+MUTATIONS: tuple[type, ...] = (OrganizationMutation, ApiKeyMutation, AccountMutation, MediaMutation, PostMutation)
 
 
 class GatewaySchema(strawberry.Schema):

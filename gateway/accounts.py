@@ -1,0 +1,171 @@
+"""Connected accounts: connect with a credentials form, update, disconnect, list.
+
+Credentials are checked against the provider's form first, then with the platform itself
+(``Provider.connect`` says whose account they are), and only then sealed with the vault and
+stored. They never appear in a response, a log line or an error message: errors name the field,
+never its value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.clock import utcnow
+from gateway.errors import BadInput, UserError, UserErrors
+from gateway.ids import is_id_of, new_id
+from gateway.metadata import merge_metadata
+from gateway.pagination import Page, PageRequest, paginate
+from gateway.plugins import PluginRegistry
+from gateway.runtime import Runtime
+from gateway.storage.models import Account
+from gateway.vault import decrypt, encrypt
+from providers import AccountProfile, AuthExpired, ProviderError, RateLimited, Rejected, TransientError, validate_credentials
+
+log = logging.getLogger("socialgate.accounts")
+
+ACCOUNT_STATUSES = ("active", "token_expired", "disconnected", "rate_limited")
+MAX_CREDENTIAL_LENGTH = 10_000
+MAX_DISPLAY_NAME = 255
+
+
+def _provider_or_error(registry: PluginRegistry, provider_id: str) -> Any:
+    provider = registry.get(provider_id)
+    if provider is None:
+        raise UserError("UNKNOWN_PROVIDER", f"No provider {provider_id[:60]!r} is installed.", ["provider"])
+    return provider
+
+
+def seal_credentials(runtime: Runtime, account_id: str, credentials: Mapping[str, Any]) -> bytes:
+    # Bound to the account id: a sealed blob copied onto another row will not open there.
+    return encrypt(runtime.secret_key, dict(credentials), associated=account_id)
+
+
+def open_credentials(runtime: Runtime, account: Account) -> dict[str, Any]:
+    if account.credentials is None:
+        return {}
+    return decrypt(runtime.secret_key, account.credentials, associated=account.id)
+
+
+async def verify_credentials(runtime: Runtime, provider_id: str, credentials: Mapping[str, str]) -> AccountProfile:
+    """Check a submitted form, then ask the platform whose account it opens. Nothing is stored."""
+    provider = _provider_or_error(runtime.plugins, provider_id)
+    oversized = [name for name, value in credentials.items() if len(str(value)) > MAX_CREDENTIAL_LENGTH]
+    if oversized:
+        raise UserError("CREDENTIAL_INVALID", f"{oversized[0]!r} is too long.", ["credentials", oversized[0]])
+    issues = validate_credentials(provider, credentials)
+    if issues:
+        raise UserErrors([UserError(i.code, i.message, list(i.field)) for i in issues])
+    context = runtime.provider_context(provider.id, None, dict(credentials))
+    try:
+        return await provider.connect(context, dict(credentials))
+    except (AuthExpired, Rejected) as error:
+        raise UserError("CREDENTIALS_REJECTED", f"{provider.name} refused these credentials: {_safe(error)}", ["credentials"]) from None
+    except (RateLimited, TransientError) as error:
+        raise UserError("PROVIDER_UNAVAILABLE", f"{provider.name} did not answer usably; try again. ({_safe(error)})", ["provider"]) from None
+    except ProviderError as error:
+        raise UserError("CONNECT_FAILED", f"{provider.name} could not connect the account: {_safe(error)}", ["credentials"]) from None
+
+
+def _safe(error: Exception) -> str:
+    """The platform's reason, trimmed; providers never put credentials in their error messages."""
+    return str(error)[:300]
+
+
+async def save_account(
+    session: AsyncSession, runtime: Runtime, organization_id: str, provider_id: str, profile: AccountProfile, credentials: Mapping[str, Any]
+) -> Account:
+    """Create the account, or refresh the existing one for the same platform identity."""
+    existing = (
+        await session.execute(
+            select(Account).where(
+                Account.organization_id == organization_id,
+                Account.provider == provider_id,
+                Account.external_id == profile.external_id,
+            )
+        )
+    ).scalar_one_or_none()
+    account = existing or Account(id=new_id("acct"), organization_id=organization_id, provider=provider_id, external_id=profile.external_id)
+    account.handle = profile.handle[:255]
+    account.display_name = (profile.display_name or profile.handle)[:255]
+    account.account_type = profile.account_type[:40]
+    account.status = "active"
+    account.disconnected_at = None
+    account.rate_limited_until = None
+    account.credentials = seal_credentials(runtime, account.id, credentials)
+    if existing is None:
+        session.add(account)
+    await session.flush()
+    return account
+
+
+async def find_account(session: AsyncSession, organization_id: str, account_id: str) -> Account | None:
+    if not is_id_of(account_id, "acct"):
+        return None
+    account = await session.get(Account, account_id)
+    if account is None or account.organization_id != organization_id:
+        return None
+    return account
+
+
+async def _owned(session: AsyncSession, organization_id: str, account_id: str) -> Account:
+    account = await find_account(session, organization_id, account_id)
+    if account is None:
+        raise UserError("ACCOUNT_NOT_FOUND", "No account with that id.", ["id"])
+    return account
+
+
+async def update_account(
+    session: AsyncSession, organization_id: str, account_id: str, *, display_name: str | None, metadata: Any, metadata_given: bool
+) -> Account:
+    account = await _owned(session, organization_id, account_id)
+    if display_name is not None:
+        if len(display_name) > MAX_DISPLAY_NAME:
+            raise UserError("DISPLAY_NAME_TOO_LONG", f"A display name is at most {MAX_DISPLAY_NAME} characters.", ["displayName"])
+        account.display_name = display_name.strip()
+    if metadata_given:
+        account.metadata_ = merge_metadata(account.metadata_, metadata)
+    await session.flush()
+    return account
+
+
+async def disconnect_account(session: AsyncSession, organization_id: str, account_id: str) -> Account:
+    """Wipe the credentials and keep the row, so published posts keep their history."""
+    account = await _owned(session, organization_id, account_id)
+    account.credentials = None
+    account.token_expires_at = None
+    account.status = "disconnected"
+    account.disconnected_at = account.disconnected_at or utcnow()
+    await session.flush()
+    return account
+
+
+@dataclass(frozen=True)
+class AccountFilter:
+    provider: str | None = None
+    status: str | None = None
+
+
+async def list_accounts(session: AsyncSession, organization_id: str, filters: AccountFilter, page: PageRequest) -> Page[Account]:
+    query = select(Account).where(Account.organization_id == organization_id)
+    if filters.provider is not None:
+        query = query.where(Account.provider == filters.provider)
+    if filters.status is not None:
+        if filters.status not in ACCOUNT_STATUSES:
+            raise BadInput(f"Unknown account status {filters.status[:40]!r}.", "status")
+        query = query.where(Account.status == filters.status)
+    return await paginate(session, query, Account, page)
+
+
+def connect_fingerprint(runtime: Runtime, provider_id: str, credentials: Mapping[str, Any]) -> dict[str, str]:
+    """What an idempotency record remembers of a connect request: a keyed hash, never the secrets."""
+    digest = hmac.new(runtime.secret_key, json.dumps(dict(credentials), sort_keys=True, default=str).encode(), hashlib.sha256)
+    return {"provider": provider_id, "credentials": digest.hexdigest()}

@@ -1,0 +1,179 @@
+"""Connected accounts: list, connect with credentials, update, disconnect. Credentials never leave."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from gateway import accounts as service
+from gateway.errors import UserError
+from gateway.storage.models import Account as AccountRow
+from schema.context import Info
+from schema.payloads import UserErrorType, collect_user_errors, run_create, run_mutation
+from schema.relay import Connection, Node, node_resolver, page_request
+
+AccountStatus = strawberry.enum(
+    Enum("AccountStatus", {status.upper(): status for status in service.ACCOUNT_STATUSES}),  # type: ignore[misc]
+    description="active, token_expired (reconnect), disconnected (credentials wiped) or rate_limited.",
+)
+
+
+@strawberry.type(name="Account", description="A platform identity connected to the organization.")
+class AccountType(Node):
+    id: strawberry.ID
+    provider: str
+    external_id: str = strawberry.field(description="The platform's own stable id for the account.")
+    handle: str
+    display_name: str
+    account_type: str = strawberry.field(description="user, page, organization, channel, webhook…")
+    status: AccountStatus  # type: ignore[valid-type]
+    token_expires_at: datetime | None
+    rate_limited_until: datetime | None
+    metadata: JSON
+    created_at: datetime
+    disconnected_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: AccountRow) -> AccountType:
+        return cls(
+            id=strawberry.ID(row.id),
+            provider=row.provider,
+            external_id=row.external_id,
+            handle=row.handle,
+            display_name=row.display_name,
+            account_type=row.account_type,
+            status=AccountStatus(row.status),
+            token_expires_at=row.token_expires_at,
+            rate_limited_until=row.rate_limited_until,
+            metadata=dict(row.metadata_),
+            created_at=row.created_at,
+            disconnected_at=row.disconnected_at,
+        )
+
+
+async def _owned(info: Info, id: str) -> AccountType | None:
+    async with info.context.runtime.database.read() as session:
+        row = await service.find_account(session, info.context.principal.organization_id, id)
+    return AccountType.from_row(row) if row else None
+
+
+@node_resolver("acct")
+async def load_account(info: Info, id: str) -> AccountType | None:
+    info.context.require("accounts:read")
+    return await _owned(info, id)
+
+
+@strawberry.input
+class AccountFilter:
+    provider: str | None = None
+    status: AccountStatus | None = None  # type: ignore[valid-type]
+
+
+@strawberry.input
+class ConnectAccountInput:
+    provider: str
+    credentials: JSON = strawberry.field(description="The provider's credential form, field name → value.")
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class UpdateAccountInput:
+    id: strawberry.ID
+    display_name: str | None = None
+    metadata: JSON | None = strawberry.field(default=strawberry.UNSET, description='Merged: "" removes a key; null clears.')
+
+
+@strawberry.input
+class AccountIdInput:
+    id: strawberry.ID
+
+
+@strawberry.type
+class AccountPayload:
+    account: AccountType | None
+    user_errors: list[UserErrorType]
+
+
+def _credentials_of(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise UserError("CREDENTIALS_NOT_OBJECT", "Credentials are an object of field name → string value.", ["credentials"])
+    return value
+
+
+@strawberry.type
+class AccountQuery:
+    @strawberry.field(description="Connected accounts, newest first.")
+    async def accounts(
+        self,
+        info: Info,
+        filter: AccountFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[AccountType]:
+        principal = info.context.require("accounts:read")
+        filters = service.AccountFilter(
+            provider=filter.provider if filter else None,
+            status=filter.status.value if filter and filter.status else None,
+        )
+        async with info.context.runtime.database.read() as session:
+            page = await service.list_accounts(session, principal.organization_id, filters, page_request(first, after, last, before))
+        return Connection.from_page(page, AccountType.from_row)
+
+    @strawberry.field(description="One account, or null when it is not in the caller's organization.")
+    async def account(self, info: Info, id: strawberry.ID) -> AccountType | None:
+        return await load_account(info, str(id))
+
+
+@strawberry.type
+class AccountMutation:
+    @strawberry.mutation(description="Connect an account of a credentials-form provider; checked with the platform first.")
+    async def connect_account(self, info: Info, input: ConnectAccountInput) -> AccountPayload:
+        runtime = info.context.runtime
+        info.context.require("accounts:write")
+
+        async def verify() -> Any:
+            credentials = _credentials_of(input.credentials)
+            return credentials, await service.verify_credentials(runtime, input.provider, credentials)
+
+        verified, errors = await collect_user_errors(verify())
+        if verified is None:
+            return AccountPayload(account=None, user_errors=errors)
+        credentials, profile = verified
+
+        async def work(session: Any, principal: Any) -> dict[str, Any]:
+            row = await service.save_account(session, runtime, principal.organization_id, input.provider, profile, credentials)
+            return {"id": row.id}
+
+        request = service.connect_fingerprint(runtime, input.provider, credentials)
+        result, errors = await run_create(info, "accounts:write", "connectAccount", input.idempotency_key, request, work)
+        return AccountPayload(account=await _owned(info, result["id"]) if result else None, user_errors=errors)
+
+    @strawberry.mutation(description="Rename an account or merge its metadata.")
+    async def update_account(self, info: Info, input: UpdateAccountInput) -> AccountPayload:
+        metadata_given = input.metadata is not strawberry.UNSET
+
+        async def work(session: Any, principal: Any) -> AccountRow:
+            return await service.update_account(
+                session,
+                principal.organization_id,
+                str(input.id),
+                display_name=input.display_name,
+                metadata=input.metadata if metadata_given else None,
+                metadata_given=metadata_given,
+            )
+
+        row, errors = await run_mutation(info, "accounts:write", work)
+        return AccountPayload(account=AccountType.from_row(row) if row else None, user_errors=errors)
+
+    @strawberry.mutation(description="Wipe the account's credentials; the account and its history stay.")
+    async def disconnect_account(self, info: Info, input: AccountIdInput) -> AccountPayload:
+        row, errors = await run_mutation(
+            info, "accounts:write", lambda session, principal: service.disconnect_account(session, principal.organization_id, str(input.id))
+        )
+        return AccountPayload(account=AccountType.from_row(row) if row else None, user_errors=errors)

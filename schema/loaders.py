@@ -1,0 +1,38 @@
+"""DataLoaders, one set per request: a page of posts loads its targets, accounts and media in one
+query each, however long the page is."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from strawberry.dataloader import DataLoader
+
+from gateway.posts import targets_of
+from gateway.runtime import Runtime
+from gateway.storage.models import Account, MediaAsset, Target
+
+
+class Loaders:
+    def __init__(self, runtime: Runtime, organization_id: Callable[[], str]) -> None:
+        self._runtime = runtime
+        self._organization_id = organization_id
+        self.accounts: DataLoader[str, Account | None] = DataLoader(self._load_by_id(Account))
+        self.media: DataLoader[str, MediaAsset | None] = DataLoader(self._load_by_id(MediaAsset))
+        self.targets_by_post: DataLoader[str, list[Target]] = DataLoader(self._load_targets)
+
+    def _load_by_id(self, model: Any) -> Callable[[Sequence[str]], Any]:
+        async def load(ids: Sequence[str]) -> list[Any]:
+            # Scoped by organization here too: a loader is never a way around tenant isolation.
+            query = select(model).where(model.id.in_(ids), model.organization_id == self._organization_id())
+            async with self._runtime.database.read() as session:
+                rows = {row.id: row for row in (await session.execute(query)).scalars()}
+            return [rows.get(i) for i in ids]
+
+        return load
+
+    async def _load_targets(self, post_ids: Sequence[str]) -> list[list[Target]]:
+        async with self._runtime.database.read() as session:
+            grouped = await targets_of(session, post_ids)
+        return [grouped[post_id] for post_id in post_ids]

@@ -1,0 +1,377 @@
+"""Posts and targets: create, validate (dry run), update drafts, delete, list with filters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from gateway import posts as service
+from gateway.errors import BadInput, UserError
+from gateway.storage.models import Post as PostRow
+from gateway.storage.models import Target as TargetRow
+from schema.accounts import AccountType
+from schema.context import Info
+from schema.media import MediaAssetType
+from schema.payloads import UserErrorType, collect_user_errors, run_create, run_mutation
+from schema.relay import Connection, Node, node_resolver, page_request
+
+PostStatus = strawberry.enum(
+    Enum("PostStatus", {s.upper(): s for s in service.POST_STATUSES}),  # type: ignore[misc]
+    description="Derived from the targets; partially_published when their outcomes differ.",
+)
+TargetStatus = strawberry.enum(Enum("TargetStatus", {s.upper(): s for s in service.TARGET_STATUSES}))  # type: ignore[misc]
+
+
+@strawberry.type
+class ProviderText:
+    provider: str
+    text: str
+
+
+@strawberry.type
+class TargetError:
+    code: str
+    message: str
+
+
+@strawberry.type(name="Target", description="The post going to one account.")
+class TargetType(Node):
+    id: strawberry.ID
+    provider: str
+    status: TargetStatus  # type: ignore[valid-type]
+    text: str = strawberry.field(description="The text this target publishes (after the provider's override).")
+    settings: JSON
+    publish_at: datetime | None
+    published_at: datetime | None
+    platform_post_id: str | None
+    platform_url: str | None
+    attempt_count: int
+    error: TargetError | None
+    account_id: strawberry.Private[str]
+
+    @classmethod
+    def from_row(cls, row: TargetRow, post: PostRow) -> TargetType:
+        content = post.content or {}
+        return cls(
+            id=strawberry.ID(row.id),
+            provider=row.provider,
+            status=TargetStatus(row.status),
+            text=content.get("overrides", {}).get(row.provider, post.text),
+            settings=content.get("settings", {}).get(row.account_id, {}),
+            publish_at=row.publish_at,
+            published_at=row.published_at,
+            platform_post_id=row.platform_post_id,
+            platform_url=row.platform_url,
+            attempt_count=row.attempt_count,
+            error=TargetError(code=row.error_code, message=row.error_message or "") if row.error_code else None,
+            account_id=row.account_id,
+        )
+
+    @strawberry.field
+    async def account(self, info: Info) -> AccountType | None:
+        row = await info.context.loaders.accounts.load(self.account_id)
+        return AccountType.from_row(row) if row else None
+
+
+@strawberry.type(name="Post", description="Content going to one or more accounts.")
+class PostType(Node):
+    id: strawberry.ID
+    text: str
+    thread: list[str] = strawberry.field(description="The parts after the first post of a thread.")
+    overrides: list[ProviderText]
+    approval_status: str
+    campaign_id: strawberry.ID | None
+    created_at: datetime
+    updated_at: datetime
+    row: strawberry.Private[PostRow]
+
+    @classmethod
+    def from_row(cls, row: PostRow) -> PostType:
+        content = row.content or {}
+        return cls(
+            id=strawberry.ID(row.id),
+            text=row.text,
+            thread=list(content.get("thread", [])),
+            overrides=[ProviderText(provider=p, text=t) for p, t in sorted(content.get("overrides", {}).items())],
+            approval_status=row.approval_status,
+            campaign_id=strawberry.ID(row.campaign_id) if row.campaign_id else None,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            row=row,
+        )
+
+    @strawberry.field
+    async def targets(self, info: Info) -> list[TargetType]:
+        rows = await info.context.loaders.targets_by_post.load(self.row.id)
+        return [TargetType.from_row(target, self.row) for target in rows]
+
+    @strawberry.field
+    async def status(self, info: Info) -> PostStatus:  # type: ignore[valid-type]
+        rows = await info.context.loaders.targets_by_post.load(self.row.id)
+        return PostStatus(service.derive_status([target.status for target in rows]))
+
+    @strawberry.field
+    async def media(self, info: Info) -> list[MediaAssetType]:
+        rows = await info.context.loaders.media.load_many((self.row.content or {}).get("media_ids", []))
+        settings = info.context.runtime.settings
+        return [MediaAssetType.from_row(row, settings) for row in rows if row is not None and row.deleted_at is None]
+
+
+async def _owned(info: Info, id: str) -> PostType | None:
+    async with info.context.runtime.database.read() as session:
+        row = await service.find_post(session, info.context.principal.organization_id, id)
+    return PostType.from_row(row) if row else None
+
+
+@node_resolver("post")
+async def load_post(info: Info, id: str) -> PostType | None:
+    info.context.require("posts:read")
+    return await _owned(info, id)
+
+
+@node_resolver("tgt")
+async def load_target(info: Info, id: str) -> TargetType | None:
+    principal = info.context.require("posts:read")
+    async with info.context.runtime.database.read() as session:
+        target = await session.get(TargetRow, id)
+        post = await service.find_post(session, principal.organization_id, target.post_id) if target else None
+    return TargetType.from_row(target, post) if target and post else None
+
+
+@strawberry.input
+class TargetInput:
+    account_id: strawberry.ID
+    settings: JSON | None = strawberry.field(default=None, description="The provider's per-post settings, name → value.")
+
+
+@strawberry.input
+class ProviderTextInput:
+    provider: str
+    text: str
+
+
+@strawberry.input(description="A post's content and where it goes.")
+class PostContentInput:
+    targets: list[TargetInput]
+    text: str = ""
+    media_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
+    overrides: list[ProviderTextInput] = strawberry.field(default_factory=list, description="Text for one provider instead of `text`.")
+    thread: list[str] = strawberry.field(default_factory=list, description="Further posts of a thread, after the first.")
+    campaign_id: strawberry.ID | None = None
+
+
+@strawberry.input
+class CreatePostInput(PostContentInput):
+    idempotency_key: str | None = None
+
+
+@strawberry.input(description="Fields left out keep their value.")
+class UpdatePostInput:
+    id: strawberry.ID
+    text: str | None = strawberry.UNSET
+    media_ids: list[strawberry.ID] | None = strawberry.UNSET
+    overrides: list[ProviderTextInput] | None = strawberry.UNSET
+    targets: list[TargetInput] | None = strawberry.UNSET
+    thread: list[str] | None = strawberry.UNSET
+    campaign_id: strawberry.ID | None = strawberry.UNSET
+
+
+@strawberry.input
+class PostIdInput:
+    id: strawberry.ID
+
+
+@strawberry.input
+class PostFilter:
+    status: PostStatus | None = None  # type: ignore[valid-type]
+    provider: str | None = None
+    account_id: strawberry.ID | None = None
+    campaign_id: strawberry.ID | None = None
+    from_: datetime | None = strawberry.field(default=None, name="from", description="Scheduled (or created) at or after.")
+    to: datetime | None = strawberry.field(default=None, description="Scheduled (or created) before.")
+
+
+@strawberry.type
+class PostPayload:
+    post: PostType | None
+    user_errors: list[UserErrorType]
+
+
+@strawberry.type
+class TargetValidation:
+    index: int
+    account_id: strawberry.ID
+    provider: str | None
+    text_length: int | None = strawberry.field(description="Length of this target's text in the provider's own unit.")
+    text_limit: int | None
+    text_unit: str | None
+    issues: list[UserErrorType]
+
+
+@strawberry.type
+class PostValidation:
+    valid: bool
+    targets: list[TargetValidation]
+    user_errors: list[UserErrorType] = strawberry.field(description="Every problem, post-level and per target.")
+
+
+def _settings_of(value: Any, index: int) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise UserError("SETTINGS_NOT_OBJECT", "Settings are an object of name → value.", ["targets", str(index), "settings"])
+    return value
+
+
+def _overrides_of(items: list[ProviderTextInput]) -> dict[str, str]:
+    overrides: dict[str, str] = {}
+    for item in items:
+        if item.provider in overrides:
+            raise UserError("DUPLICATE_OVERRIDE", f"Two texts for {item.provider[:60]!r}.", ["overrides", item.provider[:60]])
+        overrides[item.provider] = item.text
+    return overrides
+
+
+def _targets_of(items: list[TargetInput]) -> tuple[service.TargetInput, ...]:
+    return tuple(service.TargetInput(str(t.account_id), _settings_of(t.settings, i)) for i, t in enumerate(items))
+
+
+def _content_of(input: PostContentInput) -> service.PostInput:
+    return service.PostInput(
+        text=input.text,
+        media_ids=tuple(str(m) for m in input.media_ids),
+        overrides=_overrides_of(input.overrides),
+        targets=_targets_of(input.targets),
+        thread=tuple(input.thread),
+        campaign_id=str(input.campaign_id) if input.campaign_id is not None else None,
+    )
+
+
+def _changes_of(input: UpdatePostInput) -> dict[str, Any]:
+    """Only the fields the caller sent; null for a list means empty, for text empty text."""
+    changes: dict[str, Any] = {}
+    if input.text is not strawberry.UNSET:
+        changes["text"] = input.text or ""
+    if input.media_ids is not strawberry.UNSET:
+        changes["media_ids"] = tuple(str(m) for m in input.media_ids or ())
+    if input.overrides is not strawberry.UNSET:
+        changes["overrides"] = _overrides_of(input.overrides or [])
+    if input.targets is not strawberry.UNSET:
+        changes["targets"] = _targets_of(input.targets or [])
+    if input.thread is not strawberry.UNSET:
+        changes["thread"] = tuple(input.thread or ())
+    if input.campaign_id is not strawberry.UNSET:
+        changes["campaign_id"] = str(input.campaign_id) if input.campaign_id is not None else None
+    return changes
+
+
+def _aware(value: datetime | None, argument: str) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise BadInput(f"`{argument}` needs a UTC offset, e.g. 2026-05-01T09:00:00+02:00.", argument)
+    return value
+
+
+def _request_of(data: service.PostInput) -> dict[str, Any]:
+    return {**data.__dict__, "targets": [t.__dict__ for t in data.targets]}
+
+
+@strawberry.type
+class PostQuery:
+    @strawberry.field(description="Posts, newest first.")
+    async def posts(
+        self,
+        info: Info,
+        filter: PostFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[PostType]:
+        principal = info.context.require("posts:read")
+        filters = service.PostFilter()
+        if filter is not None:
+            filters = service.PostFilter(
+                status=filter.status.value if filter.status else None,
+                provider=filter.provider,
+                account_id=str(filter.account_id) if filter.account_id else None,
+                campaign_id=str(filter.campaign_id) if filter.campaign_id else None,
+                starts=_aware(filter.from_, "from"),
+                ends=_aware(filter.to, "to"),
+            )
+        async with info.context.runtime.database.read() as session:
+            page = await service.list_posts(session, principal.organization_id, filters, page_request(first, after, last, before))
+        return Connection.from_page(page, PostType.from_row)
+
+    @strawberry.field(description="One post with its targets, or null.")
+    async def post(self, info: Info, id: strawberry.ID) -> PostType | None:
+        return await load_post(info, str(id))
+
+    @strawberry.field(description="Check a post against every target's provider; a dry run that writes nothing.")
+    async def validate_post(self, info: Info, input: PostContentInput) -> PostValidation:
+        principal = info.context.require("posts:read")
+
+        async def check() -> service.PostCheck:
+            async with info.context.runtime.database.read() as session:
+                return await service.check_post(session, info.context.runtime.plugins, principal.organization_id, _content_of(input))
+
+        result, errors = await collect_user_errors(check())
+        if result is None:
+            return PostValidation(valid=False, targets=[], user_errors=errors)
+        return PostValidation(
+            valid=result.valid,
+            targets=[
+                TargetValidation(
+                    index=t.index,
+                    account_id=strawberry.ID(t.account_id),
+                    provider=t.provider_id,
+                    text_length=t.text_length,
+                    text_limit=t.text_limit,
+                    text_unit=t.text_unit,
+                    issues=[UserErrorType.from_error(e) for e in t.issues],
+                )
+                for t in result.targets
+            ],
+            user_errors=[UserErrorType.from_error(e) for e in result.problems],
+        )
+
+
+@strawberry.type
+class PostMutation:
+    @strawberry.mutation(description="Create a draft post; every target is validated first.")
+    async def create_post(self, info: Info, input: CreatePostInput) -> PostPayload:
+        registry = info.context.runtime.plugins
+
+        async def prepare() -> service.PostInput:
+            return _content_of(input)
+
+        data, errors = await collect_user_errors(prepare())
+        if data is None:
+            return PostPayload(post=None, user_errors=errors)
+
+        async def work(session: Any, principal: Any) -> dict[str, Any]:
+            row = await service.create_post(session, registry, principal.organization_id, data, created_by_key_id=principal.api_key_id)
+            return {"id": row.id}
+
+        result, errors = await run_create(info, "posts:write", "createPost", input.idempotency_key, _request_of(data), work)
+        return PostPayload(post=await _owned(info, result["id"]) if result else None, user_errors=errors)
+
+    @strawberry.mutation(description="Change a draft. A post already scheduled or published is a CONFLICT.")
+    async def update_post(self, info: Info, input: UpdatePostInput) -> PostPayload:
+        registry = info.context.runtime.plugins
+
+        async def work(session: Any, principal: Any) -> PostRow:
+            return await service.update_post(session, registry, principal.organization_id, str(input.id), _changes_of(input))
+
+        row, errors = await run_mutation(info, "posts:write", work)
+        return PostPayload(post=PostType.from_row(row) if row else None, user_errors=errors)
+
+    @strawberry.mutation(description="Delete a post; targets still waiting are canceled.")
+    async def delete_post(self, info: Info, input: PostIdInput) -> PostPayload:
+        row, errors = await run_mutation(
+            info, "posts:write", lambda session, principal: service.delete_post(session, principal.organization_id, str(input.id))
+        )
+        return PostPayload(post=PostType.from_row(row) if row else None, user_errors=errors)
