@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
+from gateway.media_serving import serve_media
 from gateway.request_context import RequestIdMiddleware
 from gateway.runtime import Runtime
 from gateway.settings import Settings, load_settings
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/media/{media_id}/{token}/{filename}", serve_media, methods=["GET", "HEAD"]),
             WebSocketRoute("/graphql", graphql),
         ],
         middleware=middleware,
