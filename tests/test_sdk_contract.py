@@ -1,0 +1,119 @@
+"""The SDK's public surface: names, hook documentation, HTTP error mapping, and its independence."""
+
+import ast
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+import providers
+from providers import AuthExpired, RateLimited, Rejected, TransientError, Unconfirmed, hookspecs
+from providers.errors import outcome_of
+from providers.http import raise_for_response, retry_after_seconds, send
+from providers.testing import ScriptedTransport, make_context
+from tests.plugin_packages import EXAMPLE_PLUGIN
+
+PROMISED = (
+    "Provider Capabilities Limits TextUnit OAuth2Spec CredentialField SettingField ProviderContext PublishRequest "
+    "PublishResult MetricSnapshot TokenSet AccountProfile RateLimited TransientError AuthExpired Rejected Unconfirmed "
+    "ProviderError hookimpl"
+).split()
+
+
+def test_the_promised_names_are_exported():
+    assert set(PROMISED) <= set(providers.__all__)
+    for name in providers.__all__:
+        assert getattr(providers, name) is not None
+
+
+@pytest.mark.parametrize("hook", ["register_providers", "validate_post", "on_event"])
+def test_every_hookspec_documents_when_arguments_and_return(hook):
+    function = getattr(hookspecs, hook)
+    doc = function.__doc__ or ""
+    assert "Called" in doc and ("Return" in doc or "return value" in doc)
+    for argument in function.__code__.co_varnames[: function.__code__.co_argcount]:
+        assert f"``{argument}``" in doc, f"{hook} does not document {argument}"
+
+
+def test_sdk_and_kit_import_nothing_else_of_socialgate():
+    code = "import sys, providers, providers.testing; assert not [m for m in sys.modules if m.split('.')[0] in ('gateway', 'schema', 'plugins')]"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_example_plugin_imports_only_the_sdk():
+    for path in EXAMPLE_PLUGIN.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            for name in names:
+                assert name.split(".")[0] not in ("gateway", "schema", "plugins"), f"{path} imports {name}"
+
+
+def response(status, text="", headers=None):
+    return httpx.Response(status, text=text, headers=headers or {}, request=httpx.Request("POST", "https://p.example"))
+
+
+@pytest.mark.parametrize(
+    "status, error, code",
+    [
+        (429, RateLimited, "RATE_LIMITED"),
+        (401, AuthExpired, "AUTH_EXPIRED"),
+        (408, TransientError, "HTTP_408"),
+        (503, TransientError, "HTTP_503"),
+        (400, Rejected, "HTTP_400"),
+        (422, Rejected, "HTTP_422"),
+    ],
+)
+def test_raise_for_response_maps_statuses(status, error, code):
+    with pytest.raises(error) as raised:
+        raise_for_response(response(status, "body"))
+    assert (raised.value.code, raised.value.http_status, raised.value.raw) == (code, status, "body")
+    raise_for_response(response(201))
+
+
+def test_retry_after_accepts_seconds_and_http_dates():
+    now = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+    assert retry_after_seconds(response(429, headers={"Retry-After": "120"})) == 120
+    assert retry_after_seconds(response(429, headers={"Retry-After": "Thu, 15 Jan 2026 12:01:30 GMT"}), now) == 90
+    assert retry_after_seconds(response(429, headers={"Retry-After": "soon"})) is None
+    assert retry_after_seconds(response(429)) is None
+
+
+@pytest.mark.parametrize(
+    "failure, publishes, error",
+    [
+        (httpx.ConnectError("refused"), True, TransientError),
+        (httpx.ReadTimeout("slow"), True, Unconfirmed),
+        (httpx.ReadTimeout("slow"), False, TransientError),
+        (httpx.RemoteProtocolError("dropped"), True, Unconfirmed),
+    ],
+)
+async def test_send_maps_network_failures(failure, publishes, error):
+    class Plain(providers.Provider):
+        id = "plain"
+        name = "Plain"
+
+    ctx = make_context(Plain(), ScriptedTransport([failure]))
+    with pytest.raises(error):
+        await send(ctx, "POST", "https://p.example/post", publishes=publishes)
+    await ctx.http.aclose()
+
+
+def test_outcome_words_follow_the_error_class():
+    assert [outcome_of(e) for e in (RateLimited(5), TransientError(), AuthExpired(), Rejected("X", "x"), Unconfirmed())] == [
+        "rate_limited", "transient", "auth_expired", "rejected", "unconfirmed",
+    ]
+    with pytest.raises(ValueError):
+        RateLimited(-1)
+
+
+def test_scripted_transport_fails_on_unscripted_requests():
+    import asyncio
+
+    async def go():
+        async with httpx.AsyncClient(transport=ScriptedTransport([])) as client:
+            await client.get("https://p.example/x")
+
+    with pytest.raises(AssertionError, match="unscripted request #1: GET https://p.example/x"):
+        asyncio.run(go())
