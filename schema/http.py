@@ -8,6 +8,8 @@ import strawberry
 from starlette.requests import Request
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.types import ExecutionResult
 
 from gateway.access import ACT_AS_HEADER, act_as
 from gateway.errors import ServiceError, Unauthenticated
@@ -15,6 +17,7 @@ from gateway.keys import authenticate, parse_bearer, touch_last_used
 from gateway.request_context import current_request_id, new_request_id
 from gateway.runtime import Runtime
 from schema.context import Context
+from schema.errors import shape_error
 
 
 class GraphQLView(GraphQL):
@@ -50,3 +53,12 @@ class GraphQLView(GraphQL):
             async with self.runtime.database.write() as session:
                 await touch_last_used(session, principal.api_key_id)
         return principal
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        """Shape any error no extension saw (a parse error cut short by a limit, say), so that every
+        error leaving over HTTP carries its code and request id."""
+        if result.errors:
+            result.errors = [
+                error if (error.extensions or {}).get("code") else shape_error(error) for error in result.errors
+            ]
+        return process_result(result)

@@ -7,7 +7,13 @@ module owns its part of the API and this file only lists them.
 from __future__ import annotations
 
 import strawberry
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
 from strawberry.tools import merge_types
 
 from schema.accounts import AccountMutation, AccountQuery
@@ -24,6 +30,8 @@ from schema.viewer import Viewer, resolve_viewer
 MAX_DEPTH = 12
 MAX_ALIASES = 30
 MAX_TOKENS = 5_000
+# Parsed and validated documents are reused; bounded so a flood of distinct queries cannot grow memory.
+DOCUMENT_CACHE_SIZE = 512
 
 
 @strawberry.type
@@ -48,11 +56,14 @@ def build_schema() -> strawberry.Schema:
         query=merge_types("Query", QUERIES),
         mutation=merge_types("Mutation", MUTATIONS) if MUTATIONS else None,
         # Factories, not instances: extensions keep per-operation state, so each request gets its own.
+        # ErrorShaping first: it is the outermost hook, so it sees errors raised by every other one.
         extensions=[
+            ErrorShaping,
+            lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+            lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
             lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
             lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             QueryCost,
-            ErrorShaping,
         ],
     )
