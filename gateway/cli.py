@@ -151,6 +151,38 @@ def keys_create(
     out.print(minted.secret)
 
 
+@keys_app.command("kill-switch")
+def keys_kill_switch(
+    key_id: Annotated[str, typer.Argument(help="The key to switch.")],
+    on: Annotated[bool, typer.Option("--on/--off", help="--on refuses the key at once; --off lets it work again.")],
+) -> None:
+    """The per-key kill switch (the global one is SOCIALGATE_KILL_SWITCH)."""
+    from gateway.keys import set_key_disabled
+
+    async def work(runtime: Any) -> Any:
+        async with runtime.database.write() as session:
+            return await set_key_disabled(session, key_id, on)
+
+    key = _with_runtime(_settings(), work)
+    out.print(f"key {key.id} {'disabled' if key.disabled else 'enabled'}")
+
+
+@orgs_app.command("kill-switch")
+def orgs_kill_switch(
+    org_id: Annotated[str, typer.Argument(help="The organization to switch.")],
+    on: Annotated[bool, typer.Option("--on/--off", help="--on refuses every key of the organization; --off restores them.")],
+) -> None:
+    """The per-organization kill switch."""
+    from gateway.organizations import set_kill_switch
+
+    async def work(runtime: Any) -> Any:
+        async with runtime.database.write() as session:
+            return await set_kill_switch(session, org_id, on)
+
+    organization = _with_runtime(_settings(), work)
+    out.print(f"organization {organization.id} {'disabled' if organization.kill_switch else 'enabled'}")
+
+
 @schema_app.command("export")
 def schema_export(
     output: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout.")] = None,

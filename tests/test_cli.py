@@ -39,3 +39,43 @@ def test_keys_create_refuses_unknown_org_and_scope(tmp_path):
 def test_bad_setting_stops_the_cli(tmp_path):
     result = runner.invoke(app, ["migrate"], env={"SOCIALGATE_DATABASE_URL": "mysql://x"})
     assert result.exit_code != 0
+
+
+def test_kill_switches_per_key_and_org(tmp_path):
+    import asyncio
+
+    from gateway.errors import Forbidden
+    from gateway.keys import authenticate
+    from gateway.settings import load_settings
+    from gateway.storage import Database
+
+    env = _env(tmp_path)
+    org_id = runner.invoke(app, ["orgs", "create", "Acme"], env=env).stdout.strip()
+    created = runner.invoke(app, ["keys", "create", "--org", org_id, "--scope", "*"], env=env)
+    secret = created.stdout.strip().splitlines()[-1]
+    key_id = created.stderr.split()[1]
+
+    def refused() -> bool:
+        async def check() -> bool:
+            database = Database(load_settings(**{"database_url": env["SOCIALGATE_DATABASE_URL"]}).database_url)
+            try:
+                async with database.read() as session:
+                    await authenticate(session, secret)
+                return False
+            except Forbidden:
+                return True
+            finally:
+                await database.dispose()
+
+        return asyncio.run(check())
+
+    assert not refused()
+    assert runner.invoke(app, ["keys", "kill-switch", key_id, "--on"], env=env).exit_code == 0
+    assert refused()
+    assert runner.invoke(app, ["keys", "kill-switch", key_id, "--off"], env=env).exit_code == 0
+    assert not refused()
+    assert runner.invoke(app, ["orgs", "kill-switch", org_id, "--on"], env=env).exit_code == 0
+    assert refused()
+    assert runner.invoke(app, ["orgs", "kill-switch", org_id, "--off"], env=env).exit_code == 0
+    assert not refused()
+    assert runner.invoke(app, ["keys", "kill-switch", "key_nope", "--on"], env=env).exit_code != 0

@@ -152,3 +152,19 @@ async def test_last_used_is_recorded(api, org):
 async def test_concurrent_requests_with_one_key(api, org):
     results = await asyncio.gather(*(api.graphql(VIEWER, key=org.secret) for _ in range(20)))
     assert all(r["data"]["viewer"]["apiKeyId"] == org.api_key_id for r in results)
+
+
+async def test_global_kill_switch_refuses_every_key(tmp_path):
+    import httpx
+    from asgi_lifespan import LifespanManager
+
+    from gateway.app import create_app
+    from gateway.settings import load_settings
+
+    settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/k.db", data_dir=str(tmp_path), kill_switch=True)
+    app = create_app(settings)
+    async with LifespanManager(app) as manager:
+        created = await make_org_with_key(app.state.runtime)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as http:
+            body = (await http.post("/graphql", json={"query": VIEWER}, headers={"Authorization": f"Bearer {created.secret}"})).json()
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
