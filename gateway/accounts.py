@@ -21,12 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.clock import utcnow
 from gateway.errors import BadInput, UserError, UserErrors
-from gateway.ids import is_id_of, new_id
+from gateway.ids import new_id
 from gateway.metadata import merge_metadata
 from gateway.pagination import Page, PageRequest, paginate
 from gateway.plugins import PluginRegistry
 from gateway.runtime import Runtime
 from gateway.storage.models import Account
+from gateway.tenancy import find_owned
 from gateway.vault import decrypt, encrypt
 from providers import AccountProfile, AuthExpired, ProviderError, RateLimited, Rejected, TransientError, validate_credentials
 
@@ -108,12 +109,7 @@ async def save_account(
 
 
 async def find_account(session: AsyncSession, organization_id: str, account_id: str) -> Account | None:
-    if not is_id_of(account_id, "acct"):
-        return None
-    account = await session.get(Account, account_id)
-    if account is None or account.organization_id != organization_id:
-        return None
-    return account
+    return await find_owned(session, Account, "acct", organization_id, account_id)
 
 
 async def _owned(session: AsyncSession, organization_id: str, account_id: str) -> Account:

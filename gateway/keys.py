@@ -24,9 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.clock import utcnow
 from gateway.errors import Forbidden, NotFound, Unauthenticated, UserError
-from gateway.ids import is_id_of, new_id
+from gateway.ids import new_id
 from gateway.pagination import Page, PageRequest, paginate
 from gateway.scopes import covers, is_valid_scope
+from gateway.tenancy import find_owned
 from gateway.storage.models import ApiKey, Organization
 
 KEY_PREFIX = "sg_live_"
@@ -191,12 +192,7 @@ async def create_child_key(session: AsyncSession, principal: Principal, name: st
 
 
 async def find_key(session: AsyncSession, principal: Principal, key_id: str) -> ApiKey | None:
-    if not is_id_of(key_id, "key"):
-        return None
-    key = await session.get(ApiKey, key_id)
-    if key is None or key.organization_id != principal.organization_id:
-        return None
-    return key
+    return await find_owned(session, ApiKey, "key", principal.organization_id, key_id)
 
 
 async def _owned_key(session: AsyncSession, principal: Principal, key_id: str) -> ApiKey:

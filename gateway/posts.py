@@ -21,6 +21,7 @@ from gateway.errors import BadInput, UserError, UserErrors
 from gateway.ids import is_id_of, new_id
 from gateway.pagination import Page, PageRequest, paginate
 from gateway.storage.models import Account, MediaAsset, Post, Target
+from gateway.tenancy import find_owned
 from gateway.plugins import PluginRegistry
 from providers import DraftMedia, Issue, PostDraft, Provider, validate_draft
 
@@ -270,12 +271,7 @@ async def create_post(
 
 
 async def find_post(session: AsyncSession, organization_id: str, post_id: str) -> Post | None:
-    if not is_id_of(post_id, "post"):
-        return None
-    post = await session.get(Post, post_id)
-    if post is None or post.organization_id != organization_id or post.deleted_at is not None:
-        return None
-    return post
+    return await find_owned(session, Post, "post", organization_id, post_id)
 
 
 async def _owned_post(session: AsyncSession, organization_id: str, post_id: str) -> Post:

@@ -1,7 +1,6 @@
 import json
 import logging
 
-import strawberry
 
 from gateway.logs import JsonFormatter
 from gateway.request_context import current_request_id
