@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.clock import utcnow
 from gateway.errors import UserError
+from gateway.idempotency import run_idempotent
 from gateway.ids import is_id_of, new_id
 from gateway.media_formats import (
     ACCEPTED_TYPES,
@@ -45,6 +46,7 @@ from gateway.pagination import Page, PageRequest, paginate
 from gateway.settings import Settings
 from gateway.storage import Database
 from gateway.storage.models import MediaAsset
+from gateway.tenancy import find_owned
 from gateway.url_guard import UnsafeURL, fetch, guarded_client, validate_url
 
 MiB = 1024 * 1024
@@ -230,8 +232,14 @@ async def _store(
     filename: str | None,
     alt_text: str,
     source_url: str | None,
+    operation: str,
+    idempotency_key: str | None,
 ) -> MediaAsset:
-    """Write the row and move the file into place in one transaction; undo the move on failure."""
+    """Write the row and move the file into place in one transaction; undo the move on failure.
+
+    Under an idempotency key a replay (or a concurrent duplicate, which waits for the first)
+    gets the first call's asset, and the file it received itself is dropped.
+    """
     media_id = new_id("med")
     asset = MediaAsset(
         id=media_id,
@@ -250,20 +258,33 @@ async def _store(
     )
     final = file_path(settings, asset)
     moved = False
+
+    async def insert(session: AsyncSession) -> dict[str, Any]:
+        nonlocal moved
+        session.add(asset)
+        await session.flush()
+        # Same directory, so the rename is atomic: the file appears whole or not at all.
+        await anyio.Path(received.temporary_path).replace(final)
+        moved = True
+        return {"id": media_id}
+
+    # What makes two requests "the same": the content and how it is described, not the bytes' path.
+    request = {"sha256": received.sha256, "filename": asset.filename, "alt_text": alt_text, "source_url": source_url}
     try:
-        async with database.write() as session:
-            session.add(asset)
-            await session.flush()
-            # Same directory, so the rename is atomic: the file appears whole or not at all.
-            await anyio.Path(received.temporary_path).replace(final)
-            moved = True
+        result = await run_idempotent(database, organization_id, operation, idempotency_key, request, insert)
     except BaseException:
         if moved:
             final.unlink(missing_ok=True)
         raise
     finally:
         received.temporary_path.unlink(missing_ok=True)
-    return asset
+    if result["id"] == media_id:
+        return asset
+    async with database.read() as session:
+        replayed = await find_media(session, organization_id, result["id"])
+    if replayed is None:
+        raise UserError("NOT_FOUND", "The asset created under this idempotency key was deleted since.", ["input", "idempotencyKey"])
+    return replayed
 
 
 def _organization_directory(settings: Settings, organization_id: str) -> Path:
@@ -284,8 +305,8 @@ async def upload_media(
 ) -> MediaAsset:
     """Store an uploaded file (anything with ``async read(size)``) as a new asset of the org.
 
-    ``idempotency_key`` is honoured by the idempotency layer that wraps create mutations; the
-    service itself creates exactly one asset per call.
+    With ``idempotency_key``, repeating the call (same file, same description) within 24 hours
+    returns the first asset instead of making another.
     """
     field = ["input", "file"]
     if not callable(getattr(source, "read", None)):  # e.g. a string sent as JSON instead of a file part
@@ -299,7 +320,15 @@ async def upload_media(
         field,
     )
     return await _store(
-        database, settings, organization_id, received, filename=filename, alt_text=alt_text, source_url=None
+        database,
+        settings,
+        organization_id,
+        received,
+        filename=filename,
+        alt_text=alt_text,
+        source_url=None,
+        operation="uploadMedia",
+        idempotency_key=idempotency_key,
     )
 
 
@@ -339,7 +368,7 @@ async def register_media(
     """Fetch ``url`` through the SSRF guard and store what it returns as a new asset.
 
     ``client`` must come from ``url_guard.guarded_client`` (tests pass one with a scripted
-    resolver); by default one is made for this call. ``idempotency_key``: see ``upload_media``.
+    resolver); by default one is made for this call. ``idempotency_key``: as in ``upload_media``.
     Every way the fetch can fail is a user error on ``input.url``: the caller chose the URL.
     """
     field = ["input", "url"]
@@ -360,7 +389,15 @@ async def register_media(
         if client is None:
             await http.aclose()
     return await _store(
-        database, settings, organization_id, received, filename=_filename_from_url(url), alt_text=alt_text, source_url=url
+        database,
+        settings,
+        organization_id,
+        received,
+        filename=_filename_from_url(url),
+        alt_text=alt_text,
+        source_url=url,
+        operation="registerMedia",
+        idempotency_key=idempotency_key,
     )
 
 
@@ -373,9 +410,7 @@ def _scoped(organization_id: str) -> Select[Any]:
 
 async def find_media(session: AsyncSession, organization_id: str, media_id: str) -> MediaAsset | None:
     """The org's live asset with this id, or None (unknown, another org's, deleted, not a med_ id)."""
-    if not is_id_of(media_id, "med"):
-        return None
-    return (await session.execute(_scoped(organization_id).where(MediaAsset.id == media_id))).scalar_one_or_none()
+    return await find_owned(session, MediaAsset, "med", organization_id, media_id)
 
 
 async def list_media(session: AsyncSession, organization_id: str, page: PageRequest) -> Page[MediaAsset]:

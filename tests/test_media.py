@@ -526,3 +526,15 @@ async def test_scopes_are_checked(api):
 
 async def assert_nothing_stored_for(api, organization_id):
     assert not (api.runtime.settings.resolved_data_dir / "media" / organization_id).exists()
+
+
+async def test_idempotent_uploads_store_one_asset(api, org):
+    first = await upload(api, org.secret, samples.png(), idempotencyKey="logo-v1")
+    again = await upload(api, org.secret, samples.png(), idempotencyKey="logo-v1")
+    assert first["userErrors"] == [] and again["userErrors"] == []
+    assert again["mediaAsset"]["id"] == first["mediaAsset"]["id"]
+    assert len(await media_rows(api)) == 1
+    assert len(stored_files(api.runtime.settings)) == 1  # the replay's own copy was dropped
+    other = await upload(api, org.secret, samples.png(width=9), idempotencyKey="logo-v1")
+    assert codes(other) == ["IDEMPOTENCY_KEY_REUSED"]
+    assert len(await media_rows(api)) == 1 and len(stored_files(api.runtime.settings)) == 1
