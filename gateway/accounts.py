@@ -27,7 +27,7 @@ from gateway.pagination import Page, PageRequest, paginate
 from gateway.plugins import PluginRegistry
 from gateway.runtime import Runtime
 from gateway.storage.models import Account
-from gateway.tenancy import find_owned
+from gateway.tenancy import find_owned, require_owned
 from gateway.vault import decrypt, encrypt
 from providers import AccountProfile, AuthExpired, ProviderError, RateLimited, Rejected, TransientError, validate_credentials
 
@@ -113,10 +113,7 @@ async def find_account(session: AsyncSession, organization_id: str, account_id: 
 
 
 async def _owned(session: AsyncSession, organization_id: str, account_id: str) -> Account:
-    account = await find_account(session, organization_id, account_id)
-    if account is None:
-        raise UserError("ACCOUNT_NOT_FOUND", "No account with that id.", ["id"])
-    return account
+    return await require_owned(session, Account, "acct", organization_id, account_id, code="ACCOUNT_NOT_FOUND", noun="account")
 
 
 async def update_account(

@@ -27,7 +27,7 @@ from gateway.errors import Forbidden, NotFound, Unauthenticated, UserError
 from gateway.ids import new_id
 from gateway.pagination import Page, PageRequest, paginate
 from gateway.scopes import covers, is_valid_scope
-from gateway.tenancy import find_owned
+from gateway.tenancy import find_owned, require_owned
 from gateway.storage.models import ApiKey, Organization
 
 KEY_PREFIX = "sg_live_"
@@ -196,10 +196,9 @@ async def find_key(session: AsyncSession, principal: Principal, key_id: str) -> 
 
 
 async def _owned_key(session: AsyncSession, principal: Principal, key_id: str) -> ApiKey:
-    key = await find_key(session, principal, key_id)
-    if key is None:
-        raise UserError("API_KEY_NOT_FOUND", "No API key with that id.", ["id"])
-    return key
+    return await require_owned(
+        session, ApiKey, "key", principal.organization_id, key_id, code="API_KEY_NOT_FOUND", noun="API key"
+    )
 
 
 async def rotate_key(session: AsyncSession, principal: Principal, key_id: str, now: datetime | None = None) -> MintedKey:

@@ -55,7 +55,7 @@ class PluginInfo:
 
 
 class PluginLoadError(Exception):
-    pass
+    """A plugin loaded but offered something unusable (an invalid or duplicate provider)."""
 
 
 def _describe(exc: BaseException) -> str:

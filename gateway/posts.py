@@ -21,7 +21,7 @@ from gateway.errors import BadInput, UserError, UserErrors
 from gateway.ids import is_id_of, new_id
 from gateway.pagination import Page, PageRequest, paginate
 from gateway.storage.models import Account, MediaAsset, Post, Target
-from gateway.tenancy import find_owned
+from gateway.tenancy import find_owned, require_owned
 from gateway.plugins import PluginRegistry
 from providers import DraftMedia, Issue, PostDraft, Provider, validate_draft
 
@@ -275,10 +275,7 @@ async def find_post(session: AsyncSession, organization_id: str, post_id: str) -
 
 
 async def _owned_post(session: AsyncSession, organization_id: str, post_id: str) -> Post:
-    post = await find_post(session, organization_id, post_id)
-    if post is None:
-        raise UserError("POST_NOT_FOUND", "No post with that id.", ["id"])
-    return post
+    return await require_owned(session, Post, "post", organization_id, post_id, code="POST_NOT_FOUND", noun="post")
 
 
 async def targets_of(session: AsyncSession, post_ids: Sequence[str]) -> dict[str, list[Target]]:

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.errors import UserError
 from gateway.ids import is_id_of
 
 Row = TypeVar("Row")
@@ -21,4 +22,14 @@ async def find_owned(session: AsyncSession, model: type[Row], prefix: str, organ
     row: Any = await session.get(model, object_id)
     if row is None or row.organization_id != organization_id or getattr(row, "deleted_at", None) is not None:
         return None
+    return row
+
+
+async def require_owned(
+    session: AsyncSession, model: type[Row], prefix: str, organization_id: str, object_id: str, *, code: str, noun: str
+) -> Row:
+    """Like ``find_owned``, for mutations: a missing row is a user error on the ``id`` input."""
+    row = await find_owned(session, model, prefix, organization_id, object_id)
+    if row is None:
+        raise UserError(code, f"No {noun} with that id.", ["id"])
     return row
