@@ -13,13 +13,14 @@ from typing import Any
 import httpx
 
 from gateway import clock
+from gateway.events import BusEvent, MemoryEventBus
 from gateway.plugins import load_plugins
 from gateway.provider_store import DatabaseProviderStore
 from gateway.rate_limit import CostRateLimiter
 from gateway.settings import Settings, SettingsError, resolve_secret_key
 from gateway.storage import Database
 from gateway.storage.migrate import is_up_to_date, upgrade
-from providers import ProviderContext, new_http_client
+from providers import Event, ProviderContext, new_http_client
 
 log = logging.getLogger("socialgate")
 
@@ -35,6 +36,7 @@ class Runtime:
         self.http = new_http_client(http_transport)
         self.rate_limiter = CostRateLimiter()
         self.rate_limit_tier = self.rate_limiter.tier.name
+        self.events = MemoryEventBus()
 
     def provider_context(self, provider_id: str, account_id: str | None, credentials: dict[str, Any]) -> ProviderContext:
         """The context for one provider call on behalf of one account (credentials already decrypted)."""
@@ -62,6 +64,19 @@ class Runtime:
             raise SettingsError(["the database schema is not up to date: run `socialgate migrate` first"])
         log.info("runtime started", extra={"database": self.database.url.render_as_string(hide_password=True)})
 
+    async def publish(self, event: BusEvent, subject_id: str | None = None) -> None:
+        """Hand an event (already stored, when it is a job event) to live subscribers and observers."""
+        await self.events.publish(event)
+        self.plugins.emit(
+            Event(kind=event.kind, organization_id=event.organization_id, occurred_at=event.occurred_at,
+                  subject_id=subject_id, payload=dict(event.payload))
+        )
+
+    async def emit_org_event(self, organization_id: str, kind: str, payload: dict[str, Any], subject_id: str | None = None) -> None:
+        """An organization event that belongs to no job (an account's token expired, say)."""
+        await self.publish(BusEvent(organization_id, kind, payload, clock.utcnow()), subject_id)
+
     async def stop(self) -> None:
+        await self.events.close()
         await self.http.aclose()
         await self.database.dispose()

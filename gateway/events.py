@@ -1,0 +1,160 @@
+"""Live events: one bus interface, an in-process backend by default.
+
+Job events are persisted first (``JobEvent`` rows, numbered per job) and published on the bus
+after their transaction commits; the bus is only the fast path, so a subscriber that missed
+something replays it from the rows. Organization events (an account's token expired, a post's
+status changed) go on the bus and to the plugins' ``on_event`` observers.
+
+Each subscription has a bounded queue. A subscriber that cannot keep up is closed with the
+reason ``SLOW_CONSUMER`` rather than allowed to grow the server's memory; it reconnects and
+resumes from the last sequence number it saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.clock import utcnow
+from gateway.storage.models import JobEvent
+
+log = logging.getLogger("socialgate.events")
+
+DEFAULT_QUEUE_SIZE = 1_000
+SLOW_CONSUMER = "SLOW_CONSUMER"
+
+
+@dataclass(frozen=True)
+class BusEvent:
+    """What travels on the bus. ``job_id``/``seq`` are set for job events."""
+
+    organization_id: str
+    kind: str
+    payload: dict[str, Any]
+    occurred_at: datetime
+    job_id: str | None = None
+    seq: int | None = None
+
+
+class SubscriptionClosed(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One subscriber's bounded queue of events of one organization."""
+
+    bus: MemoryEventBus
+    organization_id: str
+    queue: asyncio.Queue[BusEvent] = field(default_factory=lambda: asyncio.Queue(DEFAULT_QUEUE_SIZE))
+    closed_reason: str | None = None
+    _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def offer(self, event: BusEvent) -> None:
+        if self.closed_reason is not None:
+            return
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            log.warning("closing a subscriber that cannot keep up", extra={"organization_id": self.organization_id})
+            self.close(SLOW_CONSUMER)
+
+    def close(self, reason: str = "CLOSED") -> None:
+        if self.closed_reason is None:
+            self.closed_reason = reason
+            self.bus._remove(self)
+            self._wakeup.set()
+
+    async def next(self) -> BusEvent:
+        """The next event, or SubscriptionClosed once the subscription ends (queued events first)."""
+        while True:
+            if not self.queue.empty():
+                return self.queue.get_nowait()
+            if self.closed_reason is not None:
+                raise SubscriptionClosed(self.closed_reason)
+            getter = asyncio.ensure_future(self.queue.get())
+            closer = asyncio.ensure_future(self._wakeup.wait())
+            done, pending = await asyncio.wait({getter, closer}, return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
+            if getter in done:
+                return getter.result()
+
+    async def __aiter__(self) -> AsyncIterator[BusEvent]:
+        try:
+            while True:
+                yield await self.next()
+        except SubscriptionClosed:
+            return
+        finally:
+            self.close()
+
+
+class MemoryEventBus:
+    """The in-process backend: fan-out to this process's subscribers.
+
+    A Redis backend implements the same three methods, publishing to a channel per organization.
+    """
+
+    def __init__(self, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
+        self.queue_size = queue_size
+        self._subscriptions: dict[str, set[Subscription]] = {}
+
+    async def publish(self, event: BusEvent) -> None:
+        for subscription in list(self._subscriptions.get(event.organization_id, ())):
+            subscription.offer(event)
+
+    def subscribe(self, organization_id: str) -> Subscription:
+        subscription = Subscription(self, organization_id, queue=asyncio.Queue(self.queue_size))
+        self._subscriptions.setdefault(organization_id, set()).add(subscription)
+        return subscription
+
+    def subscriber_count(self) -> int:
+        return sum(len(s) for s in self._subscriptions.values())
+
+    def _remove(self, subscription: Subscription) -> None:
+        group = self._subscriptions.get(subscription.organization_id)
+        if group is not None:
+            group.discard(subscription)
+            if not group:
+                del self._subscriptions[subscription.organization_id]
+
+    async def close(self) -> None:
+        for group in list(self._subscriptions.values()):
+            for subscription in list(group):
+                subscription.close("SERVER_SHUTDOWN")
+
+
+async def record_job_event(
+    session: AsyncSession, organization_id: str, job_id: str, kind: str, payload: dict[str, Any]
+) -> BusEvent:
+    """Store a job event with the job's next sequence number, in the caller's transaction.
+
+    Returns the event to publish once that transaction has committed. Two writers cannot take
+    the same number: (job_id, seq) is unique, and writes to one job are serialized by the
+    transaction that changes the job.
+    """
+    last = (await session.execute(select(func.max(JobEvent.seq)).where(JobEvent.job_id == job_id))).scalar()
+    occurred_at = utcnow()
+    row = JobEvent(
+        job_id=job_id, organization_id=organization_id, seq=(last or 0) + 1, kind=kind, payload=payload, created_at=occurred_at
+    )
+    session.add(row)
+    await session.flush()
+    return BusEvent(organization_id, kind, payload, occurred_at, job_id=job_id, seq=row.seq)
+
+
+async def stored_job_events(session: AsyncSession, job_id: str, after_seq: int = 0) -> list[BusEvent]:
+    rows = (
+        await session.execute(select(JobEvent).where(JobEvent.job_id == job_id, JobEvent.seq > after_seq).order_by(JobEvent.seq))
+    ).scalars()
+    return [BusEvent(r.organization_id, r.kind, dict(r.payload), r.created_at, job_id=r.job_id, seq=r.seq) for r in rows]
