@@ -8,6 +8,7 @@ Start with ``docs/writing-a-provider.md``. The pieces:
   ``MetricSnapshot``, ``TokenSet``, ``AccountProfile`` out; ``ProviderContext`` for every call.
 - Errors: ``RateLimited``, ``TransientError``, ``AuthExpired``, ``Rejected``, ``Unconfirmed``.
 - ``hookimpl``: the marker for ``register_providers``, ``validate_post`` and ``on_event``.
+- ``publish_thread`` (+ ``PostedPart``): post a thread as a chain of replies, resumable after a failure.
 - ``providers.testing``: the conformance kit to run from your own pytest suite.
 """
 
@@ -48,14 +49,15 @@ from providers.hookspecs import hookimpl
 from providers.provider import Provider
 from providers.store import MemoryProviderStore, ProviderStore
 from providers.text import TextUnit, measure
+from providers.threads import PostedPart, publish_thread
 from providers.validation import DraftMedia, Issue, PostDraft, validate_credentials, validate_draft
 
 __all__ = [
     "AccountProfile", "AdCampaignRecord", "AdCampaignSpec", "AdInsight", "AdsAdapter", "AuthExpired",
     "BytesSource", "Capabilities", "CredentialField", "DraftMedia", "Event", "FileSource", "Issue",
     "Limits", "MediaSource", "MemoryProviderStore", "MetricSnapshot", "Money", "NotSupported",
-    "OAuth2Spec", "PostDraft", "Provider", "ProviderContext", "ProviderError", "ProviderStore",
+    "OAuth2Spec", "PostDraft", "PostedPart", "Provider", "ProviderContext", "ProviderError", "ProviderStore",
     "PublishMedia", "PublishRequest", "PublishResult", "Quota", "RateLimited", "Rejected",
     "SettingField", "TextLimit", "TextUnit", "ThreadPart", "TokenSet", "TransientError",
-    "Unconfirmed", "hookimpl", "measure", "new_http_client", "validate_credentials", "validate_draft",
+    "Unconfirmed", "hookimpl", "measure", "new_http_client", "publish_thread", "validate_credentials", "validate_draft",
 ]

@@ -46,12 +46,15 @@ async def send(ctx: ProviderContext, method: str, url: str, *, publishes: bool =
         raise TransientError(f"no answer from the platform: {exc!r}", code="TIMEOUT") from exc
 
 
-def raise_for_response(response: httpx.Response, *, code: str | None = None, message: str | None = None) -> None:
+def raise_for_response(
+    response: httpx.Response, *, code: str | None = None, message: str | None = None, retry_after: float | None = None
+) -> None:
     """Raise the typed error a non-2xx response stands for; return quietly on 2xx.
 
     429 → RateLimited (with Retry-After); 401 → AuthExpired; 408 and 5xx → TransientError; any
     other 4xx → Rejected. ``code`` and ``message`` are the platform's own words when the caller
-    has parsed them from the body.
+    has parsed them from the body; ``retry_after`` is the wait the platform asked for in its own
+    way (a JSON field, a reset timestamp), used on a 429 instead of the Retry-After header.
     """
     status = response.status_code
     if 200 <= status < 300:
@@ -60,7 +63,8 @@ def raise_for_response(response: httpx.Response, *, code: str | None = None, mes
     word = code or f"HTTP_{status}"
     said = message or body or response.reason_phrase
     if status == 429:
-        raise RateLimited(retry_after_seconds(response), said, code=code or "RATE_LIMITED", http_status=status, raw=body)
+        wait = max(0.0, retry_after) if retry_after is not None else retry_after_seconds(response)
+        raise RateLimited(wait, said, code=code or "RATE_LIMITED", http_status=status, raw=body)
     if status == 401:
         raise AuthExpired(said, code=code or "AUTH_EXPIRED", http_status=status, raw=body)
     if status == 408 or status >= 500:

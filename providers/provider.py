@@ -18,13 +18,16 @@ and a conformance run checks that the two agree::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from providers.ads import AdsAdapter
 from providers.calls import AccountProfile, MetricSnapshot, PublishRequest, PublishResult, TokenSet
 from providers.context import ProviderContext
 from providers.declarations import Capabilities, CredentialField, Limits, OAuth2Spec, SettingField
 from providers.errors import NotSupported
+
+if TYPE_CHECKING:
+    from providers.validation import Issue, PostDraft
 
 AuthKind = Literal["oauth2", "credentials", "none"]
 Auth = OAuth2Spec | tuple[CredentialField, ...]
@@ -72,6 +75,15 @@ class Provider:
     def implements(self, operation: str) -> bool:
         """Whether this provider overrides an optional operation (``delete``, ``fetch_metrics``…)."""
         return getattr(type(self), operation, None) is not getattr(Provider, operation, None)
+
+    def check_draft(self, draft: PostDraft) -> list[Issue]:
+        """Problems with ``draft`` under platform rules that ``limits`` cannot express; none by default.
+
+        ``validate_draft`` adds these to the limits' own issues, so they are reported when a post
+        is scheduled and checked again right before sending (Telegram: a caption is capped at
+        1,024 characters although a message may hold 4,096). Pure and synchronous: no requests.
+        """
+        return []
 
     async def publish(self, ctx: ProviderContext, request: PublishRequest) -> PublishResult:
         """Publish ``request`` (and its thread parts, in order) on the account in ``ctx``.

@@ -165,6 +165,7 @@ def validate_draft(provider: Provider, draft: PostDraft) -> list[Issue]:
                 issues.append(Issue(where, "EMPTY_POST", f"Thread part {index + 2} has no text."))
             issues += _text_issues(provider, part, where, f"Thread part {index + 2}")
     issues += _form_issues("settings", "setting", provider.settings, draft.settings, provider.name)
+    issues += provider.check_draft(draft)
     return issues
 
 
