@@ -14,8 +14,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
 from gateway.media_serving import serve_media
+from gateway.oauth_callback import oauth_callback
 from gateway.request_context import RequestIdMiddleware
 from gateway.runtime import Runtime
+from gateway.scheduler import Scheduler
 from gateway.settings import Settings, load_settings
 from schema import build_schema
 from schema.http import GraphQLView
@@ -31,9 +33,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await runtime.start()
+        if settings.run_scheduler:
+            runtime.scheduler = Scheduler(runtime)
+            runtime.scheduler.start()
         try:
             yield
         finally:
+            if runtime.scheduler is not None:
+                await runtime.scheduler.stop()
             await runtime.stop()
 
     async def healthz(_request: Request) -> JSONResponse:
@@ -66,6 +73,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/readyz", readyz, methods=["GET"]),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/media/{media_id}/{token}/{filename}", serve_media, methods=["GET", "HEAD"]),
+            Route("/oauth/{provider}/callback", oauth_callback, methods=["GET"]),
             WebSocketRoute("/graphql", graphql),
         ],
         middleware=middleware,

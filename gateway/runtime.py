@@ -14,6 +14,7 @@ import httpx
 
 from gateway import clock
 from gateway.events import BusEvent, MemoryEventBus
+from gateway.locks import KeyedLocks
 from gateway.plugins import load_plugins
 from gateway.provider_store import DatabaseProviderStore
 from gateway.rate_limit import CostRateLimiter
@@ -37,6 +38,10 @@ class Runtime:
         self.rate_limiter = CostRateLimiter()
         self.rate_limit_tier = self.rate_limiter.tier.name
         self.events = MemoryEventBus()
+        # Per-account locks of this process (token refreshes of one account run one at a time).
+        self.account_locks = KeyedLocks()
+        # Set by whoever runs the publishing engine in this process (the app's lifespan, `worker`).
+        self.scheduler: Any = None
 
     def provider_context(self, provider_id: str, account_id: str | None, credentials: dict[str, Any]) -> ProviderContext:
         """The context for one provider call on behalf of one account (credentials already decrypted)."""
@@ -63,6 +68,11 @@ class Runtime:
         elif not await is_up_to_date(self.database):
             raise SettingsError(["the database schema is not up to date: run `socialgate migrate` first"])
         log.info("runtime started", extra={"database": self.database.url.render_as_string(hide_password=True)})
+
+    def wake_scheduler(self) -> None:
+        """Something became due now: let this process's scheduler look without waiting to poll."""
+        if self.scheduler is not None:
+            self.scheduler.wake()
 
     async def publish(self, event: BusEvent, subject_id: str | None = None) -> None:
         """Hand an event (already stored, when it is a job event) to live subscribers and observers."""

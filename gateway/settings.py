@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import secrets
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -39,8 +41,18 @@ EXPECTATIONS = {
     "data_dir": "a directory path",
     "allow_private_urls": "true or false",
     "kill_switch": "true or false",
+    "run_scheduler": "true or false",
+    "publish_max_attempts": "an integer from 1 to 50",
+    "retry_base_seconds": "a number of seconds above 0 (at most 3600)",
+    "retry_max_seconds": "a number of seconds above 0 (at most 86400)",
+    "lease_seconds": "a number of seconds from 1 to 86400",
+    "scheduler_poll_seconds": "a number of seconds above 0 (at most 60)",
 }
 SECRET_FIELDS = {"secret_key"}
+
+# A provider's OAuth client: SOCIALGATE_OAUTH_<PROVIDER>_CLIENT_ID and _CLIENT_SECRET, where
+# <PROVIDER> is the provider id upper-cased with every other character than A-Z and 0-9 made "_".
+OAUTH_VARIABLE = re.compile(ENV_PREFIX + r"OAUTH_[A-Z0-9_]+_CLIENT_(ID|SECRET)")
 
 
 class SettingsError(Exception):
@@ -49,6 +61,20 @@ class SettingsError(Exception):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("Invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+@dataclass(frozen=True)
+class OAuthClient:
+    """The OAuth client the gateway is registered as with one platform. The secret is never shown."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+
+
+def oauth_client_variables(provider_id: str) -> tuple[str, str]:
+    """The two variables that configure a provider's OAuth client: (client id, client secret)."""
+    stem = ENV_PREFIX + "OAUTH_" + re.sub(r"[^A-Z0-9]", "_", provider_id.upper())
+    return stem + "_CLIENT_ID", stem + "_CLIENT_SECRET"
 
 
 def _split_commas(value: Any) -> Any:
@@ -77,6 +103,22 @@ class Settings(BaseSettings):
     allow_private_urls: bool = False
     # Global kill switch: when on, every API key is refused.
     kill_switch: bool = False
+    # The publishing engine. `serve` runs the scheduler in-process unless this is off (then run
+    # `socialgate worker` processes instead).
+    run_scheduler: bool = True
+    publish_max_attempts: int = Field(default=8, ge=1, le=50)
+    retry_base_seconds: float = Field(default=2.0, gt=0, le=3600)
+    retry_max_seconds: float = Field(default=900.0, gt=0, le=86400)
+    lease_seconds: float = Field(default=300.0, ge=1, le=86400)
+    scheduler_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    # SOCIALGATE_OAUTH_<PROVIDER>_CLIENT_ID/_CLIENT_SECRET by variable name; provider ids are not
+    # known before the plugins load, so every such variable is kept and looked up per provider.
+    _oauth_variables: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, _context: Any) -> None:
+        self._oauth_variables = {
+            name: value.strip() for name, value in os.environ.items() if OAUTH_VARIABLE.fullmatch(name) and value.strip()
+        }
 
     @field_validator("database_url")
     @classmethod
@@ -161,6 +203,18 @@ class Settings(BaseSettings):
         if self.is_sqlite and url.database and url.database != ":memory:":
             return Path(url.database).resolve().parent
         return Path("socialgate-data").resolve()
+
+    def oauth_client(self, provider_id: str) -> OAuthClient | None:
+        """The provider's OAuth client, or None unless both its id and its secret are set."""
+        id_variable, secret_variable = oauth_client_variables(provider_id)
+        client_id, client_secret = self._oauth_variables.get(id_variable), self._oauth_variables.get(secret_variable)
+        if not client_id or not client_secret:
+            return None
+        return OAuthClient(client_id, client_secret)
+
+    def missing_oauth_variables(self, provider_id: str) -> list[str]:
+        """The variables still to set before the provider's OAuth flow can run (none when configured)."""
+        return [name for name in oauth_client_variables(provider_id) if name not in self._oauth_variables]
 
     @property
     def base_url(self) -> str:

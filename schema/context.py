@@ -22,6 +22,8 @@ class Context:
     response: Any
     request_id: str
     principal_or_error: Principal | ServiceError = field(default_factory=Unauthenticated)
+    # The payload of a WebSocket's connection_init, where browsers put their credentials.
+    connection_params: Any = None
 
     @cached_property
     def loaders(self) -> Loaders:

@@ -8,6 +8,8 @@ import strawberry
 from starlette.requests import Request
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.types import ExecutionResult
 
@@ -22,7 +24,14 @@ from schema.errors import shape_error
 
 class GraphQLView(GraphQL):
     def __init__(self, schema: strawberry.Schema, runtime: Runtime) -> None:
-        super().__init__(schema, graphql_ide="graphiql", multipart_uploads_enabled=True)
+        super().__init__(
+            schema,
+            graphql_ide="graphiql",
+            multipart_uploads_enabled=True,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL, GRAPHQL_SSE_PROTOCOL),
+            keep_alive=True,
+            keep_alive_interval=15,
+        )
         self.runtime = runtime
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
@@ -53,6 +62,21 @@ class GraphQLView(GraphQL):
             async with self.runtime.database.write() as session:
                 await touch_last_used(session, principal.api_key_id)
         return principal
+
+    async def on_ws_connect(self, context: Context) -> Any:
+        """WebSocket auth comes in connection_init's payload: {"Authorization": "Bearer sg_live_…"}.
+
+        A missing or bad key closes the socket (4403) before any subscription starts.
+        """
+        params = context.connection_params if isinstance(context.connection_params, dict) else {}
+        header = params.get("Authorization") or params.get("authorization")
+        token = parse_bearer(header if isinstance(header, str) else None)
+        if token is not None:
+            acting_in = params.get("X-Socialgate-Org") or params.get("x-socialgate-org")
+            context.principal_or_error = await self._authenticate(token, acting_in if isinstance(acting_in, str) else None)
+        if isinstance(context.principal_or_error, ServiceError):
+            raise ConnectionRejectionError({"code": context.principal_or_error.code, "message": context.principal_or_error.message})
+        return None
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         """Shape any error no extension saw (a parse error cut short by a limit, say), so that every

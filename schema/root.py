@@ -18,13 +18,16 @@ from strawberry.tools import merge_types
 
 from schema.accounts import AccountMutation, AccountQuery
 from schema.api_keys import ApiKeyMutation, ApiKeyQuery
+from schema.connections import ConnectionMutation, ConnectionQuery
 from schema.cost import QueryCost
 from schema.errors import ErrorShaping
+from schema.jobs import JobQuery, PublishingMutation
 from schema.media import MediaMutation, MediaQuery
 from schema.organizations import OrganizationMutation, OrganizationQuery
 from schema.posts import PostMutation, PostQuery
 from schema.providers import ProviderQuery
 from schema.relay import Node, resolve_node
+from schema.subscriptions import Subscription
 from schema.viewer import Viewer, resolve_viewer
 
 MAX_DEPTH = 12
@@ -41,9 +44,11 @@ class CoreQuery:
 
 
 QUERIES: tuple[type, ...] = (
-    CoreQuery, OrganizationQuery, ApiKeyQuery, ProviderQuery, AccountQuery, MediaQuery, PostQuery,
+    CoreQuery, OrganizationQuery, ApiKeyQuery, ProviderQuery, AccountQuery, ConnectionQuery, MediaQuery, PostQuery, JobQuery,
 )
-MUTATIONS: tuple[type, ...] = (OrganizationMutation, ApiKeyMutation, AccountMutation, MediaMutation, PostMutation)
+MUTATIONS: tuple[type, ...] = (
+    OrganizationMutation, ApiKeyMutation, AccountMutation, ConnectionMutation, MediaMutation, PostMutation, PublishingMutation,
+)
 
 
 class GatewaySchema(strawberry.Schema):
@@ -55,6 +60,7 @@ def build_schema() -> strawberry.Schema:
     return GatewaySchema(
         query=merge_types("Query", QUERIES),
         mutation=merge_types("Mutation", MUTATIONS) if MUTATIONS else None,
+        subscription=Subscription,
         # Factories, not instances: extensions keep per-operation state, so each request gets its own.
         # ErrorShaping first: it is the outermost hook, so it sees errors raised by every other one.
         extensions=[

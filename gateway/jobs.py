@@ -1,0 +1,102 @@
+"""Jobs: every long-running operation, with progress, outcome and a numbered event log.
+
+A publish job's status follows its targets: ``running`` while any is in flight or waiting,
+then ``succeeded`` (all published), ``failed`` (none published), ``canceled`` (all canceled) or
+``partial`` (mixed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.clock import utcnow
+from gateway.errors import BadInput
+from gateway.events import BusEvent, record_job_event
+from gateway.ids import new_id
+from gateway.pagination import Page, PageRequest, paginate
+from gateway.storage.models import Job, Target
+from gateway.tenancy import find_owned
+
+JOB_STATUSES = ("queued", "running", "succeeded", "failed", "partial", "canceled")
+JOB_KINDS = ("publish", "bulk_schedule", "metrics_refresh", "ads_sync")
+FINISHED = ("succeeded", "failed", "partial", "canceled")
+TERMINAL_TARGET_STATUSES = ("published", "failed", "canceled", "unconfirmed")
+
+
+async def create_job(session: AsyncSession, organization_id: str, kind: str, subject_id: str | None, total: int) -> Job:
+    job = Job(id=new_id("job"), organization_id=organization_id, kind=kind, subject_id=subject_id, progress_total=total)
+    session.add(job)
+    await session.flush()
+    return job
+
+
+def outcome_of(statuses: Sequence[str]) -> str:
+    """The job status its targets add up to."""
+    if any(s not in TERMINAL_TARGET_STATUSES for s in statuses):
+        return "running"
+    present = set(statuses)
+    if present <= {"published"}:
+        return "succeeded"
+    if present <= {"canceled"}:
+        return "canceled"
+    if "published" in present:
+        return "partial"
+    return "failed"
+
+
+async def refresh_job(session: AsyncSession, job: Job, events: list[BusEvent]) -> None:
+    """Recompute progress and status from the job's targets; record an event when it finishes."""
+    statuses = list((await session.execute(select(Target.status).where(Target.job_id == job.id))).scalars())
+    job.progress_total = len(statuses)
+    job.progress_done = sum(1 for s in statuses if s in TERMINAL_TARGET_STATUSES)
+    status = outcome_of(statuses) if statuses else job.status
+    if status == job.status:
+        return
+    job.status = status
+    now = utcnow()
+    if status == "running" and job.started_at is None:
+        job.started_at = now
+    if status in FINISHED:
+        job.finished_at = now
+        counts: dict[str, int] = {}
+        for s in statuses:
+            counts[s] = counts.get(s, 0) + 1
+        job.result = {"targets": counts}
+        if status in ("failed", "partial"):
+            job.error_code = "TARGETS_FAILED"
+            job.error_message = f"{len(statuses) - counts.get('published', 0)} of {len(statuses)} targets did not publish."
+    events.append(await record_job_event(session, job.organization_id, job.id, f"job.{status}", job_payload(job)))
+
+
+def job_payload(job: Job) -> dict[str, Any]:
+    return {
+        "jobId": job.id,
+        "status": job.status,
+        "progress": {"done": job.progress_done, "total": job.progress_total},
+    }
+
+
+async def find_job(session: AsyncSession, organization_id: str, job_id: str) -> Job | None:
+    return await find_owned(session, Job, "job", organization_id, job_id)
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    status: str | None = None
+    kind: str | None = None
+
+
+async def list_jobs(session: AsyncSession, organization_id: str, filters: JobFilter, page: PageRequest) -> Page[Job]:
+    query = select(Job).where(Job.organization_id == organization_id)
+    if filters.status is not None:
+        if filters.status not in JOB_STATUSES:
+            raise BadInput(f"Unknown job status {filters.status[:40]!r}.", "status")
+        query = query.where(Job.status == filters.status)
+    if filters.kind is not None:
+        query = query.where(Job.kind == filters.kind)
+    return await paginate(session, query, Job, page)

@@ -1,0 +1,515 @@
+"""The publishing engine: claims due targets, calls providers, records outcomes.
+
+At most once, never lost (DESIGN.md §4):
+
+- A target is claimed by ONE conditional UPDATE (status and due time in the WHERE; ``FOR UPDATE
+  SKIP LOCKED`` on PostgreSQL), which also sets a lease. Two schedulers can never both claim it.
+- The Attempt row is written in the claiming transaction, before the provider is called.
+- The outcome, the target's new status, the job's progress and the job events are written in one
+  transaction, and only by the worker that still holds the lease.
+- A worker that dies mid-call leaves the target ``publishing`` with a lease that runs out. Another
+  worker then asks the provider whether the post appeared (``reconcile``); if it cannot tell, the
+  target becomes ``unconfirmed`` for a human. It is never published a second time blindly.
+
+Calls run concurrently, bounded per provider and per account, so one slow platform or one busy
+account never holds up the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import secrets
+import socket
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import exists, func, select, update
+
+from gateway.accounts import open_credentials
+from gateway.clock import utcnow
+from gateway.events import BusEvent, record_job_event
+from gateway.ids import new_id
+from gateway.jobs import refresh_job
+from gateway.media import file_path, public_url
+from gateway.posts import derive_status, targets_of
+from gateway.publishing import post_status_event
+from gateway.runtime import Runtime
+from gateway.storage.models import Account, Attempt, Job, MediaAsset, Post, Target
+from gateway.vault import VaultError
+from providers import (
+    AuthExpired,
+    FileSource,
+    ProviderError,
+    PublishMedia,
+    PublishRequest,
+    PublishResult,
+    RateLimited,
+    Rejected,
+    ThreadPart,
+    TransientError,
+    Unconfirmed,
+)
+from providers.validation import publish_checked
+
+log = logging.getLogger("socialgate.scheduler")
+
+DUE_STATUSES = ("scheduled", "retry_pending")
+DEFAULT_RATE_LIMIT_WAIT = 60.0
+# A provider call must end well before its lease, so a live worker never loses a lease to recovery.
+LEASE_MARGIN = 0.8
+MAX_ERROR_MESSAGE = 2_000
+
+
+@dataclass(frozen=True)
+class Limits:
+    batch: int = 50
+    per_provider: int = 16
+    per_account: int = 2
+
+
+@dataclass
+class Outcome:
+    """What happened to one attempt, in the engine's words."""
+
+    kind: str  # success|rate_limited|transient|auth_expired|rejected|unconfirmed|lease_expired|error
+    result: PublishResult | None = None
+    error: ProviderError | None = None
+    code: str | None = None
+    message: str | None = None
+
+
+def _worker_id() -> str:
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class Scheduler:
+    def __init__(self, runtime: Runtime, *, worker_id: str | None = None, limits: Limits = Limits()) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.worker_id = worker_id or _worker_id()
+        self.limits = limits
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+        self._loop_task: asyncio.Task[None] | None = None
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._provider_slots: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(limits.per_provider))
+        self._account_slots: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(limits.per_account))
+        self._last_token_sweep = 0.0
+        # Tests replace this to make backoff deterministic.
+        self.jitter: Callable[[], float] = lambda: random.uniform(0.5, 1.0)
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.settings.lease_seconds)
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._run(), name=f"scheduler {self.worker_id}")
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop claiming; give calls in flight ``grace`` seconds to record their outcome."""
+        self._stopping = True
+        self._wakeup.set()
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+        if self._inflight:
+            done, pending = await asyncio.wait(set(self._inflight), timeout=grace)
+            for task in pending:  # their leases will run out and recovery will reconcile them
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                await self.tick()
+            except Exception:  # the loop must outlive any one bad tick; the error is logged
+                log.exception("scheduler tick failed")
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout=self.settings.scheduler_poll_seconds)
+            except TimeoutError:
+                pass
+            self._wakeup.clear()
+
+    async def tick(self) -> int:
+        """One round: recover expired leases, claim what is due, start the calls. Returns claims."""
+        await self._sweep_tokens()
+        await self.recover_expired()
+        room = self.limits.batch - len(self._inflight)
+        if room <= 0:
+            return 0
+        claimed = await self.claim_due(room)
+        for target_id, attempt_id in claimed:
+            task = asyncio.create_task(self._publish_one(target_id, attempt_id))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+        return len(claimed)
+
+    async def drain(self, timeout: float = 30.0, horizon: float = 1.0) -> None:
+        """Run ticks until nothing is in flight or due within ``horizon`` seconds (tests, one-shot runs)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            claimed = await self.tick()
+            if self._inflight:
+                await asyncio.wait(set(self._inflight), timeout=max(0.0, deadline - loop.time()))
+                continue
+            if claimed:
+                continue
+            wait = await self._seconds_until_next_due()
+            if wait is None or wait > horizon:
+                return
+            await asyncio.sleep(max(0.0, wait))
+        raise TimeoutError("the scheduler did not drain in time")
+
+    async def _seconds_until_next_due(self) -> float | None:
+        async with self.runtime.database.read() as session:
+            earliest = (
+                await session.execute(select(func.min(Target.next_attempt_at)).where(Target.status.in_(DUE_STATUSES)))
+            ).scalar()
+        return None if earliest is None else (earliest - utcnow()).total_seconds()
+
+    async def _sweep_tokens(self) -> None:
+        """Refresh OAuth tokens that expire soon, at most once a minute."""
+        now = asyncio.get_running_loop().time()
+        if now - self._last_token_sweep < 60:
+            return
+        self._last_token_sweep = now
+        try:
+            from gateway.tokens import refresh_expiring
+
+            await refresh_expiring(self.runtime)
+        except Exception:  # a failed sweep is retried on the next; publishing goes on
+            log.exception("token refresh sweep failed")
+
+    # -- claiming ---------------------------------------------------------------------------------
+
+    async def claim_due(self, limit: int) -> list[tuple[str, str]]:
+        """Claim up to ``limit`` due targets in one conditional UPDATE; write their Attempts."""
+        now = utcnow()
+        database = self.runtime.database
+        rate_limited = exists().where(
+            Account.id == Target.account_id, Account.rate_limited_until.is_not(None), Account.rate_limited_until > now
+        )
+        due = (
+            select(Target.id)
+            .where(Target.status.in_(DUE_STATUSES), Target.next_attempt_at <= now, ~rate_limited)
+            .order_by(Target.next_attempt_at)
+            .limit(limit)
+        )
+        if not database.is_sqlite:
+            due = due.with_for_update(skip_locked=True)
+        events: list[BusEvent] = []
+        claimed: list[tuple[str, str]] = []
+        async with database.write() as session:
+            rows = await session.execute(
+                update(Target)
+                .where(Target.id.in_(due.scalar_subquery()), Target.status.in_(DUE_STATUSES))
+                .values(
+                    status="publishing",
+                    lease_owner=self.worker_id,
+                    lease_expires_at=now + self.lease,
+                    attempt_count=Target.attempt_count + 1,
+                    updated_at=now,
+                )
+                .returning(Target.id)
+                .execution_options(synchronize_session=False)
+            )
+            target_ids = [row[0] for row in rows]
+            if not target_ids:
+                return []
+            targets = list((await session.execute(select(Target).where(Target.id.in_(target_ids)))).scalars())
+            history = dict(
+                (await session.execute(
+                    select(Attempt.target_id, func.count()).where(Attempt.target_id.in_(target_ids)).group_by(Attempt.target_id)
+                )).all()
+            )
+            jobs: set[str] = set()
+            for target in targets:
+                attempt = Attempt(
+                    id=new_id("att"), target_id=target.id, number=history.get(target.id, 0) + 1,
+                    worker_id=self.worker_id, started_at=now,
+                )
+                session.add(attempt)
+                claimed.append((target.id, attempt.id))
+                if target.job_id:
+                    jobs.add(target.job_id)
+                    events.append(
+                        await record_job_event(
+                            session, target.organization_id, target.job_id, "target.publishing",
+                            {"targetId": target.id, "postId": target.post_id, "provider": target.provider,
+                             "status": "publishing", "attempt": attempt.number},
+                        )
+                    )
+            await session.flush()
+            for job_id in sorted(jobs):
+                job = await session.get(Job, job_id)
+                if job is not None:
+                    await refresh_job(session, job, events)
+        await self._publish_events(events)
+        return claimed
+
+    # -- one call ---------------------------------------------------------------------------------
+
+    async def _publish_one(self, target_id: str, attempt_id: str) -> None:
+        account_id: str | None = None
+        try:
+            outcome, account_id = await self._call_provider(target_id)
+            if outcome.kind == "auth_expired" and account_id is not None:
+                outcome = await self._after_auth_expired(target_id, account_id, outcome)
+            if outcome.kind == "unconfirmed" and account_id is not None:
+                # The platform may have the post: ask it before anyone decides anything.
+                outcome = await self._reconcile(target_id, unconfirmed=outcome)
+        except asyncio.CancelledError:
+            raise  # the lease will run out and recovery will reconcile
+        except Exception as exc:  # a bug below us: the call may have gone out, so never retry blindly
+            log.exception("publishing %s failed unexpectedly", target_id)
+            outcome = Outcome("unconfirmed", code="ENGINE_ERROR", message=f"Unexpected {type(exc).__name__} while publishing.")
+        await self.record_outcome(target_id, attempt_id, outcome)
+
+    async def _load(self, target_id: str) -> tuple[Target, Post, Account, list[MediaAsset]]:
+        async with self.runtime.database.read() as session:
+            target = await session.get(Target, target_id)
+            post = await session.get(Post, target.post_id)
+            account = await session.get(Account, target.account_id)
+            media_ids = list((post.content or {}).get("media_ids", []))
+            rows = {
+                m.id: m for m in (await session.execute(select(MediaAsset).where(MediaAsset.id.in_(media_ids)))).scalars()
+            } if media_ids else {}
+        return target, post, account, [rows[m] for m in media_ids if m in rows and rows[m].deleted_at is None]
+
+    def _request(self, target: Target, post: Post, media: list[MediaAsset]) -> PublishRequest:
+        content = post.content or {}
+        attachments = tuple(
+            PublishMedia(
+                kind=m.kind, mime_type=m.mime_type, size_bytes=m.size_bytes, url=public_url(self.settings, m),
+                source=FileSource(file_path(self.settings, m)), alt_text=m.alt_text, width=m.width, height=m.height,
+                duration_ms=m.duration_ms, filename=m.filename,
+            )
+            for m in media
+        )
+        return PublishRequest(
+            text=content.get("overrides", {}).get(target.provider, post.text),
+            # Stable across every retry of this target: platforms that deduplicate use it, and
+            # reconcile finds a post whose answer was lost by it.
+            idempotency_key=target.id,
+            media=attachments,
+            settings=content.get("settings", {}).get(target.account_id, {}),
+            thread=tuple(ThreadPart(text=part) for part in content.get("thread", [])),
+        )
+
+    async def _call_provider(self, target_id: str) -> tuple[Outcome, str | None]:
+        target, post, account, media = await self._load(target_id)
+        provider = self.runtime.plugins.get(target.provider)
+        if provider is None:
+            return Outcome("rejected", code="PROVIDER_UNAVAILABLE", message=f"The {target.provider!r} provider is not installed."), None
+        if account.status == "disconnected" or account.credentials is None:
+            return Outcome("rejected", code="ACCOUNT_DISCONNECTED", message="The account was disconnected."), None
+        if account.status == "token_expired":
+            return Outcome("rejected", code="TOKEN_EXPIRED", message="The account's authorization expired; reconnect it."), None
+        try:
+            credentials = open_credentials(self.runtime, account)
+        except VaultError:
+            return Outcome("rejected", code="CREDENTIALS_UNREADABLE", message="The stored credentials cannot be opened with this secret key."), None
+        request = self._request(target, post, media)
+        context = self.runtime.provider_context(provider.id, account.id, credentials)
+        timeout = self.settings.lease_seconds * LEASE_MARGIN
+        async with self._provider_slots[provider.id], self._account_slots[account.id]:
+            try:
+                result = await asyncio.wait_for(publish_checked(provider, context, request), timeout)
+            except TimeoutError:
+                return Outcome("unconfirmed", code="TIMEOUT", message=f"No answer within {timeout:.0f}s; the post may exist."), account.id
+            except ProviderError as error:
+                return _classify(error), account.id
+        return Outcome("success", result=result), account.id
+
+    async def _after_auth_expired(self, target_id: str, account_id: str, outcome: Outcome) -> Outcome:
+        """Refresh the token once and retry; a second expiry in a row, or a failed refresh, fails."""
+        from gateway.tokens import refresh_account_token
+
+        async with self.runtime.database.read() as session:
+            previous = (
+                await session.execute(
+                    select(Attempt.outcome).where(Attempt.target_id == target_id, Attempt.finished_at.is_not(None))
+                    .order_by(Attempt.number.desc()).limit(1)
+                )
+            ).scalar()
+        if previous == "auth_expired":
+            return Outcome("rejected", error=outcome.error, code="AUTH_EXPIRED", message="Authorization expired again after a refresh.")
+        try:
+            refreshed = await refresh_account_token(self.runtime, account_id)
+        except ProviderError as error:  # the platform's token endpoint is down: try again later
+            return Outcome("transient", error=error, code=error.code, message=error.message)
+        if refreshed:
+            return Outcome("auth_expired", error=outcome.error, code=outcome.code, message="Token refreshed; retrying.")
+        return Outcome("rejected", error=outcome.error, code="AUTH_EXPIRED", message="Authorization expired and could not be refreshed; reconnect the account.")
+
+    # -- outcomes ---------------------------------------------------------------------------------
+
+    def _backoff(self, failures: int) -> timedelta:
+        seconds = min(self.settings.retry_max_seconds, self.settings.retry_base_seconds * 2 ** max(0, failures - 1))
+        return timedelta(seconds=seconds * self.jitter())
+
+    async def record_outcome(self, target_id: str, attempt_id: str, outcome: Outcome, *, lease_owner: str | None = None) -> bool:
+        """Write the outcome, if this worker still holds the target's lease. False when it lost it."""
+        now = utcnow()
+        events: list[BusEvent] = []
+        async with self.runtime.database.write() as session:
+            target = await session.get(Target, target_id)
+            attempt = await session.get(Attempt, attempt_id)
+            if target is None or target.status != "publishing" or target.lease_owner != (lease_owner or self.worker_id):
+                log.warning("lease on %s lost before its outcome (%s) was recorded", target_id, outcome.kind)
+                if attempt is not None and attempt.finished_at is None:
+                    attempt.finished_at, attempt.outcome = now, "lease_lost"
+                return False
+            post = await session.get(Post, target.post_id)
+            before = derive_status([t.status for t in (await targets_of(session, [post.id]))[post.id]])
+            attempt.finished_at = now
+            attempt.outcome = outcome.kind
+            attempt.error_code = outcome.code or (outcome.error.code if outcome.error else None)
+            attempt.error_message = (outcome.message or (outcome.error.message if outcome.error else None) or "")[:MAX_ERROR_MESSAGE] or None
+            attempt.http_status = outcome.error.http_status if outcome.error else None
+            await self._apply(session, target, outcome, now)
+            target.lease_owner = target.lease_expires_at = None
+            payload = {
+                "targetId": target.id, "postId": target.post_id, "provider": target.provider, "status": target.status,
+                "attempt": attempt.number, "errorCode": target.error_code, "errorMessage": target.error_message,
+                "platformPostId": target.platform_post_id, "platformUrl": target.platform_url,
+                "nextAttemptAt": target.next_attempt_at.isoformat() if target.next_attempt_at else None,
+            }
+            await session.flush()
+            if target.job_id:
+                events.append(await record_job_event(session, target.organization_id, target.job_id, f"target.{target.status}", payload))
+                job = await session.get(Job, target.job_id)
+                if job is not None:
+                    if (changed := await post_status_event(session, post, job, before)) is not None:
+                        events.append(changed)
+                    await refresh_job(session, job, events)
+        await self._publish_events(events)
+        if any(e.kind == "target.retry_pending" for e in events):
+            self.wake()
+        return True
+
+    async def _apply(self, session: Any, target: Target, outcome: Outcome, now: datetime) -> None:
+        account = await session.get(Account, target.account_id)
+        if outcome.kind == "success" and outcome.result is not None:
+            target.status = "published"
+            target.platform_post_id = outcome.result.platform_post_id
+            target.platform_url = outcome.result.url
+            target.published_at = now
+            target.error_code = target.error_message = None
+            target.next_attempt_at = None
+            if account is not None and account.status == "rate_limited":
+                account.status, account.rate_limited_until = "active", None
+            return
+        target.error_code = outcome.code or (outcome.error.code if outcome.error else "ERROR")
+        target.error_message = (outcome.message or (outcome.error.message if outcome.error else ""))[:MAX_ERROR_MESSAGE]
+        if outcome.kind == "rate_limited":
+            wait = outcome.error.retry_after if isinstance(outcome.error, RateLimited) and outcome.error.retry_after else DEFAULT_RATE_LIMIT_WAIT
+            target.status = "retry_pending"
+            target.next_attempt_at = now + timedelta(seconds=wait)
+            # Rate limits do not count against the retry ladder: the platform told us when.
+            target.attempt_count = max(0, target.attempt_count - 1)
+            if account is not None:
+                account.status, account.rate_limited_until = "rate_limited", now + timedelta(seconds=wait)
+        elif outcome.kind == "transient":
+            if target.attempt_count >= self.settings.publish_max_attempts:
+                target.status = "failed"
+                target.error_message = f"Gave up after {target.attempt_count} attempts: {target.error_message}"[:MAX_ERROR_MESSAGE]
+                target.next_attempt_at = None
+            else:
+                target.status = "retry_pending"
+                target.next_attempt_at = now + self._backoff(target.attempt_count)
+        elif outcome.kind == "auth_expired":  # refreshed: try again at once
+            target.status = "retry_pending"
+            target.next_attempt_at = now
+        elif outcome.kind == "unconfirmed":
+            target.status = "unconfirmed"
+            target.next_attempt_at = None
+        else:  # rejected, or anything else final
+            target.status = "failed"
+            target.next_attempt_at = None
+
+    # -- recovery ---------------------------------------------------------------------------------
+
+    async def recover_expired(self) -> int:
+        """Take over targets whose worker's lease ran out, and reconcile each through its provider."""
+        now = utcnow()
+        database = self.runtime.database
+        expired = select(Target.id).where(Target.status == "publishing", Target.lease_expires_at < now).limit(self.limits.batch)
+        if not database.is_sqlite:
+            expired = expired.with_for_update(skip_locked=True)
+        async with database.write() as session:
+            rows = await session.execute(
+                update(Target)
+                .where(Target.id.in_(expired.scalar_subquery()), Target.status == "publishing", Target.lease_expires_at < now)
+                .values(lease_owner=self.worker_id, lease_expires_at=now + self.lease, updated_at=now)
+                .returning(Target.id)
+                .execution_options(synchronize_session=False)
+            )
+            target_ids = [row[0] for row in rows]
+            recovered: list[tuple[str, str]] = []
+            for target_id in target_ids:
+                open_attempts = (
+                    await session.execute(select(Attempt).where(Attempt.target_id == target_id, Attempt.finished_at.is_(None)))
+                ).scalars()
+                for attempt in open_attempts:
+                    attempt.finished_at, attempt.outcome = now, "lease_expired"
+                count = (await session.execute(select(func.count()).where(Attempt.target_id == target_id))).scalar() or 0
+                attempt = Attempt(id=new_id("att"), target_id=target_id, number=count + 1, worker_id=self.worker_id, started_at=now)
+                session.add(attempt)
+                recovered.append((target_id, attempt.id))
+        for target_id, attempt_id in recovered:
+            outcome = await self._reconcile(target_id)
+            await self.record_outcome(target_id, attempt_id, outcome)
+        return len(recovered)
+
+    async def _reconcile(self, target_id: str, unconfirmed: Outcome | None = None) -> Outcome:
+        """Ask the provider whether the post exists; without an answer the target is unconfirmed."""
+        target, post, account, media = await self._load(target_id)
+        provider = self.runtime.plugins.get(target.provider)
+        lost = (
+            f"{unconfirmed.message} The post may or may not exist." if unconfirmed and unconfirmed.message
+            else "The worker publishing this target stopped mid-call; the post may or may not exist."
+        )
+        code = unconfirmed.code if unconfirmed and unconfirmed.code else "LEASE_EXPIRED"
+        if provider is None or not provider.implements("reconcile") or account.credentials is None:
+            return Outcome("unconfirmed", error=unconfirmed.error if unconfirmed else None, code=code, message=lost)
+        try:
+            credentials = open_credentials(self.runtime, account)
+            context = self.runtime.provider_context(provider.id, account.id, credentials)
+            found = await asyncio.wait_for(provider.reconcile(context, self._request(target, post, media)), self.settings.lease_seconds * LEASE_MARGIN)
+        except (ProviderError, VaultError, TimeoutError) as error:
+            return Outcome("unconfirmed", code="RECONCILE_FAILED", message=f"{lost} Checking failed: {str(error)[:200]}")
+        if found is not None:
+            return Outcome("success", result=found)
+        return Outcome("unconfirmed", code=code, message=lost + " The platform shows no such post yet.")
+
+    async def _publish_events(self, events: list[BusEvent]) -> None:
+        for event in events:
+            await self.runtime.publish(event, subject_id=event.payload.get("targetId") or event.payload.get("postId"))
+
+
+def _classify(error: ProviderError) -> Outcome:
+    kind = (
+        "rate_limited" if isinstance(error, RateLimited)
+        else "transient" if isinstance(error, TransientError)
+        else "auth_expired" if isinstance(error, AuthExpired)
+        else "unconfirmed" if isinstance(error, Unconfirmed)
+        else "rejected" if isinstance(error, Rejected)
+        else "rejected"
+    )
+    return Outcome(kind, error=error, code=error.code, message=error.message)
+
+
+__all__ = ["Limits", "Outcome", "Scheduler"]

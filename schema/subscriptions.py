@@ -1,0 +1,104 @@
+"""Live subscriptions: ``jobEvents`` (replay, then live, then complete) and ``orgEvents``.
+
+Both subscribe to the bus before reading stored events, so nothing published in between is lost;
+events already replayed are skipped by their sequence number. A subscriber too slow for its
+bounded queue gets an error with the code SLOW_CONSUMER and the subscription ends; it can resume
+with ``afterSeq``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from datetime import datetime
+
+import strawberry
+from strawberry.scalars import JSON
+
+from gateway.errors import NotFound, ServiceError
+from gateway.events import BusEvent, SubscriptionClosed, stored_job_events
+from gateway.jobs import FINISHED, find_job
+from schema.context import Info
+from schema.jobs import JobEventType
+from schema.relay import check_ids
+
+JOB_FINISHED_KINDS = {f"job.{status}" for status in FINISHED}
+
+
+class SubscriptionEnded(ServiceError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"The subscription was closed: {reason}.")
+        self.code = reason
+
+
+@strawberry.type(description="An event of the organization: job progress, target and post status changes, account alerts.")
+class OrgEvent:
+    kind: str
+    job_id: strawberry.ID | None
+    seq: int | None
+    payload: JSON
+    occurred_at: datetime
+
+    @classmethod
+    def from_event(cls, event: BusEvent) -> OrgEvent:
+        return cls(
+            kind=event.kind,
+            job_id=strawberry.ID(event.job_id) if event.job_id else None,
+            seq=event.seq,
+            payload=dict(event.payload),
+            occurred_at=event.occurred_at,
+        )
+
+
+def _matches(kinds: list[str] | None, kind: str) -> bool:
+    """``kinds`` entries are exact kinds or prefixes ending in a dot (``target.``)."""
+    return not kinds or any(kind == k or (k.endswith(".") and kind.startswith(k)) for k in kinds)
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(description="A job's events after `afterSeq`: stored ones first, then live; ends with the job.")
+    async def job_events(self, info: Info, job_id: strawberry.ID, after_seq: int = 0) -> AsyncGenerator[JobEventType, None]:
+        principal = info.context.require("jobs:read")
+        check_ids([str(job_id)], "job", "jobId")
+        runtime = info.context.runtime
+        subscription = runtime.events.subscribe(principal.organization_id)
+        try:
+            async with runtime.database.read() as session:
+                job = await find_job(session, principal.organization_id, str(job_id))
+                if job is None:
+                    raise NotFound("No job with that id.")
+                stored = await stored_job_events(session, job.id, after_seq)
+            last = after_seq
+            for event in stored:
+                last = event.seq or last
+                yield JobEventType.from_event(event)
+                if event.kind in JOB_FINISHED_KINDS:
+                    return
+            while True:
+                try:
+                    event = await subscription.next()
+                except SubscriptionClosed as closed:
+                    raise SubscriptionEnded(closed.reason) from None
+                if event.job_id != job.id or (event.seq or 0) <= last:
+                    continue
+                last = event.seq or last
+                yield JobEventType.from_event(event)
+                if event.kind in JOB_FINISHED_KINDS:
+                    return
+        finally:
+            subscription.close()
+
+    @strawberry.subscription(description="Every event of the organization, live; `kinds` filters (exact, or a prefix ending in '.').")
+    async def org_events(self, info: Info, kinds: list[str] | None = None) -> AsyncGenerator[OrgEvent, None]:
+        principal = info.context.require("jobs:read")
+        subscription = info.context.runtime.events.subscribe(principal.organization_id)
+        try:
+            while True:
+                try:
+                    event = await subscription.next()
+                except SubscriptionClosed as closed:
+                    raise SubscriptionEnded(closed.reason) from None
+                if _matches(kinds, event.kind):
+                    yield OrgEvent.from_event(event)
+        finally:
+            subscription.close()

@@ -1,0 +1,1 @@
+"""socialgate's test suite (a package, so tests/providers never shadows the SDK package)."""
