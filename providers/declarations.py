@@ -7,6 +7,7 @@ and a conformance run can check it is self-consistent.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import urllib.parse
 from collections.abc import Mapping
@@ -144,13 +145,27 @@ class OAuth2Spec:
         return self.authorize_url + separator + urllib.parse.urlencode(params)
 
 
+def _is_loopback(host: str | None) -> bool:
+    """Whether ``host`` names this machine: ``localhost`` or a loopback address (no DNS is asked)."""
+    if host is None:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True)
 class CredentialField:
     """One field of a credentials form (app password, webhook URL, API key…).
 
     ``secret`` fields are never shown back; ``kind`` says how the value is checked (``url``: an
     absolute https URL; ``integer``; ``choice``: one of ``choices``); ``pattern`` is a regular
-    expression the whole value must match.
+    expression the whole value must match. ``loopback_http`` lets a ``url`` field also take plain
+    http to this machine (``localhost``, 127.0.0.0/8, ``::1``): for a platform server a developer
+    or a test runs locally (a Bluesky PDS), never for anything reached over a network.
     """
 
     name: str
@@ -162,6 +177,7 @@ class CredentialField:
     choices: tuple[str, ...] = ()
     default: str | None = None
     help: str = ""
+    loopback_http: bool = False
 
     def problem_with(self, value: str) -> str | None:
         """Why ``value`` is not acceptable for this field, or None when it is."""
@@ -171,8 +187,9 @@ class CredentialField:
             return "must be one of " + ", ".join(self.choices)
         if self.kind == "url":
             parts = urllib.parse.urlsplit(value)
-            if parts.scheme != "https" or not parts.netloc:
-                return "must be an absolute https URL"
+            local = self.loopback_http and parts.scheme == "http" and _is_loopback(parts.hostname)
+            if not parts.netloc or not (parts.scheme == "https" or local):
+                return "must be an absolute https URL" + (" (or http to localhost)" if self.loopback_http else "")
         if self.pattern is not None and not re.fullmatch(self.pattern, value):
             return "is not in the expected format"
         return None

@@ -37,8 +37,11 @@ class ProviderStore(Protocol):
 class MemoryProviderStore:
     """An in-memory ProviderStore for tests and conformance runs."""
 
-    def __init__(self) -> None:
+    def __init__(self, records: Mapping[tuple[str, str], Mapping[str, Any]] | None = None) -> None:
+        """``records``, keyed by (kind, key), are there from the start (a test's cached session, say)."""
         self._records: dict[tuple[str, str], dict[str, Any]] = {}
+        for key, value in (records or {}).items():
+            self._records[key] = json.loads(json.dumps(dict(value)))
 
     async def get(self, kind: str, key: str) -> dict[str, Any] | None:
         value = self._records.get((kind, key))

@@ -146,10 +146,15 @@ async def call_scripted(
     operation: Callable[[ProviderContext], Coroutine[Any, Any, T]],
     *,
     credentials: Mapping[str, Any] | None = None,
+    store: ProviderStore | None = None,
 ) -> Outcome:
-    """Run ``operation(ctx)`` against a scripted transport and report what happened."""
+    """Run ``operation(ctx)`` against a scripted transport and report what happened.
+
+    ``store`` is the account's store for the call (a fresh empty one when None): pass one holding
+    what an earlier call kept, such as a session a provider reuses instead of logging in again.
+    """
     transport = ScriptedTransport(steps)
-    ctx = make_context(provider, transport, credentials=credentials)
+    ctx = make_context(provider, transport, credentials=credentials, store=store)
     outcome = Outcome(sent=transport.sent)
     try:
         outcome.result = await operation(ctx)
@@ -161,10 +166,17 @@ async def call_scripted(
 
 
 async def publish_scripted(
-    provider: Provider, steps: Sequence[Step], request: PublishRequest, *, credentials: Mapping[str, Any] | None = None
+    provider: Provider,
+    steps: Sequence[Step],
+    request: PublishRequest,
+    *,
+    credentials: Mapping[str, Any] | None = None,
+    store: ProviderStore | None = None,
 ) -> Outcome:
     """Publish ``request`` through the gateway's path (validation first) against scripted answers."""
-    return await call_scripted(provider, steps, lambda ctx: publish_checked(provider, ctx, request), credentials=credentials)
+    return await call_scripted(
+        provider, steps, lambda ctx: publish_checked(provider, ctx, request), credentials=credentials, store=store
+    )
 
 
 def sample_request(text: str = "Hello from the socialgate conformance kit", **overrides: Any) -> PublishRequest:
@@ -190,6 +202,7 @@ class ErrorCase:
     code: str | None = None  # the ProviderError.code expected, when it matters
     retry_after: float | None = None  # for RateLimited: the seconds expected
     credentials: Mapping[str, Any] | None = None  # instead of the class's, for this case only
+    stored: Mapping[tuple[str, str], Mapping[str, Any]] | None = None  # instead of the class's, for this case only
 
 
 @dataclass(frozen=True)
@@ -219,6 +232,9 @@ class ProviderConformance:
     platform_accepts: Sequence[PostDraft] = ()
     # False for a provider that talks to no remote platform (the sandbox): it must send nothing.
     uses_http: bool = True
+    # Records, keyed by (kind, key), the account's store holds before each scripted publish: what
+    # an earlier call kept (a provider that reuses a login session keeps it there).
+    stored: Mapping[tuple[str, str], Mapping[str, Any]] = {}
 
     # -- for the author ---------------------------------------------------------------------
 
@@ -230,6 +246,19 @@ class ProviderConformance:
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coroutine)
+
+    def scripted_publish(
+        self, steps: Sequence[Step], request: PublishRequest | None = None, *, case: ErrorCase | None = None
+    ) -> Outcome:
+        """Publish (``self.request`` by default) against ``steps``, with the class's credentials and
+        stored records, or those of ``case`` where it sets its own."""
+        credentials = self.credentials if case is None or case.credentials is None else case.credentials
+        stored = self.stored if case is None or case.stored is None else case.stored
+        return self.run(
+            publish_scripted(
+                self.provider, steps, request or self.request, credentials=credentials, store=MemoryProviderStore(stored)
+            )
+        )
 
     def valid_draft(self) -> PostDraft:
         """A draft this provider accepts: short text, a media item if required, required settings set."""
@@ -258,7 +287,7 @@ class ProviderConformance:
     def test_publish_maps_success(self) -> None:
         if self.uses_http:
             assert self.success, "script the platform's real answer to a successful publish in `success`"
-        outcome = self.run(publish_scripted(self.provider, self.success, self.request, credentials=self.credentials))
+        outcome = self.scripted_publish(self.success)
         assert outcome.error is None, f"publish raised {outcome.error!r}"
         result = outcome.result
         assert isinstance(result, PublishResult), f"publish returned {result!r}, not a PublishResult"
@@ -281,8 +310,7 @@ class ProviderConformance:
     def test_publish_maps_each_error(self) -> None:
         failures = []
         for case in self.error_cases:
-            credentials = self.credentials if case.credentials is None else case.credentials
-            outcome = self.run(publish_scripted(self.provider, case.steps, self.request, credentials=credentials))
+            outcome = self.scripted_publish(case.steps, case=case)
             error = outcome.error
             if not isinstance(error, case.raises):
                 failures.append(f"{case.label}: expected {case.raises.__name__}, got {error!r} (result {outcome.result!r})")
@@ -294,12 +322,12 @@ class ProviderConformance:
 
     def test_network_failures_map_to_typed_errors(self) -> None:
         if not self.uses_http:
-            outcome = self.run(publish_scripted(self.provider, [], self.request, credentials=self.credentials))
+            outcome = self.scripted_publish([])
             assert outcome.error is None and outcome.sent == [], "a provider without a remote platform sends nothing"
             return
-        refused = self.run(publish_scripted(self.provider, [httpx.ConnectError("connection refused")], self.request, credentials=self.credentials))
+        refused = self.scripted_publish([httpx.ConnectError("connection refused")])
         assert isinstance(refused.error, TransientError), f"a refused connection must be TransientError, got {refused.error!r}"
-        lost = self.run(publish_scripted(self.provider, [httpx.ReadTimeout("no answer")], self.request, credentials=self.credentials))
+        lost = self.scripted_publish([httpx.ReadTimeout("no answer")])
         assert isinstance(lost.error, Unconfirmed), (
             f"no answer after the post was sent must be Unconfirmed (it may have published), got {lost.error!r}"
         )
@@ -366,7 +394,7 @@ class ProviderConformance:
 
     def test_nothing_is_sent_when_validation_fails(self) -> None:
         invalid = _invalid_request(self.provider, self.request)
-        outcome = self.run(publish_scripted(self.provider, self.success, invalid, credentials=self.credentials))
+        outcome = self.scripted_publish(self.success, invalid)
         assert outcome.sent == [], f"{len(outcome.sent)} request(s) sent for an invalid post"
         assert isinstance(outcome.error, Rejected) and outcome.error.code == "VALIDATION_FAILED", outcome.error
 

@@ -117,3 +117,37 @@ def test_scripted_transport_fails_on_unscripted_requests():
 
     with pytest.raises(AssertionError, match="unscripted request #1: GET https://p.example/x"):
         asyncio.run(go())
+
+
+def test_the_kit_hands_a_provider_the_records_its_class_says_are_stored():
+    import asyncio
+
+    from providers import PublishResult
+    from providers.store import MemoryProviderStore
+    from providers.testing import ErrorCase, ProviderConformance
+
+    seen = []
+
+    class Remembers(providers.Provider):
+        id = "remembers"
+        name = "Remembers"
+
+        async def publish(self, ctx, request):
+            seen.append(await ctx.store.get("session", "current"))
+            return PublishResult("1")
+
+    class Kit(ProviderConformance):
+        provider = Remembers()
+        uses_http = False
+        stored = {("session", "current"): {"token": "kept"}}
+
+    kit = Kit()
+    assert kit.scripted_publish([]).result == PublishResult("1")
+    assert kit.scripted_publish([], case=ErrorCase("own", [], Rejected, stored={})).result == PublishResult("1")
+    assert seen == [{"token": "kept"}, None]
+    # The store copies what it is given: a provider changing its records cannot change the class's.
+    original = {("k", "1"): {"a": [1]}}
+    store = MemoryProviderStore(original)
+    record = asyncio.run(store.get("k", "1"))
+    record["a"].append(2)
+    assert asyncio.run(store.get("k", "1")) == {"a": [1]} and original[("k", "1")] == {"a": [1]}

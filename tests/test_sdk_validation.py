@@ -205,3 +205,26 @@ def test_declarations_are_frozen():
         provider.limits.max_media = 10
     with pytest.raises(TypeError):
         provider.limits.max_media_bytes["image"] = 1
+
+
+@pytest.mark.parametrize(
+    ("url", "accepted"),
+    [
+        ("https://pds.example", True),
+        ("http://127.0.0.1:2583", True),
+        ("http://127.8.9.10", True),
+        ("http://localhost:2583", True),
+        ("http://[::1]:2583", True),
+        ("http://pds.example", False),
+        ("http://10.0.0.5", False),
+        ("http://localhost.example.com", False),
+        ("ftp://127.0.0.1", False),
+        ("http://", False),
+    ],
+)
+def test_a_url_field_may_take_plain_http_to_this_machine_only(url, accepted):
+    local = CredentialField("service", "PDS URL", kind="url", loopback_http=True)
+    assert (local.problem_with(url) is None) is accepted
+    assert local.problem_with("http://pds.example") == "must be an absolute https URL (or http to localhost)"
+    # Without the flag nothing changes: plain http is refused, loopback or not.
+    assert CredentialField("service", "PDS URL", kind="url").problem_with("http://127.0.0.1:2583") == "must be an absolute https URL"
