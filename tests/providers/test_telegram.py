@@ -8,7 +8,7 @@ import httpx
 from plugins.telegram import Telegram
 from providers import AuthExpired, DraftMedia, PostDraft, PublishRequest, RateLimited, Rejected, ThreadPart, TransientError
 from providers.store import MemoryProviderStore
-from providers.testing import ErrorCase, ProviderConformance, RejectedDraft, ScriptedTransport, call_scripted, make_context, reply, sample_media
+from providers.testing import ErrorCase, ProviderConformance, RejectedDraft, call_scripted, reply, sample_media
 from providers.validation import publish_checked
 from tests.providers.multipart import form_parts
 
@@ -37,19 +37,8 @@ def bot_error(status, description, **parameters):
 
 
 def run(operation, steps, credentials=CREDENTIALS, store=None):
-    transport = ScriptedTransport(steps)
-    ctx = make_context(provider, transport, credentials=credentials, store=store)
-
-    async def go():
-        try:
-            return await operation(ctx), None
-        except Exception as error:  # noqa: BLE001 - the test inspects it
-            return None, error
-        finally:
-            await ctx.http.aclose()
-
-    result, error = asyncio.run(go())
-    return result, error, transport.sent
+    outcome = asyncio.run(call_scripted(provider, steps, operation, credentials=credentials, store=store))
+    return outcome.result, outcome.error, outcome.sent
 
 
 class TestTelegramConformance(ProviderConformance):
