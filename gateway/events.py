@@ -67,6 +67,8 @@ class Subscription:
         except asyncio.QueueFull:
             log.warning("closing a subscriber that cannot keep up", extra={"organization_id": self.organization_id})
             self.close(SLOW_CONSUMER)
+            return
+        self._wakeup.set()
 
     def close(self, reason: str = "CLOSED") -> None:
         if self.closed_reason is None:
@@ -75,19 +77,19 @@ class Subscription:
             self._wakeup.set()
 
     async def next(self) -> BusEvent:
-        """The next event, or SubscriptionClosed once the subscription ends (queued events first)."""
+        """The next event, or SubscriptionClosed once the subscription ends (queued events first).
+
+        Events are only ever taken from the queue synchronously, here: a caller that gives up
+        waiting (``wait_for``, a cancelled task) loses nothing, and no helper task is left
+        behind to take the next event for nobody.
+        """
         while True:
             if not self.queue.empty():
                 return self.queue.get_nowait()
             if self.closed_reason is not None:
                 raise SubscriptionClosed(self.closed_reason)
-            getter = asyncio.ensure_future(self.queue.get())
-            closer = asyncio.ensure_future(self._wakeup.wait())
-            done, pending = await asyncio.wait({getter, closer}, return_when=asyncio.FIRST_COMPLETED)
-            for task in pending:
-                task.cancel()
-            if getter in done:
-                return getter.result()
+            self._wakeup.clear()
+            await self._wakeup.wait()
 
     async def __aiter__(self) -> AsyncIterator[BusEvent]:
         try:
