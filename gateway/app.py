@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
+from gateway.dashboard import dashboard
 from gateway.media_serving import serve_media
 from gateway.oauth_callback import oauth_callback
 from gateway.request_context import RequestIdMiddleware
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/media/{media_id}/{token}/{filename}", serve_media, methods=["GET", "HEAD"]),
             Route("/oauth/{provider}/callback", oauth_callback, methods=["GET"]),
+            Route("/dashboard{rest:path}", dashboard, methods=["GET"]),
             WebSocketRoute("/graphql", graphql),
         ],
         middleware=middleware,
