@@ -97,6 +97,37 @@ def _print_demo(settings: Settings, seed: Any) -> None:
 
 
 @app.command()
+def worker() -> None:
+    """Run only the publishing engine (no API): as many as you like, against one database."""
+    import signal
+
+    from gateway.logs import configure_logging
+    from gateway.runtime import Runtime
+    from gateway.scheduler import Scheduler
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+
+    async def run() -> None:
+        runtime = Runtime(settings)
+        await runtime.start()
+        runtime.scheduler = Scheduler(runtime)
+        runtime.scheduler.start()
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stopping.set)
+        err.print(f"worker {runtime.scheduler.worker_id} running; SIGTERM stops it after calls in flight")
+        try:
+            await stopping.wait()
+        finally:
+            await runtime.scheduler.stop()
+            await runtime.stop()
+
+    asyncio.run(run())
+
+
+@app.command()
 def migrate() -> None:
     """Bring the database schema up to date (safe to run again)."""
     from gateway.storage import Database

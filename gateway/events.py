@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.clock import utcnow
+from gateway.storage.database import Database
 from gateway.storage.models import JobEvent
 
 log = logging.getLogger("socialgate.events")
@@ -41,6 +42,7 @@ class BusEvent:
     occurred_at: datetime
     job_id: str | None = None
     seq: int | None = None
+    event_id: int | None = None  # the JobEvent row, for events that were stored
 
 
 class SubscriptionClosed(Exception):
@@ -152,11 +154,87 @@ async def record_job_event(
     )
     session.add(row)
     await session.flush()
-    return BusEvent(organization_id, kind, payload, occurred_at, job_id=job_id, seq=row.seq)
+    return BusEvent(organization_id, kind, payload, occurred_at, job_id=job_id, seq=row.seq, event_id=row.id)
 
 
 async def stored_job_events(session: AsyncSession, job_id: str, after_seq: int = 0) -> list[BusEvent]:
     rows = (
         await session.execute(select(JobEvent).where(JobEvent.job_id == job_id, JobEvent.seq > after_seq).order_by(JobEvent.seq))
     ).scalars()
-    return [BusEvent(r.organization_id, r.kind, dict(r.payload), r.created_at, job_id=r.job_id, seq=r.seq) for r in rows]
+    return [_from_row(r) for r in rows]
+
+
+def _from_row(row: JobEvent) -> BusEvent:
+    return BusEvent(row.organization_id, row.kind, dict(row.payload), row.created_at, job_id=row.job_id, seq=row.seq, event_id=row.id)
+
+
+# -- following events: the bus for speed, the stored rows for completeness -------------------------
+#
+# The in-process bus only reaches subscribers in the process that published. A `socialgate
+# worker` publishes in another process, so the streams below also read the stored rows whenever
+# the bus has been quiet for ``poll_interval``: with the memory backend, several processes still
+# deliver every stored event, a little later.
+
+POLL_INTERVAL = 1.0
+
+
+async def _next_or_timeout(subscription: Subscription, timeout: float) -> BusEvent | None:
+    try:
+        return await asyncio.wait_for(subscription.next(), timeout)
+    except TimeoutError:
+        return None
+
+
+async def follow_job(
+    database: Database, subscription: Subscription, job_id: str, after_seq: int, poll_interval: float = POLL_INTERVAL
+) -> AsyncIterator[BusEvent]:
+    """A job's stored events after ``after_seq``, then new ones as they come, in order, each once.
+
+    The caller subscribed before calling, so nothing published between the read of the stored
+    events and the first live one is missed. Raises SubscriptionClosed when the bus drops the
+    subscriber.
+    """
+    last = after_seq
+    while True:
+        async with database.read() as session:
+            for event in await stored_job_events(session, job_id, last):
+                last = event.seq or last
+                yield event
+        event = await _next_or_timeout(subscription, poll_interval)
+        while event is not None:
+            if event.job_id == job_id and (event.seq or 0) == last + 1:
+                last += 1
+                yield event
+            elif event.job_id == job_id and (event.seq or 0) > last + 1:
+                break  # a gap: read the missing ones from storage first
+            event = subscription.queue.get_nowait() if not subscription.queue.empty() else None
+
+
+async def follow_organization(
+    database: Database, subscription: Subscription, organization_id: str, poll_interval: float = POLL_INTERVAL
+) -> AsyncIterator[BusEvent]:
+    """New events of an organization: live ones at once, stored ones from other processes on a poll."""
+    async with database.read() as session:
+        cursor = (await session.execute(select(func.max(JobEvent.id)).where(JobEvent.organization_id == organization_id))).scalar() or 0
+    seen: set[int] = set()
+    while True:
+        event = await _next_or_timeout(subscription, poll_interval)
+        if event is not None:
+            if event.event_id is not None:
+                if event.event_id in seen or event.event_id <= cursor:
+                    continue
+                seen.add(event.event_id)
+            yield event
+            continue
+        async with database.read() as session:
+            rows = (
+                await session.execute(
+                    select(JobEvent).where(JobEvent.organization_id == organization_id, JobEvent.id > cursor).order_by(JobEvent.id)
+                )
+            ).scalars()
+            stored = [_from_row(row) for row in rows]
+        for event in stored:
+            cursor = max(cursor, event.event_id or cursor)
+            if event.event_id not in seen:
+                yield event
+        seen = {event_id for event_id in seen if event_id > cursor}

@@ -15,7 +15,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from gateway.errors import NotFound, ServiceError
-from gateway.events import BusEvent, SubscriptionClosed, stored_job_events
+from gateway.events import BusEvent, SubscriptionClosed, follow_job, follow_organization
 from gateway.jobs import FINISHED, find_job
 from schema.context import Info
 from schema.jobs import JobEventType
@@ -65,40 +65,27 @@ class Subscription:
         try:
             async with runtime.database.read() as session:
                 job = await find_job(session, principal.organization_id, str(job_id))
-                if job is None:
-                    raise NotFound("No job with that id.")
-                stored = await stored_job_events(session, job.id, after_seq)
-            last = after_seq
-            for event in stored:
-                last = event.seq or last
+            if job is None:
+                raise NotFound("No job with that id.")
+            async for event in follow_job(runtime.database, subscription, job.id, max(0, after_seq)):
                 yield JobEventType.from_event(event)
                 if event.kind in JOB_FINISHED_KINDS:
                     return
-            while True:
-                try:
-                    event = await subscription.next()
-                except SubscriptionClosed as closed:
-                    raise SubscriptionEnded(closed.reason) from None
-                if event.job_id != job.id or (event.seq or 0) <= last:
-                    continue
-                last = event.seq or last
-                yield JobEventType.from_event(event)
-                if event.kind in JOB_FINISHED_KINDS:
-                    return
+        except SubscriptionClosed as closed:
+            raise SubscriptionEnded(closed.reason) from None
         finally:
             subscription.close()
 
     @strawberry.subscription(description="Every event of the organization, live; `kinds` filters (exact, or a prefix ending in '.').")
     async def org_events(self, info: Info, kinds: list[str] | None = None) -> AsyncGenerator[OrgEvent, None]:
         principal = info.context.require("jobs:read")
-        subscription = info.context.runtime.events.subscribe(principal.organization_id)
+        runtime = info.context.runtime
+        subscription = runtime.events.subscribe(principal.organization_id)
         try:
-            while True:
-                try:
-                    event = await subscription.next()
-                except SubscriptionClosed as closed:
-                    raise SubscriptionEnded(closed.reason) from None
+            async for event in follow_organization(runtime.database, subscription, principal.organization_id):
                 if _matches(kinds, event.kind):
                     yield OrgEvent.from_event(event)
+        except SubscriptionClosed as closed:
+            raise SubscriptionEnded(closed.reason) from None
         finally:
             subscription.close()
