@@ -19,7 +19,7 @@ from providers.errors import Rejected
 from providers.provider import Provider
 from providers.text import TextUnit, measure
 
-PROVIDER_ID = re.compile(r"[a-z][a-z0-9_-]{1,62}")
+PROVIDER_ID = re.compile(r"[a-z][a-z0-9_-]{0,62}")  # one letter is enough: X's id is "x"
 
 
 @dataclass(frozen=True)
@@ -212,7 +212,7 @@ def _declaration_issues(provider: Provider) -> list[Issue]:
 
     provider_id = getattr(provider, "id", None)
     if not isinstance(provider_id, str) or not PROVIDER_ID.fullmatch(provider_id):
-        bad("id", "INVALID_ID", f"id {provider_id!r} must be 2-63 characters of a-z, 0-9, '-' or '_', starting with a letter")
+        bad("id", "INVALID_ID", f"id {provider_id!r} must be 1-63 characters of a-z, 0-9, '-' or '_', starting with a letter")
     if not isinstance(getattr(provider, "name", None), str) or not provider.name.strip():
         bad("name", "INVALID_NAME", "name must be a non-empty string")
     return issues
