@@ -46,6 +46,18 @@ async def send(ctx: ProviderContext, method: str, url: str, *, publishes: bool =
         raise TransientError(f"no answer from the platform: {exc!r}", code="TIMEOUT") from exc
 
 
+def json_object(response: httpx.Response) -> dict[str, Any] | None:
+    """The body as a JSON object, or None when it is not one (an HTML error page, a list, nothing).
+
+    Error answers are read with this so a proxy's non-JSON 502 never raises while being mapped.
+    """
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
 def raise_for_response(
     response: httpx.Response, *, code: str | None = None, message: str | None = None, retry_after: float | None = None
 ) -> None:

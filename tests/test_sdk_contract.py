@@ -72,6 +72,16 @@ def test_raise_for_response_maps_statuses(status, error, code):
     raise_for_response(response(201))
 
 
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [(b'{"error": "InvalidToken"}', {"error": "InvalidToken"}), (b"<html>502 Bad Gateway</html>", None), (b"[1, 2]", None), (b"", None)],
+)
+def test_json_object_reads_an_error_body_without_raising(content, expected):
+    from providers.http import json_object
+
+    assert json_object(httpx.Response(502, content=content)) == expected
+
+
 def test_retry_after_accepts_seconds_and_http_dates():
     now = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
     assert retry_after_seconds(response(429, headers={"Retry-After": "120"})) == 120
