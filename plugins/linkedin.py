@@ -1,0 +1,358 @@
+"""LinkedIn through the versioned Posts API: a member's feed (``linkedin``) and an organization page (``linkedin_page``).
+
+Both publish with ``POST /rest/posts`` (``LinkedIn-Version`` and ``X-Restli-Protocol-Version``
+headers on every REST call), take images through the Images API, delete, and read statistics;
+they differ in the author URN, the OAuth scopes, how the account is named and where the figures
+come from:
+
+| | ``linkedin`` (member) | ``linkedin_page`` (organization) |
+|---|---|---|
+| author | ``urn:li:person:{id}`` — ``sub`` of ``GET /v2/userinfo`` (OpenID Connect) | ``urn:li:organization:{id}`` |
+| scopes | ``w_member_social openid profile`` | ``w_organization_social r_organization_social rw_organization_admin`` |
+| statistics | ``memberCreatorPostAnalytics`` (needs ``r_member_postAnalytics``) | ``organizationalEntityShareStatistics`` |
+
+Which page: the code exchange lists the organizations the member administers
+(``GET /rest/organizationAcls?q=roleAssignee&role=ADMINISTRATOR&state=APPROVED``) and records
+the first one as the ``organization_id`` credential, which refreshes keep. Credentials that
+already name an ``organization_id`` (another page the member administers) keep it; ``connect``
+checks the member really administers it.
+
+Errors: 401 → ``AuthExpired``; 429 → ``RateLimited``; 400/403/422 ``{"message":…, "status":…}``
+(with ``errorDetails.inputErrors[].code`` such as ``DUPLICATE_POST``, or ``code`` such as
+``ACCESS_DENIED``) → ``Rejected`` in LinkedIn's words; 5xx → ``TransientError``.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import httpx
+
+from providers import (
+    AccountProfile,
+    AuthExpired,
+    Capabilities,
+    Limits,
+    MetricSnapshot,
+    OAuth2Spec,
+    Provider,
+    ProviderContext,
+    PublishMedia,
+    PublishRequest,
+    PublishResult,
+    Quota,
+    Rejected,
+    SettingField,
+    TokenSet,
+    Unconfirmed,
+    hookimpl,
+)
+from providers.http import json_object, raise_for_response, send
+from providers.oauth import request_tokens
+from providers.text import find_urls
+
+LINKEDIN_VERSION = "202601"  # the Posts API version we speak (YYYYMM); LinkedIn sunsets each after about a year
+API = "https://api.linkedin.com"
+AUTHORIZE_URL = "https://www.linkedin.com/oauth/v2/authorization"
+TOKEN_URL = "https://www.linkedin.com/oauth/v2/accessToken"
+USERINFO_URL = f"{API}/v2/userinfo"
+POST_URL = "https://www.linkedin.com/feed/update/{urn}"
+MEMBER_SCOPES = ("w_member_social", "openid", "profile")
+PAGE_SCOPES = ("w_organization_social", "r_organization_social", "rw_organization_admin")
+
+MAX_IMAGES = 20  # MS Learn "MultiImage API": a multi-image post holds 2 to 20 images
+# Member post analytics: one call per figure (MS Learn "Member Post Statistics").
+MEMBER_METRICS = {"IMPRESSION": "impressions", "MEMBERS_REACHED": "reach", "RESHARE": "shares", "REACTION": "likes", "COMMENT": "comments"}
+
+# The "little text format" reserves these in commentary; unescaped, LinkedIn drops or truncates text.
+RESERVED = frozenset("\\|{}@[]()<>#*_~")
+# What the little format means on purpose, left as written: a mention of a member or a page,
+# and a hashtag (a '#' directly followed by a word).
+_LITTLE_MENTION = re.compile(r"@\[[^\]\n]+\]\(urn:li:(?:person|organization):[A-Za-z0-9_-]+\)")
+_HASHTAG = re.compile(r"#\w")
+
+
+def escape_commentary(text: str) -> str:
+    """``text`` as plain text in LinkedIn's little format: every reserved character backslash-escaped.
+
+    Left as written: links (escaping inside them breaks LinkedIn's auto-linking), explicit
+    mentions ``@[Name](urn:li:person:…)``, and the ``#`` that starts a hashtag, so hashtags stay
+    clickable.
+    """
+    keep = [m.span() for m in _LITTLE_MENTION.finditer(text)]
+    keep += [span for span in find_urls(text) if not any(a <= span[0] < b for a, b in keep)]
+    out = []
+    cursor = 0
+    for start, end in sorted(keep):
+        out.append(_escape_plain(text[cursor:start]))
+        out.append(text[start:end])
+        cursor = end
+    out.append(_escape_plain(text[cursor:]))
+    return "".join(out)
+
+
+def _escape_plain(text: str) -> str:
+    return "".join(
+        "\\" + char if char in RESERVED and not (char == "#" and _HASHTAG.match(text, index)) else char
+        for index, char in enumerate(text)
+    )
+
+
+class _LinkedIn(Provider):
+    """What the member and page providers share: the REST calls, images, delete, errors."""
+
+    AUTHOR_PREFIX: ClassVar[str]
+    capabilities = Capabilities(delete=True, metrics=True)
+    limits = Limits(
+        max_text_length=3000,
+        max_media=MAX_IMAGES,
+        media_kinds=frozenset({"image"}),
+        max_thread_parts=1,
+        quotas=(Quota(count=150, period_seconds=86_400, description="about 150 posts a day per account (Ayrshare; unverified officially)"),),
+    )
+
+    async def exchange_code(
+        self, ctx: ProviderContext, *, code: str, redirect_uri: str, code_verifier: str | None, client_id: str, client_secret: str
+    ) -> TokenSet:
+        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri, "client_id": client_id, "client_secret": client_secret}
+        tokens = await request_tokens(ctx, TOKEN_URL, form, refreshing=False)
+        return await self._with_identity(ctx, tokens)
+
+    async def refresh_token(self, ctx: ProviderContext, *, client_id: str, client_secret: str) -> TokenSet:
+        """Only apps approved for programmatic refresh get refresh tokens; refreshing does not extend their 365 days."""
+        refresh = ctx.credential("refresh_token")
+        if not refresh:
+            raise AuthExpired("LinkedIn issued no refresh token for this account: connect it again", code="NO_REFRESH_TOKEN")
+        form = {"grant_type": "refresh_token", "refresh_token": refresh, "client_id": client_id, "client_secret": client_secret}
+        return await request_tokens(ctx, TOKEN_URL, form, refreshing=True, extra=self._identity_credentials(ctx))
+
+    async def _with_identity(self, ctx: ProviderContext, tokens: TokenSet) -> TokenSet:
+        """The fresh tokens, with whatever the provider must remember about whose they are."""
+        return tokens
+
+    def _identity_credentials(self, ctx: ProviderContext) -> dict[str, str]:
+        """Credentials a refresh must carry over (the tokens change, the identity does not)."""
+        return {}
+
+    async def _author(self, ctx: ProviderContext) -> str:
+        """The URN the account's posts are published as; the member and page providers each say whose."""
+        raise NotImplementedError(f"{type(self).__name__} must say whose feed it posts to")
+
+    def _visibility(self, request: PublishRequest) -> str:
+        return "PUBLIC"
+
+    async def publish(self, ctx: ProviderContext, request: PublishRequest) -> PublishResult:
+        author = await self._author(ctx)
+        body: dict[str, Any] = {
+            "author": author,
+            "commentary": escape_commentary(request.text),
+            "visibility": self._visibility(request),
+            "distribution": {"feedDistribution": "MAIN_FEED", "targetEntities": [], "thirdPartyDistributionChannels": []},
+            "lifecycleState": "PUBLISHED",
+            "isReshareDisabledByAuthor": bool(request.settings.get("disable_reshare", False)),
+        }
+        images = [await _upload_image(ctx, author, media) for media in request.media]
+        if len(images) == 1:
+            body["content"] = {"media": images[0]}
+        elif images:
+            body["content"] = {"multiImage": {"images": images}}
+        response = await send(ctx, "POST", f"{API}/rest/posts", json=body, headers=_rest_headers(ctx), publishes=True)
+        _raise_for(response)
+        urn = response.headers.get("x-restli-id")
+        if not urn:
+            raise Unconfirmed(f"LinkedIn answered {response.status_code} without the post's x-restli-id")
+        return PublishResult(platform_post_id=urn, url=POST_URL.format(urn=urn), raw={"x-restli-id": urn})
+
+    async def delete(self, ctx: ProviderContext, platform_post_id: str) -> None:
+        response = await send(ctx, "DELETE", f"{API}/rest/posts/{_encoded(platform_post_id)}", headers=_rest_headers(ctx))
+        if response.status_code == 404:
+            return  # already gone
+        _raise_for(response)
+
+
+class LinkedInMember(_LinkedIn):
+    id = "linkedin"
+    name = "LinkedIn"
+    description = "Posts to a LinkedIn member's feed."
+    AUTHOR_PREFIX = "urn:li:person:"
+    auth = OAuth2Spec(authorize_url=AUTHORIZE_URL, token_url=TOKEN_URL, scopes=MEMBER_SCOPES)
+    settings = (
+        SettingField("visibility", "Visibility", type="choice", choices=("PUBLIC", "CONNECTIONS"), default="PUBLIC"),
+        SettingField("disable_reshare", "Disable resharing", type="boolean", default=False),
+    )
+
+    async def connect(self, ctx: ProviderContext, credentials: dict[str, str]) -> AccountProfile:
+        me = await _userinfo(ctx, credentials.get("access_token", ""))
+        return AccountProfile(
+            external_id=me["sub"], handle=me.get("name") or me["sub"], display_name=me.get("name", ""), avatar_url=me.get("picture"), raw=me
+        )
+
+    async def _author(self, ctx: ProviderContext) -> str:
+        """``urn:li:person:{sub}``: the person id from the credentials, the store, or ``/v2/userinfo`` once."""
+        person = ctx.credential("person_id") or ((await ctx.store.get("identity", "me")) or {}).get("person_id")
+        if not person:
+            person = (await _userinfo(ctx, ctx.credential("access_token") or ""))["sub"]
+            await ctx.store.put("identity", "me", {"person_id": person})
+        return self.AUTHOR_PREFIX + person
+
+    def _visibility(self, request: PublishRequest) -> str:
+        return str(request.settings.get("visibility", "PUBLIC"))
+
+    async def fetch_metrics(self, ctx: ProviderContext, platform_post_ids: Sequence[str]) -> list[MetricSnapshot]:
+        """One ``memberCreatorPostAnalytics`` call per figure and post; clicks, views and saves are not reported."""
+        snapshots = []
+        for urn in platform_post_ids:
+            figures: dict[str, int | None] = {}
+            raw = {}
+            for query_type, figure in MEMBER_METRICS.items():
+                query = f"q=entity&entity=({_entity_key(urn)}:{_encoded(urn)})&queryType={query_type}&aggregation=TOTAL"
+                response = await send(ctx, "GET", f"{API}/rest/memberCreatorPostAnalytics?{query}", headers=_rest_headers(ctx))
+                _raise_for(response)
+                raw[query_type] = body = response.json()
+                figures[figure] = sum(e.get("count", 0) for e in body.get("elements", [])) if body.get("elements") else None
+            snapshots.append(MetricSnapshot(platform_post_id=urn, captured_at=ctx.now(), raw=raw, **figures))
+        return snapshots
+
+
+class LinkedInPage(_LinkedIn):
+    id = "linkedin_page"
+    name = "LinkedIn Page"
+    description = "Posts to a LinkedIn organization page the member administers."
+    AUTHOR_PREFIX = "urn:li:organization:"
+    auth = OAuth2Spec(authorize_url=AUTHORIZE_URL, token_url=TOKEN_URL, scopes=PAGE_SCOPES)
+    settings = (SettingField("disable_reshare", "Disable resharing", type="boolean", default=False),)
+
+    async def _with_identity(self, ctx: ProviderContext, tokens: TokenSet) -> TokenSet:
+        """Record which page the account posts to: the first organization the member administers."""
+        organizations = await _administered_organizations(ctx, tokens.access_token)
+        if not organizations:
+            raise Rejected("NO_ADMINISTERED_ORGANIZATION", "this LinkedIn member administers no organization page")
+        return TokenSet(
+            access_token=tokens.access_token, refresh_token=tokens.refresh_token, expires_at=tokens.expires_at,
+            scopes=tokens.scopes, token_type=tokens.token_type, extra={**tokens.extra, "organization_id": organizations[0]},
+        )
+
+    def _identity_credentials(self, ctx: ProviderContext) -> dict[str, str]:
+        organization = ctx.credential("organization_id")
+        return {"organization_id": organization} if organization else {}
+
+    async def connect(self, ctx: ProviderContext, credentials: dict[str, str]) -> AccountProfile:
+        token = credentials.get("access_token", "")
+        organizations = await _administered_organizations(ctx, token)
+        chosen = credentials.get("organization_id") or (organizations[0] if organizations else "")
+        if chosen not in organizations:
+            raise Rejected("NOT_AN_ADMINISTRATOR", f"this LinkedIn member does not administer organization {chosen or '(none)'}")
+        response = await send(ctx, "GET", f"{API}/rest/organizations/{chosen}", headers=_rest_headers(ctx, token))
+        _raise_for(response)
+        page = response.json()
+        return AccountProfile(
+            external_id=chosen, handle=page.get("vanityName") or chosen, display_name=page.get("localizedName", ""),
+            account_type="organization", raw=page,
+        )
+
+    async def _author(self, ctx: ProviderContext) -> str:
+        organization = ctx.credential("organization_id")
+        if not organization:
+            raise Rejected("ORGANIZATION_NOT_SELECTED", "the account's credentials name no organization page: connect the page again")
+        return self.AUTHOR_PREFIX + organization
+
+    async def fetch_metrics(self, ctx: ProviderContext, platform_post_ids: Sequence[str]) -> list[MetricSnapshot]:
+        """``organizationalEntityShareStatistics`` for all the posts at once; views and saves are not reported."""
+        if not platform_post_ids:
+            return []
+        organization = await self._author(ctx)
+        query = f"q=organizationalEntity&organizationalEntity={_encoded(organization)}"
+        for key in ("share", "ugcPost"):
+            urns = [urn for urn in platform_post_ids if _entity_key(urn) == key]
+            if urns:
+                query += f"&{key}s=List({','.join(_encoded(u) for u in urns)})"
+        response = await send(ctx, "GET", f"{API}/rest/organizationalEntityShareStatistics?{query}", headers=_rest_headers(ctx))
+        _raise_for(response)
+        snapshots = []
+        for element in response.json().get("elements", []):
+            urn = element.get("share") or element.get("ugcPost")
+            totals = element.get("totalShareStatistics") or {}
+            snapshots.append(
+                MetricSnapshot(
+                    platform_post_id=urn,
+                    captured_at=ctx.now(),
+                    impressions=totals.get("impressionCount"),
+                    reach=totals.get("uniqueImpressionsCount"),
+                    likes=totals.get("likeCount"),
+                    comments=totals.get("commentCount"),
+                    shares=totals.get("shareCount"),
+                    clicks=totals.get("clickCount"),
+                    raw=element,
+                )
+            )
+        return snapshots
+
+
+# -- requests ------------------------------------------------------------------------------
+
+
+def _rest_headers(ctx: ProviderContext, token: str | None = None) -> dict[str, str]:
+    return {
+        "Authorization": f"Bearer {token if token is not None else ctx.credential('access_token') or ''}",
+        "LinkedIn-Version": LINKEDIN_VERSION,
+        "X-Restli-Protocol-Version": "2.0.0",
+    }
+
+
+def _encoded(urn: str) -> str:
+    """A URN as one Rest.li path segment or query value: every reserved character percent-encoded."""
+    return urllib.parse.quote(urn, safe="")
+
+
+def _entity_key(urn: str) -> str:
+    """``share`` or ``ugcPost``: the kind of post a URN names (``urn:li:share:…``, ``urn:li:ugcPost:…``)."""
+    return "ugcPost" if urn.startswith("urn:li:ugcPost:") else "share"
+
+
+async def _userinfo(ctx: ProviderContext, token: str) -> dict[str, Any]:
+    response = await send(ctx, "GET", USERINFO_URL, headers={"Authorization": f"Bearer {token}"})
+    _raise_for(response)
+    return response.json()
+
+
+async def _administered_organizations(ctx: ProviderContext, token: str) -> list[str]:
+    """Ids of the organizations whose ADMINISTRATOR role the member holds, in LinkedIn's order."""
+    query = "q=roleAssignee&role=ADMINISTRATOR&state=APPROVED"
+    response = await send(ctx, "GET", f"{API}/rest/organizationAcls?{query}", headers=_rest_headers(ctx, token))
+    _raise_for(response)
+    prefix = LinkedInPage.AUTHOR_PREFIX
+    return [e["organization"][len(prefix) :] for e in response.json().get("elements", []) if str(e.get("organization", "")).startswith(prefix)]
+
+
+async def _upload_image(ctx: ProviderContext, owner: str, media: PublishMedia) -> dict[str, str]:
+    """Register an image upload, PUT the bytes to LinkedIn's upload URL; the post's reference to it."""
+    init = {"initializeUploadRequest": {"owner": owner}}
+    response = await send(ctx, "POST", f"{API}/rest/images?action=initializeUpload", json=init, headers=_rest_headers(ctx))
+    _raise_for(response)
+    value = response.json()["value"]
+    headers = {"Authorization": f"Bearer {ctx.credential('access_token') or ''}", "Content-Type": "application/octet-stream"}
+    uploaded = await send(ctx, "PUT", value["uploadUrl"], content=await media.source.read(), headers=headers)
+    _raise_for(uploaded)
+    image = {"id": value["image"]}
+    if media.alt_text:
+        image["altText"] = media.alt_text
+    return image
+
+
+def _raise_for(response: httpx.Response) -> None:
+    """Map a LinkedIn answer to the SDK's errors, with LinkedIn's ``message`` and most specific code."""
+    if response.is_success:
+        return
+    body = json_object(response) or {}
+    inputs = (body.get("errorDetails") or {}).get("inputErrors") or []
+    codes = [e["code"] for e in inputs if isinstance(e, dict) and e.get("code")]
+    code = codes[0] if codes else body.get("code")
+    raise_for_response(response, code=str(code) if code else None, message=body.get("message"))
+
+
+@hookimpl
+def register_providers() -> list[Provider]:
+    return [LinkedInMember(), LinkedInPage()]
