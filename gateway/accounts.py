@@ -14,6 +14,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -38,7 +39,7 @@ MAX_CREDENTIAL_LENGTH = 10_000
 MAX_DISPLAY_NAME = 255
 
 
-def _provider_or_error(registry: PluginRegistry, provider_id: str) -> Any:
+def require_provider(registry: PluginRegistry, provider_id: str) -> Any:
     provider = registry.get(provider_id)
     if provider is None:
         raise UserError("UNKNOWN_PROVIDER", f"No provider {provider_id[:60]!r} is installed.", ["provider"])
@@ -50,6 +51,13 @@ def seal_credentials(runtime: Runtime, account_id: str, credentials: Mapping[str
     return encrypt(runtime.secret_key, dict(credentials), associated=account_id)
 
 
+def _credentials_replaced(account: Account) -> None:
+    """A new credentials version: a token refresh started from the old credentials will not write
+    over the new ones, and no refresh lease survives the change."""
+    account.credentials_version = (account.credentials_version or 0) + 1
+    account.refresh_lease_until = None
+
+
 def open_credentials(runtime: Runtime, account: Account) -> dict[str, Any]:
     if account.credentials is None:
         return {}
@@ -58,7 +66,7 @@ def open_credentials(runtime: Runtime, account: Account) -> dict[str, Any]:
 
 async def verify_credentials(runtime: Runtime, provider_id: str, credentials: Mapping[str, str]) -> AccountProfile:
     """Check a submitted form, then ask the platform whose account it opens. Nothing is stored."""
-    provider = _provider_or_error(runtime.plugins, provider_id)
+    provider = require_provider(runtime.plugins, provider_id)
     oversized = [name for name, value in credentials.items() if len(str(value)) > MAX_CREDENTIAL_LENGTH]
     if oversized:
         raise UserError("CREDENTIAL_INVALID", f"{oversized[0]!r} is too long.", ["credentials", oversized[0]])
@@ -69,22 +77,32 @@ async def verify_credentials(runtime: Runtime, provider_id: str, credentials: Ma
     try:
         return await provider.connect(context, dict(credentials))
     except (AuthExpired, Rejected) as error:
-        raise UserError("CREDENTIALS_REJECTED", f"{provider.name} refused these credentials: {_safe(error)}", ["credentials"]) from None
+        raise UserError("CREDENTIALS_REJECTED", f"{provider.name} refused these credentials: {provider_reason(error)}", ["credentials"]) from None
     except (RateLimited, TransientError) as error:
-        raise UserError("PROVIDER_UNAVAILABLE", f"{provider.name} did not answer usably; try again. ({_safe(error)})", ["provider"]) from None
+        raise UserError("PROVIDER_UNAVAILABLE", f"{provider.name} did not answer usably; try again. ({provider_reason(error)})", ["provider"]) from None
     except ProviderError as error:
-        raise UserError("CONNECT_FAILED", f"{provider.name} could not connect the account: {_safe(error)}", ["credentials"]) from None
+        raise UserError("CONNECT_FAILED", f"{provider.name} could not connect the account: {provider_reason(error)}", ["credentials"]) from None
 
 
-def _safe(error: Exception) -> str:
+def provider_reason(error: Exception) -> str:
     """The platform's reason, trimmed; providers never put credentials in their error messages."""
     return str(error)[:300]
 
 
 async def save_account(
-    session: AsyncSession, runtime: Runtime, organization_id: str, provider_id: str, profile: AccountProfile, credentials: Mapping[str, Any]
+    session: AsyncSession,
+    runtime: Runtime,
+    organization_id: str,
+    provider_id: str,
+    profile: AccountProfile,
+    credentials: Mapping[str, Any],
+    *,
+    token_expires_at: datetime | None = None,
 ) -> Account:
-    """Create the account, or refresh the existing one for the same platform identity."""
+    """Create the account, or refresh the existing one for the same platform identity.
+
+    ``token_expires_at`` is when the access token in ``credentials`` expires (OAuth), if it does.
+    """
     existing = (
         await session.execute(
             select(Account).where(
@@ -102,6 +120,8 @@ async def save_account(
     account.disconnected_at = None
     account.rate_limited_until = None
     account.credentials = seal_credentials(runtime, account.id, credentials)
+    _credentials_replaced(account)
+    account.token_expires_at = token_expires_at
     if existing is None:
         session.add(account)
     await session.flush()
@@ -134,6 +154,7 @@ async def disconnect_account(session: AsyncSession, organization_id: str, accoun
     """Wipe the credentials and keep the row, so published posts keep their history."""
     account = await _owned(session, organization_id, account_id)
     account.credentials = None
+    _credentials_replaced(account)
     account.token_expires_at = None
     account.status = "disconnected"
     account.disconnected_at = account.disconnected_at or utcnow()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import strawberry
 from strawberry.scalars import JSON
 
+from gateway.oauth import callback_url
+from gateway.runtime import Runtime
 from providers import CredentialField, OAuth2Spec, Provider, SettingField
 from schema.context import Info
 
@@ -85,6 +87,7 @@ class OAuth2Details:
     authorize_url: str
     scopes: list[str]
     pkce: bool
+    callback_url: str = strawberry.field(description="The redirect URI to register with the platform for this gateway.")
 
 
 @strawberry.type
@@ -103,14 +106,19 @@ class ProviderType:
     limits: ProviderLimits
     auth: ProviderAuth
     setting_fields: list[SettingFieldType]
+    configured: bool = strawberry.field(
+        description="Whether accounts can be connected: an OAuth provider needs its client id and secret set on the gateway "
+        "(SOCIALGATE_OAUTH_<PROVIDER>_CLIENT_ID and _CLIENT_SECRET)."
+    )
 
     @classmethod
-    def from_provider(cls, provider: Provider) -> ProviderType:
+    def from_provider(cls, provider: Provider, runtime: Runtime) -> ProviderType:
         limits = provider.limits
         return cls(
             id=strawberry.ID(provider.id),
             name=provider.name,
             description=provider.description,
+            configured=not isinstance(provider.auth, OAuth2Spec) or runtime.settings.oauth_client(provider.id) is not None,
             capabilities=ProviderCapabilities(**provider.capabilities.as_dict()),
             limits=ProviderLimits(
                 max_text_length=limits.max_text_length,
@@ -125,7 +133,7 @@ class ProviderType:
                 max_thread_parts=limits.max_thread_parts,
                 quotas=[QuotaType(count=q.count, period_seconds=q.period_seconds, scope=q.scope, description=q.description) for q in limits.quotas],
             ),
-            auth=_auth(provider),
+            auth=_auth(provider, runtime),
             setting_fields=[_setting(s) for s in provider.settings],
         )
 
@@ -134,12 +142,14 @@ def _amounts(values: object) -> list[KindAmount]:
     return [KindAmount(kind=kind, amount=amount) for kind, amount in sorted(dict(values).items())]  # type: ignore[call-overload]
 
 
-def _auth(provider: Provider) -> ProviderAuth:
+def _auth(provider: Provider, runtime: Runtime) -> ProviderAuth:
     if isinstance(provider.auth, OAuth2Spec):
         spec = provider.auth
         return ProviderAuth(
             kind="oauth2",
-            oauth2=OAuth2Details(authorize_url=spec.authorize_url, scopes=list(spec.scopes), pkce=spec.pkce),
+            oauth2=OAuth2Details(
+                authorize_url=spec.authorize_url, scopes=list(spec.scopes), pkce=spec.pkce, callback_url=callback_url(runtime, provider.id)
+            ),
             credential_fields=[],
         )
     return ProviderAuth(kind=provider.auth_kind, oauth2=None, credential_fields=[_credential(f) for f in provider.auth])
@@ -176,11 +186,11 @@ class ProviderQuery:
     @strawberry.field(description="Every enabled provider, by id.")
     def providers(self, info: Info) -> list[ProviderType]:
         info.context.require("providers:read")
-        registry = info.context.runtime.plugins
-        return [ProviderType.from_provider(registry.providers[key]) for key in sorted(registry.providers)]
+        runtime = info.context.runtime
+        return [ProviderType.from_provider(runtime.plugins.providers[key], runtime) for key in sorted(runtime.plugins.providers)]
 
     @strawberry.field(description="One provider, or null when none has that id.")
     def provider(self, info: Info, id: strawberry.ID) -> ProviderType | None:
         info.context.require("providers:read")
         provider = info.context.runtime.plugins.get(str(id))
-        return ProviderType.from_provider(provider) if provider else None
+        return ProviderType.from_provider(provider, info.context.runtime) if provider else None

@@ -80,7 +80,10 @@ class ApiKey(Timestamps, Base):
 
 class Account(Timestamps, Base):
     __tablename__ = "accounts"
-    __table_args__ = (UniqueConstraint("organization_id", "provider", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("organization_id", "provider", "external_id"),
+        Index("ix_accounts_token_expiry", "status", "token_expires_at"),
+    )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"), index=True)
@@ -93,6 +96,12 @@ class Account(Timestamps, Base):
     status: Mapped[str] = mapped_column(String(20), default="active")
     credentials: Mapped[bytes | None] = mapped_column(LargeBinary)  # AES-GCM ciphertext, never plain
     token_expires_at: Mapped[datetime | None]
+    # Bumped whenever the credentials are replaced: a token refresh writes its tokens only if the
+    # version is still the one it started from, so it never overwrites newer credentials.
+    credentials_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Held by the one process refreshing the token; the others wait for its outcome instead of
+    # spending the (often single-use) refresh token a second time.
+    refresh_lease_until: Mapped[datetime | None]
     rate_limited_until: Mapped[datetime | None]
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
