@@ -5,7 +5,8 @@ The authorization server speaks the real protocol: the authorization endpoint re
 a form-encoded POST with client authentication (HTTP Basic or form fields, §2.3.1), answers JSON
 (§5.1) with ``Cache-Control: no-store``, refuses with ``invalid_grant`` / ``invalid_client``
 (§5.2), checks PKCE S256 (RFC 7636 §4.6), makes codes single-use, and rotates refresh tokens
-when told to. ``StandInProvider`` is a plugin written the way a real one is: it talks to the
+when told to. ``/app/connected`` stands for the page of the application that started the
+connection. ``StandInProvider`` is a plugin written the way a real one is: it talks to the
 platform over ``ctx.http`` only.
 
 Everything is served by uvicorn on 127.0.0.1 in the test's own event loop (``serving``), the
@@ -188,8 +189,13 @@ def authorization_app(server: AuthorizationServer) -> Starlette:
         server.posts.append(post)
         return JSONResponse({"id": post["id"], "url": f"https://standin.example/{user}/{post['id']}"}, status_code=201)
 
+    async def client_app_page(request: Request) -> Response:
+        """The page of the application that started the connection, where the browser lands last."""
+        return JSONResponse(dict(request.query_params))
+
     return Starlette(
         routes=[
+            Route("/app/connected", client_app_page, methods=["GET"]),
             Route("/authorize", authorize, methods=["GET"]),
             Route("/token", token, methods=["POST"]),
             Route("/me", me, methods=["GET"]),
