@@ -29,6 +29,7 @@ from gateway.plugins import PluginRegistry
 from gateway.runtime import Runtime
 from gateway.storage.models import Account
 from gateway.tenancy import find_owned, require_owned
+from gateway.url_guard import UnsafeURL
 from gateway.vault import decrypt, encrypt
 from providers import AccountProfile, AuthExpired, ProviderError, RateLimited, Rejected, TransientError, validate_credentials
 
@@ -82,6 +83,8 @@ async def verify_credentials(runtime: Runtime, provider_id: str, credentials: Ma
         raise UserError("PROVIDER_UNAVAILABLE", f"{provider.name} did not answer usably; try again. ({provider_reason(error)})", ["provider"]) from None
     except ProviderError as error:
         raise UserError("CONNECT_FAILED", f"{provider.name} could not connect the account: {provider_reason(error)}", ["credentials"]) from None
+    except UnsafeURL as error:  # the form named a private or loopback address
+        raise UserError(error.code, error.message, ["credentials"]) from None
 
 
 def provider_reason(error: Exception) -> str:

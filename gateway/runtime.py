@@ -21,6 +21,7 @@ from gateway.rate_limit import CostRateLimiter
 from gateway.settings import Settings, SettingsError, resolve_secret_key
 from gateway.storage import Database
 from gateway.storage.migrate import is_up_to_date, upgrade
+from gateway.url_guard import GuardedNetworkBackend, GuardedTransport
 from providers import Event, ProviderContext, new_http_client
 
 log = logging.getLogger("socialgate")
@@ -33,8 +34,11 @@ class Runtime:
         self.secret_key = resolve_secret_key(settings)
         self.plugins = load_plugins(settings.plugins)
         # One pooled client for every provider call; tests pass a transport scripted with the
-        # platforms' real responses.
-        self.http = new_http_client(http_transport)
+        # platforms' real responses. By default every connection passes the SSRF guard: some
+        # providers call hosts a user typed in (a Mastodon instance, a PDS, a webhook URL).
+        self.http = new_http_client(
+            http_transport or GuardedTransport(GuardedNetworkBackend(allow_private=settings.allow_private_urls))
+        )
         self.rate_limiter = CostRateLimiter()
         self.rate_limit_tier = self.rate_limiter.tier.name
         self.events = MemoryEventBus()

@@ -41,6 +41,7 @@ from gateway.posts import derive_status, targets_of
 from gateway.publishing import post_status_event
 from gateway.runtime import Runtime
 from gateway.storage.models import Account, Attempt, Job, MediaAsset, Post, Target
+from gateway.url_guard import UnsafeURL
 from gateway.vault import VaultError
 from providers import (
     AuthExpired,
@@ -101,6 +102,7 @@ class Scheduler:
         self._provider_slots: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(limits.per_provider))
         self._account_slots: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(limits.per_account))
         self._last_token_sweep = 0.0
+        self._backlog = False  # the last claim filled every free slot, so more may be due
         # Tests replace this to make backoff deterministic.
         self.jitter: Callable[[], float] = lambda: random.uniform(0.5, 1.0)
 
@@ -147,13 +149,22 @@ class Scheduler:
         await self.recover_expired()
         room = self.limits.batch - len(self._inflight)
         if room <= 0:
+            self._backlog = True  # no slot to look with: look again when one frees
             return 0
         claimed = await self.claim_due(room)
+        # A full claim may have left due targets behind; then each call that ends wakes the
+        # loop to claim them, rather than leave them to the next poll.
+        self._backlog = len(claimed) == room
         for target_id, attempt_id in claimed:
             task = asyncio.create_task(self._publish_one(target_id, attempt_id))
             self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
+            task.add_done_callback(self._call_ended)
         return len(claimed)
+
+    def _call_ended(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        if self._backlog:
+            self.wake()
 
     async def drain(self, timeout: float = 30.0, horizon: float = 1.0) -> None:
         """Run ticks until nothing is in flight or due within ``horizon`` seconds (tests, one-shot runs)."""
@@ -331,6 +342,8 @@ class Scheduler:
                 return Outcome("unconfirmed", code="TIMEOUT", message=f"No answer within {timeout:.0f}s; the post may exist."), account.id
             except ProviderError as error:
                 return _classify(error), account.id
+            except UnsafeURL as error:  # refused before connecting: nothing was sent
+                return Outcome("rejected", code=error.code, message=error.message), account.id
         return Outcome("success", result=result), account.id
 
     async def _after_auth_expired(self, target_id: str, account_id: str, outcome: Outcome) -> Outcome:

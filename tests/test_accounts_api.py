@@ -129,3 +129,31 @@ async def test_scopes_are_checked(api):
     none = await make_org_with_key(api.runtime, name="None", scopes=["posts:read"])
     for query in ("{ accounts { nodes { id } } }", "{ providers { id } }"):
         assert (await api.graphql(query, key=none.secret))["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_provider_calls_cannot_reach_private_addresses(api, org):
+    """The runtime's shared client passes the SSRF guard: a form naming an internal host is refused."""
+    import httpx
+
+    from providers import AccountProfile, CredentialField, Provider, hookimpl
+
+    class Internal(Provider):
+        id = "internal"
+        name = "Internal"
+        auth = (CredentialField("server", "Server", kind="string"),)
+
+        async def connect(self, ctx, credentials):
+            await ctx.http.get(credentials["server"])
+            return AccountProfile(external_id="1", handle="x")
+
+        async def publish(self, ctx, request):
+            raise AssertionError("not reached")
+
+    from types import SimpleNamespace
+
+    api.runtime.plugins.add("internal-plugin", SimpleNamespace(register_providers=hookimpl(lambda: [Internal()])))
+    for server in ("http://127.0.0.1:9/", "http://169.254.169.254/latest/meta-data/", "http://[::1]:9/"):
+        payload = await connect(api, org.secret, "internal", {"server": server})
+        assert payload["account"] is None
+        assert payload["userErrors"][0]["code"] == "URL_NOT_ALLOWED", payload
+    assert isinstance(api.runtime.http, httpx.AsyncClient)
