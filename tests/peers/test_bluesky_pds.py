@@ -14,10 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gateway.accounts import verify_credentials
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from plugins.bluesky import POST, PUBLISH_PLAN, SESSION, Bluesky
-from providers import BytesSource, PublishMedia, PublishRequest, Rejected, ThreadPart, validate_credentials
+from providers import BytesSource, ProviderContext, PublishMedia, PublishRequest, Rejected, ThreadPart, validate_credentials
 from tests.media_samples import png
 from tests.peers.bluesky_pds_peer import PeerUnavailable, RunningPds, running_pds
 
@@ -57,8 +58,9 @@ class Peer:
     credentials: dict[str, str]
     did: str
 
-    def context(self, account_id: str | None = ACCOUNT):  # type: ignore[no-untyped-def]
-        return self.runtime.provider_context(provider.id, account_id, self.credentials)
+    def context(self) -> ProviderContext:
+        """A provider call's context as the gateway builds it: real HTTP, the database store."""
+        return self.runtime.provider_context(provider.id, ACCOUNT, self.credentials)
 
     def get(self, nsid: str, **params: str) -> httpx.Response:
         return httpx.get(f"{self.pds.url}/xrpc/{nsid}", params=params, timeout=10)
@@ -107,9 +109,10 @@ async def peer(pds: RunningPds, settings: Settings, request: pytest.FixtureReque
 
 
 async def test_connects_and_publishes_a_link_with_byte_offsets_reusing_one_session(peer: Peer) -> None:
-    # The credentials form takes the loopback PDS as it is.
+    # Connected the way the gateway connects an account: the credentials form (which takes the
+    # loopback PDS), then the installed plugin's connect.
     assert validate_credentials(provider, peer.credentials) == []
-    profile = await provider.connect(peer.context(None), dict(peer.credentials))
+    profile = await verify_credentials(peer.runtime, "bluesky", peer.credentials)
     assert (profile.external_id, profile.handle) == (peer.did, peer.credentials["identifier"])
 
     text = "Grüße 👨‍👩‍👧 read https://example.com/socialgate?x=1 #socialgate"
