@@ -2,10 +2,16 @@
 
 Each store is bound to one (provider, account) pair when the runtime builds a ProviderContext, so
 a plugin can only ever see its own records for the account it is acting for.
+
+Records are sealed with the vault like credentials are: providers keep session and refresh tokens
+here (Bluesky's refreshJwt lives for months), so the table must be as useless to a reader of the
+database file as the accounts table is. Each record is bound to its (provider, account, kind,
+key): a sealed value copied onto another row does not open there.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -14,13 +20,24 @@ from sqlalchemy import delete, select
 
 from gateway.storage import Database
 from gateway.storage.models import ProviderRecord
+from gateway.vault import decrypt, encrypt
 
 
 class DatabaseProviderStore:
-    def __init__(self, database: Database, provider_id: str, account_id: str | None) -> None:
+    def __init__(self, database: Database, provider_id: str, account_id: str | None, secret_key: bytes) -> None:
         self._database = database
         self._provider = provider_id
         self._scope = account_id or ""
+        self._key = secret_key
+
+    def _bound(self, kind: str, key: str) -> str:
+        return json.dumps([self._provider, self._scope, kind, key])
+
+    def _seal(self, kind: str, key: str, document: dict[str, Any]) -> dict[str, Any]:
+        return {"sealed": base64.b64encode(encrypt(self._key, document, associated=self._bound(kind, key))).decode()}
+
+    def _open(self, kind: str, key: str, stored: Mapping[str, Any]) -> dict[str, Any]:
+        return decrypt(self._key, base64.b64decode(stored["sealed"]), associated=self._bound(kind, key))
 
     def _where(self, kind: str) -> tuple[Any, ...]:
         return (
@@ -34,7 +51,7 @@ class DatabaseProviderStore:
             value = (
                 await session.execute(select(ProviderRecord.value).where(*self._where(kind), ProviderRecord.key == key))
             ).scalar_one_or_none()
-        return None if value is None else dict(value)
+        return None if value is None else self._open(kind, key, value)
 
     async def put(self, kind: str, key: str, value: Mapping[str, Any]) -> None:
         # A JSON round trip refuses what the column could not hold before touching the database.
@@ -43,10 +60,11 @@ class DatabaseProviderStore:
             record = (
                 await session.execute(select(ProviderRecord).where(*self._where(kind), ProviderRecord.key == key))
             ).scalar_one_or_none()
+            sealed = self._seal(kind, key, document)
             if record is None:
-                session.add(ProviderRecord(provider=self._provider, account_scope=self._scope, kind=kind, key=key, value=document))
+                session.add(ProviderRecord(provider=self._provider, account_scope=self._scope, kind=kind, key=key, value=sealed))
             else:
-                record.value = document
+                record.value = sealed
 
     async def delete(self, kind: str, key: str) -> bool:
         async with self._database.write() as session:
@@ -63,4 +81,4 @@ class DatabaseProviderStore:
                     .limit(limit)
                 )
             ).all()
-        return [(key, dict(value)) for key, value in rows]
+        return [(key, self._open(kind, key, value)) for key, value in rows]

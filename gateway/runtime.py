@@ -58,7 +58,7 @@ class Runtime:
             log=logging.LoggerAdapter(
                 logging.getLogger(f"socialgate.provider.{provider_id}"), {"provider": provider_id, "account_id": account_id}
             ),
-            store=DatabaseProviderStore(self.database, provider_id, account_id),
+            store=DatabaseProviderStore(self.database, provider_id, account_id, self.secret_key),
         )
 
     async def start(self) -> None:

@@ -27,3 +27,18 @@ async def test_values_must_be_json(runtime):
     with pytest.raises(TypeError):
         await store.put("post", "bad", {"when": object()})
     assert await store.get("post", "bad") is None
+
+
+async def test_records_are_sealed_at_rest(runtime, tmp_path):
+    from sqlalchemy import select
+
+    from gateway.storage.models import ProviderRecord
+
+    store = runtime.provider_context("bluesky", "acct_a", {}).store
+    await store.put("session", "current", {"refreshJwt": "eyJ-very-secret-refresh-token"})
+    async with runtime.database.read() as session:
+        [raw] = (await session.execute(select(ProviderRecord.value))).scalars().all()
+    assert "very-secret" not in str(raw)
+    assert await store.get("session", "current") == {"refreshJwt": "eyJ-very-secret-refresh-token"}
+    for path in tmp_path.glob("socialgate.db*"):
+        assert b"very-secret" not in path.read_bytes()
