@@ -1,0 +1,212 @@
+"""Publish throughput and per-post pipeline overhead, as a ratio to bare httpx calls.
+
+    python bench/publish_overhead.py [--posts 400] [--concurrency 16] [--latency-ms 0,50] [--profile]
+
+For each platform latency it runs, in one process and against the same local platform:
+
+- **bare**: N ``POST /posts`` with one pooled httpx client (the gateway's own client settings),
+  at most C at a time. This is the floor: what publishing N posts costs with no gateway at all.
+- **engine**: the gateway in-process on SQLite (WAL). First the API phase: N posts created
+  and published through ``/graphql`` by C concurrent callers, scheduler stopped, so every post
+  waits queued. Then the publish phase: the scheduler (its real loop, ``Scheduler.start``) with
+  at most C calls in flight claims, calls the platform through the benchmark provider, and
+  records each outcome, until N ``job.succeeded`` events have come over the bus.
+
+Reported: wall time and this process's CPU time per phase; the throughput ratio publish/bare
+(the target: ≤ 1.5) and API+publish/bare; and the per-post overhead, i.e. the engine's extra
+CPU per post over a bare call. ``--profile`` prints where the publish phase spends its CPU
+(cProfile, top functions by own time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import pstats
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from asgi_lifespan import LifespanManager
+from sqlalchemy import event as sql_event
+
+ROOT = Path(__file__).resolve().parent.parent
+for path in (ROOT, ROOT / "bench"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+from bench_provider import PROVIDER_ID, install  # noqa: E402
+from local_platform import running_platform  # noqa: E402
+
+from gateway.app import create_app  # noqa: E402
+from gateway.keys import mint_key  # noqa: E402
+from gateway.organizations import create_organization  # noqa: E402
+from gateway.scheduler import Limits, Scheduler  # noqa: E402
+from gateway.settings import load_settings  # noqa: E402
+from providers import new_http_client  # noqa: E402
+
+ACCOUNTS = 4
+PUBLISH_TIMEOUT = 600.0  # seconds; a bound, never an assertion
+CONNECT = 'mutation($c: JSON!) { connectAccount(input: {provider: "%s", credentials: $c}) { account { id } userErrors { code message } } }' % PROVIDER_ID
+CREATE = "mutation($i: CreatePostInput!) { createPost(input: $i) { post { id } userErrors { code message } } }"
+PUBLISH = "mutation($id: ID!) { publishPost(input: {postId: $id}) { job { id } userErrors { code message } } }"
+
+
+@dataclass(frozen=True)
+class Phase:
+    wall: float
+    cpu: float
+
+    def per_post_ms(self, posts: int) -> tuple[float, float]:
+        return self.wall / posts * 1000, self.cpu / posts * 1000
+
+
+class Timer:
+    """Wall and process CPU time of a block (the CPU includes aiosqlite's threads)."""
+
+    def __enter__(self) -> Timer:
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.phase = Phase(time.perf_counter() - self._wall, time.process_time() - self._cpu)
+
+
+async def bounded(concurrency: int, count: int, work) -> None:
+    """Run ``work(i)`` for i in range(count), at most ``concurrency`` at a time."""
+    slots = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> None:
+        async with slots:
+            await work(i)
+
+    await asyncio.gather(*(one(i) for i in range(count)))
+
+
+async def bare(base: str, posts: int, concurrency: int) -> Phase:
+    async with new_http_client() as client:
+
+        async def call(i: int) -> None:
+            response = await client.post(base + "/posts", json={"text": f"bench post {i}", "idempotency_key": f"bare-{i}"})
+            assert response.status_code == 201, response.text
+
+        await call(-1)  # open a connection first, as the engine's warm-up does
+        with Timer() as timer:
+            await bounded(concurrency, posts, call)
+    return timer.phase
+
+
+async def graphql(http: httpx.AsyncClient, key: str, query: str, variables: dict) -> dict:
+    response = await http.post("/graphql", json={"query": query, "variables": variables}, headers={"Authorization": f"Bearer {key}"})
+    body = response.json()
+    if "errors" in body:
+        raise RuntimeError(body["errors"])
+    return body["data"]
+
+
+async def engine(base: str, posts: int, concurrency: int, workdir: Path, profile: bool) -> tuple[Phase, Phase, str]:
+    settings = load_settings(database_url=f"sqlite+aiosqlite:///{workdir}/bench.db", data_dir=str(workdir), run_scheduler=False,
+        allow_private_urls=True,  # the platform is on 127.0.0.1
+    )
+    app = create_app(settings)
+    async with LifespanManager(app) as manager:
+        runtime = app.state.runtime
+        install(runtime)
+        async with runtime.database.write() as session:
+            organization = await create_organization(session, "bench")
+            key = (await mint_key(session, organization.id, ["*"], name="bench")).secret
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+            accounts = []
+            for i in range(ACCOUNTS):
+                data = await graphql(http, key, CONNECT, {"c": {"endpoint": base, "account": f"a{i}"}})
+                accounts.append(data["connectAccount"]["account"]["id"])
+
+            async def create_and_publish(i: int) -> None:
+                target = {"accountId": accounts[i % ACCOUNTS]}
+                created = await graphql(http, key, CREATE, {"i": {"text": f"bench post {i}", "targets": [target]}})
+                post_id = created["createPost"]["post"]["id"]
+                published = await graphql(http, key, PUBLISH, {"id": post_id})
+                assert published["publishPost"]["userErrors"] == [], published
+
+            with Timer() as api_timer:
+                await bounded(concurrency, posts, create_and_publish)
+
+            statements = [0]
+
+            def count(*_args: object) -> None:
+                statements[0] += 1
+
+            engines = {runtime.database.engine.sync_engine, runtime.database.write_engine.sync_engine}
+            for sync_engine in engines:
+                sql_event.listen(sync_engine, "before_cursor_execute", count)
+            subscription = runtime.events.subscribe(organization.id)
+            scheduler = Scheduler(runtime, limits=Limits(batch=concurrency, per_provider=concurrency, per_account=concurrency))
+            profiler = cProfile.Profile() if profile else None
+            with Timer() as publish_timer:
+                if profiler:
+                    profiler.enable()
+                scheduler.start()
+                succeeded = 0
+                last_target_event: dict[str | None, dict] = {}
+                deadline = time.monotonic() + PUBLISH_TIMEOUT
+                while succeeded < posts:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise TimeoutError(f"only {succeeded} of {posts} jobs succeeded in {PUBLISH_TIMEOUT}s")
+                    event = await asyncio.wait_for(subscription.next(), remaining)
+                    if event.kind == "job.succeeded":
+                        succeeded += 1
+                    elif event.kind.startswith("target."):
+                        last_target_event[event.job_id] = event.payload
+                    elif event.kind in ("job.failed", "job.partial"):
+                        raise RuntimeError(f"a job did not succeed: {last_target_event.get(event.job_id)}")
+                if profiler:
+                    profiler.disable()
+            await scheduler.stop()
+            subscription.close()
+            for sync_engine in engines:
+                sql_event.remove(sync_engine, "before_cursor_execute", count)
+    report = f"SQL statements per post in the publish phase: {statements[0] / posts:.1f}\n"
+    if profiler:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
+        report += "\ncProfile of the publish phase, top functions by own time:\n\n" + out.getvalue()
+    return api_timer.phase, publish_timer.phase, report
+
+
+async def run(posts: int, concurrency: int, latency_ms: float, profile: bool) -> None:
+    with running_platform(latency_ms) as base, tempfile.TemporaryDirectory() as workdir:
+        floor = await bare(base, posts, concurrency)
+        api, publish, report = await engine(base, posts, concurrency, Path(workdir), profile)
+    print(f"\n## platform latency {latency_ms:g} ms, {posts} posts, concurrency {concurrency}\n")
+    print("| phase | wall s | posts/s | wall ms/post | CPU ms/post |")
+    print("|---|---:|---:|---:|---:|")
+    for name, phase in (("bare httpx", floor), ("engine: API (create+publish)", api), ("engine: publish (scheduler)", publish)):
+        wall_ms, cpu_ms = phase.per_post_ms(posts)
+        print(f"| {name} | {phase.wall:.2f} | {posts / phase.wall:.0f} | {wall_ms:.2f} | {cpu_ms:.2f} |")
+    print(f"\npublish/bare throughput ratio: {publish.wall / floor.wall:.2f}")
+    print(f"(API+publish)/bare ratio:      {(api.wall + publish.wall) / floor.wall:.2f}")
+    print(f"engine CPU overhead per post:  publish {(publish.cpu - floor.cpu) / posts * 1000:.2f} ms, "
+          f"API {api.cpu / posts * 1000:.2f} ms (bare call: {floor.cpu / posts * 1000:.2f} ms)")
+    print(report)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--posts", type=int, default=400)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--latency-ms", default="0,50", help="comma-separated platform latencies to run")
+    parser.add_argument("--profile", action="store_true", help="cProfile the publish phase")
+    args = parser.parse_args()
+    for latency in (float(v) for v in args.latency_ms.split(",")):
+        asyncio.run(run(args.posts, args.concurrency, latency, args.profile))
+
+
+if __name__ == "__main__":
+    main()
