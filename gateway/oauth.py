@@ -41,6 +41,7 @@ from gateway.runtime import Runtime
 from gateway.settings import OAuthClient
 from gateway.storage.models import Connection, Organization
 from gateway.tenancy import find_owned
+from gateway.url_guard import UnsafeURL
 from gateway.vault import decrypt, encrypt
 from providers import OAuth2Spec, Provider, ProviderError, TokenSet
 
@@ -306,7 +307,6 @@ class _Failed(Exception):
 class _Claimed:
     connection_id: str
     organization_id: str
-    redirect_uri: str
     sealed_verifier: bytes | None
     code: str
 
@@ -351,7 +351,7 @@ async def _claim(runtime: Runtime, provider_id: str, state: str, params: Mapping
             return connection, None
         if failure is not None:
             return connection, failure
-        return connection, _Claimed(connection.id, connection.organization_id, connection.redirect_uri, connection.pkce_verifier, params["code"])
+        return connection, _Claimed(connection.id, connection.organization_id, connection.pkce_verifier, params["code"])
 
 
 async def _exchange(runtime: Runtime, provider: Provider, claim: _Claimed) -> tuple[TokenSet, Any]:
@@ -367,12 +367,12 @@ async def _exchange(runtime: Runtime, provider: Provider, claim: _Claimed) -> tu
             context, code=claim.code, redirect_uri=callback_url(runtime, provider.id), code_verifier=verifier,
             client_id=client.client_id, client_secret=client.client_secret,
         )
-    except ProviderError as error:
+    except (ProviderError, UnsafeURL) as error:
         raise _Failed(EXCHANGE_FAILED, f"{provider.name} did not exchange the authorization code: {provider_reason(error)}") from None
     credentials = tokens.to_credentials()
     try:
         profile = await provider.connect(runtime.provider_context(provider.id, None, credentials), credentials)
-    except ProviderError as error:
+    except (ProviderError, UnsafeURL) as error:
         raise _Failed(PROFILE_FAILED, f"{provider.name} did not say whose account this is: {provider_reason(error)}") from None
     return tokens, profile
 

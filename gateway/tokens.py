@@ -33,6 +33,7 @@ from gateway.clock import utcnow
 from gateway.runtime import Runtime
 from gateway.settings import OAuthClient
 from gateway.storage.models import Account
+from gateway.url_guard import UnsafeURL
 from gateway.vault import VaultError
 from providers import AuthExpired, OAuth2Spec, Provider, ProviderError, Rejected, TokenSet
 
@@ -172,7 +173,9 @@ async def _refresh_with_lease(runtime: Runtime, snapshot: _Snapshot) -> bool:
     context = runtime.provider_context(provider.id, snapshot.account_id, snapshot.credentials)
     try:
         tokens = await provider.refresh_token(context, client_id=client.client_id, client_secret=client.client_secret)
-    except (AuthExpired, Rejected) as error:
+    except (AuthExpired, Rejected, UnsafeURL) as error:
+        # Refused for good: by the platform, or by the SSRF guard (the token endpoint the
+        # credentials name is a private address).
         await _expire(runtime, snapshot, error.code)
         return False
     except BaseException:

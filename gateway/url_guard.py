@@ -184,13 +184,15 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     httpx does not take a network backend as an argument, so the pool it built is replaced by an
     identical one (same TLS context, limits) that connects through the guard. TLS still verifies
     the certificate against the URL's host name: httpcore passes it as the SNI/server name, not
-    the address we connected to. No proxy: a proxy would open the connection, not us.
+    the address we connected to. No proxy: a proxy would open the connection, not us. The
+    certificate authorities are the system's choice, though: SSL_CERT_FILE / SSL_CERT_DIR when set
+    (a private CA for a self-hosted instance), certifi's bundle otherwise.
     """
 
     def __init__(self, backend: GuardedNetworkBackend, limits: httpx.Limits = DEFAULT_LIMITS) -> None:
         super().__init__(trust_env=False, limits=limits)
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=httpx.create_ssl_context(trust_env=True),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,

@@ -47,8 +47,15 @@ def tls(tmp_path_factory) -> TlsFiles:
 
 
 @pytest.fixture
-def settings(tmp_path, monkeypatch, tls, platform) -> Settings:
-    """The stand-in's OAuth client configured, and its certificate authority trusted.
+def private_urls() -> bool:
+    """Whether provider calls may reach private addresses; a test parametrizes it to False."""
+    return True
+
+
+@pytest.fixture
+def settings(tmp_path, monkeypatch, tls, platform, private_urls) -> Settings:
+    """The stand-in's OAuth client configured, its certificate authority trusted, and provider
+    calls allowed to reach loopback, where it runs.
 
     It asks for ``platform`` so the platform starts before the gateway and stops after it: the
     gateway's pooled connections close first, and the platform's TLS shutdown has no peer to wait for.
@@ -56,7 +63,7 @@ def settings(tmp_path, monkeypatch, tls, platform) -> Settings:
     for name, value in CLIENT_ENV.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("SSL_CERT_FILE", str(tls.ca_file))
-    return load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/socialgate.db", data_dir=str(tmp_path))
+    return load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/socialgate.db", data_dir=str(tmp_path), allow_private_urls=private_urls)
 
 
 @pytest.fixture

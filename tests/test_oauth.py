@@ -22,6 +22,7 @@ from tests.oauth_flow import (  # noqa: F401 - fixtures
     consent,
     platform,
     poll,
+    private_urls,
     settings,
     standin,
     start,
@@ -213,6 +214,16 @@ async def test_a_failed_exchange_fails_the_connection(api, org, platform, standi
     assert await _count(api, Account) == 0
 
 
+@pytest.mark.parametrize("private_urls", [False])
+async def test_a_platform_on_a_private_address_is_refused_by_the_ssrf_guard(api, org, platform, standin):
+    await allow(api, org.secret)
+    connection_id, landed = await connect(api, org.secret)
+    assert landed["error"] == ["EXCHANGE_FAILED"]
+    polled = await poll(api, org.secret, connection_id)
+    assert "did not exchange the authorization code" in polled["errorMessage"] and "inside the gateway" not in polled["errorMessage"]
+    assert platform.server.token_requests == []
+
+
 async def test_a_provider_bug_still_ends_the_connection(api, org, platform):
     class Broken(StandInProvider):
         auth = OAuth2Spec(authorize_url=platform.base_url + "/authorize", token_url=platform.base_url + "/token", pkce=True)
@@ -353,3 +364,28 @@ async def test_scopes_guard_starting_and_polling(api, org, platform, standin):
     blind = await make_org_with_key(api.runtime, name="Blind", scopes=["posts:read"])
     polled = await api.graphql("query($id: ID!) { connection(id: $id) { id } }", {"id": started["connection"]["id"]}, key=blind.secret)
     assert polled["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+def test_access_log_lines_of_callbacks_keep_no_code_or_state():
+    import logging
+
+    from gateway.logs import HideCallbackQueries, configure_logging
+
+    def access_line(path: str) -> str:
+        record = logging.makeLogRecord(
+            {"name": "uvicorn.access", "msg": '%s - "%s %s HTTP/%s" %d', "args": ("127.0.0.1:5000", "GET", path, "1.1", 303)}
+        )
+        HideCallbackQueries().filter(record)
+        return record.getMessage()
+
+    assert access_line("/oauth/x/callback?code=SECRETCODE&state=SECRETSTATE") == '127.0.0.1:5000 - "GET /oauth/x/callback HTTP/1.1" 303'
+    assert access_line("/graphql?query=x") == '127.0.0.1:5000 - "GET /graphql?query=x HTTP/1.1" 303'
+    root, access = logging.getLogger(), logging.getLogger("uvicorn.access")
+    saved = (root.handlers[:], root.level, access.filters[:])
+    try:
+        configure_logging("INFO")
+        configure_logging("INFO")
+        assert sum(isinstance(f, HideCallbackQueries) for f in access.filters) == 1
+    finally:
+        root.handlers[:], access.filters[:] = saved[0], saved[2]
+        root.setLevel(saved[1])

@@ -64,7 +64,7 @@ async def test_connect_through_a_real_authorization_server_and_publish(tmp_path,
         sock = loopback_socket()
         settings = load_settings(
             database_url=f"sqlite+aiosqlite:///{tmp_path}/socialgate.db", data_dir=str(tmp_path), port=sock.getsockname()[1],
-            scheduler_poll_seconds=0.05, retry_base_seconds=0.05, retry_max_seconds=0.2,
+            scheduler_poll_seconds=0.05, retry_base_seconds=0.05, retry_max_seconds=0.2, allow_private_urls=True,
         )
         app = create_app(settings)
         install(app.state.runtime, standin_provider(platform_url))
