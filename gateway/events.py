@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +30,7 @@ from gateway.storage.models import JobEvent
 log = logging.getLogger("socialgate.events")
 
 DEFAULT_QUEUE_SIZE = 1_000
+RECENT_EVENT_IDS = 50_000
 SLOW_CONSUMER = "SLOW_CONSUMER"
 
 
@@ -112,8 +114,17 @@ class MemoryEventBus:
     def __init__(self, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
         self.queue_size = queue_size
         self._subscriptions: dict[str, set[Subscription]] = {}
+        # Stored events can reach the bus twice (published here after their commit, and found
+        # again by the relay); each goes out once.
+        self._recent: OrderedDict[int, None] = OrderedDict()
 
     async def publish(self, event: BusEvent) -> None:
+        if event.event_id is not None:
+            if event.event_id in self._recent:
+                return
+            self._recent[event.event_id] = None
+            while len(self._recent) > RECENT_EVENT_IDS:
+                self._recent.popitem(last=False)
         for subscription in list(self._subscriptions.get(event.organization_id, ())):
             subscription.offer(event)
 
@@ -168,31 +179,64 @@ def _from_row(row: JobEvent) -> BusEvent:
     return BusEvent(row.organization_id, row.kind, dict(row.payload), row.created_at, job_id=row.job_id, seq=row.seq, event_id=row.id)
 
 
-# -- following events: the bus for speed, the stored rows for completeness -------------------------
+# -- following events ------------------------------------------------------------------------------
 #
 # The in-process bus only reaches subscribers in the process that published. A `socialgate
-# worker` publishes in another process, so the streams below also read the stored rows whenever
-# the bus has been quiet for ``poll_interval``: with the memory backend, several processes still
-# deliver every stored event, a little later.
+# worker` publishes in another process, so each process runs ONE relay that reads the stored
+# events it has not seen and puts them on its bus; the bus drops the ones it already carried.
+# Subscribers only ever read the bus (and the rows once, to replay history), so the cost of
+# following is one query a second per process, whatever the number of subscribers.
 
-POLL_INTERVAL = 1.0
-
-
-async def _next_or_timeout(subscription: Subscription, timeout: float) -> BusEvent | None:
-    try:
-        return await asyncio.wait_for(subscription.next(), timeout)
-    except TimeoutError:
-        return None
+RELAY_INTERVAL = 1.0
+RELAY_BATCH = 1_000
 
 
-async def follow_job(
-    database: Database, subscription: Subscription, job_id: str, after_seq: int, poll_interval: float = POLL_INTERVAL
-) -> AsyncIterator[BusEvent]:
+class StoredEventRelay:
+    def __init__(self, database: Database, bus: MemoryEventBus, interval: float = RELAY_INTERVAL) -> None:
+        self.database = database
+        self.bus = bus
+        self.interval = interval
+        self._cursor: int | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        async with self.database.read() as session:
+            self._cursor = (await session.execute(select(func.max(JobEvent.id)))).scalar() or 0
+        self._task = asyncio.create_task(self._run(), name="stored event relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def relay_once(self) -> int:
+        """Put stored events newer than the cursor on the bus; returns how many were read."""
+        async with self.database.read() as session:
+            rows = list(
+                (await session.execute(select(JobEvent).where(JobEvent.id > (self._cursor or 0)).order_by(JobEvent.id).limit(RELAY_BATCH))).scalars()
+            )
+        for row in rows:
+            await self.bus.publish(_from_row(row))
+            self._cursor = row.id
+        return len(rows)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                while await self.relay_once() == RELAY_BATCH:
+                    pass
+            except Exception:  # the relay must outlive a failed read; the next one catches up
+                log.exception("relaying stored events failed")
+
+
+async def follow_job(database: Database, subscription: Subscription, job_id: str, after_seq: int) -> AsyncIterator[BusEvent]:
     """A job's stored events after ``after_seq``, then new ones as they come, in order, each once.
 
     The caller subscribed before calling, so nothing published between the read of the stored
-    events and the first live one is missed. Raises SubscriptionClosed when the bus drops the
-    subscriber.
+    events and the first live one is missed; a gap in the sequence (an event that reached the
+    bus before this subscriber, or out of order) is filled from storage. Raises
+    SubscriptionClosed when the bus drops the subscriber.
     """
     last = after_seq
     while True:
@@ -200,41 +244,17 @@ async def follow_job(
             for event in await stored_job_events(session, job_id, last):
                 last = event.seq or last
                 yield event
-        event = await _next_or_timeout(subscription, poll_interval)
-        while event is not None:
-            if event.job_id == job_id and (event.seq or 0) == last + 1:
-                last += 1
-                yield event
-            elif event.job_id == job_id and (event.seq or 0) > last + 1:
-                break  # a gap: read the missing ones from storage first
-            event = subscription.queue.get_nowait() if not subscription.queue.empty() else None
-
-
-async def follow_organization(
-    database: Database, subscription: Subscription, organization_id: str, poll_interval: float = POLL_INTERVAL
-) -> AsyncIterator[BusEvent]:
-    """New events of an organization: live ones at once, stored ones from other processes on a poll."""
-    async with database.read() as session:
-        cursor = (await session.execute(select(func.max(JobEvent.id)).where(JobEvent.organization_id == organization_id))).scalar() or 0
-    seen: set[int] = set()
-    while True:
-        event = await _next_or_timeout(subscription, poll_interval)
-        if event is not None:
-            if event.event_id is not None:
-                if event.event_id in seen or event.event_id <= cursor:
-                    continue
-                seen.add(event.event_id)
+        while True:
+            event = await subscription.next()
+            if event.job_id != job_id or (event.seq or 0) <= last:
+                continue
+            if (event.seq or 0) > last + 1:
+                break  # a gap: read the missing ones from storage
+            last += 1
             yield event
-            continue
-        async with database.read() as session:
-            rows = (
-                await session.execute(
-                    select(JobEvent).where(JobEvent.organization_id == organization_id, JobEvent.id > cursor).order_by(JobEvent.id)
-                )
-            ).scalars()
-            stored = [_from_row(row) for row in rows]
-        for event in stored:
-            cursor = max(cursor, event.event_id or cursor)
-            if event.event_id not in seen:
-                yield event
-        seen = {event_id for event_id in seen if event_id > cursor}
+
+
+async def follow_organization(subscription: Subscription) -> AsyncIterator[BusEvent]:
+    """New events of an organization as the bus carries them (the relay brings other processes')."""
+    while True:
+        yield await subscription.next()

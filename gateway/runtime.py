@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from gateway import clock
-from gateway.events import BusEvent, MemoryEventBus
+from gateway.events import BusEvent, MemoryEventBus, StoredEventRelay
 from gateway.locks import KeyedLocks
 from gateway.plugins import load_plugins
 from gateway.provider_store import DatabaseProviderStore
@@ -42,6 +42,7 @@ class Runtime:
         self.rate_limiter = CostRateLimiter()
         self.rate_limit_tier = self.rate_limiter.tier.name
         self.events = MemoryEventBus()
+        self.relay = StoredEventRelay(self.database, self.events)
         # Per-account locks of this process (token refreshes of one account run one at a time).
         self.account_locks = KeyedLocks()
         # Set by whoever runs the publishing engine in this process (the app's lifespan, `worker`).
@@ -71,6 +72,7 @@ class Runtime:
             await upgrade(self.database)
         elif not await is_up_to_date(self.database):
             raise SettingsError(["the database schema is not up to date: run `socialgate migrate` first"])
+        await self.relay.start()
         log.info("runtime started", extra={"database": self.database.url.render_as_string(hide_password=True)})
 
     def wake_scheduler(self) -> None:
@@ -91,6 +93,7 @@ class Runtime:
         await self.publish(BusEvent(organization_id, kind, payload, clock.utcnow()), subject_id)
 
     async def stop(self) -> None:
+        await self.relay.stop()
         await self.events.close()
         await self.http.aclose()
         await self.database.dispose()

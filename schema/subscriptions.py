@@ -82,7 +82,7 @@ class Subscription:
         runtime = info.context.runtime
         subscription = runtime.events.subscribe(principal.organization_id)
         try:
-            async for event in follow_organization(runtime.database, subscription, principal.organization_id):
+            async for event in follow_organization(subscription):
                 if _matches(kinds, event.kind):
                     yield OrgEvent.from_event(event)
         except SubscriptionClosed as closed:

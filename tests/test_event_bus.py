@@ -23,3 +23,28 @@ async def test_a_wait_that_times_out_loses_no_later_event():
     received = [await asyncio.wait_for(subscription.next(), 5) for _ in range(2)]
     assert [event.seq for event in received] == [1, 2]
     subscription.close()
+
+
+async def test_the_relay_brings_events_stored_by_another_process_once(runtime):
+    """A worker process stores events this process never published; the relay puts each on the bus once."""
+    from gateway.events import StoredEventRelay, record_job_event
+    from gateway.jobs import create_job
+    from tests.conftest import make_org_with_key
+
+    owner = await make_org_with_key(runtime)
+    subscription = runtime.events.subscribe(owner.organization_id)
+    async with runtime.database.write() as session:
+        job = await create_job(session, owner.organization_id, "publish", None, 1)
+        local = await record_job_event(session, owner.organization_id, job.id, "job.queued", {})
+        await record_job_event(session, owner.organization_id, job.id, "job.running", {})  # "another process"
+    await runtime.events.publish(local)  # this process published the first one itself
+    assert await runtime.relay.relay_once() == 2
+    assert await runtime.relay.relay_once() == 0
+    received = []
+    while not subscription.queue.empty():
+        received.append((subscription.queue.get_nowait().seq))
+    assert received == [1, 2]
+    relay = StoredEventRelay(runtime.database, runtime.events)
+    await relay.start()  # a relay starting now begins after what is already stored
+    assert await relay.relay_once() == 0
+    await relay.stop()
