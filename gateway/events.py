@@ -158,11 +158,15 @@ async def record_job_event(
     the same number: (job_id, seq) is unique, and writes to one job are serialized by the
     transaction that changes the job.
     """
-    last = (await session.execute(select(func.max(JobEvent.seq)).where(JobEvent.job_id == job_id))).scalar()
+    # The next number per job, read once per transaction and counted on from there.
+    next_seq: dict[str, int] = session.info.setdefault("next_job_event_seq", {})
+    if job_id not in next_seq:
+        last = (await session.execute(select(func.max(JobEvent.seq)).where(JobEvent.job_id == job_id))).scalar()
+        next_seq[job_id] = (last or 0) + 1
+    seq = next_seq[job_id]
+    next_seq[job_id] = seq + 1
     occurred_at = utcnow()
-    row = JobEvent(
-        job_id=job_id, organization_id=organization_id, seq=(last or 0) + 1, kind=kind, payload=payload, created_at=occurred_at
-    )
+    row = JobEvent(job_id=job_id, organization_id=organization_id, seq=seq, kind=kind, payload=payload, created_at=occurred_at)
     session.add(row)
     await session.flush()
     return BusEvent(organization_id, kind, payload, occurred_at, job_id=job_id, seq=row.seq, event_id=row.id)

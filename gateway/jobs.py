@@ -49,9 +49,15 @@ def outcome_of(statuses: Sequence[str]) -> str:
     return "failed"
 
 
-async def refresh_job(session: AsyncSession, job: Job, events: list[BusEvent]) -> None:
-    """Recompute progress and status from the job's targets; record an event when it finishes."""
-    statuses = list((await session.execute(select(Target.status).where(Target.job_id == job.id))).scalars())
+async def refresh_job(session: AsyncSession, job: Job, events: list[BusEvent], targets: Sequence[Target] | None = None) -> None:
+    """Recompute progress and status from the job's targets; record an event when it finishes.
+
+    ``targets``, when the caller already holds every target of the job, saves reading them again.
+    """
+    if targets is None:
+        statuses = list((await session.execute(select(Target.status).where(Target.job_id == job.id))).scalars())
+    else:
+        statuses = [t.status for t in targets if t.job_id == job.id]
     job.progress_total = len(statuses)
     job.progress_done = sum(1 for s in statuses if s in TERMINAL_TARGET_STATUSES)
     status = outcome_of(statuses) if statuses else job.status

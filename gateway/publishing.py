@@ -68,9 +68,12 @@ async def _lock_post(session: AsyncSession, organization_id: str, post_id: str) 
     return post
 
 
-async def post_status_event(session: AsyncSession, post: Post, job: Job, before: str) -> BusEvent | None:
+async def post_status_event(
+    session: AsyncSession, post: Post, job: Job, before: str, targets: Sequence[Target] | None = None
+) -> BusEvent | None:
     """A ``post.status_changed`` event when the post's derived status moved."""
-    targets = (await targets_of(session, [post.id]))[post.id]
+    if targets is None:
+        targets = (await targets_of(session, [post.id]))[post.id]
     after = derive_status([t.status for t in targets])
     if after == before:
         return None

@@ -27,7 +27,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+
 
 from sqlalchemy import exists, func, select, update
 
@@ -286,7 +286,10 @@ class Scheduler:
         except Exception as exc:  # a bug below us: the call may have gone out, so never retry blindly
             log.exception("publishing %s failed unexpectedly", target_id)
             outcome = Outcome("unconfirmed", code="ENGINE_ERROR", message=f"Unexpected {type(exc).__name__} while publishing.")
-        await self.record_outcome(target_id, attempt_id, outcome)
+        try:
+            await self.record_outcome(target_id, attempt_id, outcome)
+        except Exception:  # the target keeps its lease; when it runs out, recovery reconciles it
+            log.exception("recording the outcome of %s failed", target_id)
 
     async def _load(self, target_id: str) -> tuple[Target, Post, Account, list[MediaAsset]]:
         async with self.runtime.database.read() as session:
@@ -378,21 +381,31 @@ class Scheduler:
         now = utcnow()
         events: list[BusEvent] = []
         async with self.runtime.database.write() as session:
-            target = await session.get(Target, target_id)
-            attempt = await session.get(Attempt, attempt_id)
+            row = (
+                await session.execute(
+                    select(Target, Attempt, Post, Account)
+                    .select_from(Target)
+                    .join(Attempt, Attempt.id == attempt_id)
+                    .join(Post, Post.id == Target.post_id)
+                    .join(Account, Account.id == Target.account_id)
+                    .where(Target.id == target_id)
+                )
+            ).first()
+            target, attempt, post, account = row if row else (None, None, None, None)
             if target is None or target.status != "publishing" or target.lease_owner != (lease_owner or self.worker_id):
                 log.warning("lease on %s lost before its outcome (%s) was recorded", target_id, outcome.kind)
                 if attempt is not None and attempt.finished_at is None:
                     attempt.finished_at, attempt.outcome = now, "lease_lost"
                 return False
-            post = await session.get(Post, target.post_id)
-            before = derive_status([t.status for t in (await targets_of(session, [post.id]))[post.id]])
+            # The post's targets, read once: the status before, after, and the job's progress.
+            siblings = (await targets_of(session, [post.id]))[post.id]
+            before = derive_status([t.status for t in siblings])
             attempt.finished_at = now
             attempt.outcome = outcome.kind
             attempt.error_code = outcome.code or (outcome.error.code if outcome.error else None)
             attempt.error_message = (outcome.message or (outcome.error.message if outcome.error else None) or "")[:MAX_ERROR_MESSAGE] or None
             attempt.http_status = outcome.error.http_status if outcome.error else None
-            await self._apply(session, target, outcome, now)
+            self._apply(target, account, outcome, now)
             target.lease_owner = target.lease_expires_at = None
             payload = {
                 "targetId": target.id, "postId": target.post_id, "provider": target.provider, "status": target.status,
@@ -400,21 +413,19 @@ class Scheduler:
                 "platformPostId": target.platform_post_id, "platformUrl": target.platform_url,
                 "nextAttemptAt": target.next_attempt_at.isoformat() if target.next_attempt_at else None,
             }
-            await session.flush()
             if target.job_id:
                 events.append(await record_job_event(session, target.organization_id, target.job_id, f"target.{target.status}", payload))
                 job = await session.get(Job, target.job_id)
                 if job is not None:
-                    if (changed := await post_status_event(session, post, job, before)) is not None:
+                    if (changed := await post_status_event(session, post, job, before, siblings)) is not None:
                         events.append(changed)
-                    await refresh_job(session, job, events)
+                    await refresh_job(session, job, events, siblings if job.subject_id == post.id else None)
         await self._publish_events(events)
         if any(e.kind == "target.retry_pending" for e in events):
             self.wake()
         return True
 
-    async def _apply(self, session: Any, target: Target, outcome: Outcome, now: datetime) -> None:
-        account = await session.get(Account, target.account_id)
+    def _apply(self, target: Target, account: Account | None, outcome: Outcome, now: datetime) -> None:
         if outcome.kind == "success" and outcome.result is not None:
             target.status = "published"
             target.platform_post_id = outcome.result.platform_post_id

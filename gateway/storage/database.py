@@ -8,6 +8,7 @@ writers queue on the busy timeout instead of failing when a read lock cannot be 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,6 +19,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+
+class WriteLockTimeout(Exception):
+    """No write transaction could start in time (on SQLite, where writes take turns)."""
 
 
 def _prepare_sqlite(engine: AsyncEngine, *, begin: str) -> None:
@@ -55,6 +60,11 @@ class Database:
             self.write_engine = self.engine
         self._read_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
+        # SQLite lets one writer in at a time. Writers of this process queue on a lock instead of
+        # on SQLite's busy handler, which sleeps in growing steps and wastes most of the wait;
+        # other processes still meet the busy timeout. A writer that waits longer than that
+        # timeout fails as SQLite itself would, so a mistaken nested write() cannot hang forever.
+        self._write_turn = asyncio.Lock() if self.is_sqlite else None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -65,9 +75,21 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A session in one transaction, committed when the block ends and rolled back on error."""
-        async with self._write_sessions() as session:
-            async with session.begin():
-                yield session
+        if self._write_turn is None:
+            async with self._write_sessions() as session:
+                async with session.begin():
+                    yield session
+            return
+        try:
+            await asyncio.wait_for(self._write_turn.acquire(), SQLITE_BUSY_TIMEOUT_MS / 1000)
+        except TimeoutError:
+            raise WriteLockTimeout("the database stayed busy; try again") from None
+        try:
+            async with self._write_sessions() as session:
+                async with session.begin():
+                    yield session
+        finally:
+            self._write_turn.release()
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
