@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event as sa_event
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from gateway.clock import utcnow
 from gateway.storage.database import Database
@@ -44,7 +46,11 @@ class BusEvent:
     occurred_at: datetime
     job_id: str | None = None
     seq: int | None = None
-    event_id: int | None = None  # the JobEvent row, for events that were stored
+
+    @property
+    def stored_key(self) -> tuple[str, int] | None:
+        """What identifies a stored (job) event: its job and sequence number."""
+        return (self.job_id, self.seq) if self.job_id is not None and self.seq is not None else None
 
 
 class SubscriptionClosed(Exception):
@@ -116,13 +122,14 @@ class MemoryEventBus:
         self._subscriptions: dict[str, set[Subscription]] = {}
         # Stored events can reach the bus twice (published here after their commit, and found
         # again by the relay); each goes out once.
-        self._recent: OrderedDict[int, None] = OrderedDict()
+        self._recent: OrderedDict[tuple[str, int], None] = OrderedDict()
 
     async def publish(self, event: BusEvent) -> None:
-        if event.event_id is not None:
-            if event.event_id in self._recent:
+        key = event.stored_key
+        if key is not None:
+            if key in self._recent:
                 return
-            self._recent[event.event_id] = None
+            self._recent[key] = None
             while len(self._recent) > RECENT_EVENT_IDS:
                 self._recent.popitem(last=False)
         for subscription in list(self._subscriptions.get(event.organization_id, ())):
@@ -159,17 +166,45 @@ async def record_job_event(
     transaction that changes the job.
     """
     # The next number per job, read once per transaction and counted on from there.
-    next_seq: dict[str, int] = session.info.setdefault("next_job_event_seq", {})
+    next_seq: dict[str, int] = session.sync_session.info.setdefault("next_job_event_seq", {})
     if job_id not in next_seq:
         last = (await session.execute(select(func.max(JobEvent.seq)).where(JobEvent.job_id == job_id))).scalar()
         next_seq[job_id] = (last or 0) + 1
     seq = next_seq[job_id]
     next_seq[job_id] = seq + 1
     occurred_at = utcnow()
-    row = JobEvent(job_id=job_id, organization_id=organization_id, seq=seq, kind=kind, payload=payload, created_at=occurred_at)
-    session.add(row)
-    await session.flush()
-    return BusEvent(organization_id, kind, payload, occurred_at, job_id=job_id, seq=row.seq, event_id=row.id)
+    # Staged, and written by one multi-row INSERT when the transaction commits (see below):
+    # a publish writes several events per target, and a round trip each is what costs.
+    session.sync_session.info.setdefault(STAGED_EVENTS, []).append(
+        {"job_id": job_id, "organization_id": organization_id, "seq": seq, "kind": kind, "payload": payload, "created_at": occurred_at}
+    )
+    return BusEvent(organization_id, kind, payload, occurred_at, job_id=job_id, seq=seq)
+
+
+STAGED_EVENTS = "staged_job_events"
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _write_staged_events(session: Session) -> None:
+    rows = session.info.pop(STAGED_EVENTS, None)
+    if rows:
+        session.execute(insert(JobEvent), rows)
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _drop_staged_events(session: Session) -> None:
+    session.info.pop(STAGED_EVENTS, None)
+
+
+async def prime_job_event_seqs(session: AsyncSession, job_ids: list[str]) -> None:
+    """Read the last sequence number of many jobs in one query, for the events this transaction adds."""
+    next_seq: dict[str, int] = session.sync_session.info.setdefault("next_job_event_seq", {})
+    wanted = [job_id for job_id in job_ids if job_id not in next_seq]
+    if not wanted:
+        return
+    last = dict((await session.execute(select(JobEvent.job_id, func.max(JobEvent.seq)).where(JobEvent.job_id.in_(wanted)).group_by(JobEvent.job_id))).all())
+    for job_id in wanted:
+        next_seq[job_id] = (last.get(job_id) or 0) + 1
 
 
 async def stored_job_events(session: AsyncSession, job_id: str, after_seq: int = 0) -> list[BusEvent]:
@@ -180,7 +215,7 @@ async def stored_job_events(session: AsyncSession, job_id: str, after_seq: int =
 
 
 def _from_row(row: JobEvent) -> BusEvent:
-    return BusEvent(row.organization_id, row.kind, dict(row.payload), row.created_at, job_id=row.job_id, seq=row.seq, event_id=row.id)
+    return BusEvent(row.organization_id, row.kind, dict(row.payload), row.created_at, job_id=row.job_id, seq=row.seq)
 
 
 # -- following events ------------------------------------------------------------------------------

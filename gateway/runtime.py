@@ -23,6 +23,7 @@ from gateway.storage import Database
 from gateway.storage.migrate import is_up_to_date, upgrade
 from gateway.url_guard import GuardedNetworkBackend, GuardedTransport
 from providers import Event, ProviderContext, new_http_client
+from providers.context import DEFAULT_POOL as PROVIDER_POOL
 
 log = logging.getLogger("socialgate")
 
@@ -37,7 +38,8 @@ class Runtime:
         # platforms' real responses. By default every connection passes the SSRF guard: some
         # providers call hosts a user typed in (a Mastodon instance, a PDS, a webhook URL).
         self.http = new_http_client(
-            http_transport or GuardedTransport(GuardedNetworkBackend(allow_private=settings.allow_private_urls))
+            http_transport
+            or GuardedTransport(GuardedNetworkBackend(allow_private=settings.allow_private_urls), limits=PROVIDER_POOL)
         )
         self.rate_limiter = CostRateLimiter()
         self.rate_limit_tier = self.rate_limiter.tier.name

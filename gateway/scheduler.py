@@ -27,13 +27,14 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 
 from sqlalchemy import exists, func, select, update
 
 from gateway.accounts import open_credentials
 from gateway.clock import utcnow
-from gateway.events import BusEvent, record_job_event
+from gateway.events import BusEvent, prime_job_event_seqs, record_job_event
 from gateway.ids import new_id
 from gateway.jobs import refresh_job
 from gateway.media import file_path, public_url
@@ -85,6 +86,26 @@ class Outcome:
     message: str | None = None
 
 
+OUTCOME_BATCH = 64
+RECOVERY_INTERVAL = 1.0  # seconds between two looks for expired leases
+
+
+class Loaded(NamedTuple):
+    target: Target
+    post: Post
+    account: Account
+    media: list[MediaAsset]
+
+
+@dataclass
+class _PendingOutcome:
+    target_id: str
+    attempt_id: str
+    outcome: Outcome
+    lease_owner: str
+    done: asyncio.Future[bool]
+
+
 def _worker_id() -> str:
     return f"{socket.gethostname()[:30]}:{os.getpid()}:{secrets.token_hex(3)}"
 
@@ -102,7 +123,12 @@ class Scheduler:
         self._provider_slots: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(limits.per_provider))
         self._account_slots: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(limits.per_account))
         self._last_token_sweep = 0.0
+        self._preloaded: dict[str, Loaded] = {}  # attempt id → what its call needs, read when claimed
+        self._outcome_queue: list[_PendingOutcome] = []
+        self._recording = False
         self._backlog = False  # the last claim filled every free slot, so more may be due
+        self._call_slots = asyncio.Semaphore(limits.batch)  # provider calls at once, all providers
+        self._last_recovery = float("-inf")
         # Tests replace this to make backoff deterministic.
         self.jitter: Callable[[], float] = lambda: random.uniform(0.5, 1.0)
 
@@ -146,10 +172,16 @@ class Scheduler:
     async def tick(self) -> int:
         """One round: recover expired leases, claim what is due, start the calls. Returns claims."""
         await self._sweep_tokens()
-        await self.recover_expired()
-        room = self.limits.batch - len(self._inflight)
-        if room <= 0:
-            self._backlog = True  # no slot to look with: look again when one frees
+        now = asyncio.get_running_loop().time()
+        if now - self._last_recovery >= RECOVERY_INTERVAL:  # leases run out in minutes, not per wake-up
+            self._last_recovery = now
+            await self.recover_expired()
+        # Claimed work runs at most `batch` provider calls at once; up to as many again wait
+        # their turn, so the next call starts the moment one ends. Claims happen once half that
+        # pipeline has drained: one claim then serves many calls instead of one each.
+        room = 2 * self.limits.batch - len(self._inflight)
+        if self._inflight and room < self.limits.batch:
+            self._backlog = True
             return 0
         claimed = await self.claim_due(room)
         # A full claim may have left due targets behind; then each call that ends wakes the
@@ -158,10 +190,10 @@ class Scheduler:
         for target_id, attempt_id in claimed:
             task = asyncio.create_task(self._publish_one(target_id, attempt_id))
             self._inflight.add(task)
-            task.add_done_callback(self._call_ended)
+            task.add_done_callback(self._task_ended)
         return len(claimed)
 
-    def _call_ended(self, task: asyncio.Task[None]) -> None:
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
         if self._backlog:
             self.wake()
@@ -245,7 +277,9 @@ class Scheduler:
                     select(Attempt.target_id, func.count()).where(Attempt.target_id.in_(target_ids)).group_by(Attempt.target_id)
                 )).all()
             )
-            jobs: set[str] = set()
+            loaded = await self._load_many(session, targets)
+            job_ids = sorted({t.job_id for t in targets if t.job_id})
+            await prime_job_event_seqs(session, job_ids)
             for target in targets:
                 attempt = Attempt(
                     id=new_id("att"), target_id=target.id, number=history.get(target.id, 0) + 1,
@@ -253,8 +287,8 @@ class Scheduler:
                 )
                 session.add(attempt)
                 claimed.append((target.id, attempt.id))
+                self._preloaded[attempt.id] = loaded[target.id]
                 if target.job_id:
-                    jobs.add(target.job_id)
                     events.append(
                         await record_job_event(
                             session, target.organization_id, target.job_id, "target.publishing",
@@ -262,11 +296,11 @@ class Scheduler:
                              "status": "publishing", "attempt": attempt.number},
                         )
                     )
-            await session.flush()
-            for job_id in sorted(jobs):
-                job = await session.get(Job, job_id)
-                if job is not None:
-                    await refresh_job(session, job, events)
+            if job_ids:
+                # Every target of these jobs in one query, for their progress.
+                job_targets = list((await session.execute(select(Target).where(Target.job_id.in_(job_ids)))).scalars())
+                for job in (await session.execute(select(Job).where(Job.id.in_(job_ids)))).scalars():
+                    await refresh_job(session, job, events, job_targets)
         await self._publish_events(events)
         return claimed
 
@@ -275,12 +309,13 @@ class Scheduler:
     async def _publish_one(self, target_id: str, attempt_id: str) -> None:
         account_id: str | None = None
         try:
-            outcome, account_id = await self._call_provider(target_id)
-            if outcome.kind == "auth_expired" and account_id is not None:
-                outcome = await self._after_auth_expired(target_id, account_id, outcome)
-            if outcome.kind == "unconfirmed" and account_id is not None:
-                # The platform may have the post: ask it before anyone decides anything.
-                outcome = await self._reconcile(target_id, unconfirmed=outcome)
+            async with self._call_slots:
+                outcome, account_id = await self._call_provider(target_id, self._preloaded.pop(attempt_id, None))
+                if outcome.kind == "auth_expired" and account_id is not None:
+                    outcome = await self._after_auth_expired(target_id, account_id, outcome)
+                if outcome.kind == "unconfirmed" and account_id is not None:
+                    # The platform may have the post: ask it before anyone decides anything.
+                    outcome = await self._reconcile(target_id, unconfirmed=outcome)
         except asyncio.CancelledError:
             raise  # the lease will run out and recovery will reconcile
         except Exception as exc:  # a bug below us: the call may have gone out, so never retry blindly
@@ -291,16 +326,28 @@ class Scheduler:
         except Exception:  # the target keeps its lease; when it runs out, recovery reconciles it
             log.exception("recording the outcome of %s failed", target_id)
 
-    async def _load(self, target_id: str) -> tuple[Target, Post, Account, list[MediaAsset]]:
+    async def _load_many(self, session: Any, targets: list[Target]) -> dict[str, Loaded]:
+        """Each target's post, account and live media, in three queries whatever their number."""
+        posts = {p.id: p for p in (await session.execute(select(Post).where(Post.id.in_({t.post_id for t in targets})))).scalars()}
+        accounts = {
+            a.id: a for a in (await session.execute(select(Account).where(Account.id.in_({t.account_id for t in targets})))).scalars()
+        }
+        media_ids = {m for p in posts.values() for m in (p.content or {}).get("media_ids", [])}
+        media = {
+            m.id: m for m in (await session.execute(select(MediaAsset).where(MediaAsset.id.in_(media_ids)))).scalars()
+        } if media_ids else {}
+        loaded = {}
+        for target in targets:
+            post = posts[target.post_id]
+            wanted = (post.content or {}).get("media_ids", [])
+            attached = [media[m] for m in wanted if m in media and media[m].deleted_at is None]
+            loaded[target.id] = Loaded(target, post, accounts[target.account_id], attached)
+        return loaded
+
+    async def _load(self, target_id: str) -> Loaded:
         async with self.runtime.database.read() as session:
             target = await session.get(Target, target_id)
-            post = await session.get(Post, target.post_id)
-            account = await session.get(Account, target.account_id)
-            media_ids = list((post.content or {}).get("media_ids", []))
-            rows = {
-                m.id: m for m in (await session.execute(select(MediaAsset).where(MediaAsset.id.in_(media_ids)))).scalars()
-            } if media_ids else {}
-        return target, post, account, [rows[m] for m in media_ids if m in rows and rows[m].deleted_at is None]
+            return (await self._load_many(session, [target]))[target_id]
 
     def _request(self, target: Target, post: Post, media: list[MediaAsset]) -> PublishRequest:
         content = post.content or {}
@@ -322,8 +369,8 @@ class Scheduler:
             thread=tuple(ThreadPart(text=part) for part in content.get("thread", [])),
         )
 
-    async def _call_provider(self, target_id: str) -> tuple[Outcome, str | None]:
-        target, post, account, media = await self._load(target_id)
+    async def _call_provider(self, target_id: str, loaded: Loaded | None = None) -> tuple[Outcome, str | None]:
+        target, post, account, media = loaded or await self._load(target_id)
         provider = self.runtime.plugins.get(target.provider)
         if provider is None:
             return Outcome("rejected", code="PROVIDER_UNAVAILABLE", message=f"The {target.provider!r} provider is not installed."), None
@@ -377,52 +424,107 @@ class Scheduler:
         return timedelta(seconds=seconds * self.jitter())
 
     async def record_outcome(self, target_id: str, attempt_id: str, outcome: Outcome, *, lease_owner: str | None = None) -> bool:
-        """Write the outcome, if this worker still holds the target's lease. False when it lost it."""
+        """Write the outcome, if this worker still holds the target's lease. False when it lost it.
+
+        Outcomes are group-committed: while one transaction writes, the outcomes that arrive wait
+        and the next transaction writes them all. Each call returns once its own outcome is
+        committed (or its transaction failed, which it then raises).
+        """
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._outcome_queue.append(_PendingOutcome(target_id, attempt_id, outcome, lease_owner or self.worker_id, done))
+        if not self._recording:
+            self._recording = True
+            try:
+                await self._drain_outcomes()
+            finally:
+                if self._outcome_queue:  # this writer was cancelled mid-way: another takes over
+                    asyncio.ensure_future(self._drain_then_release())
+                else:
+                    self._recording = False
+        return await done
+
+    async def _drain_outcomes(self) -> None:
+        while self._outcome_queue:
+            batch, self._outcome_queue = self._outcome_queue[:OUTCOME_BATCH], self._outcome_queue[OUTCOME_BATCH:]
+            await self._record_batch(batch)
+
+    async def _drain_then_release(self) -> None:
+        try:
+            await self._drain_outcomes()
+        finally:
+            self._recording = False
+
+    async def _record_batch(self, batch: list[_PendingOutcome]) -> None:
         now = utcnow()
         events: list[BusEvent] = []
-        async with self.runtime.database.write() as session:
-            row = (
-                await session.execute(
-                    select(Target, Attempt, Post, Account)
-                    .select_from(Target)
-                    .join(Attempt, Attempt.id == attempt_id)
-                    .join(Post, Post.id == Target.post_id)
-                    .join(Account, Account.id == Target.account_id)
-                    .where(Target.id == target_id)
-                )
-            ).first()
-            target, attempt, post, account = row if row else (None, None, None, None)
-            if target is None or target.status != "publishing" or target.lease_owner != (lease_owner or self.worker_id):
-                log.warning("lease on %s lost before its outcome (%s) was recorded", target_id, outcome.kind)
-                if attempt is not None and attempt.finished_at is None:
-                    attempt.finished_at, attempt.outcome = now, "lease_lost"
-                return False
-            # The post's targets, read once: the status before, after, and the job's progress.
-            siblings = (await targets_of(session, [post.id]))[post.id]
-            before = derive_status([t.status for t in siblings])
-            attempt.finished_at = now
-            attempt.outcome = outcome.kind
-            attempt.error_code = outcome.code or (outcome.error.code if outcome.error else None)
-            attempt.error_message = (outcome.message or (outcome.error.message if outcome.error else None) or "")[:MAX_ERROR_MESSAGE] or None
-            attempt.http_status = outcome.error.http_status if outcome.error else None
-            self._apply(target, account, outcome, now)
-            target.lease_owner = target.lease_expires_at = None
-            payload = {
-                "targetId": target.id, "postId": target.post_id, "provider": target.provider, "status": target.status,
-                "attempt": attempt.number, "errorCode": target.error_code, "errorMessage": target.error_message,
-                "platformPostId": target.platform_post_id, "platformUrl": target.platform_url,
-                "nextAttemptAt": target.next_attempt_at.isoformat() if target.next_attempt_at else None,
-            }
-            if target.job_id:
-                events.append(await record_job_event(session, target.organization_id, target.job_id, f"target.{target.status}", payload))
-                job = await session.get(Job, target.job_id)
-                if job is not None:
-                    if (changed := await post_status_event(session, post, job, before, siblings)) is not None:
-                        events.append(changed)
-                    await refresh_job(session, job, events, siblings if job.subject_id == post.id else None)
+        results: dict[str, bool] = {}
+        try:
+            async with self.runtime.database.write() as session:
+                rows = {
+                    attempt.id: (target, attempt, post, account)
+                    for target, attempt, post, account in (
+                        await session.execute(
+                            select(Target, Attempt, Post, Account)
+                            .select_from(Attempt)
+                            .join(Target, Target.id == Attempt.target_id)
+                            .join(Post, Post.id == Target.post_id)
+                            .join(Account, Account.id == Target.account_id)
+                            .where(Attempt.id.in_([item.attempt_id for item in batch]))
+                        )
+                    ).all()
+                }
+                # Every post's targets once: the status before and after each outcome, and the jobs' progress.
+                siblings = await targets_of(session, sorted({row[2].id for row in rows.values()}))
+                job_ids = sorted({row[0].job_id for row in rows.values() if row[0].job_id})
+                jobs = {j.id: j for j in (await session.execute(select(Job).where(Job.id.in_(job_ids)))).scalars()} if job_ids else {}
+                await prime_job_event_seqs(session, job_ids)
+                for item in batch:
+                    results[item.attempt_id] = await self._record_one(session, item, rows.get(item.attempt_id), siblings, jobs, events, now)
+        except BaseException as error:
+            for item in batch:
+                if not item.done.done():
+                    item.done.set_exception(error) if isinstance(error, Exception) else item.done.cancel()
+            if isinstance(error, Exception):
+                return
+            raise
         await self._publish_events(events)
+        for item in batch:
+            item.done.set_result(results[item.attempt_id])
         if any(e.kind == "target.retry_pending" for e in events):
             self.wake()
+
+    async def _record_one(
+        self, session: Any, item: _PendingOutcome, row: Any, siblings: dict[str, list[Target]], jobs: dict[str, Job],
+        events: list[BusEvent], now: datetime,
+    ) -> bool:
+        target, attempt, post, account = row if row else (None, None, None, None)
+        if target is None or target.id != item.target_id or target.status != "publishing" or target.lease_owner != item.lease_owner:
+            log.warning("lease on %s lost before its outcome (%s) was recorded", item.target_id, item.outcome.kind)
+            if attempt is not None and attempt.finished_at is None:
+                attempt.finished_at, attempt.outcome = now, "lease_lost"
+            return False
+        outcome = item.outcome
+        post_targets = siblings[post.id]
+        before = derive_status([t.status for t in post_targets])
+        attempt.finished_at = now
+        attempt.outcome = outcome.kind
+        attempt.error_code = outcome.code or (outcome.error.code if outcome.error else None)
+        attempt.error_message = (outcome.message or (outcome.error.message if outcome.error else None) or "")[:MAX_ERROR_MESSAGE] or None
+        attempt.http_status = outcome.error.http_status if outcome.error else None
+        self._apply(target, account, outcome, now)
+        target.lease_owner = target.lease_expires_at = None
+        payload = {
+            "targetId": target.id, "postId": target.post_id, "provider": target.provider, "status": target.status,
+            "attempt": attempt.number, "errorCode": target.error_code, "errorMessage": target.error_message,
+            "platformPostId": target.platform_post_id, "platformUrl": target.platform_url,
+            "nextAttemptAt": target.next_attempt_at.isoformat() if target.next_attempt_at else None,
+        }
+        job = jobs.get(target.job_id) if target.job_id else None
+        if job is not None:
+            events.append(await record_job_event(session, target.organization_id, job.id, f"target.{target.status}", payload))
+            if (changed := await post_status_event(session, post, job, before, post_targets)) is not None:
+                events.append(changed)
+            await refresh_job(session, job, events, post_targets if job.subject_id == post.id else None)
         return True
 
     def _apply(self, target: Target, account: Account | None, outcome: Outcome, now: datetime) -> None:
