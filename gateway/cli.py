@@ -74,7 +74,16 @@ def serve(
         from gateway.demo import seed_demo
 
         _print_demo(settings, _with_runtime(settings, seed_demo))
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, server_header=False)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        server_header=False,
+        # GraphQL event frames are small JSON: compressing each costs more CPU per subscriber
+        # than it saves on the wire.
+        ws_per_message_deflate=False,
+    )
 
 
 def _print_demo(settings: Settings, seed: Any) -> None:

@@ -8,6 +8,8 @@ id, and the client sees only INTERNAL and the id that finds the log line.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from typing import Any
 
 from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors
@@ -57,3 +59,11 @@ class ErrorShaping(MaskErrors):
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         return [shape_error(error) for error in errors]
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        """Each event of a subscription passes here; most carry no error, and the base class's
+        runtime Protocol check costs more than the rest of this hook for a thousand subscribers."""
+        self._stream_result_processed = True
+        if getattr(result, "errors", None) or getattr(result, "incremental", None) or getattr(result, "completed", None):
+            self._process_stream_result(result)
+        yield None
