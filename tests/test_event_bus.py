@@ -42,7 +42,7 @@ async def test_the_relay_brings_events_stored_by_another_process_once(runtime):
     assert await runtime.relay.relay_once() == 0
     received = []
     while not subscription.queue.empty():
-        received.append((subscription.queue.get_nowait().seq))
+        received.append(subscription.queue.get_nowait().seq)
     assert received == [1, 2]
     relay = StoredEventRelay(runtime.database, runtime.events)
     await relay.start()  # a relay starting now begins after what is already stored
