@@ -71,8 +71,9 @@ class TargetType(Node):
             account_id=row.account_id,
         )
 
-    @strawberry.field
+    @strawberry.field(description="The account this target publishes to (needs accounts:read).")
     async def account(self, info: Info) -> AccountType | None:
+        info.context.require("accounts:read")
         row = await info.context.loaders.accounts.load(self.account_id)
         return AccountType.from_row(row) if row else None
 
@@ -114,8 +115,9 @@ class PostType(Node):
         rows = await info.context.loaders.targets_by_post.load(self.row.id)
         return PostStatus(service.derive_status([target.status for target in rows]))
 
-    @strawberry.field
+    @strawberry.field(description="The post's media (needs media:read).")
     async def media(self, info: Info) -> list[MediaAssetType]:
+        info.context.require("media:read")
         rows = await info.context.loaders.media.load_many((self.row.content or {}).get("media_ids", []))
         settings = info.context.runtime.settings
         return [MediaAssetType.from_row(row, settings) for row in rows if row is not None and row.deleted_at is None]
