@@ -14,7 +14,7 @@ from gateway.errors import UserError
 from gateway.storage.models import Account as AccountRow
 from schema.context import Info
 from schema.payloads import UserErrorType, collect_user_errors, run_create, run_mutation
-from schema.relay import Connection, Node, node_resolver, page_request
+from schema.relay import Connection, Node, node_resolver, page_request, read_one
 
 AccountStatus = strawberry.enum(
     Enum("AccountStatus", {status.upper(): status for status in service.ACCOUNT_STATUSES}),  # type: ignore[misc]
@@ -56,9 +56,8 @@ class AccountType(Node):
 
 
 async def _owned(info: Info, id: str) -> AccountType | None:
-    async with info.context.runtime.database.read() as session:
-        row = await service.find_account(session, info.context.principal.organization_id, id)
-    return AccountType.from_row(row) if row else None
+    organization_id = info.context.principal.organization_id
+    return await read_one(info, lambda session: service.find_account(session, organization_id, id), AccountType.from_row)
 
 
 @node_resolver("acct")

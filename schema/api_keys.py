@@ -11,7 +11,7 @@ from gateway import keys as service
 from gateway.storage.models import ApiKey as ApiKeyRow
 from schema.context import Info
 from schema.payloads import UserErrorType, run_create, run_mutation
-from schema.relay import Connection, Node, node_resolver, page_request
+from schema.relay import Connection, Node, node_resolver, page_request, read_one
 
 
 @strawberry.type(name="ApiKey", description="An API key. Its secret is only ever shown when it is created.")
@@ -44,9 +44,8 @@ class ApiKeyType(Node):
 
 
 async def _owned(info: Info, id: str) -> ApiKeyType | None:
-    async with info.context.runtime.database.read() as session:
-        row = await service.find_key(session, info.context.principal, id)
-    return ApiKeyType.from_row(row) if row else None
+    principal = info.context.principal
+    return await read_one(info, lambda session: service.find_key(session, principal, id), ApiKeyType.from_row)
 
 
 @node_resolver("key")

@@ -14,7 +14,7 @@ from gateway.storage.models import Connection as ConnectionRow
 from schema.accounts import AccountType
 from schema.context import Info
 from schema.payloads import UserErrorType, run_mutation
-from schema.relay import Node, node_resolver
+from schema.relay import Node, node_resolver, read_one
 
 ConnectionStatus = strawberry.enum(
     Enum("ConnectionStatus", {status.upper(): status for status in (service.PENDING, service.SUCCEEDED, service.FAILED)}),  # type: ignore[misc]
@@ -65,9 +65,7 @@ class ConnectionType(Node):
 @node_resolver("conn")
 async def load_connection(info: Info, id: str) -> ConnectionType | None:
     principal = info.context.require("accounts:read")
-    async with info.context.runtime.database.read() as session:
-        row = await service.find_connection(session, principal.organization_id, id)
-    return ConnectionType.from_row(row) if row else None
+    return await read_one(info, lambda session: service.find_connection(session, principal.organization_id, id), ConnectionType.from_row)
 
 
 @strawberry.input

@@ -16,7 +16,7 @@ from gateway.storage.models import Job as JobRow
 from schema.context import Info
 from schema.payloads import UserErrorType, collect_user_errors
 from schema.posts import PostType
-from schema.relay import Connection, Node, node_resolver, page_request
+from schema.relay import Connection, Node, node_resolver, page_request, read_one
 
 JobStatus = strawberry.enum(Enum("JobStatus", {s.upper(): s for s in service.JOB_STATUSES}))  # type: ignore[misc]
 
@@ -95,9 +95,7 @@ class JobType(Node):
 @node_resolver("job")
 async def load_job(info: Info, id: str) -> JobType | None:
     principal = info.context.require("jobs:read")
-    async with info.context.runtime.database.read() as session:
-        row = await service.find_job(session, principal.organization_id, id)
-    return JobType.from_row(row) if row else None
+    return await read_one(info, lambda session: service.find_job(session, principal.organization_id, id), JobType.from_row)
 
 
 @strawberry.input

@@ -15,7 +15,7 @@ from gateway.settings import Settings
 from gateway.storage.models import MediaAsset as MediaAssetRow
 from schema.context import Info
 from schema.payloads import UserErrorType, collect_user_errors
-from schema.relay import Connection, Node, check_ids, node_resolver, page_request
+from schema.relay import Connection, Node, check_ids, node_resolver, page_request, read_one
 
 MediaKindType = strawberry.enum(MediaKind, name="MediaKind", description="What a media asset is.")
 
@@ -56,9 +56,10 @@ class MediaAssetType(Node):
 @node_resolver("med")
 async def load_media_asset(info: Info, id: str) -> MediaAssetType | None:
     principal = info.context.require("media:read")
-    async with info.context.runtime.database.read() as session:
-        row = await service.find_media(session, principal.organization_id, id)
-    return MediaAssetType.from_row(row, info.context.runtime.settings) if row else None
+    settings = info.context.runtime.settings
+    return await read_one(
+        info, lambda session: service.find_media(session, principal.organization_id, id), lambda row: MediaAssetType.from_row(row, settings)
+    )
 
 
 @strawberry.input

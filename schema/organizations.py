@@ -12,7 +12,7 @@ from gateway import organizations as service
 from gateway.storage.models import Organization as OrganizationRow
 from schema.context import Info
 from schema.payloads import UserErrorType, run_create, run_mutation
-from schema.relay import Connection, Node, node_resolver, page_request
+from schema.relay import Connection, Node, node_resolver, page_request, read_one
 
 
 @strawberry.type(name="Organization", description="A tenant: accounts, posts and keys belong to one.")
@@ -54,9 +54,8 @@ class OrganizationType(Node):
 
 
 async def _visible(info: Info, id: str) -> OrganizationType | None:
-    async with info.context.runtime.database.read() as session:
-        row = await service.find_visible(session, info.context.principal, id)
-    return OrganizationType.from_row(row) if row else None
+    principal = info.context.principal
+    return await read_one(info, lambda session: service.find_visible(session, principal, id), OrganizationType.from_row)
 
 
 @node_resolver("org")

@@ -17,7 +17,7 @@ from schema.accounts import AccountType
 from schema.context import Info
 from schema.media import MediaAssetType
 from schema.payloads import UserErrorType, collect_user_errors, run_create, run_mutation
-from schema.relay import Connection, Node, node_resolver, page_request
+from schema.relay import Connection, Node, node_resolver, page_request, read_one
 
 PostStatus = strawberry.enum(
     Enum("PostStatus", {s.upper(): s for s in service.POST_STATUSES}),  # type: ignore[misc]
@@ -124,9 +124,8 @@ class PostType(Node):
 
 
 async def _owned(info: Info, id: str) -> PostType | None:
-    async with info.context.runtime.database.read() as session:
-        row = await service.find_post(session, info.context.principal.organization_id, id)
-    return PostType.from_row(row) if row else None
+    organization_id = info.context.principal.organization_id
+    return await read_one(info, lambda session: service.find_post(session, organization_id, id), PostType.from_row)
 
 
 @node_resolver("post")

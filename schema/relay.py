@@ -94,3 +94,13 @@ def check_ids(ids: Sequence[str], prefix: str, argument: str) -> None:
 
 
 CONNECTION_ARGUMENTS_HELP = f"`first`/`after` page forward, `last`/`before` backward; at most {MAX_PAGE_SIZE}."
+
+
+Row = TypeVar("Row")
+
+
+async def read_one(info: Info, find: Callable[[Any], Awaitable[Row | None]], convert: Callable[[Row], T]) -> T | None:
+    """Run a service's tenant-scoped find in a read session and map the row; None when not found."""
+    async with info.context.runtime.database.read() as session:
+        row = await find(session)
+    return convert(row) if row is not None else None
