@@ -279,6 +279,7 @@ class Scheduler:
             )
             loaded = await self._load_many(session, targets)
             job_ids = sorted({t.job_id for t in targets if t.job_id})
+            jobs = list((await session.execute(self._jobs_for_update(job_ids))).scalars()) if job_ids else []
             await prime_job_event_seqs(session, job_ids)
             for target in targets:
                 attempt = Attempt(
@@ -299,7 +300,7 @@ class Scheduler:
             if job_ids:
                 # Every target of these jobs in one query, for their progress.
                 job_targets = list((await session.execute(select(Target).where(Target.job_id.in_(job_ids)))).scalars())
-                for job in (await session.execute(select(Job).where(Job.id.in_(job_ids)))).scalars():
+                for job in jobs:
                     await refresh_job(session, job, events, job_targets)
         await self._publish_events(events)
         return claimed
@@ -325,6 +326,16 @@ class Scheduler:
             await self.record_outcome(target_id, attempt_id, outcome)
         except Exception:  # the target keeps its lease; when it runs out, recovery reconciles it
             log.exception("recording the outcome of %s failed", target_id)
+
+    def _jobs_for_update(self, job_ids: list[str]) -> Any:
+        """The jobs whose events and progress this transaction writes, locked on PostgreSQL.
+
+        Events are numbered per job from the last stored one; two workers writing events of one
+        job at once must take turns, or both would take the same number. SQLite's single writer
+        already makes them.
+        """
+        query = select(Job).where(Job.id.in_(job_ids)).order_by(Job.id)
+        return query if self.runtime.database.is_sqlite else query.with_for_update()
 
     async def _load_many(self, session: Any, targets: list[Target]) -> dict[str, Loaded]:
         """Each target's post, account and live media, in three queries whatever their number."""
@@ -476,7 +487,7 @@ class Scheduler:
                 # Every post's targets once: the status before and after each outcome, and the jobs' progress.
                 siblings = await targets_of(session, sorted({row[2].id for row in rows.values()}))
                 job_ids = sorted({row[0].job_id for row in rows.values() if row[0].job_id})
-                jobs = {j.id: j for j in (await session.execute(select(Job).where(Job.id.in_(job_ids)))).scalars()} if job_ids else {}
+                jobs = {j.id: j for j in (await session.execute(self._jobs_for_update(job_ids))).scalars()} if job_ids else {}
                 await prime_job_event_seqs(session, job_ids)
                 for item in batch:
                     results[item.attempt_id] = await self._record_one(session, item, rows.get(item.attempt_id), siblings, jobs, events, now)
