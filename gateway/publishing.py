@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.clock import utcnow
 from gateway.errors import UserError, UserErrors
 from gateway.events import BusEvent, record_job_event
-from gateway.jobs import FINISHED, create_job, refresh_job
+from gateway.jobs import FINISHED, create_job, lock_jobs, refresh_job
 from gateway.plugins import PluginRegistry
 from gateway.posts import PENDING_STATUSES, check_post, derive_status, find_post, input_of, targets_of
 from gateway.runtime import Runtime
@@ -104,6 +104,7 @@ async def enqueue_post(
             raise UserError("CONFLICT", "The post has started publishing; it can no longer be rescheduled.", ["postId"])
         if publish_at is None and all(t.next_attempt_at is not None and t.next_attempt_at <= when for t in live):
             return Enqueued(job, [], created=False)  # already due: a repeat gets the same job
+        await lock_jobs(session, [job.id])
         for target in live:  # nothing has started: move the time
             target.publish_at = target.next_attempt_at = when
         event = await record_job_event(
@@ -174,6 +175,7 @@ async def cancel_post(session: AsyncSession, organization_id: str, post_id: str)
     before = derive_status([t.status for t in targets])
     events: list[BusEvent] = []
     job_ids: set[str] = set()
+    await lock_jobs(session, [t.job_id for t in targets if t.job_id])
     await _cancel_targets(session, targets, job_ids, events)
     await _refresh_jobs(session, job_ids, events)
     for job_id in sorted(job_ids)[:1]:
@@ -217,6 +219,7 @@ async def retry_post(session: AsyncSession, registry: PluginRegistry, organizati
 
 async def cancel_job(session: AsyncSession, organization_id: str, job_id: str) -> tuple[Job, list[BusEvent]]:
     job = await require_owned(session, Job, "job", organization_id, job_id, code="JOB_NOT_FOUND", noun="job")
+    await lock_jobs(session, [job.id])
     if job.status in FINISHED:
         raise UserError("JOB_FINISHED", f"The job already ended ({job.status}).", ["id"])
     targets = list((await session.execute(select(Target).where(Target.job_id == job.id))).scalars())

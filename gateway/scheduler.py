@@ -36,7 +36,7 @@ from gateway.accounts import open_credentials
 from gateway.clock import utcnow
 from gateway.events import BusEvent, prime_job_event_seqs, record_job_event
 from gateway.ids import new_id
-from gateway.jobs import refresh_job
+from gateway.jobs import lock_jobs, refresh_job
 from gateway.media import file_path, public_url
 from gateway.posts import derive_status, targets_of
 from gateway.publishing import post_status_event
@@ -279,7 +279,7 @@ class Scheduler:
             )
             loaded = await self._load_many(session, targets)
             job_ids = sorted({t.job_id for t in targets if t.job_id})
-            jobs = list((await session.execute(self._jobs_for_update(job_ids))).scalars()) if job_ids else []
+            jobs = await lock_jobs(session, job_ids)
             await prime_job_event_seqs(session, job_ids)
             for target in targets:
                 attempt = Attempt(
@@ -326,16 +326,6 @@ class Scheduler:
             await self.record_outcome(target_id, attempt_id, outcome)
         except Exception:  # the target keeps its lease; when it runs out, recovery reconciles it
             log.exception("recording the outcome of %s failed", target_id)
-
-    def _jobs_for_update(self, job_ids: list[str]) -> Any:
-        """The jobs whose events and progress this transaction writes, locked on PostgreSQL.
-
-        Events are numbered per job from the last stored one; two workers writing events of one
-        job at once must take turns, or both would take the same number. SQLite's single writer
-        already makes them.
-        """
-        query = select(Job).where(Job.id.in_(job_ids)).order_by(Job.id)
-        return query if self.runtime.database.is_sqlite else query.with_for_update()
 
     async def _load_many(self, session: Any, targets: list[Target]) -> dict[str, Loaded]:
         """Each target's post, account and live media, in three queries whatever their number."""
@@ -487,7 +477,7 @@ class Scheduler:
                 # Every post's targets once: the status before and after each outcome, and the jobs' progress.
                 siblings = await targets_of(session, sorted({row[2].id for row in rows.values()}))
                 job_ids = sorted({row[0].job_id for row in rows.values() if row[0].job_id})
-                jobs = {j.id: j for j in (await session.execute(self._jobs_for_update(job_ids))).scalars()} if job_ids else {}
+                jobs = {j.id: j for j in await lock_jobs(session, job_ids)}
                 await prime_job_event_seqs(session, job_ids)
                 for item in batch:
                     results[item.attempt_id] = await self._record_one(session, item, rows.get(item.attempt_id), siblings, jobs, events, now)
