@@ -29,7 +29,11 @@ pytestmark = [
 
 def _start_client(server: RunningServer, key: str, job_id: str, after_seq: int) -> subprocess.Popen:
     if not (CLIENT / "node_modules" / "graphql-ws").is_dir():
-        pytest.fail("the client's packages are missing: run `npm ci --prefix tests/peers/graphql_ws_client`")
+        # CI installs them in .ci/run; a developer's first run installs them from the lockfile.
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.fail("the client's packages are missing and npm is not installed")
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=CLIENT, check=True, timeout=600)
     url = server.base_url.replace("http://", "ws://", 1) + "/graphql"
     return subprocess.Popen(
         [NODE, str(CLIENT / "job_events.mjs"), url, key, job_id, str(after_seq)],
