@@ -43,6 +43,20 @@ class HideCallbackQueries(logging.Filter):
         return True
 
 
+class HideMediaTokens(logging.Filter):
+    """A media URL (/media/{id}/{token}/{filename}) is a capability: whoever reads the access log
+    could fetch the file. The line keeps the id and masks the token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str) and args[2].startswith("/media/"):
+            parts = args[2].split("/")
+            if len(parts) >= 4:
+                parts[3] = "…"
+            record.args = (args[0], args[1], "/".join(parts), args[3], args[4])
+        return True
+
+
 def configure_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
@@ -55,5 +69,6 @@ def configure_logging(level: str = "INFO") -> None:
         logger.handlers[:] = []
         logger.propagate = True
     access = logging.getLogger("uvicorn.access")
-    if not any(isinstance(f, HideCallbackQueries) for f in access.filters):
-        access.addFilter(HideCallbackQueries())
+    for kind in (HideCallbackQueries, HideMediaTokens):
+        if not any(isinstance(f, kind) for f in access.filters):
+            access.addFilter(kind())

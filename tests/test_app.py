@@ -76,3 +76,14 @@ def test_json_log_lines_carry_the_request_id():
     assert line["message"] == "hello world"
     assert line["request_id"] == "req_abc"
     assert line["level"] == "INFO"
+
+
+def test_media_tokens_never_reach_the_access_log():
+    from gateway.logs import HideMediaTokens
+
+    record = logging.makeLogRecord(
+        {"msg": '%s - "%s %s HTTP/%s" %d', "args": ("127.0.0.1:5", "GET", "/media/med_x/SECRETTOKEN/a.png", "1.1", 200)}
+    )
+    HideMediaTokens().filter(record)
+    assert "SECRETTOKEN" not in record.getMessage()
+    assert "/media/med_x/…/a.png" in record.getMessage()
