@@ -17,6 +17,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from gateway.clock import utcnow
 
 from gateway.storage import Database
 from gateway.storage.models import ProviderRecord
@@ -56,15 +60,20 @@ class DatabaseProviderStore:
     async def put(self, kind: str, key: str, value: Mapping[str, Any]) -> None:
         # A JSON round trip refuses what the column could not hold before touching the database.
         document = json.loads(json.dumps(dict(value)))
+        sealed = self._seal(kind, key, document)
+        # One upsert, not a read then a write: two calls of one account putting the same key at
+        # once (PostgreSQL runs them truly concurrently) must not collide on the unique key.
+        insert = postgresql_insert if self._database.url.get_backend_name() == "postgresql" else sqlite_insert
+        statement = insert(ProviderRecord).values(
+            provider=self._provider, account_scope=self._scope, kind=kind, key=key, value=sealed,
+            created_at=utcnow(), updated_at=utcnow(),
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=["provider", "account_scope", "kind", "key"],
+            set_={"value": statement.excluded.value, "updated_at": statement.excluded.updated_at},
+        )
         async with self._database.write() as session:
-            record = (
-                await session.execute(select(ProviderRecord).where(*self._where(kind), ProviderRecord.key == key))
-            ).scalar_one_or_none()
-            sealed = self._seal(kind, key, document)
-            if record is None:
-                session.add(ProviderRecord(provider=self._provider, account_scope=self._scope, kind=kind, key=key, value=sealed))
-            else:
-                record.value = sealed
+            await session.execute(statement)
 
     async def delete(self, kind: str, key: str) -> bool:
         async with self._database.write() as session:

@@ -107,3 +107,23 @@ async def test_publishing_guarantees_on_postgres(pg_settings):
             assert len(successes) == 30 and all(count == 1 for _, count in successes)
             assert job_statuses == {"succeeded"}
             assert duplicate_seqs == []
+
+
+async def test_concurrent_puts_of_one_provider_record(pg_settings):
+    """Two calls of one account storing the same key at once (a session refresh, a counter) never collide."""
+    from gateway.runtime import Runtime
+    from gateway.storage import Database
+    from gateway.storage.migrate import upgrade
+
+    database = Database(pg_settings.database_url)
+    await upgrade(database)
+    await database.dispose()
+    runtime = Runtime(pg_settings)
+    await runtime.start()
+    try:
+        store = runtime.provider_context("sandbox", "acct_race", {}).store
+        await asyncio.gather(*(store.put("session", "current", {"n": n}) for n in range(20)))
+        assert (await store.get("session", "current"))["n"] in range(20)
+        assert [key for key, _ in await store.list("session")] == ["current"]
+    finally:
+        await runtime.stop()
