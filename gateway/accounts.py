@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.clock import utcnow
@@ -106,16 +107,21 @@ async def save_account(
 
     ``token_expires_at`` is when the access token in ``credentials`` expires (OAuth), if it does.
     """
-    existing = (
-        await session.execute(
-            select(Account).where(
-                Account.organization_id == organization_id,
-                Account.provider == provider_id,
-                Account.external_id == profile.external_id,
-            )
-        )
-    ).scalar_one_or_none()
-    account = existing or Account(id=new_id("acct"), organization_id=organization_id, provider=provider_id, external_id=profile.external_id)
+    same_identity = select(Account).where(
+        Account.organization_id == organization_id,
+        Account.provider == provider_id,
+        Account.external_id == profile.external_id,
+    )
+    account = (await session.execute(same_identity)).scalar_one_or_none()
+    if account is None:
+        created = Account(id=new_id("acct"), organization_id=organization_id, provider=provider_id, external_id=profile.external_id)
+        try:
+            async with session.begin_nested():
+                session.add(created)
+                await session.flush()
+            account = created
+        except IntegrityError:  # a concurrent connect of the same identity created it first: update that one
+            account = (await session.execute(same_identity)).scalar_one()
     account.handle = profile.handle[:255]
     account.display_name = (profile.display_name or profile.handle)[:255]
     account.account_type = profile.account_type[:40]
@@ -125,8 +131,6 @@ async def save_account(
     account.credentials = seal_credentials(runtime, account.id, credentials)
     _credentials_replaced(account)
     account.token_expires_at = token_expires_at
-    if existing is None:
-        session.add(account)
     await session.flush()
     return account
 

@@ -127,3 +127,30 @@ async def test_concurrent_puts_of_one_provider_record(pg_settings):
         assert [key for key, _ in await store.list("session")] == ["current"]
     finally:
         await runtime.stop()
+
+
+async def test_concurrent_connects_of_one_identity_make_one_account(pg_settings):
+    import httpx
+    from asgi_lifespan import LifespanManager
+
+    from gateway.app import create_app
+    from gateway.storage import Database
+    from gateway.storage.migrate import upgrade
+    from gateway.storage.models import Account
+    from tests.conftest import ApiClient, make_org_with_key
+    from tests.engine import CONNECT
+
+    database = Database(pg_settings.database_url)
+    await upgrade(database)
+    await database.dispose()
+    app = create_app(pg_settings)
+    async with LifespanManager(app) as manager:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://testserver") as http:
+            api = ApiClient(http=http, runtime=app.state.runtime)
+            org = await make_org_with_key(api.runtime)
+            bodies = await asyncio.gather(*(api.graphql(CONNECT, {"c": {"handle": "twin"}}, key=org.secret) for _ in range(10)))
+            ids = {b["data"]["connectAccount"]["account"]["id"] for b in bodies}
+            assert len(ids) == 1, bodies
+            async with api.runtime.database.read() as session:
+                count = (await session.execute(select(func.count()).select_from(Account).where(Account.organization_id == org.organization_id))).scalar()
+            assert count == 1
