@@ -36,6 +36,32 @@ def pg_settings(postgres_url, tmp_path):
     )
 
 
+@pytest.fixture
+async def migrated(pg_settings):
+    from gateway.storage import Database
+    from gateway.storage.migrate import upgrade
+
+    database = Database(pg_settings.database_url)
+    await upgrade(database)
+    await database.dispose()
+    return pg_settings
+
+
+@pytest.fixture
+async def pg_api(migrated):
+    """The app on the migrated PostgreSQL database, with an in-process client."""
+    import httpx
+    from asgi_lifespan import LifespanManager
+
+    from gateway.app import create_app
+    from tests.conftest import ApiClient
+
+    app = create_app(migrated)
+    async with LifespanManager(app) as manager:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://testserver") as http:
+            yield ApiClient(http=http, runtime=app.state.runtime)
+
+
 async def test_migrations_on_postgres(pg_settings):
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
@@ -63,62 +89,42 @@ async def test_migrations_on_postgres(pg_settings):
         await database.dispose()
 
 
-async def test_publishing_guarantees_on_postgres(pg_settings):
-    from gateway.storage import Database
-    from gateway.storage.migrate import upgrade
+async def test_publishing_guarantees_on_postgres(pg_api):
     from tests.engine import new_post, publish, sandbox_account, scheduler_for, setup_org
 
-    database = Database(pg_settings.database_url)
-    await upgrade(database)
-    await database.dispose()
-
-    import httpx
-    from asgi_lifespan import LifespanManager
-
-    from gateway.app import create_app
-    from tests.conftest import ApiClient
-
-    app = create_app(pg_settings)
-    async with LifespanManager(app) as manager:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://testserver") as http:
-            api = ApiClient(http=http, runtime=app.state.runtime)
-            org = await setup_org(api)
-            accounts = [await sandbox_account(api, org.secret, f"pg{i}") for i in range(4)]
-            flaky = await sandbox_account(api, org.secret, "pgflaky", failure_mode="transient", failure_count="2")
-            posts = [await new_post(api, org.secret, accounts + [flaky], text=f"pg {i}") for i in range(6)]
-            # Twenty concurrent publishes of one post: one job.
-            jobs = await asyncio.gather(*(publish(api, org.secret, posts[0]) for _ in range(20)))
-            assert len({j["job"]["id"] for j in jobs}) == 1
-            for post_id in posts[1:]:
-                await publish(api, org.secret, post_id)
-            # Two schedulers on one PostgreSQL: SKIP LOCKED claims, no target published twice.
-            first, second = scheduler_for(api, worker_id="pg-one"), scheduler_for(api, worker_id="pg-two")
-            await asyncio.gather(first.drain(timeout=60), second.drain(timeout=60))
-            async with api.runtime.database.read() as session:
-                statuses = (await session.execute(select(Target.status))).scalars().all()
-                successes = (await session.execute(
-                    select(Attempt.target_id, func.count()).where(Attempt.outcome == "success").group_by(Attempt.target_id)
-                )).all()
-                job_statuses = set((await session.execute(select(Job.status))).scalars())
-                duplicate_seqs = (await session.execute(
-                    select(JobEvent.job_id, JobEvent.seq, func.count()).group_by(JobEvent.job_id, JobEvent.seq).having(func.count() > 1)
-                )).all()
-            assert set(statuses) == {"published"} and len(statuses) == 30
-            assert len(successes) == 30 and all(count == 1 for _, count in successes)
-            assert job_statuses == {"succeeded"}
-            assert duplicate_seqs == []
+    api = pg_api
+    org = await setup_org(api)
+    accounts = [await sandbox_account(api, org.secret, f"pg{i}") for i in range(4)]
+    flaky = await sandbox_account(api, org.secret, "pgflaky", failure_mode="transient", failure_count="2")
+    posts = [await new_post(api, org.secret, accounts + [flaky], text=f"pg {i}") for i in range(6)]
+    # Twenty concurrent publishes of one post: one job.
+    jobs = await asyncio.gather(*(publish(api, org.secret, posts[0]) for _ in range(20)))
+    assert len({j["job"]["id"] for j in jobs}) == 1
+    for post_id in posts[1:]:
+        await publish(api, org.secret, post_id)
+    # Two schedulers on one PostgreSQL: SKIP LOCKED claims, no target published twice.
+    first, second = scheduler_for(api, worker_id="pg-one"), scheduler_for(api, worker_id="pg-two")
+    await asyncio.gather(first.drain(timeout=60), second.drain(timeout=60))
+    async with api.runtime.database.read() as session:
+        statuses = (await session.execute(select(Target.status))).scalars().all()
+        successes = (await session.execute(
+            select(Attempt.target_id, func.count()).where(Attempt.outcome == "success").group_by(Attempt.target_id)
+        )).all()
+        job_statuses = set((await session.execute(select(Job.status))).scalars())
+        duplicate_seqs = (await session.execute(
+            select(JobEvent.job_id, JobEvent.seq, func.count()).group_by(JobEvent.job_id, JobEvent.seq).having(func.count() > 1)
+        )).all()
+    assert set(statuses) == {"published"} and len(statuses) == 30
+    assert len(successes) == 30 and all(count == 1 for _, count in successes)
+    assert job_statuses == {"succeeded"}
+    assert duplicate_seqs == []
 
 
-async def test_concurrent_puts_of_one_provider_record(pg_settings):
+async def test_concurrent_puts_of_one_provider_record(migrated):
     """Two calls of one account storing the same key at once (a session refresh, a counter) never collide."""
     from gateway.runtime import Runtime
-    from gateway.storage import Database
-    from gateway.storage.migrate import upgrade
 
-    database = Database(pg_settings.database_url)
-    await upgrade(database)
-    await database.dispose()
-    runtime = Runtime(pg_settings)
+    runtime = Runtime(migrated)
     await runtime.start()
     try:
         store = runtime.provider_context("sandbox", "acct_race", {}).store
@@ -129,28 +135,15 @@ async def test_concurrent_puts_of_one_provider_record(pg_settings):
         await runtime.stop()
 
 
-async def test_concurrent_connects_of_one_identity_make_one_account(pg_settings):
-    import httpx
-    from asgi_lifespan import LifespanManager
-
-    from gateway.app import create_app
-    from gateway.storage import Database
-    from gateway.storage.migrate import upgrade
+async def test_concurrent_connects_of_one_identity_make_one_account(pg_api):
     from gateway.storage.models import Account
-    from tests.conftest import ApiClient, make_org_with_key
+    from tests.conftest import make_org_with_key
     from tests.engine import CONNECT
 
-    database = Database(pg_settings.database_url)
-    await upgrade(database)
-    await database.dispose()
-    app = create_app(pg_settings)
-    async with LifespanManager(app) as manager:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://testserver") as http:
-            api = ApiClient(http=http, runtime=app.state.runtime)
-            org = await make_org_with_key(api.runtime)
-            bodies = await asyncio.gather(*(api.graphql(CONNECT, {"c": {"handle": "twin"}}, key=org.secret) for _ in range(10)))
-            ids = {b["data"]["connectAccount"]["account"]["id"] for b in bodies}
-            assert len(ids) == 1, bodies
-            async with api.runtime.database.read() as session:
-                count = (await session.execute(select(func.count()).select_from(Account).where(Account.organization_id == org.organization_id))).scalar()
-            assert count == 1
+    org = await make_org_with_key(pg_api.runtime)
+    bodies = await asyncio.gather(*(pg_api.graphql(CONNECT, {"c": {"handle": "twin"}}, key=org.secret) for _ in range(10)))
+    ids = {b["data"]["connectAccount"]["account"]["id"] for b in bodies}
+    assert len(ids) == 1, bodies
+    async with pg_api.runtime.database.read() as session:
+        count = (await session.execute(select(func.count()).select_from(Account).where(Account.organization_id == org.organization_id))).scalar()
+    assert count == 1
