@@ -481,12 +481,14 @@ class Scheduler:
                 await prime_job_event_seqs(session, job_ids)
                 for item in batch:
                     results[item.attempt_id] = await self._record_one(session, item, rows.get(item.attempt_id), siblings, jobs, events, now)
-        except BaseException as error:
+        except Exception as error:  # each caller learns its outcome was not written; leases cover the rest
             for item in batch:
                 if not item.done.done():
-                    item.done.set_exception(error) if isinstance(error, Exception) else item.done.cancel()
-            if isinstance(error, Exception):
-                return
+                    item.done.set_exception(error)
+            return
+        except BaseException:  # cancelled while writing: the callers are cancelled with it
+            for item in batch:
+                item.done.cancel()
             raise
         await self._publish_events(events)
         for item in batch:
