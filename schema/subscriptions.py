@@ -20,6 +20,7 @@ from gateway.jobs import FINISHED, find_job
 from schema.context import Info
 from schema.jobs import JobEventType
 from schema.relay import check_ids
+from schema.shared_events import shared_payload
 
 JOB_FINISHED_KINDS = {f"job.{status}" for status in FINISHED}
 
@@ -68,7 +69,7 @@ class Subscription:
             if job is None:
                 raise NotFound("No job with that id.")
             async for event in follow_job(runtime.database, subscription, job.id, max(0, after_seq)):
-                yield JobEventType.from_event(event)
+                yield shared_payload(event, JobEventType.from_event)
                 if event.kind in JOB_FINISHED_KINDS:
                     return
         except SubscriptionClosed as closed:
@@ -84,7 +85,7 @@ class Subscription:
         try:
             async for event in follow_organization(subscription):
                 if _matches(kinds, event.kind):
-                    yield OrgEvent.from_event(event)
+                    yield shared_payload(event, OrgEvent.from_event)
         except SubscriptionClosed as closed:
             raise SubscriptionEnded(closed.reason) from None
         finally:

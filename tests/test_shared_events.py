@@ -1,0 +1,47 @@
+"""Subscribers of one document share one execution per event (the fan-out's main cost)."""
+
+import asyncio
+
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from gateway.clock import utcnow
+from gateway.events import BusEvent
+from schema.context import Context
+from tests.conftest import make_org_with_key
+
+ORG_EVENTS = 'subscription { orgEvents(kinds: ["job."]) { kind seq payload } }'
+
+
+async def test_one_execution_per_event_for_identical_subscriptions(api, monkeypatch):
+    from gateway.keys import authenticate
+    from schema.root import build_schema
+
+    owner = await make_org_with_key(api.runtime)
+    async with api.runtime.database.read() as session:
+        principal = await authenticate(session, owner.secret)
+    schema = build_schema()
+    executions = []
+    original = StrawberryGraphQLCoreExecutionContext.execute_operation
+
+    def counting(self, *args, **kwargs):
+        executions.append(self.root_value)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(StrawberryGraphQLCoreExecutionContext, "execute_operation", counting)
+
+    def context():
+        return Context(runtime=api.runtime, request=None, response=None, request_id="req_test", principal_or_error=principal)
+
+    streams = [await schema.subscribe(ORG_EVENTS, context_value=context()) for _ in range(3)]
+    other = await schema.subscribe('subscription { orgEvents { kind } }', context_value=context())
+    firsts = [asyncio.ensure_future(stream.__anext__()) for stream in [*streams, other]]
+    await asyncio.sleep(0.05)  # every subscription is on the bus
+    executions.clear()
+    await api.runtime.events.publish(BusEvent(owner.organization_id, "job.queued", {"jobId": "job_x"}, utcnow(), job_id="job_" + "x" * 24, seq=1))
+    results = await asyncio.wait_for(asyncio.gather(*firsts), 5)
+    assert [r.data["orgEvents"]["kind"] for r in results] == ["job.queued"] * 4
+    assert results[0].data == results[1].data == results[2].data
+    # One execution for the three identical documents, one for the other document.
+    assert len(executions) == 2
+    for stream in [*streams, other]:
+        await stream.aclose()
