@@ -146,4 +146,8 @@ class QueryCost(SchemaExtension):
         return None
 
     def get_results(self) -> dict[str, Any]:
-        return {"cost": self.report} if self.report else {}
+        # A subscription's cost was paid when it started; repeating it in every event would
+        # cost each of a thousand subscribers a dict and its JSON per event.
+        if not self.report or self.execution_context.operation_type == OperationType.SUBSCRIPTION:
+            return {}
+        return {"cost": self.report}

@@ -43,15 +43,29 @@ def shared_payload(source: Any, build: Callable[[Any], T]) -> T:
     return payload
 
 
+class _Computed:
+    """Stands in for a per-event executor whose result another subscriber already computed."""
+
+    def __init__(self, result: Any) -> None:
+        self._result = result
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        return self._result
+
+
 class SharedEventExecution(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's executor, reusing a subscription event's result across identical subscribers."""
 
     _share_key: tuple[int, str, int] | None = None
 
     def build_per_event_executor(self, payload: Any) -> Any:
-        executor = super().build_per_event_executor(payload)
         variables = getattr(self.variable_values, "coerced", None) or {}
-        executor._share_key = (id(self.operation), repr(sorted(variables.items())), id(payload))
+        key = (id(self.operation), repr(sorted(variables.items())), id(payload))
+        cached = _results.get(key)
+        if cached is not None and cached[0] is payload:
+            return _Computed(cached[1])  # no per-event copy of the executor for an event already done
+        executor = super().build_per_event_executor(payload)
+        executor._share_key = key
         return executor
 
     def execute_operation(self, serially: bool | None = None) -> Any:
