@@ -32,7 +32,7 @@ from gateway.storage.models import JobEvent
 log = logging.getLogger("socialgate.events")
 
 DEFAULT_QUEUE_SIZE = 1_000
-RECENT_EVENT_IDS = 50_000
+RECENT_EVENT_KEYS = 50_000
 SLOW_CONSUMER = "SLOW_CONSUMER"
 
 
@@ -101,15 +101,6 @@ class Subscription:
             self._wakeup.clear()
             await self._wakeup.wait()
 
-    async def __aiter__(self) -> AsyncIterator[BusEvent]:
-        try:
-            while True:
-                yield await self.next()
-        except SubscriptionClosed:
-            return
-        finally:
-            self.close()
-
 
 class MemoryEventBus:
     """The in-process backend: fan-out to this process's subscribers.
@@ -130,7 +121,7 @@ class MemoryEventBus:
             if key in self._recent:
                 return
             self._recent[key] = None
-            while len(self._recent) > RECENT_EVENT_IDS:
+            while len(self._recent) > RECENT_EVENT_KEYS:
                 self._recent.popitem(last=False)
         for subscription in list(self._subscriptions.get(event.organization_id, ())):
             subscription.offer(event)
