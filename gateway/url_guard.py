@@ -25,6 +25,8 @@ import anyio
 import httpcore
 import httpx
 
+from gateway.idle_check import IdleCheckedStream
+
 ALLOWED_SCHEMES = ("http", "https")
 MAX_URL_LENGTH = 2048
 MAX_REDIRECTS = 5
@@ -161,9 +163,10 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         last_error: Exception | None = None
         for address in checked:
             try:
-                return await self.inner.connect_tcp(
+                stream = await self.inner.connect_tcp(
                     str(address), port, timeout=timeout, local_address=local_address, socket_options=socket_options
                 )
+                return IdleCheckedStream(stream)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
                 last_error = error
         assert last_error is not None
