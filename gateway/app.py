@@ -82,4 +82,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.fanout = graphql.fanout
     return app

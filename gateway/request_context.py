@@ -54,7 +54,8 @@ class RequestIdMiddleware:
                 MutableHeaders(scope=message)[HEADER] = request_id
             await send(message)
 
+        # A WebSocket has no response headers to tag, and each of its frames would pay for the wrapper.
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_with_id if scope["type"] == "http" else send)
         finally:
             current_request_id.reset(token)

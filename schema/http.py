@@ -10,6 +10,8 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.types import ExecutionResult
 
@@ -20,9 +22,45 @@ from gateway.request_context import current_request_id, new_request_id
 from gateway.runtime import Runtime
 from schema.context import Context
 from schema.errors import shape_error
+from schema.fanout import Delivery, Envelope, FanoutHub, current_delivery, legacy_ws_frame, transport_ws_frame
+
+
+def _delivery(handler: Any, envelope: Envelope, operation_id: str, query: str, variables: Any, operation_name: str | None) -> Delivery:
+    """What a handler's operation task tells a shareable subscription about itself (``schema.fanout``)."""
+    return Delivery(
+        hub=handler.view.fanout,
+        operation_id=operation_id,
+        query=query,
+        variables=variables if isinstance(variables, dict) else None,
+        operation_name=operation_name,
+        context=handler.context,
+        root_value=handler.root_value,
+        envelope=envelope,
+        send_text=handler.websocket.ws.send_text,
+    )
+
+
+class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws, with the operation's delivery known to its resolvers."""
+
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        delivery = _delivery(self, transport_ws_frame, operation.id, operation.query, operation.variables, operation.operation_name)
+        current_delivery.set(delivery)  # this operation's own task: no other operation sees it
+        await super().run_operation(operation)
+
+
+class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+    """The legacy graphql-ws protocol, with the operation's delivery known to its resolvers."""
+
+    async def handle_async_results(self, operation_id: str, query: str, operation_name: str | None, variables: Any) -> None:
+        current_delivery.set(_delivery(self, legacy_ws_frame, operation_id, query, variables, operation_name))
+        await super().handle_async_results(operation_id, query, operation_name, variables)
 
 
 class GraphQLView(GraphQL):
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
+
     def __init__(self, schema: strawberry.Schema, runtime: Runtime) -> None:
         super().__init__(
             schema,
@@ -33,6 +71,7 @@ class GraphQLView(GraphQL):
             keep_alive_interval=15,
         )
         self.runtime = runtime
+        self.fanout = FanoutHub(schema, backlog_limit=runtime.events.queue_size)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         request_id = current_request_id.get() or new_request_id()

@@ -4,6 +4,9 @@ Both subscribe to the bus before reading stored events, so nothing published in 
 events already replayed are skipped by their sequence number. A subscriber too slow for its
 bounded queue gets an error with the code SLOW_CONSUMER and the subscription ends; it can resume
 with ``afterSeq``.
+
+``orgEvents`` over a WebSocket is fanned out: every subscriber of an organization that sent the
+same document shares one execution per event (``schema.fanout``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from gateway.errors import NotFound, ServiceError
 from gateway.events import BusEvent, SubscriptionClosed, follow_job, follow_organization
 from gateway.jobs import FINISHED, find_job
 from schema.context import Info
+from schema.fanout import current_delivery
 from schema.jobs import JobEventType
 from schema.relay import check_ids
 from schema.shared_events import shared_payload
@@ -80,6 +84,15 @@ class Subscription:
     @strawberry.subscription(description="Every event of the organization, live; `kinds` filters (exact, or a prefix ending in '.').")
     async def org_events(self, info: Info, kinds: list[str] | None = None) -> AsyncGenerator[OrgEvent, None]:
         principal = info.context.require("jobs:read")
+        delivery = current_delivery.get()
+        if delivery is not None:
+            # Over a WebSocket: join the organization's stream of this very document, whose results
+            # are encoded once for all its subscribers (schema.fanout). Nothing is yielded here.
+            async with delivery.hub.join(principal.organization_id, delivery) as member:
+                reason = await member.ended
+            if reason is not None:
+                raise SubscriptionEnded(reason)
+            return
         runtime = info.context.runtime
         subscription = runtime.events.subscribe(principal.organization_id)
         try:
