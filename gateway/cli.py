@@ -66,6 +66,7 @@ def serve(
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.gc_policy import settle_after_startup
     from gateway.logs import configure_logging
 
     settings = _settings(host=host, port=port)
@@ -74,8 +75,10 @@ def serve(
         from gateway.demo import seed_demo
 
         _print_demo(settings, _with_runtime(settings, seed_demo))
+    application = create_app(settings)
+    settle_after_startup()
     uvicorn.run(
-        create_app(settings),
+        application,
         host=settings.host,
         port=settings.port,
         log_config=None,
@@ -110,6 +113,7 @@ def worker() -> None:
     """Run only the publishing engine (no API): as many as you like, against one database."""
     import signal
 
+    from gateway.gc_policy import settle_after_startup
     from gateway.logs import configure_logging
     from gateway.runtime import Runtime
     from gateway.scheduler import Scheduler
@@ -122,6 +126,7 @@ def worker() -> None:
         await runtime.start()
         runtime.scheduler = Scheduler(runtime)
         runtime.scheduler.start()
+        settle_after_startup()
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
