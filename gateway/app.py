@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
+from gateway.body_limit import BodyLimitMiddleware, multipart_limit
 from gateway.dashboard import dashboard
 from gateway.media_serving import serve_media
 from gateway.oauth_callback import oauth_callback
@@ -57,7 +58,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
         return JSONResponse({"status": "ready", "database": "ok"})
 
-    middleware = [Middleware(RequestIdMiddleware)]
+    middleware = [
+        Middleware(RequestIdMiddleware),
+        Middleware(BodyLimitMiddleware, json_limit=settings.max_request_bytes, upload_limit=multipart_limit()),
+    ]
     if settings.cors_origins:
         middleware.append(
             Middleware(

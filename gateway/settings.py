@@ -47,6 +47,7 @@ EXPECTATIONS = {
     "retry_max_seconds": "a number of seconds above 0 (at most 86400)",
     "lease_seconds": "a number of seconds from 1 to 86400",
     "scheduler_poll_seconds": "a number of seconds above 0 (at most 60)",
+    "max_request_bytes": "a number of bytes from 1024 to 67108864",
 }
 SECRET_FIELDS = {"secret_key"}
 
@@ -111,6 +112,9 @@ class Settings(BaseSettings):
     retry_max_seconds: float = Field(default=900.0, gt=0, le=86400)
     lease_seconds: float = Field(default=300.0, ge=1, le=86400)
     scheduler_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    # The largest JSON request body /graphql reads (a document and its variables). Multipart
+    # uploads are bounded by the largest media file instead (gateway.body_limit).
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     # SOCIALGATE_OAUTH_<PROVIDER>_CLIENT_ID/_CLIENT_SECRET by variable name; provider ids are not
     # known before the plugins load, so every such variable is kept and looked up per provider.
     _oauth_variables: dict[str, str] = PrivateAttr(default_factory=dict)

@@ -1,0 +1,90 @@
+"""Request-body limits on /graphql: a JSON body past max_request_bytes, an upload past the largest media cap."""
+
+import json
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from gateway.app import create_app
+from gateway.body_limit import PAYLOAD_TOO_LARGE, BodyLimitMiddleware
+from gateway.settings import load_settings
+from tests.oauth_platform import serving
+
+QUERY = "{ __typename }"
+
+
+@pytest.fixture
+async def small_limit_client(tmp_path):
+    settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/db.sqlite", data_dir=str(tmp_path), max_request_bytes=2048)
+    app = create_app(settings)
+    async with LifespanManager(app) as manager:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://testserver") as http:
+            yield http
+
+
+async def test_a_json_body_within_the_limit_is_served(small_limit_client):
+    response = await small_limit_client.post("/graphql", json={"query": QUERY, "variables": {"pad": "x" * 1500}})
+    assert response.status_code == 200 and response.json()["data"] == {"__typename": "Query"}
+
+
+async def test_a_json_body_over_the_limit_is_refused_with_a_stable_code(small_limit_client):
+    response = await small_limit_client.post("/graphql", json={"query": QUERY, "variables": {"pad": "x" * 4000}})
+    assert response.status_code == 413
+    error = response.json()["errors"][0]
+    assert error["extensions"]["code"] == PAYLOAD_TOO_LARGE and error["extensions"]["limit"] == 2048
+    assert error["extensions"]["requestId"] == response.headers["x-request-id"]
+
+
+async def test_a_body_without_a_length_is_cut_off_once_it_passes_the_limit(small_limit_client):
+    sent = []
+
+    async def chunks():
+        for _ in range(100):  # 100 KiB offered, 2 KiB allowed
+            sent.append(1)
+            yield b" " * 1024
+
+    response = await small_limit_client.post("/graphql", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413 and response.json()["errors"][0]["extensions"]["code"] == PAYLOAD_TOO_LARGE
+    assert len(sent) < 10  # read no further than the limit, not to the end
+
+
+def test_the_setting_is_validated():
+    from gateway.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="max_request_bytes|MAX_REQUEST_BYTES"):
+        load_settings(max_request_bytes=10)
+
+
+async def test_an_upload_has_its_own_larger_limit_and_other_paths_none():
+    seen = []
+
+    async def app(scope, receive, send):
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        seen.append((scope["path"], len(body)))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    limited = BodyLimitMiddleware(app, json_limit=100, upload_limit=1000)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=limited), base_url="http://testserver") as http:
+        upload = await http.post("/graphql", files={"0": ("a.bin", b"x" * 500)}, data={"operations": "{}", "map": "{}"})
+        too_big = await http.post("/graphql", files={"0": ("a.bin", b"x" * 5000)}, data={"operations": "{}", "map": "{}"})
+        elsewhere = await http.post("/media/upload-elsewhere", content=b"x" * 5000)
+    assert upload.status_code == 200 and too_big.status_code == 413 and elsewhere.status_code == 200
+    assert [path for path, _ in seen] == ["/graphql", "/media/upload-elsewhere"]
+
+
+async def test_the_real_server_refuses_an_oversized_declared_body_before_reading_it(settings):
+    app = create_app(settings)
+    async with serving(app) as base:
+        async with httpx.AsyncClient() as http:
+            response = await http.post(
+                base + "/graphql", content=json.dumps({"query": QUERY, "pad": "x" * (2 * 1024 * 1024)}),
+                headers={"content-type": "application/json"},
+            )
+    assert response.status_code == 413 and response.json()["errors"][0]["extensions"]["code"] == PAYLOAD_TOO_LARGE
