@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.accounts import provider_reason, require_provider, save_account
@@ -51,6 +51,8 @@ STATE_TTL = timedelta(minutes=10)
 # An exchange that started in time may finish a little after the state expired; one that has not
 # finished this long after expiry belongs to a process that died mid-exchange.
 EXCHANGE_GRACE = timedelta(minutes=5)
+# How long a handshake stays readable through `connection(id)` once its state expired.
+CONNECTION_RETENTION = timedelta(days=7)
 MAX_REDIRECT_URIS = 20
 MAX_URI_LENGTH = 2_000
 MAX_STATE_LENGTH = 512
@@ -281,6 +283,17 @@ def connection_state(connection: Connection, now: datetime | None = None) -> Con
     if now >= abandoned_at:
         return ConnectionState(FAILED, STATE_EXPIRED, "The authorization was not completed in time; start a new connection.")
     return ConnectionState(PENDING, None, None)
+
+
+async def purge_connections(session: AsyncSession, now: datetime | None = None) -> int:
+    """Delete handshakes whose state expired more than CONNECTION_RETENTION ago; returns how many.
+
+    The frontend that polled one is long gone by then, and its state hash and sealed PKCE
+    verifier have no use left: keeping them would only grow the table with every attempt.
+    """
+    cutoff = (now or utcnow()) - CONNECTION_RETENTION
+    result = await session.execute(delete(Connection).where(Connection.expires_at < cutoff))
+    return int(result.rowcount or 0)
 
 
 # -- the callback -------------------------------------------------------------------------------

@@ -88,6 +88,8 @@ class Outcome:
 
 OUTCOME_BATCH = 64
 RECOVERY_INTERVAL = 1.0  # seconds between two looks for expired leases
+TOKEN_SWEEP_INTERVAL = 60.0  # seconds between two looks for OAuth tokens about to expire
+CONNECTION_PURGE_INTERVAL = 3600.0  # seconds between two purges of OAuth handshakes long over
 
 
 class Loaded(NamedTuple):
@@ -122,7 +124,7 @@ class Scheduler:
         self._inflight: set[asyncio.Task[None]] = set()
         self._provider_slots: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(limits.per_provider))
         self._account_slots: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(limits.per_account))
-        self._last_token_sweep = 0.0
+        self._last_chores: dict[str, float] = {}
         self._preloaded: dict[str, Loaded] = {}  # attempt id → what its call needs, read when claimed
         self._outcome_queue: list[_PendingOutcome] = []
         self._recording = False
@@ -171,7 +173,7 @@ class Scheduler:
 
     async def tick(self) -> int:
         """One round: recover expired leases, claim what is due, start the calls. Returns claims."""
-        await self._sweep_tokens()
+        await self._housekeeping()
         now = asyncio.get_running_loop().time()
         if now - self._last_recovery >= RECOVERY_INTERVAL:  # leases run out in minutes, not per wake-up
             self._last_recovery = now
@@ -222,18 +224,36 @@ class Scheduler:
             ).scalar()
         return None if earliest is None else (earliest - utcnow()).total_seconds()
 
-    async def _sweep_tokens(self) -> None:
-        """Refresh OAuth tokens that expire soon, at most once a minute."""
-        now = asyncio.get_running_loop().time()
-        if now - self._last_token_sweep < 60:
-            return
-        self._last_token_sweep = now
-        try:
-            from gateway.tokens import refresh_expiring
+    async def _housekeeping(self) -> None:
+        """Refresh OAuth tokens that expire soon (each minute); forget OAuth handshakes long over (each hour).
 
-            await refresh_expiring(self.runtime)
-        except Exception:  # a failed sweep is retried on the next; publishing goes on
-            log.exception("token refresh sweep failed")
+        Either failing is logged and tried again next time: publishing goes on.
+        """
+        if self._due("tokens", TOKEN_SWEEP_INTERVAL):
+            try:
+                from gateway.tokens import refresh_expiring
+
+                await refresh_expiring(self.runtime)
+            except Exception:
+                log.exception("token refresh sweep failed")
+        if self._due("connections", CONNECTION_PURGE_INTERVAL):
+            try:
+                from gateway.oauth import purge_connections
+
+                async with self.runtime.database.write() as session:
+                    purged = await purge_connections(session)
+                if purged:
+                    log.info("forgot finished OAuth handshakes", extra={"count": purged})
+            except Exception:
+                log.exception("OAuth handshake purge failed")
+
+    def _due(self, chore: str, interval: float) -> bool:
+        """Whether ``chore`` last ran ``interval`` seconds ago or more (then it counts as run now)."""
+        now = asyncio.get_running_loop().time()
+        if now - self._last_chores.get(chore, float("-inf")) < interval:
+            return False
+        self._last_chores[chore] = now
+        return True
 
     # -- claiming ---------------------------------------------------------------------------------
 

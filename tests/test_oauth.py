@@ -389,3 +389,25 @@ def test_access_log_lines_of_callbacks_keep_no_code_or_state():
     finally:
         root.handlers[:], access.filters[:] = saved[0], saved[2]
         root.setLevel(saved[1])
+
+
+async def test_handshakes_long_over_are_purged_and_recent_ones_kept(api, org, platform, standin):
+    from gateway.oauth import CONNECTION_RETENTION, purge_connections
+    from gateway.scheduler import Scheduler
+
+    await allow(api, org.secret)
+    old, recent = [(await start(api, org.secret))["connection"]["id"] for _ in range(2)]
+    async with api.runtime.database.write() as session:
+        await session.execute(update(Connection).where(Connection.id == old)
+                              .values(expires_at=utcnow() - CONNECTION_RETENTION - timedelta(minutes=1)))
+        await session.execute(update(Connection).where(Connection.id == recent)
+                              .values(expires_at=utcnow() - CONNECTION_RETENTION + timedelta(minutes=1)))
+    # Still readable until the purge: an expired one reads as failed.
+    assert (await poll(api, org.secret, old))["errorCode"] == "STATE_EXPIRED"
+
+    # The scheduler's housekeeping runs the purge (once an hour; its first tick counts as due).
+    await Scheduler(api.runtime).tick()
+    assert await _connection_row(api, old) is None
+    assert (await _connection_row(api, recent)).status == "pending"
+    async with api.runtime.database.write() as session:
+        assert await purge_connections(session) == 0
