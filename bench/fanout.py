@@ -1,6 +1,6 @@
 """Subscription fan-out: many WebSocket subscribers to ``orgEvents``, delivery latency and RSS.
 
-    python bench/fanout.py [--subscribers 1000] [--posts 20] [--interval 0.25]
+    python bench/fanout.py [--subscribers 1000] [--posts 100] [--interval 0.25]
 
 Starts the real server (``socialgate serve --demo``, SQLite, in-process bus) in a subprocess,
 opens N graphql-transport-ws connections from this process (``websockets``' sans-I/O protocol), each
@@ -236,6 +236,7 @@ async def run(subscribers: int, posts: int, interval: float) -> None:
         print("first error:", errors[0])
     if latencies:
         print(f"latency ms: p50 {percentile(latencies, 0.50) * 1000:.1f}, p99 {percentile(latencies, 0.99) * 1000:.1f}, "
+              f"p99.9 {percentile(latencies, 0.999) * 1000:.1f}, "
               f"max {max(latencies) * 1000:.1f}, mean {statistics.fmean(latencies) * 1000:.1f}")
         per_event: dict[tuple[str, int], list[float]] = {}
         for client in clients:
