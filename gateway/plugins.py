@@ -162,6 +162,10 @@ class PluginRegistry:
                 )
         return issues
 
+    def has_observers(self) -> bool:
+        """Whether any plugin implements ``on_event`` (its copy of an event is only built then)."""
+        return bool(self.manager.hook.on_event.get_hookimpls())
+
     def emit(self, event: Event) -> None:
         """Hand ``event`` to every ``on_event`` observer; one that raises is logged and skipped."""
         for implementation in self.manager.hook.on_event.get_hookimpls():

@@ -85,10 +85,11 @@ class Runtime:
     async def publish(self, event: BusEvent, subject_id: str | None = None) -> None:
         """Hand an event (already stored, when it is a job event) to live subscribers and observers."""
         await self.events.publish(event)
-        self.plugins.emit(
-            Event(kind=event.kind, organization_id=event.organization_id, occurred_at=event.occurred_at,
-                  subject_id=subject_id, payload=dict(event.payload))
-        )
+        if self.plugins.has_observers():  # seven events per published post: no copies for nobody
+            self.plugins.emit(
+                Event(kind=event.kind, organization_id=event.organization_id, occurred_at=event.occurred_at,
+                      subject_id=subject_id, payload=dict(event.payload))
+            )
 
     async def emit_org_event(self, organization_id: str, kind: str, payload: dict[str, Any], subject_id: str | None = None) -> None:
         """An organization event that belongs to no job (an account's token expired, say)."""

@@ -180,3 +180,23 @@ async def test_the_running_gateway_survives_broken_plugins(site, api):
     assert response.status_code == 200
     assert by_name(api.runtime.plugins)["broken"].error is not None
     assert api.runtime.plugins.get("echo") is not None
+
+
+def test_observers_are_known_so_events_are_copied_only_for_them(site):
+    assert load_plugins(("policy",)).has_observers()
+    assert not load_plugins(("sandbox",)).has_observers()
+
+
+async def test_the_runtime_hands_events_to_observers_only_when_there_are_some(site, settings, monkeypatch):
+    from gateway.events import BusEvent
+    from gateway.runtime import Runtime
+
+    for plugins, observed in ((("sandbox", "policy"), ["job.queued"]), (("sandbox",), [])):
+        runtime = Runtime(settings.model_copy(update={"plugins": plugins}))
+        emitted: list[str] = []
+        monkeypatch.setattr(runtime.plugins, "emit", lambda event, emitted=emitted: emitted.append(event.kind))
+        try:
+            await runtime.publish(BusEvent("org_1", "job.queued", {}, datetime.now(UTC), job_id="job_1", seq=1))
+        finally:
+            await runtime.stop()
+        assert emitted == observed
