@@ -1,6 +1,6 @@
 """Publish throughput and per-post pipeline overhead, as a ratio to bare httpx calls.
 
-    python bench/publish_overhead.py [--posts 400] [--concurrency 16] [--latency-ms 0,50] [--profile]
+    python bench/publish_overhead.py [--posts 400] [--concurrency 16] [--latency-ms 0,50] [--rounds 3] [--profile]
 
 For each platform latency it runs, in one process and against the same local platform:
 
@@ -12,10 +12,10 @@ For each platform latency it runs, in one process and against the same local pla
   at most C calls in flight claims, calls the platform through the benchmark provider, and
   records each outcome, until N ``job.succeeded`` events have come over the bus.
 
-Reported: wall time and this process's CPU time per phase; the throughput ratio publish/bare
-(the target: ≤ 1.5) and API+publish/bare; and the per-post overhead, i.e. the engine's extra
-CPU per post over a bare call. ``--profile`` prints where the publish phase spends its CPU
-(cProfile, top functions by own time).
+Each latency runs ``--rounds`` pairs of bare calls and engine, one after the other. Reported per
+round: throughput and this process's CPU per post for each phase, and the throughput ratio
+publish/bare; then the median ratio over the rounds (the target: ≤ 1.5) and its range.
+``--profile`` prints where the first round's publish phase spends its CPU (cProfile).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import asyncio
 import cProfile
 import io
 import pstats
+import statistics
 import sys
 import tempfile
 import time
@@ -185,21 +186,30 @@ async def engine(base: str, posts: int, concurrency: int, workdir: Path, profile
     return api_timer.phase, publish_timer.phase, report
 
 
-async def run(posts: int, concurrency: int, latency_ms: float, profile: bool) -> None:
-    with running_platform(latency_ms) as base, tempfile.TemporaryDirectory() as workdir:
-        floor = await bare(base, posts, concurrency)
-        api, publish, report = await engine(base, posts, concurrency, Path(workdir), profile)
-    print(f"\n## platform latency {latency_ms:g} ms, {posts} posts, concurrency {concurrency}\n")
-    print("| phase | wall s | posts/s | wall ms/post | CPU ms/post |")
-    print("|---|---:|---:|---:|---:|")
-    for name, phase in (("bare httpx", floor), ("engine: API (create+publish)", api), ("engine: publish (scheduler)", publish)):
-        wall_ms, cpu_ms = phase.per_post_ms(posts)
-        print(f"| {name} | {phase.wall:.2f} | {posts / phase.wall:.0f} | {wall_ms:.2f} | {cpu_ms:.2f} |")
-    print(f"\npublish/bare throughput ratio: {publish.wall / floor.wall:.2f}")
-    print(f"(API+publish)/bare ratio:      {(api.wall + publish.wall) / floor.wall:.2f}")
-    print(f"engine CPU overhead per post:  publish {(publish.cpu - floor.cpu) / posts * 1000:.2f} ms, "
-          f"API {api.cpu / posts * 1000:.2f} ms (bare call: {floor.cpu / posts * 1000:.2f} ms)")
-    print(report)
+async def run(posts: int, concurrency: int, latency_ms: float, profile: bool, rounds: int) -> None:
+    """``rounds`` times: the bare calls, then the engine on a fresh database; the median round decides.
+
+    Alternating the two within seconds of each other keeps a slow spell of the machine from
+    landing on one side only; the per-round ratios show how much the machine varied.
+    """
+    results: list[tuple[Phase, Phase, Phase, str]] = []
+    with running_platform(latency_ms) as base:
+        for round_number in range(rounds):
+            with tempfile.TemporaryDirectory() as workdir:
+                floor = await bare(base, posts, concurrency)
+                api, publish, report = await engine(base, posts, concurrency, Path(workdir), profile and round_number == 0)
+            results.append((floor, api, publish, report))
+    print(f"\n## platform latency {latency_ms:g} ms, {posts} posts, concurrency {concurrency}, {rounds} rounds\n")
+    print("| round | bare posts/s | engine API posts/s | engine publish posts/s | publish/bare | "
+          "engine CPU ms/post (publish / API) | bare CPU ms/post |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for number, (floor, api, publish, _) in enumerate(results, 1):
+        print(f"| {number} | {posts / floor.wall:.0f} | {posts / api.wall:.0f} | {posts / publish.wall:.0f} | "
+              f"{publish.wall / floor.wall:.2f} | {publish.cpu / posts * 1000:.2f} / {api.cpu / posts * 1000:.2f} | "
+              f"{floor.cpu / posts * 1000:.2f} |")
+    ratios = sorted(publish.wall / floor.wall for floor, _, publish, _ in results)
+    print(f"\npublish/bare throughput ratio: median {statistics.median(ratios):.2f} (rounds: {ratios[0]:.2f}–{ratios[-1]:.2f})")
+    print(results[0][3])
 
 
 def main() -> None:
@@ -207,12 +217,13 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=400)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--latency-ms", default="0,50", help="comma-separated platform latencies to run")
-    parser.add_argument("--profile", action="store_true", help="cProfile the publish phase")
+    parser.add_argument("--rounds", type=int, default=3, help="bare/engine pairs per latency; the median ratio is reported")
+    parser.add_argument("--profile", action="store_true", help="cProfile the first round's publish phase")
     args = parser.parse_args()
     # The garbage collector as a socialgate process runs it, for the bare calls too: one policy for both sides.
     settle_after_startup()
     for latency in (float(v) for v in args.latency_ms.split(",")):
-        asyncio.run(run(args.posts, args.concurrency, latency, args.profile))
+        asyncio.run(run(args.posts, args.concurrency, latency, args.profile, args.rounds))
 
 
 if __name__ == "__main__":
