@@ -73,6 +73,9 @@ class Limits:
     batch: int = 50
     per_provider: int = 16
     per_account: int = 2
+    # Seconds an outcome waits for the outcomes of calls still in flight, to share their
+    # transaction: a few milliseconds on a call that took tens, for a third fewer commits.
+    outcome_linger: float = 0.003
 
 
 @dataclass
@@ -465,6 +468,8 @@ class Scheduler:
         return await done
 
     async def _drain_outcomes(self) -> None:
+        if self.limits.outcome_linger and len(self._outcome_queue) < OUTCOME_BATCH and len(self._inflight) > len(self._outcome_queue):
+            await asyncio.sleep(self.limits.outcome_linger)  # calls still in flight: let their outcomes join this batch
         while self._outcome_queue:
             batch, self._outcome_queue = self._outcome_queue[:OUTCOME_BATCH], self._outcome_queue[OUTCOME_BATCH:]
             await self._record_batch(batch)

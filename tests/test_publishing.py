@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from gateway.clock import utcnow
+from gateway.scheduler import Limits
 from gateway.storage.models import Account, Attempt, Job, JobEvent, Target
 from tests.engine import engine_app, new_post, publish, sandbox_account, scheduler_for, setup_org
 
@@ -337,3 +338,26 @@ async def test_jobs_are_isolated_and_filterable(api):
     assert [n["id"] for n in mine["data"]["jobs"]["nodes"]] == [job_id]
     async with api.runtime.database.read() as session:
         assert (await session.execute(select(func.count()).select_from(JobEvent))).scalar() >= 1
+
+
+@pytest.mark.parametrize("linger, shared", [(0.0, False), (0.2, True)])
+async def test_outcomes_of_calls_in_flight_wait_a_moment_to_share_one_transaction(api, linger, shared):
+    """Without a linger the first outcome is written alone, the others after it; with one, all together."""
+    org = await setup_org(api)
+    account = await sandbox_account(api, org.secret)
+    for i in range(4):
+        await publish(api, org.secret, await new_post(api, org.secret, [account], text=f"together {i}"))
+    scheduler = scheduler_for(api, limits=Limits(batch=4, per_provider=4, per_account=4, outcome_linger=linger))
+    batches: list[int] = []
+    record_batch = scheduler._record_batch
+
+    async def counting(batch):
+        batches.append(len(batch))
+        await record_batch(batch)
+
+    scheduler._record_batch = counting
+    assert await scheduler.tick() == 4
+    await asyncio.wait(set(scheduler._inflight), timeout=10)
+    assert sum(batches) == 4 and batches[0] == (4 if shared else 1)
+    async with api.runtime.database.read() as session:
+        assert set((await session.execute(select(Target.status))).scalars()) == {"published"}
