@@ -74,7 +74,8 @@ class Limits:
     per_provider: int = 16
     per_account: int = 2
     # Seconds an outcome waits for the outcomes of calls still in flight, to share their
-    # transaction: a few milliseconds on a call that took tens, for a third fewer commits.
+    # transaction: a few milliseconds on a call that took tens, for about a quarter fewer
+    # commits (400 posts to a 50 ms platform: 67 outcome transactions without, ~50 with).
     outcome_linger: float = 0.003
 
 
