@@ -111,7 +111,10 @@ class Subscriber(asyncio.Protocol):
         self.protocol.receive_data(data)
         for event in self.protocol.events_received():
             if isinstance(event, Response):
-                self._handshake.set_result(None) if self.protocol.handshake_exc is None else self._handshake.set_exception(self.protocol.handshake_exc)
+                if self.protocol.handshake_exc is None:
+                    self._handshake.set_result(None)
+                else:
+                    self._handshake.set_exception(self.protocol.handshake_exc)
             elif event.opcode is Opcode.TEXT:
                 text = bytes(event.data)
                 self.arrivals.append((arrived, text))
