@@ -49,7 +49,7 @@ def outcome_of(statuses: Sequence[str]) -> str:
     return "failed"
 
 
-async def refresh_job(session: AsyncSession, job: Job, events: list[BusEvent], targets: Sequence[Target] | None = None) -> None:
+async def refresh_job(session: AsyncSession, job: Any, events: list[BusEvent], targets: Sequence[Any] | None = None) -> None:
     """Recompute progress and status from the job's targets; record an event when it finishes.
 
     ``targets``, when the caller already holds every target of the job, saves reading them again.
@@ -61,8 +61,22 @@ async def refresh_job(session: AsyncSession, job: Job, events: list[BusEvent], t
     job.progress_total = len(statuses)
     job.progress_done = sum(1 for s in statuses if s in TERMINAL_TARGET_STATUSES)
     status = outcome_of(statuses) if statuses else job.status
-    if status == job.status:
-        return
+    if status != job.status:
+        await _enter(session, job, status, statuses, events)
+
+
+async def mark_running(session: AsyncSession, job: Any, events: list[BusEvent]) -> None:
+    """A job one of whose waiting targets was just claimed: it is running, and nothing else moved.
+
+    A claim takes a target from waiting to publishing, neither of them done, so the job's
+    progress stays as it was and none of its targets need reading.
+    """
+    if job.status != "running":
+        await _enter(session, job, "running", [], events)
+
+
+async def _enter(session: AsyncSession, job: Any, status: str, statuses: Sequence[str], events: list[BusEvent]) -> None:
+    """Move the job to ``status`` (its targets' ``statuses`` sum up its result) and record the event."""
     job.status = status
     now = utcnow()
     if status == "running" and job.started_at is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
@@ -74,11 +74,18 @@ async def post_status_event(
     """A ``post.status_changed`` event when the post's derived status moved."""
     if targets is None:
         targets = (await targets_of(session, [post.id]))[post.id]
+    return await post_status_change(session, post.organization_id, post.id, job.id, before, targets)
+
+
+async def post_status_change(
+    session: AsyncSession, organization_id: str, post_id: str, job_id: str, before: str, targets: Sequence[Any]
+) -> BusEvent | None:
+    """The same event from ids and the post's targets (ORM objects or the engine's rows)."""
     after = derive_status([t.status for t in targets])
     if after == before:
         return None
-    payload = {"postId": post.id, "status": after, "previousStatus": before}
-    return await record_job_event(session, post.organization_id, job.id, "post.status_changed", payload)
+    payload = {"postId": post_id, "status": after, "previousStatus": before}
+    return await record_job_event(session, organization_id, job_id, "post.status_changed", payload)
 
 
 async def enqueue_post(

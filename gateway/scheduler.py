@@ -30,18 +30,37 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import Row, exists, func, insert, select, update
 
 from gateway.accounts import open_credentials
 from gateway.clock import utcnow
+from gateway.engine_rows import (
+    ACCOUNTS,
+    ATTEMPTS,
+    MEDIA,
+    POSTS,
+    TARGET_COLUMNS,
+    TARGETS,
+    AccountChange,
+    TargetRow,
+    finish_attempts,
+    finished_attempt,
+    lock_job_rows,
+    read_targets,
+    save_accounts,
+    save_jobs,
+    save_targets,
+    target_select,
+    targets_of_posts,
+)
 from gateway.events import BusEvent, prime_job_event_seqs, record_job_event
 from gateway.ids import new_id
-from gateway.jobs import lock_jobs, refresh_job
+from gateway.jobs import mark_running, refresh_job
 from gateway.media import file_path, public_url
-from gateway.posts import derive_status, targets_of
-from gateway.publishing import post_status_event
+from gateway.posts import derive_status
+from gateway.publishing import post_status_change
 from gateway.runtime import Runtime
-from gateway.storage.models import Account, Attempt, Job, MediaAsset, Post, Target
+from gateway.storage.models import Attempt, Target
 from gateway.url_guard import UnsafeURL
 from gateway.vault import VaultError
 from providers import (
@@ -97,10 +116,12 @@ CONNECTION_PURGE_INTERVAL = 3600.0  # seconds between two purges of OAuth handsh
 
 
 class Loaded(NamedTuple):
-    target: Target
-    post: Post
-    account: Account
-    media: list[MediaAsset]
+    """What one provider call reads: rows of the target, its post, its account and live media."""
+
+    target: TargetRow
+    post: Row[Any]
+    account: Row[Any]
+    media: list[Row[Any]]
 
 
 @dataclass
@@ -266,12 +287,12 @@ class Scheduler:
         now = utcnow()
         database = self.runtime.database
         rate_limited = exists().where(
-            Account.id == Target.account_id, Account.rate_limited_until.is_not(None), Account.rate_limited_until > now
+            ACCOUNTS.c.id == TARGETS.c.account_id, ACCOUNTS.c.rate_limited_until.is_not(None), ACCOUNTS.c.rate_limited_until > now
         )
         due = (
-            select(Target.id)
-            .where(Target.status.in_(DUE_STATUSES), Target.next_attempt_at <= now, ~rate_limited)
-            .order_by(Target.next_attempt_at)
+            select(TARGETS.c.id)
+            .where(TARGETS.c.status.in_(DUE_STATUSES), TARGETS.c.next_attempt_at <= now, ~rate_limited)
+            .order_by(TARGETS.c.next_attempt_at)
             .limit(limit)
         )
         if not database.is_sqlite:
@@ -279,53 +300,48 @@ class Scheduler:
         events: list[BusEvent] = []
         claimed: list[tuple[str, str]] = []
         async with database.write() as session:
-            rows = await session.execute(
-                update(Target)
-                .where(Target.id.in_(due.scalar_subquery()), Target.status.in_(DUE_STATUSES))
+            targets = await read_targets(
+                session,
+                update(TARGETS)
+                .where(TARGETS.c.id.in_(due.scalar_subquery()), TARGETS.c.status.in_(DUE_STATUSES))
                 .values(
                     status="publishing",
                     lease_owner=self.worker_id,
                     lease_expires_at=now + self.lease,
-                    attempt_count=Target.attempt_count + 1,
+                    attempt_count=TARGETS.c.attempt_count + 1,
                     updated_at=now,
                 )
-                .returning(Target.id)
-                .execution_options(synchronize_session=False)
+                .returning(*(TARGETS.c[name] for name in TARGET_COLUMNS)),
             )
-            target_ids = [row[0] for row in rows]
-            if not target_ids:
+            if not targets:
                 return []
-            targets = list((await session.execute(select(Target).where(Target.id.in_(target_ids)))).scalars())
+            target_ids = [t.id for t in targets]
             history = dict(
                 (await session.execute(
-                    select(Attempt.target_id, func.count()).where(Attempt.target_id.in_(target_ids)).group_by(Attempt.target_id)
+                    select(ATTEMPTS.c.target_id, func.count()).where(ATTEMPTS.c.target_id.in_(target_ids)).group_by(ATTEMPTS.c.target_id)
                 )).all()
             )
             loaded = await self._load_many(session, targets)
-            job_ids = sorted({t.job_id for t in targets if t.job_id})
-            jobs = await lock_jobs(session, job_ids)
-            await prime_job_event_seqs(session, job_ids)
+            jobs = await lock_job_rows(session, (t.job_id for t in targets if t.job_id))
+            await prime_job_event_seqs(session, list(jobs))
+            attempts = []
             for target in targets:
-                attempt = Attempt(
-                    id=new_id("att"), target_id=target.id, number=history.get(target.id, 0) + 1,
-                    worker_id=self.worker_id, started_at=now,
-                )
-                session.add(attempt)
-                claimed.append((target.id, attempt.id))
-                self._preloaded[attempt.id] = loaded[target.id]
+                attempt_id, number = new_id("att"), history.get(target.id, 0) + 1
+                attempts.append({"id": attempt_id, "target_id": target.id, "number": number, "worker_id": self.worker_id, "started_at": now})
+                claimed.append((target.id, attempt_id))
+                self._preloaded[attempt_id] = loaded[target.id]
                 if target.job_id:
                     events.append(
                         await record_job_event(
                             session, target.organization_id, target.job_id, "target.publishing",
                             {"targetId": target.id, "postId": target.post_id, "provider": target.provider,
-                             "status": "publishing", "attempt": attempt.number},
+                             "status": "publishing", "attempt": number},
                         )
                     )
-            if job_ids:
-                # Every target of these jobs in one query, for their progress.
-                job_targets = list((await session.execute(select(Target).where(Target.job_id.in_(job_ids)))).scalars())
-                for job in jobs:
-                    await refresh_job(session, job, events, job_targets)
+            await session.execute(insert(ATTEMPTS), attempts)
+            for job in jobs.values():
+                await mark_running(session, job, events)
+            await save_jobs(session, jobs.values(), now)
         await self._publish_events(events)
         return claimed
 
@@ -351,16 +367,12 @@ class Scheduler:
         except Exception:  # the target keeps its lease; when it runs out, recovery reconciles it
             log.exception("recording the outcome of %s failed", target_id)
 
-    async def _load_many(self, session: Any, targets: list[Target]) -> dict[str, Loaded]:
+    async def _load_many(self, session: Any, targets: list[TargetRow]) -> dict[str, Loaded]:
         """Each target's post, account and live media, in three queries whatever their number."""
-        posts = {p.id: p for p in (await session.execute(select(Post).where(Post.id.in_({t.post_id for t in targets})))).scalars()}
-        accounts = {
-            a.id: a for a in (await session.execute(select(Account).where(Account.id.in_({t.account_id for t in targets})))).scalars()
-        }
+        posts = {p.id: p for p in await session.execute(select(POSTS).where(POSTS.c.id.in_({t.post_id for t in targets})))}
+        accounts = {a.id: a for a in await session.execute(select(ACCOUNTS).where(ACCOUNTS.c.id.in_({t.account_id for t in targets})))}
         media_ids = {m for p in posts.values() for m in (p.content or {}).get("media_ids", [])}
-        media = {
-            m.id: m for m in (await session.execute(select(MediaAsset).where(MediaAsset.id.in_(media_ids)))).scalars()
-        } if media_ids else {}
+        media = {m.id: m for m in await session.execute(select(MEDIA).where(MEDIA.c.id.in_(media_ids)))} if media_ids else {}
         loaded = {}
         for target in targets:
             post = posts[target.post_id]
@@ -371,10 +383,10 @@ class Scheduler:
 
     async def _load(self, target_id: str) -> Loaded:
         async with self.runtime.database.read() as session:
-            target = await session.get(Target, target_id)
+            [target] = await read_targets(session, target_select().where(TARGETS.c.id == target_id))
             return (await self._load_many(session, [target]))[target_id]
 
-    def _request(self, target: Target, post: Post, media: list[MediaAsset]) -> PublishRequest:
+    def _request(self, target: TargetRow, post: Row[Any], media: list[Row[Any]]) -> PublishRequest:
         content = post.content or {}
         attachments = tuple(
             PublishMedia(
@@ -412,7 +424,8 @@ class Scheduler:
         timeout = self.settings.lease_seconds * LEASE_MARGIN
         async with self._provider_slots[provider.id], self._account_slots[account.id]:
             try:
-                result = await asyncio.wait_for(publish_checked(provider, context, request), timeout)
+                async with asyncio.timeout(timeout):  # no task of its own per call, unlike wait_for
+                    result = await publish_checked(provider, context, request)
             except TimeoutError:
                 return Outcome("unconfirmed", code="TIMEOUT", message=f"No answer within {timeout:.0f}s; the post may exist."), account.id
             except ProviderError as error:
@@ -487,26 +500,7 @@ class Scheduler:
         results: dict[str, bool] = {}
         try:
             async with self.runtime.database.write() as session:
-                rows = {
-                    attempt.id: (target, attempt, post, account)
-                    for target, attempt, post, account in (
-                        await session.execute(
-                            select(Target, Attempt, Post, Account)
-                            .select_from(Attempt)
-                            .join(Target, Target.id == Attempt.target_id)
-                            .join(Post, Post.id == Target.post_id)
-                            .join(Account, Account.id == Target.account_id)
-                            .where(Attempt.id.in_([item.attempt_id for item in batch]))
-                        )
-                    ).all()
-                }
-                # Every post's targets once: the status before and after each outcome, and the jobs' progress.
-                siblings = await targets_of(session, sorted({row[2].id for row in rows.values()}))
-                job_ids = sorted({row[0].job_id for row in rows.values() if row[0].job_id})
-                jobs = {j.id: j for j in await lock_jobs(session, job_ids)}
-                await prime_job_event_seqs(session, job_ids)
-                for item in batch:
-                    results[item.attempt_id] = await self._record_one(session, item, rows.get(item.attempt_id), siblings, jobs, events, now)
+                results = await self._write_outcomes(session, batch, events, now)
         except Exception as error:  # each caller learns its outcome was not written; leases cover the rest
             for item in batch:
                 if not item.done.done():
@@ -522,41 +516,72 @@ class Scheduler:
         if any(e.kind == "target.retry_pending" for e in events):
             self.wake()
 
-    async def _record_one(
-        self, session: Any, item: _PendingOutcome, row: Any, siblings: dict[str, list[Target]], jobs: dict[str, Job],
-        events: list[BusEvent], now: datetime,
-    ) -> bool:
-        target, attempt, post, account = row if row else (None, None, None, None)
-        if target is None or target.id != item.target_id or target.status != "publishing" or target.lease_owner != item.lease_owner:
-            log.warning("lease on %s lost before its outcome (%s) was recorded", item.target_id, item.outcome.kind)
-            if attempt is not None and attempt.finished_at is None:
-                attempt.finished_at, attempt.outcome = now, "lease_lost"
-            return False
-        outcome = item.outcome
-        post_targets = siblings[post.id]
-        before = derive_status([t.status for t in post_targets])
-        attempt.finished_at = now
-        attempt.outcome = outcome.kind
-        attempt.error_code = outcome.code or (outcome.error.code if outcome.error else None)
-        attempt.error_message = (outcome.message or (outcome.error.message if outcome.error else None) or "")[:MAX_ERROR_MESSAGE] or None
-        attempt.http_status = outcome.error.http_status if outcome.error else None
-        self._apply(target, account, outcome, now)
-        target.lease_owner = target.lease_expires_at = None
-        payload = {
-            "targetId": target.id, "postId": target.post_id, "provider": target.provider, "status": target.status,
-            "attempt": attempt.number, "errorCode": target.error_code, "errorMessage": target.error_message,
-            "platformPostId": target.platform_post_id, "platformUrl": target.platform_url,
-            "nextAttemptAt": target.next_attempt_at.isoformat() if target.next_attempt_at else None,
-        }
-        job = jobs.get(target.job_id) if target.job_id else None
-        if job is not None:
-            events.append(await record_job_event(session, target.organization_id, job.id, f"target.{target.status}", payload))
-            if (changed := await post_status_event(session, post, job, before, post_targets)) is not None:
-                events.append(changed)
-            await refresh_job(session, job, events, post_targets if job.subject_id == post.id else None)
-        return True
+    async def _write_outcomes(self, session: Any, batch: list[_PendingOutcome], events: list[BusEvent], now: datetime) -> dict[str, bool]:
+        """One transaction's outcomes; for each attempt, whether this worker still held its lease.
 
-    def _apply(self, target: Target, account: Account | None, outcome: Outcome, now: datetime) -> None:
+        The jobs are locked first, then every target of the batch's posts (on PostgreSQL): the
+        lease each outcome is checked against, the post's status before and after, and the job's
+        progress are then what this transaction alone writes.
+        """
+        attempts = {
+            row.id: row
+            for row in await session.execute(
+                select(ATTEMPTS.c.id, ATTEMPTS.c.target_id, ATTEMPTS.c.number, ATTEMPTS.c.finished_at,
+                       TARGETS.c.post_id, TARGETS.c.job_id, ACCOUNTS.c.status.label("account_status"))
+                .join_from(ATTEMPTS, TARGETS, TARGETS.c.id == ATTEMPTS.c.target_id)
+                .join(ACCOUNTS, ACCOUNTS.c.id == TARGETS.c.account_id)
+                .where(ATTEMPTS.c.id.in_([item.attempt_id for item in batch]))
+            )
+        }
+        jobs = await lock_job_rows(session, (a.job_id for a in attempts.values() if a.job_id))
+        await prime_job_event_seqs(session, list(jobs))
+        siblings = await targets_of_posts(session, sorted({a.post_id for a in attempts.values()}), lock=True)
+        targets = {t.id: t for post_targets in siblings.values() for t in post_targets}
+        finished: list[dict[str, Any]] = []
+        accounts: dict[str, AccountChange] = {}
+        results = {}
+        for item in batch:
+            attempt = attempts.get(item.attempt_id)
+            target = targets.get(item.target_id) if attempt is not None and attempt.target_id == item.target_id else None
+            if target is None or target.status != "publishing" or target.lease_owner != item.lease_owner:
+                log.warning("lease on %s lost before its outcome (%s) was recorded", item.target_id, item.outcome.kind)
+                if attempt is not None and attempt.finished_at is None:
+                    finished.append(finished_attempt(attempt.id, now, "lease_lost"))
+                results[item.attempt_id] = False
+                continue
+            outcome = item.outcome
+            error = outcome.error
+            post_targets = siblings[target.post_id]
+            before = derive_status([t.status for t in post_targets])
+            finished.append(finished_attempt(
+                attempt.id, now, outcome.kind, outcome.code or (error.code if error else None),
+                (outcome.message or (error.message if error else None) or "")[:MAX_ERROR_MESSAGE] or None,
+                error.http_status if error else None,
+            ))
+            account = accounts.setdefault(target.account_id, AccountChange(target.account_id, attempt.account_status))
+            self._apply(target, account, outcome, now)
+            target.lease_owner = target.lease_expires_at = None
+            job = jobs.get(target.job_id) if target.job_id else None
+            if job is not None:
+                payload = {
+                    "targetId": target.id, "postId": target.post_id, "provider": target.provider, "status": target.status,
+                    "attempt": attempt.number, "errorCode": target.error_code, "errorMessage": target.error_message,
+                    "platformPostId": target.platform_post_id, "platformUrl": target.platform_url,
+                    "nextAttemptAt": target.next_attempt_at.isoformat() if target.next_attempt_at else None,
+                }
+                events.append(await record_job_event(session, target.organization_id, job.id, f"target.{target.status}", payload))
+                changed = await post_status_change(session, target.organization_id, target.post_id, job.id, before, post_targets)
+                if changed is not None:
+                    events.append(changed)
+                await refresh_job(session, job, events, post_targets if job.subject_id == target.post_id else None)
+            results[item.attempt_id] = True
+        await finish_attempts(session, finished)
+        await save_targets(session, targets.values(), now)
+        await save_jobs(session, jobs.values(), now)
+        await save_accounts(session, accounts.values(), now)
+        return results
+
+    def _apply(self, target: TargetRow, account: AccountChange, outcome: Outcome, now: datetime) -> None:
         if outcome.kind == "success" and outcome.result is not None:
             target.status = "published"
             target.platform_post_id = outcome.result.platform_post_id
@@ -564,8 +589,7 @@ class Scheduler:
             target.published_at = now
             target.error_code = target.error_message = None
             target.next_attempt_at = None
-            if account is not None and account.status == "rate_limited":
-                account.status, account.rate_limited_until = "active", None
+            account.lift_rate_limit()
             return
         target.error_code = outcome.code or (outcome.error.code if outcome.error else "ERROR")
         target.error_message = (outcome.message or (outcome.error.message if outcome.error else ""))[:MAX_ERROR_MESSAGE]
@@ -575,8 +599,7 @@ class Scheduler:
             target.next_attempt_at = now + timedelta(seconds=wait)
             # Rate limits do not count against the retry ladder: the platform told us when.
             target.attempt_count = max(0, target.attempt_count - 1)
-            if account is not None:
-                account.status, account.rate_limited_until = "rate_limited", now + timedelta(seconds=wait)
+            account.rate_limit(now + timedelta(seconds=wait))
         elif outcome.kind == "transient":
             if target.attempt_count >= self.settings.publish_max_attempts:
                 target.status = "failed"

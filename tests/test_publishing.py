@@ -168,6 +168,25 @@ async def test_rate_limited_waits_its_retry_after(api):
     assert await _outcomes(api) == ["rate_limited", "success"]
 
 
+async def test_a_rate_limit_never_revives_an_account_disconnected_during_the_call(api):
+    org = await setup_org(api)
+    account_id, _, _ = await _one_target(api, org, failure_mode="rate_limited", failure_count="1")
+    provider = api.runtime.plugins.get("sandbox")
+    original = provider.publish
+
+    async def disconnected_meanwhile(ctx, request):
+        async with api.runtime.database.write() as session:
+            await session.execute(update(Account).where(Account.id == account_id).values(status="disconnected"))
+        return await original(ctx, request)
+
+    provider.publish = disconnected_meanwhile
+    await scheduler_for(api).drain()
+    assert (await _target(api)).status == "retry_pending"
+    async with api.runtime.database.read() as session:
+        account = await session.get(Account, account_id)
+    assert account.status == "disconnected" and account.rate_limited_until is None
+
+
 async def test_rejected_fails_and_keeps_the_platforms_message(api):
     org = await setup_org(api)
     await _one_target(api, org, failure_mode="rejected", failure_count="0")

@@ -1,0 +1,234 @@
+"""Targets and jobs as the publishing engine reads and writes them: plain rows, Core statements.
+
+The engine claims and records outcomes for hundreds of targets a second. Loading each row as an
+ORM object (identity map, instance state, attribute history) and writing it back through a
+unit-of-work flush cost more CPU per post than the provider's HTTP call. Here a row is read into
+a small mutable dataclass and written back by one executemany UPDATE per table, with only the
+rows that changed. The attribute names are the models' own, so the rules that decide a target's
+or a job's next state (``Scheduler._apply``, ``jobs.refresh_job``, ``posts.derive_status``) work
+on these rows and on ORM objects alike.
+
+Locks on PostgreSQL follow the API's order: a job first, then its targets (``publishing.py``
+locks the post, then the jobs, then writes the targets), so the two never deadlock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.storage.models import Account, Attempt, Job, MediaAsset, Post, Target
+
+TARGETS: Table = Target.__table__  # type: ignore[assignment]
+JOBS: Table = Job.__table__  # type: ignore[assignment]
+ATTEMPTS: Table = Attempt.__table__  # type: ignore[assignment]
+POSTS: Table = Post.__table__  # type: ignore[assignment]
+ACCOUNTS: Table = Account.__table__  # type: ignore[assignment]
+MEDIA: Table = MediaAsset.__table__  # type: ignore[assignment]
+
+
+@dataclass(slots=True)
+class TargetRow:
+    """A target as the engine changes it. ``saved`` is the state read, to write only what changed."""
+
+    id: str
+    post_id: str
+    account_id: str
+    organization_id: str
+    provider: str
+    status: str
+    next_attempt_at: datetime | None
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    attempt_count: int
+    job_id: str | None
+    platform_post_id: str | None
+    platform_url: str | None
+    error_code: str | None
+    error_message: str | None
+    published_at: datetime | None
+    saved: tuple[Any, ...] = field(default=(), repr=False, compare=False)
+
+
+@dataclass(slots=True)
+class JobRow:
+    """A job as the engine changes it (progress, status, outcome)."""
+
+    id: str
+    organization_id: str
+    kind: str
+    subject_id: str | None
+    status: str
+    progress_done: int
+    progress_total: int
+    result: dict[str, Any] | None
+    error_code: str | None
+    error_message: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    saved: tuple[Any, ...] = field(default=(), repr=False, compare=False)
+
+
+def _columns(row_type: type) -> list[str]:
+    return [f.name for f in fields(row_type) if f.name != "saved"]
+
+
+TARGET_COLUMNS = _columns(TargetRow)
+JOB_COLUMNS = _columns(JobRow)
+# What the engine may change; the rest identifies the row.
+TARGET_WRITABLE = (
+    "status", "next_attempt_at", "lease_owner", "lease_expires_at", "attempt_count",
+    "platform_post_id", "platform_url", "error_code", "error_message", "published_at",
+)
+JOB_WRITABLE = ("status", "progress_done", "progress_total", "result", "error_code", "error_message", "started_at", "finished_at")
+
+
+def _writable_state(row: Any, writable: Sequence[str]) -> tuple[Any, ...]:
+    return tuple(getattr(row, name) for name in writable)
+
+
+def _rows(row_type: type, writable: Sequence[str], result: Iterable[Any]) -> list[Any]:
+    rows = []
+    for values in result:
+        row = row_type(*values)
+        row.saved = _writable_state(row, writable)
+        rows.append(row)
+    return rows
+
+
+def target_select() -> Any:
+    """SELECT every column a TargetRow holds; add the WHERE."""
+    return select(*(TARGETS.c[name] for name in TARGET_COLUMNS))
+
+
+async def read_targets(session: AsyncSession, query: Any, *, lock: bool = False) -> list[TargetRow]:
+    """The targets ``query`` (from ``target_select``) finds; locked on PostgreSQL when ``lock``."""
+    if lock and session.bind.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return _rows(TargetRow, TARGET_WRITABLE, (await session.execute(query)).all())
+
+
+async def targets_of_posts(session: AsyncSession, post_ids: Sequence[str], *, lock: bool = False) -> dict[str, list[TargetRow]]:
+    """Every target of these posts, grouped by post in creation order (as ``posts.targets_of``)."""
+    query = target_select().where(TARGETS.c.post_id.in_(post_ids)).order_by(TARGETS.c.created_at, TARGETS.c.id)
+    grouped: dict[str, list[TargetRow]] = {post_id: [] for post_id in post_ids}
+    for row in await read_targets(session, query, lock=lock):
+        grouped[row.post_id].append(row)
+    return grouped
+
+
+async def lock_job_rows(session: AsyncSession, job_ids: Iterable[str]) -> dict[str, JobRow]:
+    """Jobs whose progress and events this transaction writes, locked on PostgreSQL (see ``jobs.lock_jobs``)."""
+    wanted = sorted(set(job_ids))
+    if not wanted:
+        return {}
+    query = select(*(JOBS.c[name] for name in JOB_COLUMNS)).where(JOBS.c.id.in_(wanted)).order_by(JOBS.c.id)
+    if session.bind.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return {row.id: row for row in _rows(JobRow, JOB_WRITABLE, (await session.execute(query)).all())}
+
+
+def _update_by_id(table: Table, writable: Sequence[str]) -> Any:
+    # Bound names carry a prefix: SQLAlchemy reserves a column's own name in an UPDATE's SET.
+    return (
+        update(table)
+        .where(table.c.id == bindparam("row_id"))
+        .values({name: bindparam(f"new_{name}") for name in (*writable, "updated_at")})
+    )
+
+
+UPDATE_TARGET = _update_by_id(TARGETS, TARGET_WRITABLE)
+UPDATE_JOB = _update_by_id(JOBS, JOB_WRITABLE)
+
+
+async def _save(session: AsyncSession, statement: Any, writable: Sequence[str], rows: Iterable[Any], now: datetime) -> int:
+    changes = []
+    for row in rows:
+        state = _writable_state(row, writable)
+        if state != row.saved:
+            values = {f"new_{name}": value for name, value in zip(writable, state, strict=True)}
+            values["row_id"], values["new_updated_at"] = row.id, now
+            changes.append(values)
+            row.saved = state
+    if changes:
+        await session.execute(statement, changes)
+    return len(changes)
+
+
+FINISH_ATTEMPT = (
+    update(ATTEMPTS)
+    .where(ATTEMPTS.c.id == bindparam("row_id"))
+    .values({name: bindparam(f"new_{name}") for name in ("finished_at", "outcome", "error_code", "error_message", "http_status")})
+)
+
+
+def finished_attempt(
+    attempt_id: str, at: datetime, outcome: str, error_code: str | None = None, error_message: str | None = None,
+    http_status: int | None = None,
+) -> dict[str, Any]:
+    """One row of ``finish_attempts``."""
+    return {
+        "row_id": attempt_id, "new_finished_at": at, "new_outcome": outcome, "new_error_code": error_code,
+        "new_error_message": error_message, "new_http_status": http_status,
+    }
+
+
+async def finish_attempts(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Close attempts (rows from ``finished_attempt``) in one statement."""
+    if rows:
+        await session.execute(FINISH_ATTEMPT, rows)
+
+
+@dataclass(slots=True)
+class AccountChange:
+    """An account's rate-limit state as a batch of outcomes moves it; written only if it moved.
+
+    The status was read without a lock, so the write is conditional: an account disconnected or
+    expired meanwhile keeps that status.
+    """
+
+    id: str
+    status: str
+    rate_limited_until: datetime | None = None
+    changed: bool = False
+
+    def rate_limit(self, until: datetime) -> None:
+        if self.status in ("active", "rate_limited"):
+            self.status, self.rate_limited_until, self.changed = "rate_limited", until, True
+
+    def lift_rate_limit(self) -> None:
+        if self.status == "rate_limited":
+            self.status, self.rate_limited_until, self.changed = "active", None, True
+
+
+async def save_accounts(session: AsyncSession, accounts: Iterable[AccountChange], now: datetime) -> None:
+    for account in accounts:
+        if account.changed:
+            await session.execute(
+                update(ACCOUNTS)
+                .where(ACCOUNTS.c.id == account.id, ACCOUNTS.c.status.in_(("active", "rate_limited")))
+                .values(status=account.status, rate_limited_until=account.rate_limited_until, updated_at=now)
+            )
+            account.changed = False
+
+
+async def save_targets(session: AsyncSession, rows: Iterable[TargetRow], now: datetime) -> int:
+    """Write the targets that changed since they were read, in one statement; returns how many."""
+    return await _save(session, UPDATE_TARGET, TARGET_WRITABLE, rows, now)
+
+
+async def save_jobs(session: AsyncSession, rows: Iterable[JobRow], now: datetime) -> int:
+    """Write the jobs that changed since they were read, in one statement; returns how many."""
+    return await _save(session, UPDATE_JOB, JOB_WRITABLE, rows, now)
+
+
+__all__ = [
+    "ACCOUNTS", "ATTEMPTS", "JOBS", "MEDIA", "POSTS", "TARGETS", "TARGET_COLUMNS", "AccountChange", "JobRow", "TargetRow",
+    "finish_attempts", "finished_attempt", "lock_job_rows", "read_targets", "save_accounts", "save_jobs", "save_targets",
+    "target_select", "targets_of_posts",
+]
