@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,6 +30,8 @@ from gateway.storage.database import Database
 from gateway.storage.models import JobEvent
 
 log = logging.getLogger("socialgate.events")
+
+JOB_EVENTS = JobEvent.__table__
 
 DEFAULT_QUEUE_SIZE = 1_000
 RECENT_EVENT_KEYS = 50_000
@@ -126,6 +128,10 @@ class MemoryEventBus:
         for subscription in list(self._subscriptions.get(event.organization_id, ())):
             subscription.offer(event)
 
+    def has_carried(self, key: tuple[str, int]) -> bool:
+        """Whether the stored event with this (job, seq) went out already (recently enough to remember)."""
+        return key in self._recent
+
     def subscribe(self, organization_id: str) -> Subscription:
         subscription = Subscription(self, organization_id, queue=asyncio.Queue(self.queue_size))
         self._subscriptions.setdefault(organization_id, set()).add(subscription)
@@ -179,7 +185,7 @@ STAGED_EVENTS = "staged_job_events"
 def _write_staged_events(session: Session) -> None:
     rows = session.info.pop(STAGED_EVENTS, None)
     if rows:
-        session.execute(insert(JobEvent), rows)
+        session.execute(insert(JOB_EVENTS), rows)  # Core: the ORM's bulk path costs more per row
 
 
 @sa_event.listens_for(Session, "after_rollback")
@@ -216,22 +222,33 @@ def _from_row(row: JobEvent) -> BusEvent:
 # events it has not seen and puts them on its bus; the bus drops the ones it already carried.
 # Subscribers only ever read the bus (and the rows once, to replay history), so the cost of
 # following is one query a second per process, whatever the number of subscribers.
+#
+# The relay reads each new event's key (id, job, seq) first and loads only the events this
+# process's bus has not carried: a process publishing hundreds of events a second would otherwise
+# read every one of them back. On PostgreSQL an event's id is taken when it is inserted, not when
+# its transaction commits, so an event can become visible below the cursor; the relay looks back
+# over the ids it passed in the last RELAY_LOOKBACK seconds for those. SQLite has one writer at a
+# time, whose ids are handed out in commit order.
 
 RELAY_INTERVAL = 1.0
 RELAY_BATCH = 1_000
-
+RELAY_LOOKBACK = 10.0  # seconds; a transaction that writes job events commits well within it
 
 class StoredEventRelay:
-    def __init__(self, database: Database, bus: MemoryEventBus, interval: float = RELAY_INTERVAL) -> None:
+    def __init__(
+        self, database: Database, bus: MemoryEventBus, interval: float = RELAY_INTERVAL, lookback: float | None = None
+    ) -> None:
         self.database = database
         self.bus = bus
         self.interval = interval
+        self.lookback = (0.0 if database.is_sqlite else RELAY_LOOKBACK) if lookback is None else lookback
         self._cursor: int | None = None
+        self._passed: deque[tuple[float, int]] = deque()  # (when, cursor before): each advance in the lookback
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         async with self.database.read() as session:
-            self._cursor = (await session.execute(select(func.max(JobEvent.id)))).scalar() or 0
+            self._cursor = (await session.execute(select(func.max(JOB_EVENTS.c.id)))).scalar() or 0
         self._task = asyncio.create_task(self._run(), name="stored event relay")
 
     async def stop(self) -> None:
@@ -240,15 +257,41 @@ class StoredEventRelay:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def relay_once(self) -> int:
-        """Put stored events newer than the cursor on the bus; returns how many were read."""
+        """Put stored events newer than the cursor on the bus; returns how many new ones were read.
+
+        Events this process's bus already carried (its own, published after their commit) are
+        counted but not loaded.
+        """
+        cursor = self._cursor or 0
+        keys = select(JOB_EVENTS.c.id, JOB_EVENTS.c.job_id, JOB_EVENTS.c.seq)
         async with self.database.read() as session:
-            rows = list(
-                (await session.execute(select(JobEvent).where(JobEvent.id > (self._cursor or 0)).order_by(JobEvent.id).limit(RELAY_BATCH))).scalars()
-            )
-        for row in rows:
-            await self.bus.publish(_from_row(row))
-            self._cursor = row.id
-        return len(rows)
+            new = (await session.execute(keys.where(JOB_EVENTS.c.id > cursor).order_by(JOB_EVENTS.c.id).limit(RELAY_BATCH))).all()
+            late = []
+            floor = self._lookback_floor(cursor)
+            if floor < cursor:
+                late = (await session.execute(keys.where(JOB_EVENTS.c.id > floor, JOB_EVENTS.c.id <= cursor))).all()
+            unseen = sorted(row.id for row in (*late, *new) if not self.bus.has_carried((row.job_id, row.seq)))
+            events = [
+                _from_row(row)
+                for chunk in range(0, len(unseen), RELAY_BATCH)
+                for row in (await session.execute(
+                    select(JobEvent).where(JobEvent.id.in_(unseen[chunk:chunk + RELAY_BATCH])).order_by(JobEvent.id)
+                )).scalars()
+            ]
+        for event in events:
+            await self.bus.publish(event)
+        if new:
+            if self.lookback:  # the ids just passed may still commit late: look again for a while
+                self._passed.append((asyncio.get_running_loop().time(), cursor))
+            self._cursor = new[-1].id
+        return len(new)
+
+    def _lookback_floor(self, cursor: int) -> int:
+        """The lowest id that may still commit late: where the cursor stood ``lookback`` seconds ago."""
+        horizon = asyncio.get_running_loop().time() - self.lookback
+        while self._passed and self._passed[0][0] < horizon:
+            self._passed.popleft()
+        return self._passed[0][1] if self._passed else cursor
 
     async def _run(self) -> None:
         while True:

@@ -48,3 +48,67 @@ async def test_the_relay_brings_events_stored_by_another_process_once(runtime):
     await relay.start()  # a relay starting now begins after what is already stored
     assert await relay.relay_once() == 0
     await relay.stop()
+
+
+async def test_the_relay_loads_only_events_this_process_did_not_carry(runtime):
+    """Its own events are recognised by their keys: the relay reads no row it would drop."""
+    from sqlalchemy import event as sql_event
+
+    from gateway.events import record_job_event
+    from gateway.jobs import create_job
+    from tests.conftest import make_org_with_key
+
+    owner = await make_org_with_key(runtime)
+    async with runtime.database.write() as session:
+        job = await create_job(session, owner.organization_id, "publish", None, 1)
+        carried = [await record_job_event(session, owner.organization_id, job.id, f"step.{n}", {}) for n in range(5)]
+    for event in carried:
+        await runtime.events.publish(event)
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    sql_event.listen(runtime.database.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        assert await runtime.relay.relay_once() == 5
+    finally:
+        sql_event.remove(runtime.database.engine.sync_engine, "before_cursor_execute", seen)
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(reads) == 1 and "payload" not in reads[0]  # the keys only
+
+
+async def test_the_relay_finds_an_event_that_committed_below_its_cursor(runtime):
+    """On PostgreSQL an id is taken at insert and becomes visible at commit, possibly after higher ids."""
+    from sqlalchemy import insert
+
+    from gateway.events import StoredEventRelay
+    from gateway.jobs import create_job
+    from gateway.storage.models import JobEvent
+    from tests.conftest import make_org_with_key
+
+    owner = await make_org_with_key(runtime)
+    subscription = runtime.events.subscribe(owner.organization_id)
+    async with runtime.database.write() as session:
+        job = await create_job(session, owner.organization_id, "publish", None, 1)
+
+    async def stored(event_id: int, seq: int) -> None:
+        async with runtime.database.write() as session:
+            await session.execute(insert(JobEvent).values(
+                id=event_id, job_id=job.id, organization_id=owner.organization_id, seq=seq, kind=f"step.{seq}", payload={},
+            ))
+
+    for lookback, late_seen in ((10.0, [2]), (0.0, [])):
+        relay = StoredEventRelay(runtime.database, runtime.events, lookback=lookback)
+        await relay.start()
+        base = relay._cursor
+        await stored(base + 100, seq=base + 1)
+        assert await relay.relay_once() == 1
+        await stored(base + 50, seq=base + 2)  # committed after the cursor passed its id
+        assert await relay.relay_once() == 0
+        received = []
+        while not subscription.queue.empty():
+            received.append(subscription.queue.get_nowait().seq - base)
+        assert received == [1, *late_seen]
+        await relay.stop()
+    subscription.close()
