@@ -25,6 +25,7 @@ import anyio
 import httpcore
 import httpx
 
+from gateway.connection_pool import pool_class
 from gateway.idle_check import IdleCheckedStream
 
 ALLOWED_SCHEMES = ("http", "https")
@@ -187,14 +188,15 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     httpx does not take a network backend as an argument, so the pool it built is replaced by an
     identical one (same TLS context, limits) that connects through the guard. TLS still verifies
     the certificate against the URL's host name: httpcore passes it as the SNI/server name, not
-    the address we connected to. No proxy: a proxy would open the connection, not us. The
+    the address we connected to; the pool's bookkeeping is linear (``connection_pool``). No
+    proxy: a proxy would open the connection, not us. The
     certificate authorities are the system's choice, though: SSL_CERT_FILE / SSL_CERT_DIR when set
     (a private CA for a self-hosted instance), certifi's bundle otherwise.
     """
 
     def __init__(self, backend: GuardedNetworkBackend, limits: httpx.Limits = DEFAULT_LIMITS) -> None:
         super().__init__(trust_env=False, limits=limits)
-        self._pool = httpcore.AsyncConnectionPool(
+        self._pool = pool_class()(
             ssl_context=httpx.create_ssl_context(trust_env=True),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
