@@ -118,3 +118,20 @@ async def test_document_limits(api, org, query):
     body = await api.graphql(query, key=org.secret)
     assert body.get("data") is None
     assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+
+
+async def test_a_repeated_document_is_validated_once(api, org):
+    """The limits' rules are the same objects on every request, so the validation cache can hit."""
+    from strawberry.extensions.validation_cache import _get_validate_cache
+
+    from schema.root import DOCUMENT_CACHE_SIZE
+
+    cache = _get_validate_cache(DOCUMENT_CACHE_SIZE)
+    query = "query Repeated { viewer { apiKeyId } }"
+    await api.graphql(query, key=org.secret)
+    before = cache.cache_info()
+    for _ in range(3):
+        body = await api.graphql(query, key=org.secret)
+        assert body["data"]["viewer"]["apiKeyId"]
+    after = cache.cache_info()
+    assert after.misses == before.misses and after.hits == before.hits + 3
