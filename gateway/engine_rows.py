@@ -8,8 +8,7 @@ rows that changed. The attribute names are the models' own, so the rules that de
 or a job's next state (``Scheduler._apply``, ``jobs.refresh_job``, ``posts.derive_status``) work
 on these rows and on ORM objects alike.
 
-Locks on PostgreSQL follow the API's order: a job first, then its targets (``publishing.py``
-locks the post, then the jobs, then writes the targets), so the two never deadlock.
+On PostgreSQL the engine locks targets before their jobs, in claims and in outcomes alike.
 """
 
 from __future__ import annotations
@@ -106,18 +105,16 @@ def target_select() -> Any:
     return select(*(TARGETS.c[name] for name in TARGET_COLUMNS))
 
 
-async def read_targets(session: AsyncSession, query: Any, *, lock: bool = False) -> list[TargetRow]:
-    """The targets ``query`` (from ``target_select``) finds; locked on PostgreSQL when ``lock``."""
-    if lock and session.bind.dialect.name == "postgresql":
-        query = query.with_for_update()
+async def read_targets(session: AsyncSession, query: Any) -> list[TargetRow]:
+    """The targets ``query`` (from ``target_select``, or an UPDATE returning the same columns) finds."""
     return _rows(TargetRow, TARGET_WRITABLE, (await session.execute(query)).all())
 
 
-async def targets_of_posts(session: AsyncSession, post_ids: Sequence[str], *, lock: bool = False) -> dict[str, list[TargetRow]]:
+async def targets_of_posts(session: AsyncSession, post_ids: Sequence[str]) -> dict[str, list[TargetRow]]:
     """Every target of these posts, grouped by post in creation order (as ``posts.targets_of``)."""
     query = target_select().where(TARGETS.c.post_id.in_(post_ids)).order_by(TARGETS.c.created_at, TARGETS.c.id)
     grouped: dict[str, list[TargetRow]] = {post_id: [] for post_id in post_ids}
-    for row in await read_targets(session, query, lock=lock):
+    for row in await read_targets(session, query):
         grouped[row.post_id].append(row)
     return grouped
 

@@ -519,23 +519,26 @@ class Scheduler:
     async def _write_outcomes(self, session: Any, batch: list[_PendingOutcome], events: list[BusEvent], now: datetime) -> dict[str, bool]:
         """One transaction's outcomes; for each attempt, whether this worker still held its lease.
 
-        The jobs are locked first, then every target of the batch's posts (on PostgreSQL): the
-        lease each outcome is checked against, the post's status before and after, and the job's
-        progress are then what this transaction alone writes.
+        On PostgreSQL the batch's own targets are locked first, then their jobs, as a claim locks
+        its targets and then their jobs: the lease each outcome is checked against cannot move
+        meanwhile, and the job's progress is written by one transaction at a time. The posts'
+        other targets are read unlocked, after the job lock: whatever changes them with effect on
+        progress (another outcome, a cancel) holds that lock too.
         """
-        attempts = {
-            row.id: row
-            for row in await session.execute(
-                select(ATTEMPTS.c.id, ATTEMPTS.c.target_id, ATTEMPTS.c.number, ATTEMPTS.c.finished_at,
-                       TARGETS.c.post_id, TARGETS.c.job_id, ACCOUNTS.c.status.label("account_status"))
-                .join_from(ATTEMPTS, TARGETS, TARGETS.c.id == ATTEMPTS.c.target_id)
-                .join(ACCOUNTS, ACCOUNTS.c.id == TARGETS.c.account_id)
-                .where(ATTEMPTS.c.id.in_([item.attempt_id for item in batch]))
-            )
-        }
+        query = (
+            select(ATTEMPTS.c.id, ATTEMPTS.c.target_id, ATTEMPTS.c.number, ATTEMPTS.c.finished_at,
+                   TARGETS.c.post_id, TARGETS.c.job_id, ACCOUNTS.c.status.label("account_status"))
+            .join_from(ATTEMPTS, TARGETS, TARGETS.c.id == ATTEMPTS.c.target_id)
+            .join(ACCOUNTS, ACCOUNTS.c.id == TARGETS.c.account_id)
+            .where(ATTEMPTS.c.id.in_([item.attempt_id for item in batch]))
+            .order_by(TARGETS.c.id)
+        )
+        if not self.runtime.database.is_sqlite:
+            query = query.with_for_update(of=TARGETS)
+        attempts = {row.id: row for row in await session.execute(query)}
         jobs = await lock_job_rows(session, (a.job_id for a in attempts.values() if a.job_id))
         await prime_job_event_seqs(session, list(jobs))
-        siblings = await targets_of_posts(session, sorted({a.post_id for a in attempts.values()}), lock=True)
+        siblings = await targets_of_posts(session, sorted({a.post_id for a in attempts.values()}))
         targets = {t.id: t for post_targets in siblings.values() for t in post_targets}
         finished: list[dict[str, Any]] = []
         accounts: dict[str, AccountChange] = {}
