@@ -65,7 +65,20 @@ async def _lock_post(session: AsyncSession, organization_id: str, post_id: str) 
     post = await require_owned(session, Post, "post", organization_id, post_id, code="POST_NOT_FOUND", noun="post")
     if session.bind.dialect.name == "postgresql":
         await session.execute(select(Post.id).where(Post.id == post.id).with_for_update())
+        await _lock_targets(session, Target.post_id == post.id)
     return post
+
+
+async def _lock_targets(session: AsyncSession, which: Any) -> None:
+    """Lock targets (PostgreSQL), in id order, before any job is locked.
+
+    The engine locks the targets it claims or records, then their jobs. An operation here that
+    locked a job first and then wrote a target the engine holds would wait on the engine while
+    the engine waits on it for the job: a deadlock. Taking targets first, as the engine does,
+    leaves one order everywhere.
+    """
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(select(Target.id).where(which).order_by(Target.id).with_for_update())
 
 
 async def post_status_event(
@@ -226,6 +239,7 @@ async def retry_post(session: AsyncSession, registry: PluginRegistry, organizati
 
 async def cancel_job(session: AsyncSession, organization_id: str, job_id: str) -> tuple[Job, list[BusEvent]]:
     job = await require_owned(session, Job, "job", organization_id, job_id, code="JOB_NOT_FOUND", noun="job")
+    await _lock_targets(session, Target.job_id == job.id)
     await lock_jobs(session, [job.id])
     if job.status in FINISHED:
         raise UserError("JOB_FINISHED", f"The job already ended ({job.status}).", ["id"])

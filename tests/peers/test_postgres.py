@@ -147,3 +147,25 @@ async def test_concurrent_connects_of_one_identity_make_one_account(pg_api):
     async with pg_api.runtime.database.read() as session:
         count = (await session.execute(select(func.count()).select_from(Account).where(Account.organization_id == org.organization_id))).scalar()
     assert count == 1
+
+
+async def test_cancelling_while_a_claim_holds_the_target_waits_instead_of_deadlocking(pg_api):
+    """The engine locks a target, then its job; cancelPost takes them in that order too."""
+    from sqlalchemy import update
+
+    from tests.engine import new_post, publish, sandbox_account, setup_org
+
+    org = await setup_org(pg_api)
+    account = await sandbox_account(pg_api, org.secret, "lockorder")
+    post_id = await new_post(pg_api, org.secret, [account])
+    job_id = (await publish(pg_api, org.secret, post_id))["job"]["id"]
+    cancel_post = "mutation($id: ID!) { cancelPost(input: {postId: $id}) { userErrors { code } } }"
+    async with pg_api.runtime.database.write() as claim:  # a claim, between its two steps
+        await claim.execute(update(Target).where(Target.post_id == post_id).values(status="publishing"))
+        cancel = asyncio.create_task(pg_api.graphql(cancel_post, {"id": post_id}, key=org.secret))
+        await asyncio.sleep(0.5)  # the cancel is waiting by now, for the target
+        await claim.execute(select(Job.id).where(Job.id == job_id).with_for_update())  # the claim's job lock
+    body = await asyncio.wait_for(cancel, 30)
+    assert "errors" not in body, body
+    # The claim committed first: the target is publishing, so there is nothing left to cancel.
+    assert body["data"]["cancelPost"]["userErrors"] == [{"code": "NOTHING_TO_CANCEL"}]
