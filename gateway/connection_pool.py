@@ -12,6 +12,9 @@ connection, not only idle ones, with ``max_keepalive_connections``).
 
 The override leans on httpcore's internals, so it is used only with the httpcore releases it
 was checked against (``VERIFIED``); any other release gets httpcore's own pool unchanged.
+
+The method's body is httpcore's: Copyright © 2020, Encode OSS Ltd, under the BSD 3-Clause
+licence (https://github.com/encode/httpcore/blob/master/LICENSE.md).
 """
 
 from __future__ import annotations
