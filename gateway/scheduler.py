@@ -576,7 +576,11 @@ class Scheduler:
                 changed = await post_status_change(session, target.organization_id, target.post_id, job.id, before, post_targets)
                 if changed is not None:
                     events.append(changed)
-                await refresh_job(session, job, events, post_targets if job.subject_id == target.post_id else None)
+                if job.subject_id == target.post_id:  # a publish job: its targets are this post's
+                    await refresh_job(session, job, events, post_targets)
+                else:  # a job over other targets too: they are read back, so write ours first
+                    await save_targets(session, targets.values(), now)
+                    await refresh_job(session, job, events)
             results[item.attempt_id] = True
         await finish_attempts(session, finished)
         await save_targets(session, targets.values(), now)

@@ -380,3 +380,16 @@ async def test_outcomes_of_calls_in_flight_wait_a_moment_to_share_one_transactio
     assert sum(batches) == 4 and batches[0] == (4 if shared else 1)
     async with api.runtime.database.read() as session:
         assert set((await session.execute(select(Target.status))).scalars()) == {"published"}
+
+
+async def test_a_job_over_several_posts_counts_the_outcomes_just_recorded(api):
+    """A job whose targets are not all one post's reads their statuses back, after this batch's writes."""
+    org = await setup_org(api)
+    accounts = [await sandbox_account(api, org.secret, handle) for handle in ("left", "right")]
+    post_id = await new_post(api, org.secret, accounts)
+    job_id = (await publish(api, org.secret, post_id))["job"]["id"]
+    async with api.runtime.database.write() as session:  # as a job over many posts would have it
+        await session.execute(update(Job).where(Job.id == job_id).values(subject_id=None))
+    await scheduler_for(api).drain()
+    job = (await api.graphql(JOB, {"id": job_id}, key=org.secret))["data"]["job"]
+    assert job["status"] == "SUCCEEDED" and job["progress"] == {"done": 2, "total": 2}
