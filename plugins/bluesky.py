@@ -20,6 +20,10 @@ Why it is built the way it is:
   TIDs (the PDS checks), and a TID is a timestamp a hash cannot honestly supply.
 - **Links are facets**: Bluesky does not link URLs in text by itself; each link (and hashtag)
   gets a facet whose offsets count UTF-8 bytes, end exclusive.
+- **Mentions are facets too**, which name the account by its DID: each ``@handle`` is resolved
+  through the PDS (``com.atproto.identity.resolveHandle``). A handle that resolves to nobody
+  stays plain text, as in the Bluesky app; a PDS that cannot answer fails the attempt, which is
+  retried, rather than post a mention that notifies nobody.
 - The XRPC error word decides the typed error, not only the status: the PDS answers an expired
   token with **400** ``ExpiredToken``.
 """
@@ -81,6 +85,13 @@ LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
 # only digits; trailing punctuation is not part of the tag; at most 64 characters.
 HASHTAG = re.compile(r"(?<!\S)[#\uFF03]((?:\w|[-'\u2019])*[^\W\d_](?:\w|[-'\u2019])*)")
 MAX_TAG_LENGTH = 64
+# atproto's handle specification refuses these top-level domains.
+DISALLOWED_HANDLE_TLDS = frozenset({"alt", "arpa", "example", "internal", "invalid", "local", "localhost", "onion"})
+# A mention as the Bluesky app finds one: '@' at the start or after a space or '(', then a
+# handle, which is a domain name (labels, the last starting with a letter).
+MENTION = re.compile(
+    r"(?:^|(?<=[\s(]))@((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)"
+)
 AT_URI = re.compile(r"at://(?P<repo>did:[a-z]+:[A-Za-z0-9._:%-]+)/(?P<collection>[a-zA-Z0-9.-]+)/(?P<rkey>[A-Za-z0-9._:~-]+)")
 
 
@@ -150,13 +161,38 @@ def _byte_span(text: str, start: int, end: int) -> dict[str, int]:
     return {"byteStart": byte_start, "byteEnd": byte_start + len(text[start:end].encode())}
 
 
-def facets(text: str) -> list[dict[str, Any]]:
-    """Link facets for every URL and tag facets for every hashtag, in text order.
+def _mentions(text: str, links: Sequence[tuple[int, int]]) -> list[tuple[int, int, str]]:
+    """(start, end, lower-cased handle) of each mention outside the links."""
+    found = []
+    for match in MENTION.finditer(text):
+        start, end = match.span()
+        if not any(s < end and start < e for s, e in links):
+            found.append((start, end, match.group(1).lower()))
+    return found
+
+
+def mentioned_handles(text: str) -> list[str]:
+    """The handles ``text`` mentions (``@alice.bsky.social``), lower-cased, each once, in order.
+
+    Handles under a top-level domain that atproto never allows (``.local``, ``.example`` …) are
+    left out: no account can have one, so there is nothing to ask the PDS.
+    """
+    handles = (handle for _, _, handle in _mentions(text, find_urls(text)))
+    return list(dict.fromkeys(h for h in handles if h.rsplit(".", 1)[1] not in DISALLOWED_HANDLE_TLDS))
+
+
+def facets(text: str, dids: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """Link facets for every URL, tag facets for every hashtag and mention facets for every
+    ``@handle`` found in ``dids`` (handle → DID), in text order.
 
     A bare host (``example.com/x``) is linked as https. Hashtags inside a link are left alone.
     """
     found: list[tuple[int, dict[str, Any]]] = []
     links = find_urls(text)
+    for start, end, handle in _mentions(text, links):
+        if did := (dids or {}).get(handle):
+            feature = {"$type": "app.bsky.richtext.facet#mention", "did": did}
+            found.append((start, {"index": _byte_span(text, start, end), "features": [feature]}))
     for start, end in links:
         uri = text[start:end]
         if not re.match(r"https?://", uri, re.IGNORECASE):
@@ -281,6 +317,24 @@ class Xrpc:
             session = await self.renew(session)
         return response
 
+    async def resolve_handles(self, handles: Sequence[str], known: dict[str, str | None]) -> dict[str, str]:
+        """Handle → DID for each of ``handles`` that names an account; ``known`` keeps the answers.
+
+        The PDS answers ``InvalidRequest`` ("Unable to resolve handle") for a handle that names
+        nobody; any other failure is raised, for the attempt to be retried.
+        """
+        for handle in handles:
+            if handle in known:
+                continue
+            response = await send(self.ctx, "GET", self.url("com.atproto.identity.resolveHandle"), params={"handle": handle})
+            if response.status_code == 400 and _xrpc_error(response)[0] == "InvalidRequest":
+                known[handle] = None
+                continue
+            raise_for_xrpc(response, self.ctx.now())
+            did = (json_object(response) or {}).get("did")
+            known[handle] = did if isinstance(did, str) and did.startswith("did:") else None
+        return {handle: did for handle in handles if (did := known[handle])}
+
     async def get_record(self, uri: str) -> dict[str, Any] | None:
         """The record at ``uri`` (``{uri, cid, value}``), or None when the PDS has none there."""
         repo, collection, rkey = parse_post_uri(uri)
@@ -370,10 +424,12 @@ class Bluesky(Provider):
         plan = await self._plan(ctx, request, session.did)
         thread = _ReplyRefs(refs={})
         langs = _langs(request.settings)
+        resolved: dict[str, str | None] = {}  # handle → DID, once per publish
 
         async def post_part(index: int, text: str, media: tuple[PublishMedia, ...], reply_to: str | None) -> PostedPart:
             record: dict[str, Any] = {"$type": POST, "text": text, "createdAt": _created_at(plan, index)}
-            if found := facets(text):
+            dids = await xrpc.resolve_handles(mentioned_handles(text), resolved)
+            if found := facets(text, dids):
                 record["facets"] = found
             if media:
                 record["embed"] = await self._images(xrpc, media)

@@ -132,6 +132,17 @@ async def test_connects_and_publishes_a_link_with_byte_offsets_reusing_one_sessi
     assert peer.post_count() == 2
 
 
+async def test_a_mention_names_the_account_by_the_did_the_pds_resolves(peer: Peer) -> None:
+    friend_did, _ = _new_account(peer.pds, "mentionedfriend.test")
+    text = "Danke @MentionedFriend.test und @nobody-here.test!"
+    result = await provider.publish(peer.context(), PublishRequest(text=text, idempotency_key="tgt_mention"))
+    record = peer.record(result.platform_post_id)["value"]
+    [mention] = record["facets"]  # the handle that names nobody stays plain text
+    assert mention["features"] == [{"$type": "app.bsky.richtext.facet#mention", "did": friend_did}]
+    assert text.encode()[mention["index"]["byteStart"] : mention["index"]["byteEnd"]].decode() == "@MentionedFriend.test"
+    assert peer.recorder.methods.count("com.atproto.identity.resolveHandle") == 2
+
+
 async def test_publishes_a_thread_of_three_replying_to_root_and_parent(peer: Peer) -> None:
     request = PublishRequest(text="1/3 a thread", idempotency_key="tgt_thread", thread=(ThreadPart("2/3 middle"), ThreadPart("3/3 end")))
     result = await provider.publish(peer.context(), request)

@@ -205,6 +205,43 @@ def test_bare_hosts_are_linked_as_https_and_hashtags_get_tag_facets():
     assert facets("no links here") == []
 
 
+BOB = "did:plc:ewvi7nxzyoun6zhxrhs64oiz"
+UNRESOLVED = xrpc_error(400, "InvalidRequest", "Unable to resolve handle")
+
+
+def test_mentions_name_the_account_by_its_did_and_a_handle_that_names_nobody_stays_plain():
+    text = "Danke @Bob.bsky.social & @ghost.bsky.social! cc (@bob.bsky.social) me@x.com @bob.example https://e.com/(@bob.bsky.social"
+    outcome = run(
+        publishing(PublishRequest(text=text, idempotency_key=KEY)),
+        [reply(200, json={"did": BOB}), UNRESOLVED, created(RKEYS[0])],
+        store=MemoryProviderStore(STORED),
+    )
+    assert outcome.error is None
+    bob, ghost, create = outcome.sent
+    # Each handle asked once, lower-cased; none inside the link, nor under a TLD no handle may have.
+    assert [(r.method, str(r.url)) for r in (bob, ghost)] == [
+        ("GET", PDS + "com.atproto.identity.resolveHandle?handle=bob.bsky.social"),
+        ("GET", PDS + "com.atproto.identity.resolveHandle?handle=ghost.bsky.social"),
+    ]
+    found = body(create)["record"]["facets"]
+    encoded = text.encode()
+    assert [(encoded[f["index"]["byteStart"] : f["index"]["byteEnd"]].decode(), f["features"][0]) for f in found] == [
+        ("@Bob.bsky.social", {"$type": "app.bsky.richtext.facet#mention", "did": BOB}),
+        ("@bob.bsky.social", {"$type": "app.bsky.richtext.facet#mention", "did": BOB}),
+        ("https://e.com/(@bob.bsky.social", {"$type": "app.bsky.richtext.facet#link", "uri": "https://e.com/(@bob.bsky.social"}),
+    ]
+
+
+def test_a_mention_the_pds_cannot_resolve_now_fails_the_attempt_before_anything_is_posted():
+    outcome = run(
+        publishing(PublishRequest(text="hi @bob.bsky.social", idempotency_key=KEY)),
+        [INTERNAL],
+        store=MemoryProviderStore(STORED),
+    )
+    assert isinstance(outcome.error, TransientError)
+    assert [r.url.path for r in outcome.sent] == ["/xrpc/com.atproto.identity.resolveHandle"]
+
+
 def test_record_keys_are_atproto_tids():
     # The same values as @atproto/common's TID.fromTime(micros, clockId).toString().
     assert tid(1768478400000000, 5) == "3mchjvhag2227"
