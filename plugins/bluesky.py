@@ -24,6 +24,10 @@ Why it is built the way it is:
   through the PDS (``com.atproto.identity.resolveHandle``). A handle that resolves to nobody
   stays plain text, as in the Bluesky app; a PDS that cannot answer fails the attempt, which is
   retried, rather than post a mention that notifies nobody.
+- **A link gets a card** (``app.bsky.embed.external``) in a post without images, as the
+  Bluesky app makes one: the first link's page title, description and image
+  (``providers.link_preview``), the image uploaded as a blob. A page that cannot be read leaves
+  the post without a card, never without the post. The ``link_card`` setting turns it off.
 - The XRPC error word decides the typed error, not only the status: the PDS answers an expired
   token with **400** ``ExpiredToken``.
 """
@@ -61,6 +65,7 @@ from providers import (
     hookimpl,
 )
 from providers.http import json_object, raise_for_response, retry_after_seconds, send
+from providers.link_preview import fetch_image, fetch_preview
 from providers.text import find_urls
 from providers.threads import PostedPart, publish_thread
 
@@ -71,6 +76,8 @@ SESSION = "session"  # ctx.store kind: PDS URL → the session's tokens
 PUBLISH_PLAN = "publish_plan"  # ctx.store kind: idempotency key → the DID and time that fix the rkeys
 GET_POSTS_BATCH = 25  # app.bsky.feed.getPosts takes at most 25 uris
 MAX_LANGS = 3  # post.json: langs maxLength 3
+MAX_BLOB_BYTES = 1_000_000  # embed/images.json and embed/external.json: an image blob's maxSize
+CARD_IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"})
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Error words that mean the session (or the account) is no longer usable.
@@ -207,6 +214,15 @@ def facets(text: str, dids: Mapping[str, str] | None = None) -> list[dict[str, A
         feature = {"$type": "app.bsky.richtext.facet#tag", "tag": tag}
         found.append((start, {"index": _byte_span(text, start, end), "features": [feature]}))
     return [facet for _, facet in sorted(found, key=lambda item: item[0])]
+
+
+def _first_link(found: Sequence[dict[str, Any]]) -> str | None:
+    """The URI of the first link facet, in text order."""
+    for facet in found:
+        for feature in facet["features"]:
+            if feature["$type"] == "app.bsky.richtext.facet#link":
+                return str(feature["uri"])
+    return None
 
 
 def _langs(settings: Mapping[str, Any]) -> list[str]:
@@ -384,7 +400,7 @@ class Bluesky(Provider):
         # embed/images.json: at most 4 images of at most 1,000,000 bytes each.
         max_media=4,
         media_kinds=frozenset({"image"}),
-        max_media_bytes={"image": 1_000_000},
+        max_media_bytes={"image": MAX_BLOB_BYTES},
         max_thread_parts=25,  # ours: the protocol has no cap, a reader's patience has
         quotas=(
             Quota(1666, 3600, description="5,000 repo write points an hour; a post costs 3"),
@@ -405,6 +421,10 @@ class Bluesky(Provider):
     )
     settings = (
         SettingField("langs", "Languages", help=f"Up to {MAX_LANGS} comma-separated language tags, e.g. en or en,pt-BR."),
+        SettingField(
+            "link_card", "Link card", type="boolean", default=True,
+            help="Show the first link's page (title, description, image) as a card under a post without images.",
+        ),
     )
 
     def check_draft(self, draft: PostDraft) -> list[Issue]:
@@ -425,6 +445,7 @@ class Bluesky(Provider):
         thread = _ReplyRefs(refs={})
         langs = _langs(request.settings)
         resolved: dict[str, str | None] = {}  # handle → DID, once per publish
+        cards = request.settings.get("link_card", True) is not False
 
         async def post_part(index: int, text: str, media: tuple[PublishMedia, ...], reply_to: str | None) -> PostedPart:
             record: dict[str, Any] = {"$type": POST, "text": text, "createdAt": _created_at(plan, index)}
@@ -433,6 +454,8 @@ class Bluesky(Provider):
                 record["facets"] = found
             if media:
                 record["embed"] = await self._images(xrpc, media)
+            elif cards and (link := _first_link(found)) and (card := await self._link_card(xrpc, link)):
+                record["embed"] = card
             if reply_to is not None:
                 record["reply"] = await thread.reply_to(xrpc, reply_to)
             if langs:
@@ -477,6 +500,22 @@ class Bluesky(Provider):
                 image["aspectRatio"] = {"width": item.width, "height": item.height}
             images.append(image)
         return {"$type": "app.bsky.embed.images", "images": images}
+
+    async def _link_card(self, xrpc: Xrpc, uri: str) -> dict[str, Any] | None:
+        """The external embed for ``uri``, with its image as a blob when there is one; None without a page."""
+        preview = await fetch_preview(xrpc.ctx, uri)
+        if preview is None:
+            return None
+        external: dict[str, Any] = {"uri": uri, "title": preview.title, "description": preview.description}
+        image = await fetch_image(xrpc.ctx, preview.image_url, max_bytes=MAX_BLOB_BYTES, mime_types=CARD_IMAGE_TYPES) if preview.image_url else None
+        if image is not None:
+            response = await xrpc.call("POST", "com.atproto.repo.uploadBlob", content=image.data, headers={"Content-Type": image.mime_type})
+            if response.is_success:
+                external["thumb"] = response.json()["blob"]
+            elif response.status_code >= 500 or response.status_code == 429:
+                raise_for_xrpc(response, xrpc.ctx.now())  # the PDS is failing: the post would too
+            # else the PDS refused this image (a 4xx): the card goes without it
+        return {"$type": "app.bsky.embed.external", "external": external}
 
     async def reconcile(self, ctx: ProviderContext, request: PublishRequest) -> PublishResult | None:
         """The post and its thread when every part is at its planned record key; else None.

@@ -19,6 +19,7 @@ from gateway.runtime import Runtime
 from gateway.settings import Settings
 from plugins.bluesky import POST, PUBLISH_PLAN, SESSION, Bluesky
 from providers import BytesSource, ProviderContext, PublishMedia, PublishRequest, Rejected, ThreadPart, validate_credentials
+from tests.http_peer import Reply, scripted_server
 from tests.media_samples import png
 from tests.peers.bluesky_pds_peer import PeerUnavailable, RunningPds, running_pds
 
@@ -116,7 +117,9 @@ async def test_connects_and_publishes_a_link_with_byte_offsets_reusing_one_sessi
     assert (profile.external_id, profile.handle) == (peer.did, peer.credentials["identifier"])
 
     text = "Grüße 👨‍👩‍👧 read https://example.com/socialgate?x=1 #socialgate"
-    result = await provider.publish(peer.context(), PublishRequest(text=text, idempotency_key="tgt_link"))
+    # No card: example.com is not reachable from here (the card has its own test, below).
+    request = PublishRequest(text=text, idempotency_key="tgt_link", settings={"link_card": False})
+    result = await provider.publish(peer.context(), request)
     record = peer.record(result.platform_post_id)["value"]
     assert record["text"] == text
     encoded = text.encode()
@@ -141,6 +144,22 @@ async def test_a_mention_names_the_account_by_the_did_the_pds_resolves(peer: Pee
     assert mention["features"] == [{"$type": "app.bsky.richtext.facet#mention", "did": friend_did}]
     assert text.encode()[mention["index"]["byteStart"] : mention["index"]["byteEnd"]].decode() == "@MentionedFriend.test"
     assert peer.recorder.methods.count("com.atproto.identity.resolveHandle") == 2
+
+
+async def test_a_link_card_with_its_image_is_a_record_the_pds_accepts(peer: Peer) -> None:
+    page = (
+        "<html><head><meta property='og:title' content='Socialgate notes'>"
+        "<meta property='og:description' content='What we shipped'><meta property='og:image' content='/thumb.png'></head></html>"
+    )
+    with scripted_server() as site:
+        site.routes["/notes"] = Reply(200, {"Content-Type": "text/html; charset=utf-8"}, page.encode())
+        site.routes["/thumb.png"] = Reply(200, {"Content-Type": "image/png"}, png(64, 32))
+        link = site.url("/notes")
+        result = await provider.publish(peer.context(), PublishRequest(text=f"Notes: {link}", idempotency_key="tgt_card"))
+    external = peer.record(result.platform_post_id)["value"]["embed"]["external"]
+    assert (external["uri"], external["title"], external["description"]) == (link, "Socialgate notes", "What we shipped")
+    assert external["thumb"]["mimeType"] == "image/png" and external["thumb"]["size"] == len(png(64, 32))
+    assert site.requested == ["/notes", "/thumb.png"]
 
 
 async def test_publishes_a_thread_of_three_replying_to_root_and_parent(peer: Peer) -> None:

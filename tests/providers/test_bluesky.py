@@ -87,7 +87,8 @@ class TestBlueskyConformance(ProviderConformance):
     provider = provider
     credentials = CREDENTIALS
     stored = STORED
-    request = PublishRequest(text="Ship it 🚀 https://example.com/notes", idempotency_key=KEY)
+    # No link card here: the card's page fetch is tested on its own below.
+    request = PublishRequest(text="Ship it 🚀 https://example.com/notes", idempotency_key=KEY, settings={"link_card": False})
     success = [created(RKEYS[0])]
     expected_post_id = uri(RKEYS[0])
     expected_url = f"https://bsky.app/profile/{DID}/post/{RKEYS[0]}"
@@ -212,7 +213,7 @@ UNRESOLVED = xrpc_error(400, "InvalidRequest", "Unable to resolve handle")
 def test_mentions_name_the_account_by_its_did_and_a_handle_that_names_nobody_stays_plain():
     text = "Danke @Bob.bsky.social & @ghost.bsky.social! cc (@bob.bsky.social) me@x.com @bob.example https://e.com/(@bob.bsky.social"
     outcome = run(
-        publishing(PublishRequest(text=text, idempotency_key=KEY)),
+        publishing(PublishRequest(text=text, idempotency_key=KEY, settings={"link_card": False})),
         [reply(200, json={"did": BOB}), UNRESOLVED, created(RKEYS[0])],
         store=MemoryProviderStore(STORED),
     )
@@ -240,6 +241,69 @@ def test_a_mention_the_pds_cannot_resolve_now_fails_the_attempt_before_anything_
     )
     assert isinstance(outcome.error, TransientError)
     assert [r.url.path for r in outcome.sent] == ["/xrpc/com.atproto.identity.resolveHandle"]
+
+
+PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Fallback title</title>
+<meta property="og:title" content="Release notes &amp; more">
+<meta property="og:description" content="  What changed
+ in 2.0  ">
+<meta property="og:image" content="/card.png"></head><body>…</body></html>"""
+CARD_PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 60
+CARD_BLOB = {"$type": "blob", "ref": {"$link": "bafkreihwihm6kpd6zuwhhlro75p5qks5qtrcu55jp3gddbfjsieiv7wuxm"}, "mimeType": "image/png", "size": len(CARD_PNG)}
+
+
+def html(body, status=200):
+    return reply(status, text=body, headers={"Content-Type": "text/html; charset=utf-8"})
+
+
+def test_a_link_gets_a_card_with_the_pages_title_description_and_image():
+    request = PublishRequest(text="Read https://example.com/notes and example.org too", idempotency_key=KEY)
+    steps = [html(PAGE), httpx.Response(200, headers={"Content-Type": "image/png"}, content=CARD_PNG),
+             reply(200, json={"blob": CARD_BLOB}), created(RKEYS[0])]
+    outcome = run(publishing(request), steps, store=MemoryProviderStore(STORED))
+    assert outcome.error is None
+    page, image, upload, create = outcome.sent
+    assert (page.method, str(page.url)) == ("GET", "https://example.com/notes")  # the first link
+    assert str(image.url) == "https://example.com/card.png"  # relative to the page
+    assert (str(upload.url), upload.headers["content-type"], upload.content) == (PDS + "com.atproto.repo.uploadBlob", "image/png", CARD_PNG)
+    assert body(create)["record"]["embed"] == {
+        "$type": "app.bsky.embed.external",
+        "external": {"uri": "https://example.com/notes", "title": "Release notes & more", "description": "What changed in 2.0", "thumb": CARD_BLOB},
+    }
+
+
+def test_a_page_that_cannot_be_read_leaves_the_post_without_a_card_but_posts_it():
+    for page in (html("gone", status=404), reply(200, text="plain"), httpx.ConnectTimeout("slow"), html("<p>no title</p>")):
+        outcome = run(publishing(PublishRequest(text="see https://example.com/x", idempotency_key=KEY)), [page, created(RKEYS[0])],
+                      store=MemoryProviderStore(STORED))
+        assert outcome.error is None
+        assert "embed" not in body(outcome.sent[-1])["record"]
+
+
+def test_a_card_image_the_pds_refuses_is_left_out_and_one_too_large_is_not_uploaded():
+    big = httpx.Response(200, headers={"Content-Type": "image/png"}, content=b"\0" * 1_000_001)
+    steps = [html(PAGE), big, created(RKEYS[0])]
+    outcome = run(publishing(PublishRequest(text="https://example.com/notes", idempotency_key=KEY)), steps, store=MemoryProviderStore(STORED))
+    assert outcome.error is None and "thumb" not in body(outcome.sent[-1])["record"]["embed"]["external"]
+    refused = xrpc_error(400, "InvalidRequest", "Unsupported image")
+    steps = [html(PAGE), httpx.Response(200, headers={"Content-Type": "image/png"}, content=CARD_PNG), refused, created(RKEYS[0])]
+    outcome = run(publishing(PublishRequest(text="https://example.com/notes", idempotency_key=KEY)), steps, store=MemoryProviderStore(STORED))
+    assert outcome.error is None
+    assert body(outcome.sent[-1])["record"]["embed"]["external"]["title"] == "Release notes & more"
+    assert "thumb" not in body(outcome.sent[-1])["record"]["embed"]["external"]
+
+
+def test_no_card_when_the_setting_is_off_or_the_post_has_images():
+    off = PublishRequest(text="https://example.com/notes", idempotency_key=KEY, settings={"link_card": False})
+    outcome = run(publishing(off), [created(RKEYS[0])], store=MemoryProviderStore(STORED))
+    assert outcome.error is None and [r.url.path for r in outcome.sent] == ["/xrpc/com.atproto.repo.createRecord"]
+    image = b"\x89PNG\r\n\x1a\n" + b"\x00" * 40
+    media = PublishMedia(kind="image", mime_type="image/png", size_bytes=len(image), url="https://m.example/a.png",
+                         source=BytesSource(image), alt_text="a", width=1, height=1)
+    with_image = PublishRequest(text="https://example.com/notes", idempotency_key=KEY, media=(media,))
+    blob = {"$type": "blob", "ref": {"$link": "bafkrei"}, "mimeType": "image/png", "size": len(image)}
+    outcome = run(publishing(with_image), [reply(200, json={"blob": blob}), created(RKEYS[0])], store=MemoryProviderStore(STORED))
+    assert outcome.error is None and body(outcome.sent[-1])["record"]["embed"]["$type"] == "app.bsky.embed.images"
 
 
 def test_record_keys_are_atproto_tids():
