@@ -234,6 +234,7 @@ RELAY_INTERVAL = 1.0
 RELAY_BATCH = 1_000
 RELAY_LOOKBACK = 10.0  # seconds; a transaction that writes job events commits well within it
 
+
 class StoredEventRelay:
     def __init__(
         self, database: Database, bus: MemoryEventBus, interval: float = RELAY_INTERVAL, lookback: float | None = None

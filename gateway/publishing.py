@@ -65,7 +65,7 @@ async def _lock_post(session: AsyncSession, organization_id: str, post_id: str) 
     post = await require_owned(session, Post, "post", organization_id, post_id, code="POST_NOT_FOUND", noun="post")
     if session.bind.dialect.name == "postgresql":
         await session.execute(select(Post.id).where(Post.id == post.id).with_for_update())
-        await _lock_targets(session, Target.post_id == post.id)
+    await _lock_targets(session, Target.post_id == post.id)
     return post
 
 
