@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from gateway.clock import utcnow
 from gateway.errors import Forbidden, NotFound, Unauthenticated, UserError
@@ -46,6 +47,8 @@ MAX_NAME_LENGTH = 200
 ROTATION_GRACE = timedelta(hours=24)
 # Only an operator (the CLI) mints keys holding this; a key never hands it on.
 UNDELEGABLE_SCOPE = "org:admin"
+# The organization a key's organization belongs to, if any (its kill switch counts too).
+_Parent = aliased(Organization)
 
 
 @dataclass(frozen=True)
@@ -136,8 +139,9 @@ async def authenticate(
     lookup = match.group(1) if match else _DUMMY_LOOKUP
     row = (
         await session.execute(
-            select(ApiKey, Organization)
+            select(ApiKey, Organization, _Parent.kill_switch.label("parent_killed"))
             .join(Organization, Organization.id == ApiKey.organization_id)
+            .outerjoin(_Parent, _Parent.id == Organization.parent_id)
             .where(ApiKey.lookup == lookup)
         )
     ).first()
@@ -148,7 +152,8 @@ async def authenticate(
     key, organization = row.ApiKey, row.Organization
     if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
         raise Unauthenticated()
-    if kill_switch or key.disabled or organization.kill_switch:
+    # A parent's kill switch stops its children too: it is how an operator halts a whole tenant.
+    if kill_switch or key.disabled or organization.kill_switch or row.parent_killed:
         raise Forbidden("This API key is disabled by a kill switch.")
     if organization.status != "active":
         raise Forbidden(f"The organization is {organization.status}.")
@@ -195,18 +200,31 @@ async def find_key(session: AsyncSession, principal: Principal, key_id: str) -> 
     return await find_owned(session, ApiKey, "key", principal.organization_id, key_id)
 
 
-async def _owned_key(session: AsyncSession, principal: Principal, key_id: str) -> ApiKey:
-    return await require_owned(
+async def _managed_key(session: AsyncSession, principal: Principal, key_id: str) -> ApiKey:
+    """A key of the caller's organization that the caller may rotate or revoke.
+
+    ``keys:write`` alone is not enough: acting on a key needs every scope that key holds, or a
+    ``keys:write`` key could rotate an admin key into a fresh ``*`` secret for itself, or revoke
+    it to lock the admin out. So a key holding ``org:admin`` yields only to an ``org:admin`` key,
+    and a ``*`` key only to a ``*`` key.
+    """
+    key = await require_owned(
         session, ApiKey, "key", principal.organization_id, key_id, code="API_KEY_NOT_FOUND", noun="API key"
     )
+    if not covers(principal.scopes, key.scopes):
+        raise Forbidden("This API key cannot act on a key holding scopes it does not hold itself.")
+    return key
 
 
 async def rotate_key(session: AsyncSession, principal: Principal, key_id: str, now: datetime | None = None) -> MintedKey:
     """A new secret with the same scopes; the old one keeps working for 24 hours."""
     now = now or utcnow()
-    old = await _owned_key(session, principal, key_id)
+    old = await _managed_key(session, principal, key_id)
     if old.revoked_at is not None or (old.expires_at is not None and old.expires_at <= now):
         raise UserError("API_KEY_REVOKED", "A revoked or expired key cannot be rotated.", ["id"])
+    if old.disabled:
+        # Its successor would start enabled: rotation must not undo the operator's kill switch.
+        raise UserError("API_KEY_DISABLED", "A key turned off by its kill switch cannot be rotated.", ["id"])
     grace_end = now + ROTATION_GRACE
     old.expires_at = min(old.expires_at, grace_end) if old.expires_at else grace_end
     return await mint_key(
@@ -220,7 +238,7 @@ async def rotate_key(session: AsyncSession, principal: Principal, key_id: str, n
 
 
 async def revoke_key(session: AsyncSession, principal: Principal, key_id: str, now: datetime | None = None) -> ApiKey:
-    key = await _owned_key(session, principal, key_id)
+    key = await _managed_key(session, principal, key_id)
     if key.revoked_at is None:
         key.revoked_at = now or utcnow()
         await session.flush()
