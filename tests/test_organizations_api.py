@@ -159,3 +159,24 @@ async def test_children_connection_and_node(api, org):
     children = body["data"]["node"]["children"]
     assert [n["id"] for n in children["nodes"]] == ids[::-1][:2]
     assert children["pageInfo"]["hasNextPage"] is True
+
+
+async def test_a_parent_kill_switch_refuses_its_childrens_keys(api):
+    """Issue 11.10: the kill switch of a parent organization stops the keys of its children too."""
+    from gateway.organizations import set_kill_switch
+
+    parent = await make_org_with_key(api.runtime, scopes=["org:admin", "keys:write", "org:read"])
+    child_id = (await _create_child(api, parent.secret))["organization"]["id"]
+    minted = await api.graphql(
+        'mutation { createApiKey(input: {scopes: ["org:read"]}) { secret } }', key=parent.secret, headers={"X-Socialgate-Org": child_id}
+    )
+    child_secret = minted["data"]["createApiKey"]["secret"]
+    async with api.runtime.database.write() as session:
+        await set_kill_switch(session, parent.organization_id, True)
+    for key in (child_secret, parent.secret):
+        refused = await api.graphql("{ viewer { apiKeyId } }", key=key)
+        assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    async with api.runtime.database.write() as session:
+        await set_kill_switch(session, parent.organization_id, False)
+    back = await api.graphql("{ viewer { organization { id } } }", key=child_secret)
+    assert back["data"]["viewer"]["organization"]["id"] == child_id
