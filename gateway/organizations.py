@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import false, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.errors import NotFound, UserError
@@ -57,20 +57,44 @@ async def get_organization(session: AsyncSession, organization_id: str) -> Organ
     return organization
 
 
-async def find_visible(session: AsyncSession, principal: Principal, organization_id: str) -> Organization | None:
-    """The caller's own organization or one of its direct children; None for anything else."""
-    if not is_id_of(organization_id, "org"):
+def _seen_from(principal: Principal) -> set[str]:
+    """The organizations whose own tree the caller sees: the one it acts in, and the key's own
+    organization when a parent's key acts in a child (it sees that tree without the header too)."""
+    acting_from = principal.acting_from_organization_id
+    return {principal.organization_id, acting_from} if acting_from else {principal.organization_id}
+
+
+def _within(organization: Organization | None, roots: set[str]) -> Organization | None:
+    """The organization if it is one of ``roots`` or a direct child of one, else None."""
+    if organization is None or not ({organization.id, organization.parent_id} & roots):
         return None
-    organization = await session.get(Organization, organization_id)
-    if organization is None:
+    return organization
+
+
+async def _get(session: AsyncSession, organization_id: str) -> Organization | None:
+    return await session.get(Organization, organization_id) if is_id_of(organization_id, "org") else None
+
+
+async def find_visible(session: AsyncSession, principal: Principal, organization_id: str | None) -> Organization | None:
+    """The caller's organization or one of its direct children; None for anything else.
+
+    Every field that leads to an organization (``organization(id)``, ``node``, ``parent``,
+    ``viewer.parentOrganization``) comes through here, so none of them shows what the others
+    hide: a child's own key sees neither its parent nor, through it, its siblings.
+    """
+    if organization_id is None:
         return None
-    if organization.id == principal.organization_id or organization.parent_id == principal.organization_id:
-        return organization
-    return None
+    return _within(await _get(session, organization_id), _seen_from(principal))
+
+
+async def _editable(session: AsyncSession, principal: Principal, organization_id: str) -> Organization | None:
+    """Changes stay inside the organization acted in and its children, even for a parent's key
+    acting in a child: that header narrows what the key does, it never widens it."""
+    return _within(await _get(session, organization_id), {principal.organization_id})
 
 
 async def _managed_child(session: AsyncSession, principal: Principal, organization_id: str) -> Organization:
-    organization = await find_visible(session, principal, organization_id)
+    organization = await _editable(session, principal, organization_id)
     if organization is None or organization.id == principal.organization_id:
         raise UserError("ORGANIZATION_NOT_FOUND", "No child organization with that id.", ["id"])
     return organization
@@ -83,7 +107,7 @@ async def create_child(session: AsyncSession, principal: Principal, name: str, m
 async def update_organization(
     session: AsyncSession, principal: Principal, organization_id: str, *, name: str | None, metadata: Any, metadata_given: bool
 ) -> Organization:
-    organization = await find_visible(session, principal, organization_id)
+    organization = await _editable(session, principal, organization_id)
     if organization is None:
         raise UserError("ORGANIZATION_NOT_FOUND", "No organization with that id.", ["id"])
     if organization.status == "archived":
@@ -110,8 +134,13 @@ async def change_status(session: AsyncSession, principal: Principal, organizatio
     return organization
 
 
-async def list_children(session: AsyncSession, parent_id: str, page: PageRequest) -> Page[Organization]:
-    return await paginate(session, select(Organization).where(Organization.parent_id == parent_id), Organization, page)
+async def list_children(session: AsyncSession, principal: Principal, parent_id: str, page: PageRequest) -> Page[Organization]:
+    """A visible organization's children; none when the caller does not see that whole tree (a
+    child's key reaching its parent must not list its siblings)."""
+    query = select(Organization).where(Organization.parent_id == parent_id)
+    if parent_id not in _seen_from(principal):
+        query = query.where(false())
+    return await paginate(session, query, Organization, page)
 
 
 async def set_kill_switch(session: AsyncSession, organization_id: str, on: bool) -> Organization:

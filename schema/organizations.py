@@ -35,21 +35,17 @@ class OrganizationType(Node):
             parent_id=row.parent_id,
         )
 
-    @strawberry.field(description="The parent organization, for a child.")
+    @strawberry.field(description="The parent organization, for a child; null unless the caller's key belongs to it.")
     async def parent(self, info: Info) -> OrganizationType | None:
-        if self.parent_id is None:
-            return None
-        async with info.context.runtime.database.read() as session:
-            row = await session.get(OrganizationRow, self.parent_id)
-        return OrganizationType.from_row(row) if row else None
+        return await _visible(info, self.parent_id) if self.parent_id else None
 
     @strawberry.field(description="Direct child organizations, newest first.")
     async def children(
         self, info: Info, first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None
     ) -> Connection[OrganizationType]:
-        info.context.require("org:read")
+        principal = info.context.require("org:read")
         async with info.context.runtime.database.read() as session:
-            page = await service.list_children(session, str(self.id), page_request(first, after, last, before))
+            page = await service.list_children(session, principal, str(self.id), page_request(first, after, last, before))
         return Connection.from_page(page, OrganizationType.from_row)
 
 

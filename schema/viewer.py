@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from gateway.organizations import get_organization
+from gateway.organizations import find_visible, get_organization
 from schema.context import Info
 from schema.organizations import OrganizationType
 
@@ -22,13 +22,15 @@ class Viewer:
         async with info.context.runtime.database.read() as session:
             return OrganizationType.from_row(await get_organization(session, self.organization_id))
 
-    @strawberry.field(description="The parent of the organization acted in, if it has one.")
+    @strawberry.field(
+        description="The parent of the organization acted in: set for a parent's key acting in a child "
+        "(X-Socialgate-Org), null for the child's own keys, which do not see their parent."
+    )
     async def parent_organization(self, info: Info) -> OrganizationType | None:
         async with info.context.runtime.database.read() as session:
             organization = await get_organization(session, self.organization_id)
-            if organization.parent_id is None:
-                return None
-            return OrganizationType.from_row(await get_organization(session, organization.parent_id))
+            parent = await find_visible(session, info.context.principal, organization.parent_id)
+        return OrganizationType.from_row(parent) if parent else None
 
     @strawberry.field(description="Set when a parent organization's key acts in this child.")
     def acting_from_organization(self) -> strawberry.ID | None:

@@ -411,3 +411,27 @@ async def test_handshakes_long_over_are_purged_and_recent_ones_kept(api, org, pl
     assert (await _connection_row(api, recent)).status == "pending"
     async with api.runtime.database.write() as session:
         assert await purge_connections(session) == 0
+
+
+async def test_a_connection_started_acting_in_a_child_belongs_to_that_child(api, platform, standin):
+    """Checked in the sweep of issue 11.1: the handshake, its account and its polling stay in the
+    organization acted in; the parent's own key (without the header) sees none of it."""
+    from tests.oauth_flow import ALLOW, START
+
+    parent = await make_org_with_key(api.runtime, name="Agency")
+    created = await api.graphql('mutation { createOrganization(input: {name: "Client"}) { organization { id } } }', key=parent.secret)
+    child_id = created["data"]["createOrganization"]["organization"]["id"]
+    acting = {"X-Socialgate-Org": child_id}
+    await api.graphql(ALLOW, {"uris": [APP_URI]}, key=parent.secret, headers=acting)
+    refused = await start(api, parent.secret)  # the parent itself allowed no redirect URI
+    assert refused["userErrors"][0]["code"] == "REDIRECT_URI_NOT_ALLOWED"
+    body = await api.graphql(START, {"input": {"provider": standin.id, "redirectUri": APP_URI}}, key=parent.secret, headers=acting)
+    started = body["data"]["startConnection"]
+    assert (await _connection_row(api, started["connection"]["id"])).organization_id == child_id
+    assert await poll(api, parent.secret, started["connection"]["id"]) is None
+    await callback(api, await consent(api, started["authorizeUrl"]))
+    polled = await api.graphql("query($id: ID!) { connection(id: $id) { account { id } } }", {"id": started["connection"]["id"]}, key=parent.secret, headers=acting)
+    account_id = polled["data"]["connection"]["account"]["id"]
+    async with api.runtime.database.read() as session:
+        assert (await session.get(Account, account_id)).organization_id == child_id
+    assert (await api.graphql("{ accounts { nodes { id } } }", key=parent.secret))["data"]["accounts"]["nodes"] == []
