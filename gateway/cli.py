@@ -144,6 +144,7 @@ def worker() -> None:
 @app.command()
 def migrate() -> None:
     """Bring the database schema up to date (safe to run again)."""
+    from gateway.settings import resolve_secret_key
     from gateway.storage import Database
     from gateway.storage.migrate import current_revision, upgrade
 
@@ -152,7 +153,7 @@ def migrate() -> None:
     async def run() -> str | None:
         database = Database(settings.database_url)
         try:
-            await upgrade(database)
+            await upgrade(database, resolve_secret_key(settings))
             return await current_revision(database)
         finally:
             await database.dispose()
@@ -215,9 +216,9 @@ def keys_kill_switch(
 @orgs_app.command("kill-switch")
 def orgs_kill_switch(
     org_id: Annotated[str, typer.Argument(help="The organization to switch.")],
-    on: Annotated[bool, typer.Option("--on/--off", help="--on refuses every key of the organization; --off restores them.")],
+    on: Annotated[bool, typer.Option("--on/--off", help="--on refuses every key of the organization and of its children; --off restores them.")],
 ) -> None:
-    """The per-organization kill switch."""
+    """The per-organization kill switch; it refuses the keys of the organization's children too."""
     from gateway.organizations import set_kill_switch
 
     async def work(runtime: Any) -> Any:

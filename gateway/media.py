@@ -6,7 +6,8 @@ is enforced while reading, and the SHA-256 is computed on the way. Only then is 
 and the file renamed into place inside that transaction — so a row never names a missing file,
 and a failure at any step leaves neither a row nor a file behind.
 
-Files live under ``<data_dir>/media/<org>/<id>``. Each asset has an unguessable access token;
+Files live under ``<data_dir>/media/<org>/<id>``, 0600 in 0700 directories. Each asset has an
+unguessable access token (``gateway.media_tokens``: derived, stored only as a hash);
 ``/media/{id}/{token}/{filename}`` serves it to platforms that pull media from a URL.
 """
 
@@ -42,7 +43,9 @@ from gateway.media_formats import (
     normalize_mime,
     sniff_mime,
 )
+from gateway.media_tokens import access_token, token_hash
 from gateway.pagination import Page, PageRequest, paginate
+from gateway.private_files import DIRECTORY_MODE, make_private_directories, private_opener, restrict
 from gateway.settings import Settings
 from gateway.storage import Database
 from gateway.storage.models import MediaAsset
@@ -58,7 +61,7 @@ FETCH_DEADLINE_SECONDS = 120.0
 MEDIA_DIRECTORY = "media"
 UNSAFE_FILENAME_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]+")
 # Compared against when an id has no row, so a miss costs what a hit costs.
-_NO_TOKEN = secrets.token_urlsafe(32)
+_NO_TOKEN_HASH = token_hash(secrets.token_urlsafe(32))
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,7 @@ async def receive_file(
     """
     declared = normalize_mime(declared_mime)
     _check_declared_mime(declared, field)
-    await anyio.Path(directory).mkdir(parents=True, exist_ok=True)
+    await anyio.to_thread.run_sync(make_private_directories, directory)
     temporary = directory / f".incoming-{secrets.token_hex(12)}"
     digest = hashlib.sha256()
     head = bytearray()
@@ -134,7 +137,7 @@ async def receive_file(
     media_type: MediaType | None = None
     cap = limits.cap_for_declared(declared)
     try:
-        async with await anyio.open_file(temporary, "xb") as out:
+        async with await anyio.open_file(temporary, "xb", opener=private_opener) as out:
             async for chunk in chunks:
                 size += len(chunk)
                 if len(head) < HEADER_BYTES:
@@ -208,9 +211,12 @@ def file_path(settings: Settings, asset: MediaAsset) -> Path:
     return settings.resolved_data_dir / asset.storage_path
 
 
-def public_url(settings: Settings, asset: MediaAsset) -> str:
-    """The URL platforms pull the file from; the token in it is the capability to read it."""
-    return f"{settings.base_url}/media/{asset.id}/{asset.access_token}/{quote(asset.filename)}"
+def public_url(settings: Settings, secret_key: bytes, asset: Any) -> str:
+    """The URL platforms pull the file from; the token in it is the capability to read it.
+
+    ``asset`` is a MediaAsset or a Core row of its columns (the engine reads those).
+    """
+    return f"{settings.base_url}/media/{asset.id}/{access_token(secret_key, asset.id)}/{quote(asset.filename)}"
 
 
 # -- creating -------------------------------------------------------------------------------------
@@ -229,6 +235,7 @@ async def _store(
     organization_id: str,
     received: ReceivedFile,
     *,
+    secret_key: bytes,
     filename: str | None,
     alt_text: str,
     source_url: str | None,
@@ -254,7 +261,7 @@ async def _store(
         alt_text=alt_text,
         storage_path=storage_path_of(organization_id, media_id),
         source_url=source_url,
-        access_token=secrets.token_urlsafe(32),
+        access_token_hash=token_hash(access_token(secret_key, media_id)),
     )
     final = file_path(settings, asset)
     moved = False
@@ -287,6 +294,12 @@ async def _store(
     return replayed
 
 
+def restrict_media_root(settings: Settings) -> None:
+    """Close the media directory an earlier version created 0755: whatever files it holds, no
+    other local user can reach them through it."""
+    restrict(settings.resolved_data_dir / MEDIA_DIRECTORY, DIRECTORY_MODE)
+
+
 def _organization_directory(settings: Settings, organization_id: str) -> Path:
     return settings.resolved_data_dir / MEDIA_DIRECTORY / organization_id
 
@@ -296,6 +309,7 @@ async def upload_media(
     settings: Settings,
     organization_id: str,
     *,
+    secret_key: bytes,
     source: ByteSource,
     filename: str | None,
     mime_type: str | None,
@@ -324,6 +338,7 @@ async def upload_media(
         settings,
         organization_id,
         received,
+        secret_key=secret_key,
         filename=filename,
         alt_text=alt_text,
         source_url=None,
@@ -359,6 +374,7 @@ async def register_media(
     settings: Settings,
     organization_id: str,
     *,
+    secret_key: bytes,
     url: str,
     alt_text: str = "",
     idempotency_key: str | None = None,
@@ -393,6 +409,7 @@ async def register_media(
         settings,
         organization_id,
         received,
+        secret_key=secret_key,
         filename=_filename_from_url(url),
         alt_text=alt_text,
         source_url=url,
@@ -445,16 +462,17 @@ class Download:
 async def open_download(database: Database, settings: Settings, media_id: str, token: str) -> Download | None:
     """The asset and its file for a public media URL, or None when any part of it is wrong.
 
-    Not scoped by org: the URL's token is the credential. It is compared in constant time, and
-    against a dummy when the id has no row, so timing does not tell which part was wrong.
+    Not scoped by org: the URL's token is the credential. Its hash is compared with the stored
+    one in constant time, and against a dummy when the id has no row, so timing does not tell
+    which part was wrong.
     """
     asset = None
     if is_id_of(media_id, "med"):
         async with database.read() as session:
             query = select(MediaAsset).where(MediaAsset.id == media_id, MediaAsset.deleted_at.is_(None))
             asset = (await session.execute(query)).scalar_one_or_none()
-    expected = asset.access_token if asset else _NO_TOKEN
-    if not hmac.compare_digest(expected.encode(), token.encode()) or asset is None:
+    expected = asset.access_token_hash if asset else _NO_TOKEN_HASH
+    if not hmac.compare_digest(expected, token_hash(token)) or asset is None:
         return None
     path = file_path(settings, asset)
     if not await anyio.Path(path).is_file():

@@ -15,6 +15,7 @@ import httpx
 from gateway import clock
 from gateway.events import BusEvent, MemoryEventBus, StoredEventRelay
 from gateway.locks import KeyedLocks
+from gateway.media import restrict_media_root
 from gateway.plugins import load_plugins
 from gateway.provider_store import DatabaseProviderStore
 from gateway.rate_limit import CostRateLimiter
@@ -71,9 +72,10 @@ class Runtime:
         whichever of several gateway processes happens to start first.
         """
         if self.settings.is_sqlite:
-            await upgrade(self.database)
+            await upgrade(self.database, self.secret_key)
         elif not await is_up_to_date(self.database):
             raise SettingsError(["the database schema is not up to date: run `socialgate migrate` first"])
+        restrict_media_root(self.settings)
         await self.relay.start()
         log.info("runtime started", extra={"database": self.database.url.render_as_string(hide_password=True)})
 

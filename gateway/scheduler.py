@@ -390,7 +390,7 @@ class Scheduler:
         content = post.content or {}
         attachments = tuple(
             PublishMedia(
-                kind=m.kind, mime_type=m.mime_type, size_bytes=m.size_bytes, url=public_url(self.settings, m),
+                kind=m.kind, mime_type=m.mime_type, size_bytes=m.size_bytes, url=public_url(self.settings, self.runtime.secret_key, m),
                 source=FileSource(file_path(self.settings, m)), alt_text=m.alt_text, width=m.width, height=m.height,
                 duration_ms=m.duration_ms, filename=m.filename,
             )

@@ -20,6 +20,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from gateway.private_files import make_private_directories
+
 ENV_PREFIX = "SOCIALGATE_"
 SUPPORTED_DATABASE_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 SUPPORTED_EVENT_SCHEMES = ("memory", "redis", "rediss")
@@ -273,7 +275,7 @@ def resolve_secret_key(settings: Settings) -> bytes:
     if settings.secret_key:
         return decode_secret_key(settings.secret_key)
     path = settings.resolved_data_dir / SECRET_KEY_FILENAME
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_directories(path.parent)
     if not path.exists():
         # Written to a private temporary file, then linked into place: a concurrent start either
         # wins the link or reads the complete file the winner wrote, never a half-written one.

@@ -11,7 +11,6 @@ from strawberry.file_uploads import Upload
 from gateway import media as service
 from gateway.media_formats import MediaKind
 from gateway.runtime import Runtime
-from gateway.settings import Settings
 from gateway.storage.models import MediaAsset as MediaAssetRow
 from schema.context import Info
 from schema.payloads import UserErrorType, collect_user_errors
@@ -36,7 +35,7 @@ class MediaAssetType(Node):
     created_at: datetime
 
     @classmethod
-    def from_row(cls, row: MediaAssetRow, settings: Settings) -> MediaAssetType:
+    def from_row(cls, row: MediaAssetRow, runtime: Runtime) -> MediaAssetType:
         return cls(
             id=strawberry.ID(row.id),
             kind=MediaKind(row.kind),
@@ -48,7 +47,7 @@ class MediaAssetType(Node):
             height=row.height,
             duration_ms=row.duration_ms,
             alt_text=row.alt_text,
-            url=service.public_url(settings, row),
+            url=service.public_url(runtime.settings, runtime.secret_key, row),
             created_at=row.created_at,
         )
 
@@ -56,9 +55,9 @@ class MediaAssetType(Node):
 @node_resolver("med")
 async def load_media_asset(info: Info, id: str) -> MediaAssetType | None:
     principal = info.context.require("media:read")
-    settings = info.context.runtime.settings
+    runtime = info.context.runtime
     return await read_one(
-        info, lambda session: service.find_media(session, principal.organization_id, id), lambda row: MediaAssetType.from_row(row, settings)
+        info, lambda session: service.find_media(session, principal.organization_id, id), lambda row: MediaAssetType.from_row(row, runtime)
     )
 
 
@@ -88,7 +87,7 @@ class MediaAssetPayload:
 
     @classmethod
     def of(cls, info: Info, row: MediaAssetRow | None, errors: list[UserErrorType]) -> MediaAssetPayload:
-        asset = MediaAssetType.from_row(row, info.context.runtime.settings) if row else None
+        asset = MediaAssetType.from_row(row, info.context.runtime) if row else None
         return cls(media_asset=asset, user_errors=errors)
 
 
@@ -106,8 +105,8 @@ class MediaQuery:
         principal = info.context.require("media:read")
         async with info.context.runtime.database.read() as session:
             page = await service.list_media(session, principal.organization_id, page_request(first, after, last, before))
-        settings = info.context.runtime.settings
-        return Connection.from_page(page, lambda row: MediaAssetType.from_row(row, settings))
+        runtime = info.context.runtime
+        return Connection.from_page(page, lambda row: MediaAssetType.from_row(row, runtime))
 
 
 async def _write(info: Info, work: Callable[[Runtime, str], Awaitable[MediaAssetRow]]) -> MediaAssetPayload:
@@ -127,6 +126,7 @@ class MediaMutation:
                 runtime.database,
                 runtime.settings,
                 organization_id,
+                secret_key=runtime.secret_key,
                 source=input.file,
                 filename=getattr(input.file, "filename", None),
                 mime_type=getattr(input.file, "content_type", None),
@@ -143,6 +143,7 @@ class MediaMutation:
                 runtime.database,
                 runtime.settings,
                 organization_id,
+                secret_key=runtime.secret_key,
                 url=input.url,
                 alt_text=input.alt_text or "",
                 idempotency_key=input.idempotency_key,

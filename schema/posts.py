@@ -119,8 +119,8 @@ class PostType(Node):
     async def media(self, info: Info) -> list[MediaAssetType]:
         info.context.require("media:read")
         rows = await info.context.loaders.media.load_many((self.row.content or {}).get("media_ids", []))
-        settings = info.context.runtime.settings
-        return [MediaAssetType.from_row(row, settings) for row in rows if row is not None and row.deleted_at is None]
+        runtime = info.context.runtime
+        return [MediaAssetType.from_row(row, runtime) for row in rows if row is not None and row.deleted_at is None]
 
 
 async def _owned(info: Info, id: str) -> PostType | None:

@@ -266,6 +266,7 @@ async def test_a_failed_commit_removes_the_moved_file(api, org):
             FailsAtCommit(api.runtime.database),
             api.runtime.settings,
             org.organization_id,
+            secret_key=api.runtime.secret_key,
             source=Upload(samples.png()),
             filename="a.png",
             mime_type="image/png",
@@ -421,6 +422,7 @@ async def test_a_redirect_from_a_public_host_to_a_private_one_stores_nothing(api
                     api.runtime.database,
                     api.runtime.settings,
                     org.organization_id,
+                    secret_key=api.runtime.secret_key,
                     url=f"http://cdn.test:{server.port}/cat.png",
                     client=client,
                 )
@@ -439,6 +441,7 @@ async def test_a_body_without_length_is_cut_at_the_cap(private_api):
                 private_api.runtime.database,
                 private_api.runtime.settings,
                 org.organization_id,
+                secret_key=private_api.runtime.secret_key,
                 url=server.url("/big.png"),
                 limits=limits,
             )

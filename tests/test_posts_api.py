@@ -40,7 +40,7 @@ async def _image(api, org, size=500, organization_id=None) -> str:
     async with api.runtime.database.write() as session:
         asset = MediaAsset(
             id=new_id("med"), organization_id=organization_id or org.organization_id, kind="image", mime_type="image/png",
-            filename="a.png", size_bytes=size, sha256="0" * 64, storage_path="x", access_token="t" * 32,
+            filename="a.png", size_bytes=size, sha256="0" * 64, storage_path="x", access_token_hash="0" * 64,
         )
         session.add(asset)
     return asset.id

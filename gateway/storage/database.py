@@ -1,8 +1,9 @@
 """The async engine and its sessions.
 
-SQLite gets WAL (readers never wait for the writer), foreign keys, a busy timeout, and real
-transactions: pysqlite's own transaction handling is switched off and SQLAlchemy emits BEGIN
-itself, as the SQLAlchemy docs recommend. Write transactions use ``BEGIN IMMEDIATE`` so two
+SQLite gets a database file only its owner may read (``gateway.private_files``), WAL (readers
+never wait for the writer), foreign keys, a busy timeout, and real transactions: pysqlite's own
+transaction handling is switched off and SQLAlchemy emits BEGIN itself, as the SQLAlchemy docs
+recommend. Write transactions use ``BEGIN IMMEDIATE`` so two
 writers queue on the busy timeout instead of failing when a read lock cannot be upgraded.
 """
 
@@ -17,6 +18,8 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from gateway.private_files import prepare_sqlite_file
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 
@@ -49,8 +52,8 @@ class Database:
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         if self.is_sqlite:
             database = self.url.database
-            if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            if database and database != ":memory:" and not self.url.query.get("uri"):
+                prepare_sqlite_file(Path(database))
             self.engine = create_async_engine(url, echo=echo)
             self.write_engine = create_async_engine(url, echo=echo)
             _prepare_sqlite(self.engine, begin="BEGIN")

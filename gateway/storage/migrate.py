@@ -27,13 +27,18 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-async def upgrade(database: Database) -> None:
-    """Bring the schema to the newest revision; a database already there is left untouched."""
+async def upgrade(database: Database, secret_key: bytes | None = None, *, to: str = "head") -> None:
+    """Bring the schema to the newest revision (or ``to``); a database already there is left untouched.
+
+    ``secret_key`` is the service's key, for a revision that must derive something from it to
+    convert existing rows (0004's media URL tokens); a revision that needs it and lacks it fails.
+    """
 
     def run(sync_connection: Any) -> None:
         config = alembic_config()
         config.attributes["connection"] = sync_connection
-        command.upgrade(config, "head")
+        config.attributes["secret_key"] = secret_key
+        command.upgrade(config, to)
 
     async with database.write_engine.begin() as connection:
         await connection.run_sync(run)

@@ -206,8 +206,9 @@ class MediaAsset(Timestamps, Base):
     alt_text: Mapped[str] = mapped_column(Text, default="")
     storage_path: Mapped[str] = mapped_column(Text)
     source_url: Mapped[str | None] = mapped_column(Text)
-    # Part of the public URL platforms pull the file from; unguessable, so the URL is a capability.
-    access_token: Mapped[str] = mapped_column(String(64))
+    # SHA-256 (hex) of the token in the public URL platforms pull the file from; the token itself
+    # is never stored (gateway.media_tokens derives it when a URL is needed).
+    access_token_hash: Mapped[str] = mapped_column(String(64))
     deleted_at: Mapped[datetime | None]
 
 

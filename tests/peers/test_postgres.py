@@ -89,6 +89,21 @@ async def test_migrations_on_postgres(pg_settings):
         await database.dispose()
 
 
+async def test_media_token_migration_on_postgres(postgres_url, tmp_path):
+    """Revision 0004 converts a plaintext media token on PostgreSQL too, in its own database."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from tests.test_private_files import assert_the_migration_hashes_existing_tokens
+
+    admin = create_async_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.execute(text("CREATE DATABASE legacy_media"))
+    await admin.dispose()
+    url = postgres_url.rsplit("/", 1)[0] + "/legacy_media"
+    await assert_the_migration_hashes_existing_tokens(load_settings(database_url=url, data_dir=str(tmp_path), run_scheduler=False))
+
+
 async def test_publishing_guarantees_on_postgres(pg_api):
     from tests.engine import new_post, publish, sandbox_account, scheduler_for, setup_org
 
