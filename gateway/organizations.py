@@ -76,7 +76,8 @@ async def _get(session: AsyncSession, organization_id: str) -> Organization | No
 
 
 async def find_visible(session: AsyncSession, principal: Principal, organization_id: str | None) -> Organization | None:
-    """The caller's organization or one of its direct children; None for anything else.
+    """The caller's organization or one of its direct children (for a parent's key acting in a
+    child, also the parent's own tree); None for anything else.
 
     Every field that leads to an organization (``organization(id)``, ``node``, ``parent``,
     ``viewer.parentOrganization``) comes through here, so none of them shows what the others
