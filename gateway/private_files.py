@@ -16,7 +16,8 @@ log = logging.getLogger("socialgate.files")
 
 FILE_MODE = 0o600
 DIRECTORY_MODE = 0o700
-# SQLite's companions of a database file in WAL mode; they hold recent pages of the database.
+# SQLite's companions of a database file (WAL mode's, and the rollback journal of one not yet in
+# WAL mode); they hold recent pages of the database.
 SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 
 
