@@ -314,10 +314,13 @@ async def follow_job(database: Database, subscription: Subscription, job_id: str
     """
     last = after_seq
     while True:
+        # Read, close the session, then yield: a subscriber may take its time over each event, and
+        # a pooled connection held across its yields is one fewer for every request of the process.
         async with database.read() as session:
-            for event in await stored_job_events(session, job_id, last):
-                last = event.seq or last
-                yield event
+            stored = await stored_job_events(session, job_id, last)
+        for event in stored:
+            last = event.seq or last
+            yield event
         while True:
             event = await subscription.next()
             if event.job_id != job_id or (event.seq or 0) <= last:
