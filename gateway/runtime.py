@@ -83,17 +83,17 @@ class Runtime:
             self.scheduler.wake()
 
     async def publish(self, event: BusEvent, subject_id: str | None = None) -> None:
-        """Hand an event (already stored, when it is a job event) to live subscribers and observers."""
+        """Hand a stored event, once its transaction committed, to live subscribers and observers.
+
+        Every event is stored first (``record_job_event``, ``record_org_event``): the relays of
+        the other processes carry it to their subscribers from the row.
+        """
         await self.events.publish(event)
         if self.plugins.has_observers():  # seven events per published post: no copies for nobody
             self.plugins.emit(
                 Event(kind=event.kind, organization_id=event.organization_id, occurred_at=event.occurred_at,
-                      subject_id=subject_id, payload=dict(event.payload))
+                      subject_id=subject_id or event.subject_id, payload=dict(event.payload))
             )
-
-    async def emit_org_event(self, organization_id: str, kind: str, payload: dict[str, Any], subject_id: str | None = None) -> None:
-        """An organization event that belongs to no job (an account's token expired, say)."""
-        await self.publish(BusEvent(organization_id, kind, payload, clock.utcnow()), subject_id)
 
     async def stop(self) -> None:
         await self.relay.stop()
