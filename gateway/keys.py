@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.clock import utcnow
-from gateway.errors import Forbidden, NotFound, Unauthenticated, UserError
+from gateway.errors import Forbidden, NotFound, ServiceError, Unauthenticated, UserError
 from gateway.ids import new_id
 from gateway.pagination import Page, PageRequest, paginate
 from gateway.scopes import covers, is_valid_scope
@@ -117,6 +117,43 @@ async def mint_key(
     return MintedKey(key=key, secret=secret)
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """Why a key no longer opens the API: checked at authentication and again by open subscriptions."""
+
+    code: str
+    message: str
+
+    def as_error(self) -> ServiceError:
+        """The error a request gets: the same Unauthenticated for every key that is not (or no longer) valid."""
+        return Unauthenticated() if self.code in (KEY_REVOKED, KEY_EXPIRED) else Forbidden(self.message)
+
+
+KEY_REVOKED = "KEY_REVOKED"
+KEY_EXPIRED = "KEY_EXPIRED"
+KILL_SWITCH = "KILL_SWITCH"
+
+
+def refusal_of(key: ApiKey, organization: Organization, *, kill_switch: bool, now: datetime) -> Refusal | None:
+    """Why ``key`` (of ``organization``) is refused now, or None when it stands; ``kill_switch`` is the global one."""
+    if key.revoked_at is not None:
+        return Refusal(KEY_REVOKED, "The API key was revoked.")
+    if key.expires_at is not None and key.expires_at <= now:
+        return Refusal(KEY_EXPIRED, "The API key expired.")
+    if kill_switch or key.disabled:
+        return Refusal(KILL_SWITCH, "This API key is disabled by a kill switch.")
+    return organization_refusal(organization)
+
+
+def organization_refusal(organization: Organization) -> Refusal | None:
+    """Why keys acting in ``organization`` are refused (its kill switch, its status), or None."""
+    if organization.kill_switch:
+        return Refusal(KILL_SWITCH, "This API key is disabled by a kill switch.")
+    if organization.status != "active":
+        return Refusal(f"ORGANIZATION_{organization.status.upper()}", f"The organization is {organization.status}.")
+    return None
+
+
 def parse_bearer(header: str | None) -> str | None:
     """The token of an ``Authorization: Bearer …`` header, or None."""
     if not header:
@@ -146,12 +183,9 @@ async def authenticate(
     if not (match and row and matches):
         raise Unauthenticated()
     key, organization = row.ApiKey, row.Organization
-    if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
-        raise Unauthenticated()
-    if kill_switch or key.disabled or organization.kill_switch:
-        raise Forbidden("This API key is disabled by a kill switch.")
-    if organization.status != "active":
-        raise Forbidden(f"The organization is {organization.status}.")
+    refusal = refusal_of(key, organization, kill_switch=kill_switch, now=now)
+    if refusal is not None:
+        raise refusal.as_error()
     return Principal(
         api_key_id=key.id,
         organization_id=key.organization_id,

@@ -14,6 +14,7 @@ import httpx
 
 from gateway import clock
 from gateway.events import BusEvent, MemoryEventBus, StoredEventRelay
+from gateway.key_watch import KeyWatch
 from gateway.locks import KeyedLocks
 from gateway.plugins import load_plugins
 from gateway.provider_store import DatabaseProviderStore
@@ -45,6 +46,8 @@ class Runtime:
         self.rate_limit_tier = self.rate_limiter.tier.name
         self.events = MemoryEventBus()
         self.relay = StoredEventRelay(self.database, self.events)
+        # Open subscriptions re-check their key: the global kill switch is read at each check.
+        self.key_watch = KeyWatch(self.database, interval=settings.key_recheck_seconds, global_kill_switch=lambda: self.settings.kill_switch)
         # Per-account locks of this process (token refreshes of one account run one at a time).
         self.account_locks = KeyedLocks()
         # Set by whoever runs the publishing engine in this process (the app's lifespan, `worker`).
@@ -75,6 +78,7 @@ class Runtime:
         elif not await is_up_to_date(self.database):
             raise SettingsError(["the database schema is not up to date: run `socialgate migrate` first"])
         await self.relay.start()
+        await self.key_watch.start()
         log.info("runtime started", extra={"database": self.database.url.render_as_string(hide_password=True)})
 
     def wake_scheduler(self) -> None:
@@ -96,6 +100,7 @@ class Runtime:
             )
 
     async def stop(self) -> None:
+        await self.key_watch.stop()
         await self.relay.stop()
         await self.events.close()
         await self.http.aclose()
