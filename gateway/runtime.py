@@ -28,6 +28,8 @@ from providers.context import DEFAULT_POOL as PROVIDER_POOL
 
 log = logging.getLogger("socialgate")
 
+OBSERVER_GRACE_SECONDS = 5.0  # how long stop waits for async on_event observers still running
+
 
 class Runtime:
     def __init__(self, settings: Settings, *, http_transport: httpx.AsyncBaseTransport | None = None) -> None:
@@ -52,6 +54,7 @@ class Runtime:
         self.account_locks = KeyedLocks()
         # Set by whoever runs the publishing engine in this process (the app's lifespan, `worker`).
         self.scheduler: Any = None
+        self.observer_grace = OBSERVER_GRACE_SECONDS
 
     def provider_context(self, provider_id: str, account_id: str | None, credentials: dict[str, Any]) -> ProviderContext:
         """The context for one provider call on behalf of one account (credentials already decrypted)."""
@@ -100,6 +103,7 @@ class Runtime:
             )
 
     async def stop(self) -> None:
+        await self.plugins.drain(self.observer_grace)  # observers may still use the pool and the database
         await self.key_watch.stop()
         await self.relay.stop()
         await self.events.close()
