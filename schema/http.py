@@ -34,6 +34,7 @@ MAX_CLOSE_REASON_BYTES = 123  # what a WebSocket close frame has room for
 
 
 def close_reason(refusal: Refusal) -> str:
+    """``CODE: message``, cut to fit a close frame: the code first, so a client can act on it."""
     reason = f"{refusal.code}: {refusal.message}"
     return reason.encode()[:MAX_CLOSE_REASON_BYTES].decode(errors="ignore")
 
