@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.clock import utcnow
 from gateway.errors import BadInput, UserError, UserErrors
+from gateway.events import BusEvent, record_org_event
 from gateway.ids import new_id
 from gateway.metadata import merge_metadata
 from gateway.pagination import Page, PageRequest, paginate
@@ -37,6 +38,7 @@ from providers import AccountProfile, AuthExpired, ProviderError, RateLimited, R
 log = logging.getLogger("socialgate.accounts")
 
 ACCOUNT_STATUSES = ("active", "token_expired", "disconnected", "rate_limited")
+CONNECTED_EVENT = "account.connected"
 MAX_CREDENTIAL_LENGTH = 10_000
 MAX_DISPLAY_NAME = 255
 
@@ -93,6 +95,14 @@ def provider_reason(error: Exception) -> str:
     return str(error)[:300]
 
 
+@dataclass(frozen=True)
+class SavedAccount:
+    """A connected account and its stored ``account.connected`` event, to publish after the commit."""
+
+    account: Account
+    connected: BusEvent
+
+
 async def save_account(
     session: AsyncSession,
     runtime: Runtime,
@@ -102,10 +112,14 @@ async def save_account(
     credentials: Mapping[str, Any],
     *,
     token_expires_at: datetime | None = None,
-) -> Account:
+    connection_id: str | None = None,
+) -> SavedAccount:
     """Create the account, or refresh the existing one for the same platform identity.
 
-    ``token_expires_at`` is when the access token in ``credentials`` expires (OAuth), if it does.
+    ``token_expires_at`` is when the access token in ``credentials`` expires (OAuth), if it does;
+    ``connection_id`` names the OAuth connection that made it. The ``account.connected`` event is
+    stored in the same transaction, whichever way the account was connected: the caller publishes
+    it once that transaction has committed.
     """
     same_identity = select(Account).where(
         Account.organization_id == organization_id,
@@ -132,7 +146,11 @@ async def save_account(
     _credentials_replaced(account)
     account.token_expires_at = token_expires_at
     await session.flush()
-    return account
+    connected = await record_org_event(
+        session, organization_id, CONNECTED_EVENT,
+        {"accountId": account.id, "provider": provider_id, "connectionId": connection_id}, account.id,
+    )
+    return SavedAccount(account, connected)
 
 
 async def find_account(session: AsyncSession, organization_id: str, account_id: str) -> Account | None:

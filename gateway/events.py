@@ -2,8 +2,11 @@
 
 Job events are persisted first (``JobEvent`` rows, numbered per job) and published on the bus
 after their transaction commits; the bus is only the fast path, so a subscriber that missed
-something replays it from the rows. Organization events (an account's token expired, a post's
-status changed) go on the bus and to the plugins' ``on_event`` observers.
+something replays it from the rows. Organization events that belong to no job (an account
+connected, its token expired) are stored too (``OrganizationEvent`` rows): the process that
+noticed the change — a worker, the server that took an OAuth callback — is seldom the one a
+dashboard is subscribed to, and the relay of every process carries stored rows to its own bus.
+Events published by this process also go to the plugins' ``on_event`` observers.
 
 Each subscription has a bounded queue. A subscriber that cannot keep up is closed with the
 reason ``SLOW_CONSUMER`` rather than allowed to grow the server's memory; it reconnects and
@@ -15,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,20 +30,24 @@ from sqlalchemy.orm import Session
 
 from gateway.clock import utcnow
 from gateway.storage.database import Database
-from gateway.storage.models import JobEvent
+from gateway.storage.models import JobEvent, OrganizationEvent
 
 log = logging.getLogger("socialgate.events")
 
 JOB_EVENTS = JobEvent.__table__
+ORG_EVENTS = OrganizationEvent.__table__
 
 DEFAULT_QUEUE_SIZE = 1_000
 RECENT_EVENT_KEYS = 50_000
 SLOW_CONSUMER = "SLOW_CONSUMER"
 
 
+ORG_EVENT_KEY = "org_events"  # the first half of a stored organization event's key; no job id looks like it
+
+
 @dataclass(frozen=True)
 class BusEvent:
-    """What travels on the bus. ``job_id``/``seq`` are set for job events."""
+    """What travels on the bus. ``job_id``/``seq`` are set for job events, ``event_id`` for stored org events."""
 
     organization_id: str
     kind: str
@@ -48,11 +55,15 @@ class BusEvent:
     occurred_at: datetime
     job_id: str | None = None
     seq: int | None = None
+    event_id: int | None = None
+    subject_id: str | None = None
 
     @property
     def stored_key(self) -> tuple[str, int] | None:
-        """What identifies a stored (job) event: its job and sequence number."""
-        return (self.job_id, self.seq) if self.job_id is not None and self.seq is not None else None
+        """What identifies a stored event: a job event's job and sequence number, an org event's row id."""
+        if self.job_id is not None and self.seq is not None:
+            return (self.job_id, self.seq)
+        return (ORG_EVENT_KEY, self.event_id) if self.event_id is not None else None
 
 
 class SubscriptionClosed(Exception):
@@ -215,15 +226,34 @@ def _from_row(row: JobEvent) -> BusEvent:
     return BusEvent(row.organization_id, row.kind, dict(row.payload), row.created_at, job_id=row.job_id, seq=row.seq)
 
 
+async def record_org_event(
+    session: AsyncSession, organization_id: str, kind: str, payload: dict[str, Any], subject_id: str | None = None
+) -> BusEvent:
+    """Store an organization event that belongs to no job, in the caller's transaction.
+
+    Returns the event to publish once that transaction has committed; the relay of every other
+    process finds the row and carries it to its own subscribers.
+    """
+    row = OrganizationEvent(organization_id=organization_id, kind=kind, subject_id=subject_id, payload=payload, created_at=utcnow())
+    session.add(row)
+    await session.flush()
+    return _from_org_row(row)
+
+
+def _from_org_row(row: OrganizationEvent) -> BusEvent:
+    return BusEvent(row.organization_id, row.kind, dict(row.payload), row.created_at, event_id=row.id, subject_id=row.subject_id)
+
+
 # -- following events ------------------------------------------------------------------------------
 #
 # The in-process bus only reaches subscribers in the process that published. A `socialgate
 # worker` publishes in another process, so each process runs ONE relay that reads the stored
 # events it has not seen and puts them on its bus; the bus drops the ones it already carried.
 # Subscribers only ever read the bus (and the rows once, to replay history), so the cost of
-# following is one query a second per process, whatever the number of subscribers.
+# following is one query a second per table of stored events (job events, organization events)
+# per process, whatever the number of subscribers.
 #
-# The relay reads each new event's key (id, job, seq) first and loads only the events this
+# The relay reads each new event's key (id, and job and seq for a job event) first and loads only the events this
 # process's bus has not carried: a process publishing hundreds of events a second would otherwise
 # read every one of them back. On PostgreSQL an event's id is taken when it is inserted, not when
 # its transaction commits, so an event can become visible below the cursor; the relay looks back
@@ -232,7 +262,34 @@ def _from_row(row: JobEvent) -> BusEvent:
 
 RELAY_INTERVAL = 1.0
 RELAY_BATCH = 1_000
-RELAY_LOOKBACK = 10.0  # seconds; a transaction that writes job events commits well within it
+RELAY_LOOKBACK = 10.0  # seconds; a transaction that writes stored events commits well within it
+
+
+class _StoredFeed:
+    """One table of stored events the relay follows: its cursor, and the ids it passed lately."""
+
+    def __init__(self, table: Any, model: Any, key: Callable[[Any], tuple[str, int]], convert: Callable[[Any], BusEvent]) -> None:
+        self.table = table
+        self.model = model
+        self.key = key  # a key row (id and what identifies the event) -> the event's stored_key
+        self.convert = convert
+        self.key_columns = select(*(table.c[name] for name in ("id", "job_id", "seq") if name in table.c))
+        self.cursor = 0
+        self.passed: deque[tuple[float, int]] = deque()  # (when, cursor before): each advance in the lookback
+
+    def floor(self, lookback: float) -> int:
+        """The lowest id that may still commit late: where the cursor stood ``lookback`` seconds ago."""
+        horizon = asyncio.get_running_loop().time() - lookback
+        while self.passed and self.passed[0][0] < horizon:
+            self.passed.popleft()
+        return self.passed[0][1] if self.passed else self.cursor
+
+
+def _feeds() -> tuple[_StoredFeed, ...]:
+    return (
+        _StoredFeed(JOB_EVENTS, JobEvent, lambda row: (row.job_id, row.seq), _from_row),
+        _StoredFeed(ORG_EVENTS, OrganizationEvent, lambda row: (ORG_EVENT_KEY, row.id), _from_org_row),
+    )
 
 
 class StoredEventRelay:
@@ -243,13 +300,13 @@ class StoredEventRelay:
         self.bus = bus
         self.interval = interval
         self.lookback = (0.0 if database.is_sqlite else RELAY_LOOKBACK) if lookback is None else lookback
-        self._cursor: int | None = None
-        self._passed: deque[tuple[float, int]] = deque()  # (when, cursor before): each advance in the lookback
+        self._feeds = _feeds()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         async with self.database.read() as session:
-            self._cursor = (await session.execute(select(func.max(JOB_EVENTS.c.id)))).scalar() or 0
+            for feed in self._feeds:
+                feed.cursor = (await session.execute(select(func.max(feed.table.c.id)))).scalar() or 0
         self._task = asyncio.create_task(self._run(), name="stored event relay")
 
     async def stop(self) -> None:
@@ -258,41 +315,39 @@ class StoredEventRelay:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def relay_once(self) -> int:
-        """Put stored events newer than the cursor on the bus; returns how many new ones were read.
+        """Put stored events newer than the cursors on the bus; returns how many new ones were read.
 
         Events this process's bus already carried (its own, published after their commit) are
-        counted but not loaded.
+        counted but not loaded. Returns the largest count of one table, so that a caller reading
+        until a batch comes back short drains every table.
         """
-        cursor = self._cursor or 0
-        keys = select(JOB_EVENTS.c.id, JOB_EVENTS.c.job_id, JOB_EVENTS.c.seq)
+        counts = [await self._relay_feed(feed) for feed in self._feeds]
+        return max(counts)
+
+    async def _relay_feed(self, feed: _StoredFeed) -> int:
+        cursor = feed.cursor
+        ids = feed.table.c.id
         async with self.database.read() as session:
-            new = (await session.execute(keys.where(JOB_EVENTS.c.id > cursor).order_by(JOB_EVENTS.c.id).limit(RELAY_BATCH))).all()
+            new = (await session.execute(feed.key_columns.where(ids > cursor).order_by(ids).limit(RELAY_BATCH))).all()
             late = []
-            floor = self._lookback_floor(cursor)
+            floor = feed.floor(self.lookback)
             if floor < cursor:
-                late = (await session.execute(keys.where(JOB_EVENTS.c.id > floor, JOB_EVENTS.c.id <= cursor))).all()
-            unseen = sorted(row.id for row in (*late, *new) if not self.bus.has_carried((row.job_id, row.seq)))
+                late = (await session.execute(feed.key_columns.where(ids > floor, ids <= cursor))).all()
+            unseen = sorted(row.id for row in (*late, *new) if not self.bus.has_carried(feed.key(row)))
             events = [
-                _from_row(row)
+                feed.convert(row)
                 for chunk in range(0, len(unseen), RELAY_BATCH)
                 for row in (await session.execute(
-                    select(JobEvent).where(JobEvent.id.in_(unseen[chunk:chunk + RELAY_BATCH])).order_by(JobEvent.id)
+                    select(feed.model).where(feed.model.id.in_(unseen[chunk:chunk + RELAY_BATCH])).order_by(feed.model.id)
                 )).scalars()
             ]
         for event in events:
             await self.bus.publish(event)
         if new:
             if self.lookback:  # the ids just passed may still commit late: look again for a while
-                self._passed.append((asyncio.get_running_loop().time(), cursor))
-            self._cursor = new[-1].id
+                feed.passed.append((asyncio.get_running_loop().time(), cursor))
+            feed.cursor = new[-1].id
         return len(new)
-
-    def _lookback_floor(self, cursor: int) -> int:
-        """The lowest id that may still commit late: where the cursor stood ``lookback`` seconds ago."""
-        horizon = asyncio.get_running_loop().time() - self.lookback
-        while self._passed and self._passed[0][0] < horizon:
-            self._passed.popleft()
-        return self._passed[0][1] if self._passed else cursor
 
     async def _run(self) -> None:
         while True:
@@ -314,10 +369,13 @@ async def follow_job(database: Database, subscription: Subscription, job_id: str
     """
     last = after_seq
     while True:
+        # Read, close the session, then yield: a subscriber may take its time over each event, and
+        # a pooled connection held across its yields is one fewer for every request of the process.
         async with database.read() as session:
-            for event in await stored_job_events(session, job_id, last):
-                last = event.seq or last
-                yield event
+            stored = await stored_job_events(session, job_id, last)
+        for event in stored:
+            last = event.seq or last
+            yield event
         while True:
             event = await subscription.next()
             if event.job_id != job_id or (event.seq or 0) <= last:

@@ -19,12 +19,12 @@ import string
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from gateway.clock import utcnow
-from gateway.errors import Forbidden, NotFound, Unauthenticated, UserError
+from gateway.errors import Forbidden, NotFound, ServiceError, Unauthenticated, UserError
 from gateway.ids import new_id
 from gateway.pagination import Page, PageRequest, paginate
 from gateway.scopes import covers, is_valid_scope
@@ -120,6 +120,58 @@ async def mint_key(
     return MintedKey(key=key, secret=secret)
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """Why a key no longer opens the API: checked at authentication and again by open subscriptions."""
+
+    code: str
+    message: str
+
+    def as_error(self) -> ServiceError:
+        """The error a request gets: the same Unauthenticated for every key that is not (or no longer) valid."""
+        return Unauthenticated() if self.code in (KEY_REVOKED, KEY_EXPIRED) else Forbidden(self.message)
+
+
+KEY_REVOKED = "KEY_REVOKED"
+KEY_EXPIRED = "KEY_EXPIRED"
+KILL_SWITCH = "KILL_SWITCH"
+
+
+def refusal_of(
+    key: ApiKey, organization: Organization, *, kill_switch: bool, parent_killed: bool, now: datetime
+) -> Refusal | None:
+    """Why ``key`` (of ``organization``) is refused now, or None when it stands.
+
+    ``kill_switch`` is the global one; ``parent_killed`` is the kill switch of the organization's
+    parent, which stops its children too: it is how an operator halts a whole tenant.
+    """
+    if key.revoked_at is not None:
+        return Refusal(KEY_REVOKED, "The API key was revoked.")
+    if key.expires_at is not None and key.expires_at <= now:
+        return Refusal(KEY_EXPIRED, "The API key expired.")
+    if kill_switch or key.disabled or parent_killed:
+        return Refusal(KILL_SWITCH, "This API key is disabled by a kill switch.")
+    return organization_refusal(organization)
+
+
+def organization_refusal(organization: Organization) -> Refusal | None:
+    """Why keys acting in ``organization`` are refused (its kill switch, its status), or None."""
+    if organization.kill_switch:
+        return Refusal(KILL_SWITCH, "This API key is disabled by a kill switch.")
+    if organization.status != "active":
+        return Refusal(f"ORGANIZATION_{organization.status.upper()}", f"The organization is {organization.status}.")
+    return None
+
+
+def select_keys_with_organizations() -> Select:
+    """Rows of (ApiKey, Organization, parent_killed): everything ``refusal_of`` weighs."""
+    return (
+        select(ApiKey, Organization, _Parent.kill_switch.label("parent_killed"))
+        .join(Organization, Organization.id == ApiKey.organization_id)
+        .outerjoin(_Parent, _Parent.id == Organization.parent_id)
+    )
+
+
 def parse_bearer(header: str | None) -> str | None:
     """The token of an ``Authorization: Bearer …`` header, or None."""
     if not header:
@@ -137,26 +189,15 @@ async def authenticate(
     now = now or utcnow()
     match = KEY_PATTERN.match(token or "")
     lookup = match.group(1) if match else _DUMMY_LOOKUP
-    row = (
-        await session.execute(
-            select(ApiKey, Organization, _Parent.kill_switch.label("parent_killed"))
-            .join(Organization, Organization.id == ApiKey.organization_id)
-            .outerjoin(_Parent, _Parent.id == Organization.parent_id)
-            .where(ApiKey.lookup == lookup)
-        )
-    ).first()
+    row = (await session.execute(select_keys_with_organizations().where(ApiKey.lookup == lookup))).first()
     stored_hash = row.ApiKey.secret_hash if row else _DUMMY_HASH
     matches = hmac.compare_digest(stored_hash, hash_secret(token or ""))
     if not (match and row and matches):
         raise Unauthenticated()
     key, organization = row.ApiKey, row.Organization
-    if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
-        raise Unauthenticated()
-    # A parent's kill switch stops its children too: it is how an operator halts a whole tenant.
-    if kill_switch or key.disabled or organization.kill_switch or row.parent_killed:
-        raise Forbidden("This API key is disabled by a kill switch.")
-    if organization.status != "active":
-        raise Forbidden(f"The organization is {organization.status}.")
+    refusal = refusal_of(key, organization, kill_switch=kill_switch, parent_killed=bool(row.parent_killed), now=now)
+    if refusal is not None:
+        raise refusal.as_error()
     return Principal(
         api_key_id=key.id,
         organization_id=key.organization_id,

@@ -423,10 +423,11 @@ async def complete_connection(runtime: Runtime, provider_id: str, params: Mappin
             raise _Failed(STATE_INVALID, "The provider is no longer installed.")
         tokens, profile = await _exchange(runtime, provider, step)
         async with runtime.database.write() as session:
-            account = await save_account(
-                session, runtime, step.organization_id, provider.id, profile, tokens.to_credentials(), token_expires_at=tokens.expires_at
+            saved = await save_account(
+                session, runtime, step.organization_id, provider.id, profile, tokens.to_credentials(),
+                token_expires_at=tokens.expires_at, connection_id=step.connection_id,
             )
-            await _finish(session, step.connection_id, account_id=account.id)
+            await _finish(session, step.connection_id, account_id=saved.account.id)
     except Exception as error:
         failure = error if isinstance(error, _Failed) else _Failed(EXCHANGE_FAILED, "The exchange failed inside the gateway.")
         if failure is not error:
@@ -435,7 +436,5 @@ async def complete_connection(runtime: Runtime, provider_id: str, params: Mappin
         async with runtime.database.write() as session:
             await _finish(session, step.connection_id, failure=failure)
         return answer(FAILED, failure.code)
-    await runtime.emit_org_event(
-        step.organization_id, "account.connected", {"account_id": account.id, "provider": provider.id, "connection_id": step.connection_id}, account.id
-    )
+    await runtime.publish(saved.connected)
     return answer(SUCCEEDED, None)

@@ -8,7 +8,6 @@ left out; the others load and the gateway runs.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 from collections.abc import Iterable
@@ -18,6 +17,7 @@ from typing import Any
 
 import pluggy
 
+from gateway.background import BackgroundTasks
 from providers import Event, Issue, PostDraft, Provider
 from providers import hookspecs
 from providers.validation import check_declarations
@@ -26,6 +26,9 @@ log = logging.getLogger("socialgate.plugins")
 
 ENTRY_POINT_GROUP = "socialgate.providers"
 OWN_DISTRIBUTION = "socialgate"
+# Async on_event calls of one plugin still running at once; past it, that plugin's next ones are
+# dropped (and logged) rather than left to grow memory behind an observer that stopped answering.
+MAX_PENDING_OBSERVATIONS = 1_000
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ class PluginRegistry:
         self.providers: dict[str, Provider] = {}
         self.plugins: list[PluginInfo] = []
         self._provider_owner: dict[str, str] = {}
-        self._background: set[asyncio.Task[Any]] = set()
+        self._observations: dict[str, BackgroundTasks] = {}  # per plugin: one slow observer starves no other
 
     def get(self, provider_id: str) -> Provider | None:
         return self.providers.get(provider_id)
@@ -172,20 +175,26 @@ class PluginRegistry:
             try:
                 returned = _call(implementation, {"event": event})
                 if inspect.isawaitable(returned):
-                    self._run_in_background(implementation.plugin_name, returned)
+                    self._run_in_background(implementation.plugin_name, returned, event.kind)
             except Exception:
                 log.exception("on_event of plugin %s failed", implementation.plugin_name, extra={"event": event.kind})
 
-    def _run_in_background(self, plugin_name: str, awaitable: Any) -> None:
-        async def observe() -> None:
-            try:
-                await awaitable
-            except Exception:
-                log.exception("on_event of plugin %s failed", plugin_name)
+    def _run_in_background(self, plugin_name: str, awaitable: Any, kind: str) -> None:
+        tasks = self._observations.get(plugin_name)
+        if tasks is None:
+            tasks = self._observations[plugin_name] = BackgroundTasks(
+                f"on_event of plugin {plugin_name}", log, limit=MAX_PENDING_OBSERVATIONS
+            )
+        tasks.spawn(awaitable, kind)
 
-        task = asyncio.get_running_loop().create_task(observe())
-        self._background.add(task)  # keep a reference until it is done, or it may be collected
-        task.add_done_callback(self._background.discard)
+    def pending_observations(self) -> int:
+        """Async ``on_event`` calls still running."""
+        return sum(len(tasks) for tasks in self._observations.values())
+
+    async def drain(self, timeout: float) -> None:
+        """At stop: let running observers finish, for up to ``timeout`` seconds each plugin; cancel the rest."""
+        for tasks in self._observations.values():
+            await tasks.drain(timeout)
 
 
 def load_plugins(allow: tuple[str, ...] | None = None, *, found: Iterable[EntryPoint] | None = None) -> PluginRegistry:

@@ -14,6 +14,7 @@ import httpx
 
 from gateway import clock
 from gateway.events import BusEvent, MemoryEventBus, StoredEventRelay
+from gateway.key_watch import KeyWatch
 from gateway.locks import KeyedLocks
 from gateway.media import restrict_media_root
 from gateway.plugins import load_plugins
@@ -27,6 +28,8 @@ from providers import Event, ProviderContext, new_http_client
 from providers.context import DEFAULT_POOL as PROVIDER_POOL
 
 log = logging.getLogger("socialgate")
+
+OBSERVER_GRACE_SECONDS = 5.0  # how long stop waits for async on_event observers still running
 
 
 class Runtime:
@@ -46,10 +49,13 @@ class Runtime:
         self.rate_limit_tier = self.rate_limiter.tier.name
         self.events = MemoryEventBus()
         self.relay = StoredEventRelay(self.database, self.events)
+        # Open subscriptions re-check their key: the global kill switch is read at each check.
+        self.key_watch = KeyWatch(self.database, interval=settings.key_recheck_seconds, global_kill_switch=lambda: self.settings.kill_switch)
         # Per-account locks of this process (token refreshes of one account run one at a time).
         self.account_locks = KeyedLocks()
         # Set by whoever runs the publishing engine in this process (the app's lifespan, `worker`).
         self.scheduler: Any = None
+        self.observer_grace = OBSERVER_GRACE_SECONDS
 
     def provider_context(self, provider_id: str, account_id: str | None, credentials: dict[str, Any]) -> ProviderContext:
         """The context for one provider call on behalf of one account (credentials already decrypted)."""
@@ -77,6 +83,7 @@ class Runtime:
             raise SettingsError(["the database schema is not up to date: run `socialgate migrate` first"])
         restrict_media_root(self.settings)
         await self.relay.start()
+        await self.key_watch.start()
         log.info("runtime started", extra={"database": self.database.url.render_as_string(hide_password=True)})
 
     def wake_scheduler(self) -> None:
@@ -85,19 +92,21 @@ class Runtime:
             self.scheduler.wake()
 
     async def publish(self, event: BusEvent, subject_id: str | None = None) -> None:
-        """Hand an event (already stored, when it is a job event) to live subscribers and observers."""
+        """Hand a stored event, once its transaction committed, to live subscribers and observers.
+
+        Every event is stored first (``record_job_event``, ``record_org_event``): the relays of
+        the other processes carry it to their subscribers from the row.
+        """
         await self.events.publish(event)
         if self.plugins.has_observers():  # seven events per published post: no copies for nobody
             self.plugins.emit(
                 Event(kind=event.kind, organization_id=event.organization_id, occurred_at=event.occurred_at,
-                      subject_id=subject_id, payload=dict(event.payload))
+                      subject_id=subject_id or event.subject_id, payload=dict(event.payload))
             )
 
-    async def emit_org_event(self, organization_id: str, kind: str, payload: dict[str, Any], subject_id: str | None = None) -> None:
-        """An organization event that belongs to no job (an account's token expired, say)."""
-        await self.publish(BusEvent(organization_id, kind, payload, clock.utcnow()), subject_id)
-
     async def stop(self) -> None:
+        await self.plugins.drain(self.observer_grace)  # observers may still use the pool and the database
+        await self.key_watch.stop()
         await self.relay.stop()
         await self.events.close()
         await self.http.aclose()

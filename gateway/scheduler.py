@@ -33,6 +33,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Row, exists, func, insert, select, update
 
 from gateway.accounts import open_credentials
+from gateway.background import BackgroundTasks
 from gateway.clock import utcnow
 from gateway.engine_rows import (
     ACCOUNTS,
@@ -153,6 +154,9 @@ class Scheduler:
         self._preloaded: dict[str, Loaded] = {}  # attempt id → what its call needs, read when claimed
         self._outcome_queue: list[_PendingOutcome] = []
         self._recording = False
+        # A writer of outcomes cancelled mid-way hands the rest to a task of its own: held here
+        # until done, its failure logged, awaited at stop.
+        self._takeovers = BackgroundTasks("recording outcomes", log)
         self._backlog = False  # the last claim filled every free slot, so more may be due
         self._call_slots = asyncio.Semaphore(limits.batch)  # provider calls at once, all providers
         self._last_recovery = float("-inf")
@@ -183,6 +187,7 @@ class Scheduler:
             for task in pending:  # their leases will run out and recovery will reconcile them
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        await self._takeovers.drain(grace)
 
     async def _run(self) -> None:
         while not self._stopping:
@@ -476,7 +481,7 @@ class Scheduler:
                 await self._drain_outcomes()
             finally:
                 if self._outcome_queue:  # this writer was cancelled mid-way: another takes over
-                    asyncio.ensure_future(self._drain_then_release())
+                    self._takeovers.spawn(self._drain_then_release(), "outcomes a cancelled writer left")
                 else:
                     self._recording = False
         return await done

@@ -43,6 +43,7 @@ EXPECTATIONS = {
     "data_dir": "a directory path",
     "allow_private_urls": "true or false",
     "kill_switch": "true or false",
+    "key_recheck_seconds": "a number of seconds above 0 (at most 300)",
     "run_scheduler": "true or false",
     "publish_max_attempts": "an integer from 1 to 50",
     "retry_base_seconds": "a number of seconds above 0 (at most 3600)",
@@ -106,6 +107,9 @@ class Settings(BaseSettings):
     allow_private_urls: bool = False
     # Global kill switch: when on, every API key is refused.
     kill_switch: bool = False
+    # How often open subscriptions re-check the key they were opened with (revoked, expired,
+    # killed, organization suspended); a socket whose key no longer stands is closed with 4403.
+    key_recheck_seconds: float = Field(default=5.0, gt=0, le=300)
     # The publishing engine. `serve` runs the scheduler in-process unless this is off (then run
     # `socialgate worker` processes instead).
     run_scheduler: bool = True

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.accounts import open_credentials, seal_credentials
 from gateway.clock import utcnow
+from gateway.events import record_org_event
 from gateway.runtime import Runtime
 from gateway.settings import OAuthClient
 from gateway.storage.models import Account
@@ -134,14 +135,15 @@ async def _release(runtime: Runtime, snapshot: _Snapshot) -> None:
 async def _expire(runtime: Runtime, snapshot: _Snapshot, reason: str) -> None:
     async with runtime.database.write() as session:
         marked = await session.execute(_ours(snapshot).values(status="token_expired", refresh_lease_until=None))
-    if marked.rowcount == 1:
+        expired = None
+        if marked.rowcount == 1:  # stored with the change, so every process's subscribers hear of it
+            expired = await record_org_event(
+                session, snapshot.organization_id, EXPIRED_EVENT,
+                {"accountId": snapshot.account_id, "provider": snapshot.provider_id, "reason": reason}, snapshot.account_id,
+            )
+    if expired is not None:
         log.warning("account token expired", extra={"account_id": snapshot.account_id, "provider": snapshot.provider_id, "reason": reason})
-        await runtime.emit_org_event(
-            snapshot.organization_id,
-            EXPIRED_EVENT,
-            {"account_id": snapshot.account_id, "provider": snapshot.provider_id, "reason": reason},
-            snapshot.account_id,
-        )
+        await runtime.publish(expired)
 
 
 async def _store(runtime: Runtime, snapshot: _Snapshot, tokens: TokenSet) -> bool:

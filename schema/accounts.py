@@ -11,6 +11,7 @@ from strawberry.scalars import JSON
 
 from gateway import accounts as service
 from gateway.errors import UserError
+from gateway.events import BusEvent
 from gateway.storage.models import Account as AccountRow
 from schema.context import Info
 from schema.payloads import UserErrorType, collect_user_errors, run_create, run_mutation
@@ -145,12 +146,17 @@ class AccountMutation:
             return AccountPayload(account=None, user_errors=errors)
         credentials, profile = verified
 
+        connected: list[BusEvent] = []  # stored with the account; published once that transaction committed
+
         async def work(session: Any, principal: Any) -> dict[str, Any]:
-            row = await service.save_account(session, runtime, principal.organization_id, input.provider, profile, credentials)
-            return {"id": row.id}
+            saved = await service.save_account(session, runtime, principal.organization_id, input.provider, profile, credentials)
+            connected[:] = [saved.connected]
+            return {"id": saved.account.id}
 
         request = service.connect_fingerprint(runtime, input.provider, credentials)
         result, errors = await run_create(info, "accounts:write", "connectAccount", input.idempotency_key, request, work)
+        if result and connected:
+            await runtime.publish(connected[0])
         return AccountPayload(account=await _owned(info, result["id"]) if result else None, user_errors=errors)
 
     @strawberry.mutation(description="Rename an account or merge its metadata.")

@@ -12,8 +12,9 @@ as any other), whose every result is encoded once and handed, as a ready frame, 
 subscriber's writer. A subscriber still goes through strawberry up to its resolver — limits,
 validation, authentication, its scope check, error shaping all apply to it alone — and its
 resolver then joins the stream rather than reading the bus itself (``schema.subscriptions``).
-Only fields that read nothing but the event may be shared this way: the stream runs with the
-context of the subscriber that started it.
+Only fields that read nothing but the event may be shared this way: the stream runs with a
+context of its own, the organization's, bound to no one subscriber; each subscriber's own key is
+re-checked by its own connection, which ends only its own membership.
 
 Each subscriber's writer holds a bounded backlog. One that cannot keep up is ended with
 SLOW_CONSUMER, as a bus subscriber would be: a stuck client neither delays the others nor grows
@@ -154,23 +155,26 @@ StreamKey = tuple[str, str, str | None, str]
 class SharedStream:
     """One execution of a subscription document; its results go to every member."""
 
-    def __init__(self, hub: FanoutHub, key: StreamKey, origin: Delivery) -> None:
+    def __init__(self, hub: FanoutHub, key: StreamKey, origin: Delivery, context: Any) -> None:
         self.hub = hub
         self.key = key
+        self.context = context
         self.members: dict[Member, None] = {}  # insertion-ordered set
-        self.task = asyncio.create_task(self._run(origin))
+        # Only the document is taken from the first subscriber's delivery: holding the delivery
+        # would hold its socket for as long as the stream runs.
+        self.task = asyncio.create_task(self._run(origin.query, origin.variables, origin.operation_name, origin.root_value))
 
-    async def _run(self, origin: Delivery) -> None:
+    async def _run(self, query: str, variables: dict[str, Any] | None, operation_name: str | None, root_value: Any) -> None:
         # The stream's own execution must read the bus, not join itself.
         current_delivery.set(None)
         ending: str | None = None
         try:
             results = await self.hub.schema.stream(
-                origin.query,
-                variable_values=origin.variables,
-                context_value=origin.context,
-                root_value=origin.root_value,
-                operation_name=origin.operation_name,
+                query,
+                variable_values=variables,
+                context_value=self.context,
+                root_value=root_value,
+                operation_name=operation_name,
             )
             async with aclosing(results):
                 async for result in results:
@@ -214,14 +218,22 @@ class FanoutHub:
         return sum(len(stream.members) for stream in self._streams.values())
 
     @asynccontextmanager
-    async def join(self, organization_id: str, delivery: Delivery) -> AsyncIterator[Member]:
-        """Be a member of the stream of ``delivery``'s document for the organization until the block ends."""
+    async def join(
+        self, organization_id: str, delivery: Delivery, stream_context: Callable[[], Any] | None = None
+    ) -> AsyncIterator[Member]:
+        """Be a member of the stream of ``delivery``'s document for the organization until the block ends.
+
+        ``stream_context`` makes the context a new stream runs with: one bound to no subscriber,
+        so that neither the first one's leaving nor its credentials shape the others' stream.
+        Without it the stream runs with the context of the subscriber that started it.
+        """
         variables = json.dumps(delivery.variables or {}, sort_keys=True, default=str)
         key: StreamKey = (organization_id, delivery.query, delivery.operation_name, variables)
         member = Member(delivery, self.backlog_limit)
         stream = self._streams.get(key)
         if stream is None:
-            stream = self._streams[key] = SharedStream(self, key, delivery)
+            context = stream_context() if stream_context is not None else delivery.context
+            stream = self._streams[key] = SharedStream(self, key, delivery, context)
         stream.members[member] = None
         try:
             yield member

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import strawberry
@@ -16,13 +17,47 @@ from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.types import ExecutionResult
 
 from gateway.access import ACT_AS_HEADER, act_as
+from gateway.background import BackgroundTasks
 from gateway.errors import ServiceError, Unauthenticated
-from gateway.keys import authenticate, parse_bearer, touch_last_used
+from gateway.keys import Refusal, authenticate, parse_bearer, touch_last_used
 from gateway.request_context import current_request_id, new_request_id
 from gateway.runtime import Runtime
 from schema.context import Context
 from schema.errors import shape_error
 from schema.fanout import Delivery, Envelope, FanoutHub, current_delivery, legacy_ws_frame, transport_ws_frame
+
+log = logging.getLogger("socialgate.websocket")
+
+# The close code of a socket whose key is refused, at connection_init or later (graphql-ws's Forbidden).
+FORBIDDEN_CLOSE = 4403
+MAX_CLOSE_REASON_BYTES = 123  # what a WebSocket close frame has room for
+
+
+def close_reason(refusal: Refusal) -> str:
+    """``CODE: message``, cut to fit a close frame: the code first, so a client can act on it."""
+    reason = f"{refusal.code}: {refusal.message}"
+    return reason.encode()[:MAX_CLOSE_REASON_BYTES].decode(errors="ignore")
+
+
+async def close_refused(websocket: WebSocket, refusal: Refusal) -> None:
+    """Close a socket whose key no longer stands; one its client closed meanwhile needs nothing."""
+    try:
+        await websocket.close(code=FORBIDDEN_CLOSE, reason=close_reason(refusal))
+    except RuntimeError:  # starlette: the socket was already closed
+        pass
+
+
+class KeyWatchedConnection:
+    """Both protocols' handlers: the key watch of the connection ends with the connection."""
+
+    context: Context
+
+    async def handle(self) -> None:
+        try:
+            await super().handle()  # type: ignore[misc]
+        finally:
+            if self.context.key_watch is not None:
+                self.context.key_watch.release()
 
 
 def _delivery(handler: Any, envelope: Envelope, operation_id: str, query: str, variables: Any, operation_name: str | None) -> Delivery:
@@ -40,7 +75,7 @@ def _delivery(handler: Any, envelope: Envelope, operation_id: str, query: str, v
     )
 
 
-class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+class TransportWSHandler(KeyWatchedConnection, BaseGraphQLTransportWSHandler[Context, None]):
     """graphql-transport-ws, with the operation's delivery known to its resolvers."""
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
@@ -49,7 +84,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         await super().run_operation(operation)
 
 
-class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+class LegacyWSHandler(KeyWatchedConnection, BaseGraphQLWSHandler[Context, None]):
     """The legacy graphql-ws protocol, with the operation's delivery known to its resolvers."""
 
     async def handle_async_results(self, operation_id: str, query: str, operation_name: str | None, variables: Any) -> None:
@@ -72,6 +107,7 @@ class GraphQLView(GraphQL):
         )
         self.runtime = runtime
         self.fanout = FanoutHub(schema, backlog_limit=runtime.events.queue_size)
+        self.closing = BackgroundTasks("closing sockets whose key was refused", log)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         request_id = current_request_id.get() or new_request_id()
@@ -115,6 +151,13 @@ class GraphQLView(GraphQL):
             context.principal_or_error = await self._authenticate(token, acting_in if isinstance(acting_in, str) else None)
         if isinstance(context.principal_or_error, ServiceError):
             raise ConnectionRejectionError({"code": context.principal_or_error.code, "message": context.principal_or_error.message})
+        if context.key_watch is None:  # the key is re-checked while the socket is open
+            websocket = context.request
+
+            def refused(refusal: Refusal) -> None:
+                self.closing.spawn(close_refused(websocket, refusal), "close a socket")
+
+            context.key_watch = self.runtime.key_watch.watch(context.principal, refused)
         return None
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:

@@ -23,8 +23,12 @@ CACHE_SIZE = 1_024
 
 # id(source event) → (source event, payload): holding the source keeps its id from being reused.
 _payloads: OrderedDict[int, tuple[Any, Any]] = OrderedDict()
-# (operation, variables, id(payload)) → (payload, result)
-_results: OrderedDict[tuple[int, str, int], tuple[Any, Any]] = OrderedDict()
+# (document text, operation name, variables, id(payload)) → (payload, result). The operation is
+# keyed by its text, never by the id() of its parsed object: the parser cache is bounded, an
+# evicted document is collected, and another document parsed later could take over its id and
+# be handed a result of different fields. The text also lets re-parsed copies of one document share.
+ShareKey = tuple[str, str, str, int]
+_results: OrderedDict[ShareKey, tuple[Any, Any]] = OrderedDict()
 
 
 def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
@@ -56,11 +60,15 @@ class _Computed:
 class SharedEventExecution(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's executor, reusing a subscription event's result across identical subscribers."""
 
-    _share_key: tuple[int, str, int] | None = None
+    _share_key: ShareKey | None = None
 
     def build_per_event_executor(self, payload: Any) -> Any:
+        operation = self.operation
+        if operation.loc is None:  # parsed without locations: no text to key on, so nothing is shared
+            return super().build_per_event_executor(payload)
         variables = getattr(self.variable_values, "coerced", None) or {}
-        key = (id(self.operation), repr(sorted(variables.items())), id(payload))
+        name = operation.name.value if operation.name else ""
+        key = (operation.loc.source.body, name, repr(sorted(variables.items())), id(payload))
         cached = _results.get(key)
         if cached is not None and cached[0] is payload:
             return _Computed(cached[1])  # no per-event copy of the executor for an event already done
@@ -81,7 +89,7 @@ class SharedEventExecution(StrawberryGraphQLCoreExecutionContext):
             return result
         return self._remember_when_done(key, result)
 
-    async def _remember_when_done(self, key: tuple[int, str, int], pending: Any) -> Any:
+    async def _remember_when_done(self, key: ShareKey, pending: Any) -> Any:
         result = await pending
         _remember(_results, key, (self.root_value, result))
         return result

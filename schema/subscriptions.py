@@ -72,10 +72,11 @@ class Subscription:
                 job = await find_job(session, principal.organization_id, str(job_id))
             if job is None:
                 raise NotFound("No job with that id.")
-            async for event in follow_job(runtime.database, subscription, job.id, max(0, after_seq)):
-                yield shared_payload(event, JobEventType.from_event)
-                if event.kind in JOB_FINISHED_KINDS:
-                    return
+            with info.context.watch_key(lambda refusal: subscription.close(refusal.code)):
+                async for event in follow_job(runtime.database, subscription, job.id, max(0, after_seq)):
+                    yield shared_payload(event, JobEventType.from_event)
+                    if event.kind in JOB_FINISHED_KINDS:
+                        return
         except SubscriptionClosed as closed:
             raise SubscriptionEnded(closed.reason) from None
         finally:
@@ -88,7 +89,7 @@ class Subscription:
         if delivery is not None:
             # Over a WebSocket: join the organization's stream of this very document, whose results
             # are encoded once for all its subscribers (schema.fanout). Nothing is yielded here.
-            async with delivery.hub.join(principal.organization_id, delivery) as member:
+            async with delivery.hub.join(principal.organization_id, delivery, info.context.for_shared_stream) as member:
                 reason = await member.ended
             if reason is not None:
                 raise SubscriptionEnded(reason)
@@ -96,9 +97,10 @@ class Subscription:
         runtime = info.context.runtime
         subscription = runtime.events.subscribe(principal.organization_id)
         try:
-            async for event in follow_organization(subscription):
-                if _matches(kinds, event.kind):
-                    yield shared_payload(event, OrgEvent.from_event)
+            with info.context.watch_key(lambda refusal: subscription.close(refusal.code)):
+                async for event in follow_organization(subscription):
+                    if _matches(kinds, event.kind):
+                        yield shared_payload(event, OrgEvent.from_event)
         except SubscriptionClosed as closed:
             raise SubscriptionEnded(closed.reason) from None
         finally:

@@ -157,3 +157,30 @@ async def test_provider_calls_cannot_reach_private_addresses(api, org):
         assert payload["account"] is None
         assert payload["userErrors"][0]["code"] == "URL_NOT_ALLOWED", payload
     assert isinstance(api.runtime.http, httpx.AsyncClient)
+
+
+async def test_connect_account_tells_the_subscribers_of_every_process(api, org, settings):
+    """account.connected is stored with the account, so another process's relay carries it (camelCase payload)."""
+    import asyncio
+
+    from gateway.runtime import Runtime
+
+    other = Runtime(settings)  # a second gateway process on the same database
+    await other.start()
+    try:
+        elsewhere = other.events.subscribe(org.organization_id)
+        here = api.runtime.events.subscribe(org.organization_id)
+        payload = await connect(api, org.secret, credentials={"handle": "everywhere"})
+        account_id = payload["account"]["id"]
+        await other.relay.relay_once()
+        for subscription in (here, elsewhere):
+            event = await asyncio.wait_for(subscription.next(), 5)
+            assert event.kind == "account.connected"
+            assert event.payload == {"accountId": account_id, "provider": "sandbox", "connectionId": None}
+        await connect(api, org.secret, credentials={"handle": "everywhere"}, idempotencyKey="k1")
+        await connect(api, org.secret, credentials={"handle": "everywhere"}, idempotencyKey="k1")  # a replay connects nothing
+        await other.relay.relay_once()
+        assert (await asyncio.wait_for(elsewhere.next(), 5)).kind == "account.connected"
+        assert elsewhere.queue.empty()
+    finally:
+        await other.stop()

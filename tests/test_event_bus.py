@@ -75,7 +75,7 @@ async def test_the_relay_loads_only_events_this_process_did_not_carry(runtime):
     finally:
         sql_event.remove(runtime.database.engine.sync_engine, "before_cursor_execute", seen)
     reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
-    assert len(reads) == 1 and "payload" not in reads[0]  # the keys only
+    assert len(reads) == 2 and not any("payload" in read for read in reads)  # the keys only, one read per table
 
 
 async def test_the_relay_finds_an_event_that_committed_below_its_cursor(runtime):
@@ -101,7 +101,7 @@ async def test_the_relay_finds_an_event_that_committed_below_its_cursor(runtime)
     for lookback, late_seen in ((10.0, [2]), (0.0, [])):
         relay = StoredEventRelay(runtime.database, runtime.events, lookback=lookback)
         await relay.start()
-        base = relay._cursor
+        base = relay._feeds[0].cursor
         await stored(base + 100, seq=base + 1)
         assert await relay.relay_once() == 1
         await stored(base + 50, seq=base + 2)  # committed after the cursor passed its id
@@ -112,3 +112,29 @@ async def test_the_relay_finds_an_event_that_committed_below_its_cursor(runtime)
         assert received == [1, *late_seen]
         await relay.stop()
     subscription.close()
+
+
+async def test_replaying_subscribers_hold_no_pooled_connection_while_they_wait(runtime):
+    """follow_job reads a job's stored events, closes its session, then yields them to a slow reader."""
+    from gateway.events import follow_job, record_job_event, stored_job_events
+    from gateway.jobs import create_job
+    from tests.conftest import make_org_with_key
+
+    owner = await make_org_with_key(runtime)
+    async with runtime.database.write() as session:
+        job = await create_job(session, owner.organization_id, "publish", None, 1)
+        for n in range(3):
+            await record_job_event(session, owner.organization_id, job.id, f"step.{n}", {})
+    pool = runtime.database.engine.pool
+    readers = []
+    for _ in range(pool.size() + 2):  # more subscribers than the pool has connections, none reading on
+        subscription = runtime.events.subscribe(owner.organization_id)
+        follower = follow_job(runtime.database, subscription, job.id, 0)
+        assert (await anext(follower)).seq == 1
+        readers.append((follower, subscription))
+    assert pool.checkedout() == 0
+    async with runtime.database.read() as session:  # an ordinary request still gets a connection
+        assert [e.seq for e in await stored_job_events(session, job.id)] == [1, 2, 3]
+    for follower, subscription in readers:
+        await follower.aclose()
+        subscription.close()

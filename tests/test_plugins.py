@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from gateway.cli import app
 from gateway.plugins import load_plugins
-from providers import Event, PostDraft
+from providers import Event, PostDraft, hookimpl
 from tests.plugin_packages import write_distribution
 
 runner = CliRunner()
@@ -200,3 +200,61 @@ async def test_the_runtime_hands_events_to_observers_only_when_there_are_some(si
         finally:
             await runtime.stop()
         assert emitted == observed
+
+
+class _SlowObserver:
+    """An async on_event observer that waits for ``gate``; records what it finished or was cancelled in."""
+
+    def __init__(self) -> None:
+        import asyncio
+
+        self.gate = asyncio.Event()
+        self.started: list[str] = []
+        self.outcomes: list[str] = []
+
+    @hookimpl
+    async def on_event(self, event):
+        import asyncio
+
+        self.started.append(event.subject_id)
+        try:
+            await self.gate.wait()
+        except asyncio.CancelledError:
+            self.outcomes.append("cancelled")
+            raise
+        self.outcomes.append("done")
+
+
+def _event(n: int) -> Event:
+    return Event("target.published", "org_1", datetime.now(UTC), subject_id=f"tgt_{n}")
+
+
+async def test_async_observers_are_bounded_per_plugin_and_drained(caplog):
+    from gateway.plugins import MAX_PENDING_OBSERVATIONS, PluginRegistry
+
+    registry = PluginRegistry()
+    slow = _SlowObserver()
+    registry.add("slow", slow)
+    with caplog.at_level(logging.ERROR, logger="socialgate.plugins"):
+        for n in range(MAX_PENDING_OBSERVATIONS + 3):
+            registry.emit(_event(n))
+    assert registry.pending_observations() == MAX_PENDING_OBSERVATIONS  # the last three were dropped, and said so
+    assert caplog.text.count("dropped") == 3
+    slow.gate.set()
+    await registry.drain(timeout=30)
+    assert registry.pending_observations() == 0
+    assert slow.outcomes == ["done"] * MAX_PENDING_OBSERVATIONS and len(slow.started) == MAX_PENDING_OBSERVATIONS
+
+
+async def test_stopping_the_runtime_waits_for_observers_then_cancels_the_stuck(settings):
+    from gateway.runtime import Runtime
+
+    runtime = Runtime(settings)
+    await runtime.start()
+    slow = _SlowObserver()
+    runtime.plugins.add("slow", slow)
+    runtime.observer_grace = 0.05
+    runtime.plugins.emit(_event(1))
+    await runtime.stop()  # the gate never opens: the observer is given its grace, then cancelled, not dropped unawaited
+    assert slow.outcomes == ["cancelled"]
+    assert runtime.plugins.pending_observations() == 0

@@ -75,7 +75,7 @@ async def test_a_refused_refresh_expires_the_account_and_tells_the_org(api, org,
     assert await refresh_account_token(api.runtime, account.id) is False
     event = await asyncio.wait_for(subscription.next(), 5)
     assert event.kind == "account.token_expired"
-    assert event.payload == {"account_id": account.id, "provider": "standin", "reason": "INVALID_GRANT"}
+    assert event.payload == {"accountId": account.id, "provider": "standin", "reason": "INVALID_GRANT"}
     row = await _account(api, account.id)
     assert row.status == "token_expired" and row.refresh_lease_until is None
     listed = await api.graphql("{ accounts { nodes { id status } } }", key=org.secret)
@@ -174,3 +174,35 @@ async def test_refresh_ahead_renews_only_tokens_that_expire_soon_and_can_be_rene
         await session.execute(update(Account).where(Account.id == soon.id).values(token_expires_at=utcnow()))
     deferred = await refresh_expiring(api.runtime, within=timedelta(minutes=1))
     assert (deferred.refreshed, deferred.expired, deferred.deferred) == ([], [], [soon.id])
+
+
+async def test_a_token_that_expires_in_a_worker_reaches_the_servers_subscribers(api, org, platform, standin, settings):
+    """account.token_expired is stored with the account's new status: the server's relay carries it over."""
+    account = await _connected(api, org, platform)
+    platform.server.refresh_tokens.clear()
+    worker = Runtime(settings)  # a `socialgate worker` on the same database
+    await worker.start()
+    install(worker, standin_provider(platform.base_url))
+    subscription = api.runtime.events.subscribe(org.organization_id)
+    try:
+        assert await refresh_account_token(worker, account.id) is False
+    finally:
+        await worker.stop()
+    await api.runtime.relay.relay_once()
+    event = await asyncio.wait_for(subscription.next(), 5)
+    assert (event.kind, event.payload) == ("account.token_expired", {"accountId": account.id, "provider": "standin", "reason": "INVALID_GRANT"})
+
+
+async def test_an_oauth_connect_reaches_another_processs_subscribers(api, org, platform, standin, settings):
+    other = Runtime(settings)  # the server a dashboard is connected to; `api` took the callback
+    await other.start()
+    try:
+        subscription = other.events.subscribe(org.organization_id)
+        account = await _connected(api, org, platform)
+        await other.relay.relay_once()
+        event = await asyncio.wait_for(subscription.next(), 5)
+    finally:
+        await other.stop()
+    assert event.kind == "account.connected"
+    assert event.payload["accountId"] == account.id and event.payload["provider"] == "standin"
+    assert event.payload["connectionId"].startswith("con")

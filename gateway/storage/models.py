@@ -246,6 +246,23 @@ class JobEvent(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class OrganizationEvent(Base):
+    """An event of an organization that belongs to no job (an account connected, a token expired).
+
+    Stored like job events so that every process's relay carries it to that process's
+    subscribers: the process that noticed the change is seldom the one a dashboard is connected to.
+    """
+
+    __tablename__ = "org_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(60))
+    subject_id: Mapped[str | None] = mapped_column(ID)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class IdempotencyRecord(Base):
     __tablename__ = "idempotency_records"
     __table_args__ = (UniqueConstraint("organization_id", "operation", "key"),)

@@ -184,3 +184,23 @@ async def test_cancelling_while_a_claim_holds_the_target_waits_instead_of_deadlo
     assert "errors" not in body, body
     # The claim committed first: the target is publishing, so there is nothing left to cancel.
     assert body["data"]["cancelPost"]["userErrors"] == [{"code": "NOTHING_TO_CANCEL"}]
+
+
+async def test_org_events_reach_another_process_on_postgres(pg_api, migrated):
+    """account.connected is stored with the account; another process's relay carries it (12.7)."""
+    from gateway.runtime import Runtime
+    from tests.conftest import make_org_with_key
+    from tests.engine import CONNECT
+
+    other = Runtime(migrated)  # a second gateway process on the same database
+    await other.start()
+    try:
+        org = await make_org_with_key(pg_api.runtime)
+        subscription = other.events.subscribe(org.organization_id)
+        body = await pg_api.graphql(CONNECT, {"c": {"handle": "elsewhere"}}, key=org.secret)
+        await other.relay.relay_once()
+        event = await asyncio.wait_for(subscription.next(), 5)
+    finally:
+        await other.stop()
+    assert event.kind == "account.connected"
+    assert event.payload == {"accountId": body["data"]["connectAccount"]["account"]["id"], "provider": "sandbox", "connectionId": None}

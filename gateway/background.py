@@ -1,0 +1,57 @@
+"""Tasks started for later: referenced until done, their failures logged, bounded, awaited at stop.
+
+Why: ``asyncio`` keeps only a weak reference to a task, so a task nobody holds can be collected
+half-way; an exception nobody retrieves surfaces as "Task exception was never retrieved" at
+garbage collection, long after and without context; a producer faster than its tasks grows
+memory without bound; and a process that stops without waiting for them drops their work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable
+from typing import Any
+
+
+class BackgroundTasks:
+    """A set of tasks of one kind (``name``), at most ``limit`` running at once when a limit is set."""
+
+    def __init__(self, name: str, log: logging.Logger, *, limit: int | None = None) -> None:
+        self.name = name
+        self.log = log
+        self.limit = limit
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def spawn(self, awaitable: Awaitable[Any], label: str) -> bool:
+        """Run ``awaitable`` in a task of its own; False, and it is not run, when the limit is reached."""
+        if self.limit is not None and len(self._tasks) >= self.limit:
+            if inspect.iscoroutine(awaitable):
+                awaitable.close()  # never awaited on purpose: no "coroutine was never awaited" warning
+            self.log.error("%s: %d still running, %s dropped", self.name, len(self._tasks), label)
+            return False
+        task = asyncio.get_running_loop().create_task(self._run(awaitable, label), name=f"{self.name}: {label}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+    async def _run(self, awaitable: Awaitable[Any], label: str) -> None:
+        try:
+            await awaitable
+        except Exception:
+            self.log.exception("%s: %s failed", self.name, label)
+
+    async def drain(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the running tasks, then cancel those still running."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+        if pending:
+            self.log.warning("%s: %d still running at stop, cancelled", self.name, len(pending))
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
