@@ -82,6 +82,8 @@ function CredentialsForm({ provider, onConnected }: { provider: CredentialsProvi
   const [idempotencyKey, setIdempotencyKey] = useState(newIdempotencyKey);
   const [{ data, error, fetching }, connectAccount] = useMutation(ConnectAccountDocument);
 
+  // Field patterns are the provider's (Python) regular expressions, not always valid as an HTML
+  // `pattern`; the gateway checks them and answers with userErrors.
   async function submit(event: FormEvent) {
     event.preventDefault();
     // Fields left empty are left out, so the platform's own defaults apply.
@@ -109,7 +111,6 @@ function CredentialsForm({ provider, onConnected }: { provider: CredentialsProvi
             <input
               type={field.secret ? "password" : "text"}
               inputMode={field.kind === "integer" ? "numeric" : undefined}
-              pattern={field.pattern ?? undefined}
               required={field.required}
               value={values[field.name]}
               onChange={(e) => setValues({ ...values, [field.name]: e.target.value })}

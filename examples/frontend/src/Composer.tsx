@@ -47,7 +47,8 @@ export function Composer({ accountIds, onJob }: Props) {
   const [{ data: validation, error: validationError, fetching: validating }] = useQuery({
     query: ValidatePostDocument,
     variables: { input: content },
-    pause: content.targets.length === 0,
+    // Nothing to check before there is text: an empty post is only "not yet", not an error.
+    pause: content.targets.length === 0 || content.text.trim() === "",
   });
   const verdict = validation?.validatePost;
   // Only a verdict on exactly what is on screen enables sending.
@@ -89,8 +90,13 @@ export function Composer({ accountIds, onJob }: Props) {
         Post text
         <textarea rows={4} value={text} onChange={(e) => setText(e.target.value)} placeholder="Hello 👋" />
       </label>
-      {targets.length === 0 ? <p>Choose an account to publish to.</p> : <Counters verdict={verdict} />}
-      <Problems errors={verdict?.userErrors} error={validationError} />
+      {targets.length === 0 && <p>Choose an account to publish to.</p>}
+      {text.trim() !== "" && (
+        <>
+          <Counters verdict={verdict} />
+          <Problems errors={verdict?.userErrors} error={validationError} />
+        </>
+      )}
       <div className="actions">
         <button type="button" disabled={!ready || busy} onClick={() => send("now")}>
           Publish now

@@ -35,13 +35,13 @@ export function JobWatch({ job }: { job: StartedJob }) {
       <h3>
         Job <code>{job.id}</code> for post <code>{job.postId}</code>: <output className="job-status">{status}</output>
       </h3>
-      <ol className="events">
+      <ul className="events">
         {events.map((event) => (
           <li key={event.seq} data-kind={event.kind}>
             <code>{event.seq}</code> {event.kind} <small>{describe(event.payload)}</small>
           </li>
         ))}
-      </ol>
+      </ul>
       <Problems error={error} />
     </article>
   );

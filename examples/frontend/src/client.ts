@@ -19,7 +19,10 @@ export function connect(endpoint: string, key: string): Connection {
   });
   const client = new Client({
     url: endpoint,
-    fetchOptions: () => ({ headers: { Authorization: authorization } }),
+    // urql also accepts text/event-stream by default, and the gateway then answers a query as
+    // GraphQL over SSE, with CRLF-framed events that urql's parser does not split. Queries and
+    // mutations want one JSON answer; subscriptions go over the WebSocket below.
+    fetchOptions: () => ({ headers: { Authorization: authorization, Accept: "application/graphql-response+json, application/json" } }),
     exchanges: [
       cacheExchange,
       fetchExchange,
