@@ -87,26 +87,25 @@ def test_the_example_app_publishes_a_post_and_follows_its_job_to_succeeded(tmp_p
             problems, urls = page_problems(page), page_urls(page)
             frames: list[str] = []
             page.on("websocket", lambda socket: socket.on("framereceived", lambda frame: frames.append(str(frame))))
-            expect.set_options(timeout=WAIT_MS)
 
             page.goto(f"{origin}/?endpoint={server.base_url}/graphql")
             page.get_by_label("API key").fill(key)
             page.get_by_role("button", name="Use this key").click()
-            expect(page.locator("#viewer")).to_contain_text("Signed in to")
+            expect(page.locator("#viewer")).to_contain_text("Signed in to", timeout=WAIT_MS)
 
             page.get_by_label("Handle").fill(HANDLE)
             page.get_by_label("Failure mode").select_option("transient")
             page.get_by_label("Failures before success").fill("1")
             page.get_by_role("button", name="Connect Sandbox").click()
-            expect(page.get_by_label(f"sandbox @{HANDLE}")).to_be_checked()
+            expect(page.get_by_label(f"sandbox @{HANDLE}")).to_be_checked(timeout=WAIT_MS)
 
             page.get_by_label("Post text").fill(TEXT)
             counter = expected_counter(server, key, sandbox_account_id(server, key))
-            expect(page.locator("li.counter output")).to_have_text(counter)
-            page.get_by_role("button", name="Publish now").click()
+            expect(page.locator("li.counter output")).to_have_text(counter, timeout=WAIT_MS)
+            page.get_by_role("button", name="Publish now").click(timeout=WAIT_MS)
 
             job = page.locator('.job[data-status="SUCCEEDED"]')
-            expect(job).to_be_visible()
+            expect(job).to_be_visible(timeout=WAIT_MS)
             job_id = job.get_attribute("data-job-id")
             shown = job.locator(".events li").evaluate_all(
                 "items => items.map(item => [Number(item.querySelector('code').textContent), item.dataset.kind])"
@@ -124,6 +123,6 @@ def test_the_example_app_publishes_a_post_and_follows_its_job_to_succeeded(tmp_p
             # The key lives in this tab's sessionStorage, never in a URL: a reload keeps it.
             assert page.evaluate("sessionStorage.getItem('socialgate.example.key')") == key
             page.reload()
-            expect(page.locator("#viewer")).to_contain_text("Signed in to")
+            expect(page.locator("#viewer")).to_contain_text("Signed in to", timeout=WAIT_MS)
             assert not any(key in url for url in urls), urls
             assert problems == []
