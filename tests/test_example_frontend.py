@@ -1,5 +1,5 @@
 """examples/frontend: built as its README says, served as static files from another origin than
-the API's, and driven in headless Chromium through a whole publish, as its user would."""
+the API's, and driven in headless Chromium through a whole publish and a schedule, as its user would."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import expect
@@ -23,6 +25,8 @@ from tests.servers import serve
 FRONTEND = Path(__file__).resolve().parent.parent / "examples" / "frontend"
 HANDLE = "frontend"
 TEXT = "Hello from the example app 👋"
+# The browser's zone: a scheduled local time must reach the API with it.
+BROWSER_ZONE = "Europe/Paris"
 
 needs_node_modules = pytest.mark.skipif(
     not (FRONTEND / "node_modules").exists() and not os.environ.get("CI"),
@@ -74,7 +78,7 @@ def expected_counter(server, key: str, account_id: str) -> str:
 @pytest.mark.e2e
 @needs_chromium
 @needs_node_modules
-def test_the_example_app_publishes_a_post_and_follows_its_job_to_succeeded(tmp_path):
+def test_the_example_app_publishes_a_post_live_to_succeeded_and_schedules_one(tmp_path):
     dist = build()
     assert not KEY_PATTERN.search("".join(p.read_text() for p in dist.rglob("*") if p.suffix in (".js", ".html")))
     with static_site(dist) as origin:
@@ -83,7 +87,7 @@ def test_the_example_app_publishes_a_post_and_follows_its_job_to_succeeded(tmp_p
         env = {"SOCIALGATE_CORS_ORIGINS": origin, "SOCIALGATE_RETRY_BASE_SECONDS": "0.2"}
         with serve(tmp_path, "--demo", env=env) as server, chromium() as browser:
             key = demo_key(server.stdout())
-            page = browser.new_page(viewport={"width": 1000, "height": 1400})
+            page = browser.new_page(viewport={"width": 1000, "height": 1400}, timezone_id=BROWSER_ZONE)
             problems, urls = page_problems(page), page_urls(page)
             frames: list[str] = []
             page.on("websocket", lambda socket: socket.on("framereceived", lambda frame: frames.append(str(frame))))
@@ -118,6 +122,20 @@ def test_the_example_app_publishes_a_post_and_follows_its_job_to_succeeded(tmp_p
             kinds = [kind for _seq, kind in shown]
             assert kinds.index("target.retry_pending") < kinds.index("target.published") < kinds.index("job.succeeded") == len(kinds) - 1
             assert any('"job.succeeded"' in frame for frame in frames)
+
+            # Scheduling: a local time in the browser's zone becomes that instant on the server.
+            at = (datetime.now(ZoneInfo(BROWSER_ZONE)) + timedelta(days=1)).replace(second=0, microsecond=0)
+            page.get_by_label("Post text").fill("Later, from the example app")
+            page.get_by_label("Publish at").fill(at.strftime("%Y-%m-%dT%H:%M"))
+            page.get_by_role("button", name="Schedule").click(timeout=WAIT_MS)
+            later = page.locator('.job[data-status="QUEUED"]')
+            expect(later.locator('li[data-kind="job.queued"]')).to_be_visible(timeout=WAIT_MS)
+            scheduled = graphql(
+                server, key, "query($id: ID!) { job(id: $id) { post { status targets { publishAt } } } }",
+                {"id": later.get_attribute("data-job-id")},
+            )["job"]["post"]
+            assert scheduled["status"] == "SCHEDULED"
+            assert [datetime.fromisoformat(t["publishAt"]) for t in scheduled["targets"]] == [at]
             page.screenshot(path=str(tmp_path / "frontend.png"), full_page=True)
 
             # The key lives in this tab's sessionStorage, never in a URL: a reload keeps it.

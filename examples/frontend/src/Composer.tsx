@@ -102,7 +102,7 @@ export function Composer({ accountIds, onJob }: Props) {
           Publish now
         </button>
         <label className="inline">
-          at
+          Publish at
           <input type="datetime-local" value={publishAt} onChange={(e) => setPublishAt(e.target.value)} />
           <small>{localTimezone()}</small>
         </label>
