@@ -20,7 +20,7 @@ from playwright.sync_api import expect
 
 from tests.browser import WAIT_MS, chromium, needs_chromium, page_problems, page_urls
 from tests.demo_server import KEY_PATTERN, demo_key, graphql, stored_job
-from tests.servers import serve
+from tests.servers import RunningServer, serve
 
 FRONTEND = Path(__file__).resolve().parent.parent / "examples" / "frontend"
 HANDLE = "frontend"
@@ -60,12 +60,12 @@ def build() -> Path:
     return FRONTEND / "dist"
 
 
-def sandbox_account_id(server, key: str) -> str:
+def sandbox_account_id(server: RunningServer, key: str) -> str:
     nodes = graphql(server, key, "{ accounts(first: 50) { nodes { id handle } } }")["accounts"]["nodes"]
     return next(node["id"] for node in nodes if node["handle"] == HANDLE)
 
 
-def expected_counter(server, key: str, account_id: str) -> str:
+def expected_counter(server: RunningServer, key: str, account_id: str) -> str:
     """The counter as the page should print it, from the API's own validatePost."""
     verdict = graphql(
         server, key,
@@ -80,6 +80,7 @@ def expected_counter(server, key: str, account_id: str) -> str:
 @needs_node_modules
 def test_the_example_app_publishes_a_post_live_to_succeeded_and_schedules_one(tmp_path):
     dist = build()
+    # No key of any kind is built in: the user types it in at run time.
     assert not KEY_PATTERN.search("".join(p.read_text() for p in dist.rglob("*") if p.suffix in (".js", ".html")))
     with static_site(dist) as origin:
         # The app calls the API from another origin: only CORS lets it. One transient failure,
