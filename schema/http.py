@@ -104,6 +104,9 @@ class GraphQLView(GraphQL):
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL, GRAPHQL_SSE_PROTOCOL),
             keep_alive=True,
             keep_alive_interval=15,
+            # Browsers apply no CORS to WebSockets; the view checks their Origin itself, so the
+            # origins allowed to call the API over HTTP may subscribe too.
+            allowed_origins=runtime.settings.cors_origins,
         )
         self.runtime = runtime
         self.fanout = FanoutHub(schema, backlog_limit=runtime.events.queue_size)

@@ -1,29 +1,11 @@
 """/dashboard: the page and its assets as served, then the page itself in headless Chromium
 following a publish live through ``orgEvents``."""
 
-import os
-from pathlib import Path
-
 import pytest
-from playwright.sync_api import sync_playwright
 
+from tests.browser import WAIT_MS, chromium, needs_chromium, page_problems, page_urls
 from tests.demo_server import demo_key, post_and_publish, sandbox_account
 from tests.servers import serve
-
-CHROMIUM = Path("/usr/bin/chromium")
-# Debian's chromium, driven by playwright without any browser download of playwright's own.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-# Bounds for waiting on the page; generous because CI machines are small, never asserted on.
-WAIT_MS = 60_000
 
 
 async def test_the_page_and_its_assets_are_served_with_a_strict_policy(api):
@@ -44,54 +26,44 @@ async def test_the_page_and_its_assets_are_served_with_a_strict_policy(api):
 
 
 @pytest.mark.e2e
-@pytest.mark.skipif(
-    not CHROMIUM.exists() and not os.environ.get("CI"), reason="needs Debian's chromium (.ci/run installs it)"
-)
+@needs_chromium
 def test_the_dashboard_shows_a_job_reach_succeeded_live(tmp_path):
     with serve(tmp_path, "--demo") as server:
         key = demo_key(server.stdout())
         # One transient failure first, so the target goes publishing → retry_pending → published.
         account = sandbox_account(server, key, "dashboard", failure_mode="transient", failure_count="1")
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-            try:
-                page = browser.new_page(viewport={"width": 1280, "height": 640})
-                problems: list[str] = []
-                page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-                page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
-                urls: list[str] = []
-                page.on("request", lambda request: urls.append(request.url))
-                page.on("websocket", lambda socket: urls.append(socket.url))
+        with chromium() as browser:
+            page = browser.new_page(viewport={"width": 1280, "height": 640})
+            problems = page_problems(page)
+            urls = page_urls(page)
 
-                page.goto(server.base_url + "/dashboard")
-                page.fill("#api-key", key)
-                page.click("#connect")
-                # Live means: acked, subscribed, and the server answered a ping sent after subscribing.
-                page.wait_for_selector("#connection.badge-live", timeout=WAIT_MS)
+            page.goto(server.base_url + "/dashboard")
+            page.fill("#api-key", key)
+            page.click("#connect")
+            # Live means: acked, subscribed, and the server answered a ping sent after subscribing.
+            page.wait_for_selector("#connection.badge-live", timeout=WAIT_MS)
 
-                text = "<b>Bold?</b> Hello from the dashboard test"
-                _post_id, job_id = post_and_publish(server, key, [account], text)
-                row = f'tr[data-job-id="{job_id}"]'
-                page.wait_for_selector(f'{row}[data-status="succeeded"]', timeout=WAIT_MS)
-                page.wait_for_function(
-                    "(row) => document.querySelector(row + ' .progress-text')?.textContent.trim() === '1/1'",
-                    arg=row, timeout=WAIT_MS,
-                )
-                assert page.text_content(f"{row} .job-status") == "succeeded"
-                assert page.text_content(f"{row} .target-status") == "published"
-                assert page.get_attribute(f"{row} a.platform-url", "href").startswith("https://sandbox.socialgate.invalid/@dashboard/")
-                # Text from the API is text: the markup in the post shows as written, no <b> element.
-                assert page.text_content(f"{row} .post-text") == text
-                assert page.query_selector(f"{row} b") is None
-                page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+            text = "<b>Bold?</b> Hello from the dashboard test"
+            _post_id, job_id = post_and_publish(server, key, [account], text)
+            row = f'tr[data-job-id="{job_id}"]'
+            page.wait_for_selector(f'{row}[data-status="succeeded"]', timeout=WAIT_MS)
+            page.wait_for_function(
+                "(row) => document.querySelector(row + ' .progress-text')?.textContent.trim() === '1/1'",
+                arg=row, timeout=WAIT_MS,
+            )
+            assert page.text_content(f"{row} .job-status") == "succeeded"
+            assert page.text_content(f"{row} .target-status") == "published"
+            assert page.get_attribute(f"{row} a.platform-url", "href").startswith("https://sandbox.socialgate.invalid/@dashboard/")
+            # Text from the API is text: the markup in the post shows as written, no <b> element.
+            assert page.text_content(f"{row} .post-text") == text
+            assert page.query_selector(f"{row} b") is None
+            page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
 
-                # The key lives in sessionStorage only: a reload reconnects by itself, and the job,
-                # now from the first snapshot, is still there.
-                assert page.evaluate("sessionStorage.getItem('socialgate.dashboard.key')") == key
-                page.reload()
-                page.wait_for_selector("#connection.badge-live", timeout=WAIT_MS)
-                page.wait_for_selector(f'{row}[data-status="succeeded"]', timeout=WAIT_MS)
-                assert not any(key in url for url in urls), urls
-                assert problems == []
-            finally:
-                browser.close()
+            # The key lives in sessionStorage only: a reload reconnects by itself, and the job,
+            # now from the first snapshot, is still there.
+            assert page.evaluate("sessionStorage.getItem('socialgate.dashboard.key')") == key
+            page.reload()
+            page.wait_for_selector("#connection.badge-live", timeout=WAIT_MS)
+            page.wait_for_selector(f'{row}[data-status="succeeded"]', timeout=WAIT_MS)
+            assert not any(key in url for url in urls), urls
+            assert problems == []
