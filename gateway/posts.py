@@ -17,7 +17,7 @@ from sqlalchemy import and_, exists, func, not_, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.clock import utcnow
-from gateway.errors import BadInput, UserError, UserErrors
+from gateway.errors import BadInput, Conflict, UserError, UserErrors
 from gateway.ids import is_id_of, new_id
 from gateway.pagination import Page, PageRequest, paginate
 from gateway.storage.models import Account, MediaAsset, Post, Target
@@ -300,14 +300,49 @@ def input_of(post: Post, targets: Sequence[Target]) -> PostInput:
     )
 
 
+async def lock_post(session: AsyncSession, organization_id: str, post_id: str) -> Post:
+    """The post and its targets, locked for this transaction (PostgreSQL), read after the lock.
+
+    A command that reads a post and then writes it must not act on what it read before another
+    transaction (a claim, a publish, another edit) committed: the row lock makes it wait for that
+    one, and ``populate_existing`` makes it see what that one wrote instead of a stale copy.
+    SQLite's single writer already gives a write transaction the latest rows.
+    """
+    post = await _owned_post(session, organization_id, post_id)
+    if session.bind.dialect.name == "postgresql":
+        locked = select(Post).where(Post.id == post.id).with_for_update().execution_options(populate_existing=True)
+        post = (await session.execute(locked)).scalar_one()
+        if post.deleted_at is not None:  # deleted while we waited for the lock
+            raise UserError("POST_NOT_FOUND", "No post with that id.", ["id"])
+    await lock_targets(session, Target.post_id == post.id)
+    return post
+
+
+async def lock_targets(session: AsyncSession, which: Any) -> None:
+    """Lock targets (PostgreSQL), in id order, before any job is locked.
+
+    The engine locks the targets it claims or records, then their jobs. An operation here that
+    locked a job first and then wrote a target the engine holds would wait on the engine while
+    the engine waits on it for the job: a deadlock. Taking targets first, as the engine does,
+    leaves one order everywhere.
+    """
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(select(Target.id).where(which).order_by(Target.id).with_for_update())
+
+
 async def update_post(
     session: AsyncSession, registry: PluginRegistry, organization_id: str, post_id: str, changes: Mapping[str, Any]
 ) -> Post:
-    """Change a draft; ``changes`` holds only the PostInput fields the caller sent."""
-    post = await _owned_post(session, organization_id, post_id)
+    """Change a draft; ``changes`` holds only the PostInput fields the caller sent.
+
+    Only a post all of whose targets are drafts can change: a target that is queued, publishing
+    or published was validated (and may have gone out) with the content it has. The targets are
+    read under their locks, so a publish committing meanwhile is seen, not overwritten.
+    """
+    post = await lock_post(session, organization_id, post_id)
     targets = (await targets_of(session, [post.id]))[post.id]
     if any(t.status != "draft" for t in targets):
-        raise UserError("CONFLICT", "Only a draft can be edited; this post is already scheduled or published.", ["id"])
+        raise Conflict("Only a draft can be edited; this post is already scheduled or published.", ["id"])
     current = input_of(post, targets)
     data = PostInput(**{**current.__dict__, **changes})
     if "campaign_id" in changes:
@@ -320,28 +355,13 @@ async def update_post(
     kept = {t.account_id: t for t in targets}
     wanted = [t.account_id for t in data.targets]
     for target in targets:
-        if target.account_id not in wanted:
+        if target.account_id not in wanted:  # a draft: no job counts it, nothing to cancel
             await session.delete(target)
     accounts = await _load_accounts(session, organization_id, data)
     for account_id in wanted:
         if account_id not in kept:
             account = accounts[account_id]
             session.add(Target(id=new_id("tgt"), post_id=post.id, account_id=account_id, organization_id=organization_id, provider=account.provider))
-    await session.flush()
-    return post
-
-
-async def delete_post(session: AsyncSession, organization_id: str, post_id: str) -> Post:
-    """Remove a post from the API; targets still waiting are canceled. Published posts stay on
-    their platforms: deleting those there is a separate, explicit action."""
-    post = await _owned_post(session, organization_id, post_id)
-    targets = (await targets_of(session, [post.id]))[post.id]
-    if any(t.status == "publishing" for t in targets):
-        raise UserError("CONFLICT", "The post is being published right now; try again in a moment.", ["id"])
-    for target in targets:
-        if target.status in ("draft", *PENDING_STATUSES):
-            target.status = "canceled"
-    post.deleted_at = utcnow()
     await session.flush()
     return post
 

@@ -10,6 +10,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from gateway import posts as service
+from gateway import publishing
 from gateway.errors import BadInput, UserError
 from gateway.storage.models import Post as PostRow
 from gateway.storage.models import Target as TargetRow
@@ -370,9 +371,8 @@ class PostMutation:
         row, errors = await run_mutation(info, "posts:write", work)
         return PostPayload(post=PostType.from_row(row) if row else None, user_errors=errors)
 
-    @strawberry.mutation(description="Delete a post; targets still waiting are canceled.")
+    @strawberry.mutation(description="Delete a post; targets still waiting are canceled (with their events, as cancelPost does). A post being published right now is a CONFLICT.")
     async def delete_post(self, info: Info, input: PostIdInput) -> PostPayload:
-        row, errors = await run_mutation(
-            info, "posts:write", lambda session, principal: service.delete_post(session, principal.organization_id, str(input.id))
-        )
+        principal = info.context.require("posts:write")
+        row, errors = await collect_user_errors(publishing.delete(info.context.runtime, principal.organization_id, str(input.id)))
         return PostPayload(post=PostType.from_row(row) if row else None, user_errors=errors)

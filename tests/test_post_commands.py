@@ -1,0 +1,101 @@
+"""Commands that take a post back or change it: delete, update, and the media a post uses.
+
+Every command that cancels targets goes through one path, so each leaves the same trail:
+``target.canceled`` per target, the job's final ``job.*`` event, the post's new status.
+"""
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from gateway.clock import utcnow
+from gateway.keys import authenticate
+from gateway.storage.models import Job, JobEvent, Target
+from schema.context import Context
+from schema.root import build_schema
+from tests.engine import engine_app, new_post, publish, sandbox_account, setup_org
+
+SCHEDULE = """mutation($input: SchedulePostInput!) { schedulePost(input: $input) { job { id } userErrors { code } } }"""
+DELETE = """mutation($id: ID!) { deletePost(input: {id: $id}) { post { id } userErrors { code field } } }"""
+JOB_EVENTS = "subscription($id: ID!) { jobEvents(jobId: $id) { seq kind payload } }"
+
+
+@pytest.fixture
+async def api(tmp_path):
+    async with engine_app(tmp_path) as api:
+        yield api
+
+
+async def _schedule_later(api, org, post_id) -> str:
+    later = (utcnow() + timedelta(hours=2)).isoformat()
+    body = await api.graphql(SCHEDULE, {"input": {"postId": post_id, "publishAt": later}}, key=org.secret)
+    assert body["data"]["schedulePost"]["userErrors"] == [], body
+    return body["data"]["schedulePost"]["job"]["id"]
+
+
+async def _job_events(api, job_id) -> list[tuple[str, dict]]:
+    async with api.runtime.database.read() as session:
+        rows = (await session.execute(select(JobEvent).where(JobEvent.job_id == job_id).order_by(JobEvent.seq))).scalars()
+        return [(row.kind, row.payload) for row in rows]
+
+
+async def test_deleting_a_scheduled_post_ends_its_job_and_its_subscribers(api):
+    org = await setup_org(api)
+    accounts = [await sandbox_account(api, org.secret, handle) for handle in ("one", "two")]
+    post_id = await new_post(api, org.secret, accounts)
+    job_id = await _schedule_later(api, org, post_id)
+    async with api.runtime.database.read() as session:
+        principal = await authenticate(session, org.secret)
+    context = Context(runtime=api.runtime, request=None, response=None, request_id="req_test", principal_or_error=principal)
+    stream = await build_schema().subscribe(JOB_EVENTS, variable_values={"id": job_id}, context_value=context)
+    first = await asyncio.wait_for(stream.__anext__(), 10)
+    assert first.data["jobEvents"]["kind"] == "job.queued"  # the subscriber is following the job
+
+    deleted = await api.graphql(DELETE, {"id": post_id}, key=org.secret)
+    assert deleted["data"]["deletePost"]["userErrors"] == []
+
+    async def rest() -> list[str]:
+        return [result.data["jobEvents"]["kind"] async for result in stream]
+
+    kinds = await asyncio.wait_for(rest(), 10)  # the stream ends: the job ended
+    assert kinds.count("target.canceled") == 2 and kinds[-1] == "job.canceled", kinds
+    async with api.runtime.database.read() as session:
+        job = await session.get(Job, job_id)
+        statuses = (await session.execute(select(Target.status).where(Target.post_id == post_id))).scalars().all()
+    assert job.status == "canceled" and job.progress_done == 2 and job.finished_at is not None
+    assert statuses == ["canceled", "canceled"]
+    changed = [payload for kind, payload in await _job_events(api, job_id) if kind == "post.status_changed"]
+    assert changed[-1] == {"postId": post_id, "status": "canceled", "previousStatus": "scheduled"}
+
+
+async def test_deleting_a_partly_published_post_cancels_the_rest_and_finishes_the_job(api):
+    org = await setup_org(api)
+    accounts = [await sandbox_account(api, org.secret, handle) for handle in ("done", "waiting")]
+    post_id = await new_post(api, org.secret, accounts)
+    job_id = await _schedule_later(api, org, post_id)
+    async with api.runtime.database.write() as session:  # one target went out already
+        target = (await session.execute(select(Target).where(Target.account_id == accounts[0]))).scalar_one()
+        target.status, target.platform_post_id = "published", "sb_1"
+
+    deleted = await api.graphql(DELETE, {"id": post_id}, key=org.secret)
+    assert deleted["data"]["deletePost"]["userErrors"] == []
+    async with api.runtime.database.read() as session:
+        job = await session.get(Job, job_id)
+        statuses = dict((await session.execute(select(Target.account_id, Target.status))).all())
+    assert statuses == {accounts[0]: "published", accounts[1]: "canceled"}
+    assert job.status == "partial" and job.progress_done == 2
+    kinds = [kind for kind, _ in await _job_events(api, job_id)]
+    assert kinds.count("target.canceled") == 1 and "job.partial" in kinds
+
+
+async def test_deleting_a_post_being_published_is_a_conflict(api):
+    org = await setup_org(api)
+    post_id = await new_post(api, org.secret, [await sandbox_account(api, org.secret)])
+    await publish(api, org.secret, post_id)
+    async with api.runtime.database.write() as session:
+        (await session.execute(select(Target).where(Target.post_id == post_id))).scalar_one().status = "publishing"
+    body = await api.graphql(DELETE, {"id": post_id}, key=org.secret)
+    assert body["data"]["deletePost"]["userErrors"] == [{"code": "CONFLICT", "field": ["id"]}]
+    assert (await api.graphql("query($id: ID!) { post(id: $id) { id } }", {"id": post_id}, key=org.secret))["data"]["post"] == {"id": post_id}
