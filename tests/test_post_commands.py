@@ -15,7 +15,7 @@ from gateway.keys import authenticate
 from gateway.storage.models import Job, JobEvent, Target
 from schema.context import Context
 from schema.root import build_schema
-from tests.engine import engine_app, new_post, publish, sandbox_account, setup_org
+from tests.engine import engine_app, new_post, publish, sandbox_account, scheduler_for, setup_org
 
 SCHEDULE = """mutation($input: SchedulePostInput!) { schedulePost(input: $input) { job { id } userErrors { code } } }"""
 DELETE = """mutation($id: ID!) { deletePost(input: {id: $id}) { post { id } userErrors { code field } } }"""
@@ -99,3 +99,71 @@ async def test_deleting_a_post_being_published_is_a_conflict(api):
     body = await api.graphql(DELETE, {"id": post_id}, key=org.secret)
     assert body["data"]["deletePost"]["userErrors"] == [{"code": "CONFLICT", "field": ["id"]}]
     assert (await api.graphql("query($id: ID!) { post(id: $id) { id } }", {"id": post_id}, key=org.secret))["data"]["post"] == {"id": post_id}
+
+
+# -- media a post uses ----------------------------------------------------------------------------
+
+DELETE_MEDIA = """mutation($id: ID!) { deleteMedia(input: {id: $id}) { mediaAsset { id } userErrors { code field message } } }"""
+
+
+class _Bytes:
+    def __init__(self, content: bytes) -> None:
+        self._content = content
+
+    async def read(self, size: int) -> bytes:
+        chunk, self._content = self._content[:size], self._content[size:]
+        return chunk
+
+
+async def _image(api, org) -> str:
+    from gateway.media import upload_media
+    from tests import media_samples
+
+    asset = await upload_media(
+        api.runtime.database, api.runtime.settings, org.organization_id, source=_Bytes(media_samples.png()), filename="a.png", mime_type="image/png"
+    )
+    return asset.id
+
+
+async def test_media_a_post_still_to_publish_uses_cannot_be_deleted(api):
+    org = await setup_org(api)
+    account = await sandbox_account(api, org.secret)
+    media_id = await _image(api, org)
+    draft = await new_post(api, org.secret, [account], mediaIds=[media_id])
+    scheduled = await new_post(api, org.secret, [account], text="later", mediaIds=[media_id])
+    await _schedule_later(api, org, scheduled)
+
+    refused = (await api.graphql(DELETE_MEDIA, {"id": media_id}, key=org.secret))["data"]["deleteMedia"]
+    assert [(e["code"], e["field"]) for e in refused["userErrors"]] == [("MEDIA_IN_USE", ["input", "id"])]
+    assert draft in refused["userErrors"][0]["message"] and scheduled in refused["userErrors"][0]["message"]
+    for post_id in (draft, scheduled):
+        assert (await api.graphql(DELETE, {"id": post_id}, key=org.secret))["data"]["deletePost"]["userErrors"] == []
+    deleted = (await api.graphql(DELETE_MEDIA, {"id": media_id}, key=org.secret))["data"]["deleteMedia"]
+    assert deleted == {"mediaAsset": {"id": media_id}, "userErrors": []}
+
+
+async def test_a_target_whose_media_is_gone_fails_instead_of_publishing_without_it(api):
+    from gateway.storage.models import MediaAsset
+
+    org = await setup_org(api)
+    account = await sandbox_account(api, org.secret)
+    media_id = await _image(api, org)
+    post_id = await new_post(api, org.secret, [account], mediaIds=[media_id])
+    await publish(api, org.secret, post_id)
+    provider = api.runtime.plugins.get("sandbox")
+    calls = []
+    original = provider.publish
+
+    async def counted(ctx, request):
+        calls.append(request)
+        return await original(ctx, request)
+
+    provider.publish = counted
+    async with api.runtime.database.write() as session:  # gone by a way the API no longer offers
+        (await session.get(MediaAsset, media_id)).deleted_at = utcnow()
+    await scheduler_for(api).drain()
+    async with api.runtime.database.read() as session:
+        target = (await session.execute(select(Target).where(Target.post_id == post_id))).scalar_one()
+    assert (target.status, target.error_code, target.platform_post_id) == ("failed", "MEDIA_MISSING", None)
+    assert media_id in target.error_message
+    assert calls == []

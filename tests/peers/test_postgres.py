@@ -225,3 +225,15 @@ async def test_updating_while_a_publish_commits_sees_the_publish_instead_of_edit
     assert body["data"]["updatePost"]["userErrors"] == [{"code": "CONFLICT"}], body
     async with pg_api.runtime.database.read() as session:
         assert (await session.get(Post, post_id)).text == "v1"
+
+
+async def test_media_a_scheduled_post_uses_is_refused_on_postgres(pg_api):
+    from tests.engine import new_post, publish, sandbox_account, setup_org
+    from tests.test_post_commands import DELETE_MEDIA, _image
+
+    org = await setup_org(pg_api)
+    media_id = await _image(pg_api, org)
+    post_id = await new_post(pg_api, org.secret, [await sandbox_account(pg_api, org.secret, "mediainuse")], mediaIds=[media_id])
+    await publish(pg_api, org.secret, post_id)
+    refused = (await pg_api.graphql(DELETE_MEDIA, {"id": media_id}, key=org.secret))["data"]["deleteMedia"]
+    assert [e["code"] for e in refused["userErrors"]] == ["MEDIA_IN_USE"] and post_id in refused["userErrors"][0]["message"]
