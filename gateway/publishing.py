@@ -19,11 +19,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.clock import utcnow
-from gateway.errors import Conflict, UserError, UserErrors
+from gateway.errors import Conflict, UserError
 from gateway.events import BusEvent, record_job_event
 from gateway.jobs import FINISHED, create_job, lock_jobs, refresh_job
-from gateway.plugins import PluginRegistry
-from gateway.posts import PENDING_STATUSES, check_post, derive_status, find_post, input_of, lock_post, lock_targets, targets_of
+from gateway.posts import PENDING_STATUSES, PostValidator, derive_status, find_post, input_of, lock_post, lock_targets, targets_of
 from gateway.runtime import Runtime
 from gateway.storage.models import Job, Post, Target
 from gateway.tenancy import require_owned
@@ -82,7 +81,7 @@ async def post_status_change(
 
 
 async def enqueue_post(
-    session: AsyncSession, registry: PluginRegistry, organization_id: str, post_id: str, publish_at: datetime | None
+    session: AsyncSession, validator: PostValidator, organization_id: str, post_id: str, publish_at: datetime | None
 ) -> Enqueued:
     """Queue every target of a post for ``publish_at`` (None: now), or return the job that has it.
 
@@ -111,9 +110,7 @@ async def enqueue_post(
             session, organization_id, job.id, "job.rescheduled", {"jobId": job.id, "publishAt": when.isoformat()}
         )
         return Enqueued(job, [event], created=False)
-    check = await check_post(session, registry, organization_id, input_of(post, targets))
-    if not check.valid:
-        raise UserErrors(list(check.problems))
+    await validator.require(session, organization_id, input_of(post, targets))
     before = derive_status([t.status for t in targets])
     job = await create_job(session, organization_id, "publish", post.id, len(targets))
     for target in targets:
@@ -208,7 +205,7 @@ async def delete_post(session: AsyncSession, organization_id: str, post_id: str)
     return post, events
 
 
-async def retry_post(session: AsyncSession, registry: PluginRegistry, organization_id: str, post_id: str) -> Enqueued:
+async def retry_post(session: AsyncSession, validator: PostValidator, organization_id: str, post_id: str) -> Enqueued:
     """Queue the post's failed and unconfirmed targets again, as a new job.
 
     An ``unconfirmed`` target may have been published: retrying it is the human's decision,
@@ -220,9 +217,7 @@ async def retry_post(session: AsyncSession, registry: PluginRegistry, organizati
     retryable = [t for t in targets if t.status in RETRYABLE]
     if not retryable:
         raise UserError("NOTHING_TO_RETRY", "Only failed or unconfirmed targets can be retried.", ["postId"])
-    check = await check_post(session, registry, organization_id, input_of(post, targets))
-    if not check.valid:
-        raise UserErrors(list(check.problems))
+    await validator.require(session, organization_id, input_of(post, targets))
     before = derive_status([t.status for t in targets])
     job = await create_job(session, organization_id, "publish", post.id, len(retryable))
     now = utcnow()
@@ -258,9 +253,19 @@ async def cancel_job(session: AsyncSession, organization_id: str, job_id: str) -
 T = TypeVar("T")
 
 
-async def _commit_and_announce(runtime: Runtime, work: Callable[[AsyncSession], Awaitable[tuple[T, list[BusEvent]]]]) -> T:
-    async with runtime.database.write() as session:
-        result, events = await work(session)
+async def _commit_and_announce(
+    runtime: Runtime,
+    work: Callable[[AsyncSession], Awaitable[tuple[T, list[BusEvent]]]],
+    validator: PostValidator | None = None,
+) -> T:
+    """Run ``work`` in one write transaction (through ``validator``, which checks posts outside
+    it), then publish its events."""
+
+    async def transaction() -> tuple[T, list[BusEvent]]:
+        async with runtime.database.write() as session:
+            return await work(session)
+
+    result, events = await (validator.run(transaction) if validator is not None else transaction())
     for event in events:
         await runtime.publish(event, subject_id=event.payload.get("targetId") or event.payload.get("postId"))
     runtime.wake_scheduler()
@@ -269,20 +274,23 @@ async def _commit_and_announce(runtime: Runtime, work: Callable[[AsyncSession], 
 
 async def schedule(runtime: Runtime, organization_id: str, post_id: str, publish_at: datetime | None) -> Job:
     """Queue a post for ``publish_at``, or now when it is None; returns its (possibly existing) job."""
+    validator = PostValidator(runtime.plugins)
 
     async def work(session: AsyncSession) -> tuple[Job, list[BusEvent]]:
-        queued = await enqueue_post(session, runtime.plugins, organization_id, post_id, publish_at)
+        queued = await enqueue_post(session, validator, organization_id, post_id, publish_at)
         return queued.job, queued.events
 
-    return await _commit_and_announce(runtime, work)
+    return await _commit_and_announce(runtime, work, validator)
 
 
 async def retry(runtime: Runtime, organization_id: str, post_id: str) -> Job:
+    validator = PostValidator(runtime.plugins)
+
     async def work(session: AsyncSession) -> tuple[Job, list[BusEvent]]:
-        queued = await retry_post(session, runtime.plugins, organization_id, post_id)
+        queued = await retry_post(session, validator, organization_id, post_id)
         return queued.job, queued.events
 
-    return await _commit_and_announce(runtime, work)
+    return await _commit_and_announce(runtime, work, validator)
 
 
 async def cancel(runtime: Runtime, organization_id: str, post_id: str) -> Post:
