@@ -123,7 +123,7 @@ async def _load_media(
     return [rows[m] for m in media_ids if m in rows], problems
 
 
-async def load_accounts(session: AsyncSession, organization_id: str, data: PostInput) -> dict[str, Account]:
+async def _load_accounts(session: AsyncSession, organization_id: str, data: PostInput) -> dict[str, Account]:
     wanted = [t.account_id for t in data.targets if is_id_of(t.account_id, "acct")]
     if not wanted:
         return {}
@@ -147,28 +147,38 @@ def _describe(asset: MediaAsset) -> DraftMedia:
 
 
 @dataclass(frozen=True)
+class AccountFacts:
+    """What a check knows of a target account; plain values, valid after its session is gone."""
+
+    id: str
+    provider: str
+    status: str
+
+
+@dataclass(frozen=True)
 class Facts:
-    """What a check reads from the database for one input: its media and its target accounts."""
+    """What a check reads from the database for one input: its media and its target accounts.
 
-    media: list[MediaAsset]
+    Plain values, not rows: a check runs after the session that read them has closed.
+    """
+
+    media: tuple[DraftMedia, ...]
     media_problems: list[UserError]
-    accounts: dict[str, Account]
+    accounts: dict[str, AccountFacts]
     version: str  # the input and every fact the check looks at: equal versions, equal verdicts
-
-
-def _version(data: PostInput, media: Sequence[MediaAsset], accounts: Mapping[str, Account]) -> str:
-    facts = {
-        "input": {**data.__dict__, "targets": [t.__dict__ for t in data.targets]},
-        "media": [(m.id, m.kind, m.mime_type, m.size_bytes, m.width, m.height, m.duration_ms) for m in media],
-        "accounts": sorted((a.id, a.provider, a.status) for a in accounts.values()),
-    }
-    return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()
 
 
 async def read_facts(session: AsyncSession, organization_id: str, data: PostInput, *, share_lock: bool = False) -> Facts:
     media, media_problems = await _load_media(session, organization_id, data.media_ids, share_lock=share_lock)
-    accounts = await load_accounts(session, organization_id, data)
-    return Facts(media, media_problems, accounts, _version(data, media, accounts))
+    described = tuple(_describe(asset) for asset in media)
+    accounts = {a.id: AccountFacts(a.id, a.provider, a.status) for a in (await _load_accounts(session, organization_id, data)).values()}
+    facts = {
+        "input": {**data.__dict__, "targets": [t.__dict__ for t in data.targets]},
+        "media": [(asset.id, item.__dict__) for asset, item in zip(media, described, strict=True)],
+        "accounts": sorted((a.id, a.provider, a.status) for a in accounts.values()),
+    }
+    version = hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()
+    return Facts(described, media_problems, accounts, version)
 
 
 async def evaluate(registry: PluginRegistry, data: PostInput, facts: Facts) -> PostCheck:
@@ -179,7 +189,7 @@ async def evaluate(registry: PluginRegistry, data: PostInput, facts: Facts) -> P
     for provider_id in data.overrides:
         if provider_id not in providers:
             problems.append(UserError("UNKNOWN_PROVIDER", f"No provider {provider_id[:60]!r}.", ["overrides", provider_id]))
-    described = tuple(_describe(asset) for asset in facts.media)
+    described = facts.media
     checks = []
     for index, target in enumerate(data.targets):
         where = ["targets", str(index), "accountId"]
@@ -244,7 +254,7 @@ class PostValidator:
         self.registry = registry
         self._verdicts: dict[str, PostCheck] = {}
 
-    async def require(self, session: AsyncSession, organization_id: str, data: PostInput) -> dict[str, Account]:
+    async def require(self, session: AsyncSession, organization_id: str, data: PostInput) -> dict[str, AccountFacts]:
         """Inside the transaction: raise ``data``'s problems, else return its target accounts by id."""
         facts = await read_facts(session, organization_id, data, share_lock=True)
         check = self._verdicts.get(facts.version)

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from gateway.clock import utcnow
+from providers import hookimpl
 from gateway.keys import authenticate
 from gateway.storage.models import Job, JobEvent, Target
 from schema.context import Context
@@ -167,3 +168,96 @@ async def test_a_target_whose_media_is_gone_fails_instead_of_publishing_without_
     assert (target.status, target.error_code, target.platform_post_id) == ("failed", "MEDIA_MISSING", None)
     assert media_id in target.error_message
     assert calls == []
+
+
+# -- policy hooks run outside the write transaction ----------------------------------------------
+
+CREATE = """mutation($input: CreatePostInput!) { createPost(input: $input) { post { id text } userErrors { code field } } }"""
+UPDATE = """mutation($id: ID!, $text: String!) { updatePost(input: {id: $id, text: $text}) { post { text } userErrors { code } } }"""
+PUBLISH = """mutation($id: ID!) { publishPost(input: {postId: $id}) { job { id } userErrors { code field message } } }"""
+CONNECT = """mutation($c: JSON!) { connectAccount(input: {provider: "sandbox", credentials: $c}) { account { id } userErrors { code } } }"""
+
+
+class SlowPolicy:
+    """A moderation check that waits, on its first call, until the test lets it answer."""
+
+    def __init__(self, on_call=None) -> None:
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+        self.texts: list[str] = []
+        self.on_call = on_call
+
+    @hookimpl
+    async def validate_post(self, draft):
+        self.texts.append(draft.text)
+        if len(self.texts) == 1:
+            self.entered.set()
+            await self.release.wait()
+        if self.on_call is not None:
+            await self.on_call(len(self.texts))
+        return []
+
+
+def _install(api, policy: SlowPolicy) -> SlowPolicy:
+    assert api.runtime.plugins.add("slow-policy", policy).error is None
+    return policy
+
+
+async def _post_text(api, post_id) -> str:
+    from gateway.storage.models import Post
+
+    async with api.runtime.database.read() as session:
+        return (await session.get(Post, post_id)).text
+
+
+async def test_a_slow_policy_hook_does_not_hold_up_other_writes(api):
+    org = await setup_org(api)
+    account = await sandbox_account(api, org.secret)
+    policy = _install(api, SlowPolicy())
+    create = asyncio.create_task(api.graphql(CREATE, {"input": {"text": "checked", "targets": [{"accountId": account}]}}, key=org.secret))
+    await asyncio.wait_for(policy.entered.wait(), 10)
+    # While the moderation call is out, another request writes and is done.
+    other = await asyncio.wait_for(api.graphql(CONNECT, {"c": {"handle": "meanwhile"}}, key=org.secret), 10)
+    assert other["data"]["connectAccount"]["userErrors"] == []
+    assert not create.done()
+    policy.release.set()
+    created = (await asyncio.wait_for(create, 10))["data"]["createPost"]
+    assert created["userErrors"] == [] and created["post"]["text"] == "checked"
+
+
+async def test_a_post_edited_while_its_publish_is_checked_is_checked_again(api):
+    org = await setup_org(api)
+    account = await sandbox_account(api, org.secret)
+    post_id = await new_post(api, org.secret, [account], text="first words")
+    policy = _install(api, SlowPolicy())
+    publishing = asyncio.create_task(api.graphql(PUBLISH, {"id": post_id}, key=org.secret))
+    await asyncio.wait_for(policy.entered.wait(), 10)
+    edited = await asyncio.wait_for(api.graphql(UPDATE, {"id": post_id, "text": "second words"}, key=org.secret), 10)
+    assert edited["data"]["updatePost"]["userErrors"] == []
+    policy.release.set()
+    published = (await asyncio.wait_for(publishing, 10))["data"]["publishPost"]
+    assert published["userErrors"] == []
+    # The publish checked the first text, saw it had changed, and checked what it queued.
+    assert policy.texts == ["first words", "second words", "second words"]
+    async with api.runtime.database.read() as session:
+        assert (await session.execute(select(Target.status).where(Target.post_id == post_id))).scalar_one() == "scheduled"
+
+
+async def test_a_post_that_keeps_changing_under_its_check_is_a_conflict(api):
+    from gateway.storage.models import Post
+
+    org = await setup_org(api)
+    account = await sandbox_account(api, org.secret)
+    post_id = await new_post(api, org.secret, [account], text="v0")
+
+    async def edit_meanwhile(calls: int) -> None:  # another client edits the draft during every check
+        async with api.runtime.database.write() as session:
+            (await session.get(Post, post_id)).text = f"v{calls}"
+
+    policy = _install(api, SlowPolicy(on_call=edit_meanwhile))
+    policy.release.set()
+    body = await asyncio.wait_for(api.graphql(PUBLISH, {"id": post_id}, key=org.secret), 60)
+    assert [e["code"] for e in body["data"]["publishPost"]["userErrors"]] == ["CONFLICT"], body
+    async with api.runtime.database.read() as session:
+        assert (await session.execute(select(Target.status).where(Target.post_id == post_id))).scalar_one() == "draft"
+        assert (await session.execute(select(Job.id))).first() is None
