@@ -16,7 +16,6 @@ in its own transaction, so the work is never recorded twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import logging
@@ -25,13 +24,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.clock import utcnow
 from gateway.errors import Conflict, UserError
 from gateway.ids import new_id
-from gateway.storage.database import Database, WriteLockTimeout
+from gateway.storage.database import Database
 from gateway.storage.models import IdempotencyRecord
 
 WINDOW = timedelta(hours=24)
@@ -117,13 +116,21 @@ async def _refresh(database: Database, claim_id: str) -> None:
         )
 
 
-async def _keep_alive(database: Database, claim_id: str) -> None:
-    """Refresh the claim every ``HEARTBEAT_SECONDS`` until cancelled; a failed refresh is retried."""
+async def _keep_alive(database: Database, claim_id: str, done: asyncio.Event) -> None:
+    """Refresh the claim every ``HEARTBEAT_SECONDS`` until ``done``; a failed refresh is retried.
+
+    Stopped by an event rather than cancelled: a cancellation can be lost inside the write
+    turn's ``wait_for`` (Python 3.11), and the holder must never wait on a heartbeat that missed it.
+    """
     while True:
-        await asyncio.sleep(HEARTBEAT_SECONDS)
+        try:
+            await asyncio.wait_for(done.wait(), HEARTBEAT_SECONDS)
+            return
+        except TimeoutError:
+            pass
         try:
             await _refresh(database, claim_id)
-        except (WriteLockTimeout, OSError, SQLAlchemyError):  # the next beat tries again
+        except Exception:  # never the request's failure: the next beat tries again
             log.warning("could not refresh idempotency claim %s", claim_id, exc_info=True)
 
 
@@ -185,7 +192,8 @@ async def run_idempotent(
                 raise Conflict("This idempotency key was taken over by a retry of this request; use its result.", ["idempotencyKey"])
         return result
 
-    heartbeat = asyncio.create_task(_keep_alive(database, claimed), name=f"idempotency claim {claimed}")
+    done = asyncio.Event()
+    heartbeat = asyncio.create_task(_keep_alive(database, claimed, done), name=f"idempotency claim {claimed}")
     try:
         return await runner(transaction)
     except BaseException:
@@ -195,6 +203,5 @@ async def run_idempotent(
             )
         raise
     finally:
-        heartbeat.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await heartbeat
+        done.set()
+        await asyncio.shield(heartbeat)  # at most one refresh in flight; a cancelled caller leaves it to end alone

@@ -261,3 +261,83 @@ async def test_a_post_that_keeps_changing_under_its_check_is_a_conflict(api):
     async with api.runtime.database.read() as session:
         assert (await session.execute(select(Target.status).where(Target.post_id == post_id))).scalar_one() == "draft"
         assert (await session.execute(select(Job.id))).first() is None
+
+
+# -- idempotency keys while the first request is still checking ---------------------------------
+
+
+def _create_once(account: str, key: str) -> dict:
+    return {"input": {"text": "once", "targets": [{"accountId": account}], "idempotencyKey": key}}
+
+
+async def _posts_made(api) -> int:
+    from sqlalchemy import func
+
+    from gateway.storage.models import Post
+
+    async with api.runtime.database.read() as session:
+        return (await session.execute(select(func.count()).select_from(Post))).scalar()
+
+
+async def test_a_duplicate_waits_for_the_first_with_reads_not_write_transactions(api, monkeypatch):
+    org = await setup_org(api)
+    account = await sandbox_account(api, org.secret)
+    policy = _install(api, SlowPolicy())
+    first = asyncio.create_task(api.graphql(CREATE, _create_once(account, "dup-1"), key=org.secret))
+    await asyncio.wait_for(policy.entered.wait(), 10)
+
+    database = api.runtime.database
+    opened = {"read": 0, "write": 0}
+    writes_at: dict[int, int] = {}
+    steady = asyncio.Event()
+
+    def counting(kind, original):
+        def session():
+            opened[kind] += 1
+            if kind == "read" and opened["read"] in (10, 30):  # the duplicate is polling by the 10th
+                writes_at[opened["read"]] = opened["write"]
+                if opened["read"] == 30:
+                    steady.set()
+            return original()
+
+        return session
+
+    monkeypatch.setattr(database, "read", counting("read", database.read))
+    monkeypatch.setattr(database, "write", counting("write", database.write))
+    duplicate = asyncio.create_task(api.graphql(CREATE, _create_once(account, "dup-1"), key=org.secret))
+    await asyncio.wait_for(steady.wait(), 20)
+    assert writes_at[30] == writes_at[10], "the waiting duplicate opened write transactions"
+    assert not duplicate.done()
+    policy.release.set()
+    results = [(await asyncio.wait_for(task, 10))["data"]["createPost"] for task in (first, duplicate)]
+    assert results[0] == results[1] and results[0]["userErrors"] == []
+    assert await _posts_made(api) == 1
+
+
+async def test_a_claim_stays_alive_while_its_request_is_still_checking(api, monkeypatch):
+    import gateway.idempotency as idempotency
+    from gateway.storage.models import IdempotencyRecord
+
+    ahead = timedelta(0)
+    monkeypatch.setattr(idempotency, "utcnow", lambda: utcnow() + ahead)
+    monkeypatch.setattr(idempotency, "HEARTBEAT_SECONDS", 0.01, raising=False)
+    org = await setup_org(api)
+    account = await sandbox_account(api, org.secret)
+    policy = _install(api, SlowPolicy())
+    first = asyncio.create_task(api.graphql(CREATE, _create_once(account, "alive-1"), key=org.secret))
+    await asyncio.wait_for(policy.entered.wait(), 10)
+
+    ahead = timedelta(minutes=5)  # the moderation call has been out for five minutes
+    async with asyncio.timeout(10):  # the live holder has refreshed its claim since
+        while True:
+            async with api.runtime.database.read() as session:
+                claim = (await session.execute(select(IdempotencyRecord))).scalar_one()
+            if claim.created_at >= utcnow() + ahead - timedelta(seconds=30):
+                break
+            await asyncio.sleep(0.01)
+    duplicate = asyncio.create_task(api.graphql(CREATE, _create_once(account, "alive-1"), key=org.secret))
+    policy.release.set()
+    results = [(await asyncio.wait_for(task, 20))["data"]["createPost"] for task in (first, duplicate)]
+    assert results[0] == results[1] and results[0]["userErrors"] == []
+    assert await _posts_made(api) == 1
+    assert policy.texts == ["once"]  # the duplicate did not take the claim over and check again
