@@ -34,6 +34,7 @@ MAX_MEDIA = 20
 MAX_THREAD_PARTS = 100
 MAX_SETTINGS_KEYS = 50
 
+
 @dataclass(frozen=True)
 class TargetInput:
     account_id: str
@@ -71,7 +72,6 @@ class PostCheck:
     @property
     def valid(self) -> bool:
         return not self.problems
-
 
 
 def _post_level_problems(data: PostInput) -> list[UserError]:
@@ -225,8 +225,8 @@ async def dry_run(database: Database, registry: PluginRegistry, organization_id:
 # -- checking outside the write transaction -------------------------------------------------------
 
 T = TypeVar("T")
-# A post that changes under its check this many times in a row is answered with a conflict.
-MAX_CHECK_ROUNDS = 3
+# A post that changed under each of this many checks in a row is answered with a conflict.
+MAX_CHECKS = 3
 
 
 class _CheckFirst(Exception):
@@ -267,10 +267,12 @@ class PostValidator:
         return facts.accounts
 
     async def run(self, transaction: Callable[[], Awaitable[T]]) -> T:
-        """Run ``transaction`` until its post is checked as it stands (``MAX_CHECK_ROUNDS`` at most)."""
-        for _ in range(MAX_CHECK_ROUNDS):
+        """Run ``transaction`` until it finds its post checked as it stands (``MAX_CHECKS`` checks at most)."""
+        for checks in range(MAX_CHECKS + 1):
             try:
                 return await transaction()
             except _CheckFirst as needed:
+                if checks == MAX_CHECKS:
+                    break
                 self._verdicts[needed.facts.version] = await evaluate(self.registry, needed.data, needed.facts)
         raise Conflict("The post kept changing while it was being checked; look at it again and retry.")

@@ -23,7 +23,7 @@ from gateway.post_checks import PostCheck, PostInput, PostValidator, TargetCheck
 from gateway.storage.models import Post, Target
 from gateway.tenancy import find_owned, require_owned
 
-__all__ = ["PostCheck", "PostInput", "PostValidator", "TargetCheck", "TargetInput", "dry_run"]  # the content wing's face
+__all__ = ["PostCheck", "PostInput", "PostValidator", "TargetCheck", "TargetInput", "dry_run"]  # the validation API, re-exported for callers of the posts service
 
 TARGET_STATUSES = ("draft", "scheduled", "publishing", "published", "retry_pending", "failed", "canceled", "unconfirmed")
 POST_STATUSES = ("draft", "scheduled", "publishing", "published", "partially_published", "failed", "unconfirmed", "canceled")

@@ -419,7 +419,8 @@ class Scheduler:
             return Outcome("rejected", code="PROVIDER_UNAVAILABLE", message=f"The {target.provider!r} provider is not installed."), None
         if missing := _missing_media(post, media):
             # Publishing without them would put out a different post than the one validated.
-            return Outcome("rejected", code="MEDIA_MISSING", message=f"Media {', '.join(missing)} of this post was deleted; attach media again and retry."), None
+            message = f"Media {', '.join(missing)} of this post was deleted; attach media again and retry."
+            return Outcome("rejected", code="MEDIA_MISSING", message=message), None
         if account.status == "disconnected" or account.credentials is None:
             return Outcome("rejected", code="ACCOUNT_DISCONNECTED", message="The account was disconnected."), None
         if account.status == "token_expired":
