@@ -237,3 +237,27 @@ async def test_media_a_scheduled_post_uses_is_refused_on_postgres(pg_api):
     await publish(pg_api, org.secret, post_id)
     refused = (await pg_api.graphql(DELETE_MEDIA, {"id": media_id}, key=org.secret))["data"]["deleteMedia"]
     assert [e["code"] for e in refused["userErrors"]] == ["MEDIA_IN_USE"] and post_id in refused["userErrors"][0]["message"]
+
+
+async def test_a_slow_policy_hook_holds_no_row_locks_on_postgres(pg_api):
+    """While publishPost's moderation call is out, the engine can lock and write the post's targets."""
+    from sqlalchemy import update
+
+    from tests.engine import new_post, sandbox_account, setup_org
+    from tests.test_post_commands import PUBLISH, SlowPolicy, _install
+
+    org = await setup_org(pg_api)
+    post_id = await new_post(pg_api, org.secret, [await sandbox_account(pg_api, org.secret, "slowpolicy")])
+    policy = _install(pg_api, SlowPolicy())
+    publishing = asyncio.create_task(pg_api.graphql(PUBLISH, {"id": post_id}, key=org.secret))
+    await asyncio.wait_for(policy.entered.wait(), 10)
+
+    async def engine_write() -> None:
+        async with pg_api.runtime.database.write() as session:
+            await session.execute(select(Target.id).where(Target.post_id == post_id).with_for_update())
+            await session.execute(update(Target).where(Target.post_id == post_id).values(error_message=None))
+
+    await asyncio.wait_for(engine_write(), 10)
+    policy.release.set()
+    body = await asyncio.wait_for(publishing, 10)
+    assert body["data"]["publishPost"]["userErrors"] == [], body
