@@ -16,6 +16,7 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, TypeVar
 
 from sqlalchemy import select
@@ -162,27 +163,38 @@ class Facts:
     Plain values, not rows: a check runs after the session that read them has closed.
     """
 
+    data: PostInput
+    media_ids: tuple[str, ...]  # of the media found, in the order of ``media``
     media: tuple[DraftMedia, ...]
     media_problems: list[UserError]
     accounts: dict[str, AccountFacts]
-    version: str  # the input and every fact the check looks at: equal versions, equal verdicts
+
+    @cached_property
+    def version(self) -> str:
+        """The input and every fact the check looks at: equal versions, equal verdicts."""
+        facts = {
+            "input": {**self.data.__dict__, "targets": [t.__dict__ for t in self.data.targets]},
+            "media": [(media_id, item.__dict__) for media_id, item in zip(self.media_ids, self.media, strict=True)],
+            "accounts": sorted((a.id, a.provider, a.status) for a in self.accounts.values()),
+        }
+        return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()
 
 
 async def read_facts(session: AsyncSession, organization_id: str, data: PostInput, *, share_lock: bool = False) -> Facts:
     media, media_problems = await _load_media(session, organization_id, data.media_ids, share_lock=share_lock)
-    described = tuple(_describe(asset) for asset in media)
-    accounts = {a.id: AccountFacts(a.id, a.provider, a.status) for a in (await _load_accounts(session, organization_id, data)).values()}
-    facts = {
-        "input": {**data.__dict__, "targets": [t.__dict__ for t in data.targets]},
-        "media": [(asset.id, item.__dict__) for asset, item in zip(media, described, strict=True)],
-        "accounts": sorted((a.id, a.provider, a.status) for a in accounts.values()),
-    }
-    version = hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()
-    return Facts(described, media_problems, accounts, version)
+    accounts = await _load_accounts(session, organization_id, data)
+    return Facts(
+        data,
+        tuple(asset.id for asset in media),
+        tuple(_describe(asset) for asset in media),
+        media_problems,
+        {a.id: AccountFacts(a.id, a.provider, a.status) for a in accounts.values()},
+    )
 
 
-async def evaluate(registry: PluginRegistry, data: PostInput, facts: Facts) -> PostCheck:
-    """Validate ``data`` against ``facts``; runs the policy hooks, touches no database."""
+async def evaluate(registry: PluginRegistry, facts: Facts) -> PostCheck:
+    """Validate the input ``facts`` were read for; runs the policy hooks, touches no database."""
+    data = facts.data
     providers = registry.providers
     problems = _post_level_problems(data) + facts.media_problems
     accounts = facts.accounts
@@ -219,7 +231,7 @@ async def dry_run(database: Database, registry: PluginRegistry, organization_id:
     hook holds no pooled connection."""
     async with database.read() as session:
         facts = await read_facts(session, organization_id, data)
-    return await evaluate(registry, data, facts)
+    return await evaluate(registry, facts)
 
 
 # -- checking outside the write transaction -------------------------------------------------------
@@ -230,11 +242,10 @@ MAX_CHECKS = 3
 
 
 class _CheckFirst(Exception):
-    """Raised inside a write transaction (which it rolls back): ``data`` needs checking outside it."""
+    """Raised inside a write transaction (which it rolls back): its input needs checking outside it."""
 
-    def __init__(self, data: PostInput, facts: Facts) -> None:
+    def __init__(self, facts: Facts) -> None:
         super().__init__("check outside the transaction first")
-        self.data = data
         self.facts = facts
 
 
@@ -257,11 +268,10 @@ class PostValidator:
     async def require(self, session: AsyncSession, organization_id: str, data: PostInput) -> dict[str, AccountFacts]:
         """Inside the transaction: raise ``data``'s problems, else return its target accounts by id."""
         facts = await read_facts(session, organization_id, data, share_lock=True)
-        check = self._verdicts.get(facts.version)
-        if check is None:
-            if self.registry.has_policy_hooks():
-                raise _CheckFirst(data, facts)
-            check = await evaluate(self.registry, data, facts)
+        if not self.registry.has_policy_hooks():
+            check = await evaluate(self.registry, facts)
+        elif (check := self._verdicts.get(facts.version)) is None:
+            raise _CheckFirst(facts)
         if not check.valid:
             raise UserErrors(list(check.problems))
         return facts.accounts
@@ -274,5 +284,5 @@ class PostValidator:
             except _CheckFirst as needed:
                 if checks == MAX_CHECKS:
                     break
-                self._verdicts[needed.facts.version] = await evaluate(self.registry, needed.data, needed.facts)
+                self._verdicts[needed.facts.version] = await evaluate(self.registry, needed.facts)
         raise Conflict("The post kept changing while it was being checked; look at it again and retry.")
