@@ -5,6 +5,11 @@ Every operation runs in one write transaction that serializes with any other on 
 (SQLite's BEGIN IMMEDIATE; ``FOR UPDATE`` on the post row on PostgreSQL), so a replayed or
 concurrent ``publishPost`` finds the targets already queued and returns the same job instead of
 making a second. The events it produces are returned, to be published after the commit.
+
+Queueing validates the post; policy hooks run outside the transaction (``PostValidator``), which
+then confirms that the post it locked is the one that was checked. Every operation that cancels
+targets — cancelPost, cancelJob, deletePost — does it through ``withdraw``, so each leaves the
+same events and finishes the jobs it empties.
 """
 
 from __future__ import annotations

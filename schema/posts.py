@@ -375,7 +375,10 @@ class PostMutation:
         row, errors = await run_mutation(info, "posts:write", work, runner=validator.run)
         return PostPayload(post=PostType.from_row(row) if row else None, user_errors=errors)
 
-    @strawberry.mutation(description="Delete a post; targets still waiting are canceled (with their events, as cancelPost does). A post being published right now is a CONFLICT.")
+    @strawberry.mutation(
+        description="Delete a post; targets still waiting are canceled (with their events, as cancelPost does). "
+        "A post being published right now is a CONFLICT."
+    )
     async def delete_post(self, info: Info, input: PostIdInput) -> PostPayload:
         principal = info.context.require("posts:write")
         row, errors = await collect_user_errors(publishing.delete(info.context.runtime, principal.organization_id, str(input.id)))
