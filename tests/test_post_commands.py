@@ -1,7 +1,9 @@
 """Commands that take a post back or change it: delete, update, and the media a post uses.
 
 Every command that cancels targets goes through one path, so each leaves the same trail:
-``target.canceled`` per target, the job's final ``job.*`` event, the post's new status.
+``target.canceled`` per target, the job's final ``job.*`` event, the post's new status. Policy
+hooks run outside the write transaction, and an idempotency key's first request keeps its claim
+while they run. Tests wait on events and conditions, never on time.
 """
 
 import asyncio
