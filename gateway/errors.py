@@ -44,10 +44,6 @@ class BadInput(ServiceError):
         self.field = field
 
 
-class Conflict(ServiceError):
-    code = "CONFLICT"
-
-
 class RateLimited(ServiceError):
     code = "RATE_LIMITED"
 
@@ -63,6 +59,15 @@ class UserError(ServiceError):
         super().__init__(message)
         self.code = code
         self.field = field
+
+
+class Conflict(UserError):
+    """The request met a state it cannot act on now (a post already publishing, a post that kept
+    changing while it was being checked). Reported like any user error, with code ``CONFLICT``:
+    the caller looks again and decides, and nothing was changed."""
+
+    def __init__(self, message: str, field: list[str] | None = None) -> None:
+        super().__init__("CONFLICT", message, field)
 
 
 class UserErrors(ServiceError):

@@ -25,7 +25,7 @@ from urllib.parse import quote, unquote
 
 import anyio
 import httpx
-from sqlalchemy import Select, select
+from sqlalchemy import Select, Text, cast, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.clock import utcnow
@@ -48,7 +48,8 @@ from gateway.pagination import Page, PageRequest, paginate
 from gateway.private_files import DIRECTORY_MODE, make_private_directories, private_opener, restrict
 from gateway.settings import Settings
 from gateway.storage import Database
-from gateway.storage.models import MediaAsset
+from gateway.posts import PENDING_STATUSES
+from gateway.storage.models import MediaAsset, Post, Target
 from gateway.tenancy import find_owned
 from gateway.url_guard import UnsafeURL, fetch, guarded_client, validate_url
 
@@ -435,8 +436,35 @@ async def list_media(session: AsyncSession, organization_id: str, page: PageRequ
     return await paginate(session, _scoped(organization_id), MediaAsset, page)
 
 
+# A post whose targets are in these states will still publish (or may, once scheduled) the media
+# it holds. Failed, unconfirmed and canceled targets publish again only through retryPost or
+# schedulePost, which validate the post afresh and name media deleted since.
+USING_STATUSES = ("draft", *PENDING_STATUSES, "publishing")
+MAX_POSTS_NAMED = 10
+
+
+async def posts_using(session: AsyncSession, organization_id: str, media_id: str) -> list[str]:
+    """Ids of the org's live posts that attach ``media_id`` and are still to be published.
+
+    Posts keep their media ids in their JSON content; a text match finds the candidates on
+    SQLite and PostgreSQL alike, and each is confirmed on the parsed list.
+    """
+    waiting = exists().where(Target.post_id == Post.id, Target.status.in_(USING_STATUSES))
+    query = (
+        select(Post.id, Post.content)
+        .where(Post.organization_id == organization_id, Post.deleted_at.is_(None), waiting)
+        .where(cast(Post.content, Text).contains(media_id, autoescape=True))
+        .order_by(Post.created_at, Post.id)
+    )
+    return [post_id for post_id, content in await session.execute(query) if media_id in (content or {}).get("media_ids", ())]
+
+
 async def delete_media(database: Database, settings: Settings, organization_id: str, media_id: str) -> MediaAsset:
     """Soft-delete the row, then remove the file once the deletion is committed.
+
+    Media a post still to be published uses is refused (``MEDIA_IN_USE``, naming the posts):
+    deleting it would make the post go out without it. The row is locked first (PostgreSQL), so a
+    post attaching it at the same moment either commits first and is seen, or sees it deleted.
 
     The file goes after the commit: a failed commit must not leave a live row without its file.
     A crash between the two leaves an orphan file no URL serves (the row is deleted).
@@ -446,8 +474,16 @@ async def delete_media(database: Database, settings: Settings, organization_id: 
         raise UserError("INVALID_ID", "Expected the id of a media asset (med_…).", field)
     async with database.write() as session:
         asset = await find_media(session, organization_id, media_id)
+        if asset is not None and not database.is_sqlite:
+            locked = _scoped(organization_id).where(MediaAsset.id == media_id).with_for_update()
+            asset = (await session.execute(locked.execution_options(populate_existing=True))).scalar_one_or_none()
         if asset is None:
             raise UserError("NOT_FOUND", "No media asset with this id in this organization.", field)
+        if using := await posts_using(session, organization_id, media_id):
+            named = ", ".join(using[:MAX_POSTS_NAMED]) + (f" and {len(using) - MAX_POSTS_NAMED} more" if len(using) > MAX_POSTS_NAMED else "")
+            raise UserError(
+                "MEDIA_IN_USE", f"Posts not yet published use this media: {named}. Delete those posts or remove the media from them first.", field
+            )
         asset.deleted_at = utcnow()
     await anyio.Path(file_path(settings, asset)).unlink(missing_ok=True)
     return asset

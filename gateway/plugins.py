@@ -165,6 +165,10 @@ class PluginRegistry:
                 )
         return issues
 
+    def has_policy_hooks(self) -> bool:
+        """Whether any plugin implements ``validate_post`` (whose calls may be slow, e.g. a moderation API)."""
+        return bool(self.manager.hook.validate_post.get_hookimpls())
+
     def has_observers(self) -> bool:
         """Whether any plugin implements ``on_event`` (its copy of an event is only built then)."""
         return bool(self.manager.hook.on_event.get_hookimpls())

@@ -5,6 +5,11 @@ Every operation runs in one write transaction that serializes with any other on 
 (SQLite's BEGIN IMMEDIATE; ``FOR UPDATE`` on the post row on PostgreSQL), so a replayed or
 concurrent ``publishPost`` finds the targets already queued and returns the same job instead of
 making a second. The events it produces are returned, to be published after the commit.
+
+Queueing validates the post; policy hooks run outside the transaction (``PostValidator``), which
+then confirms that the post it locked is the one that was checked. Every operation that cancels
+targets — cancelPost, cancelJob, deletePost — does it through ``withdraw``, so each leaves the
+same events and finishes the jobs it empties.
 """
 
 from __future__ import annotations
@@ -19,11 +24,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.clock import utcnow
-from gateway.errors import UserError, UserErrors
+from gateway.errors import Conflict, UserError
 from gateway.events import BusEvent, record_job_event
 from gateway.jobs import FINISHED, create_job, lock_jobs, refresh_job
-from gateway.plugins import PluginRegistry
-from gateway.posts import PENDING_STATUSES, check_post, derive_status, find_post, input_of, targets_of
+from gateway.posts import PENDING_STATUSES, PostValidator, derive_status, find_post, input_of, lock_post, lock_targets, targets_of
 from gateway.runtime import Runtime
 from gateway.storage.models import Job, Post, Target
 from gateway.tenancy import require_owned
@@ -61,26 +65,6 @@ def resolve_publish_at(value: datetime, timezone: str | None, now: datetime | No
     return value
 
 
-async def _lock_post(session: AsyncSession, organization_id: str, post_id: str) -> Post:
-    post = await require_owned(session, Post, "post", organization_id, post_id, code="POST_NOT_FOUND", noun="post")
-    if session.bind.dialect.name == "postgresql":
-        await session.execute(select(Post.id).where(Post.id == post.id).with_for_update())
-    await _lock_targets(session, Target.post_id == post.id)
-    return post
-
-
-async def _lock_targets(session: AsyncSession, which: Any) -> None:
-    """Lock targets (PostgreSQL), in id order, before any job is locked.
-
-    The engine locks the targets it claims or records, then their jobs. An operation here that
-    locked a job first and then wrote a target the engine holds would wait on the engine while
-    the engine waits on it for the job: a deadlock. Taking targets first, as the engine does,
-    leaves one order everywhere.
-    """
-    if session.bind.dialect.name == "postgresql":
-        await session.execute(select(Target.id).where(which).order_by(Target.id).with_for_update())
-
-
 async def post_status_event(
     session: AsyncSession, post: Post, job: Job, before: str, targets: Sequence[Target] | None = None
 ) -> BusEvent | None:
@@ -102,7 +86,7 @@ async def post_status_change(
 
 
 async def enqueue_post(
-    session: AsyncSession, registry: PluginRegistry, organization_id: str, post_id: str, publish_at: datetime | None
+    session: AsyncSession, validator: PostValidator, organization_id: str, post_id: str, publish_at: datetime | None
 ) -> Enqueued:
     """Queue every target of a post for ``publish_at`` (None: now), or return the job that has it.
 
@@ -111,17 +95,17 @@ async def enqueue_post(
     """
     now = utcnow()
     when = publish_at or now
-    post = await _lock_post(session, organization_id, post_id)
+    post = await lock_post(session, organization_id, post_id)
     targets = (await targets_of(session, [post.id]))[post.id]
     live = [t for t in targets if t.status not in ("draft", "canceled")]
     if live:
         job = await session.get(Job, live[0].job_id) if live[0].job_id else None
         if job is None:
-            raise UserError("CONFLICT", "The post is already being handled.", ["postId"])
+            raise Conflict("The post is already being handled.", ["postId"])
         if any(t.status != "scheduled" for t in live):
             if publish_at is None:  # publishing or done already: a repeat gets the same job
                 return Enqueued(job, [], created=False)
-            raise UserError("CONFLICT", "The post has started publishing; it can no longer be rescheduled.", ["postId"])
+            raise Conflict("The post has started publishing; it can no longer be rescheduled.", ["postId"])
         if publish_at is None and all(t.next_attempt_at is not None and t.next_attempt_at <= when for t in live):
             return Enqueued(job, [], created=False)  # already due: a repeat gets the same job
         await lock_jobs(session, [job.id])
@@ -131,9 +115,7 @@ async def enqueue_post(
             session, organization_id, job.id, "job.rescheduled", {"jobId": job.id, "publishAt": when.isoformat()}
         )
         return Enqueued(job, [event], created=False)
-    check = await check_post(session, registry, organization_id, input_of(post, targets))
-    if not check.valid:
-        raise UserErrors(list(check.problems))
+    await validator.require(session, organization_id, input_of(post, targets))
     before = derive_status([t.status for t in targets])
     job = await create_job(session, organization_id, "publish", post.id, len(targets))
     for target in targets:
@@ -179,47 +161,68 @@ async def _cancel_targets(session: AsyncSession, targets: Sequence[Target], job_
     return canceled
 
 
-async def _refresh_jobs(session: AsyncSession, job_ids: set[str], events: list[BusEvent]) -> None:
-    for job_id in sorted(job_ids):
-        job = await session.get(Job, job_id)
-        if job is not None:
-            await refresh_job(session, job, events)
+async def withdraw(session: AsyncSession, post: Post | None, targets: Sequence[Target]) -> list[BusEvent]:
+    """Cancel the targets not yet started, and say so: the one cancellation path of every command.
 
-
-async def cancel_post(session: AsyncSession, organization_id: str, post_id: str) -> tuple[Post, list[BusEvent]]:
-    """Cancel every target not yet started; what is publishing or published stays."""
-    post = await _lock_post(session, organization_id, post_id)
-    targets = (await targets_of(session, [post.id]))[post.id]
-    if not any(t.status in ("draft", *PENDING_STATUSES) for t in targets):
-        raise UserError("NOTHING_TO_CANCEL", "No target of this post is waiting to be published.", ["postId"])
-    before = derive_status([t.status for t in targets])
+    ``targets`` are locked already (``lock_post``/``lock_targets``). Their jobs are locked next,
+    as the engine orders them; each canceled target gets ``target.canceled``, each job its new
+    progress and, once nothing of it is left to run, its final ``job.*`` event, so a ``jobEvents``
+    subscriber always sees the job end. ``post.status_changed`` goes on the post's job.
+    """
+    # The post's status is its targets' (all of them, not only one job's), before and after.
+    siblings = (await targets_of(session, [post.id]))[post.id] if post is not None else []
+    before = derive_status([t.status for t in siblings])
     events: list[BusEvent] = []
     job_ids: set[str] = set()
     await lock_jobs(session, [t.job_id for t in targets if t.job_id])
     await _cancel_targets(session, targets, job_ids, events)
-    await _refresh_jobs(session, job_ids, events)
-    for job_id in sorted(job_ids)[:1]:
-        job = await session.get(Job, job_id)
-        if job is not None and (changed := await post_status_event(session, post, job, before)) is not None:
-            events.append(changed)
+    jobs = [job for job_id in sorted(job_ids) if (job := await session.get(Job, job_id)) is not None]
+    for job in jobs:
+        await refresh_job(session, job, events)
+    if post is not None and jobs and (changed := await post_status_event(session, post, jobs[0], before, siblings)) is not None:
+        events.append(changed)
+    return events
+
+
+async def cancel_post(session: AsyncSession, organization_id: str, post_id: str) -> tuple[Post, list[BusEvent]]:
+    """Cancel every target not yet started; what is publishing or published stays."""
+    post = await lock_post(session, organization_id, post_id)
+    targets = (await targets_of(session, [post.id]))[post.id]
+    if not any(t.status in ("draft", *PENDING_STATUSES) for t in targets):
+        raise UserError("NOTHING_TO_CANCEL", "No target of this post is waiting to be published.", ["postId"])
+    return post, await withdraw(session, post, targets)
+
+
+async def delete_post(session: AsyncSession, organization_id: str, post_id: str) -> tuple[Post, list[BusEvent]]:
+    """Remove a post from the API; targets still waiting are canceled as ``cancelPost`` cancels them.
+
+    Published posts stay on their platforms: deleting those there is a separate, explicit action.
+    A target being published right now is a conflict: what the platform answers must land on a
+    post that still exists.
+    """
+    post = await lock_post(session, organization_id, post_id)
+    targets = (await targets_of(session, [post.id]))[post.id]
+    if any(t.status == "publishing" for t in targets):
+        raise Conflict("The post is being published right now; try again in a moment.", ["id"])
+    events = await withdraw(session, post, targets)
+    post.deleted_at = utcnow()
+    await session.flush()
     return post, events
 
 
-async def retry_post(session: AsyncSession, registry: PluginRegistry, organization_id: str, post_id: str) -> Enqueued:
+async def retry_post(session: AsyncSession, validator: PostValidator, organization_id: str, post_id: str) -> Enqueued:
     """Queue the post's failed and unconfirmed targets again, as a new job.
 
     An ``unconfirmed`` target may have been published: retrying it is the human's decision,
     taken after checking the platform. The provider's idempotency (where it has one) still
     guards the retry.
     """
-    post = await _lock_post(session, organization_id, post_id)
+    post = await lock_post(session, organization_id, post_id)
     targets = (await targets_of(session, [post.id]))[post.id]
     retryable = [t for t in targets if t.status in RETRYABLE]
     if not retryable:
         raise UserError("NOTHING_TO_RETRY", "Only failed or unconfirmed targets can be retried.", ["postId"])
-    check = await check_post(session, registry, organization_id, input_of(post, targets))
-    if not check.valid:
-        raise UserErrors(list(check.problems))
+    await validator.require(session, organization_id, input_of(post, targets))
     before = derive_status([t.status for t in targets])
     job = await create_job(session, organization_id, "publish", post.id, len(retryable))
     now = utcnow()
@@ -239,21 +242,15 @@ async def retry_post(session: AsyncSession, registry: PluginRegistry, organizati
 
 async def cancel_job(session: AsyncSession, organization_id: str, job_id: str) -> tuple[Job, list[BusEvent]]:
     job = await require_owned(session, Job, "job", organization_id, job_id, code="JOB_NOT_FOUND", noun="job")
-    await _lock_targets(session, Target.job_id == job.id)
+    await lock_targets(session, Target.job_id == job.id)
     await lock_jobs(session, [job.id])
     if job.status in FINISHED:
         raise UserError("JOB_FINISHED", f"The job already ended ({job.status}).", ["id"])
     targets = list((await session.execute(select(Target).where(Target.job_id == job.id))).scalars())
     post = await find_post(session, organization_id, job.subject_id) if job.subject_id else None
-    before = derive_status([t.status for t in targets])
-    events: list[BusEvent] = []
-    await _cancel_targets(session, targets, set(), events)
-    await refresh_job(session, job, events)
-    if post is not None and (changed := await post_status_event(session, post, job, before)) is not None:
-        events.append(changed)
+    events = await withdraw(session, post, targets)
+    await refresh_job(session, job, events)  # a job with nothing left to cancel still ends now
     return job, events
-
-
 
 
 # -- the operations as the API calls them: one transaction, then the events go out ----------------
@@ -261,9 +258,19 @@ async def cancel_job(session: AsyncSession, organization_id: str, job_id: str) -
 T = TypeVar("T")
 
 
-async def _commit_and_announce(runtime: Runtime, work: Callable[[AsyncSession], Awaitable[tuple[T, list[BusEvent]]]]) -> T:
-    async with runtime.database.write() as session:
-        result, events = await work(session)
+async def _commit_and_announce(
+    runtime: Runtime,
+    work: Callable[[AsyncSession], Awaitable[tuple[T, list[BusEvent]]]],
+    validator: PostValidator | None = None,
+) -> T:
+    """Run ``work`` in one write transaction (through ``validator``, which checks posts outside
+    it), then publish its events."""
+
+    async def transaction() -> tuple[T, list[BusEvent]]:
+        async with runtime.database.write() as session:
+            return await work(session)
+
+    result, events = await (validator.run(transaction) if validator is not None else transaction())
     for event in events:
         await runtime.publish(event, subject_id=event.payload.get("targetId") or event.payload.get("postId"))
     runtime.wake_scheduler()
@@ -272,24 +279,31 @@ async def _commit_and_announce(runtime: Runtime, work: Callable[[AsyncSession], 
 
 async def schedule(runtime: Runtime, organization_id: str, post_id: str, publish_at: datetime | None) -> Job:
     """Queue a post for ``publish_at``, or now when it is None; returns its (possibly existing) job."""
+    validator = PostValidator(runtime.plugins)
 
     async def work(session: AsyncSession) -> tuple[Job, list[BusEvent]]:
-        queued = await enqueue_post(session, runtime.plugins, organization_id, post_id, publish_at)
+        queued = await enqueue_post(session, validator, organization_id, post_id, publish_at)
         return queued.job, queued.events
 
-    return await _commit_and_announce(runtime, work)
+    return await _commit_and_announce(runtime, work, validator)
 
 
 async def retry(runtime: Runtime, organization_id: str, post_id: str) -> Job:
+    validator = PostValidator(runtime.plugins)
+
     async def work(session: AsyncSession) -> tuple[Job, list[BusEvent]]:
-        queued = await retry_post(session, runtime.plugins, organization_id, post_id)
+        queued = await retry_post(session, validator, organization_id, post_id)
         return queued.job, queued.events
 
-    return await _commit_and_announce(runtime, work)
+    return await _commit_and_announce(runtime, work, validator)
 
 
 async def cancel(runtime: Runtime, organization_id: str, post_id: str) -> Post:
     return await _commit_and_announce(runtime, lambda session: cancel_post(session, organization_id, post_id))
+
+
+async def delete(runtime: Runtime, organization_id: str, post_id: str) -> Post:
+    return await _commit_and_announce(runtime, lambda session: delete_post(session, organization_id, post_id))
 
 
 async def stop_job(runtime: Runtime, organization_id: str, job_id: str) -> Job:

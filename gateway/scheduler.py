@@ -134,6 +134,12 @@ class _PendingOutcome:
     done: asyncio.Future[bool]
 
 
+def _missing_media(post: Row[Any], media: list[Row[Any]]) -> list[str]:
+    """The post's media ids that have no live asset (``_load_many`` reads only live ones)."""
+    live = {m.id for m in media}
+    return [m for m in (post.content or {}).get("media_ids", []) if m not in live]
+
+
 def _worker_id() -> str:
     return f"{socket.gethostname()[:30]}:{os.getpid()}:{secrets.token_hex(3)}"
 
@@ -416,6 +422,10 @@ class Scheduler:
         provider = self.runtime.plugins.get(target.provider)
         if provider is None:
             return Outcome("rejected", code="PROVIDER_UNAVAILABLE", message=f"The {target.provider!r} provider is not installed."), None
+        if missing := _missing_media(post, media):
+            # Publishing without them would put out a different post than the one validated.
+            message = f"Media {', '.join(missing)} of this post was deleted; attach media again and retry."
+            return Outcome("rejected", code="MEDIA_MISSING", message=message), None
         if account.status == "disconnected" or account.credentials is None:
             return Outcome("rejected", code="ACCOUNT_DISCONNECTED", message="The account was disconnected."), None
         if account.status == "token_expired":

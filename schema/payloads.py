@@ -42,8 +42,12 @@ async def collect_user_errors(work: Awaitable[T]) -> tuple[T | None, list[UserEr
         return None, [UserErrorType.from_error(error) for error in errors.errors]
 
 
+# How a write transaction is run: at once, or through a ``PostValidator`` that may run it again.
+Runner = Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]]
+
+
 async def run_mutation(
-    info: Info, scope: str, work: Callable[[AsyncSession, Principal], Awaitable[T]]
+    info: Info, scope: str, work: Callable[[AsyncSession, Principal], Awaitable[T]], *, runner: Runner | None = None
 ) -> tuple[T | None, list[UserErrorType]]:
     """Check the scope, then run ``work`` in one write transaction; user errors roll it back."""
     principal = info.context.require(scope)
@@ -52,7 +56,7 @@ async def run_mutation(
         async with info.context.runtime.database.write() as session:
             return await work(session, principal)
 
-    return await collect_user_errors(in_transaction())
+    return await collect_user_errors(runner(in_transaction) if runner is not None else in_transaction())
 
 
 async def run_create(
@@ -62,6 +66,8 @@ async def run_create(
     idempotency_key: str | None,
     request: Any,
     work: Callable[[AsyncSession, Principal], Awaitable[dict[str, Any]]],
+    *,
+    runner: Runner | None = None,
 ) -> tuple[dict[str, Any] | None, list[UserErrorType]]:
     """A create mutation: like ``run_mutation``, and replay-safe under an idempotency key.
 
@@ -77,5 +83,6 @@ async def run_create(
             idempotency_key,
             request,
             lambda session: work(session, principal),
+            runner=runner,
         )
     )

@@ -10,6 +10,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from gateway import posts as service
+from gateway import publishing
 from gateway.errors import BadInput, UserError
 from gateway.storage.models import Post as PostRow
 from gateway.storage.models import Target as TargetRow
@@ -316,8 +317,8 @@ class PostQuery:
         principal = info.context.require("posts:read")
 
         async def check() -> service.PostCheck:
-            async with info.context.runtime.database.read() as session:
-                return await service.check_post(session, info.context.runtime.plugins, principal.organization_id, _content_of(input))
+            runtime = info.context.runtime
+            return await service.dry_run(runtime.database, runtime.plugins, principal.organization_id, _content_of(input))
 
         result, errors = await collect_user_errors(check())
         if result is None:
@@ -353,26 +354,32 @@ class PostMutation:
         if data is None:
             return PostPayload(post=None, user_errors=errors)
 
+        validator = service.PostValidator(registry)
+
         async def work(session: Any, principal: Any) -> dict[str, Any]:
-            row = await service.create_post(session, registry, principal.organization_id, data, created_by_key_id=principal.api_key_id)
+            row = await service.create_post(session, validator, principal.organization_id, data, created_by_key_id=principal.api_key_id)
             return {"id": row.id}
 
-        result, errors = await run_create(info, "posts:write", "createPost", input.idempotency_key, _request_of(data), work)
+        result, errors = await run_create(
+            info, "posts:write", "createPost", input.idempotency_key, _request_of(data), work, runner=validator.run
+        )
         return PostPayload(post=await _owned(info, result["id"]) if result else None, user_errors=errors)
 
     @strawberry.mutation(description="Change a draft. A post already scheduled or published is a CONFLICT.")
     async def update_post(self, info: Info, input: UpdatePostInput) -> PostPayload:
-        registry = info.context.runtime.plugins
+        validator = service.PostValidator(info.context.runtime.plugins)
 
         async def work(session: Any, principal: Any) -> PostRow:
-            return await service.update_post(session, registry, principal.organization_id, str(input.id), _changes_of(input))
+            return await service.update_post(session, validator, principal.organization_id, str(input.id), _changes_of(input))
 
-        row, errors = await run_mutation(info, "posts:write", work)
+        row, errors = await run_mutation(info, "posts:write", work, runner=validator.run)
         return PostPayload(post=PostType.from_row(row) if row else None, user_errors=errors)
 
-    @strawberry.mutation(description="Delete a post; targets still waiting are canceled.")
+    @strawberry.mutation(
+        description="Delete a post; targets still waiting are canceled (with their events, as cancelPost does). "
+        "A post being published right now is a CONFLICT."
+    )
     async def delete_post(self, info: Info, input: PostIdInput) -> PostPayload:
-        row, errors = await run_mutation(
-            info, "posts:write", lambda session, principal: service.delete_post(session, principal.organization_id, str(input.id))
-        )
+        principal = info.context.require("posts:write")
+        row, errors = await collect_user_errors(publishing.delete(info.context.runtime, principal.organization_id, str(input.id)))
         return PostPayload(post=PostType.from_row(row) if row else None, user_errors=errors)

@@ -78,3 +78,25 @@ async def test_invalid_keys(runtime):
         with pytest.raises(UserError) as caught:
             await run_idempotent(runtime.database, owner.organization_id, "op", key, {}, work)
         assert caught.value.code == "IDEMPOTENCY_KEY_INVALID"
+
+
+async def test_a_holder_whose_claim_was_taken_over_cannot_record_its_work(runtime):
+    """A claim judged dead is taken over; if its holder was alive after all, its result is refused."""
+    from sqlalchemy import update
+
+    from gateway.errors import Conflict
+
+    owner = await make_org_with_key(runtime)
+
+    async def work(session):
+        return {"id": (await create_organization(session, "Twice?")).id}
+
+    async def taken_over_meanwhile(transaction):
+        async with runtime.database.write() as session:  # what a retry does with a claim it finds stale
+            await session.execute(update(IdempotencyRecord).values(id="idem_" + "t" * 24))
+        return await transaction()
+
+    with pytest.raises(Conflict):
+        await run_idempotent(runtime.database, owner.organization_id, "op", "k3", {}, work, runner=taken_over_meanwhile)
+    assert await _count(runtime, Organization) == 1  # the work was rolled back
+    assert await _count(runtime, IdempotencyRecord) == 1  # the other request's claim is untouched

@@ -178,7 +178,7 @@ async def test_cancelling_while_a_claim_holds_the_target_waits_instead_of_deadlo
     async with pg_api.runtime.database.write() as claim:  # a claim, between its two steps
         await claim.execute(update(Target).where(Target.post_id == post_id).values(status="publishing"))
         cancel = asyncio.create_task(pg_api.graphql(cancel_post, {"id": post_id}, key=org.secret))
-        await asyncio.sleep(0.5)  # the cancel is waiting by now, for the target
+        await _until_a_transaction_waits_for_a_lock(pg_api.runtime.database)  # the cancel waits for the target
         await claim.execute(select(Job.id).where(Job.id == job_id).with_for_update())  # the claim's job lock
     body = await asyncio.wait_for(cancel, 30)
     assert "errors" not in body, body
@@ -204,3 +204,95 @@ async def test_org_events_reach_another_process_on_postgres(pg_api, migrated):
         await other.stop()
     assert event.kind == "account.connected"
     assert event.payload == {"accountId": body["data"]["connectAccount"]["account"]["id"], "provider": "sandbox", "connectionId": None}
+
+
+async def _until_a_transaction_waits_for_a_lock(database) -> None:
+    """Return once some transaction of this database waits for a row lock (the command under test)."""
+    from sqlalchemy import text
+
+    waiting = text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")
+    async with asyncio.timeout(30):
+        while True:
+            async with database.read() as session:
+                if (await session.execute(waiting)).scalar():
+                    return
+            await asyncio.sleep(0.02)
+
+
+async def test_deleting_while_a_claim_holds_the_target_sees_the_claim_instead_of_overwriting_it(pg_api):
+    """A claim commits between deletePost's read and its write: the target stays publishing."""
+    from sqlalchemy import update
+
+    from gateway.storage.models import Post
+    from tests.engine import new_post, publish, sandbox_account, setup_org
+
+    org = await setup_org(pg_api)
+    post_id = await new_post(pg_api, org.secret, [await sandbox_account(pg_api, org.secret, "deleteclaim")])
+    await publish(pg_api, org.secret, post_id)
+    delete_post = "mutation($id: ID!) { deletePost(input: {id: $id}) { userErrors { code } } }"
+    async with pg_api.runtime.database.write() as claim:  # a claim, holding the target's row
+        await claim.execute(update(Target).where(Target.post_id == post_id).values(status="publishing", lease_owner="pg-claim"))
+        delete = asyncio.create_task(pg_api.graphql(delete_post, {"id": post_id}, key=org.secret))
+        await _until_a_transaction_waits_for_a_lock(pg_api.runtime.database)
+    body = await asyncio.wait_for(delete, 30)
+    assert body["data"]["deletePost"]["userErrors"] == [{"code": "CONFLICT"}], body
+    async with pg_api.runtime.database.read() as session:
+        target = (await session.execute(select(Target).where(Target.post_id == post_id))).scalar_one()
+        post = await session.get(Post, post_id)
+    assert (target.status, target.lease_owner, post.deleted_at) == ("publishing", "pg-claim", None)
+
+
+async def test_updating_while_a_publish_commits_sees_the_publish_instead_of_editing_a_queued_post(pg_api):
+    from sqlalchemy import update
+
+    from gateway.storage.models import Post
+    from tests.engine import new_post, sandbox_account, setup_org
+
+    org = await setup_org(pg_api)
+    post_id = await new_post(pg_api, org.secret, [await sandbox_account(pg_api, org.secret, "updatepublish")], text="v1")
+    update_post = "mutation($id: ID!) { updatePost(input: {id: $id, text: \"v2\"}) { userErrors { code } } }"
+    async with pg_api.runtime.database.write() as publishing:  # publishPost, between its lock and its commit
+        await publishing.execute(select(Post.id).where(Post.id == post_id).with_for_update())
+        await publishing.execute(update(Target).where(Target.post_id == post_id).values(status="scheduled"))
+        edit = asyncio.create_task(pg_api.graphql(update_post, {"id": post_id}, key=org.secret))
+        await _until_a_transaction_waits_for_a_lock(pg_api.runtime.database)
+    body = await asyncio.wait_for(edit, 30)
+    assert body["data"]["updatePost"]["userErrors"] == [{"code": "CONFLICT"}], body
+    async with pg_api.runtime.database.read() as session:
+        assert (await session.get(Post, post_id)).text == "v1"
+
+
+async def test_media_a_scheduled_post_uses_is_refused_on_postgres(pg_api):
+    from tests.engine import new_post, publish, sandbox_account, setup_org
+    from tests.test_post_commands import DELETE_MEDIA, _image
+
+    org = await setup_org(pg_api)
+    media_id = await _image(pg_api, org)
+    post_id = await new_post(pg_api, org.secret, [await sandbox_account(pg_api, org.secret, "mediainuse")], mediaIds=[media_id])
+    await publish(pg_api, org.secret, post_id)
+    refused = (await pg_api.graphql(DELETE_MEDIA, {"id": media_id}, key=org.secret))["data"]["deleteMedia"]
+    assert [e["code"] for e in refused["userErrors"]] == ["MEDIA_IN_USE"] and post_id in refused["userErrors"][0]["message"]
+
+
+async def test_a_slow_policy_hook_holds_no_row_locks_on_postgres(pg_api):
+    """While publishPost's moderation call is out, the engine can lock and write the post's targets."""
+    from sqlalchemy import update
+
+    from tests.engine import new_post, sandbox_account, setup_org
+    from tests.test_post_commands import PUBLISH, SlowPolicy, _install
+
+    org = await setup_org(pg_api)
+    post_id = await new_post(pg_api, org.secret, [await sandbox_account(pg_api, org.secret, "slowpolicy")])
+    policy = _install(pg_api, SlowPolicy())
+    publishing = asyncio.create_task(pg_api.graphql(PUBLISH, {"id": post_id}, key=org.secret))
+    await asyncio.wait_for(policy.entered.wait(), 10)
+
+    async def engine_write() -> None:
+        async with pg_api.runtime.database.write() as session:
+            await session.execute(select(Target.id).where(Target.post_id == post_id).with_for_update())
+            await session.execute(update(Target).where(Target.post_id == post_id).values(error_message=None))
+
+    await asyncio.wait_for(engine_write(), 10)
+    policy.release.set()
+    body = await asyncio.wait_for(publishing, 10)
+    assert body["data"]["publishPost"]["userErrors"] == [], body
