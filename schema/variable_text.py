@@ -13,8 +13,6 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import ExecutionResult as GraphQLExecutionResult
-from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
 from gateway.errors import BadInput
@@ -53,9 +51,11 @@ def unstorable_text(variables: dict[str, Any]) -> BadInput | None:
 
 class VariableText(SchemaExtension):
     def on_execute(self) -> Iterator[None]:
+        """Raised, not set as the result: Strawberry ends a query, a mutation and a subscription
+        alike on an error raised here, while a subscription would ignore a result set here."""
         context = self.execution_context
-        if context.graphql_document is not None and not context.pre_execution_errors and context.result is None:
+        if context.graphql_document is not None and not context.pre_execution_errors:
             problem = unstorable_text(context.variables or {})
             if problem is not None:
-                context.result = GraphQLExecutionResult(data=None, errors=[GraphQLError(problem.message, original_error=problem)])
+                raise problem
         yield

@@ -129,3 +129,21 @@ def test_every_root_query_field_is_nullable():
 async def test_a_media_asset_id_that_names_nothing_is_null_like_a_post_id(api, org):
     body = await api.graphql('{ mediaAsset(id: "x") { id } post(id: "x") { id } }', key=org.secret)
     assert body["data"] == {"mediaAsset": None, "post": None} and "errors" not in body
+
+
+def test_unstorable_text_in_a_websocket_subscriptions_variables_is_bad_user_input(settings):
+    from starlette.testclient import TestClient
+
+    from gateway.app import create_app
+
+    app = create_app(settings)
+    with TestClient(app) as client:
+        org = client.portal.call(make_org_with_key, app.state.runtime)
+        with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as socket:
+            socket.send_json({"type": "connection_init", "payload": {"Authorization": f"Bearer {org.secret}"}})
+            assert socket.receive_json()["type"] == "connection_ack"
+            query = "subscription($j: ID!) { jobEvents(jobId: $j) { kind } }"
+            socket.send_text(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query, "variables": {"j": "job_\ud800"}}}))
+            reply = socket.receive_json()
+    [error] = reply["payload"]["errors"] if reply["type"] == "next" else reply["payload"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT" and error["extensions"]["field"] == "j", reply
