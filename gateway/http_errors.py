@@ -28,15 +28,20 @@ CODE_BY_STATUS = {400: BAD_REQUEST, 401: "UNAUTHENTICATED", 403: "FORBIDDEN", 40
 class RequestRefused(Exception):
     """Raised anywhere while a request is read; the view answers it with ``response()``."""
 
-    def __init__(self, message: str, *, status: int = 400, code: str = BAD_REQUEST, **extensions: Any) -> None:
+    def __init__(
+        self, message: str, *, status: int = 400, code: str = BAD_REQUEST, unread_body: bool = False, **extensions: Any
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.code = code
+        # A refusal sent before the body was read leaves that body on the wire: the connection
+        # cannot carry another request, so the client is told to close it.
+        self.headers = {"Connection": "close"} if unread_body else None
         self.extensions = extensions
 
-    def response(self, headers: dict[str, str] | None = None) -> JSONResponse:
-        return error_response(self.status, self.code, self.message, headers=headers, **self.extensions)
+    def response(self) -> JSONResponse:
+        return error_response(self.status, self.code, self.message, headers=self.headers, **self.extensions)
 
 
 def error_response(

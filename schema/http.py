@@ -31,7 +31,7 @@ from strawberry.types.graphql import OperationType
 
 from gateway.access import ACT_AS_HEADER, act_as
 from gateway.errors import BadInput, ServiceError, Unauthenticated
-from gateway.http_errors import CODE_BY_STATUS, RequestRefused, error_response
+from gateway.http_errors import BAD_REQUEST, CODE_BY_STATUS, RequestRefused, error_response
 from gateway.keys import authenticate, parse_bearer, touch_last_used
 from gateway.request_context import current_request_id, new_request_id
 from gateway.runtime import Runtime
@@ -96,11 +96,10 @@ class GraphQLView(GraphQL):
         try:
             response = await self.run(Request(scope=scope, receive=receive))
         except RequestRefused as refused:
-            # An upload refused unread leaves its body on the wire: the connection cannot be reused.
-            response = refused.response(headers={"Connection": "close"})
-        except (HTTPException, StarletteHTTPException) as error:
-            status = error.status_code
-            response = error_response(status, CODE_BY_STATUS.get(status, "BAD_REQUEST"), str(getattr(error, "reason", None) or error.detail))
+            response = refused.response()
+        except (HTTPException, StarletteHTTPException) as error:  # Strawberry's and Starlette's own refusals
+            status, message = error.status_code, str(getattr(error, "reason", None) or error.detail)
+            response = error_response(status, CODE_BY_STATUS.get(status, BAD_REQUEST), message)
         await response(scope, receive, send)
 
     def parse_json(self, data: str | bytes) -> Any:
@@ -127,9 +126,9 @@ class GraphQLView(GraphQL):
             data = await self.parse_multipart(request)
         else:
             raise RequestRefused(f"Unsupported content type {content_type[:80]!r}: send application/json, or multipart/form-data for uploads.")
-        for name, kind, types in (("query", "a string", (str,)), ("operationName", "a string", (str,)), ("variables", "an object", (dict,)), ("extensions", "an object", (dict,))):
-            if data.get(name) is not None and not isinstance(data[name], types):
-                raise RequestRefused(f"The request's `{name}` must be {kind} or null.")
+        for name, kind in (("query", str), ("operationName", str), ("variables", dict), ("extensions", dict)):
+            if data.get(name) is not None and not isinstance(data[name], kind):
+                raise RequestRefused(f"The request's `{name}` must be {'a string' if kind is str else 'an object'} or null.")
         return GraphQLRequestData(
             query=data.get("query"),
             variables=data.get("variables"),
@@ -192,7 +191,7 @@ class GraphQLView(GraphQL):
             # Only uploads come as multipart, and every upload needs a key: refused before a byte
             # of the body is read, rather than after spooling it all to disk.
             status = 401 if isinstance(principal_or_error, Unauthenticated) else 403
-            raise RequestRefused(principal_or_error.message, status=status, code=principal_or_error.code)
+            raise RequestRefused(principal_or_error.message, status=status, code=principal_or_error.code, unread_body=True)
         return Context(
             runtime=self.runtime,
             request=request,
