@@ -48,6 +48,9 @@ def error_response(
     status: int, code: str, message: str, *, headers: dict[str, str] | None = None, request_id: str | None = None, **extensions: Any
 ) -> JSONResponse:
     request_id = request_id or current_request_id.get()
+    # A message may quote the request (an operation name, say); a lone surrogate there would make
+    # the UTF-8 response itself fail to encode.
+    message = message.encode("utf-8", "replace").decode("utf-8")
     error = {"message": message, "extensions": {"code": code, **extensions, "requestId": request_id}}
     return JSONResponse({"data": None, "errors": [error]}, status_code=status, headers=headers)
 

@@ -48,6 +48,14 @@ async def test_request_members_of_the_wrong_type_are_coded_400s(api, org, field,
     assert f"`{field}`" in _refusal(response, 400, "BAD_REQUEST")["message"]
 
 
+async def test_an_operation_name_no_document_defines_is_a_coded_400_even_when_it_is_not_unicode(api, org):
+    body = json.dumps({"query": "query A { viewer { apiKeyId } }", "operationName": "\ud800"}).encode()
+    response = await api.http.post(
+        "/graphql", content=body, headers={"content-type": "application/json", "authorization": f"Bearer {org.secret}"}
+    )
+    assert "Unknown operation" in _refusal(response, 400, "BAD_REQUEST")["message"]
+
+
 async def test_a_get_with_variables_nested_too_deep_is_a_coded_400(api, org):
     params = {"query": "{ __typename }", "variables": "[" * 1200 + "]" * 1200}
     response = await api.http.get("/graphql", params=params, headers={"authorization": f"Bearer {org.secret}"})
