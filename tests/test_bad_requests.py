@@ -168,3 +168,23 @@ async def test_an_upload_with_a_valid_key_is_read_and_stored(api, org):
     assert response.status_code == 200
     payload = response.json()["data"]["uploadMedia"]
     assert payload["userErrors"] == [] and payload["mediaAsset"]["id"].startswith("med_")
+
+
+class _SyncRecordingBody(_RecordingBody):
+    def __iter__(self):
+        for part in self.parts:
+            self.read += len(part)
+            yield part
+
+
+@pytest.mark.e2e
+def test_the_real_server_refuses_an_unauthenticated_upload_after_a_few_buffers_not_the_whole_file(tmp_path):
+    from tests.servers import serve
+
+    body = _SyncRecordingBody(total=64 * 1024 * 1024)
+    with serve(tmp_path) as server:
+        response = httpx.post(server.base_url + "/graphql", content=iter(body), timeout=60,
+                              headers={"content-type": f"multipart/form-data; boundary={body.boundary}"})
+    # What the sockets' buffers took before the answer came, a few MiB at most: not the 64 MiB file.
+    assert body.read < 16 * 1024 * 1024, body.read
+    assert response.status_code == 401 and response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
