@@ -157,11 +157,14 @@ def test_serve_hands_uvicorn_the_same_frame_limit(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
     import gateway.gc_policy
+    import gateway.logs
     from gateway.cli import app
 
     seen = {}
     monkeypatch.setattr(uvicorn, "run", lambda application, **options: seen.update(options))
-    monkeypatch.setattr(gateway.gc_policy, "settle_after_startup", lambda: None)  # no gc.freeze in the test process
+    # No gc.freeze, and no JSON log handler on this process's (captured, soon closed) stderr.
+    monkeypatch.setattr(gateway.gc_policy, "settle_after_startup", lambda: None)
+    monkeypatch.setattr(gateway.logs, "configure_logging", lambda level: None)
     env = {"SOCIALGATE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/db.sqlite", "SOCIALGATE_DATA_DIR": str(tmp_path),
            "SOCIALGATE_MAX_REQUEST_BYTES": "4096"}
     result = CliRunner().invoke(app, ["serve"], env=env)
