@@ -22,7 +22,7 @@ log = logging.getLogger("socialgate.http")
 BAD_REQUEST = "BAD_REQUEST"
 INTERNAL_MESSAGE = "Internal server error."
 # Strawberry's and Starlette's HTTP refusals by status, for those that carry no code of their own.
-CODE_BY_STATUS = {400: BAD_REQUEST, 401: "UNAUTHENTICATED", 403: "FORBIDDEN", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+CODE_BY_STATUS = {400: BAD_REQUEST, 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 
 
 class RequestRefused(Exception):

@@ -102,7 +102,7 @@ async def test_a_mutation_over_get_is_a_coded_405(api, org):
     _refusal(response, 405, "METHOD_NOT_ALLOWED")
 
 
-async def test_an_unexpected_error_while_reading_a_request_is_json_with_the_request_id(settings, monkeypatch):
+async def test_an_unexpected_error_while_reading_a_request_is_json_with_the_request_id(settings, monkeypatch, caplog):
     from asgi_lifespan import LifespanManager
 
     from gateway.app import create_app
@@ -119,6 +119,8 @@ async def test_an_unexpected_error_while_reading_a_request_is_json_with_the_requ
             response = await http.post("/graphql", json={"query": "{ __typename }"})
     error = _refusal(response, 500, "INTERNAL")
     assert error["message"] == "Internal server error." and "a bug" not in response.text
+    [logged] = [r for r in caplog.records if r.name == "socialgate.http"]
+    assert logged.request_id == error["extensions"]["requestId"] and logged.exc_info[1].args == ("a bug",)
 
 
 # Issue 11.7: an upload is refused before its body is read when the key is missing or invalid.
