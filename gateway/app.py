@@ -15,6 +15,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from gateway.body_limit import BodyLimitMiddleware, multipart_limit
 from gateway.dashboard import dashboard
+from gateway.http_errors import internal_error
 from gateway.media_serving import serve_media
 from gateway.oauth_callback import oauth_callback
 from gateway.request_context import RequestIdMiddleware
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             WebSocketRoute("/graphql", graphql),
         ],
         middleware=middleware,
+        exception_handlers={Exception: internal_error},
         lifespan=lifespan,
     )
     app.state.runtime = runtime

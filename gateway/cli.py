@@ -86,6 +86,8 @@ def serve(
         # GraphQL event frames are small JSON: compressing each costs more CPU per subscriber
         # than it saves on the wire.
         ws_per_message_deflate=False,
+        # A WebSocket frame carries what a JSON body would: the same limit (gateway.body_limit).
+        ws_max_size=settings.max_request_bytes,
     )
 
 

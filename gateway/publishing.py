@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -51,13 +51,16 @@ def resolve_publish_at(value: datetime, timezone: str | None, now: datetime | No
     if timezone is not None:
         try:
             zone = ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long to be a file
             raise UserError("INVALID_TIMEZONE", f"{timezone[:60]!r} is not an IANA timezone such as Europe/Paris.", ["timezone"]) from None
         if value.tzinfo is None:
             value = value.replace(tzinfo=zone)
     if value.tzinfo is None:
         raise UserError("TIMEZONE_REQUIRED", "Give publishAt a UTC offset, or pass a timezone.", ["publishAt"])
-    value = value.astimezone(ZoneInfo("UTC"))
+    try:
+        value = value.astimezone(ZoneInfo("UTC"))
+    except OverflowError:  # a local time at the edge of year 1 or 9999 has no UTC equivalent
+        value = datetime.max.replace(tzinfo=UTC) if value.year > now.year else datetime.min.replace(tzinfo=UTC)
     if value < now - PAST_TOLERANCE:
         raise UserError("PUBLISH_AT_IN_PAST", "publishAt is in the past; use publishPost to publish now.", ["publishAt"])
     if value > now + MAX_SCHEDULE_AHEAD:

@@ -1,6 +1,7 @@
 """Per-key rate limiting by query cost: a token bucket per API key, in memory.
 
-Each key's bucket holds up to ``capacity`` points and refills at ``restore_rate`` points a
+Each key's bucket holds up to ``capacity`` points (never more: a cost below zero is treated as
+zero, so no query can pay points back) and refills at ``restore_rate`` points a
 second; a query takes its cost from the bucket or is refused with the time until it would fit.
 One process keeps its own buckets; several processes behind a load balancer each allow the full
 rate, which is the documented trade-off of the in-memory default.
@@ -41,6 +42,7 @@ class CostRateLimiter:
         self._lock = threading.Lock()
 
     def consume(self, key: str, cost: float) -> Decision:
+        cost = max(0.0, cost)
         with self._lock:
             now = self._clock()
             level, at = self._buckets.pop(key, (self.tier.capacity, now))

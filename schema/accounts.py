@@ -115,7 +115,7 @@ class AccountQuery:
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
-    ) -> Connection[AccountType]:
+    ) -> Connection[AccountType] | None:
         principal = info.context.require("accounts:read")
         filters = service.AccountFilter(
             provider=filter.provider if filter else None,

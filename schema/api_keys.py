@@ -86,7 +86,7 @@ class ApiKeyQuery:
     @strawberry.field(description="The organization's API keys, newest first.")
     async def api_keys(
         self, info: Info, first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None
-    ) -> Connection[ApiKeyType]:
+    ) -> Connection[ApiKeyType] | None:
         principal = info.context.require("keys:read")
         async with info.context.runtime.database.read() as session:
             page = await service.list_keys(session, principal, page_request(first, after, last, before))

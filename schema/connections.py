@@ -105,7 +105,7 @@ class ConnectionQuery:
         return await load_connection(info, str(id))
 
     @strawberry.field(name="oauthRedirectUris", description="Where OAuth handshakes of the caller's organization may return to.")
-    async def oauth_redirect_uris(self, info: Info) -> list[str]:
+    async def oauth_redirect_uris(self, info: Info) -> list[str] | None:
         principal = info.context.require("org:read")
         async with info.context.runtime.database.read() as session:
             return service.redirect_uris_of(await get_organization(session, principal.organization_id))

@@ -4,6 +4,11 @@ An object field costs 1 plus its children; a scalar costs nothing; a connection 
 size (``first``/``last``, default 20) times the cost of one node. A query above ``MAX_COST`` is
 refused; otherwise its cost is drawn from the key's rate-limit bucket, and the response reports
 both in ``extensions.cost``.
+
+Page sizes are checked here, before anything is priced, not only by the resolver: a negative
+``first`` would otherwise price its field below zero, and a query costing less than nothing
+would pay points back into the caller's bucket (issue 11, "a negative page size switches off the
+cost limit and the rate limit"). No field is ever priced below zero.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from graphql import (
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
+    ValueNode,
     VariableNode,
     get_named_type,
     is_leaf_type,
@@ -30,8 +36,8 @@ from graphql import (
 from graphql import ExecutionResult as GraphQLExecutionResult
 from strawberry.extensions import SchemaExtension
 
-from gateway.errors import RateLimited, ServiceError
-from gateway.pagination import DEFAULT_PAGE_SIZE
+from gateway.errors import BadInput, RateLimited, ServiceError
+from gateway.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 MAX_COST = 1_000
 
@@ -40,22 +46,51 @@ class QueryCostExceeded(ServiceError):
     code = "MAX_COST_EXCEEDED"
 
 
-def _page_size(field: FieldNode, variables: dict[str, Any]) -> int:
+PAGE_ARGUMENTS = ("first", "last")
+
+
+def _argument_value(value: ValueNode, variables: dict[str, Any], defaults: dict[str, ValueNode]) -> Any:
+    """An argument's value as the resolver will see it: a literal, a variable, or the variable's default."""
+    if isinstance(value, VariableNode):
+        name = value.name.value
+        if name in variables:
+            return variables[name]
+        value = defaults.get(name)  # type: ignore[assignment]
+    if isinstance(value, IntValueNode):
+        return int(value.value)
+    return None
+
+
+def _page_size(field: FieldNode, variables: dict[str, Any], defaults: dict[str, ValueNode]) -> int:
+    """The largest page a connection field asks for; refused unless 0 ≤ size ≤ MAX_PAGE_SIZE."""
+    size: int | None = None
     for argument in field.arguments or ():
-        if argument.name.value in ("first", "last"):
-            value = argument.value
-            if isinstance(value, IntValueNode):
-                return int(value.value)
-            if isinstance(value, VariableNode) and isinstance(variables.get(value.name.value), int):
-                return int(variables[value.name.value])
-    return DEFAULT_PAGE_SIZE
+        name = argument.name.value
+        if name not in PAGE_ARGUMENTS:
+            continue
+        value = _argument_value(argument.value, variables, defaults)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # GraphQL's Int accepts 5.0 as 5, so the resolver would see it
+        if not isinstance(value, int) or isinstance(value, bool):
+            continue  # null means the default; any other type is refused when variables are coerced
+        if not 0 <= value <= MAX_PAGE_SIZE:
+            raise BadInput(f"`{name}` of `{field.name.value}` must be between 0 and {MAX_PAGE_SIZE}.", name)
+        size = value if size is None else max(size, value)
+    return DEFAULT_PAGE_SIZE if size is None else size
 
 
 class CostCalculator:
-    def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode], variables: dict[str, Any]):
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        fragments: dict[str, FragmentDefinitionNode],
+        variables: dict[str, Any],
+        defaults: dict[str, ValueNode] | None = None,
+    ):
         self.schema = schema
         self.fragments = fragments
         self.variables = variables
+        self.defaults = defaults or {}
 
     def _fields(self, selection_set: SelectionSetNode, parent: Any, seen: frozenset[str]) -> Iterator[tuple[FieldNode, Any]]:
         for selection in selection_set.selections:
@@ -84,10 +119,10 @@ class CostCalculator:
                 continue
             children = self.cost(field.selection_set, named, seen)
             if named.name.endswith("Connection"):
-                total += _page_size(field, self.variables) * max(1, children)
+                total += _page_size(field, self.variables, self.defaults) * max(1, children)
             else:
                 total += 1 + children
-        return total
+        return max(0, total)
 
 
 def operation_cost(schema: GraphQLSchema, document: Any, operation_name: str | None, variables: dict[str, Any]) -> int:
@@ -103,7 +138,12 @@ def operation_cost(schema: GraphQLSchema, document: Any, operation_name: str | N
         OperationType.MUTATION: schema.mutation_type,
         OperationType.SUBSCRIPTION: schema.subscription_type,
     }[operation.operation]
-    return CostCalculator(schema, fragments, variables).cost(operation.selection_set, root)
+    defaults = {
+        definition.variable.name.value: definition.default_value
+        for definition in operation.variable_definitions or ()
+        if definition.default_value is not None
+    }
+    return CostCalculator(schema, fragments, variables, defaults).cost(operation.selection_set, root)
 
 
 class QueryCost(SchemaExtension):
@@ -124,7 +164,10 @@ class QueryCost(SchemaExtension):
 
     def _admit(self) -> ServiceError | None:
         context = self.execution_context
-        cost = operation_cost(context.schema._schema, context.graphql_document, context.operation_name, context.variables or {})
+        try:
+            cost = operation_cost(context.schema._schema, context.graphql_document, context.operation_name, context.variables or {})
+        except BadInput as error:
+            return error
         runtime = context.context.runtime
         limiter = runtime.rate_limiter
         self.report = {"requestedQueryCost": cost, "maximumCost": MAX_COST}

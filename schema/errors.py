@@ -1,8 +1,11 @@
 """Every GraphQL error leaves with ``extensions.code`` and ``requestId``.
 
 Service errors keep their message and code. Parse and validation errors get the GraphQL codes
-clients already know. Anything else is a bug: it is logged with its traceback and the request
-id, and the client sees only INTERNAL and the id that finds the log line.
+clients already know. A value graphql-core could not coerce to its declared type (``publishAt:
+"tomorrow"``, ``null`` for a ``JSON!``, an Int past 32 bits) arrives wrapping another GraphQL
+error: the caller's mistake, so BAD_USER_INPUT with graphql-core's message, which names the
+variable or argument and the path inside it. Anything else is a bug: it is logged with its
+traceback and the request id, and the client sees only INTERNAL and the id that finds the log line.
 """
 
 from __future__ import annotations
@@ -14,12 +17,13 @@ from typing import Any
 from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors
 
-from gateway.errors import RateLimited, ServiceError
+from gateway.errors import BadInput, RateLimited, ServiceError
+from gateway.http_errors import INTERNAL_MESSAGE
 from gateway.request_context import current_request_id
 
 log = logging.getLogger("socialgate.graphql")
 
-INTERNAL_MESSAGE = "Internal server error."
+BAD_USER_INPUT = BadInput.code
 
 
 def shape_error(error: GraphQLError) -> GraphQLError:
@@ -32,6 +36,10 @@ def shape_error(error: GraphQLError) -> GraphQLError:
         message = original.message
         if isinstance(original, RateLimited):
             extensions["retryAfter"] = round(original.retry_after, 3)
+        if isinstance(original, BadInput) and original.field:
+            extensions["field"] = original.field
+    elif isinstance(original, GraphQLError):
+        extensions["code"] = BAD_USER_INPUT
     elif original is None:
         extensions.setdefault("code", "GRAPHQL_VALIDATION_FAILED")
     else:

@@ -1,30 +1,46 @@
-"""Strawberry's ASGI view, with our context: the runtime, the request id and the caller."""
+"""Strawberry's ASGI view, with our context: the runtime, the request id and the caller.
+
+Requests are read strictly (``schema.http_request``) and every refusal before GraphQL runs —
+a malformed body, an unsupported content type, an upload without a valid key — is answered as
+JSON with ``extensions.code`` and ``requestId`` rather than Strawberry's plain-text line.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 import strawberry
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from graphql import FieldNode, GraphQLError, OperationDefinitionNode, parse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
+from strawberry.http import GraphQLRequestData
+from strawberry.http.parse_content_type import parse_content_type
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from gateway.access import ACT_AS_HEADER, act_as
 from gateway.background import BackgroundTasks
-from gateway.errors import ServiceError, Unauthenticated
+from gateway.errors import BadInput, ServiceError, Unauthenticated
+from gateway.http_errors import BAD_REQUEST, CODE_BY_STATUS, RequestRefused, error_response
 from gateway.keys import Refusal, authenticate, parse_bearer, touch_last_used
 from gateway.request_context import current_request_id, new_request_id
 from gateway.runtime import Runtime
 from schema.context import Context
 from schema.errors import shape_error
 from schema.fanout import Delivery, Envelope, FanoutHub, current_delivery, legacy_ws_frame, transport_ws_frame
+from schema.http_request import decode_json, place_files, request_object
 
 log = logging.getLogger("socialgate.websocket")
 
@@ -112,6 +128,96 @@ class GraphQLView(GraphQL):
         self.fanout = FanoutHub(schema, backlog_limit=runtime.events.queue_size)
         self.closing = BackgroundTasks("closing sockets whose key was refused", log)
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except RequestRefused as refused:
+            response = refused.response()
+        except (HTTPException, StarletteHTTPException) as error:  # Strawberry's and Starlette's own refusals
+            status, message = error.status_code, str(getattr(error, "reason", None) or error.detail)
+            response = error_response(status, CODE_BY_STATUS.get(status, BAD_REQUEST), message)
+        await response(scope, receive, send)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """An HTTP body or query-string part: refused with a message saying what is wrong with it."""
+        return decode_json(data)
+
+    def decode_json(self, data: str | bytes) -> object:
+        """A WebSocket frame, held to the same rules; the protocol handler closes the socket (4400)
+        on a JSONDecodeError, where a frame nested too deep used to end the handler with a RecursionError."""
+        try:
+            return decode_json(data, "The message")
+        except RequestRefused as refused:
+            raise json.JSONDecodeError(refused.message, data if isinstance(data, str) else "", 0) from None
+
+    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
+        """One GraphQL request from a GET's query string, a JSON body or a multipart upload."""
+        content_type, _ = parse_content_type(request.content_type or "")
+        transport = self._get_stream_transport_from_headers(request.headers)
+        if request.method == "GET":
+            data = self.parse_query_params(request.query_params)
+        elif content_type == "application/json" or content_type.endswith("+json"):
+            data = request_object(decode_json(await request.get_body()))
+        elif content_type == "multipart/form-data":
+            data = await self.parse_multipart(request)
+        else:
+            raise RequestRefused(f"Unsupported content type {content_type[:80]!r}: send application/json, or multipart/form-data for uploads.")
+        for name, kind in (("query", str), ("operationName", str), ("variables", dict), ("extensions", dict)):
+            if data.get(name) is not None and not isinstance(data[name], kind):
+                raise RequestRefused(f"The request's `{name}` must be {'a string' if kind is str else 'an object'} or null.")
+        return GraphQLRequestData(
+            query=data.get("query"),
+            variables=data.get("variables"),
+            operation_name=data.get("operationName"),
+            extensions=data.get("extensions"),
+            protocol=transport.protocol if transport else "http",
+        )
+
+    async def parse_multipart(self, request: AsyncHTTPRequestAdapter) -> dict[str, Any]:
+        """GraphQL multipart request spec: ``operations``, ``map`` (optional: no files), the file parts."""
+        try:
+            form = await request.get_form_data()
+        except (StarletteHTTPException, ValueError) as error:  # Starlette's parser: too many files or fields, a broken part
+            raise RequestRefused(f"The multipart body could not be read: {getattr(error, 'detail', error)}") from None
+        operations, files_map = form.form.get("operations"), form.form.get("map", "{}")
+        if not isinstance(operations, (str, bytes)) or not isinstance(files_map, (str, bytes)):
+            raise RequestRefused("A multipart request needs an `operations` part (and a `map` for its files) as text fields.")
+        return place_files(decode_json(operations, "The `operations` part"), decode_json(files_map, "The `map` part"), form.files)
+
+    async def execute_single(  # noqa: PLR0917 — Strawberry's signature
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Any,
+        context: Context,
+        root_value: Any,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """A query or mutation. A subscription over a plain request (not SSE) has no stream to
+        deliver on, and executing it as a query ended in a TypeError reported as INTERNAL."""
+        allowed = OperationType.from_http(request_adapter.method) - {OperationType.SUBSCRIPTION}
+        try:
+            return await self.schema.execute(
+                request_data.query,
+                root_value=root_value,
+                variable_values=request_data.variables,
+                context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=allowed,
+                operation_extensions=request_data.extensions,
+            )
+        except InvalidOperationTypeError as error:
+            if error.operation_type is not OperationType.SUBSCRIPTION:
+                raise HTTPException(405, error.as_http_error_reason(request_adapter.method)) from None
+            return _subscription_refused(request_data.query or "", request_data.operation_name)
+        except CannotGetOperationTypeError as error:
+            raise RequestRefused(error.as_http_error_reason()) from None
+        except MissingQueryError:
+            raise RequestRefused("No GraphQL query found in the request.") from None
+
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         request_id = current_request_id.get() or new_request_id()
         principal_or_error: Any
@@ -120,6 +226,11 @@ class GraphQLView(GraphQL):
             principal_or_error = Unauthenticated()
         else:
             principal_or_error = await self._authenticate(token, request.headers.get(ACT_AS_HEADER))
+        if isinstance(principal_or_error, ServiceError) and _is_multipart(request):
+            # Only uploads come as multipart, and every upload needs a key: refused before a byte
+            # of the body is read, rather than after spooling it all to disk.
+            status = 401 if isinstance(principal_or_error, Unauthenticated) else 403
+            raise RequestRefused(principal_or_error.message, status=status, code=principal_or_error.code, unread_body=True)
         return Context(
             runtime=self.runtime,
             request=request,
@@ -171,3 +282,20 @@ class GraphQLView(GraphQL):
                 error if (error.extensions or {}).get("code") else shape_error(error) for error in result.errors
             ]
         return process_result(result)
+
+
+def _is_multipart(request: Request | WebSocket) -> bool:
+    return request.scope["type"] == "http" and request.headers.get("content-type", "").lower().startswith("multipart/")
+
+
+def _subscription_refused(query: str, operation_name: str | None) -> ExecutionResult:
+    """BAD_USER_INPUT naming the subscription's fields (the document parsed, it was just executed)."""
+    operations = [d for d in parse(query).definitions if isinstance(d, OperationDefinitionNode)]
+    chosen = next((o for o in operations if o.name and o.name.value == operation_name), operations[0])
+    fields = ", ".join(s.name.value for s in chosen.selection_set.selections if isinstance(s, FieldNode)) or "subscription"
+    refusal = BadInput(
+        f"`{fields}` is a subscription: open a WebSocket on /graphql (graphql-transport-ws) or send"
+        " `Accept: text/event-stream` for Server-Sent Events; a plain request cannot carry its events.",
+        fields,
+    )
+    return ExecutionResult(data=None, errors=[shape_error(GraphQLError(refusal.message, original_error=refusal))])

@@ -144,7 +144,7 @@ class JobQuery:
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
-    ) -> Connection[JobType]:
+    ) -> Connection[JobType] | None:
         principal = info.context.require("jobs:read")
         filters = service.JobFilter(status=filter.status.value if filter and filter.status else None, kind=filter.kind if filter else None)
         async with info.context.runtime.database.read() as session:

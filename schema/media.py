@@ -14,7 +14,7 @@ from gateway.runtime import Runtime
 from gateway.storage.models import MediaAsset as MediaAssetRow
 from schema.context import Info
 from schema.payloads import UserErrorType, collect_user_errors
-from schema.relay import Connection, Node, check_ids, node_resolver, page_request, read_one
+from schema.relay import Connection, Node, node_resolver, page_request, read_one
 
 MediaKindType = strawberry.enum(MediaKind, name="MediaKind", description="What a media asset is.")
 
@@ -95,13 +95,13 @@ class MediaAssetPayload:
 class MediaQuery:
     @strawberry.field(description="A media asset of the caller's organization, or null.")
     async def media_asset(self, info: Info, id: strawberry.ID) -> MediaAssetType | None:
-        check_ids([str(id)], "med", "id")
+        # Like post(id) and node(id): an id that names nothing here, malformed or not, is null.
         return await load_media_asset(info, str(id))
 
     @strawberry.field(description="The organization's media assets, newest first.")
     async def media(
         self, info: Info, first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None
-    ) -> Connection[MediaAssetType]:
+    ) -> Connection[MediaAssetType] | None:
         principal = info.context.require("media:read")
         async with info.context.runtime.database.read() as session:
             page = await service.list_media(session, principal.organization_id, page_request(first, after, last, before))

@@ -292,7 +292,7 @@ class PostQuery:
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
-    ) -> Connection[PostType]:
+    ) -> Connection[PostType] | None:
         principal = info.context.require("posts:read")
         filters = service.PostFilter()
         if filter is not None:
@@ -313,7 +313,7 @@ class PostQuery:
         return await load_post(info, str(id))
 
     @strawberry.field(description="Check a post against every target's provider; a dry run that writes nothing.")
-    async def validate_post(self, info: Info, input: PostContentInput) -> PostValidation:
+    async def validate_post(self, info: Info, input: PostContentInput) -> PostValidation | None:
         principal = info.context.require("posts:read")
 
         async def check() -> service.PostCheck:

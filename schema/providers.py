@@ -184,7 +184,7 @@ def _setting(field: SettingField) -> SettingFieldType:
 @strawberry.type
 class ProviderQuery:
     @strawberry.field(description="Every enabled provider, by id.")
-    def providers(self, info: Info) -> list[ProviderType]:
+    def providers(self, info: Info) -> list[ProviderType] | None:
         info.context.require("providers:read")
         runtime = info.context.runtime
         return [ProviderType.from_provider(runtime.plugins.providers[key], runtime) for key in sorted(runtime.plugins.providers)]

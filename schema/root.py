@@ -2,6 +2,11 @@
 
 Each domain module contributes a query class and a mutation class; they are merged here so a
 module owns its part of the API and this file only lists them.
+
+Every root query field is nullable, as in GitHub's API: an error on one field (FORBIDDEN for a
+scope the key lacks, say) nulls that field alone, where a non-null root would null the whole
+response and lose the fields the key may read. ``tests/test_input_errors.py`` holds every module
+to it.
 """
 
 from __future__ import annotations
@@ -28,8 +33,10 @@ from schema.organizations import OrganizationMutation, OrganizationQuery
 from schema.posts import PostMutation, PostQuery
 from schema.providers import ProviderQuery
 from schema.relay import Node, resolve_node
+from schema.scalars import SCALAR_OVERRIDES
 from schema.shared_events import SharedEventExecution
 from schema.subscriptions import Subscription
+from schema.variable_text import VariableText
 from schema.viewer import Viewer, resolve_viewer
 
 MAX_DEPTH = 12
@@ -48,7 +55,7 @@ LIMIT_RULES = (
 
 @strawberry.type
 class CoreQuery:
-    viewer: Viewer = strawberry.field(resolver=resolve_viewer, description="The caller: key, organization, scopes.")
+    viewer: Viewer | None = strawberry.field(resolver=resolve_viewer, description="The caller: key, organization, scopes.")
     node: Node | None = strawberry.field(resolver=resolve_node, description="Any object by its id.")
 
 
@@ -71,6 +78,7 @@ def build_schema() -> strawberry.Schema:
         mutation=merge_types("Mutation", MUTATIONS) if MUTATIONS else None,
         subscription=Subscription,
         execution_context_class=SharedEventExecution,
+        scalar_overrides=SCALAR_OVERRIDES,
         # Factories, not instances: extensions keep per-operation state, so each request gets its own.
         # ErrorShaping first: it is the outermost hook, so it sees errors raised by every other one.
         extensions=[
@@ -80,5 +88,6 @@ def build_schema() -> strawberry.Schema:
             lambda: AddValidationRules(list(LIMIT_RULES)),
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             QueryCost,
+            VariableText,
         ],
     )

@@ -1,6 +1,7 @@
 """Request-body limits on /graphql: a JSON body past max_request_bytes, an upload past the largest media cap."""
 
 import json
+import re
 
 import httpx
 import pytest
@@ -88,3 +89,103 @@ async def test_the_real_server_refuses_an_oversized_declared_body_before_reading
                 headers={"content-type": "application/json"},
             )
     assert response.status_code == 413 and response.json()["errors"][0]["extensions"]["code"] == PAYLOAD_TOO_LARGE
+
+
+# Issue 11.8: a WebSocket frame is held to the JSON body limit.
+
+
+@pytest.fixture
+def small_limit_app(tmp_path):
+    settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/db.sqlite", data_dir=str(tmp_path), max_request_bytes=2048)
+    return create_app(settings)
+
+
+def _connect(client, socket) -> None:
+    """connection_init with a fresh key (made on the app's own event loop), then its ack."""
+    from tests.conftest import make_org_with_key
+
+    org = client.portal.call(make_org_with_key, client.app.state.runtime)
+    socket.send_json({"type": "connection_init", "payload": {"Authorization": f"Bearer {org.secret}"}})
+    assert socket.receive_json()["type"] == "connection_ack"
+
+
+def _subscribe(padding: str) -> dict:
+    return {"id": "1", "type": "subscribe", "payload": {"query": "subscription { orgEvents { kind } }", "variables": {"pad": padding}}}
+
+
+def test_a_websocket_frame_over_the_limit_closes_the_socket_with_1009(small_limit_app):
+    from starlette.testclient import TestClient
+    from starlette.websockets import WebSocketDisconnect
+
+    with TestClient(small_limit_app) as client:
+        with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as socket:
+            _connect(client, socket)
+            socket.send_json(_subscribe("x" * 4000))
+            socket.send_json({"type": "ping"})  # a socket that took the frame answers pong instead of closing
+            with pytest.raises(WebSocketDisconnect) as closed:
+                socket.receive_json()
+    assert closed.value.code == 1009 and "2048" in closed.value.reason
+
+
+def test_a_websocket_frame_within_the_limit_is_served(small_limit_app):
+    from starlette.testclient import TestClient
+
+    with TestClient(small_limit_app) as client:
+        with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as socket:
+            _connect(client, socket)
+            socket.send_json({**_subscribe("x" * 1000), "id": "big-but-fine"})
+            socket.send_json({"id": "big-but-fine", "type": "complete"})
+            socket.send_json({"type": "ping"})
+            assert socket.receive_json()["type"] == "pong"  # the socket lives on
+
+
+def test_a_websocket_frame_nested_too_deep_closes_the_socket_as_invalid_json(small_limit_app):
+    from starlette.testclient import TestClient
+    from starlette.websockets import WebSocketDisconnect
+
+    with TestClient(small_limit_app) as client:
+        with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as socket:
+            socket.send_text("[" * 1000 + "]" * 1000)
+            socket.send_json({"type": "ping"})
+            with pytest.raises(WebSocketDisconnect) as closed:
+                socket.receive_json()
+    assert closed.value.code == 4400
+
+
+def test_serve_hands_uvicorn_the_same_frame_limit(tmp_path, monkeypatch):
+    import uvicorn
+    from typer.testing import CliRunner
+
+    import gateway.gc_policy
+    import gateway.logs
+    from gateway.cli import app
+
+    seen = {}
+    monkeypatch.setattr(uvicorn, "run", lambda application, **options: seen.update(options))
+    # No gc.freeze, and no JSON log handler on this process's (captured, soon closed) stderr.
+    monkeypatch.setattr(gateway.gc_policy, "settle_after_startup", lambda: None)
+    monkeypatch.setattr(gateway.logs, "configure_logging", lambda level: None)
+    env = {"SOCIALGATE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/db.sqlite", "SOCIALGATE_DATA_DIR": str(tmp_path),
+           "SOCIALGATE_MAX_REQUEST_BYTES": "4096"}
+    result = CliRunner().invoke(app, ["serve"], env=env)
+    assert result.exit_code == 0, result.output
+    assert seen["ws_max_size"] == 4096
+
+
+@pytest.mark.e2e
+async def test_the_real_server_closes_a_10_mb_frame(tmp_path):
+    import websockets
+
+    from tests.servers import serve
+
+    with serve(tmp_path, "--demo", env={"SOCIALGATE_MAX_REQUEST_BYTES": "65536"}) as server:
+        key = re.search(r"sg_live_[A-Za-z0-9]{44}", server.stdout()).group(0)
+        url = server.base_url.replace("http", "ws") + "/graphql"
+        async with websockets.connect(url, subprotocols=["graphql-transport-ws"], max_size=None) as socket:
+            await socket.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}}))
+            assert json.loads(await socket.recv())["type"] == "connection_ack"
+            with pytest.raises((websockets.ConnectionClosed, ConnectionResetError)) as closed:
+                await socket.send(json.dumps(_subscribe("x" * 10_000_000)))  # the close may arrive while this is sent
+                await socket.send(json.dumps({"type": "ping"}))  # a server that took the frame answers pong
+                await socket.recv()
+            assert socket.close_code == 1009 and "65536" in socket.close_reason, closed.value

@@ -135,3 +135,71 @@ async def test_a_repeated_document_is_validated_once(api, org):
         assert body["data"]["viewer"]["apiKeyId"]
     after = cache.cache_info()
     assert after.misses == before.misses and after.hits == before.hits + 3
+
+
+# Issue 11.2: the attack — one negative page beside four full ones — priced the query below zero
+# and paid the difference into the caller's bucket.
+NEGATIVE_PAGE_ATTACK = (
+    '{ organization(id: "%s") { children(first: -100000) { nodes { id } } } '
+    + " ".join(f"p{i}: posts(first: 100) {{ nodes {{ id targets {{ id }} media {{ id }} }} }}" for i in range(4))
+    + " }"
+)
+
+
+def _frozen_limiter(api):
+    """A bucket whose clock stands still, so whether a query fits never depends on how fast the test runs."""
+    api.runtime.rate_limiter = CostRateLimiter(clock=lambda: 0.0)
+    return api.runtime.rate_limiter
+
+
+async def test_a_negative_page_size_is_refused_before_the_query_is_priced(api, org):
+    limiter = _frozen_limiter(api)
+    body = await api.graphql(NEGATIVE_PAGE_ATTACK % org.organization_id, key=org.secret)
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT" and error["extensions"]["field"] == "first"
+    assert "`first` of `children`" in error["message"]
+    assert body["data"] is None
+    # Nothing was drawn or paid in: the bucket is exactly full, not above its capacity.
+    probe = await api.graphql("{ viewer { apiKeyId } }", key=org.secret)
+    assert probe["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"] == limiter.tier.capacity - 1
+
+
+async def test_the_attack_repeated_never_runs_and_full_price_queries_are_still_limited(api, org):
+    _frozen_limiter(api)
+    for _ in range(40):  # the issue's reproduction: forty in a row, none of them throttled, all served
+        body = await api.graphql(NEGATIVE_PAGE_ATTACK % org.organization_id, key=org.secret)
+        assert body["data"] is None and body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    expensive = " ".join(f"p{i}: posts(first: 100) {{ nodes {{ id targets {{ id }} media {{ id }} }} }}" for i in range(3))
+    codes = []
+    for _ in range(3):  # 900 points each from a full bucket of 2,000
+        body = await api.graphql("{ %s }" % expensive, key=org.secret)
+        codes.append(((body.get("errors") or [{}])[0].get("extensions") or {}).get("code"))
+    assert codes == [None, None, "RATE_LIMITED"]
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        ("query($n: Int) { posts(first: $n) { nodes { id } } }", {"n": -1}),
+        ("query($n: Int = -5) { posts(last: $n) { nodes { id } } }", {}),
+        ("query($n: Int) { posts(first: $n) { nodes { id } } }", {"n": 101.0}),
+        ('{ organization(id: "org_x") { children(last: -3) { nodes { id } } } }', {}),
+    ],
+    ids=["variable", "variable-default", "float-variable", "literal-last"],
+)
+async def test_page_sizes_out_of_range_are_refused_however_they_are_given(api, org, query, variables):
+    body = await api.graphql(query, variables, key=org.secret)
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT", body
+
+
+async def test_a_variables_default_page_size_is_what_gets_priced(api, org):
+    body = await api.graphql("query($n: Int = 100) { posts(first: $n) { nodes { id } } }", key=org.secret)
+    assert body["extensions"]["cost"]["requestedQueryCost"] == 100
+
+
+def test_no_cost_can_fill_a_bucket_past_its_capacity():
+    limiter = CostRateLimiter(Tier("t", capacity=10, restore_rate=1), clock=lambda: 0.0)
+    assert limiter.consume("k", -1_000).remaining == 10
+    assert limiter.consume("k", 10).allowed
+    assert not limiter.consume("k", 1).allowed
