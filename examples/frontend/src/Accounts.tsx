@@ -9,7 +9,8 @@ interface Props {
   onToggle: (accountId: string, on: boolean) => void;
 }
 
-type CredentialsProvider = ProvidersQuery["providers"][number];
+// Root query fields are nullable (a missing scope nulls only its own field), hence NonNullable.
+type CredentialsProvider = NonNullable<ProvidersQuery["providers"]>[number];
 
 // The document cache refetches a query when a mutation returns a type the query's result held;
 // an empty list holds none, so name the type it lists.
