@@ -47,10 +47,10 @@ from bench_provider import PROVIDER_ID, install  # noqa: E402
 from local_platform import running_platform  # noqa: E402
 
 from gateway.app import create_app  # noqa: E402
-from gateway.gc_policy import settle_after_startup  # noqa: E402
-from gateway.keys import mint_key  # noqa: E402
-from gateway.organizations import create_organization  # noqa: E402
-from gateway.scheduler import Limits, Scheduler  # noqa: E402
+from gateway.auth.keys import mint_key  # noqa: E402
+from gateway.engine.scheduler import Limits, Scheduler  # noqa: E402
+from gateway.orgs.organizations import create_organization  # noqa: E402
+from gateway.outbound.gc_policy import settle_after_startup  # noqa: E402
 from gateway.settings import load_settings  # noqa: E402
 from providers import new_http_client  # noqa: E402
 

@@ -13,15 +13,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
-from gateway.body_limit import BodyLimitMiddleware, multipart_limit
-from gateway.dashboard import dashboard
-from gateway.http_errors import internal_error
-from gateway.media_serving import serve_media
-from gateway.oauth_callback import oauth_callback
-from gateway.request_context import RequestIdMiddleware
+from gateway.core.http_errors import internal_error
+from gateway.core.request_context import RequestIdMiddleware
+from gateway.engine.scheduler import Scheduler
 from gateway.runtime import Runtime
-from gateway.scheduler import Scheduler
 from gateway.settings import Settings, load_settings
+from gateway.web.body_limit import BodyLimitMiddleware, multipart_limit
+from gateway.web.dashboard import dashboard
+from gateway.web.media_serving import serve_media
+from gateway.web.oauth_callback import oauth_callback
 from schema import build_schema
 from schema.http import GraphQLView
 

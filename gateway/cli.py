@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from gateway.errors import ServiceError
+from gateway.core.errors import ServiceError
 from gateway.settings import Settings, SettingsError, load_settings
 
 T = TypeVar("T")
@@ -66,8 +66,8 @@ def serve(
     import uvicorn
 
     from gateway.app import create_app
-    from gateway.gc_policy import settle_after_startup
-    from gateway.logs import configure_logging
+    from gateway.core.logs import configure_logging
+    from gateway.outbound.gc_policy import settle_after_startup
 
     settings = _settings(host=host, port=port)
     configure_logging(settings.log_level)
@@ -86,7 +86,7 @@ def serve(
         # GraphQL event frames are small JSON: compressing each costs more CPU per subscriber
         # than it saves on the wire.
         ws_per_message_deflate=False,
-        # A WebSocket frame carries what a JSON body would: the same limit (gateway.body_limit).
+        # A WebSocket frame carries what a JSON body would: the same limit (gateway.web.body_limit).
         ws_max_size=settings.max_request_bytes,
     )
 
@@ -115,10 +115,10 @@ def worker() -> None:
     """Run only the publishing engine (no API): as many as you like, against one database."""
     import signal
 
-    from gateway.gc_policy import settle_after_startup
-    from gateway.logs import configure_logging
+    from gateway.core.logs import configure_logging
+    from gateway.engine.scheduler import Scheduler
+    from gateway.outbound.gc_policy import settle_after_startup
     from gateway.runtime import Runtime
-    from gateway.scheduler import Scheduler
 
     settings = _settings()
     configure_logging(settings.log_level)
@@ -169,7 +169,7 @@ def orgs_create(
     parent: Annotated[str | None, typer.Option(help="Parent organization id (one level deep).")] = None,
 ) -> None:
     """Create an organization and print its id."""
-    from gateway.organizations import create_organization
+    from gateway.orgs.organizations import create_organization
 
     async def work(runtime: Any) -> Any:
         async with runtime.database.write() as session:
@@ -186,8 +186,8 @@ def keys_create(
     name: Annotated[str, typer.Option(help="A label to recognise the key by.")] = "",
 ) -> None:
     """Mint an API key and print its secret — the only time it is shown."""
-    from gateway.keys import mint_key
-    from gateway.organizations import get_organization
+    from gateway.auth.keys import mint_key
+    from gateway.orgs.organizations import get_organization
 
     async def work(runtime: Any) -> Any:
         async with runtime.database.write() as session:
@@ -205,7 +205,7 @@ def keys_kill_switch(
     on: Annotated[bool, typer.Option("--on/--off", help="--on refuses the key at once; --off lets it work again.")],
 ) -> None:
     """The per-key kill switch (the global one is SOCIALGATE_KILL_SWITCH)."""
-    from gateway.keys import set_key_disabled
+    from gateway.auth.keys import set_key_disabled
 
     async def work(runtime: Any) -> Any:
         async with runtime.database.write() as session:
@@ -221,7 +221,7 @@ def orgs_kill_switch(
     on: Annotated[bool, typer.Option("--on/--off", help="--on refuses every key of the organization and of its children; --off restores them.")],
 ) -> None:
     """The per-organization kill switch; it refuses the keys of the organization's children too."""
-    from gateway.organizations import set_kill_switch
+    from gateway.orgs.organizations import set_kill_switch
 
     async def work(runtime: Any) -> Any:
         async with runtime.database.write() as session:

@@ -11,11 +11,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from gateway import vault
-from gateway.ids import new_id
-from gateway.keys import mint_key
-from gateway.organizations import create_organization
+from gateway.auth.keys import mint_key
+from gateway.core.ids import new_id
+from gateway.orgs.organizations import create_organization
 from gateway.runtime import Runtime
+from gateway.storage import vault
 from gateway.storage.models import Account, Organization
 
 DEMO_MARKER = ("socialgate_demo", "true")

@@ -17,9 +17,8 @@ from typing import Any
 
 import pluggy
 
-from gateway.background import BackgroundTasks
-from providers import Event, Issue, PostDraft, Provider
-from providers import hookspecs
+from gateway.core.background import BackgroundTasks
+from providers import Event, Issue, PostDraft, Provider, hookspecs
 from providers.validation import check_declarations
 
 log = logging.getLogger("socialgate.plugins")

@@ -12,18 +12,18 @@ from typing import Any
 
 import httpx
 
-from gateway import clock
-from gateway.events import BusEvent, MemoryEventBus, StoredEventRelay
-from gateway.key_watch import KeyWatch
-from gateway.locks import KeyedLocks
-from gateway.media import restrict_media_root
+from gateway.auth.key_watch import KeyWatch
+from gateway.auth.rate_limit import CostRateLimiter
+from gateway.content.media import restrict_media_root
+from gateway.core import clock
+from gateway.core.locks import KeyedLocks
+from gateway.events.bus import BusEvent, MemoryEventBus, StoredEventRelay
+from gateway.outbound.url_guard import GuardedNetworkBackend, GuardedTransport
 from gateway.plugins import load_plugins
-from gateway.provider_store import DatabaseProviderStore
-from gateway.rate_limit import CostRateLimiter
 from gateway.settings import Settings, SettingsError, resolve_secret_key
 from gateway.storage import Database
 from gateway.storage.migrate import is_up_to_date, upgrade
-from gateway.url_guard import GuardedNetworkBackend, GuardedTransport
+from gateway.storage.provider_store import DatabaseProviderStore
 from providers import Event, ProviderContext, new_http_client
 from providers.context import DEFAULT_POOL as PROVIDER_POOL
 

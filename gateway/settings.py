@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from gateway.private_files import make_private_directories
+from gateway.storage.private_files import make_private_directories
 
 ENV_PREFIX = "SOCIALGATE_"
 SUPPORTED_DATABASE_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
@@ -119,7 +119,7 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=300.0, ge=1, le=86400)
     scheduler_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     # The largest JSON request body /graphql reads (a document and its variables). Multipart
-    # uploads are bounded by the largest media file instead (gateway.body_limit).
+    # uploads are bounded by the largest media file instead (gateway.web.body_limit).
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     # SOCIALGATE_OAUTH_<PROVIDER>_CLIENT_ID/_CLIENT_SECRET by variable name; provider ids are not
     # known before the plugins load, so every such variable is kept and looked up per provider.

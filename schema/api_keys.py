@@ -7,7 +7,7 @@ from typing import Any
 
 import strawberry
 
-from gateway import keys as service
+from gateway.auth import keys as service
 from gateway.storage.models import ApiKey as ApiKeyRow
 from schema.context import Info
 from schema.payloads import UserErrorType, run_create, run_mutation

@@ -8,8 +8,8 @@ from typing import Any
 
 import strawberry
 
-from gateway import oauth as service
-from gateway.organizations import get_organization
+from gateway.accounts import oauth as service
+from gateway.orgs.organizations import get_organization
 from gateway.storage.models import Connection as ConnectionRow
 from schema.accounts import AccountType
 from schema.context import Info

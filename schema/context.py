@@ -10,12 +10,12 @@ from typing import Any
 
 from strawberry.types import Info as StrawberryInfo
 
-from gateway.errors import Forbidden, ServiceError, Unauthenticated
-from gateway.key_watch import Watch
-from gateway.keys import Principal, Refusal
-from gateway.request_context import new_request_id
+from gateway.auth.key_watch import Watch
+from gateway.auth.keys import Principal, Refusal
+from gateway.auth.scopes import has_scope
+from gateway.core.errors import Forbidden, ServiceError, Unauthenticated
+from gateway.core.request_context import new_request_id
 from gateway.runtime import Runtime
-from gateway.scopes import has_scope
 from schema.loaders import Loaders
 
 

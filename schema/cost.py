@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import (
     FieldNode,
     FragmentDefinitionNode,
@@ -33,11 +34,10 @@ from graphql import (
     get_named_type,
     is_leaf_type,
 )
-from graphql import ExecutionResult as GraphQLExecutionResult
 from strawberry.extensions import SchemaExtension
 
-from gateway.errors import BadInput, RateLimited, ServiceError
-from gateway.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from gateway.core.errors import BadInput, RateLimited, ServiceError
+from gateway.core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 MAX_COST = 1_000
 

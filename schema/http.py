@@ -20,22 +20,21 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
-from strawberry.http import GraphQLRequestData
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
-from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from gateway.access import ACT_AS_HEADER, act_as
-from gateway.background import BackgroundTasks
-from gateway.errors import BadInput, ServiceError, Unauthenticated
-from gateway.http_errors import BAD_REQUEST, CODE_BY_STATUS, RequestRefused, error_response
-from gateway.keys import Refusal, authenticate, parse_bearer, touch_last_used
-from gateway.request_context import current_request_id, new_request_id
+from gateway.auth.access import ACT_AS_HEADER, act_as
+from gateway.auth.keys import Refusal, authenticate, parse_bearer, touch_last_used
+from gateway.core.background import BackgroundTasks
+from gateway.core.errors import BadInput, ServiceError, Unauthenticated
+from gateway.core.http_errors import BAD_REQUEST, CODE_BY_STATUS, RequestRefused, error_response
+from gateway.core.request_context import current_request_id, new_request_id
 from gateway.runtime import Runtime
 from schema.context import Context
 from schema.errors import shape_error

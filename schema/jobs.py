@@ -9,16 +9,15 @@ from enum import Enum
 import strawberry
 from strawberry.scalars import JSON
 
-from gateway import jobs as service
-from gateway import publishing
-from gateway.events import BusEvent, stored_job_events
+from gateway.engine import queue
+from gateway.events.bus import BusEvent, stored_job_events
 from gateway.storage.models import Job as JobRow
 from schema.context import Info
 from schema.payloads import UserErrorType, collect_user_errors
 from schema.posts import PostType
 from schema.relay import Connection, Node, node_resolver, page_request, read_one
 
-JobStatus = strawberry.enum(Enum("JobStatus", {s.upper(): s for s in service.JOB_STATUSES}))  # type: ignore[misc]
+JobStatus = strawberry.enum(Enum("JobStatus", {s.upper(): s for s in queue.JOB_STATUSES}))  # type: ignore[misc]
 
 
 @strawberry.type
@@ -95,7 +94,7 @@ class JobType(Node):
 @node_resolver("job")
 async def load_job(info: Info, id: str) -> JobType | None:
     principal = info.context.require("jobs:read")
-    return await read_one(info, lambda session: service.find_job(session, principal.organization_id, id), JobType.from_row)
+    return await read_one(info, lambda session: queue.find_job(session, principal.organization_id, id), JobType.from_row)
 
 
 @strawberry.input
@@ -146,9 +145,9 @@ class JobQuery:
         before: str | None = None,
     ) -> Connection[JobType] | None:
         principal = info.context.require("jobs:read")
-        filters = service.JobFilter(status=filter.status.value if filter and filter.status else None, kind=filter.kind if filter else None)
+        filters = queue.JobFilter(status=filter.status.value if filter and filter.status else None, kind=filter.kind if filter else None)
         async with info.context.runtime.database.read() as session:
-            page = await service.list_jobs(session, principal.organization_id, filters, page_request(first, after, last, before))
+            page = await queue.list_jobs(session, principal.organization_id, filters, page_request(first, after, last, before))
         return Connection.from_page(page, JobType.from_row)
 
     @strawberry.field(description="One job with its progress, result, error and events.")
@@ -168,28 +167,28 @@ class PublishingMutation:
         principal = info.context.require("posts:publish")
 
         async def work() -> JobRow:
-            when = publishing.resolve_publish_at(input.publish_at, input.timezone)
-            return await publishing.schedule(info.context.runtime, principal.organization_id, str(input.post_id), when)
+            when = queue.resolve_publish_at(input.publish_at, input.timezone)
+            return await queue.schedule(info.context.runtime, principal.organization_id, str(input.post_id), when)
 
         return await _job_payload(work())
 
     @strawberry.mutation(description="Publish a post now. Repeating it returns the same job, never a second publish.")
     async def publish_post(self, info: Info, input: PostRefInput) -> JobPayload:
         principal = info.context.require("posts:publish")
-        return await _job_payload(publishing.schedule(info.context.runtime, principal.organization_id, str(input.post_id), None))
+        return await _job_payload(queue.schedule(info.context.runtime, principal.organization_id, str(input.post_id), None))
 
     @strawberry.mutation(description="Publish a post's failed and unconfirmed targets again, as a new job.")
     async def retry_post(self, info: Info, input: PostRefInput) -> JobPayload:
         principal = info.context.require("posts:publish")
-        return await _job_payload(publishing.retry(info.context.runtime, principal.organization_id, str(input.post_id)))
+        return await _job_payload(queue.retry(info.context.runtime, principal.organization_id, str(input.post_id)))
 
     @strawberry.mutation(description="Cancel the targets of a post not yet started.")
     async def cancel_post(self, info: Info, input: PostRefInput) -> CancelPostPayload:
         principal = info.context.require("posts:publish")
-        row, errors = await collect_user_errors(publishing.cancel(info.context.runtime, principal.organization_id, str(input.post_id)))
+        row, errors = await collect_user_errors(queue.cancel(info.context.runtime, principal.organization_id, str(input.post_id)))
         return CancelPostPayload(post=PostType.from_row(row) if row else None, user_errors=errors)
 
     @strawberry.mutation(description="Stop a job: its targets not yet started are canceled.")
     async def cancel_job(self, info: Info, input: JobIdInput) -> JobPayload:
         principal = info.context.require("jobs:write")
-        return await _job_payload(publishing.stop_job(info.context.runtime, principal.organization_id, str(input.id)))
+        return await _job_payload(queue.stop_job(info.context.runtime, principal.organization_id, str(input.id)))

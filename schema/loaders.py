@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from strawberry.dataloader import DataLoader
 
-from gateway.posts import targets_of
+from gateway.content.posts import targets_of
 from gateway.runtime import Runtime
 from gateway.storage.models import Account, MediaAsset, Target
 

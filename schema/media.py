@@ -8,8 +8,8 @@ from datetime import datetime
 import strawberry
 from strawberry.file_uploads import Upload
 
-from gateway import media as service
-from gateway.media_formats import MediaKind
+from gateway.content import media as service
+from gateway.content.media_formats import MediaKind
 from gateway.runtime import Runtime
 from gateway.storage.models import MediaAsset as MediaAssetRow
 from schema.context import Info

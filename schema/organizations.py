@@ -8,7 +8,7 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
-from gateway import organizations as service
+from gateway.orgs import organizations as service
 from gateway.storage.models import Organization as OrganizationRow
 from schema.context import Info
 from schema.payloads import UserErrorType, run_create, run_mutation

@@ -9,9 +9,9 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
-from gateway import posts as service
-from gateway import publishing
-from gateway.errors import BadInput, UserError
+from gateway.content import posts as service
+from gateway.core.errors import BadInput, UserError
+from gateway.engine import queue as publishing
 from gateway.storage.models import Post as PostRow
 from gateway.storage.models import Target as TargetRow
 from schema.accounts import AccountType

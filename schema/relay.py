@@ -11,9 +11,9 @@ from typing import Any, Generic, TypeVar
 
 import strawberry
 
-from gateway.errors import BadInput
-from gateway.ids import id_prefix
-from gateway.pagination import MAX_PAGE_SIZE, Page, PageRequest
+from gateway.core.errors import BadInput
+from gateway.core.ids import id_prefix
+from gateway.core.pagination import MAX_PAGE_SIZE, Page, PageRequest
 from schema.context import Info
 
 T = TypeVar("T")

@@ -17,9 +17,9 @@ from datetime import datetime
 import strawberry
 from strawberry.scalars import JSON
 
-from gateway.errors import NotFound, ServiceError
-from gateway.events import BusEvent, SubscriptionClosed, follow_job, follow_organization
-from gateway.jobs import FINISHED, find_job
+from gateway.core.errors import NotFound, ServiceError
+from gateway.engine.queue import FINISHED, find_job
+from gateway.events.bus import BusEvent, SubscriptionClosed, follow_job, follow_organization
 from schema.context import Info
 from schema.fanout import current_delivery
 from schema.jobs import JobEventType

@@ -11,8 +11,8 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from gateway.app import create_app
-from gateway.keys import mint_key
-from gateway.organizations import create_organization
+from gateway.auth.keys import mint_key
+from gateway.orgs.organizations import create_organization
 from gateway.runtime import Runtime
 from gateway.settings import Settings, load_settings
 

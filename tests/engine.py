@@ -10,7 +10,7 @@ import httpx
 from asgi_lifespan import LifespanManager
 
 from gateway.app import create_app
-from gateway.scheduler import Scheduler
+from gateway.engine.scheduler import Scheduler
 from gateway.settings import load_settings
 from tests.conftest import ApiClient, make_org_with_key
 

@@ -43,7 +43,7 @@ async def test_connect_checks_with_the_platform_and_seals_credentials(api, org, 
     async with api.runtime.database.read() as session:
         row = await session.get(Account, account["id"])
     assert GOOD_TOKEN.encode() not in row.credentials
-    from gateway.accounts import open_credentials
+    from gateway.accounts.accounts import open_credentials
 
     assert open_credentials(api.runtime, row) == {"token": GOOD_TOKEN, "channel": "news-bot"}
     # The token is nowhere in the database file, the API's answers, or the logs.

@@ -2,8 +2,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from gateway.clock import utcnow
-from gateway.keys import authenticate
+from gateway.auth.keys import authenticate
+from gateway.core.clock import utcnow
 from gateway.storage.models import ApiKey
 from tests.conftest import make_org_with_key
 
@@ -114,7 +114,7 @@ REVOKE = "mutation($id: ID!) { revokeApiKey(input: {id: $id}) { apiKey { revoked
 
 
 async def _mint(api, organization_id, scopes):
-    from gateway.keys import mint_key
+    from gateway.auth.keys import mint_key
 
     async with api.runtime.database.write() as session:
         return await mint_key(session, organization_id, scopes)
@@ -167,7 +167,7 @@ async def test_an_org_admin_key_yields_only_to_an_org_admin_key(api, org):
 
 
 async def test_rotation_does_not_undo_a_key_kill_switch(api, org):
-    from gateway.keys import set_key_disabled
+    from gateway.auth.keys import set_key_disabled
 
     killed = await _mint(api, org.organization_id, ["posts:read"])
     async with api.runtime.database.write() as session:

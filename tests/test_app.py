@@ -1,9 +1,8 @@
 import json
 import logging
 
-
-from gateway.logs import JsonFormatter
-from gateway.request_context import current_request_id
+from gateway.core.logs import JsonFormatter
+from gateway.core.request_context import current_request_id
 from schema.errors import shape_error
 
 
@@ -79,7 +78,7 @@ def test_json_log_lines_carry_the_request_id():
 
 
 def test_media_tokens_never_reach_the_access_log():
-    from gateway.logs import HideMediaTokens
+    from gateway.core.logs import HideMediaTokens
 
     record = logging.makeLogRecord(
         {"msg": '%s - "%s %s HTTP/%s" %d', "args": ("127.0.0.1:5", "GET", "/media/med_x/SECRETTOKEN/a.png", "1.1", 200)}

@@ -8,8 +8,8 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from gateway.app import create_app
-from gateway.body_limit import PAYLOAD_TOO_LARGE, BodyLimitMiddleware
 from gateway.settings import load_settings
+from gateway.web.body_limit import PAYLOAD_TOO_LARGE, BodyLimitMiddleware
 from tests.oauth_platform import serving
 
 QUERY = "{ __typename }"
@@ -156,15 +156,15 @@ def test_serve_hands_uvicorn_the_same_frame_limit(tmp_path, monkeypatch):
     import uvicorn
     from typer.testing import CliRunner
 
-    import gateway.gc_policy
-    import gateway.logs
+    import gateway.core.logs
+    import gateway.outbound.gc_policy
     from gateway.cli import app
 
     seen = {}
     monkeypatch.setattr(uvicorn, "run", lambda application, **options: seen.update(options))
     # No gc.freeze, and no JSON log handler on this process's (captured, soon closed) stderr.
-    monkeypatch.setattr(gateway.gc_policy, "settle_after_startup", lambda: None)
-    monkeypatch.setattr(gateway.logs, "configure_logging", lambda level: None)
+    monkeypatch.setattr(gateway.outbound.gc_policy, "settle_after_startup", lambda: None)
+    monkeypatch.setattr(gateway.core.logs, "configure_logging", lambda level: None)
     env = {"SOCIALGATE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/db.sqlite", "SOCIALGATE_DATA_DIR": str(tmp_path),
            "SOCIALGATE_MAX_REQUEST_BYTES": "4096"}
     result = CliRunner().invoke(app, ["serve"], env=env)

@@ -44,8 +44,8 @@ def test_bad_setting_stops_the_cli(tmp_path):
 def test_kill_switches_per_key_and_org(tmp_path):
     import asyncio
 
-    from gateway.errors import Forbidden
-    from gateway.keys import authenticate
+    from gateway.auth.keys import authenticate
+    from gateway.core.errors import Forbidden
     from gateway.settings import load_settings
     from gateway.storage import Database
 

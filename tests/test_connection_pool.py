@@ -8,8 +8,8 @@ import httpcore
 import httpx
 import pytest
 
-from gateway.connection_pool import VERIFIED, LinearConnectionPool, pool_class
-from gateway.url_guard import GuardedNetworkBackend, GuardedTransport
+from gateway.outbound.connection_pool import VERIFIED, LinearConnectionPool, pool_class
+from gateway.outbound.url_guard import GuardedNetworkBackend, GuardedTransport
 
 
 @asynccontextmanager

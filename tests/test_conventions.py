@@ -4,7 +4,7 @@ import base64
 
 import pytest
 
-from gateway.rate_limit import CostRateLimiter, Tier
+from gateway.auth.rate_limit import CostRateLimiter, Tier
 from tests.conftest import make_org_with_key
 
 CHILDREN = "query($first: Int, $after: String, $last: Int, $before: String) { node(id: \"%s\") { ... on Organization { children(first: $first, after: $after, last: $last, before: $before) { nodes { name } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } } } }"

@@ -1,7 +1,7 @@
 from sqlalchemy import func, select
 
+from gateway.auth.keys import authenticate
 from gateway.demo import seed_demo
-from gateway.keys import authenticate
 from gateway.storage.models import ApiKey, Organization
 
 
@@ -21,7 +21,7 @@ async def test_demo_seeding_is_idempotent(runtime):
 
 
 async def test_demo_has_one_sandbox_account_with_sealed_credentials(runtime):
-    from gateway import vault
+    from gateway.storage import vault
     from gateway.storage.models import Account
 
     first = await seed_demo(runtime)

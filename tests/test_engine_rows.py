@@ -4,9 +4,9 @@ import pytest
 from sqlalchemy import event as sql_event
 from sqlalchemy import select
 
-from gateway.clock import utcnow
-from gateway.engine_rows import lock_job_rows, save_jobs, save_targets, targets_of_posts
-from gateway.jobs import refresh_job
+from gateway.core.clock import utcnow
+from gateway.engine.jobs import refresh_job
+from gateway.engine.rows import lock_job_rows, save_jobs, save_targets, targets_of_posts
 from gateway.storage.models import Job, Target
 from tests.engine import engine_app, new_post, publish, sandbox_account, setup_org
 

@@ -29,7 +29,7 @@ from graphql import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.rate_limit import CostRateLimiter, Tier
+from gateway.auth.rate_limit import CostRateLimiter, Tier
 from tests.conftest import make_org_with_key
 
 EXAMPLES_PER_OPERATION = 30

@@ -3,7 +3,7 @@
 import gc
 import weakref
 
-from gateway.gc_policy import YOUNG_THRESHOLD, settle_after_startup
+from gateway.outbound.gc_policy import YOUNG_THRESHOLD, settle_after_startup
 
 
 class Node:

@@ -3,9 +3,9 @@ import asyncio
 import pytest
 from sqlalchemy import func, select
 
-from gateway.errors import UserError
-from gateway.idempotency import run_idempotent
-from gateway.organizations import create_organization
+from gateway.core.errors import UserError
+from gateway.orgs.organizations import create_organization
+from gateway.storage.idempotency import run_idempotent
 from gateway.storage.models import IdempotencyRecord, Organization
 from tests.conftest import make_org_with_key
 
@@ -84,7 +84,7 @@ async def test_a_holder_whose_claim_was_taken_over_cannot_record_its_work(runtim
     """A claim judged dead is taken over; if its holder was alive after all, its result is refused."""
     from sqlalchemy import update
 
-    from gateway.errors import Conflict
+    from gateway.core.errors import Conflict
 
     owner = await make_org_with_key(runtime)
 

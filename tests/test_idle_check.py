@@ -7,8 +7,8 @@ import httpcore
 import httpx
 import pytest
 
-from gateway.idle_check import IdleCheckedStream, socket_readable
-from gateway.url_guard import GuardedNetworkBackend, GuardedTransport
+from gateway.outbound.idle_check import IdleCheckedStream, socket_readable
+from gateway.outbound.url_guard import GuardedNetworkBackend, GuardedTransport
 
 
 @pytest.fixture

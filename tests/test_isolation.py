@@ -67,7 +67,7 @@ async def test_queries_and_nodes_see_nothing_of_another_org(api, org, theirs):
 
 
 async def test_nested_fields_check_their_own_scopes(api, org):
-    from gateway.keys import mint_key
+    from gateway.auth.keys import mint_key
 
     account = (await connect(api, org.secret, credentials={"handle": "mine"}))["account"]["id"]
     await api.graphql(CREATE_POST, {"i": {"text": "mine", "targets": [{"accountId": account}]}}, key=org.secret)

@@ -21,12 +21,12 @@ import pytest
 import websockets
 from sqlalchemy import update
 
-from gateway import clock
 from gateway.app import create_app
-from gateway.events import BusEvent, record_job_event
-from gateway.jobs import create_job
-from gateway.keys import mint_key, set_key_disabled
-from gateway.organizations import create_organization, set_kill_switch
+from gateway.auth.keys import mint_key, set_key_disabled
+from gateway.core import clock
+from gateway.engine.jobs import create_job
+from gateway.events.bus import BusEvent, record_job_event
+from gateway.orgs.organizations import create_organization, set_kill_switch
 from gateway.runtime import Runtime
 from gateway.settings import load_settings
 from gateway.storage.models import Organization

@@ -3,10 +3,10 @@ import asyncio
 import pytest
 from sqlalchemy import select, update
 
-from gateway.clock import utcnow
-from gateway.keys import KEY_PATTERN, authenticate, hash_secret, mint_key
-from gateway.errors import Forbidden, Unauthenticated, UserError
-from gateway.scopes import covers, grants, is_valid_scope
+from gateway.auth.keys import KEY_PATTERN, authenticate, hash_secret, mint_key
+from gateway.auth.scopes import covers, grants, is_valid_scope
+from gateway.core.clock import utcnow
+from gateway.core.errors import Forbidden, Unauthenticated, UserError
 from gateway.storage.models import ApiKey, Organization
 from tests.conftest import make_org_with_key
 
@@ -118,7 +118,7 @@ async def test_unauthenticated_cases_look_the_same(api, org, header):
 async def test_failures_take_the_same_path(runtime, monkeypatch):
     """Malformed, unknown and wrong keys all do one lookup and one constant-time compare."""
     created = await make_org_with_key(runtime)
-    import gateway.keys as keys
+    import gateway.auth.keys as keys
 
     compares = []
     real_compare = keys.hmac.compare_digest

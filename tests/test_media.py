@@ -14,13 +14,13 @@ import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy import select
 
-from gateway import media as service
 from gateway.app import create_app
-from gateway.media import MediaLimits, receive_file
-from gateway.media_formats import MediaKind, image_dimensions, sniff_mime
+from gateway.content import media as service
+from gateway.content.media import MediaLimits, receive_file
+from gateway.content.media_formats import MediaKind, image_dimensions, sniff_mime
+from gateway.outbound.url_guard import guarded_client
 from gateway.settings import load_settings
 from gateway.storage.models import MediaAsset
-from gateway.url_guard import guarded_client
 from tests import media_samples as samples
 from tests.conftest import ApiClient, make_org_with_key
 from tests.http_peer import LoopbackNetwork, Reply, fixed_resolver, scripted_server

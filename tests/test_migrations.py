@@ -1,9 +1,9 @@
 from sqlalchemy import inspect, select
 
+from gateway.orgs.organizations import create_organization
 from gateway.runtime import Runtime
 from gateway.storage.migrate import current_revision, head_revision
 from gateway.storage.models import Base, Organization
-from gateway.organizations import create_organization
 
 EXPECTED_TABLES = {
     "organizations", "api_keys", "accounts", "connections", "posts", "targets", "attempts",

@@ -7,9 +7,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import func, select, update
 
-from gateway.accounts import open_credentials
-from gateway.clock import utcnow
-from gateway.oauth import STATE_TTL, pkce_challenge
+from gateway.accounts.accounts import open_credentials
+from gateway.accounts.oauth import STATE_TTL, pkce_challenge
+from gateway.core.clock import utcnow
 from gateway.settings import load_settings
 from gateway.storage.models import Account, Connection
 from providers import OAuth2Spec
@@ -369,7 +369,7 @@ async def test_scopes_guard_starting_and_polling(api, org, platform, standin):
 def test_access_log_lines_of_callbacks_keep_no_code_or_state():
     import logging
 
-    from gateway.logs import HideCallbackQueries, configure_logging
+    from gateway.core.logs import HideCallbackQueries, configure_logging
 
     def access_line(path: str) -> str:
         record = logging.makeLogRecord(
@@ -392,8 +392,8 @@ def test_access_log_lines_of_callbacks_keep_no_code_or_state():
 
 
 async def test_handshakes_long_over_are_purged_and_recent_ones_kept(api, org, platform, standin):
-    from gateway.oauth import CONNECTION_RETENTION, purge_connections
-    from gateway.scheduler import Scheduler
+    from gateway.accounts.oauth import CONNECTION_RETENTION, purge_connections
+    from gateway.engine.scheduler import Scheduler
 
     await allow(api, org.secret)
     old, recent = [(await start(api, org.secret))["connection"]["id"] for _ in range(2)]

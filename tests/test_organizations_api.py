@@ -163,7 +163,7 @@ async def test_children_connection_and_node(api, org):
 
 async def test_a_parent_kill_switch_refuses_its_childrens_keys(api):
     """Issue 11.10: the kill switch of a parent organization stops the keys of its children too."""
-    from gateway.organizations import set_kill_switch
+    from gateway.orgs.organizations import set_kill_switch
 
     parent = await make_org_with_key(api.runtime, scopes=["org:admin", "keys:write", "org:read"])
     child_id = (await _create_child(api, parent.secret))["organization"]["id"]

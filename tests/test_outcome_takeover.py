@@ -3,7 +3,7 @@
 import asyncio
 import logging
 
-from gateway.scheduler import Outcome, Scheduler
+from gateway.engine.scheduler import Outcome, Scheduler
 
 
 async def _until(condition) -> None:

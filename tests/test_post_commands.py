@@ -12,10 +12,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from gateway.clock import utcnow
-from providers import hookimpl
-from gateway.keys import authenticate
+from gateway.auth.keys import authenticate
+from gateway.core.clock import utcnow
 from gateway.storage.models import Job, JobEvent, Target
+from providers import hookimpl
 from schema.context import Context
 from schema.root import build_schema
 from tests.engine import engine_app, new_post, publish, sandbox_account, scheduler_for, setup_org
@@ -119,7 +119,7 @@ class _Bytes:
 
 
 async def _image(api, org) -> str:
-    from gateway.media import upload_media
+    from gateway.content.media import upload_media
     from tests import media_samples
 
     asset = await upload_media(
@@ -323,7 +323,7 @@ async def test_a_duplicate_waits_for_the_first_with_reads_not_write_transactions
 
 
 async def test_a_claim_stays_alive_while_its_request_is_still_checking(api, monkeypatch):
-    import gateway.idempotency as idempotency
+    import gateway.storage.idempotency as idempotency
     from gateway.storage.models import IdempotencyRecord
 
     ahead = timedelta(0)

@@ -35,7 +35,7 @@ async def accounts(api, org):
 
 async def _image(api, org, size=500, organization_id=None) -> str:
     """A media row as uploadMedia would leave it (the upload path is tested in test_media)."""
-    from gateway.ids import new_id
+    from gateway.core.ids import new_id
 
     async with api.runtime.database.write() as session:
         asset = MediaAsset(
@@ -173,7 +173,7 @@ async def test_filters(api, org, accounts):
 
 
 def test_derived_status_rules():
-    from gateway.posts import derive_status
+    from gateway.content.posts import derive_status
 
     assert derive_status([]) == "draft"
     assert derive_status(["draft", "draft"]) == "draft"

@@ -12,8 +12,8 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy import inspect, select
 
 from gateway.app import create_app
-from gateway.clock import utcnow
-from gateway.media_tokens import access_token, token_hash
+from gateway.content.media_tokens import access_token, token_hash
+from gateway.core.clock import utcnow
 from gateway.runtime import Runtime
 from gateway.settings import SECRET_KEY_FILENAME, load_settings, resolve_secret_key
 from gateway.storage import Database

@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from gateway.clock import utcnow
-from gateway.scheduler import Limits
+from gateway.core.clock import utcnow
+from gateway.engine.scheduler import Limits
 from gateway.storage.models import Account, Attempt, Job, JobEvent, Target
 from tests.engine import engine_app, new_post, publish, sandbox_account, scheduler_for, setup_org
 
@@ -137,7 +137,7 @@ async def test_transient_errors_give_up_after_the_ladder(tmp_path):
 async def test_backoff_grows_exponentially():
     from types import SimpleNamespace
 
-    from gateway.scheduler import Scheduler
+    from gateway.engine.scheduler import Scheduler
 
     scheduler = Scheduler.__new__(Scheduler)
     scheduler.settings = SimpleNamespace(retry_base_seconds=2.0, retry_max_seconds=60.0)
@@ -248,7 +248,7 @@ async def test_a_dead_workers_target_is_reconciled_not_republished(api):
     assert calls == []
     assert await _outcomes(api) == ["lease_expired", "unconfirmed"]
     # The dead worker coming back late cannot overwrite what recovery decided.
-    from gateway.scheduler import Outcome
+    from gateway.engine.scheduler import Outcome
 
     assert await dead.record_outcome(target_id, attempt_id, Outcome("success")) is False
     assert (await _target(api)).status == "unconfirmed"

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from gateway import clock
+from gateway.core import clock
 from gateway.storage.models import ProviderRecord
 from plugins.sandbox import SLOW_SECONDS, Sandbox
 from providers import (

@@ -3,7 +3,7 @@ loop claims the next due target then rather than at its next poll."""
 
 import asyncio
 
-from gateway.scheduler import Limits
+from gateway.engine.scheduler import Limits
 from tests.engine import engine_app, new_post, publish, sandbox_account, scheduler_for, setup_org
 
 POSTS = 5

@@ -4,8 +4,8 @@ import asyncio
 
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from gateway.clock import utcnow
-from gateway.events import BusEvent
+from gateway.core.clock import utcnow
+from gateway.events.bus import BusEvent
 from schema.context import Context
 from tests.conftest import make_org_with_key
 
@@ -14,7 +14,7 @@ ORG_EVENTS = 'subscription { orgEvents(kinds: ["job."]) { kind seq payload } }'
 
 async def _counted(api, monkeypatch):
     """An organization, a schema, a maker of subscriber contexts, and the list of executions it records."""
-    from gateway.keys import authenticate
+    from gateway.auth.keys import authenticate
     from schema.root import build_schema
 
     owner = await make_org_with_key(api.runtime)

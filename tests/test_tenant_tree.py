@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from gateway.keys import mint_key
+from gateway.auth.keys import mint_key
 from gateway.storage.models import Account
 from tests.conftest import make_org_with_key
 from tests.test_accounts_api import connect
@@ -72,9 +72,9 @@ async def test_a_child_key_does_not_see_its_parent_or_siblings(api, tree):
 
 async def test_children_of_an_organization_the_caller_does_not_own_are_empty(api, tree):
     """The service refuses the listing itself, whichever field asked for it."""
-    from gateway.keys import Principal
-    from gateway.organizations import list_children
-    from gateway.pagination import PageRequest
+    from gateway.auth.keys import Principal
+    from gateway.core.pagination import PageRequest
+    from gateway.orgs.organizations import list_children
 
     child = Principal(api_key_id="key_x", organization_id=tree.child_id, scopes=("org:read",))
     async with api.runtime.database.read() as session:

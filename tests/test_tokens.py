@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import update
 
-from gateway.accounts import open_credentials
-from gateway.clock import utcnow
+from gateway.accounts.accounts import open_credentials
+from gateway.accounts.tokens import merge_token_set, refresh_account_token, refresh_expiring
+from gateway.core.clock import utcnow
 from gateway.runtime import Runtime
 from gateway.storage.models import Account
-from gateway.tokens import merge_token_set, refresh_account_token, refresh_expiring
 from providers import RateLimited, TokenSet, TransientError
 from tests.oauth_flow import allow, connect, platform, poll, private_urls, settings, standin, tls  # noqa: F401 - fixtures
 from tests.oauth_platform import install, standin_provider

@@ -7,7 +7,7 @@ import ipaddress
 
 import pytest
 
-from gateway.url_guard import UnsafeURL, fetch, guarded_client, is_public_address, validate_url
+from gateway.outbound.url_guard import UnsafeURL, fetch, guarded_client, is_public_address, validate_url
 from tests.http_peer import LoopbackNetwork, Reply, fixed_resolver, scripted_server
 
 NOT_PUBLIC = [

@@ -2,7 +2,7 @@ import secrets
 
 import pytest
 
-from gateway import vault
+from gateway.storage import vault
 
 KEY = secrets.token_bytes(32)
 

@@ -1,6 +1,6 @@
 """The async engine and its sessions.
 
-SQLite gets a database file only its owner may read (``gateway.private_files``), WAL (readers
+SQLite gets a database file only its owner may read (``gateway.storage.private_files``), WAL (readers
 never wait for the writer), foreign keys, a busy timeout, and real transactions: pysqlite's own
 transaction handling is switched off and SQLAlchemy emits BEGIN itself, as the SQLAlchemy docs
 recommend. Write transactions use ``BEGIN IMMEDIATE`` so two
@@ -19,7 +19,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from gateway.private_files import prepare_sqlite_file
+from gateway.storage.private_files import prepare_sqlite_file
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 

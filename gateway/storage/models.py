@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from gateway.clock import utcnow
+from gateway.core.clock import utcnow
 from gateway.storage.types import UTCDateTime
 
 # Explicit constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
@@ -207,7 +207,7 @@ class MediaAsset(Timestamps, Base):
     storage_path: Mapped[str] = mapped_column(Text)
     source_url: Mapped[str | None] = mapped_column(Text)
     # SHA-256 (hex) of the token in the public URL platforms pull the file from; the token itself
-    # is never stored (gateway.media_tokens derives it when a URL is needed).
+    # is never stored (gateway.content.media_tokens derives it when a URL is needed).
     access_token_hash: Mapped[str] = mapped_column(String(64))
     deleted_at: Mapped[datetime | None]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from gateway.accounts import verify_credentials
+from gateway.accounts.accounts import verify_credentials
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from plugins.bluesky import POST, PUBLISH_PLAN, SESSION, Bluesky

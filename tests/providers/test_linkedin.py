@@ -10,7 +10,17 @@ import httpx
 from plugins.linkedin import LINKEDIN_VERSION, TOKEN_URL, LinkedInMember, LinkedInPage, escape_commentary
 from providers import AuthExpired, BytesSource, DraftMedia, PostDraft, PublishMedia, PublishRequest, RateLimited, Rejected, TransientError
 from providers.store import MemoryProviderStore
-from providers.testing import FIXED_NOW, ErrorCase, ProviderConformance, RejectedDraft, ScriptedTransport, call_scripted, make_context, publish_scripted, reply
+from providers.testing import (
+    FIXED_NOW,
+    ErrorCase,
+    ProviderConformance,
+    RejectedDraft,
+    ScriptedTransport,
+    call_scripted,
+    make_context,
+    publish_scripted,
+    reply,
+)
 
 member = LinkedInMember()
 page = LinkedInPage()

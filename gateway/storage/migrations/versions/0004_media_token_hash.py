@@ -3,7 +3,7 @@
 Revision ID: 0004
 Revises: 0003
 
-The token in a media URL is now derived from the service's secret key (gateway.media_tokens), so
+The token in a media URL is now derived from the service's secret key (gateway.content.media_tokens), so
 converting a row needs that key: ``socialgate migrate`` and ``socialgate serve`` hand it over in
 the Alembic config's ``secret_key`` attribute. Every existing row gets the hash of its new token;
 the plaintext column goes. URLs issued before the upgrade stop working: the API shows each asset's
@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import context, op
 
-from gateway.media_tokens import access_token, token_hash
+from gateway.content.media_tokens import access_token, token_hash
 
 revision = "0004"
 down_revision = "0003"

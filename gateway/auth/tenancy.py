@@ -1,0 +1,35 @@
+"""Tenant isolation in one place: fetching a row by id only when it belongs to the caller's org.
+
+Every "find by id" of the services goes through ``find_owned``, so "unknown", "another
+organization's", "soft-deleted" and "not even an id of this kind" all look the same: None.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.core.errors import UserError
+from gateway.core.ids import is_id_of
+
+Row = TypeVar("Row")
+
+
+async def find_owned(session: AsyncSession, model: type[Row], prefix: str, organization_id: str, object_id: str) -> Row | None:
+    if not is_id_of(object_id, prefix):
+        return None
+    row: Any = await session.get(model, object_id)
+    if row is None or row.organization_id != organization_id or getattr(row, "deleted_at", None) is not None:
+        return None
+    return row
+
+
+async def require_owned(
+    session: AsyncSession, model: type[Row], prefix: str, organization_id: str, object_id: str, *, code: str, noun: str
+) -> Row:
+    """Like ``find_owned``, for mutations: a missing row is a user error on the ``id`` input."""
+    row = await find_owned(session, model, prefix, organization_id, object_id)
+    if row is None:
+        raise UserError(code, f"No {noun} with that id.", ["id"])
+    return row

@@ -1,0 +1,238 @@
+"""Posts and their targets: create, update while draft, lock, list.
+
+Every post written is validated first (``gateway.content.post_checks``); its policy hooks run outside the
+write transaction, through the command's ``PostValidator``. Deleting and queueing posts are
+commands of ``gateway.engine.queue``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, exists, func, not_, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.auth.tenancy import find_owned, require_owned
+from gateway.content.post_checks import PostCheck, PostInput, PostValidator, TargetCheck, TargetInput, dry_run
+from gateway.core.clock import utcnow
+from gateway.core.errors import BadInput, Conflict, UserError
+from gateway.core.ids import new_id
+from gateway.core.pagination import Page, PageRequest, paginate
+from gateway.storage.models import Post, Target
+
+__all__ = ["PostCheck", "PostInput", "PostValidator", "TargetCheck", "TargetInput", "dry_run"]  # the validation API, re-exported for callers of the posts service
+
+TARGET_STATUSES = ("draft", "scheduled", "publishing", "published", "retry_pending", "failed", "canceled", "unconfirmed")
+POST_STATUSES = ("draft", "scheduled", "publishing", "published", "partially_published", "failed", "unconfirmed", "canceled")
+# Targets in these states may still be published by the scheduler.
+PENDING_STATUSES = ("scheduled", "retry_pending")
+
+
+# -- derived status -------------------------------------------------------------------------------
+
+# First match wins. Each rule is a predicate over "does some target have status s".
+StatusRule = tuple[str, Callable[[Callable[[str], Any], Callable[..., Any], Callable[..., Any], Callable[[Any], Any]], Any]]
+STATUS_RULES: tuple[StatusRule, ...] = (
+    ("publishing", lambda has, all_, any_, not__: has("publishing")),
+    ("scheduled", lambda has, all_, any_, not__: any_(has("scheduled"), has("retry_pending"))),
+    ("draft", lambda has, all_, any_, not__: all_(*(not__(has(s)) for s in TARGET_STATUSES if s != "draft"))),
+    ("published", lambda has, all_, any_, not__: all_(*(not__(has(s)) for s in TARGET_STATUSES if s != "published"))),
+    ("partially_published", lambda has, all_, any_, not__: has("published")),
+    ("unconfirmed", lambda has, all_, any_, not__: has("unconfirmed")),
+    ("failed", lambda has, all_, any_, not__: has("failed")),
+    ("canceled", lambda has, all_, any_, not__: True),
+)
+
+
+def derive_status(target_statuses: Sequence[str]) -> str:
+    """A post's status from its targets' (``partially_published`` when outcomes are mixed)."""
+    present = set(target_statuses)
+    for status, rule in STATUS_RULES:
+        if rule(lambda s: s in present, lambda *xs: all(xs), lambda *xs: any(xs), lambda x: not x):
+            return status
+    raise AssertionError("the last rule always matches")
+
+
+def status_condition(status: str) -> Any:
+    """The same rules as ``derive_status``, as SQL over the post's targets, for filtering."""
+
+    def has(target_status: str) -> Any:
+        return exists().where(Target.post_id == Post.id, Target.status == target_status)
+
+    def sql(rule: Any) -> Any:
+        result = rule(has, lambda *xs: and_(*xs), lambda *xs: or_(*xs), not_)
+        return true() if result is True else result
+
+    earlier = []
+    for name, rule in STATUS_RULES:
+        if name == status:
+            return and_(sql(rule), *(not_(condition) for condition in earlier))
+        earlier.append(sql(rule))
+    raise BadInput(f"Unknown post status {status[:40]!r}.", "status")
+
+
+def _check_campaign(campaign_id: str | None) -> None:
+    # Campaigns arrive with their own issue; until a campaign can exist, no id can name one.
+    if campaign_id is not None:
+        raise UserError("CAMPAIGN_NOT_FOUND", f"No campaign {campaign_id[:60]!r} in this organization.", ["campaignId"])
+
+
+def _content(data: PostInput) -> dict[str, Any]:
+    return {
+        "media_ids": list(data.media_ids),
+        "overrides": dict(data.overrides),
+        "thread": list(data.thread),
+        "settings": {t.account_id: dict(t.settings) for t in data.targets},
+    }
+
+
+async def create_post(
+    session: AsyncSession, validator: PostValidator, organization_id: str, data: PostInput, *, created_by_key_id: str | None
+) -> Post:
+    """Write a new draft; run its transaction through ``validator.run``."""
+    _check_campaign(data.campaign_id)
+    accounts = await validator.require(session, organization_id, data)
+    post = Post(
+        id=new_id("post"),
+        organization_id=organization_id,
+        campaign_id=data.campaign_id,
+        text=data.text,
+        content=_content(data),
+        created_by_key_id=created_by_key_id,
+    )
+    session.add(post)
+    await session.flush()
+    for target in data.targets:
+        account = accounts[target.account_id]
+        session.add(
+            Target(id=new_id("tgt"), post_id=post.id, account_id=account.id, organization_id=organization_id, provider=account.provider)
+        )
+    await session.flush()
+    return post
+
+
+async def find_post(session: AsyncSession, organization_id: str, post_id: str) -> Post | None:
+    return await find_owned(session, Post, "post", organization_id, post_id)
+
+
+async def _owned_post(session: AsyncSession, organization_id: str, post_id: str) -> Post:
+    return await require_owned(session, Post, "post", organization_id, post_id, code="POST_NOT_FOUND", noun="post")
+
+
+async def targets_of(session: AsyncSession, post_ids: Sequence[str]) -> dict[str, list[Target]]:
+    rows = (await session.execute(select(Target).where(Target.post_id.in_(post_ids)).order_by(Target.created_at, Target.id))).scalars()
+    grouped: dict[str, list[Target]] = {post_id: [] for post_id in post_ids}
+    for row in rows:
+        grouped[row.post_id].append(row)
+    return grouped
+
+
+def input_of(post: Post, targets: Sequence[Target]) -> PostInput:
+    """A stored post as input again, so an update can change some fields and keep the rest."""
+    content = post.content or {}
+    settings = content.get("settings", {})
+    return PostInput(
+        text=post.text,
+        media_ids=tuple(content.get("media_ids", ())),
+        overrides=dict(content.get("overrides", {})),
+        targets=tuple(TargetInput(t.account_id, settings.get(t.account_id, {})) for t in targets),
+        thread=tuple(content.get("thread", ())),
+        campaign_id=post.campaign_id,
+    )
+
+
+async def lock_post(session: AsyncSession, organization_id: str, post_id: str) -> Post:
+    """The post and its targets, locked for this transaction (PostgreSQL), read after the lock.
+
+    A command that reads a post and then writes it must not act on what it read before another
+    transaction (a claim, a publish, another edit) committed: the row lock makes it wait for that
+    one, and ``populate_existing`` makes it see what that one wrote instead of a stale copy.
+    SQLite's single writer already gives a write transaction the latest rows.
+    """
+    post = await _owned_post(session, organization_id, post_id)
+    if session.bind.dialect.name == "postgresql":
+        locked = select(Post).where(Post.id == post.id).with_for_update().execution_options(populate_existing=True)
+        post = (await session.execute(locked)).scalar_one()
+        if post.deleted_at is not None:  # deleted while we waited for the lock
+            raise UserError("POST_NOT_FOUND", "No post with that id.", ["id"])
+    await lock_targets(session, Target.post_id == post.id)
+    return post
+
+
+async def lock_targets(session: AsyncSession, which: Any) -> None:
+    """Lock targets (PostgreSQL), in id order, before any job is locked.
+
+    The engine locks the targets it claims or records, then their jobs. An operation here that
+    locked a job first and then wrote a target the engine holds would wait on the engine while
+    the engine waits on it for the job: a deadlock. Taking targets first, as the engine does,
+    leaves one order everywhere.
+    """
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(select(Target.id).where(which).order_by(Target.id).with_for_update())
+
+
+async def update_post(
+    session: AsyncSession, validator: PostValidator, organization_id: str, post_id: str, changes: Mapping[str, Any]
+) -> Post:
+    """Change a draft; ``changes`` holds only the PostInput fields the caller sent.
+
+    Only a post all of whose targets are drafts can change: a target that is queued, publishing
+    or published was validated (and may have gone out) with the content it has. The targets are
+    read under their locks, so a publish committing meanwhile is seen, not overwritten. Run its
+    transaction through ``validator.run``.
+    """
+    post = await lock_post(session, organization_id, post_id)
+    targets = (await targets_of(session, [post.id]))[post.id]
+    if any(t.status != "draft" for t in targets):
+        raise Conflict("Only a draft can be edited; this post is already scheduled or published.", ["id"])
+    current = input_of(post, targets)
+    data = PostInput(**{**current.__dict__, **changes})
+    if "campaign_id" in changes:
+        _check_campaign(data.campaign_id)
+    accounts = await validator.require(session, organization_id, data)
+    post.text = data.text
+    post.content = _content(data)
+    post.campaign_id = data.campaign_id
+    post.updated_at = utcnow()
+    kept = {t.account_id: t for t in targets}
+    wanted = [t.account_id for t in data.targets]
+    for target in targets:
+        if target.account_id not in wanted:  # a draft: no job counts it, nothing to cancel
+            await session.delete(target)
+    for account_id in wanted:
+        if account_id not in kept:
+            account = accounts[account_id]
+            session.add(Target(id=new_id("tgt"), post_id=post.id, account_id=account_id, organization_id=organization_id, provider=account.provider))
+    await session.flush()
+    return post
+
+
+@dataclass(frozen=True)
+class PostFilter:
+    status: str | None = None
+    provider: str | None = None
+    account_id: str | None = None
+    campaign_id: str | None = None
+    starts: datetime | None = None  # on or after: scheduled time, or creation for unscheduled posts
+    ends: datetime | None = None  # before
+
+
+async def list_posts(session: AsyncSession, organization_id: str, filters: PostFilter, page: PageRequest) -> Page[Post]:
+    query = select(Post).where(Post.organization_id == organization_id, Post.deleted_at.is_(None))
+    if filters.status is not None:
+        query = query.where(status_condition(filters.status))
+    if filters.provider is not None:
+        query = query.where(exists().where(Target.post_id == Post.id, Target.provider == filters.provider))
+    if filters.account_id is not None:
+        query = query.where(exists().where(Target.post_id == Post.id, Target.account_id == filters.account_id))
+    if filters.campaign_id is not None:
+        query = query.where(Post.campaign_id == filters.campaign_id)
+    when = func.coalesce(Target.publish_at, Post.created_at)
+    if filters.starts is not None:
+        query = query.where(exists().where(Target.post_id == Post.id, when >= filters.starts))
+    if filters.ends is not None:
+        query = query.where(exists().where(Target.post_id == Post.id, when < filters.ends))
+    return await paginate(session, query, Post, page)

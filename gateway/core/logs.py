@@ -1,0 +1,74 @@
+"""JSON log lines, one object per line, each carrying the request id of the request it is about."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+
+from gateway.core.request_context import current_request_id
+
+# color_message is uvicorn's ANSI-coloured duplicate of message.
+_STANDARD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = getattr(record, "request_id", None) or current_request_id.get()
+        if request_id:
+            entry["request_id"] = request_id
+        for name, value in vars(record).items():
+            if name not in _STANDARD_ATTRIBUTES and name not in entry and not name.startswith("_"):
+                entry[name] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+class HideCallbackQueries(logging.Filter):
+    """uvicorn's access line names the full path: for an OAuth callback its query holds the
+    authorization code and state, so the line keeps the path only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str) and args[2].startswith("/oauth/"):
+            record.args = (args[0], args[1], args[2].partition("?")[0], args[3], args[4])
+        return True
+
+
+class HideMediaTokens(logging.Filter):
+    """A media URL (/media/{id}/{token}/{filename}) is a capability: whoever reads the access log
+    could fetch the file. The line keeps the id and masks the token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str) and args[2].startswith("/media/"):
+            parts = args[2].split("/")
+            if len(parts) >= 4:
+                parts[3] = "…"
+            record.args = (args[0], args[1], "/".join(parts), args[3], args[4])
+        return True
+
+
+def configure_logging(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # uvicorn installs its own handlers; route its lines through ours so every line is JSON.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True
+    access = logging.getLogger("uvicorn.access")
+    for kind in (HideCallbackQueries, HideMediaTokens):
+        if not any(isinstance(f, kind) for f in access.filters):
+            access.addFilter(kind())

@@ -1,0 +1,97 @@
+"""Keyset pagination over (created_at, id), newest first.
+
+Offsets skip and repeat rows when the list changes between pages; a keyset cursor names the last
+row seen, so the next page starts exactly after it. The cursor is opaque to clients (URL-safe
+base64 of the row's timestamp and id) and checked strictly when it comes back.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select, and_, or_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.core.errors import BadInput
+from gateway.core.ids import id_prefix
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    first: int | None = None
+    after: str | None = None
+    last: int | None = None
+    before: str | None = None
+
+    def size(self) -> int:
+        return self.last if self.last is not None and self.first is None else (self.first or DEFAULT_PAGE_SIZE)
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    cursors: list[str]
+    has_next_page: bool
+    has_previous_page: bool
+
+
+def encode_cursor(created_at: datetime, row_id: str) -> str:
+    raw = f"{created_at.isoformat()}|{row_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, argument: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        stamp, row_id = raw.split("|", 1)
+        created_at = datetime.fromisoformat(stamp)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise BadInput(f"`{argument}` is not a cursor this API returned.", argument) from None
+    if created_at.tzinfo is None or id_prefix(row_id) is None:
+        raise BadInput(f"`{argument}` is not a cursor this API returned.", argument)
+    return created_at, row_id
+
+
+def check_page_request(request: PageRequest) -> None:
+    if request.first is not None and request.last is not None:
+        raise BadInput("Pass `first` or `last`, not both.", "first")
+    for name in ("first", "last"):
+        value = getattr(request, name)
+        if value is not None and not 0 <= value <= MAX_PAGE_SIZE:
+            raise BadInput(f"`{name}` must be between 0 and {MAX_PAGE_SIZE}.", name)
+
+
+async def paginate(session: AsyncSession, query: Select[Any], model: Any, request: PageRequest) -> Page[Any]:
+    """Run ``query`` (already filtered and scoped) one page at a time, newest first."""
+    check_page_request(request)
+    backwards = request.last is not None and request.first is None
+    size = request.size()
+    created, ident = model.created_at, model.id
+    if request.after:
+        at, row_id = decode_cursor(request.after, "after")
+        query = query.where(or_(created < at, and_(created == at, ident < row_id)))
+    if request.before:
+        at, row_id = decode_cursor(request.before, "before")
+        query = query.where(or_(created > at, and_(created == at, ident > row_id)))
+    order = (created.asc(), ident.asc()) if backwards else (created.desc(), ident.desc())
+    rows = list((await session.execute(query.order_by(*order).limit(size + 1))).scalars())
+    more = len(rows) > size
+    rows = rows[:size]
+    if backwards:
+        rows.reverse()
+    cursors = [encode_cursor(row.created_at, row.id) for row in rows]
+    return Page(
+        items=rows,
+        cursors=cursors,
+        has_next_page=more if not backwards else bool(request.before),
+        has_previous_page=more if backwards else bool(request.after),
+    )

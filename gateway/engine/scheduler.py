@@ -1,0 +1,713 @@
+"""The publishing engine: claims due targets, calls providers, records outcomes.
+
+At most once, never lost (DESIGN.md §4):
+
+- A target is claimed by ONE conditional UPDATE (status and due time in the WHERE; ``FOR UPDATE
+  SKIP LOCKED`` on PostgreSQL), which also sets a lease. Two schedulers can never both claim it.
+- The Attempt row is written in the claiming transaction, before the provider is called.
+- The outcome, the target's new status, the job's progress and the job events are written in one
+  transaction, and only by the worker that still holds the lease.
+- A worker that dies mid-call leaves the target ``publishing`` with a lease that runs out. Another
+  worker then asks the provider whether the post appeared (``reconcile``); if it cannot tell, the
+  target becomes ``unconfirmed`` for a human. It is never published a second time blindly.
+
+Calls run concurrently, bounded per provider and per account, so one slow platform or one busy
+account never holds up the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import secrets
+import socket
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+
+from sqlalchemy import Row, exists, func, insert, select, update
+
+from gateway.accounts.accounts import open_credentials
+from gateway.content.media import file_path, public_url
+from gateway.content.posts import derive_status
+from gateway.core.background import BackgroundTasks
+from gateway.core.clock import utcnow
+from gateway.core.ids import new_id
+from gateway.engine.jobs import mark_running, post_status_change, refresh_job
+from gateway.engine.rows import (
+    ACCOUNTS,
+    ATTEMPTS,
+    MEDIA,
+    POSTS,
+    TARGET_COLUMNS,
+    TARGETS,
+    AccountChange,
+    TargetRow,
+    finish_attempts,
+    finished_attempt,
+    lock_job_rows,
+    read_targets,
+    save_accounts,
+    save_jobs,
+    save_targets,
+    target_select,
+    targets_of_posts,
+)
+from gateway.events.bus import BusEvent, prime_job_event_seqs, record_job_event
+from gateway.outbound.url_guard import UnsafeURL
+from gateway.runtime import Runtime
+from gateway.storage.models import Attempt, Target
+from gateway.storage.vault import VaultError
+from providers import (
+    AuthExpired,
+    FileSource,
+    ProviderError,
+    PublishMedia,
+    PublishRequest,
+    PublishResult,
+    RateLimited,
+    Rejected,
+    ThreadPart,
+    TransientError,
+    Unconfirmed,
+)
+from providers.validation import publish_checked
+
+log = logging.getLogger("socialgate.scheduler")
+
+DUE_STATUSES = ("scheduled", "retry_pending")
+DEFAULT_RATE_LIMIT_WAIT = 60.0
+# A provider call must end well before its lease, so a live worker never loses a lease to recovery.
+LEASE_MARGIN = 0.8
+MAX_ERROR_MESSAGE = 2_000
+
+
+@dataclass(frozen=True)
+class Limits:
+    batch: int = 50
+    per_provider: int = 16
+    per_account: int = 2
+    # Seconds an outcome waits for the outcomes of calls still in flight, to share their
+    # transaction: a few milliseconds on a call that took tens, for about a quarter fewer
+    # commits (400 posts to a 50 ms platform: 67 outcome transactions without, ~50 with).
+    outcome_linger: float = 0.003
+
+
+@dataclass
+class Outcome:
+    """What happened to one attempt, in the engine's words."""
+
+    kind: str  # success|rate_limited|transient|auth_expired|rejected|unconfirmed|lease_expired|error
+    result: PublishResult | None = None
+    error: ProviderError | None = None
+    code: str | None = None
+    message: str | None = None
+
+
+OUTCOME_BATCH = 64
+RECOVERY_INTERVAL = 1.0  # seconds between two looks for expired leases
+TOKEN_SWEEP_INTERVAL = 60.0  # seconds between two looks for OAuth tokens about to expire
+CONNECTION_PURGE_INTERVAL = 3600.0  # seconds between two purges of OAuth handshakes long over
+
+
+class Loaded(NamedTuple):
+    """What one provider call reads: rows of the target, its post, its account and live media."""
+
+    target: TargetRow
+    post: Row[Any]
+    account: Row[Any]
+    media: list[Row[Any]]
+
+
+@dataclass
+class _PendingOutcome:
+    target_id: str
+    attempt_id: str
+    outcome: Outcome
+    lease_owner: str
+    done: asyncio.Future[bool]
+
+
+def _missing_media(post: Row[Any], media: list[Row[Any]]) -> list[str]:
+    """The post's media ids that have no live asset (``_load_many`` reads only live ones)."""
+    live = {m.id for m in media}
+    return [m for m in (post.content or {}).get("media_ids", []) if m not in live]
+
+
+def _worker_id() -> str:
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class Scheduler:
+    def __init__(self, runtime: Runtime, *, worker_id: str | None = None, limits: Limits = Limits()) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.worker_id = worker_id or _worker_id()
+        self.limits = limits
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+        self._loop_task: asyncio.Task[None] | None = None
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._provider_slots: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(limits.per_provider))
+        self._account_slots: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(limits.per_account))
+        self._last_chores: dict[str, float] = {}
+        self._preloaded: dict[str, Loaded] = {}  # attempt id → what its call needs, read when claimed
+        self._outcome_queue: list[_PendingOutcome] = []
+        self._recording = False
+        # A writer of outcomes cancelled mid-way hands the rest to a task of its own: held here
+        # until done, its failure logged, awaited at stop.
+        self._takeovers = BackgroundTasks("recording outcomes", log)
+        self._backlog = False  # the last claim filled every free slot, so more may be due
+        self._call_slots = asyncio.Semaphore(limits.batch)  # provider calls at once, all providers
+        self._last_recovery = float("-inf")
+        # Tests replace this to make backoff deterministic.
+        self.jitter: Callable[[], float] = lambda: random.uniform(0.5, 1.0)
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.settings.lease_seconds)
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._run(), name=f"scheduler {self.worker_id}")
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop claiming; give calls in flight ``grace`` seconds to record their outcome."""
+        self._stopping = True
+        self._wakeup.set()
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+        if self._inflight:
+            done, pending = await asyncio.wait(set(self._inflight), timeout=grace)
+            for task in pending:  # their leases will run out and recovery will reconcile them
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        await self._takeovers.drain(grace)
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                await self.tick()
+            except Exception:  # the loop must outlive any one bad tick; the error is logged
+                log.exception("scheduler tick failed")
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout=self.settings.scheduler_poll_seconds)
+            except TimeoutError:
+                pass
+            self._wakeup.clear()
+
+    async def tick(self) -> int:
+        """One round: recover expired leases, claim what is due, start the calls. Returns claims."""
+        await self._housekeeping()
+        now = asyncio.get_running_loop().time()
+        if now - self._last_recovery >= RECOVERY_INTERVAL:  # leases run out in minutes, not per wake-up
+            self._last_recovery = now
+            await self.recover_expired()
+        # Claimed work runs at most `batch` provider calls at once; up to as many again wait
+        # their turn, so the next call starts the moment one ends. Claims happen once half that
+        # pipeline has drained: one claim then serves many calls instead of one each.
+        room = 2 * self.limits.batch - len(self._inflight)
+        if self._inflight and room < self.limits.batch:
+            self._backlog = True
+            return 0
+        claimed = await self.claim_due(room)
+        # A full claim may have left due targets behind; then each call that ends wakes the
+        # loop to claim them, rather than leave them to the next poll.
+        self._backlog = len(claimed) == room
+        for target_id, attempt_id in claimed:
+            task = asyncio.create_task(self._publish_one(target_id, attempt_id))
+            self._inflight.add(task)
+            task.add_done_callback(self._task_ended)
+        return len(claimed)
+
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        if self._backlog:
+            self.wake()
+
+    async def drain(self, timeout: float = 30.0, horizon: float = 1.0) -> None:
+        """Run ticks until nothing is in flight or due within ``horizon`` seconds (tests, one-shot runs)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            claimed = await self.tick()
+            if self._inflight:
+                await asyncio.wait(set(self._inflight), timeout=max(0.0, deadline - loop.time()))
+                continue
+            if claimed:
+                continue
+            wait = await self._seconds_until_next_due()
+            if wait is None or wait > horizon:
+                return
+            await asyncio.sleep(max(0.0, wait))
+        raise TimeoutError("the scheduler did not drain in time")
+
+    async def _seconds_until_next_due(self) -> float | None:
+        async with self.runtime.database.read() as session:
+            earliest = (
+                await session.execute(select(func.min(Target.next_attempt_at)).where(Target.status.in_(DUE_STATUSES)))
+            ).scalar()
+        return None if earliest is None else (earliest - utcnow()).total_seconds()
+
+    async def _housekeeping(self) -> None:
+        """Refresh OAuth tokens that expire soon (each minute); forget OAuth handshakes long over (each hour).
+
+        Either failing is logged and tried again next time: publishing goes on.
+        """
+        if self._due("tokens", TOKEN_SWEEP_INTERVAL):
+            try:
+                from gateway.accounts.tokens import refresh_expiring
+
+                await refresh_expiring(self.runtime)
+            except Exception:
+                log.exception("token refresh sweep failed")
+        if self._due("connections", CONNECTION_PURGE_INTERVAL):
+            try:
+                from gateway.accounts.oauth import purge_connections
+
+                async with self.runtime.database.write() as session:
+                    purged = await purge_connections(session)
+                if purged:
+                    log.info("forgot finished OAuth handshakes", extra={"count": purged})
+            except Exception:
+                log.exception("OAuth handshake purge failed")
+
+    def _due(self, chore: str, interval: float) -> bool:
+        """Whether ``chore`` last ran ``interval`` seconds ago or more (then it counts as run now)."""
+        now = asyncio.get_running_loop().time()
+        if now - self._last_chores.get(chore, float("-inf")) < interval:
+            return False
+        self._last_chores[chore] = now
+        return True
+
+    # -- claiming ---------------------------------------------------------------------------------
+
+    async def claim_due(self, limit: int) -> list[tuple[str, str]]:
+        """Claim up to ``limit`` due targets in one conditional UPDATE; write their Attempts."""
+        now = utcnow()
+        database = self.runtime.database
+        rate_limited = exists().where(
+            ACCOUNTS.c.id == TARGETS.c.account_id, ACCOUNTS.c.rate_limited_until.is_not(None), ACCOUNTS.c.rate_limited_until > now
+        )
+        due = (
+            select(TARGETS.c.id)
+            .where(TARGETS.c.status.in_(DUE_STATUSES), TARGETS.c.next_attempt_at <= now, ~rate_limited)
+            .order_by(TARGETS.c.next_attempt_at)
+            .limit(limit)
+        )
+        if not database.is_sqlite:
+            due = due.with_for_update(skip_locked=True)
+        events: list[BusEvent] = []
+        claimed: list[tuple[str, str]] = []
+        async with database.write() as session:
+            targets = await read_targets(
+                session,
+                update(TARGETS)
+                .where(TARGETS.c.id.in_(due.scalar_subquery()), TARGETS.c.status.in_(DUE_STATUSES))
+                .values(
+                    status="publishing",
+                    lease_owner=self.worker_id,
+                    lease_expires_at=now + self.lease,
+                    attempt_count=TARGETS.c.attempt_count + 1,
+                    updated_at=now,
+                )
+                .returning(*(TARGETS.c[name] for name in TARGET_COLUMNS)),
+            )
+            if not targets:
+                return []
+            target_ids = [t.id for t in targets]
+            history = dict(
+                (await session.execute(
+                    select(ATTEMPTS.c.target_id, func.count()).where(ATTEMPTS.c.target_id.in_(target_ids)).group_by(ATTEMPTS.c.target_id)
+                )).all()
+            )
+            loaded = await self._load_many(session, targets)
+            jobs = await lock_job_rows(session, (t.job_id for t in targets if t.job_id))
+            await prime_job_event_seqs(session, list(jobs))
+            attempts = []
+            for target in targets:
+                attempt_id, number = new_id("att"), history.get(target.id, 0) + 1
+                attempts.append({"id": attempt_id, "target_id": target.id, "number": number, "worker_id": self.worker_id, "started_at": now})
+                claimed.append((target.id, attempt_id))
+                self._preloaded[attempt_id] = loaded[target.id]
+                if target.job_id:
+                    events.append(
+                        await record_job_event(
+                            session, target.organization_id, target.job_id, "target.publishing",
+                            {"targetId": target.id, "postId": target.post_id, "provider": target.provider,
+                             "status": "publishing", "attempt": number},
+                        )
+                    )
+            await session.execute(insert(ATTEMPTS), attempts)
+            for job in jobs.values():
+                await mark_running(session, job, events)
+            await save_jobs(session, jobs.values(), now)
+        await self._publish_events(events)
+        return claimed
+
+    # -- one call ---------------------------------------------------------------------------------
+
+    async def _publish_one(self, target_id: str, attempt_id: str) -> None:
+        account_id: str | None = None
+        try:
+            async with self._call_slots:
+                outcome, account_id = await self._call_provider(target_id, self._preloaded.pop(attempt_id, None))
+                if outcome.kind == "auth_expired" and account_id is not None:
+                    outcome = await self._after_auth_expired(target_id, account_id, outcome)
+                if outcome.kind == "unconfirmed" and account_id is not None:
+                    # The platform may have the post: ask it before anyone decides anything.
+                    outcome = await self._reconcile(target_id, unconfirmed=outcome)
+        except asyncio.CancelledError:
+            raise  # the lease will run out and recovery will reconcile
+        except Exception as exc:  # a bug below us: the call may have gone out, so never retry blindly
+            log.exception("publishing %s failed unexpectedly", target_id)
+            outcome = Outcome("unconfirmed", code="ENGINE_ERROR", message=f"Unexpected {type(exc).__name__} while publishing.")
+        try:
+            await self.record_outcome(target_id, attempt_id, outcome)
+        except Exception:  # the target keeps its lease; when it runs out, recovery reconciles it
+            log.exception("recording the outcome of %s failed", target_id)
+
+    async def _load_many(self, session: Any, targets: list[TargetRow]) -> dict[str, Loaded]:
+        """Each target's post, account and live media, in three queries whatever their number."""
+        posts = {p.id: p for p in await session.execute(select(POSTS).where(POSTS.c.id.in_({t.post_id for t in targets})))}
+        accounts = {a.id: a for a in await session.execute(select(ACCOUNTS).where(ACCOUNTS.c.id.in_({t.account_id for t in targets})))}
+        media_ids = {m for p in posts.values() for m in (p.content or {}).get("media_ids", [])}
+        media = {m.id: m for m in await session.execute(select(MEDIA).where(MEDIA.c.id.in_(media_ids)))} if media_ids else {}
+        loaded = {}
+        for target in targets:
+            post = posts[target.post_id]
+            wanted = (post.content or {}).get("media_ids", [])
+            attached = [media[m] for m in wanted if m in media and media[m].deleted_at is None]
+            loaded[target.id] = Loaded(target, post, accounts[target.account_id], attached)
+        return loaded
+
+    async def _load(self, target_id: str) -> Loaded:
+        async with self.runtime.database.read() as session:
+            [target] = await read_targets(session, target_select().where(TARGETS.c.id == target_id))
+            return (await self._load_many(session, [target]))[target_id]
+
+    def _request(self, target: TargetRow, post: Row[Any], media: list[Row[Any]]) -> PublishRequest:
+        content = post.content or {}
+        attachments = tuple(
+            PublishMedia(
+                kind=m.kind, mime_type=m.mime_type, size_bytes=m.size_bytes, url=public_url(self.settings, self.runtime.secret_key, m),
+                source=FileSource(file_path(self.settings, m)), alt_text=m.alt_text, width=m.width, height=m.height,
+                duration_ms=m.duration_ms, filename=m.filename,
+            )
+            for m in media
+        )
+        return PublishRequest(
+            text=content.get("overrides", {}).get(target.provider, post.text),
+            # Stable across every retry of this target: platforms that deduplicate use it, and
+            # reconcile finds a post whose answer was lost by it.
+            idempotency_key=target.id,
+            media=attachments,
+            settings=content.get("settings", {}).get(target.account_id, {}),
+            thread=tuple(ThreadPart(text=part) for part in content.get("thread", [])),
+        )
+
+    async def _call_provider(self, target_id: str, loaded: Loaded | None = None) -> tuple[Outcome, str | None]:
+        target, post, account, media = loaded or await self._load(target_id)
+        provider = self.runtime.plugins.get(target.provider)
+        if provider is None:
+            return Outcome("rejected", code="PROVIDER_UNAVAILABLE", message=f"The {target.provider!r} provider is not installed."), None
+        if missing := _missing_media(post, media):
+            # Publishing without them would put out a different post than the one validated.
+            message = f"Media {', '.join(missing)} of this post was deleted; attach media again and retry."
+            return Outcome("rejected", code="MEDIA_MISSING", message=message), None
+        if account.status == "disconnected" or account.credentials is None:
+            return Outcome("rejected", code="ACCOUNT_DISCONNECTED", message="The account was disconnected."), None
+        if account.status == "token_expired":
+            return Outcome("rejected", code="TOKEN_EXPIRED", message="The account's authorization expired; reconnect it."), None
+        try:
+            credentials = open_credentials(self.runtime, account)
+        except VaultError:
+            return Outcome("rejected", code="CREDENTIALS_UNREADABLE", message="The stored credentials cannot be opened with this secret key."), None
+        request = self._request(target, post, media)
+        context = self.runtime.provider_context(provider.id, account.id, credentials)
+        timeout = self.settings.lease_seconds * LEASE_MARGIN
+        async with self._provider_slots[provider.id], self._account_slots[account.id]:
+            try:
+                async with asyncio.timeout(timeout):  # no task of its own per call, unlike wait_for
+                    result = await publish_checked(provider, context, request)
+            except TimeoutError:
+                return Outcome("unconfirmed", code="TIMEOUT", message=f"No answer within {timeout:.0f}s; the post may exist."), account.id
+            except ProviderError as error:
+                return _classify(error), account.id
+            except UnsafeURL as error:  # refused before connecting: nothing was sent
+                return Outcome("rejected", code=error.code, message=error.message), account.id
+        return Outcome("success", result=result), account.id
+
+    async def _after_auth_expired(self, target_id: str, account_id: str, outcome: Outcome) -> Outcome:
+        """Refresh the token once and retry; a second expiry in a row, or a failed refresh, fails."""
+        from gateway.accounts.tokens import refresh_account_token
+
+        async with self.runtime.database.read() as session:
+            previous = (
+                await session.execute(
+                    select(Attempt.outcome).where(Attempt.target_id == target_id, Attempt.finished_at.is_not(None))
+                    .order_by(Attempt.number.desc()).limit(1)
+                )
+            ).scalar()
+        if previous == "auth_expired":
+            return Outcome("rejected", error=outcome.error, code="AUTH_EXPIRED", message="Authorization expired again after a refresh.")
+        try:
+            refreshed = await refresh_account_token(self.runtime, account_id)
+        except ProviderError as error:  # the platform's token endpoint is down: try again later
+            return Outcome("transient", error=error, code=error.code, message=error.message)
+        if refreshed:
+            return Outcome("auth_expired", error=outcome.error, code=outcome.code, message="Token refreshed; retrying.")
+        return Outcome("rejected", error=outcome.error, code="AUTH_EXPIRED", message="Authorization expired and could not be refreshed; reconnect the account.")
+
+    # -- outcomes ---------------------------------------------------------------------------------
+
+    def _backoff(self, failures: int) -> timedelta:
+        seconds = min(self.settings.retry_max_seconds, self.settings.retry_base_seconds * 2 ** max(0, failures - 1))
+        return timedelta(seconds=seconds * self.jitter())
+
+    async def record_outcome(self, target_id: str, attempt_id: str, outcome: Outcome, *, lease_owner: str | None = None) -> bool:
+        """Write the outcome, if this worker still holds the target's lease. False when it lost it.
+
+        Outcomes are group-committed: while one transaction writes, the outcomes that arrive wait
+        and the next transaction writes them all. Each call returns once its own outcome is
+        committed (or its transaction failed, which it then raises).
+        """
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._outcome_queue.append(_PendingOutcome(target_id, attempt_id, outcome, lease_owner or self.worker_id, done))
+        if not self._recording:
+            self._recording = True
+            try:
+                await self._drain_outcomes()
+            finally:
+                if self._outcome_queue:  # this writer was cancelled mid-way: another takes over
+                    self._takeovers.spawn(self._drain_then_release(), "outcomes a cancelled writer left")
+                else:
+                    self._recording = False
+        return await done
+
+    async def _drain_outcomes(self) -> None:
+        if self.limits.outcome_linger and len(self._outcome_queue) < OUTCOME_BATCH and len(self._inflight) > len(self._outcome_queue):
+            await asyncio.sleep(self.limits.outcome_linger)  # calls still in flight: let their outcomes join this batch
+        while self._outcome_queue:
+            batch, self._outcome_queue = self._outcome_queue[:OUTCOME_BATCH], self._outcome_queue[OUTCOME_BATCH:]
+            await self._record_batch(batch)
+
+    async def _drain_then_release(self) -> None:
+        try:
+            await self._drain_outcomes()
+        finally:
+            self._recording = False
+
+    async def _record_batch(self, batch: list[_PendingOutcome]) -> None:
+        now = utcnow()
+        events: list[BusEvent] = []
+        results: dict[str, bool] = {}
+        try:
+            async with self.runtime.database.write() as session:
+                results = await self._write_outcomes(session, batch, events, now)
+        except Exception as error:  # each caller learns its outcome was not written; leases cover the rest
+            for item in batch:
+                if not item.done.done():
+                    item.done.set_exception(error)
+            return
+        except BaseException:  # cancelled while writing: the callers are cancelled with it
+            for item in batch:
+                item.done.cancel()
+            raise
+        await self._publish_events(events)
+        for item in batch:
+            item.done.set_result(results[item.attempt_id])
+        if any(e.kind == "target.retry_pending" for e in events):
+            self.wake()
+
+    async def _write_outcomes(self, session: Any, batch: list[_PendingOutcome], events: list[BusEvent], now: datetime) -> dict[str, bool]:
+        """One transaction's outcomes; for each attempt, whether this worker still held its lease.
+
+        On PostgreSQL the batch's own targets are locked first, then their jobs, as a claim locks
+        its targets and then their jobs: the lease each outcome is checked against cannot move
+        meanwhile, and the job's progress is written by one transaction at a time. The posts'
+        other targets are read unlocked, after the job lock: whatever changes them with effect on
+        progress (another outcome, a cancel) holds that lock too.
+        """
+        query = (
+            select(ATTEMPTS.c.id, ATTEMPTS.c.target_id, ATTEMPTS.c.number, ATTEMPTS.c.finished_at,
+                   TARGETS.c.post_id, TARGETS.c.job_id, ACCOUNTS.c.status.label("account_status"))
+            .join_from(ATTEMPTS, TARGETS, TARGETS.c.id == ATTEMPTS.c.target_id)
+            .join(ACCOUNTS, ACCOUNTS.c.id == TARGETS.c.account_id)
+            .where(ATTEMPTS.c.id.in_([item.attempt_id for item in batch]))
+            .order_by(TARGETS.c.id)
+        )
+        if not self.runtime.database.is_sqlite:
+            query = query.with_for_update(of=TARGETS)
+        attempts = {row.id: row for row in await session.execute(query)}
+        jobs = await lock_job_rows(session, (a.job_id for a in attempts.values() if a.job_id))
+        await prime_job_event_seqs(session, list(jobs))
+        siblings = await targets_of_posts(session, sorted({a.post_id for a in attempts.values()}))
+        targets = {t.id: t for post_targets in siblings.values() for t in post_targets}
+        finished: list[dict[str, Any]] = []
+        accounts: dict[str, AccountChange] = {}
+        results = {}
+        for item in batch:
+            attempt = attempts.get(item.attempt_id)
+            target = targets.get(item.target_id) if attempt is not None and attempt.target_id == item.target_id else None
+            if target is None or target.status != "publishing" or target.lease_owner != item.lease_owner:
+                log.warning("lease on %s lost before its outcome (%s) was recorded", item.target_id, item.outcome.kind)
+                if attempt is not None and attempt.finished_at is None:
+                    finished.append(finished_attempt(attempt.id, now, "lease_lost"))
+                results[item.attempt_id] = False
+                continue
+            outcome = item.outcome
+            error = outcome.error
+            post_targets = siblings[target.post_id]
+            before = derive_status([t.status for t in post_targets])
+            finished.append(finished_attempt(
+                attempt.id, now, outcome.kind, outcome.code or (error.code if error else None),
+                (outcome.message or (error.message if error else None) or "")[:MAX_ERROR_MESSAGE] or None,
+                error.http_status if error else None,
+            ))
+            account = accounts.setdefault(target.account_id, AccountChange(target.account_id, attempt.account_status))
+            self._apply(target, account, outcome, now)
+            target.lease_owner = target.lease_expires_at = None
+            job = jobs.get(target.job_id) if target.job_id else None
+            if job is not None:
+                payload = {
+                    "targetId": target.id, "postId": target.post_id, "provider": target.provider, "status": target.status,
+                    "attempt": attempt.number, "errorCode": target.error_code, "errorMessage": target.error_message,
+                    "platformPostId": target.platform_post_id, "platformUrl": target.platform_url,
+                    "nextAttemptAt": target.next_attempt_at.isoformat() if target.next_attempt_at else None,
+                }
+                events.append(await record_job_event(session, target.organization_id, job.id, f"target.{target.status}", payload))
+                changed = await post_status_change(session, target.organization_id, target.post_id, job.id, before, post_targets)
+                if changed is not None:
+                    events.append(changed)
+                if job.subject_id == target.post_id:  # a publish job: its targets are this post's
+                    await refresh_job(session, job, events, post_targets)
+                else:  # a job over other targets too: they are read back, so write ours first
+                    await save_targets(session, targets.values(), now)
+                    await refresh_job(session, job, events)
+            results[item.attempt_id] = True
+        await finish_attempts(session, finished)
+        await save_targets(session, targets.values(), now)
+        await save_jobs(session, jobs.values(), now)
+        await save_accounts(session, accounts.values(), now)
+        return results
+
+    def _apply(self, target: TargetRow, account: AccountChange, outcome: Outcome, now: datetime) -> None:
+        if outcome.kind == "success" and outcome.result is not None:
+            target.status = "published"
+            target.platform_post_id = outcome.result.platform_post_id
+            target.platform_url = outcome.result.url
+            target.published_at = now
+            target.error_code = target.error_message = None
+            target.next_attempt_at = None
+            account.lift_rate_limit()
+            return
+        target.error_code = outcome.code or (outcome.error.code if outcome.error else "ERROR")
+        target.error_message = (outcome.message or (outcome.error.message if outcome.error else ""))[:MAX_ERROR_MESSAGE]
+        if outcome.kind == "rate_limited":
+            wait = outcome.error.retry_after if isinstance(outcome.error, RateLimited) and outcome.error.retry_after else DEFAULT_RATE_LIMIT_WAIT
+            target.status = "retry_pending"
+            target.next_attempt_at = now + timedelta(seconds=wait)
+            # Rate limits do not count against the retry ladder: the platform told us when.
+            target.attempt_count = max(0, target.attempt_count - 1)
+            account.rate_limit(now + timedelta(seconds=wait))
+        elif outcome.kind == "transient":
+            if target.attempt_count >= self.settings.publish_max_attempts:
+                target.status = "failed"
+                target.error_message = f"Gave up after {target.attempt_count} attempts: {target.error_message}"[:MAX_ERROR_MESSAGE]
+                target.next_attempt_at = None
+            else:
+                target.status = "retry_pending"
+                target.next_attempt_at = now + self._backoff(target.attempt_count)
+        elif outcome.kind == "auth_expired":  # refreshed: try again at once
+            target.status = "retry_pending"
+            target.next_attempt_at = now
+        elif outcome.kind == "unconfirmed":
+            target.status = "unconfirmed"
+            target.next_attempt_at = None
+        else:  # rejected, or anything else final
+            target.status = "failed"
+            target.next_attempt_at = None
+
+    # -- recovery ---------------------------------------------------------------------------------
+
+    async def recover_expired(self) -> int:
+        """Take over targets whose worker's lease ran out, and reconcile each through its provider."""
+        now = utcnow()
+        database = self.runtime.database
+        expired = select(Target.id).where(Target.status == "publishing", Target.lease_expires_at < now).limit(self.limits.batch)
+        if not database.is_sqlite:
+            expired = expired.with_for_update(skip_locked=True)
+        async with database.write() as session:
+            rows = await session.execute(
+                update(Target)
+                .where(Target.id.in_(expired.scalar_subquery()), Target.status == "publishing", Target.lease_expires_at < now)
+                .values(lease_owner=self.worker_id, lease_expires_at=now + self.lease, updated_at=now)
+                .returning(Target.id)
+                .execution_options(synchronize_session=False)
+            )
+            target_ids = [row[0] for row in rows]
+            recovered: list[tuple[str, str]] = []
+            for target_id in target_ids:
+                open_attempts = (
+                    await session.execute(select(Attempt).where(Attempt.target_id == target_id, Attempt.finished_at.is_(None)))
+                ).scalars()
+                for attempt in open_attempts:
+                    attempt.finished_at, attempt.outcome = now, "lease_expired"
+                count = (await session.execute(select(func.count()).where(Attempt.target_id == target_id))).scalar() or 0
+                attempt = Attempt(id=new_id("att"), target_id=target_id, number=count + 1, worker_id=self.worker_id, started_at=now)
+                session.add(attempt)
+                recovered.append((target_id, attempt.id))
+        for target_id, attempt_id in recovered:
+            outcome = await self._reconcile(target_id)
+            await self.record_outcome(target_id, attempt_id, outcome)
+        return len(recovered)
+
+    async def _reconcile(self, target_id: str, unconfirmed: Outcome | None = None) -> Outcome:
+        """Ask the provider whether the post exists; without an answer the target is unconfirmed."""
+        target, post, account, media = await self._load(target_id)
+        provider = self.runtime.plugins.get(target.provider)
+        lost = (
+            f"{unconfirmed.message} The post may or may not exist." if unconfirmed and unconfirmed.message
+            else "The worker publishing this target stopped mid-call; the post may or may not exist."
+        )
+        code = unconfirmed.code if unconfirmed and unconfirmed.code else "LEASE_EXPIRED"
+        if provider is None or not provider.implements("reconcile") or account.credentials is None:
+            return Outcome("unconfirmed", error=unconfirmed.error if unconfirmed else None, code=code, message=lost)
+        try:
+            credentials = open_credentials(self.runtime, account)
+            context = self.runtime.provider_context(provider.id, account.id, credentials)
+            found = await asyncio.wait_for(provider.reconcile(context, self._request(target, post, media)), self.settings.lease_seconds * LEASE_MARGIN)
+        except (ProviderError, VaultError, TimeoutError) as error:
+            return Outcome("unconfirmed", code="RECONCILE_FAILED", message=f"{lost} Checking failed: {str(error)[:200]}")
+        if found is not None:
+            return Outcome("success", result=found)
+        return Outcome("unconfirmed", code=code, message=lost + " The platform shows no such post yet.")
+
+    async def _publish_events(self, events: list[BusEvent]) -> None:
+        for event in events:
+            await self.runtime.publish(event, subject_id=event.payload.get("targetId") or event.payload.get("postId"))
+
+
+def _classify(error: ProviderError) -> Outcome:
+    kind = (
+        "rate_limited" if isinstance(error, RateLimited)
+        else "transient" if isinstance(error, TransientError)
+        else "auth_expired" if isinstance(error, AuthExpired)
+        else "unconfirmed" if isinstance(error, Unconfirmed)
+        else "rejected" if isinstance(error, Rejected)
+        else "rejected"
+    )
+    return Outcome(kind, error=error, code=error.code, message=error.message)
+
+
+__all__ = ["Limits", "Outcome", "Scheduler"]
