@@ -140,7 +140,7 @@ async def test_the_phase_tells_a_call_cut_short_while_preparing_from_one_cut_sho
     for prepare_forever, expected in ((True, True), (False, False)):
         ctx, waiting = make_context(_Plain(), ScriptedTransport([])), asyncio.Event()
         task = asyncio.create_task(call(ctx, waiting, prepare_forever))
-        await waiting.wait()
+        await asyncio.wait_for(waiting.wait(), 10)
         task.cancel()  # as the engine's deadline does
         with pytest.raises(asyncio.CancelledError):
             await task
