@@ -503,10 +503,10 @@ class Scheduler:
         if not self.runtime.database.is_sqlite:
             await session.execute(select(TARGETS.c.id).where(*where).order_by(TARGETS.c.id).with_for_update())
 
-    def _give_back(self, claim: Claim) -> None:
-        """Free the claim's call slot; if the last claim left due targets behind, claim again now."""
+    def _give_back(self, claim: Claim, *, wake: bool = True) -> None:
+        """Free the claim's call slot; if the last claim left due targets behind, claim again now (or when told to)."""
         self._slots.give_back(claim.provider, claim.account_id)
-        if self._backlog:
+        if wake and self._backlog:
             self.wake()
 
     # -- one call ---------------------------------------------------------------------------------
@@ -520,11 +520,16 @@ class Scheduler:
             log.exception("publishing %s failed unexpectedly", claim.target_id)
             outcome = Outcome("unconfirmed", code="ENGINE_ERROR", message=f"Unexpected {type(exc).__name__} while publishing.")
         finally:
-            self._give_back(claim)
+            self._give_back(claim, wake=False)
         try:
             await self.record_outcome(claim.target_id, claim.attempt_id, outcome)
         except Exception:  # the target keeps its lease; when it runs out, recovery reconciles it
             log.exception("recording the outcome of %s failed", claim.target_id)
+        finally:
+            # Claim again once the outcome is written: calls whose outcomes share a transaction
+            # freed their slots together, and one claim then refills them all.
+            if self._backlog:
+                self.wake()
 
     async def _call(self, claim: Claim) -> Outcome:
         """The provider call, and what follows at once: a token refresh, or a reconcile."""
