@@ -15,6 +15,7 @@ What X answers, and what each answer becomes:
 | 400 ``{"errors":[{"message":…}],"title":"Invalid Request","type":"https://api.twitter.com/2/problems/invalid-request",…}`` | ``Rejected("INVALID_REQUEST", <the messages>)`` |
 | 5xx | ``TransientError`` |
 | no answer after ``POST /2/tweets`` was sent | ``Unconfirmed`` (``reconcile`` looks for the post) |
+| the gateway's deadline while uploading or X processes media | nothing was posted (``ctx.preparing()``): the gateway retries |
 
 The account's X user id and username come from ``GET /2/users/me``: ``connect`` names the
 account with it, and publishing looks it up once per account (for the post URL and for
@@ -151,7 +152,8 @@ class X(Provider):
         _, username = await _identity(ctx)
 
         async def post_part(index: int, text: str, media: tuple[PublishMedia, ...], reply_to: str | None) -> PostedPart:
-            media_ids = [await _upload(ctx, item) for item in media]
+            with ctx.preparing():  # uploads and video processing post nothing: running out of time here is a plain retry
+                media_ids = [await _upload(ctx, item) for item in media]
             body: dict[str, Any] = {"text": text}
             if media_ids:
                 body["media"] = {"media_ids": media_ids}

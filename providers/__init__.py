@@ -26,7 +26,7 @@ from providers.calls import (
     ThreadPart,
     TokenSet,
 )
-from providers.context import ProviderContext, new_http_client
+from providers.context import CallPhase, ProviderContext, new_http_client
 from providers.declarations import (
     Capabilities,
     CredentialField,
@@ -54,7 +54,7 @@ from providers.validation import DraftMedia, Issue, PostDraft, validate_credenti
 
 __all__ = [
     "AccountProfile", "AdCampaignRecord", "AdCampaignSpec", "AdInsight", "AdsAdapter", "AuthExpired",
-    "BytesSource", "Capabilities", "CredentialField", "DraftMedia", "Event", "FileSource", "Issue",
+    "BytesSource", "CallPhase", "Capabilities", "CredentialField", "DraftMedia", "Event", "FileSource", "Issue",
     "Limits", "MediaSource", "MemoryProviderStore", "MetricSnapshot", "Money", "NotSupported",
     "OAuth2Spec", "PostDraft", "PostedPart", "Provider", "ProviderContext", "ProviderError", "ProviderStore",
     "PublishMedia", "PublishRequest", "PublishResult", "Quota", "RateLimited", "Rejected",

@@ -34,8 +34,11 @@ async def send(ctx: ProviderContext, method: str, url: str, *, publishes: bool =
 
     Failing to connect means nothing reached the platform: ``TransientError``. A timeout or a
     dropped connection *after* the request was sent is ``Unconfirmed`` when ``publishes`` (the
-    platform may have created the post) and ``TransientError`` otherwise.
+    platform may have created the post) and ``TransientError`` otherwise. A request that
+    ``publishes`` is never sent inside ``ctx.preparing()``: that phase promises nothing is posted.
     """
+    if publishes and ctx.phase.preparing:
+        raise RuntimeError(f"a publishing request ({method} {url}) inside ctx.preparing(), which promises nothing is posted")
     try:
         return await ctx.http.request(method, url, **kwargs)
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:

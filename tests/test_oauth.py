@@ -405,8 +405,8 @@ async def test_handshakes_long_over_are_purged_and_recent_ones_kept(api, org, pl
     # Still readable until the purge: an expired one reads as failed.
     assert (await poll(api, org.secret, old))["errorCode"] == "STATE_EXPIRED"
 
-    # The scheduler's housekeeping runs the purge (once an hour; its first tick counts as due).
-    await Scheduler(api.runtime).tick()
+    # The scheduler's housekeeping runs the purge (once an hour; its first sweep counts as due).
+    await Scheduler(api.runtime).sweep()
     assert await _connection_row(api, old) is None
     assert (await _connection_row(api, recent)).status == "pending"
     async with api.runtime.database.write() as session:

@@ -238,7 +238,8 @@ async def test_a_dead_workers_target_is_reconciled_not_republished(api):
     calls = count_publishes(api.runtime)
     await _one_target(api, org)
     dead = scheduler_for(api, worker_id="dead")
-    [(target_id, attempt_id)] = await dead.claim_due(10)  # claimed, then the worker "dies"
+    [claim] = await dead.start_calls(await dead.claim_due(10))  # its call started, then the worker "died"
+    target_id, attempt_id = claim.target_id, claim.attempt_id
     async with api.runtime.database.write() as session:
         await session.execute(update(Target).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
     survivor = scheduler_for(api, worker_id="survivor")
@@ -258,9 +259,9 @@ async def test_a_dead_workers_published_target_is_found_by_reconcile(api):
     org = await setup_org(api)
     await _one_target(api, org)
     dead = scheduler_for(api, worker_id="dead")
-    [(target_id, _)] = await dead.claim_due(10)
+    [claim] = await dead.start_calls(await dead.claim_due(10))
     # The call reached the platform before the worker died.
-    outcome, _account = await dead._call_provider(target_id)
+    outcome, _account = await dead._call_provider(claim.target_id)
     assert outcome.kind == "success"
     async with api.runtime.database.write() as session:
         await session.execute(update(Target).values(lease_expires_at=utcnow() - timedelta(seconds=1)))

@@ -110,6 +110,49 @@ async def test_send_maps_network_failures(failure, publishes, error):
     await ctx.http.aclose()
 
 
+class _Plain(providers.Provider):
+    id = "plain"
+    name = "Plain"
+
+
+async def test_a_publishing_request_is_refused_inside_a_preparing_phase():
+    transport = ScriptedTransport([])
+    ctx = make_context(_Plain(), transport)
+    with ctx.preparing(), pytest.raises(RuntimeError, match="preparing"):
+        await send(ctx, "POST", "https://p.example/post", publishes=True)
+    assert transport.sent == [] and ctx.phase.preparing is False
+    await ctx.http.aclose()
+
+
+async def test_the_phase_tells_a_call_cut_short_while_preparing_from_one_cut_short_later():
+    import asyncio
+
+    async def call(ctx, waiting: asyncio.Event, prepare_forever: bool) -> None:
+        with ctx.preparing():
+            await asyncio.sleep(0)
+        if prepare_forever:
+            with ctx.preparing():  # X processing a video
+                waiting.set()
+                await asyncio.Event().wait()
+        waiting.set()
+        await asyncio.Event().wait()  # the post went out and no answer comes
+
+    for prepare_forever, expected in ((True, True), (False, False)):
+        ctx, waiting = make_context(_Plain(), ScriptedTransport([])), asyncio.Event()
+        task = asyncio.create_task(call(ctx, waiting, prepare_forever))
+        await asyncio.wait_for(waiting.wait(), 10)
+        task.cancel()  # as the engine's deadline does
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert (ctx.phase.interrupted_while_preparing, ctx.phase.preparing) == (expected, False)
+        await ctx.http.aclose()
+    failing = make_context(_Plain(), ScriptedTransport([]))
+    with pytest.raises(TransientError), failing.preparing():  # an error, not a cut: nothing to note
+        raise TransientError("upload failed")
+    assert failing.phase.interrupted_while_preparing is False
+    await failing.http.aclose()
+
+
 def test_outcome_words_follow_the_error_class():
     assert [outcome_of(e) for e in (RateLimited(5), TransientError(), AuthExpired(), Rejected("X", "x"), Unconfirmed())] == [
         "rate_limited", "transient", "auth_expired", "rejected", "unconfirmed",

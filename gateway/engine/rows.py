@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.storage.models import Account, Attempt, Job, MediaAsset, Post, Target
@@ -214,6 +214,25 @@ async def save_accounts(session: AsyncSession, accounts: Iterable[AccountChange]
             account.changed = False
 
 
+def release_claims(now: datetime, *where: Any) -> Any:
+    """An UPDATE handing claimed targets whose call never started back to the queue.
+
+    Such a claim consumed no attempt (the Attempt row is written when the call starts), so the
+    target goes back as it was: ``retry_pending`` when an earlier attempt failed (its error is
+    kept), ``scheduled`` otherwise; its due time is unchanged, so it stays first in line.
+    """
+    return (
+        update(TARGETS)
+        .where(TARGETS.c.status == "publishing", *where)
+        .values(
+            status=case((TARGETS.c.error_code.is_(None), "scheduled"), else_="retry_pending"),
+            lease_owner=None,
+            lease_expires_at=None,
+            updated_at=now,
+        )
+    )
+
+
 async def save_targets(session: AsyncSession, rows: Iterable[TargetRow], now: datetime) -> int:
     """Write the targets that changed since they were read, in one statement; returns how many."""
     return await _save(session, UPDATE_TARGET, TARGET_WRITABLE, rows, now)
@@ -226,6 +245,6 @@ async def save_jobs(session: AsyncSession, rows: Iterable[JobRow], now: datetime
 
 __all__ = [
     "ACCOUNTS", "ATTEMPTS", "JOBS", "MEDIA", "POSTS", "TARGETS", "TARGET_COLUMNS", "AccountChange", "JobRow", "TargetRow",
-    "finish_attempts", "finished_attempt", "lock_job_rows", "read_targets", "save_accounts", "save_jobs", "save_targets",
+    "finish_attempts", "finished_attempt", "lock_job_rows", "read_targets", "release_claims", "save_accounts", "save_jobs", "save_targets",
     "target_select", "targets_of_posts",
 ]

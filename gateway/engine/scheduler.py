@@ -2,14 +2,21 @@
 
 At most once, never lost (DESIGN.md §4):
 
-- A target is claimed by ONE conditional UPDATE (status and due time in the WHERE; ``FOR UPDATE
-  SKIP LOCKED`` on PostgreSQL), which also sets a lease. Two schedulers can never both claim it.
-- The Attempt row is written in the claiming transaction, before the provider is called.
+- A target is claimed by a conditional UPDATE (status and due time in the WHERE; ``FOR UPDATE
+  SKIP LOCKED`` on PostgreSQL) that sets a lease whose token is the id its call's Attempt will
+  have. Two schedulers can never both claim it. A claim is only as large as this worker's free
+  call slots (in all, per provider, per account), so every claimed call can start at once.
+- When the call starts, one conditional UPDATE keyed on that token re-checks and extends the
+  lease, and the Attempt row is written; a claim whose lease was lost meanwhile is not called.
+  So an open Attempt means "a call went out"; a claim without one never reached the platform.
 - The outcome, the target's new status, the job's progress and the job events are written in one
-  transaction, and only by the worker that still holds the lease.
-- A worker that dies mid-call leaves the target ``publishing`` with a lease that runs out. Another
-  worker then asks the provider whether the post appeared (``reconcile``); if it cannot tell, the
-  target becomes ``unconfirmed`` for a human. It is never published a second time blindly.
+  transaction, and only while the attempt still holds the target's lease.
+- A worker that stops hands its never-started claims back to the queue. One that dies leaves its
+  targets ``publishing`` with a lease that runs out. Recovery, a task of its own off the claim
+  path, then hands never-started claims back and asks the provider whether each started call's
+  post appeared (``reconcile``); if it cannot tell, the target becomes ``unconfirmed`` for a
+  human. Nothing is published a second time blindly, and ``unconfirmed`` always means that a call
+  went out and its answer was lost.
 
 Calls run concurrently, bounded per provider and per account, so one slow platform or one busy
 account never holds up the others.
@@ -23,13 +30,12 @@ import os
 import random
 import secrets
 import socket
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Row, exists, func, insert, select, update
+from sqlalchemy import Row, case, exists, func, insert, select, update
 
 from gateway.accounts.accounts import open_credentials
 from gateway.content.media import file_path, public_url
@@ -37,6 +43,7 @@ from gateway.content.posts import derive_status
 from gateway.core.background import BackgroundTasks
 from gateway.core.clock import utcnow
 from gateway.core.ids import new_id
+from gateway.engine.call_slots import CallSlots
 from gateway.engine.jobs import mark_running, post_status_change, refresh_job
 from gateway.engine.rows import (
     ACCOUNTS,
@@ -51,6 +58,7 @@ from gateway.engine.rows import (
     finished_attempt,
     lock_job_rows,
     read_targets,
+    release_claims,
     save_accounts,
     save_jobs,
     save_targets,
@@ -84,17 +92,25 @@ DEFAULT_RATE_LIMIT_WAIT = 60.0
 # A provider call must end well before its lease, so a live worker never loses a lease to recovery.
 LEASE_MARGIN = 0.8
 MAX_ERROR_MESSAGE = 2_000
+# A claim reads due targets in order and skips those whose account or provider has no free slot;
+# it reads again past them at most this many times, then leaves the rest to the next claim.
+CLAIM_PASSES = 4
 
 
 @dataclass(frozen=True)
 class Limits:
-    batch: int = 50
+    batch: int = 50  # provider calls at once, all providers
     per_provider: int = 16
     per_account: int = 2
     # Seconds an outcome waits for the outcomes of calls still in flight, to share their
     # transaction: a few milliseconds on a call that took tens, for about a quarter fewer
     # commits (400 posts to a 50 ms platform: 67 outcome transactions without, ~50 with).
     outcome_linger: float = 0.003
+    # Calls whose lease ran out are reconciled this many at once, each given at most
+    # reconcile_seconds (and never more than the lease recovery took): a hung platform holds
+    # one recovery slot that long, and never a claim.
+    reconciles: int = 8
+    reconcile_seconds: float = 30.0
 
 
 @dataclass
@@ -123,12 +139,32 @@ class Loaded(NamedTuple):
     media: list[Row[Any]]
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A target this worker claimed and holds a call slot for, with what its call reads.
+
+    ``attempt_id`` is the lease's token (the target's ``lease_owner``) and, once the call
+    starts, the id of its Attempt row.
+    """
+
+    target_id: str
+    attempt_id: str
+    loaded: Loaded
+
+    @property
+    def provider(self) -> str:
+        return self.loaded.target.provider
+
+    @property
+    def account_id(self) -> str:
+        return self.loaded.target.account_id
+
+
 @dataclass
 class _PendingOutcome:
     target_id: str
     attempt_id: str
     outcome: Outcome
-    lease_owner: str
     done: asyncio.Future[bool]
 
 
@@ -151,19 +187,18 @@ class Scheduler:
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
+        self._chores_task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
-        self._provider_slots: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(limits.per_provider))
-        self._account_slots: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(limits.per_account))
+        self._slots = CallSlots(limits.batch, limits.per_provider, limits.per_account)
+        self._claims: dict[str, Claim] = {}  # attempt id → a claim whose call has not started
+        self._claiming = asyncio.Lock()  # one claim at a time, each sized by the slots the last one left
         self._last_chores: dict[str, float] = {}
-        self._preloaded: dict[str, Loaded] = {}  # attempt id → what its call needs, read when claimed
         self._outcome_queue: list[_PendingOutcome] = []
         self._recording = False
         # A writer of outcomes cancelled mid-way hands the rest to a task of its own: held here
         # until done, its failure logged, awaited at stop.
         self._takeovers = BackgroundTasks("recording outcomes", log)
-        self._backlog = False  # the last claim filled every free slot, so more may be due
-        self._call_slots = asyncio.Semaphore(limits.batch)  # provider calls at once, all providers
-        self._last_recovery = float("-inf")
+        self._backlog = False  # the last claim left due targets behind for want of slots
         # Tests replace this to make backoff deterministic.
         self.jitter: Callable[[], float] = lambda: random.uniform(0.5, 1.0)
 
@@ -175,22 +210,34 @@ class Scheduler:
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._run(), name=f"scheduler {self.worker_id}")
+        self._chores_task = asyncio.create_task(self._run_chores(), name=f"scheduler chores {self.worker_id}")
 
     def wake(self) -> None:
         self._wakeup.set()
 
     async def stop(self, grace: float = 10.0) -> None:
-        """Stop claiming; give calls in flight ``grace`` seconds to record their outcome."""
+        """Stop claiming; give calls in flight ``grace`` seconds to record their outcome.
+
+        Claims whose call has not started go back to the queue as they were: no attempt is
+        consumed and nothing is left for recovery to wonder about.
+        """
         self._stopping = True
         self._wakeup.set()
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            await asyncio.gather(self._loop_task, return_exceptions=True)
+        if self._chores_task is not None:  # a reconcile cut short is taken over again when its lease runs out
+            self._chores_task.cancel()
+            await asyncio.gather(self._chores_task, return_exceptions=True)
+        if self._loop_task is not None:  # it ends after its tick, whose claims are then started or handed back
+            done, _ = await asyncio.wait({self._loop_task}, timeout=grace)
+            if not done:
+                self._loop_task.cancel()
+                await asyncio.gather(self._loop_task, return_exceptions=True)
         if self._inflight:
             done, pending = await asyncio.wait(set(self._inflight), timeout=grace)
             for task in pending:  # their leases will run out and recovery will reconcile them
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        if self._claims:
+            await self._release(list(self._claims.values()))
         await self._takeovers.drain(grace)
 
     async def _run(self) -> None:
@@ -199,45 +246,44 @@ class Scheduler:
                 await self.tick()
             except Exception:  # the loop must outlive any one bad tick; the error is logged
                 log.exception("scheduler tick failed")
+            if self._stopping:
+                break
             try:
                 await asyncio.wait_for(self._wakeup.wait(), timeout=self.settings.scheduler_poll_seconds)
             except TimeoutError:
                 pass
             self._wakeup.clear()
 
-    async def tick(self) -> int:
-        """One round: recover expired leases, claim what is due, start the calls. Returns claims."""
-        await self._housekeeping()
-        now = asyncio.get_running_loop().time()
-        if now - self._last_recovery >= RECOVERY_INTERVAL:  # leases run out in minutes, not per wake-up
-            self._last_recovery = now
-            await self.recover_expired()
-        # Claimed work runs at most `batch` provider calls at once; up to as many again wait
-        # their turn, so the next call starts the moment one ends. Claims happen once half that
-        # pipeline has drained: one claim then serves many calls instead of one each.
-        room = 2 * self.limits.batch - len(self._inflight)
-        if self._inflight and room < self.limits.batch:
-            self._backlog = True
-            return 0
-        claimed = await self.claim_due(room)
-        # A full claim may have left due targets behind; then each call that ends wakes the
-        # loop to claim them, rather than leave them to the next poll.
-        self._backlog = len(claimed) == room
-        for target_id, attempt_id in claimed:
-            task = asyncio.create_task(self._publish_one(target_id, attempt_id))
-            self._inflight.add(task)
-            task.add_done_callback(self._task_ended)
-        return len(claimed)
+    async def _run_chores(self) -> None:
+        while not self._stopping:
+            try:
+                await self.sweep()
+            except Exception:  # as the loop: logged, and tried again next time
+                log.exception("scheduler chores failed")
+            await asyncio.sleep(RECOVERY_INTERVAL)
 
-    def _task_ended(self, task: asyncio.Task[None]) -> None:
-        self._inflight.discard(task)
-        if self._backlog:
-            self.wake()
+    async def tick(self) -> int:
+        """One round: claim what the free call slots can start now, and start those calls. Returns claims."""
+        if self._stopping:
+            return 0
+        claims = await self.claim_due()
+        if claims:
+            for claim in await self.start_calls(claims):
+                task = asyncio.create_task(self._publish_one(claim))
+                self._inflight.add(task)
+                task.add_done_callback(self._inflight.discard)
+        return len(claims)
+
+    async def sweep(self) -> None:
+        """The duties beside claiming, run by a task of their own: tokens, old handshakes, expired leases."""
+        await self._housekeeping()
+        await self.recover_expired()
 
     async def drain(self, timeout: float = 30.0, horizon: float = 1.0) -> None:
         """Run ticks until nothing is in flight or due within ``horizon`` seconds (tests, one-shot runs)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        await self.sweep()
         while loop.time() < deadline:
             claimed = await self.tick()
             if self._inflight:
@@ -291,90 +337,219 @@ class Scheduler:
 
     # -- claiming ---------------------------------------------------------------------------------
 
-    async def claim_due(self, limit: int) -> list[tuple[str, str]]:
-        """Claim up to ``limit`` due targets in one conditional UPDATE; write their Attempts."""
-        now = utcnow()
-        database = self.runtime.database
+    async def claim_due(self, limit: int | None = None) -> list[Claim]:
+        """Claim the due targets this worker can call now (at most ``limit``), in one write transaction.
+
+        As many as the free call slots, and per provider and per account no more than theirs: a
+        claim never waits for a slot while its lease runs, and an account or a provider whose
+        slots are full is skipped rather than let its backlog hide other accounts' due posts.
+        Each claim takes its slot now and holds it until its call ends.
+        """
+        async with self._claiming:
+            room = self._slots.free() if limit is None else min(limit, self._slots.free())
+            if room <= 0:
+                self._backlog = True
+                return []
+            now = utcnow()
+            async with self.runtime.database.write() as session:
+                chosen, self._backlog = await self._choose_due(session, now, room)
+                if not chosen:
+                    return []
+                tokens = {target_id: new_id("att") for target_id in chosen}
+                targets = await read_targets(
+                    session,
+                    update(TARGETS)
+                    .where(TARGETS.c.id.in_(chosen), TARGETS.c.status.in_(DUE_STATUSES), TARGETS.c.next_attempt_at <= now)
+                    .values(
+                        status="publishing",
+                        lease_owner=case(tokens, value=TARGETS.c.id),
+                        lease_expires_at=now + self.lease,
+                        updated_at=now,
+                    )
+                    .returning(*(TARGETS.c[name] for name in TARGET_COLUMNS)),
+                )
+                loaded = await self._load_many(session, targets) if targets else {}
+            claims = []
+            for target in targets:
+                claim = Claim(target.id, tokens[target.id], loaded[target.id])
+                self._slots.take(claim.provider, claim.account_id)
+                self._claims[claim.attempt_id] = claim
+                claims.append(claim)
+            return claims
+
+    async def _choose_due(self, session: Any, now: datetime, room: int) -> tuple[list[str], bool]:
+        """Up to ``room`` due targets, oldest first, that fit the free slots; and whether any was left behind.
+
+        Each read skips accounts and providers already full; a target read whose account or
+        provider fills up within this claim is skipped, and the next read goes past it.
+        """
+        slots = self._slots.copy()
+        chosen: list[str] = []
+        left_behind = False
+        for _ in range(CLAIM_PASSES):
+            wanted = room - len(chosen)
+            rows = (await session.execute(self._due_query(now, wanted, slots, chosen))).all()
+            for row in rows:
+                if slots.fits(row.provider, row.account_id):
+                    slots.take(row.provider, row.account_id)
+                    chosen.append(row.id)
+                else:
+                    left_behind = True
+            if len(rows) < wanted:  # every due target was read
+                return chosen, left_behind
+            if len(chosen) == room:  # the slots are full; more may be due
+                return chosen, True
+        return chosen, True
+
+    def _due_query(self, now: datetime, limit: int, slots: CallSlots, chosen: list[str]) -> Any:
         rate_limited = exists().where(
             ACCOUNTS.c.id == TARGETS.c.account_id, ACCOUNTS.c.rate_limited_until.is_not(None), ACCOUNTS.c.rate_limited_until > now
         )
-        due = (
-            select(TARGETS.c.id)
-            .where(TARGETS.c.status.in_(DUE_STATUSES), TARGETS.c.next_attempt_at <= now, ~rate_limited)
-            .order_by(TARGETS.c.next_attempt_at)
-            .limit(limit)
+        query = select(TARGETS.c.id, TARGETS.c.provider, TARGETS.c.account_id).where(
+            TARGETS.c.status.in_(DUE_STATUSES), TARGETS.c.next_attempt_at <= now, ~rate_limited
         )
-        if not database.is_sqlite:
-            due = due.with_for_update(skip_locked=True)
+        if full := slots.full_accounts():
+            query = query.where(TARGETS.c.account_id.not_in(full))
+        if full := slots.full_providers():
+            query = query.where(TARGETS.c.provider.not_in(full))
+        if chosen:
+            query = query.where(TARGETS.c.id.not_in(chosen))
+        query = query.order_by(TARGETS.c.next_attempt_at).limit(limit)
+        if not self.runtime.database.is_sqlite:
+            query = query.with_for_update(skip_locked=True)
+        return query
+
+    async def start_calls(self, claims: list[Claim]) -> list[Claim]:
+        """Start the calls of these claims: re-check and extend each lease, write each Attempt.
+
+        One conditional UPDATE keyed on the claims' tokens, in one transaction with the Attempt
+        rows and the ``target.publishing`` events: a claim whose lease was lost meanwhile (it ran
+        out and recovery handed the target back) is not called, and the Attempt tells recovery
+        that a call went out. A stopping scheduler starts nothing and hands the claims back.
+        Returns the claims whose call may go out now.
+        """
+        if self._stopping:
+            await self._release(claims)
+            return []
+        now = utcnow()
         events: list[BusEvent] = []
-        claimed: list[tuple[str, str]] = []
-        async with database.write() as session:
-            targets = await read_targets(
-                session,
-                update(TARGETS)
-                .where(TARGETS.c.id.in_(due.scalar_subquery()), TARGETS.c.status.in_(DUE_STATUSES))
-                .values(
-                    status="publishing",
-                    lease_owner=self.worker_id,
-                    lease_expires_at=now + self.lease,
-                    attempt_count=TARGETS.c.attempt_count + 1,
-                    updated_at=now,
+        held = (TARGETS.c.lease_owner.in_([c.attempt_id for c in claims]), TARGETS.c.status == "publishing", TARGETS.c.lease_expires_at > now)
+        try:
+            async with self.runtime.database.write() as session:
+                await self._lock_targets(session, *held)
+                targets = await read_targets(
+                    session,
+                    update(TARGETS)
+                    .where(*held)
+                    .values(lease_expires_at=now + self.lease, attempt_count=TARGETS.c.attempt_count + 1, updated_at=now)
+                    .returning(*(TARGETS.c[name] for name in TARGET_COLUMNS)),
                 )
-                .returning(*(TARGETS.c[name] for name in TARGET_COLUMNS)),
-            )
-            if not targets:
-                return []
-            target_ids = [t.id for t in targets]
-            history = dict(
-                (await session.execute(
-                    select(ATTEMPTS.c.target_id, func.count()).where(ATTEMPTS.c.target_id.in_(target_ids)).group_by(ATTEMPTS.c.target_id)
-                )).all()
-            )
-            loaded = await self._load_many(session, targets)
-            jobs = await lock_job_rows(session, (t.job_id for t in targets if t.job_id))
-            await prime_job_event_seqs(session, list(jobs))
-            attempts = []
-            for target in targets:
-                attempt_id, number = new_id("att"), history.get(target.id, 0) + 1
-                attempts.append({"id": attempt_id, "target_id": target.id, "number": number, "worker_id": self.worker_id, "started_at": now})
-                claimed.append((target.id, attempt_id))
-                self._preloaded[attempt_id] = loaded[target.id]
-                if target.job_id:
-                    events.append(
-                        await record_job_event(
-                            session, target.organization_id, target.job_id, "target.publishing",
-                            {"targetId": target.id, "postId": target.post_id, "provider": target.provider,
-                             "status": "publishing", "attempt": number},
-                        )
-                    )
-            await session.execute(insert(ATTEMPTS), attempts)
-            for job in jobs.values():
-                await mark_running(session, job, events)
-            await save_jobs(session, jobs.values(), now)
+                if targets:
+                    await self._write_attempts(session, targets, now, events)
+        except Exception:  # nothing was called: recovery hands the claims back once their leases run out
+            log.exception("starting %d calls failed", len(claims))
+            targets = []
+        finally:
+            for claim in claims:
+                self._claims.pop(claim.attempt_id, None)
         await self._publish_events(events)
-        return claimed
+        started_tokens = {t.lease_owner for t in targets}
+        started = []
+        for claim in claims:
+            if claim.attempt_id in started_tokens:
+                started.append(claim)
+            else:
+                log.warning("lease on %s lost before its call started: not calling", claim.target_id)
+                self._give_back(claim)
+        return started
+
+    async def _write_attempts(self, session: Any, targets: list[TargetRow], now: datetime, events: list[BusEvent]) -> None:
+        """The Attempt rows of calls starting now (ids: the lease tokens), their events, their jobs running."""
+        target_ids = [t.id for t in targets]
+        history = dict(
+            (await session.execute(
+                select(ATTEMPTS.c.target_id, func.count()).where(ATTEMPTS.c.target_id.in_(target_ids)).group_by(ATTEMPTS.c.target_id)
+            )).all()
+        )
+        jobs = await lock_job_rows(session, (t.job_id for t in targets if t.job_id))
+        await prime_job_event_seqs(session, list(jobs))
+        attempts = []
+        for target in targets:
+            number = history.get(target.id, 0) + 1
+            attempts.append({"id": target.lease_owner, "target_id": target.id, "number": number, "worker_id": self.worker_id, "started_at": now})
+            if target.job_id:
+                events.append(
+                    await record_job_event(
+                        session, target.organization_id, target.job_id, "target.publishing",
+                        {"targetId": target.id, "postId": target.post_id, "provider": target.provider,
+                         "status": "publishing", "attempt": number},
+                    )
+                )
+        await session.execute(insert(ATTEMPTS), attempts)
+        for job in jobs.values():
+            await mark_running(session, job, events)
+        await save_jobs(session, jobs.values(), now)
+
+    async def _release(self, claims: list[Claim]) -> None:
+        """Hand claims whose call never started back to the queue (``engine_rows.release_claims``).
+
+        Only those still holding their lease with no Attempt written: a claim whose start did
+        commit went out, and stays for its outcome or for recovery.
+        """
+        tokens = TARGETS.c.lease_owner.in_([c.attempt_id for c in claims])
+        try:
+            async with self.runtime.database.write() as session:
+                await self._lock_targets(session, tokens)
+                await session.execute(release_claims(utcnow(), tokens, ~exists().where(ATTEMPTS.c.id == TARGETS.c.lease_owner)))
+        except Exception:  # recovery hands them back once their leases run out
+            log.exception("handing back %d claims failed", len(claims))
+        finally:
+            for claim in claims:
+                if self._claims.pop(claim.attempt_id, None) is not None:
+                    self._give_back(claim)
+
+    async def _lock_targets(self, session: Any, *where: Any) -> None:
+        """On PostgreSQL, lock the targets ``where`` selects in id order, the engine's lock order, before writing them."""
+        if not self.runtime.database.is_sqlite:
+            await session.execute(select(TARGETS.c.id).where(*where).order_by(TARGETS.c.id).with_for_update())
+
+    def _give_back(self, claim: Claim, *, wake: bool = True) -> None:
+        """Free the claim's call slot; if the last claim left due targets behind, claim again now (or when told to)."""
+        self._slots.give_back(claim.provider, claim.account_id)
+        if wake and self._backlog:
+            self.wake()
 
     # -- one call ---------------------------------------------------------------------------------
 
-    async def _publish_one(self, target_id: str, attempt_id: str) -> None:
-        account_id: str | None = None
+    async def _publish_one(self, claim: Claim) -> None:
         try:
-            async with self._call_slots:
-                outcome, account_id = await self._call_provider(target_id, self._preloaded.pop(attempt_id, None))
-                if outcome.kind == "auth_expired" and account_id is not None:
-                    outcome = await self._after_auth_expired(target_id, account_id, outcome)
-                if outcome.kind == "unconfirmed" and account_id is not None:
-                    # The platform may have the post: ask it before anyone decides anything.
-                    outcome = await self._reconcile(target_id, unconfirmed=outcome)
+            outcome = await self._call(claim)
         except asyncio.CancelledError:
             raise  # the lease will run out and recovery will reconcile
         except Exception as exc:  # a bug below us: the call may have gone out, so never retry blindly
-            log.exception("publishing %s failed unexpectedly", target_id)
+            log.exception("publishing %s failed unexpectedly", claim.target_id)
             outcome = Outcome("unconfirmed", code="ENGINE_ERROR", message=f"Unexpected {type(exc).__name__} while publishing.")
+        finally:
+            self._give_back(claim, wake=False)
         try:
-            await self.record_outcome(target_id, attempt_id, outcome)
+            await self.record_outcome(claim.target_id, claim.attempt_id, outcome)
         except Exception:  # the target keeps its lease; when it runs out, recovery reconciles it
-            log.exception("recording the outcome of %s failed", target_id)
+            log.exception("recording the outcome of %s failed", claim.target_id)
+        finally:
+            # Claim again once the outcome is written: calls whose outcomes share a transaction
+            # freed their slots together, and one claim then refills them all.
+            if self._backlog:
+                self.wake()
+
+    async def _call(self, claim: Claim) -> Outcome:
+        """The provider call, and what follows at once: a token refresh, or a reconcile."""
+        outcome, account_id = await self._call_provider(claim.target_id, claim.loaded)
+        if outcome.kind == "auth_expired" and account_id is not None:
+            outcome = await self._after_auth_expired(claim.target_id, account_id, outcome)
+        if outcome.kind == "unconfirmed" and account_id is not None:
+            # The platform may have the post: ask it before anyone decides anything.
+            outcome = await self._reconcile(claim.target_id, unconfirmed=outcome)
+        return outcome
 
     async def _load_many(self, session: Any, targets: list[TargetRow]) -> dict[str, Loaded]:
         """Each target's post, account and live media, in three queries whatever their number."""
@@ -435,16 +610,18 @@ class Scheduler:
         request = self._request(target, post, media)
         context = self.runtime.provider_context(provider.id, account.id, credentials)
         timeout = self.settings.lease_seconds * LEASE_MARGIN
-        async with self._provider_slots[provider.id], self._account_slots[account.id]:
-            try:
-                async with asyncio.timeout(timeout):  # no task of its own per call, unlike wait_for
-                    result = await publish_checked(provider, context, request)
-            except TimeoutError:
-                return Outcome("unconfirmed", code="TIMEOUT", message=f"No answer within {timeout:.0f}s; the post may exist."), account.id
-            except ProviderError as error:
-                return _classify(error), account.id
-            except UnsafeURL as error:  # refused before connecting: nothing was sent
-                return Outcome("rejected", code=error.code, message=error.message), account.id
+        try:
+            async with asyncio.timeout(timeout):  # no task of its own per call, unlike wait_for
+                result = await publish_checked(provider, context, request)
+        except TimeoutError:
+            if context.phase.interrupted_while_preparing:  # uploading or processing media: nothing was posted
+                message = f"Still preparing the post (media upload or processing) after {timeout:.0f}s; nothing was published, so it is tried again."
+                return Outcome("transient", code="TIMEOUT", message=message), account.id
+            return Outcome("unconfirmed", code="TIMEOUT", message=f"No answer within {timeout:.0f}s; the post may exist."), account.id
+        except ProviderError as error:
+            return _classify(error), account.id
+        except UnsafeURL as error:  # refused before connecting: nothing was sent
+            return Outcome("rejected", code=error.code, message=error.message), account.id
         return Outcome("success", result=result), account.id
 
     async def _after_auth_expired(self, target_id: str, account_id: str, outcome: Outcome) -> Outcome:
@@ -474,15 +651,15 @@ class Scheduler:
         seconds = min(self.settings.retry_max_seconds, self.settings.retry_base_seconds * 2 ** max(0, failures - 1))
         return timedelta(seconds=seconds * self.jitter())
 
-    async def record_outcome(self, target_id: str, attempt_id: str, outcome: Outcome, *, lease_owner: str | None = None) -> bool:
-        """Write the outcome, if this worker still holds the target's lease. False when it lost it.
+    async def record_outcome(self, target_id: str, attempt_id: str, outcome: Outcome) -> bool:
+        """Write the outcome, if the attempt still holds the target's lease (its token is the attempt's id). False when it lost it.
 
         Outcomes are group-committed: while one transaction writes, the outcomes that arrive wait
         and the next transaction writes them all. Each call returns once its own outcome is
         committed (or its transaction failed, which it then raises).
         """
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._outcome_queue.append(_PendingOutcome(target_id, attempt_id, outcome, lease_owner or self.worker_id, done))
+        self._outcome_queue.append(_PendingOutcome(target_id, attempt_id, outcome, done))
         if not self._recording:
             self._recording = True
             try:
@@ -559,7 +736,7 @@ class Scheduler:
         for item in batch:
             attempt = attempts.get(item.attempt_id)
             target = targets.get(item.target_id) if attempt is not None and attempt.target_id == item.target_id else None
-            if target is None or target.status != "publishing" or target.lease_owner != item.lease_owner:
+            if target is None or target.status != "publishing" or target.lease_owner != item.attempt_id:
                 log.warning("lease on %s lost before its outcome (%s) was recorded", item.target_id, item.outcome.kind)
                 if attempt is not None and attempt.finished_at is None:
                     finished.append(finished_attempt(attempt.id, now, "lease_lost"))
@@ -641,36 +818,66 @@ class Scheduler:
     # -- recovery ---------------------------------------------------------------------------------
 
     async def recover_expired(self) -> int:
-        """Take over targets whose worker's lease ran out, and reconcile each through its provider."""
+        """Take over targets whose lease ran out; returns how many.
+
+        A claim whose call never started (no open Attempt) goes back to the queue: nothing
+        reached the platform. A started call is taken over with a new attempt and reconciled
+        through its provider: up to ``limits.reconciles`` at once, concurrently, each within its
+        own short timeout. This runs in the scheduler's chores task, never on the claim path,
+        so a hung platform delays no other account's due posts.
+        """
         now = utcnow()
         database = self.runtime.database
-        expired = select(Target.id).where(Target.status == "publishing", Target.lease_expires_at < now).limit(self.limits.batch)
+        expired = (
+            select(TARGETS.c.id).where(TARGETS.c.status == "publishing", TARGETS.c.lease_expires_at < now)
+            .order_by(TARGETS.c.lease_expires_at).limit(self.limits.batch)
+        )
         if not database.is_sqlite:
             expired = expired.with_for_update(skip_locked=True)
+        tokens: dict[str, str] = {}
         async with database.write() as session:
-            rows = await session.execute(
-                update(Target)
-                .where(Target.id.in_(expired.scalar_subquery()), Target.status == "publishing", Target.lease_expires_at < now)
-                .values(lease_owner=self.worker_id, lease_expires_at=now + self.lease, updated_at=now)
-                .returning(Target.id)
-                .execution_options(synchronize_session=False)
-            )
-            target_ids = [row[0] for row in rows]
-            recovered: list[tuple[str, str]] = []
-            for target_id in target_ids:
-                open_attempts = (
-                    await session.execute(select(Attempt).where(Attempt.target_id == target_id, Attempt.finished_at.is_(None)))
-                ).scalars()
-                for attempt in open_attempts:
-                    attempt.finished_at, attempt.outcome = now, "lease_expired"
-                count = (await session.execute(select(func.count()).where(Attempt.target_id == target_id))).scalar() or 0
-                attempt = Attempt(id=new_id("att"), target_id=target_id, number=count + 1, worker_id=self.worker_id, started_at=now)
-                session.add(attempt)
-                recovered.append((target_id, attempt.id))
-        for target_id, attempt_id in recovered:
-            outcome = await self._reconcile(target_id)
-            await self.record_outcome(target_id, attempt_id, outcome)
-        return len(recovered)
+            target_ids = list((await session.execute(expired)).scalars())
+            if not target_ids:
+                return 0
+            open_attempts = (await session.execute(
+                select(ATTEMPTS.c.id, ATTEMPTS.c.target_id).where(ATTEMPTS.c.target_id.in_(target_ids), ATTEMPTS.c.finished_at.is_(None))
+            )).all()
+            called = {a.target_id for a in open_attempts}
+            unstarted = [t for t in target_ids if t not in called]
+            if unstarted:
+                await session.execute(release_claims(now, TARGETS.c.id.in_(unstarted)))
+            taken = [t for t in target_ids if t in called][: self.limits.reconciles]
+            if taken:
+                tokens = await self._take_over(session, taken, [a for a in open_attempts if a.target_id in set(taken)], now)
+        if unstarted:
+            log.info("handed %d claims whose call never started back to the queue", len(unstarted))
+        await asyncio.gather(*(self._reconcile_taken_over(target_id, attempt_id) for target_id, attempt_id in tokens.items()))
+        return len(unstarted) + len(tokens)
+
+    async def _take_over(self, session: Any, target_ids: list[str], open_attempts: list[Row[Any]], now: datetime) -> dict[str, str]:
+        """Close the calls whose lease ran out; give each target a reconcile attempt holding a new lease."""
+        await finish_attempts(session, [finished_attempt(a.id, now, "lease_expired") for a in open_attempts])
+        history = dict(
+            (await session.execute(
+                select(ATTEMPTS.c.target_id, func.count()).where(ATTEMPTS.c.target_id.in_(target_ids)).group_by(ATTEMPTS.c.target_id)
+            )).all()
+        )
+        tokens = {target_id: new_id("att") for target_id in target_ids}
+        await session.execute(insert(ATTEMPTS), [
+            {"id": tokens[t], "target_id": t, "number": history.get(t, 0) + 1, "worker_id": self.worker_id, "started_at": now}
+            for t in target_ids
+        ])
+        await session.execute(
+            update(TARGETS).where(TARGETS.c.id.in_(target_ids))
+            .values(lease_owner=case(tokens, value=TARGETS.c.id), lease_expires_at=now + self.lease, updated_at=now)
+        )
+        return tokens
+
+    async def _reconcile_taken_over(self, target_id: str, attempt_id: str) -> None:
+        try:
+            await self.record_outcome(target_id, attempt_id, await self._reconcile(target_id))
+        except Exception:  # its lease runs out again and recovery tries once more
+            log.exception("reconciling %s failed", target_id)
 
     async def _reconcile(self, target_id: str, unconfirmed: Outcome | None = None) -> Outcome:
         """Ask the provider whether the post exists; without an answer the target is unconfirmed."""
@@ -683,12 +890,15 @@ class Scheduler:
         code = unconfirmed.code if unconfirmed and unconfirmed.code else "LEASE_EXPIRED"
         if provider is None or not provider.implements("reconcile") or account.credentials is None:
             return Outcome("unconfirmed", error=unconfirmed.error if unconfirmed else None, code=code, message=lost)
+        timeout = min(self.limits.reconcile_seconds, self.settings.lease_seconds * LEASE_MARGIN)
         try:
             credentials = open_credentials(self.runtime, account)
             context = self.runtime.provider_context(provider.id, account.id, credentials)
-            found = await asyncio.wait_for(provider.reconcile(context, self._request(target, post, media)), self.settings.lease_seconds * LEASE_MARGIN)
+            async with asyncio.timeout(timeout):
+                found = await provider.reconcile(context, self._request(target, post, media))
         except (ProviderError, VaultError, TimeoutError) as error:
-            return Outcome("unconfirmed", code="RECONCILE_FAILED", message=f"{lost} Checking failed: {str(error)[:200]}")
+            reason = str(error)[:200] or f"no answer within {timeout:g}s"
+            return Outcome("unconfirmed", code="RECONCILE_FAILED", message=f"{lost} Checking failed: {reason}")
         if found is not None:
             return Outcome("success", result=found)
         return Outcome("unconfirmed", code=code, message=lost + " The platform shows no such post yet.")
