@@ -326,6 +326,6 @@ class WorkerHeartbeat(Base):
 
     __tablename__ = "worker_heartbeats"
 
-    worker_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    worker_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     beat_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -108,14 +108,14 @@ class WorkerWatch:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
-    async def check_once(self) -> Stall | None:
-        """Look once; warn when targets are stalled (again only every WARN_AGAIN_SECONDS)."""
-        stall = await find_stall(self.database, poll_seconds=self.poll_seconds)
-        now = asyncio.get_running_loop().time()
+    async def check_once(self, now: datetime | None = None) -> Stall | None:
+        """Look once (as if at ``now``); warn when targets are stalled, again only every WARN_AGAIN_SECONDS."""
+        stall = await find_stall(self.database, poll_seconds=self.poll_seconds, now=now)
+        looked_at = asyncio.get_running_loop().time()
         if stall is None:
             self._warned_at = float("-inf")
-        elif now - self._warned_at >= WARN_AGAIN_SECONDS:
-            self._warned_at = now
+        elif looked_at - self._warned_at >= WARN_AGAIN_SECONDS:
+            self._warned_at = looked_at
             log.warning(
                 "%d due post target(s) are waiting, the oldest since %s, and no worker is running "
                 "(last heartbeat: %s). This process runs no scheduler (SOCIALGATE_RUN_SCHEDULER=false): "

@@ -27,7 +27,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "worker_heartbeats",
-        sa.Column("worker_id", sa.String(length=80), nullable=False),
+        sa.Column("worker_id", sa.String(length=64), nullable=False),
         sa.Column("started_at", gateway.storage.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("beat_at", gateway.storage.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("worker_id", name=op.f("pk_worker_heartbeats")),
