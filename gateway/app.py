@@ -18,6 +18,7 @@ from gateway.core.request_context import RequestIdMiddleware
 from gateway.engine.scheduler import Scheduler
 from gateway.runtime import Runtime
 from gateway.settings import Settings, load_settings
+from gateway.storage.worker_heartbeats import WorkerWatch
 from gateway.web.body_limit import BodyLimitMiddleware, multipart_limit
 from gateway.web.dashboard import dashboard
 from gateway.web.media_serving import serve_media
@@ -36,12 +37,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await runtime.start()
+        watch: WorkerWatch | None = None
         if settings.run_scheduler:
             runtime.scheduler = Scheduler(runtime)
             runtime.scheduler.start()
+        else:  # `socialgate worker` processes publish: warn when none does
+            watch = WorkerWatch(runtime.database, poll_seconds=settings.scheduler_poll_seconds)
+            watch.start()
         try:
             yield
         finally:
+            if watch is not None:
+                await watch.stop()
             if runtime.scheduler is not None:
                 await runtime.scheduler.stop()
             await runtime.stop()

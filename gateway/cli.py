@@ -11,9 +11,10 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from gateway.core.errors import ServiceError
-from gateway.settings import Settings, SettingsError, load_settings
+from gateway.settings import Settings, StartupError, load_settings
 
 T = TypeVar("T")
 
@@ -75,6 +76,11 @@ def serve(
         from gateway.demo import seed_demo
 
         _print_demo(settings, _with_runtime(settings, seed_demo))
+    else:
+        from gateway.runtime import check_startup
+
+        # Checked here, not only in the app's lifespan: uvicorn would bury the message in a traceback.
+        asyncio.run(check_startup(settings))
     application = create_app(settings)
     settle_after_startup()
     uvicorn.run(
@@ -146,16 +152,17 @@ def worker() -> None:
 @app.command()
 def migrate() -> None:
     """Bring the database schema up to date (safe to run again)."""
+    from gateway.runtime import prepare_database
     from gateway.settings import resolve_secret_key
     from gateway.storage import Database
-    from gateway.storage.migrate import current_revision, upgrade
+    from gateway.storage.migrate import current_revision
 
     settings = _settings()
 
     async def run() -> str | None:
         database = Database(settings.database_url)
         try:
-            await upgrade(database, resolve_secret_key(settings))
+            await prepare_database(settings, database, resolve_secret_key(settings), migrate=True)
             return await current_revision(database)
         finally:
             await database.dispose()
@@ -289,8 +296,8 @@ def providers() -> None:
 def main() -> None:
     try:
         app()
-    except SettingsError as exc:
-        err.print(f"[red]socialgate cannot start.[/red] {exc}")
+    except StartupError as exc:
+        err.print(f"[red]socialgate cannot start.[/red] {escape(str(exc))}")
         raise SystemExit(2) from None
     except ServiceError as exc:
         err.print(f"[red]{exc.code}[/red]: {exc.message}")

@@ -20,10 +20,13 @@ from gateway.core.locks import KeyedLocks
 from gateway.events.bus import BusEvent, MemoryEventBus, StoredEventRelay
 from gateway.outbound.url_guard import GuardedNetworkBackend, GuardedTransport
 from gateway.plugins import load_plugins
-from gateway.settings import Settings, SettingsError, resolve_secret_key
+from gateway.settings import ENV_PREFIX, SECRET_KEY_FILENAME, Settings, SettingsError, StartupError, resolve_secret_key
 from gateway.storage import Database
-from gateway.storage.migrate import is_up_to_date, upgrade
+from gateway.storage.key_fingerprint import SecretKeyMismatch, check_secret_key
+from gateway.storage.migrate import current_revision, head_revision, upgrade
 from gateway.storage.provider_store import DatabaseProviderStore
+from gateway.storage.reachability import DatabaseUnreachable, masked_url
+from gateway.storage.worker_heartbeats import Heartbeat
 from providers import Event, ProviderContext, new_http_client
 from providers.context import DEFAULT_POOL as PROVIDER_POOL
 
@@ -55,6 +58,8 @@ class Runtime:
         self.account_locks = KeyedLocks()
         # Set by whoever runs the publishing engine in this process (the app's lifespan, `worker`).
         self.scheduler: Any = None
+        # Whatever scheduler this process runs records that it lives (gateway.storage.worker_heartbeats).
+        self.heartbeat = Heartbeat(self.database, poll_seconds=settings.scheduler_poll_seconds)
         self.observer_grace = OBSERVER_GRACE_SECONDS
 
     def provider_context(self, provider_id: str, account_id: str | None, credentials: dict[str, Any]) -> ProviderContext:
@@ -72,15 +77,8 @@ class Runtime:
         )
 
     async def start(self) -> None:
-        """Prepare the database: SQLite migrates itself; PostgreSQL must be migrated explicitly.
-
-        A shared server database is migrated by `socialgate migrate` in a deploy step, never by
-        whichever of several gateway processes happens to start first.
-        """
-        if self.settings.is_sqlite:
-            await upgrade(self.database, self.secret_key)
-        elif not await is_up_to_date(self.database):
-            raise SettingsError(["the database schema is not up to date: run `socialgate migrate` first"])
+        """Prepare the database (``prepare_database``), then start what runs in the background."""
+        await prepare_database(self.settings, self.database, self.secret_key, migrate=self.settings.is_sqlite)
         restrict_media_root(self.settings)
         await self.relay.start()
         await self.key_watch.start()
@@ -111,3 +109,59 @@ class Runtime:
         await self.events.close()
         await self.http.aclose()
         await self.database.dispose()
+
+
+async def prepare_database(settings: Settings, database: Database, secret_key: bytes, *, migrate: bool) -> None:
+    """Make sure this process may use the database, or raise StartupError saying why and what to do.
+
+    The database must answer; it is migrated when ``migrate`` (SQLite does so itself, and
+    `socialgate migrate`), and otherwise must be up to date: a shared server database is migrated
+    in a deploy step, never by whichever of several gateway processes starts first. The secret key
+    must be the one the database was first used with, checked before migrating too, since a
+    revision may derive rows from the key.
+    """
+    try:
+        await database.check_reachable()
+    except DatabaseUnreachable as error:
+        raise StartupError([str(error)]) from None
+    await _check_key(settings, database, secret_key)
+    if migrate:
+        await upgrade(database, secret_key)
+    else:
+        revision, head = await current_revision(database), head_revision()
+        if revision != head:
+            found = f"is at revision {revision}" if revision else "has no tables yet"
+            raise StartupError([
+                f"the database {masked_url(database.url)} {found} and this socialgate needs revision {head}: "
+                "run `socialgate migrate` first (with the same SOCIALGATE_DATABASE_URL and SOCIALGATE_SECRET_KEY)"
+            ])
+    await _check_key(settings, database, secret_key)
+
+
+async def _check_key(settings: Settings, database: Database, secret_key: bytes) -> None:
+    try:
+        await check_secret_key(database, secret_key)
+    except SecretKeyMismatch as mismatch:
+        where = f"the database {masked_url(database.url)}"
+        if mismatch.recorded_at is not None:
+            problem = f"this key is not the one {where} was first used with (on {mismatch.recorded_at:%Y-%m-%d %H:%M} UTC)"
+        else:
+            problem = f"this key opens none of the provider credentials already sealed in {where}"
+        source = (
+            "" if settings.secret_key
+            else f" This process has none set and read the one generated into {settings.resolved_data_dir / SECRET_KEY_FILENAME}."
+        )
+        raise SettingsError([
+            f"{ENV_PREFIX}SECRET_KEY: {problem}; with it, no stored credential could be opened.{source} "
+            f"Start every serve, worker and migrate process with the same {ENV_PREFIX}SECRET_KEY."
+        ]) from None
+
+
+async def check_startup(settings: Settings) -> None:
+    """What ``Runtime.start`` checks of the database, on its own: `serve` runs it before uvicorn,
+    so a problem is printed as the other commands print it instead of inside a server's traceback."""
+    database = Database(settings.database_url)
+    try:
+        await prepare_database(settings, database, resolve_secret_key(settings), migrate=settings.is_sqlite)
+    finally:
+        await database.dispose()

@@ -21,17 +21,21 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from gateway.storage.private_files import make_private_directories
+from gateway.storage.reachability import mask_passwords, masked_url
 
 ENV_PREFIX = "SOCIALGATE_"
 SUPPORTED_DATABASE_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
-SUPPORTED_EVENT_SCHEMES = ("memory", "redis", "rediss")
+# The in-process bus is the only one built: several processes already share events through the
+# database (gateway.events), and a Redis URL would be accepted and then never read.
+SUPPORTED_EVENT_SCHEMES = ("memory",)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 SECRET_KEY_FILENAME = "socialgate.secret"
 
 # What each variable expects, said in the error message when its value is refused.
 EXPECTATIONS = {
     "database_url": "a SQLAlchemy URL using sqlite+aiosqlite:// or postgresql+asyncpg://",
-    "events_url": "memory:// or a redis:// (rediss://) URL",
+    "events_url": "memory://, the only event bus this version has (processes sharing a database "
+    "already share events through it; leave the variable unset)",
     "secret_key": "32 random bytes as URL-safe base64, e.g. from "
     "`python -c \"import secrets,base64;print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())\"`",
     "public_base_url": "an absolute http(s) URL such as https://api.example.com",
@@ -53,18 +57,28 @@ EXPECTATIONS = {
     "max_request_bytes": "a number of bytes from 1024 to 67108864",
 }
 SECRET_FIELDS = {"secret_key"}
+# Fields whose refused value may be a URL carrying a password: shown with the password masked.
+URL_FIELDS = {"database_url", "events_url", "public_base_url"}
 
 # A provider's OAuth client: SOCIALGATE_OAUTH_<PROVIDER>_CLIENT_ID and _CLIENT_SECRET, where
 # <PROVIDER> is the provider id upper-cased with every other character than A-Z and 0-9 made "_".
 OAUTH_VARIABLE = re.compile(ENV_PREFIX + r"OAUTH_[A-Z0-9_]+_CLIENT_(ID|SECRET)")
 
 
-class SettingsError(Exception):
-    """Raised when the environment holds a value socialgate cannot start with."""
+class StartupError(Exception):
+    """A process cannot start: the command line prints the problems, without a traceback, and exits 2."""
+
+    heading = ""  # what kind of problem, when the problems do not say it themselves
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
-        super().__init__("Invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+        super().__init__((f"{self.heading}:" if self.heading else "") + "\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+class SettingsError(StartupError):
+    """Raised when the environment holds a value socialgate cannot start with."""
+
+    heading = "Invalid configuration"
 
 
 @dataclass(frozen=True)
@@ -92,8 +106,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
-    database_url: str = "sqlite+aiosqlite:///./socialgate.db"
-    events_url: str = "memory://"
+    # Not in the repr: a URL may carry a password.
+    database_url: str = Field(default="sqlite+aiosqlite:///./socialgate.db", repr=False)
+    events_url: str = Field(default="memory://", repr=False)
     secret_key: str | None = Field(default=None, repr=False)
     public_base_url: str | None = None
     host: str = "127.0.0.1"
@@ -252,6 +267,9 @@ def _describe(exc: ValidationError) -> list[str]:
         expected = EXPECTATIONS.get(field, "a valid value")
         if field in SECRET_FIELDS:
             got = ""  # never echo a secret, even a malformed one
+        elif field in URL_FIELDS and isinstance(error.get("input"), str):
+            shown = masked_url(error["input"]) if field == "database_url" else mask_passwords(error["input"])
+            got = f" (got {shown!r})"
         else:
             got = f" (got {error.get('input')!r})"
         problems.append(f"{variable}: expected {expected}{got}")
@@ -274,11 +292,18 @@ def resolve_secret_key(settings: Settings) -> bytes:
 
     When none is configured, one is generated once into a 0600 file in the data directory and
     reused on every later start: the embedded default works with no set-up, and restarts can
-    still read what earlier runs encrypted.
+    still read what earlier runs encrypted. Never on PostgreSQL: its processes run on several
+    machines, each would generate a key of its own, and none could open what another sealed.
     """
     if settings.secret_key:
         return decode_secret_key(settings.secret_key)
     path = settings.resolved_data_dir / SECRET_KEY_FILENAME
+    if not settings.is_sqlite:
+        raise SettingsError([
+            f"{ENV_PREFIX}SECRET_KEY: required with a PostgreSQL database, and the same in every serve, worker and "
+            f"migrate process; none is generated. Expected {EXPECTATIONS['secret_key']}"
+            + (f". A key an earlier version generated is in {path}: use its content." if path.exists() else "")
+        ])
     make_private_directories(path.parent)
     if not path.exists():
         # Written to a private temporary file, then linked into place: a concurrent start either

@@ -13,6 +13,7 @@ from gateway.settings import SettingsError, load_settings, resolve_secret_key
         ("SOCIALGATE_DATABASE_URL", "mysql://localhost/db"),
         ("SOCIALGATE_DATABASE_URL", "not a url at all"),
         ("SOCIALGATE_EVENTS_URL", "kafka://broker"),
+        ("SOCIALGATE_EVENTS_URL", "redis://localhost:6379/0"),  # no Redis bus yet: it would never be read
         ("SOCIALGATE_SECRET_KEY", "too-short"),
         ("SOCIALGATE_PUBLIC_BASE_URL", "ftp://example.com"),
         ("SOCIALGATE_PUBLIC_BASE_URL", "example.com"),
@@ -79,3 +80,20 @@ def test_corrupt_secret_file_stops_the_start(tmp_path):
     settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/socialgate.db")
     with pytest.raises(SettingsError, match="corrupt"):
         resolve_secret_key(settings)
+
+
+def test_postgresql_requires_the_secret_key_and_generates_no_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(database_url="postgresql+asyncpg://sg:hunter2@db.example/socialgate")
+    with pytest.raises(SettingsError, match="SOCIALGATE_SECRET_KEY: required with a PostgreSQL database") as caught:
+        resolve_secret_key(settings)
+    assert "hunter2" not in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_refused_database_url_is_shown_with_its_password_masked(monkeypatch):
+    monkeypatch.setenv("SOCIALGATE_DATABASE_URL", "mysql://sg:hunter2@db.example/socialgate")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert "hunter2" not in str(caught.value) and "mysql://sg:***@db.example/socialgate" in str(caught.value)
+    assert "hunter2" not in repr(load_settings(database_url="postgresql+asyncpg://sg:hunter2@db.example/socialgate"))

@@ -242,6 +242,7 @@ class Scheduler:
 
     async def _run(self) -> None:
         while not self._stopping:
+            await self.runtime.heartbeat.beat(self.worker_id)  # `serve` without a scheduler watches these
             try:
                 await self.tick()
             except Exception:  # the loop must outlive any one bad tick; the error is logged
@@ -605,8 +606,8 @@ class Scheduler:
             return Outcome("rejected", code="TOKEN_EXPIRED", message="The account's authorization expired; reconnect it."), None
         try:
             credentials = open_credentials(self.runtime, account)
-        except VaultError:
-            return Outcome("rejected", code="CREDENTIALS_UNREADABLE", message="The stored credentials cannot be opened with this secret key."), None
+        except VaultError:  # this worker's key is wrong, not the post: another worker may open them
+            return Outcome("transient", code="CREDENTIALS_UNREADABLE", message="The stored credentials cannot be opened with this secret key."), None
         request = self._request(target, post, media)
         context = self.runtime.provider_context(provider.id, account.id, credentials)
         timeout = self.settings.lease_seconds * LEASE_MARGIN

@@ -17,9 +17,11 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from gateway.storage.private_files import prepare_sqlite_file
+from gateway.storage.reachability import DatabaseUnreachable, describe_unreachable
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 
@@ -97,6 +99,13 @@ class Database:
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
+
+    async def check_reachable(self) -> None:
+        """Connect once at start; a failure becomes DatabaseUnreachable, which says why and what to do."""
+        try:
+            await self.ping()
+        except (OSError, DBAPIError) as error:  # refused, unresolvable, no such database, wrong user
+            raise DatabaseUnreachable(describe_unreachable(self.url, error)) from None
 
     async def dispose(self) -> None:
         await self.engine.dispose()

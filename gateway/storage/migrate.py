@@ -50,7 +50,3 @@ async def current_revision(database: Database) -> str | None:
 
     async with database.engine.connect() as connection:
         return await connection.run_sync(read)
-
-
-async def is_up_to_date(database: Database) -> bool:
-    return await current_revision(database) == head_revision()

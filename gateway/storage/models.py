@@ -308,3 +308,24 @@ class ProviderRecord(Timestamps, Base):
     kind: Mapped[str] = mapped_column(String(64))
     key: Mapped[str] = mapped_column(String(255))
     value: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class InstallationSetting(Base):
+    """A fact about the installation that every process must agree on, such as which secret key it
+    was first used with (``gateway.storage.key_fingerprint``). One row per name."""
+
+    __tablename__ = "installation_settings"
+
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WorkerHeartbeat(Base):
+    """The last sign of life of one running scheduler (``gateway.storage.worker_heartbeats``)."""
+
+    __tablename__ = "worker_heartbeats"
+
+    worker_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    beat_at: Mapped[datetime] = mapped_column(default=utcnow)

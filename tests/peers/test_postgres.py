@@ -11,11 +11,14 @@ import os
 import pytest
 from sqlalchemy import func, select
 
-from gateway.settings import SettingsError, load_settings
+from gateway.settings import StartupError, load_settings
 from gateway.storage.models import Attempt, Job, JobEvent, Target
 from tests.peers.postgres_peer import PostgresUnavailable, running_postgres
 
 pytestmark = pytest.mark.e2e
+
+# On PostgreSQL the key is never generated: every process is given the same one.
+SECRET_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +35,8 @@ def postgres_url():
 @pytest.fixture
 def pg_settings(postgres_url, tmp_path):
     return load_settings(
-        database_url=postgres_url, data_dir=str(tmp_path), run_scheduler=False, retry_base_seconds=0.01, retry_max_seconds=0.05,
+        database_url=postgres_url, data_dir=str(tmp_path), secret_key=SECRET_KEY, run_scheduler=False,
+        retry_base_seconds=0.01, retry_max_seconds=0.05,
     )
 
 
@@ -74,7 +78,7 @@ async def test_migrations_on_postgres(pg_settings):
     runtime = Runtime(pg_settings)
     try:
         if await current_revision(runtime.database) != head_revision():
-            with pytest.raises(SettingsError, match="socialgate migrate"):
+            with pytest.raises(StartupError, match="socialgate migrate"):
                 await runtime.start()  # a shared database is migrated in a deploy step, never by serve
     finally:
         await runtime.stop()
@@ -101,7 +105,7 @@ async def test_media_token_migration_on_postgres(postgres_url, tmp_path):
         await connection.execute(text("CREATE DATABASE legacy_media"))
     await admin.dispose()
     url = postgres_url.rsplit("/", 1)[0] + "/legacy_media"
-    await assert_the_migration_hashes_existing_tokens(load_settings(database_url=url, data_dir=str(tmp_path), run_scheduler=False))
+    await assert_the_migration_hashes_existing_tokens(load_settings(database_url=url, data_dir=str(tmp_path), secret_key=SECRET_KEY, run_scheduler=False))
 
 
 async def test_publishing_guarantees_on_postgres(pg_api):
