@@ -32,7 +32,7 @@ from schema.media import MediaMutation, MediaQuery
 from schema.organizations import OrganizationMutation, OrganizationQuery
 from schema.posts import PostMutation, PostQuery
 from schema.providers import ProviderQuery
-from schema.relay import Node, resolve_node
+from schema.relay import MAX_NODES, Node, resolve_node, resolve_nodes
 from schema.scalars import SCALAR_OVERRIDES
 from schema.shared_events import SharedEventExecution
 from schema.subscriptions import Subscription
@@ -57,6 +57,11 @@ LIMIT_RULES = (
 class CoreQuery:
     viewer: Viewer | None = strawberry.field(resolver=resolve_viewer, description="The caller: key, organization, scopes.")
     node: Node | None = strawberry.field(resolver=resolve_node, description="Any object by its id.")
+    nodes: list[Node | None] | None = strawberry.field(
+        resolver=resolve_nodes,
+        description=f"Objects by id (at most {MAX_NODES}), in the order given; null where `node` would be null. "
+        "One query per type.",
+    )
 
 
 QUERIES: tuple[type, ...] = (
