@@ -59,9 +59,11 @@ from schema.context import Context
 from schema.errors import shape_error
 from schema.fanout import Delivery, Envelope, FanoutHub, current_delivery, legacy_ws_frame, transport_ws_frame
 from schema.http_request import decode_json, place_files, request_object
+from schema.introspection import introspection_is_private
 
 log = logging.getLogger("socialgate.websocket")
 
+GRAPHIQL_PRIVATE_MESSAGE = "This server serves GraphiQL only to callers with a valid API key."
 # The close code of a socket whose key is refused, at connection_init or later (graphql-ws's Forbidden).
 FORBIDDEN_CLOSE = 4403
 MAX_CLOSE_REASON_BYTES = 123  # what a WebSocket close frame has room for
@@ -195,6 +197,17 @@ class GraphQLView(GraphQL):
             return decode_json(data, "The message")
         except RequestRefused as refused:
             raise json.JSONDecodeError(refused.message, data if isinstance(data, str) else "", 0) from None
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """GraphiQL, unless introspection is private and the page was asked for without a valid key
+        (a browser's navigation sends none): then 401 (403 for a key switched off)."""
+        if not self.runtime.settings.public_introspection:
+            context = await self.get_context(request, None)
+            refusal = context.principal_or_error
+            if introspection_is_private(context) and isinstance(refusal, ServiceError):
+                status = 401 if isinstance(refusal, Unauthenticated) else 403
+                raise RequestRefused(GRAPHIQL_PRIVATE_MESSAGE, status=status, code=refusal.code)
+        return await super().render_graphql_ide(request)
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
         """One GraphQL request from a GET's query string, a JSON body or a multipart upload."""

@@ -27,6 +27,7 @@ from schema.api_keys import ApiKeyMutation, ApiKeyQuery
 from schema.connections import ConnectionMutation, ConnectionQuery
 from schema.cost import QueryCost
 from schema.errors import ErrorShaping
+from schema.introspection import PrivateIntrospection
 from schema.jobs import JobQuery, PublishingMutation
 from schema.media import MediaMutation, MediaQuery
 from schema.organizations import OrganizationMutation, OrganizationQuery
@@ -90,6 +91,8 @@ def build_schema() -> strawberry.Schema:
             ErrorShaping,
             lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
             lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
+            # After the cache: it replaces the cached errors for a keyless caller, never edits them.
+            PrivateIntrospection,
             lambda: AddValidationRules(list(LIMIT_RULES)),
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             QueryCost,
