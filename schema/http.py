@@ -8,8 +8,9 @@ Responses follow the GraphQL over HTTP specification's two media types, picked f
 ``Accept`` (``gateway.core.http_errors.response_media_type``). In ``application/json`` every
 GraphQL result is a 200 with a ``data`` entry, as before. In ``application/graphql-response+json``
 a request error — the document does not parse or validate, a variable cannot be coerced, the
-query costs too much — is a 4xx (400; 429 when rate limited) without ``data``, and a result of
-execution, errors in fields included, is a 200 with ``data``.
+query costs too much — is a 4xx (400; 401 for introspection kept private, 429 when rate
+limited) without ``data``, and a result of execution, errors in fields included, is a 200 with
+``data``.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from typing import Any
 import strawberry
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode, parse
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
