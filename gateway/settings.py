@@ -55,6 +55,7 @@ EXPECTATIONS = {
     "lease_seconds": "a number of seconds from 1 to 86400",
     "scheduler_poll_seconds": "a number of seconds above 0 (at most 60)",
     "max_request_bytes": "a number of bytes from 1024 to 67108864",
+    "public_introspection": "true or false",
 }
 SECRET_FIELDS = {"secret_key"}
 # Fields whose refused value may be a URL carrying a password: shown with the password masked.
@@ -136,6 +137,9 @@ class Settings(BaseSettings):
     # The largest JSON request body /graphql reads (a document and its variables). Multipart
     # uploads are bounded by the largest media file instead (gateway.web.body_limit).
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # Introspection (__schema, __type) and GraphiQL for callers without a valid key. Off, only a
+    # caller with a key sees the schema (schema.introspection).
+    public_introspection: bool = True
     # SOCIALGATE_OAUTH_<PROVIDER>_CLIENT_ID/_CLIENT_SECRET by variable name; provider ids are not
     # known before the plugins load, so every such variable is kept and looked up per provider.
     _oauth_variables: dict[str, str] = PrivateAttr(default_factory=dict)

@@ -10,12 +10,13 @@ import strawberry
 from strawberry.scalars import JSON
 
 from gateway.accounts import accounts as service
+from gateway.auth.tenancy import find_owned_many
 from gateway.core.errors import UserError
 from gateway.events.bus import BusEvent
 from gateway.storage.models import Account as AccountRow
 from schema.context import Info
 from schema.payloads import UserErrorType, collect_user_errors, run_create, run_mutation
-from schema.relay import Connection, Node, node_resolver, page_request, read_one
+from schema.relay import Connection, Node, nodes_resolver, page_request, read_many, read_one
 
 AccountStatus = strawberry.enum(
     Enum("AccountStatus", {status.upper(): status for status in service.ACCOUNT_STATUSES}),  # type: ignore[misc]
@@ -61,10 +62,15 @@ async def _owned(info: Info, id: str) -> AccountType | None:
     return await read_one(info, lambda session: service.find_account(session, organization_id, id), AccountType.from_row)
 
 
-@node_resolver("acct")
 async def load_account(info: Info, id: str) -> AccountType | None:
     info.context.require("accounts:read")
     return await _owned(info, id)
+
+
+@nodes_resolver("acct")
+async def load_accounts(info: Info, ids: list[str]) -> dict[str, AccountType]:
+    organization_id = info.context.require("accounts:read").organization_id
+    return await read_many(info, lambda session: find_owned_many(session, AccountRow, "acct", organization_id, ids), AccountType.from_row)
 
 
 @strawberry.input

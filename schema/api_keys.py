@@ -8,10 +8,11 @@ from typing import Any
 import strawberry
 
 from gateway.auth import keys as service
+from gateway.auth.tenancy import find_owned_many
 from gateway.storage.models import ApiKey as ApiKeyRow
 from schema.context import Info
 from schema.payloads import UserErrorType, run_create, run_mutation
-from schema.relay import Connection, Node, node_resolver, page_request, read_one
+from schema.relay import Connection, Node, nodes_resolver, page_request, read_many, read_one
 
 
 @strawberry.type(name="ApiKey", description="An API key. Its secret is only ever shown when it is created.")
@@ -48,10 +49,15 @@ async def _owned(info: Info, id: str) -> ApiKeyType | None:
     return await read_one(info, lambda session: service.find_key(session, principal, id), ApiKeyType.from_row)
 
 
-@node_resolver("key")
 async def load_api_key(info: Info, id: str) -> ApiKeyType | None:
     info.context.require("keys:read")
     return await _owned(info, id)
+
+
+@nodes_resolver("key")
+async def load_api_keys(info: Info, ids: list[str]) -> dict[str, ApiKeyType]:
+    organization_id = info.context.require("keys:read").organization_id
+    return await read_many(info, lambda session: find_owned_many(session, ApiKeyRow, "key", organization_id, ids), ApiKeyType.from_row)
 
 
 @strawberry.input

@@ -9,12 +9,13 @@ from typing import Any
 import strawberry
 
 from gateway.accounts import oauth as service
+from gateway.auth.tenancy import find_owned_many
 from gateway.orgs.organizations import get_organization
 from gateway.storage.models import Connection as ConnectionRow
 from schema.accounts import AccountType
 from schema.context import Info
 from schema.payloads import UserErrorType, run_mutation
-from schema.relay import Node, node_resolver, read_one
+from schema.relay import Node, nodes_resolver, read_many, read_one
 
 ConnectionStatus = strawberry.enum(
     Enum("ConnectionStatus", {status.upper(): status for status in (service.PENDING, service.SUCCEEDED, service.FAILED)}),  # type: ignore[misc]
@@ -62,7 +63,14 @@ class ConnectionType(Node):
         return AccountType.from_row(row) if row else None
 
 
-@node_resolver("conn")
+@nodes_resolver("conn")
+async def load_connections(info: Info, ids: list[str]) -> dict[str, ConnectionType]:
+    organization_id = info.context.require("accounts:read").organization_id
+    return await read_many(
+        info, lambda session: find_owned_many(session, ConnectionRow, "conn", organization_id, ids), ConnectionType.from_row
+    )
+
+
 async def load_connection(info: Info, id: str) -> ConnectionType | None:
     principal = info.context.require("accounts:read")
     return await read_one(info, lambda session: service.find_connection(session, principal.organization_id, id), ConnectionType.from_row)

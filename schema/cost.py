@@ -1,11 +1,13 @@
 """Query cost, Shopify-style: what a query may touch, computed before it runs.
 
 An object field costs 1 plus its children; a scalar costs nothing; a connection costs its page
-size (``first``/``last``, default 20) times the cost of one node. A query above ``MAX_COST`` is
-refused; otherwise its cost is drawn from the key's rate-limit bucket, and the response reports
-both in ``extensions.cost``.
+size (``first``/``last``, default 20) times the cost of one node, plus ``COUNT_COST`` when its
+``totalCount`` is selected (one count, whatever the page size); ``nodes(ids:)`` costs the number
+of its ids times the cost of one ``node``. A query above ``MAX_COST`` is refused; otherwise its
+cost is drawn from the key's rate-limit bucket, and the response reports both in
+``extensions.cost``.
 
-Page sizes are checked here, before anything is priced, not only by the resolver: a negative
+Page sizes (and the number of ``ids``) are checked here, before anything is priced, not only by the resolver: a negative
 ``first`` would otherwise price its field below zero, and a query costing less than nothing
 would pay points back into the caller's bucket (issue 11, "a negative page size switches off the
 cost limit and the rate limit"). No field is ever priced below zero.
@@ -26,6 +28,7 @@ from graphql import (
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
+    ListValueNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
@@ -40,6 +43,12 @@ from gateway.core.errors import BadInput, RateLimited, ServiceError
 from gateway.core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 MAX_COST = 1_000
+# A connection's totalCount: one SELECT count(*), priced like one object.
+COUNT_COST = 1
+COUNT_FIELD = "totalCount"
+# ``nodes(ids:)`` takes as many ids as a page has items (schema.relay.MAX_NODES).
+MAX_IDS = MAX_PAGE_SIZE
+IDS_ARGUMENT = "ids"
 
 
 class QueryCostExceeded(ServiceError):
@@ -79,6 +88,33 @@ def _page_size(field: FieldNode, variables: dict[str, Any], defaults: dict[str, 
     return DEFAULT_PAGE_SIZE if size is None else size
 
 
+def _id_count(field: FieldNode, variables: dict[str, Any], defaults: dict[str, ValueNode]) -> int | None:
+    """How many ids an ``ids`` argument holds (None without one); refused above MAX_IDS."""
+    for argument in field.arguments or ():
+        if argument.name.value != IDS_ARGUMENT:
+            continue
+        value: Any = argument.value
+        if isinstance(value, VariableNode):
+            name = value.name.value
+            value = variables[name] if name in variables else defaults.get(name)
+        if isinstance(value, ListValueNode):
+            number = len(value.values)
+        elif isinstance(value, (list, tuple)):
+            number = len(value)
+        else:
+            number = 0 if value is None else 1  # a single value stands for a list of one
+        if number > MAX_IDS:
+            raise BadInput(f"`{IDS_ARGUMENT}` of `{field.name.value}` takes at most {MAX_IDS} ids; {number} were sent.", IDS_ARGUMENT)
+        return number
+    return None
+
+
+def _is_connection(named: Any) -> bool:
+    """A cursor connection: a type with a page of edges. Its name says less — the OAuth handshake
+    is a type called ``Connection``, one object, which was priced as a page of twenty."""
+    return isinstance(named, GraphQLObjectType) and "pageInfo" in named.fields and "edges" in named.fields
+
+
 class CostCalculator:
     def __init__(
         self,
@@ -106,6 +142,12 @@ class CostCalculator:
                     condition = self.schema.get_type(fragment.type_condition.name.value) or parent
                     yield from self._fields(fragment.selection_set, condition, seen | {name})
 
+    def _selects(self, selection_set: SelectionSetNode | None, parent: Any, name: str, seen: frozenset[str]) -> bool:
+        """Whether the selection (its fragments included) asks for the field ``name`` of ``parent``."""
+        if selection_set is None:
+            return False
+        return any(field.name.value == name for field, _owner in self._fields(selection_set, parent, seen))
+
     def cost(self, selection_set: SelectionSetNode | None, parent: Any, seen: frozenset[str] = frozenset()) -> int:
         if selection_set is None:
             return 0
@@ -118,8 +160,13 @@ class CostCalculator:
             if is_leaf_type(named):
                 continue
             children = self.cost(field.selection_set, named, seen)
-            if named.name.endswith("Connection"):
+            ids = _id_count(field, self.variables, self.defaults)
+            if _is_connection(named):
                 total += _page_size(field, self.variables, self.defaults) * max(1, children)
+                if self._selects(field.selection_set, named, COUNT_FIELD, seen):
+                    total += COUNT_COST
+            elif ids is not None:
+                total += ids * (1 + children)
             else:
                 total += 1 + children
         return max(0, total)

@@ -3,19 +3,30 @@
 Requests are read strictly (``schema.http_request``) and every refusal before GraphQL runs —
 a malformed body, an unsupported content type, an upload without a valid key — is answered as
 JSON with ``extensions.code`` and ``requestId`` rather than Strawberry's plain-text line.
+
+Responses follow the GraphQL over HTTP specification's two media types, picked from the request's
+``Accept`` (``gateway.core.http_errors.response_media_type``). In ``application/json`` every
+GraphQL result is a 200 with a ``data`` entry, as before. In ``application/graphql-response+json``
+a request error — the document does not parse or validate, a variable cannot be coerced, the
+query costs too much — is a 4xx (400; 401 for introspection kept private, 429 when rate
+limited) without ``data``, and a result of execution, errors in fields included, is a 200 with
+``data``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any
 
 import strawberry
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode, parse
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -33,16 +44,27 @@ from gateway.auth.access import ACT_AS_HEADER, act_as
 from gateway.auth.keys import Refusal, authenticate, parse_bearer, touch_last_used
 from gateway.core.background import BackgroundTasks
 from gateway.core.errors import BadInput, ServiceError, Unauthenticated
-from gateway.core.http_errors import BAD_REQUEST, CODE_BY_STATUS, RequestRefused, error_response
+from gateway.core.http_errors import (
+    APPLICATION_JSON,
+    BAD_REQUEST,
+    CODE_BY_STATUS,
+    CONTENT_TYPES,
+    GRAPHQL_RESPONSE_JSON,
+    RequestRefused,
+    error_response,
+    response_media_type,
+)
 from gateway.core.request_context import current_request_id, new_request_id
 from gateway.runtime import Runtime
 from schema.context import Context
 from schema.errors import shape_error
 from schema.fanout import Delivery, Envelope, FanoutHub, current_delivery, legacy_ws_frame, transport_ws_frame
 from schema.http_request import decode_json, place_files, request_object
+from schema.introspection import introspection_is_private
 
 log = logging.getLogger("socialgate.websocket")
 
+GRAPHIQL_PRIVATE_MESSAGE = "This server serves GraphiQL only to callers with a valid API key."
 # The close code of a socket whose key is refused, at connection_init or later (graphql-ws's Forbidden).
 FORBIDDEN_CLOSE = 4403
 MAX_CLOSE_REASON_BYTES = 123  # what a WebSocket close frame has room for
@@ -131,14 +153,39 @@ class GraphQLView(GraphQL):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        media_type = response_media_type(Headers(scope=scope).get("accept"))
         try:
             response = await self.run(Request(scope=scope, receive=receive))
         except RequestRefused as refused:
-            response = refused.response()
+            response = refused.response(media_type)
         except (HTTPException, StarletteHTTPException) as error:  # Strawberry's and Starlette's own refusals
             status, message = error.status_code, str(getattr(error, "reason", None) or error.detail)
-            response = error_response(status, CODE_BY_STATUS.get(status, BAD_REQUEST), message)
+            response = error_response(status, CODE_BY_STATUS.get(status, BAD_REQUEST), message, media_type=media_type)
         await response(scope, receive, send)
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        """The headers and status resolvers may set; it also carries the media type the response
+        is sent in, which ``create_response`` (given no request) needs."""
+        sub_response = await super().get_sub_response(request)
+        sub_response.media_type = response_media_type(request.headers.get("accept"))
+        return sub_response
+
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:
+        """The GraphQL response in its negotiated media type. Only a request error in
+        application/graphql-response+json lacks ``data`` (``process_result``): its status is a 4xx."""
+        media_type = sub_response.media_type or APPLICATION_JSON
+        response = Response(self.encode_json(response_data), status_code=200, media_type=CONTENT_TYPES[media_type])
+        response.headers.raw.extend(sub_response.headers.raw)
+        response.headers.add_vary_header("Accept")
+        if sub_response.background:
+            response.background = sub_response.background
+        if isinstance(response_data, dict) and "data" not in response_data:
+            response.status_code, retry_after = request_error_status(response_data.get("errors") or [])
+            if retry_after is not None:
+                response.headers["Retry-After"] = retry_after
+        elif sub_response.status_code:
+            response.status_code = sub_response.status_code
+        return response
 
     def parse_json(self, data: str | bytes) -> Any:
         """An HTTP body or query-string part: refused with a message saying what is wrong with it."""
@@ -151,6 +198,17 @@ class GraphQLView(GraphQL):
             return decode_json(data, "The message")
         except RequestRefused as refused:
             raise json.JSONDecodeError(refused.message, data if isinstance(data, str) else "", 0) from None
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """GraphiQL, unless introspection is private and the page was asked for without a valid key
+        (a browser's navigation sends none): then 401 (403 for a key switched off)."""
+        if not self.runtime.settings.public_introspection:
+            context = await self.get_context(request, None)
+            refusal = context.principal_or_error
+            if introspection_is_private(context) and isinstance(refusal, ServiceError):
+                status = 401 if isinstance(refusal, Unauthenticated) else 403
+                raise RequestRefused(GRAPHIQL_PRIVATE_MESSAGE, status=status, code=refusal.code)
+        return await super().render_graphql_ide(request)
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
         """One GraphQL request from a GET's query string, a JSON body or a multipart upload."""
@@ -275,12 +333,43 @@ class GraphQLView(GraphQL):
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         """Shape any error no extension saw (a parse error cut short by a limit, say), so that every
-        error leaving over HTTP carries its code and request id."""
+        error leaving over HTTP carries its code and request id. In application/graphql-response+json
+        a request error has no ``data`` entry."""
         if result.errors:
             result.errors = [
                 error if (error.extensions or {}).get("code") else shape_error(error) for error in result.errors
             ]
-        return process_result(result)
+        response = process_result(result)
+        if is_request_error(result) and response_media_type(request.headers.get("accept")) == GRAPHQL_RESPONSE_JSON:
+            del response["data"]
+        return response
+
+
+# A request error's status in application/graphql-response+json, by the code of its error; any
+# other code (a document that does not parse or validate, a variable that cannot be coerced, a
+# page size or a cost refused before execution) is the client's mistake: 400.
+REQUEST_ERROR_STATUS = {"RATE_LIMITED": 429, "UNAUTHENTICATED": 401, "FORBIDDEN": 403, "INTERNAL": 500}
+
+
+def is_request_error(result: ExecutionResult) -> bool:
+    """Whether the result is a request error: execution never began, so there is no data.
+
+    Parsing, validation and variable coercion fail before any field resolves, and so do our own
+    refusals before execution (cost, rate limit, a subscription over plain HTTP): none of their
+    errors has a ``path``. An error in a field always has one, even when it nulls all the data.
+    """
+    return result.data is None and bool(result.errors) and all(error.path is None for error in result.errors)
+
+
+def request_error_status(errors: list[dict[str, Any]]) -> tuple[int, str | None]:
+    """The status of a request error, the worst of its errors', and a Retry-After for a 429."""
+    statuses = [REQUEST_ERROR_STATUS.get((error.get("extensions") or {}).get("code"), 400) for error in errors]
+    status = max(statuses, default=400)
+    retry_after = None
+    if status == 429:
+        waits = [(error.get("extensions") or {}).get("retryAfter") for error in errors]
+        retry_after = str(max(1, math.ceil(max((w for w in waits if isinstance(w, (int, float))), default=1))))
+    return status, retry_after
 
 
 def _is_multipart(request: Request | WebSocket) -> bool:

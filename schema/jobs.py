@@ -9,13 +9,14 @@ from enum import Enum
 import strawberry
 from strawberry.scalars import JSON
 
+from gateway.auth.tenancy import find_owned_many
 from gateway.engine import queue
 from gateway.events.bus import BusEvent, stored_job_events
 from gateway.storage.models import Job as JobRow
 from schema.context import Info
 from schema.payloads import UserErrorType, collect_user_errors
 from schema.posts import PostType
-from schema.relay import Connection, Node, node_resolver, page_request, read_one
+from schema.relay import Connection, Node, nodes_resolver, page_request, read_many, read_one
 
 JobStatus = strawberry.enum(Enum("JobStatus", {s.upper(): s for s in queue.JOB_STATUSES}))  # type: ignore[misc]
 
@@ -91,10 +92,15 @@ class JobType(Node):
             return [JobEventType.from_event(e) for e in await stored_job_events(session, str(self.id), after_seq)]
 
 
-@node_resolver("job")
 async def load_job(info: Info, id: str) -> JobType | None:
     principal = info.context.require("jobs:read")
     return await read_one(info, lambda session: queue.find_job(session, principal.organization_id, id), JobType.from_row)
+
+
+@nodes_resolver("job")
+async def load_jobs(info: Info, ids: list[str]) -> dict[str, JobType]:
+    organization_id = info.context.require("jobs:read").organization_id
+    return await read_many(info, lambda session: find_owned_many(session, JobRow, "job", organization_id, ids), JobType.from_row)
 
 
 @strawberry.input

@@ -8,13 +8,14 @@ from datetime import datetime
 import strawberry
 from strawberry.file_uploads import Upload
 
+from gateway.auth.tenancy import find_owned_many
 from gateway.content import media as service
 from gateway.content.media_formats import MediaKind
 from gateway.runtime import Runtime
 from gateway.storage.models import MediaAsset as MediaAssetRow
 from schema.context import Info
 from schema.payloads import UserErrorType, collect_user_errors
-from schema.relay import Connection, Node, node_resolver, page_request, read_one
+from schema.relay import Connection, Node, nodes_resolver, page_request, read_many, read_one
 
 MediaKindType = strawberry.enum(MediaKind, name="MediaKind", description="What a media asset is.")
 
@@ -52,7 +53,17 @@ class MediaAssetType(Node):
         )
 
 
-@node_resolver("med")
+@nodes_resolver("med")
+async def load_media_assets(info: Info, ids: list[str]) -> dict[str, MediaAssetType]:
+    organization_id = info.context.require("media:read").organization_id
+    runtime = info.context.runtime
+    return await read_many(
+        info,
+        lambda session: find_owned_many(session, MediaAssetRow, "med", organization_id, ids),
+        lambda row: MediaAssetType.from_row(row, runtime),
+    )
+
+
 async def load_media_asset(info: Info, id: str) -> MediaAssetType | None:
     principal = info.context.require("media:read")
     runtime = info.context.runtime

@@ -12,7 +12,7 @@ from gateway.orgs import organizations as service
 from gateway.storage.models import Organization as OrganizationRow
 from schema.context import Info
 from schema.payloads import UserErrorType, run_create, run_mutation
-from schema.relay import Connection, Node, node_resolver, page_request, read_one
+from schema.relay import Connection, Node, nodes_resolver, page_request, read_many, read_one
 
 
 @strawberry.type(name="Organization", description="A tenant: accounts, posts and keys belong to one.")
@@ -54,10 +54,15 @@ async def _visible(info: Info, id: str) -> OrganizationType | None:
     return await read_one(info, lambda session: service.find_visible(session, principal, id), OrganizationType.from_row)
 
 
-@node_resolver("org")
 async def load_organization(info: Info, id: str) -> OrganizationType | None:
     info.context.require("org:read")
     return await _visible(info, id)
+
+
+@nodes_resolver("org")
+async def load_organizations(info: Info, ids: list[str]) -> dict[str, OrganizationType]:
+    principal = info.context.require("org:read")
+    return await read_many(info, lambda session: service.find_visible_many(session, principal, ids), OrganizationType.from_row)
 
 
 @strawberry.input

@@ -9,6 +9,7 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
+from gateway.auth.tenancy import find_owned_many
 from gateway.content import posts as service
 from gateway.core.errors import BadInput, UserError
 from gateway.engine import queue as publishing
@@ -18,7 +19,7 @@ from schema.accounts import AccountType
 from schema.context import Info
 from schema.media import MediaAssetType
 from schema.payloads import UserErrorType, collect_user_errors, run_create, run_mutation
-from schema.relay import Connection, Node, node_resolver, page_request, read_one
+from schema.relay import Connection, Node, nodes_resolver, page_request, read_many, read_one
 
 PostStatus = strawberry.enum(
     Enum("PostStatus", {s.upper(): s for s in service.POST_STATUSES}),  # type: ignore[misc]
@@ -129,19 +130,23 @@ async def _owned(info: Info, id: str) -> PostType | None:
     return await read_one(info, lambda session: service.find_post(session, organization_id, id), PostType.from_row)
 
 
-@node_resolver("post")
 async def load_post(info: Info, id: str) -> PostType | None:
     info.context.require("posts:read")
     return await _owned(info, id)
 
 
-@node_resolver("tgt")
-async def load_target(info: Info, id: str) -> TargetType | None:
-    principal = info.context.require("posts:read")
-    async with info.context.runtime.database.read() as session:
-        target = await session.get(TargetRow, id)
-        post = await service.find_post(session, principal.organization_id, target.post_id) if target else None
-    return TargetType.from_row(target, post) if target and post else None
+@nodes_resolver("post")
+async def load_posts(info: Info, ids: list[str]) -> dict[str, PostType]:
+    organization_id = info.context.require("posts:read").organization_id
+    return await read_many(info, lambda session: find_owned_many(session, PostRow, "post", organization_id, ids), PostType.from_row)
+
+
+@nodes_resolver("tgt")
+async def load_targets(info: Info, ids: list[str]) -> dict[str, TargetType]:
+    organization_id = info.context.require("posts:read").organization_id
+    return await read_many(
+        info, lambda session: service.find_targets(session, organization_id, ids), lambda found: TargetType.from_row(*found)
+    )
 
 
 @strawberry.input

@@ -1,19 +1,25 @@
-"""Relay conventions: the Node interface, ``node(id)``, and cursor connections.
+"""Relay conventions: the Node interface, ``node(id)``, ``nodes(ids:)``, and cursor connections.
 
 Our ids are already global (their prefix names the type), so they serve as Relay ids as they
-are; ``node(id)`` dispatches on the prefix to the resolver each type module registers.
+are. Each type module registers how to fetch many of its ids at once, scoped to the caller's
+organization (``nodes_resolver``); ``nodes(ids:)`` groups its ids by prefix and runs one query
+per type, and ``node(id)`` is the same path with one id, so both hide the same things: an id of
+another organization, unknown or malformed comes back null.
+
+A connection's ``totalCount`` counts the query its page was cut from (same filters, no cursor)
+in one ``SELECT count(*)``, run only when a client selects the field.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 import strawberry
 
-from gateway.core.errors import BadInput
+from gateway.core.errors import BadInput, Forbidden
 from gateway.core.ids import id_prefix
-from gateway.core.pagination import MAX_PAGE_SIZE, Page, PageRequest
+from gateway.core.pagination import MAX_PAGE_SIZE, Page, PageRequest, count
 from schema.context import Info
 
 T = TypeVar("T")
@@ -24,15 +30,20 @@ class Node:
     id: strawberry.ID
 
 
-NodeResolver = Callable[[Info, str], Awaitable[Node | None]]
-_NODE_RESOLVERS: dict[str, NodeResolver] = {}
+# How many ids one ``nodes(ids:)`` takes, like a page of a connection.
+MAX_NODES = MAX_PAGE_SIZE
+
+NodesResolver = Callable[[Info, list[str]], Awaitable[Mapping[str, Node]]]
+_NODES_RESOLVERS: dict[str, NodesResolver] = {}
 
 
-def node_resolver(prefix: str) -> Callable[[NodeResolver], NodeResolver]:
-    """Register how ``node(id)`` fetches ids with this prefix (scoped to the caller's org)."""
+def nodes_resolver(prefix: str) -> Callable[[NodesResolver], NodesResolver]:
+    """Register how ids with this prefix are fetched, many in one query, scoped to the caller's
+    organization: the resolver returns the objects it found by id and leaves the others out. It
+    checks the scope its type needs (``Forbidden`` otherwise)."""
 
-    def register(resolver: NodeResolver) -> NodeResolver:
-        _NODE_RESOLVERS[prefix] = resolver
+    def register(resolver: NodesResolver) -> NodesResolver:
+        _NODES_RESOLVERS[prefix] = resolver
         return resolver
 
     return register
@@ -41,11 +52,33 @@ def node_resolver(prefix: str) -> Callable[[NodeResolver], NodeResolver]:
 async def resolve_node(info: Info, id: strawberry.ID) -> Node | None:
     """Any object by id, or null when it does not exist in the caller's organization."""
     info.context.principal  # authenticate before saying anything about an id
-    prefix = id_prefix(str(id))
-    resolver = _NODE_RESOLVERS.get(prefix or "")
+    resolver = _NODES_RESOLVERS.get(id_prefix(str(id)) or "")
     if resolver is None:
         return None
-    return await resolver(info, str(id))
+    return (await resolver(info, [str(id)])).get(str(id))
+
+
+async def resolve_nodes(
+    info: Info, ids: list[strawberry.ID]
+) -> list[Node | None] | None:
+    """Objects by id, in the order asked, each null where ``node(id)`` would be null. One query per
+    type; a type whose scope the key lacks is null at its positions, each with a FORBIDDEN error."""
+    info.context.principal
+    if len(ids) > MAX_NODES:
+        raise BadInput(f"`ids` takes at most {MAX_NODES} ids; {len(ids)} were sent.", "ids")
+    by_prefix: dict[str, list[str]] = {}
+    for value in dict.fromkeys(str(i) for i in ids):
+        prefix = id_prefix(value)
+        if prefix in _NODES_RESOLVERS:
+            by_prefix.setdefault(prefix, []).append(value)
+    found: dict[str, Any] = {}
+    for prefix, group in by_prefix.items():
+        try:
+            found.update(await _NODES_RESOLVERS[prefix](info, group))
+        except Forbidden as refused:
+            # graphql-core raises an exception it finds in a list at that item's path only.
+            found.update(dict.fromkeys(group, refused))
+    return [found.get(str(i)) for i in ids]
 
 
 @strawberry.type
@@ -67,11 +100,21 @@ class Connection(Generic[T]):
     edges: list[Edge[T]]
     nodes: list[T]
     page_info: PageInfo
+    counted: strawberry.Private[Any]  # the page's query, for totalCount
+
+    @strawberry.field(
+        description="How many items the whole list holds with the same filters, whatever the page and its cursors. "
+        "Counted only when selected; costs 1."
+    )
+    async def total_count(self, info: Info) -> int:
+        async with info.context.runtime.database.read() as session:
+            return await count(session, self.counted)
 
     @classmethod
     def from_page(cls, page: Page[Any], convert: Callable[[Any], T]) -> Connection[T]:
         nodes = [convert(item) for item in page.items]
         return cls(
+            counted=page.query,
             edges=[Edge(cursor=cursor, node=node) for cursor, node in zip(page.cursors, nodes, strict=True)],
             nodes=nodes,
             page_info=PageInfo(
@@ -104,3 +147,12 @@ async def read_one(info: Info, find: Callable[[Any], Awaitable[Row | None]], con
     async with info.context.runtime.database.read() as session:
         row = await find(session)
     return convert(row) if row is not None else None
+
+
+async def read_many(
+    info: Info, find: Callable[[Any], Awaitable[Mapping[str, Row]]], convert: Callable[[Row], T]
+) -> dict[str, T]:
+    """Run a tenant-scoped find of many ids (one query) in a read session and map the rows by id."""
+    async with info.context.runtime.database.read() as session:
+        rows = await find(session)
+    return {row_id: convert(row) for row_id, row in rows.items()}

@@ -19,7 +19,7 @@ from gateway.auth.tenancy import find_owned, require_owned
 from gateway.content.post_checks import PostCheck, PostInput, PostValidator, TargetCheck, TargetInput, dry_run
 from gateway.core.clock import utcnow
 from gateway.core.errors import BadInput, Conflict, UserError
-from gateway.core.ids import new_id
+from gateway.core.ids import is_id_of, new_id
 from gateway.core.pagination import Page, PageRequest, paginate
 from gateway.storage.models import Post, Target
 
@@ -116,6 +116,19 @@ async def create_post(
 
 async def find_post(session: AsyncSession, organization_id: str, post_id: str) -> Post | None:
     return await find_owned(session, Post, "post", organization_id, post_id)
+
+
+async def find_targets(session: AsyncSession, organization_id: str, target_ids: Sequence[str]) -> dict[str, tuple[Target, Post]]:
+    """The targets among ``target_ids`` whose post ``find_post`` would return, with that post, in one query."""
+    wanted = [i for i in dict.fromkeys(target_ids) if is_id_of(i, "tgt")]
+    if not wanted:
+        return {}
+    query = (
+        select(Target, Post)
+        .join(Post, Post.id == Target.post_id)
+        .where(Target.id.in_(wanted), Post.organization_id == organization_id, Post.deleted_at.is_(None))
+    )
+    return {target.id: (target, post) for target, post in (await session.execute(query)).all()}
 
 
 async def _owned_post(session: AsyncSession, organization_id: str, post_id: str) -> Post:

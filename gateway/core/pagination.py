@@ -3,6 +3,10 @@
 Offsets skip and repeat rows when the list changes between pages; a keyset cursor names the last
 row seen, so the next page starts exactly after it. The cursor is opaque to clients (URL-safe
 base64 of the row's timestamp and id) and checked strictly when it comes back.
+
+A page keeps the query it was cut from (filtered and scoped, before any cursor), so the size of
+the whole list can be counted later with exactly the same conditions, and only when asked for:
+``count`` runs one ``SELECT count(*)`` over it.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, and_, or_
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.core.errors import BadInput
@@ -42,6 +46,13 @@ class Page(Generic[T]):
     cursors: list[str]
     has_next_page: bool
     has_previous_page: bool
+    # The filtered, scoped query the page was cut from, before cursors, order and limit.
+    query: Select[Any] | None = None
+
+
+async def count(session: AsyncSession, query: Select[Any]) -> int:
+    """How many rows ``query`` selects: its conditions, none of a page's cursors or limit."""
+    return int((await session.execute(select(func.count()).select_from(query.order_by(None).subquery()))).scalar_one())
 
 
 def encode_cursor(created_at: datetime, row_id: str) -> str:
@@ -73,6 +84,7 @@ def check_page_request(request: PageRequest) -> None:
 async def paginate(session: AsyncSession, query: Select[Any], model: Any, request: PageRequest) -> Page[Any]:
     """Run ``query`` (already filtered and scoped) one page at a time, newest first."""
     check_page_request(request)
+    filtered = query
     backwards = request.last is not None and request.first is None
     size = request.size()
     created, ident = model.created_at, model.id
@@ -94,4 +106,5 @@ async def paginate(session: AsyncSession, query: Select[Any], model: Any, reques
         cursors=cursors,
         has_next_page=more if not backwards else bool(request.before),
         has_previous_page=more if backwards else bool(request.after),
+        query=filtered,
     )

@@ -6,6 +6,7 @@ archives its direct children; an organization can also rename itself and edit it
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import false, select
@@ -86,6 +87,16 @@ async def find_visible(session: AsyncSession, principal: Principal, organization
     if organization_id is None:
         return None
     return _within(await _get(session, organization_id), _seen_from(principal))
+
+
+async def find_visible_many(session: AsyncSession, principal: Principal, organization_ids: Sequence[str]) -> dict[str, Organization]:
+    """``find_visible`` for many ids in one query: those the caller may see, by id."""
+    wanted = [i for i in dict.fromkeys(organization_ids) if is_id_of(i, "org")]
+    if not wanted:
+        return {}
+    roots = _seen_from(principal)
+    rows = (await session.execute(select(Organization).where(Organization.id.in_(wanted)))).scalars()
+    return {row.id: row for row in rows if _within(row, roots) is not None}
 
 
 async def _editable(session: AsyncSession, principal: Principal, organization_id: str) -> Organization | None:

@@ -21,7 +21,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.content.media import DEFAULT_LIMITS, MiB
-from gateway.core.http_errors import error_response
+from gateway.core.http_errors import error_response, response_media_type
 
 PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
 MESSAGE_TOO_BIG = 1009  # RFC 6455 close code
@@ -105,7 +105,8 @@ class BodyLimitMiddleware:
     @staticmethod
     async def _refuse(limit: int, scope: Scope, receive: Receive, send: Send) -> None:
         message = f"The request body is larger than {limit} bytes."
-        response = error_response(413, PAYLOAD_TOO_LARGE, message, headers={"Connection": "close"}, limit=limit)
+        media_type = response_media_type(Headers(scope=scope).get("accept"))
+        response = error_response(413, PAYLOAD_TOO_LARGE, message, headers={"Connection": "close"}, media_type=media_type, limit=limit)
         await response(scope, receive, send)
 
 
