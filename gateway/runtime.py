@@ -17,7 +17,7 @@ from gateway.auth.rate_limit import CostRateLimiter
 from gateway.content.media import restrict_media_root
 from gateway.core import clock
 from gateway.core.locks import KeyedLocks
-from gateway.events.bus import BusEvent, MemoryEventBus, StoredEventRelay
+from gateway.events import BusEvent, MemoryEventBus, StoredEventRelay
 from gateway.outbound.url_guard import GuardedNetworkBackend, GuardedTransport
 from gateway.plugins import load_plugins
 from gateway.settings import Settings, SettingsError, resolve_secret_key

@@ -10,7 +10,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from gateway.engine import queue
-from gateway.events.bus import BusEvent, stored_job_events
+from gateway.events import BusEvent, stored_job_events
 from gateway.storage.models import Job as JobRow
 from schema.context import Info
 from schema.payloads import UserErrorType, collect_user_errors

@@ -19,7 +19,7 @@ from strawberry.scalars import JSON
 
 from gateway.core.errors import NotFound, ServiceError
 from gateway.engine.queue import FINISHED, find_job
-from gateway.events.bus import BusEvent, SubscriptionClosed, follow_job, follow_organization
+from gateway.events import BusEvent, SubscriptionClosed, follow_job, follow_organization
 from schema.context import Info
 from schema.fanout import current_delivery
 from schema.jobs import JobEventType

@@ -5,7 +5,7 @@ import asyncio
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from gateway.core.clock import utcnow
-from gateway.events.bus import BusEvent
+from gateway.events import BusEvent
 from schema.context import Context
 from tests.conftest import make_org_with_key
 
