@@ -37,7 +37,7 @@ class Runtime:
         self.settings = settings
         self.database = Database(settings.database_url)
         self.secret_key = resolve_secret_key(settings)
-        self.plugins = load_plugins(settings.plugins)
+        self.plugins = load_plugins(settings.plugins, trace=settings.trace_plugins)
         # One pooled client for every provider call; tests pass a transport scripted with the
         # platforms' real responses. By default every connection passes the SSRF guard: some
         # providers call hosts a user typed in (a Mastodon instance, a PDS, a webhook URL).
