@@ -85,6 +85,26 @@ def _ordered(found: Iterable[EntryPoint]) -> list[EntryPoint]:
     return list(unique.values())
 
 
+class _Attributes:
+    """A hashable copy of an unhashable plugin object's attributes (a ``SimpleNamespace`` of hooks, say).
+
+    Each plugin is called through ``manager.subset_hook_caller``, which keeps plugins in a set.
+    """
+
+    def __init__(self, plugin: object) -> None:
+        for name in dir(plugin):
+            if not name.startswith("__"):
+                setattr(self, name, getattr(plugin, name))
+
+
+def _hashable(plugin: object) -> object:
+    try:
+        hash(plugin)
+    except TypeError:
+        return _Attributes(plugin)
+    return plugin
+
+
 class HookTrace:
     """``add_hookcall_monitoring``'s pair: logs each hook call, the plugins it ran and how long it took."""
 
@@ -124,6 +144,7 @@ class PluginRegistry:
 
     def add(self, name: str, plugin: object, *, version: str | None = None, distribution: str | None = None) -> PluginInfo:
         """Register one plugin object (a module, usually) and its providers, or record why not."""
+        plugin = _hashable(plugin)
         try:
             self.manager.register(plugin, name=name)
         except (ValueError, pluggy.PluginValidationError) as exc:

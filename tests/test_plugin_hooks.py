@@ -128,3 +128,18 @@ async def test_the_setting_turns_tracing_on_for_the_runtime(settings, monkeypatc
         assert [(r.hook, r.plugins) for r in caplog.records if hasattr(r, "duration_ms")] == [("register_providers", ["sandbox"])]
     finally:
         await runtime.stop()
+
+
+async def test_a_plugin_object_that_cannot_be_hashed_is_called_through_the_hook_too():
+    """pluggy's per-plugin calls keep plugins in a set; a SimpleNamespace of hooks is registered all the same."""
+    from types import SimpleNamespace
+
+    registry = PluginRegistry()
+    wrapper = Wrapper()
+    registry.add("wrapper", wrapper)
+    policy = Policy("NAMESPACED")
+    info = registry.add("namespaced", SimpleNamespace(validate_post=policy.validate_post, register_providers=policy.register_providers))
+    assert info.loaded and info.hooks == ("register_providers", "validate_post")
+    issues = await registry.validate_post(PostDraft(text="x"), PROVIDER, "acct_1")
+    assert [i.code for i in issues] == ["NAMESPACED"]
+    assert wrapper.wrapped == ["register_providers", "validate_post"]
