@@ -4,13 +4,21 @@ Built-in plugins are registered through the same entry-point group as a third pa
 sandbox loads exactly the way an installed package does. A plugin that fails to import, declares
 an inconsistent provider or reuses another plugin's provider id is recorded with its error and
 left out; the others load and the gateway runs.
+
+Every hook is called through pluggy (``manager.hook``), never by taking an implementation's
+function out of it: that is where hook wrappers, ``add_hookcall_monitoring`` and pluggy's own
+tracing attach. Each plugin's implementation is called on its own (a subset of the hook that
+keeps every wrapper), so one plugin's failure is reported with its name and never skips the
+others'. ``SOCIALGATE_TRACE_PLUGINS=1`` logs every call with its plugin and duration (datasette's
+``DATASETTE_TRACE_PLUGINS``); an ``async def`` implementation is timed until it has finished.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
@@ -77,17 +85,55 @@ def _ordered(found: Iterable[EntryPoint]) -> list[EntryPoint]:
     return list(unique.values())
 
 
-def _call(implementation: Any, arguments: dict[str, Any]) -> Any:
-    # pluggy lets an implementation take only some of the spec's arguments: pass those it names.
-    return implementation.function(*(arguments[name] for name in implementation.argnames))
+class _Attributes:
+    """A hashable copy of an unhashable plugin object's attributes (a ``SimpleNamespace`` of hooks, say).
+
+    Each plugin is called through ``manager.subset_hook_caller``, which keeps plugins in a set.
+    """
+
+    def __init__(self, plugin: object) -> None:
+        for name in dir(plugin):
+            if not name.startswith("__"):
+                setattr(self, name, getattr(plugin, name))
+
+
+def _hashable(plugin: object) -> object:
+    try:
+        hash(plugin)
+    except TypeError:
+        return _Attributes(plugin)
+    return plugin
+
+
+class HookTrace:
+    """``add_hookcall_monitoring``'s pair: logs each hook call, the plugins it ran and how long it took."""
+
+    def __init__(self) -> None:
+        self._started: list[float] = []  # a stack: a hook may call another
+
+    def before(self, hook_name: str, implementations: list[pluggy.HookImpl], kwargs: dict[str, Any]) -> None:
+        self._started.append(time.perf_counter())
+
+    def after(self, outcome: Any, hook_name: str, implementations: list[pluggy.HookImpl], kwargs: dict[str, Any]) -> None:
+        elapsed_ms = (time.perf_counter() - self._started.pop()) * 1000
+        plugins = [i.plugin_name for i in implementations if not (i.hookwrapper or i.wrapper)]
+        failed = outcome.exception is not None
+        log.info(
+            "plugin hook %s of %s: %.3f ms%s", hook_name, ", ".join(plugins) or "no plugin", elapsed_ms, " (raised)" if failed else "",
+            extra={"hook": hook_name, "plugins": plugins, "duration_ms": round(elapsed_ms, 3), "raised": failed},
+        )
 
 
 class PluginRegistry:
     """The loaded plugins and their providers, and the fan-out of the policy and observer hooks."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, trace: bool = False) -> None:
         self.manager = pluggy.PluginManager(hookspecs.PROJECT)
         self.manager.add_hookspecs(hookspecs)
+        self.trace = trace
+        if trace:
+            tracer = HookTrace()
+            self.manager.add_hookcall_monitoring(tracer.before, tracer.after)
         self.providers: dict[str, Provider] = {}
         self.plugins: list[PluginInfo] = []
         self._provider_owner: dict[str, str] = {}
@@ -98,6 +144,7 @@ class PluginRegistry:
 
     def add(self, name: str, plugin: object, *, version: str | None = None, distribution: str | None = None) -> PluginInfo:
         """Register one plugin object (a module, usually) and its providers, or record why not."""
+        plugin = _hashable(plugin)
         try:
             self.manager.register(plugin, name=name)
         except (ValueError, pluggy.PluginValidationError) as exc:
@@ -122,13 +169,13 @@ class PluginRegistry:
         return self.record(PluginInfo(name, version, distribution, hooks, tuple(p.id for p in offered)))
 
     def _providers_of(self, name: str) -> list[Provider]:
+        if name not in self._implementers("register_providers"):  # a policy or observer plugin only
+            return []
         offered: list[Provider] = []
-        for implementation in self.manager.hook.register_providers.get_hookimpls():
-            if implementation.plugin_name == name:
-                returned = implementation.function()
-                if not isinstance(returned, (list, tuple)):
-                    raise PluginLoadError(f"register_providers returned {type(returned).__name__}, not a list of providers")
-                offered.extend(returned)
+        for returned in self._hook_of("register_providers", name)():
+            if not isinstance(returned, (list, tuple)):
+                raise PluginLoadError(f"register_providers returned {type(returned).__name__}, not a list of providers")
+            offered.extend(returned)
         seen: set[str] = set()
         for provider in offered:
             issues = check_declarations(provider)
@@ -150,45 +197,79 @@ class PluginRegistry:
     async def validate_post(self, draft: PostDraft, provider: Provider, account_id: str) -> list[Issue]:
         """Every ``validate_post`` hook's issues for one target; a hook that raises blocks the post."""
         issues: list[Issue] = []
-        arguments = {"draft": draft, "provider": provider, "account_id": account_id}
-        for implementation in self.manager.hook.validate_post.get_hookimpls():
+        for plugin_name in self._implementers("validate_post"):
             try:
-                returned = _call(implementation, arguments)
-                if inspect.isawaitable(returned):
-                    returned = await returned
-                issues.extend(returned or ())
+                for returned in self._hook_of("validate_post", plugin_name)(draft=draft, provider=provider, account_id=account_id):
+                    if inspect.isawaitable(returned):
+                        returned = await self._awaited("validate_post", plugin_name, returned)
+                    issues.extend(returned or ())
             except Exception as exc:
-                log.exception("validate_post of plugin %s failed", implementation.plugin_name)
-                issues.append(
-                    Issue((), "POLICY_CHECK_FAILED", f"The policy check of plugin {implementation.plugin_name} failed: {_describe(exc)}")
-                )
+                log.exception("validate_post of plugin %s failed", plugin_name)
+                issues.append(Issue((), "POLICY_CHECK_FAILED", f"The policy check of plugin {plugin_name} failed: {_describe(exc)}"))
         return issues
 
     def has_policy_hooks(self) -> bool:
         """Whether any plugin implements ``validate_post`` (whose calls may be slow, e.g. a moderation API)."""
-        return bool(self.manager.hook.validate_post.get_hookimpls())
+        return bool(self._implementers("validate_post"))
 
     def has_observers(self) -> bool:
         """Whether any plugin implements ``on_event`` (its copy of an event is only built then)."""
-        return bool(self.manager.hook.on_event.get_hookimpls())
+        return bool(self._implementers("on_event"))
 
     def emit(self, event: Event) -> None:
         """Hand ``event`` to every ``on_event`` observer; one that raises is logged and skipped."""
-        for implementation in self.manager.hook.on_event.get_hookimpls():
+        for plugin_name in self._implementers("on_event"):
             try:
-                returned = _call(implementation, {"event": event})
-                if inspect.isawaitable(returned):
-                    self._run_in_background(implementation.plugin_name, returned, event.kind)
+                for returned in self._hook_of("on_event", plugin_name)(event=event):
+                    if inspect.isawaitable(returned):
+                        self._observe(plugin_name, returned, event.kind)
             except Exception:
-                log.exception("on_event of plugin %s failed", implementation.plugin_name, extra={"event": event.kind})
+                log.exception("on_event of plugin %s failed", plugin_name, extra={"event": event.kind})
 
-    def _run_in_background(self, plugin_name: str, awaitable: Any, kind: str) -> None:
+    def _implementers(self, hook_name: str) -> list[str]:
+        """The plugins implementing a hook (wrappers aside), in the order they were registered."""
+        implementations = getattr(self.manager.hook, hook_name).get_hookimpls()
+        return [i.plugin_name for i in implementations if not (i.hookwrapper or i.wrapper)]
+
+    def _hook_of(self, hook_name: str, plugin_name: str) -> Any:
+        """The hook as pluggy calls it, with ``plugin_name``'s implementation alone among the plain ones.
+
+        Every wrapper stays, so they and the call monitoring see this call as any other.
+        """
+        others = [
+            i.plugin for i in getattr(self.manager.hook, hook_name).get_hookimpls()
+            if i.plugin_name != plugin_name and not (i.hookwrapper or i.wrapper)
+        ]
+        return self.manager.subset_hook_caller(hook_name, remove_plugins=others)
+
+    async def _awaited(self, hook_name: str, plugin_name: str, pending: Awaitable[Any]) -> Any:
+        """What an ``async def`` implementation returns; traced until it finished, which the call itself is not."""
+        started = time.perf_counter()
+        try:
+            return await pending
+        finally:
+            if self.trace:
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                log.info(
+                    "plugin hook %s of %s awaited: %.3f ms", hook_name, plugin_name, elapsed_ms,
+                    extra={"hook": hook_name, "plugins": [plugin_name], "duration_ms": round(elapsed_ms, 3)},
+                )
+
+    def _observe(self, plugin_name: str, pending: Awaitable[Any], kind: str) -> None:
+        """Run an async observer in the background, timed when tracing."""
+        if not self.trace:
+            self._run_in_background(plugin_name, pending, kind)
+            return
+        if not self._run_in_background(plugin_name, self._awaited("on_event", plugin_name, pending), kind) and inspect.iscoroutine(pending):
+            pending.close()  # dropped with its never-started timer: not run, and no "never awaited" warning
+
+    def _run_in_background(self, plugin_name: str, awaitable: Awaitable[Any], kind: str) -> bool:
         tasks = self._observations.get(plugin_name)
         if tasks is None:
             tasks = self._observations[plugin_name] = BackgroundTasks(
                 f"on_event of plugin {plugin_name}", log, limit=MAX_PENDING_OBSERVATIONS
             )
-        tasks.spawn(awaitable, kind)
+        return tasks.spawn(awaitable, kind)
 
     def pending_observations(self) -> int:
         """Async ``on_event`` calls still running."""
@@ -200,13 +281,16 @@ class PluginRegistry:
             await tasks.drain(timeout)
 
 
-def load_plugins(allow: tuple[str, ...] | None = None, *, found: Iterable[EntryPoint] | None = None) -> PluginRegistry:
+def load_plugins(
+    allow: tuple[str, ...] | None = None, *, found: Iterable[EntryPoint] | None = None, trace: bool = False
+) -> PluginRegistry:
     """Load every installed plugin (or only those named in ``allow``, i.e. SOCIALGATE_PLUGINS).
 
     ``found`` replaces entry-point discovery (tests). An allowed name with no installed plugin is
     reported as an error, so a typo in the allow-list shows in ``socialgate plugins list``.
+    ``trace`` (SOCIALGATE_TRACE_PLUGINS) logs every hook call with its plugin and duration.
     """
-    registry = PluginRegistry()
+    registry = PluginRegistry(trace=trace)
     candidates = _ordered(entry_points(group=ENTRY_POINT_GROUP) if found is None else found)
     for entry in candidates:
         if allow is not None and entry.name not in allow:

@@ -17,7 +17,7 @@ from gateway.auth.rate_limit import CostRateLimiter
 from gateway.content.media import restrict_media_root
 from gateway.core import clock
 from gateway.core.locks import KeyedLocks
-from gateway.events.bus import BusEvent, MemoryEventBus, StoredEventRelay
+from gateway.events import BusEvent, MemoryEventBus, StoredEventRelay
 from gateway.outbound.url_guard import GuardedNetworkBackend, GuardedTransport
 from gateway.plugins import load_plugins
 from gateway.settings import ENV_PREFIX, SECRET_KEY_FILENAME, Settings, SettingsError, StartupError, resolve_secret_key
@@ -40,7 +40,7 @@ class Runtime:
         self.settings = settings
         self.database = Database(settings.database_url)
         self.secret_key = resolve_secret_key(settings)
-        self.plugins = load_plugins(settings.plugins)
+        self.plugins = load_plugins(settings.plugins, trace=settings.trace_plugins)
         # One pooled client for every provider call; tests pass a transport scripted with the
         # platforms' real responses. By default every connection passes the SSRF guard: some
         # providers call hosts a user typed in (a Mastodon instance, a PDS, a webhook URL).

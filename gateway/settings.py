@@ -44,6 +44,7 @@ EXPECTATIONS = {
     "log_level": "one of " + ", ".join(LOG_LEVELS),
     "cors_origins": "a comma-separated list of origins such as https://app.example.com, or *",
     "plugins": "a comma-separated list of plugin names",
+    "trace_plugins": "true or false (1 or 0)",
     "data_dir": "a directory path",
     "allow_private_urls": "true or false",
     "kill_switch": "true or false",
@@ -117,6 +118,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     plugins: Annotated[tuple[str, ...] | None, NoDecode] = None
+    # Log every plugin hook call with its plugin and duration (datasette's DATASETTE_TRACE_PLUGINS).
+    trace_plugins: bool = False
     data_dir: str | None = None
     # Outbound URLs that resolve to private, loopback or link-local addresses are refused unless
     # this is on (tests and single-machine setups that talk to local peers).

@@ -12,7 +12,7 @@ from strawberry.scalars import JSON
 from gateway.accounts import accounts as service
 from gateway.auth.tenancy import find_owned_many
 from gateway.core.errors import UserError
-from gateway.events.bus import BusEvent
+from gateway.events import BusEvent
 from gateway.storage.models import Account as AccountRow
 from schema.context import Info
 from schema.payloads import UserErrorType, collect_user_errors, run_create, run_mutation

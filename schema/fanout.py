@@ -37,7 +37,7 @@ from typing import Any
 from strawberry.types import ExecutionResult
 from strawberry.utils.aio import aclosing
 
-from gateway.events.bus import DEFAULT_QUEUE_SIZE, SLOW_CONSUMER
+from gateway.events import DEFAULT_QUEUE_SIZE, SLOW_CONSUMER
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from strawberry.scalars import JSON
 
 from gateway.auth.tenancy import find_owned_many
 from gateway.engine import queue
-from gateway.events.bus import BusEvent, stored_job_events
+from gateway.events import BusEvent, stored_job_events
 from gateway.storage.models import Job as JobRow
 from schema.context import Info
 from schema.payloads import UserErrorType, collect_user_errors

@@ -35,7 +35,6 @@ from schema.posts import PostMutation, PostQuery
 from schema.providers import ProviderQuery
 from schema.relay import MAX_NODES, Node, resolve_node, resolve_nodes
 from schema.scalars import SCALAR_OVERRIDES
-from schema.shared_events import SharedEventExecution
 from schema.subscriptions import Subscription
 from schema.variable_text import VariableText
 from schema.viewer import Viewer, resolve_viewer
@@ -83,7 +82,6 @@ def build_schema() -> strawberry.Schema:
         query=merge_types("Query", QUERIES),
         mutation=merge_types("Mutation", MUTATIONS) if MUTATIONS else None,
         subscription=Subscription,
-        execution_context_class=SharedEventExecution,
         scalar_overrides=SCALAR_OVERRIDES,
         # Factories, not instances: extensions keep per-operation state, so each request gets its own.
         # ErrorShaping first: it is the outermost hook, so it sees errors raised by every other one.

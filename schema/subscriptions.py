@@ -6,7 +6,9 @@ bounded queue gets an error with the code SLOW_CONSUMER and the subscription end
 with ``afterSeq``.
 
 ``orgEvents`` over a WebSocket is fanned out: every subscriber of an organization that sent the
-same document shares one execution per event (``schema.fanout``).
+same document and variables shares one execution per event, encoded once (``schema.fanout``, the
+one fan-out mechanism). Elsewhere (SSE, ``jobEvents`` with its per-subscriber replay) each
+subscriber runs its own execution over its own bounded bus queue.
 """
 
 from __future__ import annotations
@@ -19,12 +21,11 @@ from strawberry.scalars import JSON
 
 from gateway.core.errors import NotFound, ServiceError
 from gateway.engine.queue import FINISHED, find_job
-from gateway.events.bus import BusEvent, SubscriptionClosed, follow_job, follow_organization
+from gateway.events import BusEvent, SubscriptionClosed, follow_job, follow_organization
 from schema.context import Info
 from schema.fanout import current_delivery
 from schema.jobs import JobEventType
 from schema.relay import check_ids
-from schema.shared_events import shared_payload
 
 JOB_FINISHED_KINDS = {f"job.{status}" for status in FINISHED}
 
@@ -74,7 +75,7 @@ class Subscription:
                 raise NotFound("No job with that id.")
             with info.context.watch_key(lambda refusal: subscription.close(refusal.code)):
                 async for event in follow_job(runtime.database, subscription, job.id, max(0, after_seq)):
-                    yield shared_payload(event, JobEventType.from_event)
+                    yield JobEventType.from_event(event)
                     if event.kind in JOB_FINISHED_KINDS:
                         return
         except SubscriptionClosed as closed:
@@ -100,7 +101,7 @@ class Subscription:
             with info.context.watch_key(lambda refusal: subscription.close(refusal.code)):
                 async for event in follow_organization(subscription):
                     if _matches(kinds, event.kind):
-                        yield shared_payload(event, OrgEvent.from_event)
+                        yield OrgEvent.from_event(event)
         except SubscriptionClosed as closed:
             raise SubscriptionEnded(closed.reason) from None
         finally:

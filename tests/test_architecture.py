@@ -49,6 +49,8 @@ WINGS = {"core", "storage", "auth", "orgs", "accounts", "content", "engine", "ev
 ENGINE_DOORS = {"gateway.engine.queue", "gateway.engine.scheduler"}
 # What each foundation wing may import of ours besides itself (everything above may use them).
 FOUNDATIONS = {"core": set(), "storage": {"core"}}
+# Wings behind a curated face: outside the wing, only ``gateway.<wing>`` itself is imported.
+CURATED = {"events"}
 
 
 def _modules_imported(path: Path) -> set[str]:
@@ -66,6 +68,20 @@ def _modules_imported(path: Path) -> set[str]:
 def _wing_of(path: Path) -> str | None:
     parts = path.relative_to(GATEWAY).parts
     return parts[0] if len(parts) > 1 else None
+
+
+def _wing_of_any(path: Path) -> str | None:
+    """The wing of any module of ours (None outside ``gateway/``' wings)."""
+    parts = path.relative_to(ROOT).parts
+    return parts[1] if parts[0] == "gateway" and len(parts) > 2 else None
+
+
+def _is_public_name(name: str) -> bool:
+    """``gateway.events.BusEvent`` (a name taken from the face) is public; ``gateway.events.bus`` is a private module."""
+    import importlib
+
+    wing, _, rest = name.removeprefix("gateway.").partition(".")
+    return rest in importlib.import_module(f"gateway.{wing}").__all__
 
 
 GATEWAY_MODULES = sorted(p for p in GATEWAY.rglob("*.py") if "migrations" not in p.parts)
@@ -112,6 +128,26 @@ def test_no_wing_imports_the_roofs_composition(path):
     """Wings may use the wiring (runtime, settings, plugins) but never the app or the command line."""
     composition = {"gateway.app", "gateway.cli", "gateway.demo", "gateway.__main__"}
     assert not any(name.split(".")[:2] == c.split(".") for name in _modules_imported(path) for c in composition)
+
+
+@pytest.mark.parametrize("wing", sorted(CURATED))
+def test_a_curated_wing_names_its_public_surface(wing):
+    """httpx-style: the package's ``__all__`` lists what it offers, and each name is there."""
+    import importlib
+
+    package = importlib.import_module(f"gateway.{wing}")
+    assert package.__all__, f"gateway/{wing}/__init__.py has no __all__"
+    assert [name for name in package.__all__ if not hasattr(package, name)] == []
+
+
+@pytest.mark.parametrize("path", [p for p in MODULES if _wing_of_any(p) not in CURATED], ids=lambda p: str(p.relative_to(ROOT)))
+def test_curated_wings_are_used_through_their_face_only(path):
+    private = sorted(
+        name for name in _modules_imported(path)
+        if name.split(".")[:1] == ["gateway"] and name.split(".")[1:2] and name.split(".")[1] in CURATED
+        and len(name.split(".")) > 2 and not _is_public_name(name)
+    )
+    assert private == [], f"{path.relative_to(ROOT)} reaches behind a wing's face: {private}"
 
 
 def test_the_docs_stand_alone():

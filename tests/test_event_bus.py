@@ -3,7 +3,7 @@
 import asyncio
 
 from gateway.core.clock import utcnow
-from gateway.events.bus import BusEvent, MemoryEventBus
+from gateway.events import BusEvent, MemoryEventBus
 
 
 def _event(seq: int) -> BusEvent:
@@ -28,7 +28,7 @@ async def test_a_wait_that_times_out_loses_no_later_event():
 async def test_the_relay_brings_events_stored_by_another_process_once(runtime):
     """A worker process stores events this process never published; the relay puts each on the bus once."""
     from gateway.engine.jobs import create_job
-    from gateway.events.bus import StoredEventRelay, record_job_event
+    from gateway.events import StoredEventRelay, record_job_event
     from tests.conftest import make_org_with_key
 
     owner = await make_org_with_key(runtime)
@@ -55,7 +55,7 @@ async def test_the_relay_loads_only_events_this_process_did_not_carry(runtime):
     from sqlalchemy import event as sql_event
 
     from gateway.engine.jobs import create_job
-    from gateway.events.bus import record_job_event
+    from gateway.events import record_job_event
     from tests.conftest import make_org_with_key
 
     owner = await make_org_with_key(runtime)
@@ -83,7 +83,7 @@ async def test_the_relay_finds_an_event_that_committed_below_its_cursor(runtime)
     from sqlalchemy import insert
 
     from gateway.engine.jobs import create_job
-    from gateway.events.bus import StoredEventRelay
+    from gateway.events import StoredEventRelay
     from gateway.storage.models import JobEvent
     from tests.conftest import make_org_with_key
 
@@ -117,7 +117,7 @@ async def test_the_relay_finds_an_event_that_committed_below_its_cursor(runtime)
 async def test_replaying_subscribers_hold_no_pooled_connection_while_they_wait(runtime):
     """follow_job reads a job's stored events, closes its session, then yields them to a slow reader."""
     from gateway.engine.jobs import create_job
-    from gateway.events.bus import follow_job, record_job_event, stored_job_events
+    from gateway.events import follow_job, record_job_event, stored_job_events
     from tests.conftest import make_org_with_key
 
     owner = await make_org_with_key(runtime)

@@ -18,7 +18,7 @@ from strawberry.types import Info
 
 from gateway.app import create_app
 from gateway.core.clock import utcnow
-from gateway.events.bus import SLOW_CONSUMER, BusEvent
+from gateway.events import SLOW_CONSUMER, BusEvent
 from schema.fanout import DISCONNECTED, Delivery, FanoutHub, legacy_ws_frame, transport_ws_frame
 from tests.conftest import make_org_with_key
 from tests.oauth_platform import serving

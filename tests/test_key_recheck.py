@@ -25,7 +25,7 @@ from gateway.app import create_app
 from gateway.auth.keys import mint_key, set_key_disabled
 from gateway.core import clock
 from gateway.engine.jobs import create_job
-from gateway.events.bus import BusEvent, record_job_event
+from gateway.events import BusEvent, record_job_event
 from gateway.orgs.organizations import create_organization, set_kill_switch
 from gateway.runtime import Runtime
 from gateway.settings import load_settings

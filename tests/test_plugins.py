@@ -188,7 +188,7 @@ def test_observers_are_known_so_events_are_copied_only_for_them(site):
 
 
 async def test_the_runtime_hands_events_to_observers_only_when_there_are_some(site, settings, monkeypatch):
-    from gateway.events.bus import BusEvent
+    from gateway.events import BusEvent
     from gateway.runtime import Runtime
 
     for plugins, observed in ((("sandbox", "policy"), ["job.queued"]), (("sandbox",), [])):

@@ -1,19 +1,33 @@
-"""Subscribers of one document share one execution per event (the fan-out's main cost)."""
+"""Subscribers of one document share one execution per event (the fan-out's main cost), through ``schema.fanout``."""
 
 import asyncio
+import json
 
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from gateway.core.clock import utcnow
-from gateway.events.bus import BusEvent
+from gateway.events import BusEvent
 from schema.context import Context
+from schema.fanout import Delivery, FanoutHub, transport_ws_frame
 from tests.conftest import make_org_with_key
 
 ORG_EVENTS = 'subscription { orgEvents(kinds: ["job."]) { kind seq payload } }'
 
 
+class Socket:
+    """A subscriber's socket: the frames written to it, and a signal when one arrives."""
+
+    def __init__(self) -> None:
+        self.frames: list[str] = []
+        self.arrived = asyncio.Event()
+
+    async def send_text(self, text: str) -> None:
+        self.frames.append(text)
+        self.arrived.set()
+
+
 async def _counted(api, monkeypatch):
-    """An organization, a schema, a maker of subscriber contexts, and the list of executions it records."""
+    """An organization, a hub over the real schema, a maker of subscriber contexts, and the executions it records."""
     from gateway.auth.keys import authenticate
     from schema.root import build_schema
 
@@ -32,44 +46,62 @@ async def _counted(api, monkeypatch):
     def context():
         return Context(runtime=api.runtime, request=None, response=None, request_id="req_test", principal_or_error=principal)
 
-    return owner, build_schema(), context, executions
+    return owner, FanoutHub(build_schema()), context, executions
+
+
+def _join(hub: FanoutHub, organization_id: str, query: str, context, socket: Socket) -> asyncio.Task:
+    delivery = Delivery(hub=hub, operation_id="1", query=query, variables=None, operation_name=None, context=context(),
+                        root_value=None, envelope=transport_ws_frame, send_text=socket.send_text)
+
+    async def member() -> str | None:
+        async with hub.join(organization_id, delivery, context) as joined:
+            return await joined.ended
+
+    return asyncio.create_task(member())
+
+
+async def _until(condition) -> None:
+    async with asyncio.timeout(5):
+        while not condition():
+            await asyncio.sleep(0.005)
 
 
 async def test_one_execution_per_event_for_identical_subscriptions(api, monkeypatch):
-    owner, schema, context, executions = await _counted(api, monkeypatch)
-    streams = [await schema.subscribe(ORG_EVENTS, context_value=context()) for _ in range(3)]
-    other = await schema.subscribe('subscription { orgEvents { kind } }', context_value=context())
-    firsts = [asyncio.ensure_future(stream.__anext__()) for stream in [*streams, other]]
-    await asyncio.sleep(0.05)  # every subscription is on the bus
+    owner, hub, context, executions = await _counted(api, monkeypatch)
+    sockets = [Socket() for _ in range(4)]
+    tasks = [_join(hub, owner.organization_id, ORG_EVENTS, context, socket) for socket in sockets[:3]]
+    tasks.append(_join(hub, owner.organization_id, 'subscription { orgEvents { kind } }', context, sockets[3]))
+    await _until(lambda: api.runtime.events.subscriber_count() == 2)  # one bus subscription per document
     executions.clear()
     await api.runtime.events.publish(BusEvent(owner.organization_id, "job.queued", {"jobId": "job_x"}, utcnow(), job_id="job_" + "x" * 24, seq=1))
-    results = await asyncio.wait_for(asyncio.gather(*firsts), 5)
-    assert [r.data["orgEvents"]["kind"] for r in results] == ["job.queued"] * 4
-    assert results[0].data == results[1].data == results[2].data
+    await asyncio.wait_for(asyncio.gather(*(socket.arrived.wait() for socket in sockets)), 5)
+    results = [json.loads(socket.frames[0])["payload"]["data"]["orgEvents"] for socket in sockets]
+    assert [r["kind"] for r in results] == ["job.queued"] * 4
+    assert results[0] == results[1] == results[2]
     # One execution for the three identical documents, one for the other document.
     assert len(executions) == 2
-    for stream in [*streams, other]:
-        await stream.aclose()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def test_a_document_parsed_again_shares_the_result_keyed_by_its_text(api, monkeypatch):
-    """The shared result is keyed on the document's text, not on the id() of a parsed object that can be collected."""
+    """The shared stream is keyed on the document's text, not on the id() of a parsed object that can be collected."""
     from strawberry.extensions.parser_cache import _get_parse_cache
 
     from schema.root import DOCUMENT_CACHE_SIZE
 
-    owner, schema, context, executions = await _counted(api, monkeypatch)
-    streams, firsts = [], []
-    for count in (1, 2):
+    owner, hub, context, executions = await _counted(api, monkeypatch)
+    sockets, tasks = [Socket(), Socket()], []
+    for count, socket in enumerate(sockets, start=1):
         _get_parse_cache(DOCUMENT_CACHE_SIZE).cache_clear()  # as if evicted: the same text, a new parsed object
-        streams.append(await schema.subscribe(ORG_EVENTS, context_value=context()))
-        firsts.append(asyncio.ensure_future(streams[-1].__anext__()))  # parsed now, on its first step
-        while api.runtime.events.subscriber_count() < count:  # its resolver is on the bus
-            await asyncio.sleep(0.01)
+        tasks.append(_join(hub, owner.organization_id, ORG_EVENTS, context, socket))
+        await _until(lambda count=count: hub.member_count() == count and api.runtime.events.subscriber_count() == 1)
     executions.clear()
     await api.runtime.events.publish(BusEvent(owner.organization_id, "job.queued", {"jobId": "job_y"}, utcnow(), job_id="job_" + "y" * 24, seq=1))
-    results = await asyncio.wait_for(asyncio.gather(*firsts), 5)
-    assert results[0].data == results[1].data and results[0].data["orgEvents"]["kind"] == "job.queued"
+    await asyncio.wait_for(asyncio.gather(*(socket.arrived.wait() for socket in sockets)), 5)
+    assert sockets[0].frames == sockets[1].frames and "job.queued" in sockets[0].frames[0]
     assert len(executions) == 1
-    for stream in streams:
-        await stream.aclose()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

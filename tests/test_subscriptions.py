@@ -12,7 +12,7 @@ from gql import Client, GraphQLRequest, gql
 from gql.transport.websockets import WebsocketsTransport
 
 from gateway.core.clock import utcnow
-from gateway.events.bus import SLOW_CONSUMER, BusEvent, MemoryEventBus, SubscriptionClosed
+from gateway.events import SLOW_CONSUMER, BusEvent, MemoryEventBus, SubscriptionClosed
 from tests.servers import serve
 
 pytestmark = pytest.mark.e2e

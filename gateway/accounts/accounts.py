@@ -26,7 +26,7 @@ from gateway.core.clock import utcnow
 from gateway.core.errors import BadInput, UserError, UserErrors
 from gateway.core.ids import new_id
 from gateway.core.pagination import Page, PageRequest, paginate
-from gateway.events.bus import BusEvent, record_org_event
+from gateway.events import BusEvent, record_org_event
 from gateway.orgs.metadata import merge_metadata
 from gateway.outbound.url_guard import UnsafeURL
 from gateway.plugins import PluginRegistry

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.accounts.accounts import open_credentials, seal_credentials
 from gateway.core.clock import utcnow
-from gateway.events.bus import record_org_event
+from gateway.events import record_org_event
 from gateway.outbound.url_guard import UnsafeURL
 from gateway.runtime import Runtime
 from gateway.settings import OAuthClient

@@ -20,7 +20,7 @@ from gateway.core.clock import utcnow
 from gateway.core.errors import BadInput
 from gateway.core.ids import new_id
 from gateway.core.pagination import Page, PageRequest, paginate
-from gateway.events.bus import BusEvent, record_job_event
+from gateway.events import BusEvent, record_job_event
 from gateway.storage.models import Job, Target
 
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "partial", "canceled")

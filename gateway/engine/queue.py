@@ -41,7 +41,7 @@ from gateway.engine.jobs import (  # noqa: F401
     post_status_change,
     refresh_job,
 )
-from gateway.events.bus import BusEvent, record_job_event
+from gateway.events import BusEvent, record_job_event
 from gateway.runtime import Runtime
 from gateway.storage.models import Job, Post, Target
 

@@ -65,7 +65,7 @@ from gateway.engine.rows import (
     target_select,
     targets_of_posts,
 )
-from gateway.events.bus import BusEvent, prime_job_event_seqs, record_job_event
+from gateway.events import BusEvent, prime_job_event_seqs, record_job_event
 from gateway.outbound.url_guard import UnsafeURL
 from gateway.runtime import Runtime
 from gateway.storage.models import Attempt, Target

@@ -1,1 +1,25 @@
-"""Live events: the bus subscribers listen on, the stored job and organization events, and the relay that carries them between processes."""
+"""Live events: the bus subscribers listen on, the stored job and organization events, and the relay that carries them between processes.
+
+Callers outside this wing import from ``gateway.events`` only; ``store``, ``bus`` and ``relay``
+are its private modules (``tests/test_architecture.py`` holds every caller to it).
+"""
+
+from gateway.events.bus import DEFAULT_QUEUE_SIZE, SLOW_CONSUMER, BusEvent, MemoryEventBus, Subscription, SubscriptionClosed
+from gateway.events.relay import StoredEventRelay, follow_job, follow_organization
+from gateway.events.store import prime_job_event_seqs, record_job_event, record_org_event, stored_job_events
+
+__all__ = [
+    "DEFAULT_QUEUE_SIZE",
+    "SLOW_CONSUMER",
+    "BusEvent",
+    "MemoryEventBus",
+    "StoredEventRelay",
+    "Subscription",
+    "SubscriptionClosed",
+    "follow_job",
+    "follow_organization",
+    "prime_job_event_seqs",
+    "record_job_event",
+    "record_org_event",
+    "stored_job_events",
+]

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from gateway.storage.private_files import prepare_sqlite_file
 from gateway.storage.reachability import DatabaseUnreachable, describe_unreachable
+from gateway.storage.staging import write_staged
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 
@@ -79,11 +80,16 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        """A session in one transaction, committed when the block ends and rolled back on error."""
+        """A session in one transaction, committed when the block ends and rolled back on error.
+
+        The rows the block staged (``gateway.storage.staging``: job events, say) are inserted as
+        the transaction's last statements, so they commit with it or not at all.
+        """
         if self._write_turn is None:
             async with self._write_sessions() as session:
                 async with session.begin():
                     yield session
+                    await write_staged(session)
             return
         try:
             await asyncio.wait_for(self._write_turn.acquire(), SQLITE_BUSY_TIMEOUT_MS / 1000)
@@ -93,6 +99,7 @@ class Database:
             async with self._write_sessions() as session:
                 async with session.begin():
                     yield session
+                    await write_staged(session)
         finally:
             self._write_turn.release()
 

@@ -1,0 +1,94 @@
+"""Stored events: job events numbered per job, and organization events that belong to no job.
+
+Every event is persisted first, in the transaction that made it happen, and put on the bus only
+after that transaction commits; the bus is only the fast path, so a subscriber that missed
+something replays it from these rows. Organization events (an account connected, its token
+expired) are stored too: the process that noticed the change — a worker, the server that took an
+OAuth callback — is seldom the one a dashboard is subscribed to, and every process's relay
+(``gateway.events.relay``) carries stored rows to its own bus.
+
+Job events are staged and inserted together as the transaction's last statements
+(``gateway.storage.staging``, called by ``Database.write``): a publish records several events per
+target, and one INSERT for all of them is what keeps the hot path's statement count down.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.core.clock import utcnow
+from gateway.events.bus import BusEvent
+from gateway.storage.models import JobEvent, OrganizationEvent
+from gateway.storage.staging import stage_rows
+
+JOB_EVENTS = JobEvent.__table__
+ORG_EVENTS = OrganizationEvent.__table__
+NEXT_SEQ = "next_job_event_seq"  # session.info: job id -> the next sequence number this transaction hands out
+
+
+async def record_job_event(
+    session: AsyncSession, organization_id: str, job_id: str, kind: str, payload: dict[str, Any]
+) -> BusEvent:
+    """Stage a job event with the job's next sequence number, in the caller's transaction.
+
+    Returns the event to publish once that transaction has committed. Two writers cannot take
+    the same number: (job_id, seq) is unique, and writes to one job are serialized by the
+    transaction that changes the job.
+    """
+    next_seq: dict[str, int] = session.sync_session.info.setdefault(NEXT_SEQ, {})
+    if job_id not in next_seq:  # read once per transaction and counted on from there
+        last = (await session.execute(select(func.max(JobEvent.seq)).where(JobEvent.job_id == job_id))).scalar()
+        next_seq[job_id] = (last or 0) + 1
+    seq = next_seq[job_id]
+    next_seq[job_id] = seq + 1
+    occurred_at = utcnow()
+    stage_rows(session, JOB_EVENTS, {
+        "job_id": job_id, "organization_id": organization_id, "seq": seq, "kind": kind, "payload": payload, "created_at": occurred_at,
+    })
+    return BusEvent(organization_id, kind, payload, occurred_at, job_id=job_id, seq=seq)
+
+
+async def prime_job_event_seqs(session: AsyncSession, job_ids: list[str]) -> None:
+    """Read the last sequence number of many jobs in one query, for the events this transaction adds."""
+    next_seq: dict[str, int] = session.sync_session.info.setdefault(NEXT_SEQ, {})
+    wanted = [job_id for job_id in job_ids if job_id not in next_seq]
+    if not wanted:
+        return
+    last = dict((await session.execute(
+        select(JobEvent.job_id, func.max(JobEvent.seq)).where(JobEvent.job_id.in_(wanted)).group_by(JobEvent.job_id)
+    )).all())
+    for job_id in wanted:
+        next_seq[job_id] = (last.get(job_id) or 0) + 1
+
+
+async def stored_job_events(session: AsyncSession, job_id: str, after_seq: int = 0) -> list[BusEvent]:
+    """A job's stored events after ``after_seq``, in order: what a subscriber replays before following live."""
+    rows = (
+        await session.execute(select(JobEvent).where(JobEvent.job_id == job_id, JobEvent.seq > after_seq).order_by(JobEvent.seq))
+    ).scalars()
+    return [job_event_of(r) for r in rows]
+
+
+def job_event_of(row: JobEvent) -> BusEvent:
+    return BusEvent(row.organization_id, row.kind, dict(row.payload), row.created_at, job_id=row.job_id, seq=row.seq)
+
+
+async def record_org_event(
+    session: AsyncSession, organization_id: str, kind: str, payload: dict[str, Any], subject_id: str | None = None
+) -> BusEvent:
+    """Store an organization event that belongs to no job, in the caller's transaction.
+
+    Returns the event to publish once that transaction has committed; the relay of every other
+    process finds the row and carries it to its own subscribers.
+    """
+    row = OrganizationEvent(organization_id=organization_id, kind=kind, subject_id=subject_id, payload=payload, created_at=utcnow())
+    session.add(row)
+    await session.flush()
+    return org_event_of(row)
+
+
+def org_event_of(row: OrganizationEvent) -> BusEvent:
+    return BusEvent(row.organization_id, row.kind, dict(row.payload), row.created_at, event_id=row.id, subject_id=row.subject_id)

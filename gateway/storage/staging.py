@@ -1,0 +1,38 @@
+"""Rows staged during a write transaction and inserted together, by one call, just before it commits.
+
+Why: a publish records several job events per target, and a round trip per row is what a hot
+path pays for (``bench/publish_overhead.py`` counts SQL statements per post). A writer stages its
+rows here; ``Database.write`` calls ``write_staged`` as the last statement of the transaction, so
+the rows commit or roll back with everything else in it. The call is explicit in the transaction's
+code rather than a global SQLAlchemy ``before_commit`` listener: nothing writes behind the back of
+a session that did not ask for it, and a transaction that needs its staged rows earlier (to read
+them back) calls ``write_staged`` itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Table, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+STAGED_ROWS = "socialgate_staged_rows"  # session.info: {table: [row, ...]}, in staging order
+
+
+def stage_rows(session: AsyncSession, table: Table, *rows: dict[str, Any]) -> None:
+    """Add rows to ``table``'s batch of this transaction; ``write_staged`` inserts them."""
+    staged: dict[Table, list[dict[str, Any]]] = session.sync_session.info.setdefault(STAGED_ROWS, {})
+    staged.setdefault(table, []).extend(rows)
+
+
+def staged_count(session: AsyncSession) -> int:
+    """How many rows wait for ``write_staged`` in this session."""
+    return sum(len(rows) for rows in session.sync_session.info.get(STAGED_ROWS, {}).values())
+
+
+async def write_staged(session: AsyncSession) -> None:
+    """Insert every staged row: one multi-row INSERT per table (Core: the ORM's bulk path costs more per row)."""
+    staged: dict[Table, list[dict[str, Any]]] = session.sync_session.info.pop(STAGED_ROWS, {})
+    for table, rows in staged.items():
+        if rows:
+            await session.execute(insert(table), rows)
