@@ -423,24 +423,24 @@ class Scheduler:
         """Up to ``room`` due targets, oldest first, that fit the free slots; and whether any was left behind.
 
         Each read skips accounts and providers already full; a target read whose account or
-        provider fills up within this claim is skipped, and the next read goes past it. Each
-        read asks for one target more than the room, to know whether any is left behind: then
-        the slots this claim fills are refilled as soon as they free (``_drain_outcomes``).
+        provider fills up within this claim is skipped, and the next read goes past it.
         """
         slots = self._slots.copy()
         chosen: list[str] = []
         left_behind = False
         for _ in range(CLAIM_PASSES):
             wanted = room - len(chosen)
-            rows = (await session.execute(self._due_query(now, wanted + 1, slots, chosen))).all()
+            rows = (await session.execute(self._due_query(now, wanted, slots, chosen))).all()
             for row in rows:
-                if len(chosen) < room and slots.fits(row.provider, row.account_id):
+                if slots.fits(row.provider, row.account_id):
                     slots.take(row.provider, row.account_id)
                     chosen.append(row.id)
                 else:
                     left_behind = True
-            if len(rows) <= wanted or len(chosen) == room:  # every due target was read, or the room is full
+            if len(rows) < wanted:  # every due target was read
                 return chosen, left_behind
+            if len(chosen) == room:  # the slots are full; more may be due
+                return chosen, True
         return chosen, True
 
     def _due_query(self, now: datetime, limit: int, slots: CallSlots, chosen: list[str]) -> Any:
@@ -718,16 +718,7 @@ class Scheduler:
         return await done
 
     async def _drain_outcomes(self) -> None:
-        """Write the queued outcomes, a batch per transaction.
-
-        The first batch may linger a moment for the outcomes of calls still in flight, to share
-        its transaction; not while due targets wait for slots (``_backlog``): that transaction
-        also starts their calls, and each moment it lingers, the slots these outcomes freed idle.
-        """
-        if (
-            self.limits.outcome_linger and not self._backlog
-            and len(self._outcome_queue) < OUTCOME_BATCH and len(self._inflight) > len(self._outcome_queue)
-        ):
+        if self.limits.outcome_linger and len(self._outcome_queue) < OUTCOME_BATCH and len(self._inflight) > len(self._outcome_queue):
             await asyncio.sleep(self.limits.outcome_linger)  # calls still in flight: let their outcomes join this batch
         while self._outcome_queue:
             batch, self._outcome_queue = self._outcome_queue[:OUTCOME_BATCH], self._outcome_queue[OUTCOME_BATCH:]
