@@ -6,9 +6,14 @@ At most once, never lost (DESIGN.md §4):
   SKIP LOCKED`` on PostgreSQL) that sets a lease whose token is the id its call's Attempt will
   have. Two schedulers can never both claim it. A claim is only as large as this worker's free
   call slots (in all, per provider, per account), so every claimed call can start at once.
-- When the call starts, one conditional UPDATE keyed on that token re-checks and extends the
-  lease, and the Attempt row is written; a claim whose lease was lost meanwhile is not called.
-  So an open Attempt means "a call went out"; a claim without one never reached the platform.
+- A call's Attempt row is written, and its lease starts, in the transaction that lets the call
+  go out. The scheduler's own rounds claim and start in one transaction (the claim's UPDATE is
+  the lease's start), and the slots an outcome batch frees are claimed and started in the very
+  transaction that records those outcomes: one engine write between one call's end and the
+  next call's start. A claim made apart from its start (``claim_due``, then ``start_calls``)
+  has its lease re-checked and extended, keyed on its token, when it starts; one whose lease
+  was lost meanwhile is not called. So an open Attempt means "a call went out"; a claim
+  without one never reached the platform.
 - The outcome, the target's new status, the job's progress and the job events are written in one
   transaction, and only while the attempt still holds the target's lease.
 - A worker that stops hands its never-started claims back to the queue. One that dies leaves its
@@ -30,7 +35,8 @@ import os
 import random
 import secrets
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -53,6 +59,7 @@ from gateway.engine.rows import (
     TARGET_COLUMNS,
     TARGETS,
     AccountChange,
+    JobRow,
     TargetRow,
     finish_attempts,
     finished_attempt,
@@ -231,11 +238,17 @@ class Scheduler:
             if not done:
                 self._loop_task.cancel()
                 await asyncio.gather(self._loop_task, return_exceptions=True)
-        if self._inflight:
-            done, pending = await asyncio.wait(set(self._inflight), timeout=grace)
-            for task in pending:  # their leases will run out and recovery will reconcile them
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        # An outcome transaction that began before the stop may have started calls in the slots
+        # it freed: those join the calls awaited, within the same grace.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while self._inflight:
+            _, pending = await asyncio.wait(set(self._inflight), timeout=max(0.0, deadline - loop.time()))
+            if pending:
+                for task in pending:  # their leases will run out and recovery will reconcile them
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+                break
         if self._claims:
             await self._release(list(self._claims.values()))
         await self._takeovers.drain(grace)
@@ -264,16 +277,29 @@ class Scheduler:
             await asyncio.sleep(RECOVERY_INTERVAL)
 
     async def tick(self) -> int:
-        """One round: claim what the free call slots can start now, and start those calls. Returns claims."""
+        """One round: claim what the free call slots can start now and start those calls, in one
+        write transaction (``_write_round``). Returns how many calls started."""
         if self._stopping:
             return 0
-        claims = await self.claim_due()
-        if claims:
-            for claim in await self.start_calls(claims):
-                task = asyncio.create_task(self._publish_one(claim))
-                self._inflight.add(task)
-                task.add_done_callback(self._inflight.discard)
+        events: list[BusEvent] = []
+        async with self._claiming:
+            room = self._slots.free()
+            if room <= 0:
+                self._backlog = True
+                return 0
+            async with self.runtime.database.write() as session:
+                _, claimed, loaded = await self._write_round(session, [], events, utcnow(), room)
+            claims = self._hold(claimed, loaded)
+        await self._publish_events(events)
+        self._launch(claims)
         return len(claims)
+
+    def _launch(self, claims: list[Claim]) -> None:
+        """Make the calls of started claims, each a task of its own that stop() awaits."""
+        for claim in claims:
+            task = asyncio.create_task(self._publish_one(claim))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
 
     async def sweep(self) -> None:
         """The duties beside claiming, run by a task of their own: tokens, old handshakes, expired leases."""
@@ -339,12 +365,13 @@ class Scheduler:
     # -- claiming ---------------------------------------------------------------------------------
 
     async def claim_due(self, limit: int | None = None) -> list[Claim]:
-        """Claim the due targets this worker can call now (at most ``limit``), in one write transaction.
+        """Claim the due targets this worker can call now (at most ``limit``), without starting them.
 
         As many as the free call slots, and per provider and per account no more than theirs: a
         claim never waits for a slot while its lease runs, and an account or a provider whose
         slots are full is skipped rather than let its backlog hide other accounts' due posts.
-        Each claim takes its slot now and holds it until its call ends.
+        Each claim takes its slot now and holds it until its call ends. ``start_calls`` starts
+        them; the scheduler's own rounds claim and start in one transaction instead (``tick``).
         """
         async with self._claiming:
             room = self._slots.free() if limit is None else min(limit, self._slots.free())
@@ -353,30 +380,45 @@ class Scheduler:
                 return []
             now = utcnow()
             async with self.runtime.database.write() as session:
-                chosen, self._backlog = await self._choose_due(session, now, room)
-                if not chosen:
-                    return []
-                tokens = {target_id: new_id("att") for target_id in chosen}
-                targets = await read_targets(
-                    session,
-                    update(TARGETS)
-                    .where(TARGETS.c.id.in_(chosen), TARGETS.c.status.in_(DUE_STATUSES), TARGETS.c.next_attempt_at <= now)
-                    .values(
-                        status="publishing",
-                        lease_owner=case(tokens, value=TARGETS.c.id),
-                        lease_expires_at=now + self.lease,
-                        updated_at=now,
-                    )
-                    .returning(*(TARGETS.c[name] for name in TARGET_COLUMNS)),
-                )
+                targets = await self._claim_rows(session, now, room, start=False)
                 loaded = await self._load_many(session, targets) if targets else {}
-            claims = []
-            for target in targets:
-                claim = Claim(target.id, tokens[target.id], loaded[target.id])
-                self._slots.take(claim.provider, claim.account_id)
-                self._claims[claim.attempt_id] = claim
-                claims.append(claim)
+            claims = self._hold(targets, loaded)
+            self._claims.update((claim.attempt_id, claim) for claim in claims)
             return claims
+
+    async def _claim_rows(self, session: Any, now: datetime, room: int, *, start: bool) -> list[TargetRow]:
+        """Claim up to ``room`` due targets that fit the free slots: a conditional UPDATE setting each lease.
+
+        The lease's token is the id the call's Attempt will have. With ``start``, the call starts
+        in this same transaction (the caller writes its Attempt), so the claim counts the
+        attempt too and its lease runs from now, the moment the call goes out.
+        """
+        chosen, self._backlog = await self._choose_due(session, now, room)
+        if not chosen:
+            return []
+        tokens = {target_id: new_id("att") for target_id in chosen}
+        values: dict[str, Any] = {
+            "status": "publishing", "lease_owner": case(tokens, value=TARGETS.c.id), "lease_expires_at": now + self.lease, "updated_at": now,
+        }
+        if start:
+            values["attempt_count"] = TARGETS.c.attempt_count + 1
+        return await read_targets(
+            session,
+            update(TARGETS)
+            .where(TARGETS.c.id.in_(chosen), TARGETS.c.status.in_(DUE_STATUSES), TARGETS.c.next_attempt_at <= now)
+            .values(values)
+            .returning(*(TARGETS.c[name] for name in TARGET_COLUMNS)),
+        )
+
+    def _hold(self, targets: list[TargetRow], loaded: dict[str, Loaded]) -> list[Claim]:
+        """The claims of these just-committed targets, each holding its call slot from now."""
+        claims = []
+        for target in targets:
+            assert target.lease_owner is not None  # the claim's token, set by the claim
+            claim = Claim(target.id, target.lease_owner, loaded[target.id])
+            self._slots.take(claim.provider, claim.account_id)
+            claims.append(claim)
+        return claims
 
     async def _choose_due(self, session: Any, now: datetime, room: int) -> tuple[list[str], bool]:
         """Up to ``room`` due targets, oldest first, that fit the free slots; and whether any was left behind.
@@ -446,7 +488,9 @@ class Scheduler:
                     .returning(*(TARGETS.c[name] for name in TARGET_COLUMNS)),
                 )
                 if targets:
-                    await self._write_attempts(session, targets, now, events)
+                    jobs = await self._lock_jobs(session, [t.job_id for t in targets])
+                    await self._write_attempts(session, targets, jobs, now, events)
+                    await save_jobs(session, jobs.values(), now)
         except Exception:  # nothing was called: recovery hands the claims back once their leases run out
             log.exception("starting %d calls failed", len(claims))
             targets = []
@@ -464,16 +508,17 @@ class Scheduler:
                 self._give_back(claim)
         return started
 
-    async def _write_attempts(self, session: Any, targets: list[TargetRow], now: datetime, events: list[BusEvent]) -> None:
-        """The Attempt rows of calls starting now (ids: the lease tokens), their events, their jobs running."""
+    async def _write_attempts(self, session: Any, targets: list[TargetRow], jobs: dict[str, JobRow], now: datetime, events: list[BusEvent]) -> None:
+        """The Attempt rows of calls starting now (ids: the lease tokens), their events, their jobs running.
+
+        ``jobs`` holds the targets' jobs, locked by the caller (``_lock_jobs``); the caller saves them.
+        """
         target_ids = [t.id for t in targets]
         history = dict(
             (await session.execute(
                 select(ATTEMPTS.c.target_id, func.count()).where(ATTEMPTS.c.target_id.in_(target_ids)).group_by(ATTEMPTS.c.target_id)
             )).all()
         )
-        jobs = await lock_job_rows(session, (t.job_id for t in targets if t.job_id))
-        await prime_job_event_seqs(session, list(jobs))
         attempts = []
         for target in targets:
             number = history.get(target.id, 0) + 1
@@ -487,9 +532,14 @@ class Scheduler:
                     )
                 )
         await session.execute(insert(ATTEMPTS), attempts)
-        for job in jobs.values():
-            await mark_running(session, job, events)
-        await save_jobs(session, jobs.values(), now)
+        for job_id in dict.fromkeys(t.job_id for t in targets if t.job_id):
+            await mark_running(session, jobs[job_id], events)
+
+    async def _lock_jobs(self, session: Any, job_ids: Iterable[str | None]) -> dict[str, JobRow]:
+        """Lock these jobs (in id order, after every target this transaction locks) and ready their event numbers."""
+        jobs = await lock_job_rows(session, (job_id for job_id in job_ids if job_id))
+        await prime_job_event_seqs(session, list(jobs))
+        return jobs
 
     async def _release(self, claims: list[Claim]) -> None:
         """Hand claims whose call never started back to the queue (``engine_rows.release_claims``).
@@ -533,14 +583,10 @@ class Scheduler:
         finally:
             self._give_back(claim, wake=False)
         try:
+            # The transaction that writes the outcome also refills the slots it freed (``_record_batch``).
             await self.record_outcome(claim.target_id, claim.attempt_id, outcome)
         except Exception:  # the target keeps its lease; when it runs out, recovery reconciles it
             log.exception("recording the outcome of %s failed", claim.target_id)
-        finally:
-            # Claim again once the outcome is written: calls whose outcomes share a transaction
-            # freed their slots together, and one claim then refills them all.
-            if self._backlog:
-                self.wake()
 
     async def _call(self, claim: Claim) -> Outcome:
         """The provider call, and what follows at once: a token refresh, or a reconcile."""
@@ -686,16 +732,31 @@ class Scheduler:
             self._recording = False
 
     async def _record_batch(self, batch: list[_PendingOutcome]) -> None:
+        """Write a batch of outcomes and, in the same transaction, claim and start calls for the slots they freed.
+
+        The slots were given back as the calls ended; when the last claim left due targets
+        behind, this transaction refills them (``_write_round``), so one engine write sits
+        between one call's end and the next call's start. It refills only if no other claim
+        is under way (it never waits for one while others wait for its outcomes); else, as when
+        it fails, the loop is woken to claim.
+        """
         now = utcnow()
         events: list[BusEvent] = []
         results: dict[str, bool] = {}
+        refill = self._backlog and not self._stopping and not self._claiming.locked()
+        claims: list[Claim] = []
         try:
-            async with self.runtime.database.write() as session:
-                results = await self._write_outcomes(session, batch, events, now)
+            async with self._claiming if refill else nullcontext():
+                room = self._slots.free() if refill else 0
+                async with self.runtime.database.write() as session:
+                    results, claimed, loaded = await self._write_round(session, batch, events, now, room)
+                claims = self._hold(claimed, loaded)
         except Exception as error:  # each caller learns its outcome was not written; leases cover the rest
             for item in batch:
                 if not item.done.done():
                     item.done.set_exception(error)
+            if self._backlog:
+                self.wake()
             return
         except BaseException:  # cancelled while writing: the callers are cancelled with it
             for item in batch:
@@ -704,18 +765,38 @@ class Scheduler:
         await self._publish_events(events)
         for item in batch:
             item.done.set_result(results[item.attempt_id])
-        if any(e.kind == "target.retry_pending" for e in events):
+        self._launch(claims)
+        if (self._backlog and not refill) or any(e.kind == "target.retry_pending" for e in events):
             self.wake()
 
-    async def _write_outcomes(self, session: Any, batch: list[_PendingOutcome], events: list[BusEvent], now: datetime) -> dict[str, bool]:
-        """One transaction's outcomes; for each attempt, whether this worker still held its lease.
+    async def _write_round(
+        self, session: Any, batch: list[_PendingOutcome], events: list[BusEvent], now: datetime, room: int
+    ) -> tuple[dict[str, bool], list[TargetRow], dict[str, Loaded]]:
+        """One engine write: a batch of outcomes, then up to ``room`` due targets claimed and their calls started.
 
-        On PostgreSQL the batch's own targets are locked first, then their jobs, as a claim locks
-        its targets and then their jobs: the lease each outcome is checked against cannot move
-        meanwhile, and the job's progress is written by one transaction at a time. The posts'
-        other targets are read unlocked, after the job lock: whatever changes them with effect on
-        progress (another outcome, a cancel) holds that lock too.
+        Returns, for each outcome's attempt, whether this worker still held its lease; the
+        targets claimed; and what their calls read. The claim is the calls' start: the
+        conditional UPDATE that takes each target sets the lease it starts with, and the
+        Attempt rows and ``target.publishing`` events are written with it, so a claimed call
+        can never be left waiting while its lease runs.
+
+        Lock order on PostgreSQL, as everywhere in the engine: every target before any job. The
+        outcomes' targets are locked first, in id order; the claim skips locked targets (``SKIP
+        LOCKED``), so it never waits; then the jobs of both, in id order, in one statement.
         """
+        attempts = await self._lock_outcome_targets(session, batch) if batch else {}
+        claimed = await self._claim_rows(session, now, room, start=True) if room > 0 else []
+        jobs = await self._lock_jobs(session, [*(a.job_id for a in attempts.values()), *(t.job_id for t in claimed)])
+        results = await self._write_outcomes(session, batch, attempts, jobs, events, now) if batch else {}
+        loaded: dict[str, Loaded] = {}
+        if claimed:
+            loaded = await self._load_many(session, claimed)
+            await self._write_attempts(session, claimed, jobs, now, events)
+        await save_jobs(session, jobs.values(), now)
+        return results, claimed, loaded
+
+    async def _lock_outcome_targets(self, session: Any, batch: list[_PendingOutcome]) -> dict[str, Row[Any]]:
+        """The batch's attempts with their targets' post, job and account status; on PostgreSQL the targets locked, in id order."""
         query = (
             select(ATTEMPTS.c.id, ATTEMPTS.c.target_id, ATTEMPTS.c.number, ATTEMPTS.c.finished_at,
                    TARGETS.c.post_id, TARGETS.c.job_id, ACCOUNTS.c.status.label("account_status"))
@@ -726,9 +807,20 @@ class Scheduler:
         )
         if not self.runtime.database.is_sqlite:
             query = query.with_for_update(of=TARGETS)
-        attempts = {row.id: row for row in await session.execute(query)}
-        jobs = await lock_job_rows(session, (a.job_id for a in attempts.values() if a.job_id))
-        await prime_job_event_seqs(session, list(jobs))
+        return {row.id: row for row in await session.execute(query)}
+
+    async def _write_outcomes(
+        self, session: Any, batch: list[_PendingOutcome], attempts: dict[str, Row[Any]], jobs: dict[str, JobRow],
+        events: list[BusEvent], now: datetime,
+    ) -> dict[str, bool]:
+        """One transaction's outcomes; for each attempt, whether this worker still held its lease.
+
+        The batch's targets and their jobs are locked by the caller (``_write_round``): the lease
+        each outcome is checked against cannot move meanwhile, and the job's progress is written
+        by one transaction at a time. The posts' other targets are read unlocked, after the job
+        lock: whatever changes them with effect on progress (another outcome, a cancel) holds
+        that lock too.
+        """
         siblings = await targets_of_posts(session, sorted({a.post_id for a in attempts.values()}))
         targets = {t.id: t for post_targets in siblings.values() for t in post_targets}
         finished: list[dict[str, Any]] = []
@@ -775,7 +867,6 @@ class Scheduler:
             results[item.attempt_id] = True
         await finish_attempts(session, finished)
         await save_targets(session, targets.values(), now)
-        await save_jobs(session, jobs.values(), now)
         await save_accounts(session, accounts.values(), now)
         return results
 
