@@ -40,7 +40,7 @@ async def test_one_execution_per_event_for_identical_subscriptions(api, monkeypa
     streams = [await schema.subscribe(ORG_EVENTS, context_value=context()) for _ in range(3)]
     other = await schema.subscribe('subscription { orgEvents { kind } }', context_value=context())
     firsts = [asyncio.ensure_future(stream.__anext__()) for stream in [*streams, other]]
-    await asyncio.sleep(0.05)  # every subscription is on the bus
+    await until(lambda: api.runtime.events.subscriber_count() == 4)  # every subscription's resolver is on the bus
     executions.clear()
     await api.runtime.events.publish(BusEvent(owner.organization_id, "job.queued", {"jobId": "job_x"}, utcnow(), job_id="job_" + "x" * 24, seq=1))
     results = await asyncio.wait_for(asyncio.gather(*firsts), 5)
@@ -64,8 +64,7 @@ async def test_a_document_parsed_again_shares_the_result_keyed_by_its_text(api, 
         _get_parse_cache(DOCUMENT_CACHE_SIZE).cache_clear()  # as if evicted: the same text, a new parsed object
         streams.append(await schema.subscribe(ORG_EVENTS, context_value=context()))
         firsts.append(asyncio.ensure_future(streams[-1].__anext__()))  # parsed now, on its first step
-        while api.runtime.events.subscriber_count() < count:  # its resolver is on the bus
-            await asyncio.sleep(0.01)
+        await until(lambda: api.runtime.events.subscriber_count() == count)  # its resolver is on the bus
     executions.clear()
     await api.runtime.events.publish(BusEvent(owner.organization_id, "job.queued", {"jobId": "job_y"}, utcnow(), job_id="job_" + "y" * 24, seq=1))
     results = await asyncio.wait_for(asyncio.gather(*firsts), 5)
