@@ -14,7 +14,7 @@ from gql.transport.websockets import WebsocketsTransport
 
 from gateway.core.clock import utcnow
 from gateway.events.bus import SLOW_CONSUMER, BusEvent, MemoryEventBus, SubscriptionClosed
-from tests.servers import serve
+from tests.servers import FAST_RETRIES, serve
 
 pytestmark = pytest.mark.e2e
 
@@ -24,7 +24,7 @@ JOB_EVENTS = gql("subscription($id: ID!, $after: Int!) { jobEvents(jobId: $id, a
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("subscriptions")
-    with serve(workdir, "--demo") as server:
+    with serve(workdir, "--demo", env=FAST_RETRIES) as server:
         key = re.search(r"sg_live_[A-Za-z0-9]{44}", server.stdout()).group(0)
         yield server, key
 
