@@ -98,9 +98,16 @@ def run(name: str, target: Target, max_children: int) -> tuple[int, int, list[st
             cwd=workdir, check=True, stdout=subprocess.DEVNULL,
         )
         statuses = _statuses(workdir)
-    judged = {mutant: status for mutant, status in statuses.items() if status in KILLED | SURVIVED}
-    survivors = sorted(mutant for mutant, status in judged.items() if status in SURVIVED)
+        judged = {mutant: status for mutant, status in statuses.items() if status in KILLED | SURVIVED}
+        survivors = [f"{mutant}\n{_diff(workdir, mutant)}" for mutant, status in sorted(judged.items()) if status in SURVIVED]
     return len(judged) - len(survivors), len(judged), survivors
+
+
+def _diff(workdir: Path, mutant: str) -> str:
+    """The mutant's change, as ``mutmut show`` prints it, indented under its name."""
+    shown = subprocess.run([sys.executable, "-m", "mutmut", "show", mutant], cwd=workdir, capture_output=True, text=True).stdout
+    changed = [line for line in shown.splitlines() if line.startswith(("-", "+")) and not line.startswith(("---", "+++"))]
+    return "\n".join(f"        {line}" for line in changed)
 
 
 def main() -> None:
