@@ -8,6 +8,7 @@ from gateway.core.clock import utcnow
 from gateway.events.bus import BusEvent
 from schema.context import Context
 from tests.conftest import make_org_with_key
+from tests.waiting import until
 
 ORG_EVENTS = 'subscription { orgEvents(kinds: ["job."]) { kind seq payload } }'
 
