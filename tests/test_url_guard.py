@@ -19,6 +19,7 @@ from gateway.outbound.url_guard import (
     MAX_URL_LENGTH,
     GuardedNetworkBackend,
     UnsafeURL,
+    check_address,
     fetch,
     guarded_client,
     is_public_address,
@@ -354,4 +355,87 @@ async def test_unix_sockets_are_refused():
     with pytest.raises(UnsafeURL) as refused:
         await backend.connect_unix_socket("/var/run/docker.sock")
     assert refused.value.code == "URL_NOT_ALLOWED"
-    assert "Unix sockets" in refused.value.message
+    assert refused.value.message == "Unix sockets are never reachable through a user-supplied URL."
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://[::1/", "The URL is not valid."),
+        ("ftp://example.com/", "Only http and https URLs are allowed."),
+        ("http:///a.png", "The URL has no host."),
+        ("https://user:pw@example.com/", "URLs with credentials are not accepted."),
+        ("http://127.0.0.1/", "The URL points to a private, loopback or reserved address."),
+    ],
+    ids=["invalid", "scheme", "no-host", "credentials", "private"],
+)
+def test_each_refusal_says_why_in_words(url, message):
+    """The message reaches the user as the error's text: it must stay the sentence written."""
+    with pytest.raises(UnsafeURL) as refused:
+        validate_url(url, allow_private=False)
+    assert refused.value.message == message == str(refused.value)
+
+
+@pytest.mark.parametrize("resolved", ["fe80::1%eth0", "fe80::1%eth0%1"])
+def test_a_zone_id_is_dropped_before_the_check(resolved):
+    assert check_address(resolved, allow_private=True) == ipaddress.IPv6Address("fe80::1")
+    assert str(check_address(resolved, allow_private=True)) == "fe80::1"
+    with pytest.raises(UnsafeURL):
+        check_address(resolved, allow_private=False)
+
+
+def test_the_client_neither_follows_redirects_nor_reads_proxies_from_the_environment(monkeypatch):
+    """Redirects are followed by ``fetch``, hop by hop; a proxy would open connections the guard never sees."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    client = guarded_client(allow_private=False)
+    assert client.follow_redirects is False
+    assert client.trust_env is False
+    assert client._mounts == {}
+
+
+def test_the_pool_trusts_the_certificate_authorities_the_system_names(tmp_path, monkeypatch):
+    """SSL_CERT_FILE (a private CA for a self-hosted instance) is honoured; nothing else of the environment."""
+    from tests.tls import make_certificates
+
+    files = make_certificates(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(files.ca_file))
+    pool = guarded_client(allow_private=False)._transport._pool
+    issuers = [dict(pair[0] for pair in cert["subject"]) for cert in pool._ssl_context.get_ca_certs()]
+    assert {"commonName": "socialgate test CA"} in issuers
+
+
+class RecordingInner(LoopbackNetwork):
+    """Remembers every argument the guard hands down to the real network."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[dict] = []
+        self.slept: list[float] = []
+
+    async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):  # type: ignore[no-untyped-def]
+        self.calls.append({"host": host, "port": port, "timeout": timeout, "local_address": local_address, "socket_options": socket_options})
+        return await super().connect_tcp(host, port, timeout=timeout)
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+
+
+async def test_the_backend_hands_every_connection_argument_down():
+    asked: list[tuple[str, int]] = []
+
+    async def resolver(host: str, port: int) -> list[str]:
+        asked.append((host, port))
+        return ["93.184.216.34"]
+
+    inner = RecordingInner()
+    backend = GuardedNetworkBackend(allow_private=False, resolver=resolver, inner=inner)
+    options = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
+    with scripted_server() as server:
+        stream = await backend.connect_tcp("public.test", server.port, timeout=4.0, local_address="127.0.0.1", socket_options=options)
+        await stream.aclose()
+    assert asked == [("public.test", server.port)]
+    assert inner.calls == [
+        {"host": "93.184.216.34", "port": server.port, "timeout": 4.0, "local_address": "127.0.0.1", "socket_options": options}
+    ]
+    await backend.sleep(0.25)
+    assert inner.slept == [0.25]
