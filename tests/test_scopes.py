@@ -89,3 +89,28 @@ def test_wildcards_cover_their_own_node_and_nothing_beside_it():
     assert covers(["ads:*"], ["ads:write:*", "ads:read"])
     assert not covers(["ads:write:*"], ["ads:*"])
     assert covers([], []) and not covers([], ["posts:read"])
+
+
+@pytest.mark.parametrize(
+    ("scopes", "code", "message", "path"),
+    [
+        ([], "SCOPES_REQUIRED", "A key needs at least one scope.", ["scopes"]),
+        (["posts:read"] * 51, "TOO_MANY_SCOPES", "A key holds at most 50 scopes.", ["scopes"]),
+        (["posts:read", "posts:" + "x" * 100], "INVALID_SCOPE", f"Unknown scope {'posts:' + 'x' * 74!r}.", ["scopes", "1"]),
+    ],
+    ids=["none", "fifty-one", "unknown-second"],
+)
+def test_a_keys_scopes_are_refused_with_a_code_a_message_and_a_path(scopes, code, message, path):
+    from gateway.auth.keys import validate_scopes
+    from gateway.core.errors import UserError
+
+    with pytest.raises(UserError) as refused:
+        validate_scopes(scopes)
+    assert (refused.value.code, refused.value.message, list(refused.value.field)) == (code, message, path)
+
+
+def test_a_keys_scopes_are_kept_sorted_and_once():
+    from gateway.auth.keys import validate_scopes
+
+    assert validate_scopes(["posts:read"] * 50) == ["posts:read"]
+    assert validate_scopes(["posts:write", "*", "ads:read", "posts:write"]) == ["*", "ads:read", "posts:write"]
