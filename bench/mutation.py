@@ -39,8 +39,8 @@ TARGETS = {
     "scopes": Target("gateway/auth/scopes.py", ("tests/test_scopes.py", "tests/test_keys.py")),
     "url_guard": Target("gateway/outbound/url_guard.py", ("tests/test_url_guard.py",)),
     "text": Target("providers/text.py", ("tests/test_sdk_text.py",)),
-    "keys": Target("gateway/auth/keys.py", ("tests/test_keys.py", "tests/test_api_keys_api.py", "tests/test_key_recheck.py")),
-    "tenancy": Target("gateway/auth/tenancy.py", ("tests/test_isolation.py", "tests/test_tenant_tree.py")),
+    "keys": Target("gateway/auth/keys.py", ("tests/test_keys.py", "tests/test_scopes.py", "tests/test_api_keys_api.py", "tests/test_key_recheck.py")),
+    "tenancy": Target("gateway/auth/tenancy.py", ("tests/test_tenancy.py", "tests/test_isolation.py", "tests/test_tenant_tree.py")),
 }
 KILLED = {"killed", "timeout"}
 SURVIVED = {"survived", "no tests"}
