@@ -79,21 +79,30 @@ def reply(status_code: int, *, json: Any = None, text: str | None = None, header
 Step = Reply | httpx.Response | BaseException | Callable[[httpx.Request], Any]
 
 
+class UnscriptedRequest(AssertionError):
+    """The provider sent a request the script has no answer for: a test failure, never an outcome."""
+
+
 class ScriptedTransport(httpx.AsyncBaseTransport):
     """Answers requests from a script, in order, and records every request sent.
 
     A request beyond the end of the script fails the test: the provider sent something unexpected.
+    The failure is also remembered in ``unscripted``, because a provider that catches broadly
+    (``except Exception``) could otherwise turn it into an ordinary error and hide it.
     """
 
     def __init__(self, steps: Sequence[Step] = ()) -> None:
         self.steps = list(steps)
         self.sent: list[httpx.Request] = []
+        self.unscripted: UnscriptedRequest | None = None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         await request.aread()
         self.sent.append(request)
         if len(self.sent) > len(self.steps):
-            raise AssertionError(f"unscripted request #{len(self.sent)}: {request.method} {request.url}")
+            failure = UnscriptedRequest(f"unscripted request #{len(self.sent)}: {request.method} {request.url}")
+            self.unscripted = self.unscripted or failure
+            raise failure
         step = self.steps[len(self.sent) - 1]
         if callable(step) and not isinstance(step, (Reply, httpx.Response, BaseException)):
             step = step(request)
@@ -153,16 +162,22 @@ async def call_scripted(
 
     ``store`` is the account's store for the call (a fresh empty one when None): pass one holding
     what an earlier call kept, such as a session a provider reuses instead of logging in again.
+
+    Only the platform's kinds of failure (a ``ProviderError``, an ``httpx.HTTPError``) become the
+    outcome's ``error``. A request the script did not expect raises ``UnscriptedRequest`` even
+    when the provider caught it: counted as an outcome, it would pass any test expecting an error.
     """
     transport = ScriptedTransport(steps)
     ctx = make_context(provider, transport, credentials=credentials, store=store)
     outcome = Outcome(sent=transport.sent)
     try:
         outcome.result = await operation(ctx)
-    except (ProviderError, AssertionError, httpx.HTTPError) as exc:
+    except (ProviderError, httpx.HTTPError) as exc:
         outcome.error = exc
     finally:
         await ctx.http.aclose()
+    if transport.unscripted is not None:
+        raise transport.unscripted
     return outcome
 
 
@@ -204,6 +219,14 @@ class ErrorCase:
     retry_after: float | None = None  # for RateLimited: the seconds expected
     credentials: Mapping[str, Any] | None = None  # instead of the class's, for this case only
     stored: Mapping[tuple[str, str], Mapping[str, Any]] | None = None  # instead of the class's, for this case only
+    # "METHOD URL" (no query) of each request the case must send, in order. When unset, every
+    # request must be one the successful publish sends (same method, same URL).
+    sends: Sequence[str] | None = None
+
+
+def request_line(request: httpx.Request) -> str:
+    """``"POST https://host/path"``: what a request is, without its query, headers or body."""
+    return f"{request.method} {request.url.copy_with(query=None, fragment=None)}"
 
 
 @dataclass(frozen=True)
@@ -244,6 +267,24 @@ class ProviderConformance:
         raise AssertionError(
             f"{type(self).__name__} must override check_published_requests to assert what a publish sends"
         )
+
+    def check_error_requests(self, case: ErrorCase, sent: list[httpx.Request]) -> None:
+        """Assert an error case sent what it should: its ``sends``, or else only requests the
+        successful publish sends. Override for flows that differ in ways these cannot say."""
+        lines = [request_line(request) for request in sent]
+        if case.sends is not None:
+            assert lines == list(case.sends), f"{case.label}: sent {lines}, expected {list(case.sends)}"
+            return
+        known = self.successful_request_lines()
+        strange = [line for line in lines if line not in known]
+        assert not strange, (
+            f"{case.label}: sent {strange}, which the successful publish never sends {sorted(known)}; "
+            "set the case's `sends` if that is right"
+        )
+
+    def successful_request_lines(self) -> set[str]:
+        """The ``request_line`` of every request the scripted successful publish sends."""
+        return {request_line(request) for request in self.scripted_publish(self.success).sent}
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coroutine)
@@ -313,7 +354,10 @@ class ProviderConformance:
         for case in self.error_cases:
             outcome = self.scripted_publish(case.steps, case=case)
             error = outcome.error
-            if not isinstance(error, case.raises):
+            self.check_error_requests(case, outcome.sent)
+            if len(outcome.sent) != len(case.steps):
+                failures.append(f"{case.label}: {len(case.steps) - len(outcome.sent)} scripted answers unused")
+            elif not isinstance(error, case.raises):
                 failures.append(f"{case.label}: expected {case.raises.__name__}, got {error!r} (result {outcome.result!r})")
             elif case.code is not None and error.code != case.code:
                 failures.append(f"{case.label}: expected code {case.code}, got {error.code}")
@@ -326,12 +370,16 @@ class ProviderConformance:
             outcome = self.scripted_publish([])
             assert outcome.error is None and outcome.sent == [], "a provider without a remote platform sends nothing"
             return
+        first = request_line(self.scripted_publish(self.success).sent[0])
         refused = self.scripted_publish([httpx.ConnectError("connection refused")])
         assert isinstance(refused.error, TransientError), f"a refused connection must be TransientError, got {refused.error!r}"
         lost = self.scripted_publish([httpx.ReadTimeout("no answer")])
         assert isinstance(lost.error, Unconfirmed), (
             f"no answer after the post was sent must be Unconfirmed (it may have published), got {lost.error!r}"
         )
+        for outcome in (refused, lost):
+            lines = [request_line(request) for request in outcome.sent]
+            assert lines == [first], f"the failed publish sent {lines}, the successful one starts with {first}"
 
     def test_valid_draft_passes(self) -> None:
         assert validate_draft(self.provider, self.valid_draft()) == []

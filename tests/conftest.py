@@ -9,12 +9,15 @@ from pathlib import Path
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from strawberry import Schema
 
+import gateway.app
 from gateway.app import create_app
 from gateway.auth.keys import mint_key
 from gateway.orgs.organizations import create_organization
 from gateway.runtime import Runtime
 from gateway.settings import Settings, load_settings
+from schema import build_schema
 
 
 @pytest.fixture(autouse=True)
@@ -58,8 +61,20 @@ class ApiClient:
         return response.json()
 
 
+@pytest.fixture(scope="session")
+def shared_schema() -> Schema:
+    """One GraphQL schema for the whole run: building it is most of what building the app costs.
+
+    Sharing it keeps tests apart: a schema holds types and extension *factories* only (each
+    operation gets its own extension instances); every piece of state — database, bus, rate
+    limits, caches of the runtime — belongs to the per-test ``Runtime`` the app is given.
+    """
+    return build_schema()
+
+
 @pytest.fixture
-async def api(settings: Settings) -> AsyncIterator[ApiClient]:
+async def api(settings: Settings, shared_schema: Schema, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ApiClient]:
+    monkeypatch.setattr(gateway.app, "build_schema", lambda: shared_schema)
     app = create_app(settings)
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)

@@ -85,6 +85,10 @@ class AuthorizationServer:
     token_failures: list[int] = field(default_factory=list)
     # Seconds the token endpoint waits before answering a refresh (to overlap concurrent ones).
     refresh_delay: float = 0.0
+    # Set when a refresh request arrives; while ``hold_refreshes`` is given and not yet set, every
+    # refresh waits for it, so a test can act while a refresh is in flight without guessing when.
+    refresh_arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    hold_refreshes: asyncio.Event | None = None
     codes: dict[str, Grant] = field(default_factory=dict)
     used_codes: set[str] = field(default_factory=set)
     access_tokens: dict[str, str] = field(default_factory=dict)
@@ -158,6 +162,9 @@ def authorization_app(server: AuthorizationServer) -> Starlette:
                     return _oauth_error("invalid_grant", description="PKCE verification failed")
             body = server.issue(grant.user, refresh=server.issue_refresh_tokens)
         elif form.get("grant_type") == "refresh_token":
+            server.refresh_arrived.set()
+            if server.hold_refreshes is not None:
+                await server.hold_refreshes.wait()
             await asyncio.sleep(server.refresh_delay)
             old = form.get("refresh_token", "")
             user = server.refresh_tokens.get(old)

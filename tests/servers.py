@@ -15,10 +15,21 @@ from pathlib import Path
 import httpx
 
 
+# A retried call waits a tenth of a second, not the default two: the retry is the point, not its wait.
+FAST_RETRIES = {"SOCIALGATE_RETRY_BASE_SECONDS": "0.1"}
+
+
 def free_port() -> int:
+    """A port free a moment ago. Another process may take it before ours binds it: a server
+    started on it must be retried on a new one when its bind fails (``serve`` does)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def lost_the_port(stderr: str) -> bool:
+    """Whether a server that exited at startup did so because its port was taken meanwhile."""
+    return "address already in use" in stderr.lower()
 
 
 @dataclass
@@ -35,38 +46,66 @@ class RunningServer:
         return self.stderr_path.read_text()
 
 
+class PortTaken(Exception):
+    """The port chosen was bound by someone else before the server bound it."""
+
+
+# `socialgate serve` refuses port 0, so the port is chosen here; losing it is retried this often.
+PORT_ATTEMPTS = 5
+
+
 @contextmanager
 def serve(workdir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 30.0) -> Iterator[RunningServer]:
     """Run `python -m gateway serve ARGS` in workdir until the block ends; wait for /healthz first."""
-    port = free_port()
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("SOCIALGATE_")}
     full_env.update(env or {})
+    for _attempt in range(PORT_ATTEMPTS):
+        server = _start(workdir, free_port(), args, full_env)
+        try:
+            _wait_until_healthy(server, timeout)
+        except PortTaken:
+            stop_process(server.process)
+            continue
+        except BaseException:
+            stop_process(server.process)
+            raise
+        break
+    else:
+        raise RuntimeError(f"every one of {PORT_ATTEMPTS} free ports was taken before the server bound it")
+    try:
+        yield server
+    finally:
+        stop_process(server.process)
+
+
+def _start(workdir: Path, port: int, args: tuple[str, ...], env: dict[str, str]) -> RunningServer:
     stdout_path, stderr_path = workdir / "serve.out", workdir / "serve.err"
     with stdout_path.open("w") as stdout, stderr_path.open("w") as stderr:
         process = subprocess.Popen(
             [sys.executable, "-m", "gateway", "serve", "--host", "127.0.0.1", "--port", str(port), *args],
             cwd=workdir,
-            env=full_env,
+            env=env,
             stdout=stdout,
             stderr=stderr,
         )
-    server = RunningServer(f"http://127.0.0.1:{port}", process, stdout_path, stderr_path)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited with {process.returncode}:\n{server.stderr()}")
-            try:
-                if httpx.get(server.base_url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server did not answer within {timeout}s:\n{server.stderr()}")
-            time.sleep(0.1)
-        yield server
-    finally:
-        stop_process(process)
+    return RunningServer(f"http://127.0.0.1:{port}", process, stdout_path, stderr_path)
+
+
+def _wait_until_healthy(server: RunningServer, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if server.process.poll() is not None:
+            if lost_the_port(server.stderr()):
+                raise PortTaken(server.base_url)
+            raise RuntimeError(f"server exited with {server.process.returncode}:\n{server.stderr()}")
+        try:
+            if httpx.get(server.base_url + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"server did not answer within {timeout}s:\n{server.stderr()}")
+        time.sleep(0.1)  # paces the polling of /healthz; the wait ends on its answer
 
 
 def stop_process(process: subprocess.Popen, timeout: float = 10.0) -> None:

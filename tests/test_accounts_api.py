@@ -3,6 +3,7 @@ from sqlalchemy import select
 from gateway.storage.models import Account
 from tests.conftest import make_org_with_key
 from tests.strict_provider import GOOD_TOKEN, install
+from tests.on_disk import assert_not_on_disk
 
 CONNECT = """mutation($input: ConnectAccountInput!) {
   connectAccount(input: $input) { account { id provider handle externalId status accountType } userErrors { field code message } }
@@ -51,8 +52,7 @@ async def test_connect_checks_with_the_platform_and_seals_credentials(api, org, 
         "/graphql", json={"query": "{ accounts { nodes { id handle metadata } } }"}, headers={"Authorization": f"Bearer {org.secret}"}
     )
     assert GOOD_TOKEN not in listing.text
-    for path in tmp_path.glob("socialgate.db*"):
-        assert GOOD_TOKEN.encode() not in path.read_bytes()
+    assert_not_on_disk(GOOD_TOKEN.encode(), tmp_path.glob("socialgate.db*"))
 
 
 async def test_connect_errors_never_echo_secrets(api, org, caplog):

@@ -72,14 +72,19 @@ async def test_rotate_keeps_the_old_secret_for_24_hours(api, org):
 
 
 async def test_revoke(api, org):
+    from datetime import datetime
+
+    from gateway.core.clock import utcnow
+
     created = await api.graphql(CREATE, {"input": {"scopes": ["posts:read"]}}, key=org.secret)
     child = created["data"]["createApiKey"]
+    before = utcnow()
     revoked = await api.graphql(
         "mutation($id: ID!) { revokeApiKey(input: {id: $id}) { apiKey { revokedAt } userErrors { code } } }",
         {"id": child["apiKey"]["id"]},
         key=org.secret,
     )
-    assert revoked["data"]["revokeApiKey"]["apiKey"]["revokedAt"] is not None
+    assert before <= datetime.fromisoformat(revoked["data"]["revokeApiKey"]["apiKey"]["revokedAt"]) <= utcnow()
     body = await api.graphql("{ viewer { apiKeyId } }", key=child["secret"])
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 

@@ -1,10 +1,22 @@
 import re
 
+import pytest
 from typer.testing import CliRunner
 
-from gateway.cli import app
+from gateway.cli import app, main
 
 runner = CliRunner()
+
+
+def _refused(monkeypatch, capsys, args, env):
+    """Run the console script's ``main`` (which turns errors into messages and exit codes, where
+    ``runner.invoke(app)`` would hand back the raw exception) and return (exit code, stderr)."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr("sys.argv", ["socialgate", *args])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    return exited.value.code, " ".join(capsys.readouterr().err.split())
 
 
 def _env(tmp_path):
@@ -28,17 +40,19 @@ def test_orgs_create_then_keys_create(tmp_path):
     assert re.search(r"^sg_live_[A-Za-z0-9]{44}$", key.stdout, re.M)
 
 
-def test_keys_create_refuses_unknown_org_and_scope(tmp_path):
-    unknown = runner.invoke(app, ["keys", "create", "--org", "org_nope", "--scope", "*"], env=_env(tmp_path))
-    assert unknown.exit_code != 0
+def test_keys_create_refuses_unknown_org_and_scope(tmp_path, monkeypatch, capsys):
+    unknown = _refused(monkeypatch, capsys, ["keys", "create", "--org", "org_nope", "--scope", "*"], _env(tmp_path))
+    assert unknown == (1, "NOT_FOUND: No organization org_nope.")
     org_id = runner.invoke(app, ["orgs", "create", "Acme"], env=_env(tmp_path)).stdout.strip()
-    bad_scope = runner.invoke(app, ["keys", "create", "--org", org_id, "--scope", "posts:fly"], env=_env(tmp_path))
-    assert bad_scope.exit_code != 0
+    bad_scope = _refused(monkeypatch, capsys, ["keys", "create", "--org", org_id, "--scope", "posts:fly"], _env(tmp_path))
+    assert bad_scope == (1, "INVALID_SCOPE: Unknown scope 'posts:fly'.")
 
 
-def test_bad_setting_stops_the_cli(tmp_path):
-    result = runner.invoke(app, ["migrate"], env={"SOCIALGATE_DATABASE_URL": "mysql://x"})
-    assert result.exit_code != 0
+def test_bad_setting_stops_the_cli(tmp_path, monkeypatch, capsys):
+    code, message = _refused(monkeypatch, capsys, ["migrate"], {"SOCIALGATE_DATABASE_URL": "mysql://x"})
+    assert code == 2
+    assert message.startswith("socialgate cannot start. Invalid configuration:") and "SOCIALGATE_DATABASE_URL" in message
+    assert "Traceback" not in message
 
 
 def test_kill_switches_per_key_and_org(tmp_path):
@@ -78,4 +92,9 @@ def test_kill_switches_per_key_and_org(tmp_path):
     assert refused()
     assert runner.invoke(app, ["orgs", "kill-switch", org_id, "--off"], env=env).exit_code == 0
     assert not refused()
-    assert runner.invoke(app, ["keys", "kill-switch", "key_nope", "--on"], env=env).exit_code != 0
+
+
+def test_kill_switch_of_an_unknown_key_is_refused_with_a_message(tmp_path, monkeypatch, capsys):
+    code, message = _refused(monkeypatch, capsys, ["keys", "kill-switch", "key_nope", "--on"], _env(tmp_path))
+    assert (code, message.split(":")[0]) == (1, "NOT_FOUND")
+    assert "key_nope" in message

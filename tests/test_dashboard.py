@@ -5,7 +5,7 @@ import pytest
 
 from tests.browser import WAIT_MS, chromium, needs_chromium, page_problems, page_urls
 from tests.demo_server import demo_key, post_and_publish, sandbox_account
-from tests.servers import serve
+from tests.servers import FAST_RETRIES, serve
 
 
 async def test_the_page_and_its_assets_are_served_with_a_strict_policy(api):
@@ -28,7 +28,7 @@ async def test_the_page_and_its_assets_are_served_with_a_strict_policy(api):
 @pytest.mark.e2e
 @needs_chromium
 def test_the_dashboard_shows_a_job_reach_succeeded_live(tmp_path):
-    with serve(tmp_path, "--demo") as server:
+    with serve(tmp_path, "--demo", env=FAST_RETRIES) as server:
         key = demo_key(server.stdout())
         # One transient failure first, so the target goes publishing → retry_pending → published.
         account = sandbox_account(server, key, "dashboard", failure_mode="transient", failure_count="1")

@@ -74,3 +74,21 @@ def test_bad_setting_stops_serve_with_a_clear_message(tmp_path):
     assert result.returncode == 2
     assert "SOCIALGATE_PORT: expected an integer from 1 to 65535" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_port_taken_before_the_server_binds_it_is_retried_on_another(tmp_path, monkeypatch):
+    """The port is chosen by probing, and another process may bind it first: serve tries again."""
+    import socket
+
+    from tests import servers
+
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        ports = iter([taken])
+        real_free_port = servers.free_port
+        monkeypatch.setattr(servers, "free_port", lambda: next(ports, None) or real_free_port())
+        with servers.serve(tmp_path) as server:
+            assert not server.base_url.endswith(f":{taken}")
+            assert httpx.get(server.base_url + "/healthz", timeout=10).status_code == 200

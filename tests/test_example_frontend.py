@@ -81,7 +81,9 @@ def expected_counter(server: RunningServer, key: str, account_id: str) -> str:
 def test_the_example_app_publishes_a_post_live_to_succeeded_and_schedules_one(tmp_path):
     dist = build()
     # No key of any kind is built in: the user types it in at run time.
-    assert not KEY_PATTERN.search("".join(p.read_text() for p in dist.rglob("*") if p.suffix in (".js", ".html")))
+    built = [p for p in dist.rglob("*") if p.suffix in (".js", ".html")]
+    assert any(p.suffix == ".js" for p in built) and any(p.suffix == ".html" for p in built), built
+    assert not KEY_PATTERN.search("".join(p.read_text() for p in built))
     with static_site(dist) as origin:
         # The app calls the API from another origin: only CORS lets it. One transient failure,
         # retried after a short backoff, makes the job show a retry on its way.

@@ -60,9 +60,14 @@ def test_a_closed_socket_counts_as_readable():
 async def test_the_guarded_pool_reuses_a_connection_and_replaces_one_the_server_closed():
     """End to end through httpx: keep-alive reuse, then a fresh connection after the server hung up."""
     accepted = []
+    first_closed = anyio.Event()
 
     async def serve(stream):
         accepted.append(stream)
+        await _answer_and_close(stream)
+        first_closed.set()
+
+    async def _answer_and_close(stream):
         async with stream:
             request = b""
             while b"\r\n\r\n" not in request:
@@ -84,7 +89,8 @@ async def test_the_guarded_pool_reuses_a_connection_and_replaces_one_the_server_
             for _ in range(2):
                 assert (await client.get(f"http://127.0.0.1:{port}/")).text == "ok"
             assert len(accepted) == 1  # kept alive and reused
-            await anyio.sleep(0.1)  # the server has closed it by now
+            with anyio.fail_after(10):
+                await first_closed.wait()  # the server has closed the kept-alive connection
             assert (await client.get(f"http://127.0.0.1:{port}/")).text == "ok"
             assert len(accepted) == 2
         group.cancel_scope.cancel()

@@ -9,6 +9,7 @@ from gateway.core.clock import utcnow
 from gateway.core.errors import Forbidden, Unauthenticated, UserError
 from gateway.storage.models import ApiKey, Organization
 from tests.conftest import make_org_with_key
+from tests.on_disk import assert_not_on_disk
 
 VIEWER = "{ viewer { apiKeyId scopes organization { id name } } }"
 
@@ -23,9 +24,8 @@ async def test_secret_is_stored_only_as_a_hash(runtime, settings, tmp_path):
     await runtime.stop()
     # Nothing on disk holds the secret (or its private half) in the clear.
     secret_half = created.secret[-32:].encode()
-    for path in tmp_path.iterdir():
-        if path.is_file():
-            assert secret_half not in path.read_bytes(), path
+    scanned = assert_not_on_disk(secret_half, tmp_path.iterdir())
+    assert tmp_path / "socialgate.db" in scanned
 
 
 async def test_authenticate_returns_the_principal(runtime):
@@ -143,10 +143,11 @@ async def test_suspended_org_and_kill_switches_are_forbidden(runtime):
 
 
 async def test_last_used_is_recorded(api, org):
+    before = utcnow()
     await api.graphql(VIEWER, key=org.secret)
     async with api.runtime.database.read() as session:
         key = await session.get(ApiKey, org.api_key_id)
-    assert key.last_used_at is not None
+    assert before <= key.last_used_at.replace(tzinfo=before.tzinfo) <= utcnow()
 
 
 async def test_concurrent_requests_with_one_key(api, org):

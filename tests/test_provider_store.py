@@ -1,6 +1,7 @@
 """The database ProviderStore keeps each provider's and account's records apart."""
 
 import pytest
+from tests.on_disk import assert_not_on_disk
 
 
 async def test_records_are_scoped_by_provider_and_account(runtime):
@@ -40,5 +41,4 @@ async def test_records_are_sealed_at_rest(runtime, tmp_path):
         [raw] = (await session.execute(select(ProviderRecord.value))).scalars().all()
     assert "very-secret" not in str(raw)
     assert await store.get("session", "current") == {"refreshJwt": "eyJ-very-secret-refresh-token"}
-    for path in tmp_path.glob("socialgate.db*"):
-        assert b"very-secret" not in path.read_bytes()
+    assert_not_on_disk(b"very-secret", tmp_path.glob("socialgate.db*"))

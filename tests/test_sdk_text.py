@@ -77,3 +77,85 @@ def test_bluesky_300_graphemes_is_not_300_code_points():
 def test_url_spans_exclude_trailing_punctuation():
     text = "see (https://example.com/a), then example.org!"
     assert [text[a:b] for a, b in find_urls(text)] == ["https://example.com/a", "example.org"]
+
+
+@pytest.mark.parametrize(
+    "code_point, weight",
+    [
+        (0x07FF, 1),
+        (0x0800, 1),
+        (0x10FF, 1),  # the last of the light range 0-4351
+        (0x1100, 2),  # Hangul Jamo: the first heavy code point
+        (0x1FFF, 2),
+        (0x2000, 1),  # NFC makes it U+2002, as light
+        (0x2002, 1),
+        (0x200D, 1),  # zero width joiner, alone
+        (0x200E, 2),
+        (0x200F, 2),
+        (0x2010, 1),
+        (0x201F, 1),
+        (0x2020, 2),
+        (0x2031, 2),
+        (0x2032, 1),
+        (0x2037, 1),
+        (0x2038, 2),
+    ],
+    ids=lambda value: f"U+{value:04X}" if isinstance(value, int) and value > 2 else str(value),
+)
+def test_x_weighs_each_range_to_its_edges(code_point, weight):
+    assert measure(chr(code_point), TextUnit.X_WEIGHTED) == weight
+    assert measure("a" + chr(code_point) * 3, TextUnit.X_WEIGHTED) == 1 + 3 * weight
+
+
+@pytest.mark.parametrize(
+    "text, weighted",
+    [
+        ("नमस्ते दुनिया", 13),  # Devanagari: every code point of a cluster weighs 1, not the cluster
+        ("\u2764\uFE0F", 2),  # a red heart with VS16 is one emoji, 2
+        ("\u2764\uFE0F\u2764\uFE0F", 4),
+        ('say "https://example.com/a" ok', 5 + 23 + 4),
+        ("https://example.com/a; next", 23 + 6),
+        ("see https://example.com: it", 4 + 23 + 4),
+        ("wow https://example.com!", 4 + 23 + 1),
+        ("(https://example.com/a?b=c)", 1 + 23 + 1),
+        ("HTTPS://EXAMPLE.COM/A", 23),  # schemes and hosts are case-insensitive
+        ("EXAMPLE.COM", 23),
+        ("https://studio.photography/x", 23),  # a scheme links any TLD
+        ("studio.photography", 18),  # a bare host needs a TLD on the list (a known shortfall)
+        ("my.global", 23),  # the last generic TLD on the list
+        ("foo.com", 23),  # the first
+        ("x.de", 23),  # any two-letter country code
+        ("a.b-c.org", 23),
+        ("file.py5", 8),  # a digit is no TLD
+    ],
+)
+def test_x_counts_urls_and_scripts_as_twitter_text_does(text, weighted):
+    assert measure(text, TextUnit.X_WEIGHTED) == weighted
+
+
+def test_x_weighted_length_is_a_whole_number():
+    for text in ("a", "日本", "https://example.com", "\u2764\uFE0F", ""):
+        length = measure(text, TextUnit.X_WEIGHTED)
+        assert type(length) is int, f"{text!r} measured {length!r}"
+
+
+def test_every_unit_has_a_label_and_a_measure():
+    assert [unit.label for unit in TextUnit] == ["characters", "graphemes", "weighted characters", "bytes"]
+    assert [unit.value for unit in TextUnit] == ["characters", "graphemes", "x_weighted", "utf8_bytes"]
+    with pytest.raises(ValueError, match="unknown text unit"):
+        measure("a", "characters")  # a string is not a unit
+
+
+@pytest.mark.parametrize(
+    "text, urls",
+    [
+        ("a.b.example.com/path.", ["a.b.example.com/path"]),
+        ("https://example.com/a.,;:!?)]}", ["https://example.com/a"]),
+        ("user@example.com", []),
+        ("-example.com", []),  # inside a longer host
+        ("example.com-x", []),
+        ("word.example.com", ["word.example.com"]),
+    ],
+)
+def test_url_spans(text, urls):
+    assert [text[a:b] for a, b in find_urls(text)] == urls

@@ -10,6 +10,7 @@ from gateway.events import BusEvent
 from schema.context import Context
 from schema.fanout import Delivery, FanoutHub, transport_ws_frame
 from tests.conftest import make_org_with_key
+from tests.waiting import until
 
 ORG_EVENTS = 'subscription { orgEvents(kinds: ["job."]) { kind seq payload } }'
 
@@ -60,18 +61,12 @@ def _join(hub: FanoutHub, organization_id: str, query: str, context, socket: Soc
     return asyncio.create_task(member())
 
 
-async def _until(condition) -> None:
-    async with asyncio.timeout(5):
-        while not condition():
-            await asyncio.sleep(0.005)
-
-
 async def test_one_execution_per_event_for_identical_subscriptions(api, monkeypatch):
     owner, hub, context, executions = await _counted(api, monkeypatch)
     sockets = [Socket() for _ in range(4)]
     tasks = [_join(hub, owner.organization_id, ORG_EVENTS, context, socket) for socket in sockets[:3]]
     tasks.append(_join(hub, owner.organization_id, 'subscription { orgEvents { kind } }', context, sockets[3]))
-    await _until(lambda: api.runtime.events.subscriber_count() == 2)  # one bus subscription per document
+    await until(lambda: api.runtime.events.subscriber_count() == 2)  # one bus subscription per document
     executions.clear()
     await api.runtime.events.publish(BusEvent(owner.organization_id, "job.queued", {"jobId": "job_x"}, utcnow(), job_id="job_" + "x" * 24, seq=1))
     await asyncio.wait_for(asyncio.gather(*(socket.arrived.wait() for socket in sockets)), 5)
@@ -96,7 +91,7 @@ async def test_a_document_parsed_again_shares_the_result_keyed_by_its_text(api, 
     for count, socket in enumerate(sockets, start=1):
         _get_parse_cache(DOCUMENT_CACHE_SIZE).cache_clear()  # as if evicted: the same text, a new parsed object
         tasks.append(_join(hub, owner.organization_id, ORG_EVENTS, context, socket))
-        await _until(lambda count=count: hub.member_count() == count and api.runtime.events.subscriber_count() == 1)
+        await until(lambda count=count: hub.member_count() == count and api.runtime.events.subscriber_count() == 1)
     executions.clear()
     await api.runtime.events.publish(BusEvent(owner.organization_id, "job.queued", {"jobId": "job_y"}, utcnow(), job_id="job_" + "y" * 24, seq=1))
     await asyncio.wait_for(asyncio.gather(*(socket.arrived.wait() for socket in sockets)), 5)

@@ -1,6 +1,7 @@
 """Live subscriptions against the real server: graphql-transport-ws, legacy graphql-ws, and SSE."""
 
 import asyncio
+import contextlib
 import json
 import re
 import subprocess
@@ -13,7 +14,7 @@ from gql.transport.websockets import WebsocketsTransport
 
 from gateway.core.clock import utcnow
 from gateway.events import SLOW_CONSUMER, BusEvent, MemoryEventBus, SubscriptionClosed
-from tests.servers import serve
+from tests.servers import FAST_RETRIES, serve
 
 pytestmark = pytest.mark.e2e
 
@@ -23,7 +24,7 @@ JOB_EVENTS = gql("subscription($id: ID!, $after: Int!) { jobEvents(jobId: $id, a
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("subscriptions")
-    with serve(workdir, "--demo") as server:
+    with serve(workdir, "--demo", env=FAST_RETRIES) as server:
         key = re.search(r"sg_live_[A-Za-z0-9]{44}", server.stdout()).group(0)
         yield server, key
 
@@ -54,12 +55,23 @@ def _stored(server, key, job_id):
     return _graphql(server, key, "query($id: ID!) { job(id: $id) { status events { seq kind } } }", {"id": job_id})["job"]
 
 
-async def _collect(server, key, job_id, after=0, subprotocol=WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL):
-    transport = WebsocketsTransport(
+def _transport(server, key, subprotocol=WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL):
+    """A gql WebSocket transport to the server, as ``key``.
+
+    The server never sends "complete" for an operation the client stopped or that failed; gql
+    waits ``close_timeout`` for it when the session ends, 10 s by default, which is no part of
+    any test here.
+    """
+    return WebsocketsTransport(
         url=server.base_url.replace("http", "ws") + "/graphql",
         init_payload={"Authorization": f"Bearer {key}"},
         subprotocols=[subprotocol],
+        close_timeout=0.5,
     )
+
+
+async def _collect(server, key, job_id, after=0, subprotocol=WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL):
+    transport = _transport(server, key, subprotocol)
     received = []
     async with Client(transport=transport, fetch_schema_from_transport=False) as session:
         request = GraphQLRequest(JOB_EVENTS, variable_values={"id": job_id, "after": after})
@@ -137,7 +149,7 @@ async def test_another_orgs_job_is_not_found(live, tmp_path):
     org_id = subprocess.run([sys.executable, "-m", "gateway", "orgs", "create", "Other"], env=env, capture_output=True, text=True, check=True).stdout.strip()
     other_key = subprocess.run([sys.executable, "-m", "gateway", "keys", "create", "--org", org_id, "--scope", "*"],
                                env=env, capture_output=True, text=True, check=True).stdout.strip()
-    transport = WebsocketsTransport(url=server.base_url.replace("http", "ws") + "/graphql", init_payload={"Authorization": f"Bearer {other_key}"})
+    transport = _transport(server, other_key)
     async with Client(transport=transport, fetch_schema_from_transport=False) as session:
         with pytest.raises(Exception, match="No job with that id"):
             async for _ in session.subscribe(GraphQLRequest(JOB_EVENTS, variable_values={"id": job_id, "after": 0})):
@@ -145,26 +157,41 @@ async def test_another_orgs_job_is_not_found(live, tmp_path):
 
 
 async def test_org_events_firehose_is_scoped_and_filtered(live):
+    """orgEvents replays nothing, so the test publishes until the stream shows a job from its start.
+
+    Posts published before the subscription reached the server are simply not seen; the first
+    ``job.queued`` the stream carries names the job followed to its end. No wait is guessed.
+    """
     server, key = live
     account = _sandbox_account(server, key, "firehose")
-    transport = WebsocketsTransport(url=server.base_url.replace("http", "ws") + "/graphql", init_payload={"Authorization": f"Bearer {key}"})
-    kinds = []
+    transport = _transport(server, key)
+    events = []
+    followed: list[str] = []
+    first_job = asyncio.Event()
     async with Client(transport=transport, fetch_schema_from_transport=False) as session:
         stream = session.subscribe(gql('subscription { orgEvents(kinds: ["job.", "post.status_changed"]) { kind jobId payload } }'))
 
         async def read():
             async for result in stream:
-                kinds.append(result["orgEvents"]["kind"])
-                if result["orgEvents"]["kind"] == "job.succeeded":
+                event = result["orgEvents"]
+                events.append(event)
+                if not followed and event["kind"] == "job.queued":
+                    followed.append(event["jobId"])
+                    first_job.set()
+                if followed and event["kind"] == "job.succeeded" and event["jobId"] == followed[0]:
                     return
 
         reader = asyncio.create_task(read())
-        await asyncio.sleep(0.5)  # the subscription is registered
-        _post_and_publish(server, key, [account])
-        await asyncio.wait_for(reader, 60)
+        async with asyncio.timeout(60):
+            while not first_job.is_set():
+                await asyncio.to_thread(_post_and_publish, server, key, [account])
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(first_job.wait(), 2)  # else the subscription was not in place yet
+            await reader
+    kinds = [event["kind"] for event in events if event["jobId"] == followed[0]]
     assert kinds[0] == "job.queued" and kinds[-1] == "job.succeeded"
-    assert all(k.startswith("job.") or k == "post.status_changed" for k in kinds)
-    assert "target.published" not in kinds
+    assert all(e["kind"].startswith("job.") or e["kind"] == "post.status_changed" for e in events)
+    assert "target.published" not in [e["kind"] for e in events]
 
 
 async def test_a_slow_subscriber_is_closed_with_a_reason():

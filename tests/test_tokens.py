@@ -136,11 +136,12 @@ async def test_a_dead_processs_lease_is_taken_over_once_it_lapses(api, org, plat
 
 async def test_a_reconnect_during_a_refresh_wins(api, org, platform, standin):
     account = await _connected(api, org, platform)
-    platform.server.refresh_delay = 0.3
+    platform.server.hold_refreshes = asyncio.Event()
     refreshing = asyncio.create_task(refresh_account_token(api.runtime, account.id))
-    await asyncio.sleep(0.1)
+    await asyncio.wait_for(platform.server.refresh_arrived.wait(), 10)  # the refresh is at the platform
     await _connected(api, org, platform)  # the same identity connected again meanwhile
     reconnected = open_credentials(api.runtime, await _account(api, account.id))
+    platform.server.hold_refreshes.set()
     assert await refreshing is True
     assert open_credentials(api.runtime, await _account(api, account.id)) == reconnected
 

@@ -23,6 +23,7 @@ def test_round_trip_and_fresh_nonce():
         (KEY, "acct_2", False),  # copied to another account's row
         (KEY, "acct_1", True),  # a flipped bit
     ],
+    ids=["another-key", "another-row", "flipped-bit"],  # stable: a random key makes a new id each run
 )
 def test_refuses_wrong_key_other_row_and_tampering(key, associated, tamper):
     sealed = bytearray(vault.encrypt(KEY, {"a": "b"}, associated="acct_1"))

@@ -36,22 +36,31 @@ KNOWN_SCOPES: tuple[str, ...] = (
     "webhooks:write",
 )
 
-SCOPE_PATTERN = re.compile(r"^(\*|[a-z][a-z_]*(:[a-z][a-z_]*)*(:\*)?)$")
+# The grammar, in one place: lower-case segments joined by SEPARATOR, optionally ending in a
+# WILDCARD segment, or the WILDCARD alone. ``grants`` reads scopes with the same two symbols.
+SEPARATOR = ":"
+WILDCARD = "*"
+_SEGMENT = r"[a-z][a-z_]*"
+SCOPE_PATTERN = re.compile(
+    rf"(?:{re.escape(WILDCARD)}|{_SEGMENT}(?:{SEPARATOR}{_SEGMENT})*(?:{SEPARATOR}{re.escape(WILDCARD)})?)"
+)
+_WILDCARD_SUFFIX = SEPARATOR + WILDCARD
 
 
 def is_valid_scope(scope: str) -> bool:
     """Well-formed, and naming (or covering) at least one scope the API knows."""
-    if not SCOPE_PATTERN.match(scope):
+    if not SCOPE_PATTERN.fullmatch(scope):
         return False
     return any(grants(scope, known) for known in KNOWN_SCOPES)
 
 
 def grants(granted: str, required: str) -> bool:
-    if granted == "*" or granted == required:
+    """Whether the one scope ``granted`` allows ``required`` (itself, or under its wildcard)."""
+    if granted == WILDCARD or granted == required:
         return True
-    if granted.endswith(":*"):
-        stem = granted[:-2]
-        return required == stem or required.startswith(stem + ":")
+    if granted.endswith(_WILDCARD_SUFFIX):
+        stem = granted[: -len(_WILDCARD_SUFFIX)]
+        return required == stem or required.startswith(stem + SEPARATOR)
     return False
 
 

@@ -38,8 +38,13 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # host, port -> the addresses to try, as strings (the system resolver unless a test swaps it).
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
-# IPv6 prefixes that carry an IPv4 address in their last 32 bits and may be routed to it.
-NAT64_PREFIXES = (ipaddress.IPv6Network("64:ff9b::/96"),)
+# The well-known NAT64 prefix (RFC 6052): a DNS64 resolver answers with it for an IPv4-only host,
+# and the translator connects to the IPv4 address in the last 32 bits. Such an address is that
+# IPv4 host, so it is judged as that host: public when it is public (``ipaddress`` calls the whole
+# prefix reserved, which would cut IPv6-only deployments off every IPv4-only platform), refused
+# when it embeds a private one. The local-use prefix 64:ff9b:1::/48 stays refused: a site's own
+# translator may reach what the public one cannot.
+NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")
 
 
 class UnsafeURL(Exception):
@@ -52,16 +57,17 @@ class UnsafeURL(Exception):
 
 
 def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 address stands for (mapped, 6to4, Teredo, NAT64), if any."""
+    """The IPv4 address an IPv6 address carries (mapped, 6to4, Teredo), if any.
+
+    ``ipaddress`` already counts mapped and Teredo addresses as private; they are checked here as
+    well so that a Python whose address tables change cannot let ``::ffff:10.0.0.1`` through.
+    """
     if address.ipv4_mapped is not None:
         return address.ipv4_mapped
     if address.sixtofour is not None:
         return address.sixtofour
     if address.teredo is not None:
         return address.teredo[1]  # the client's address; the server half is Teredo's relay
-    for prefix in NAT64_PREFIXES:
-        if address in prefix:
-            return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return None
 
 
@@ -69,9 +75,12 @@ def is_public_address(address: IPAddress) -> bool:
     """Whether a connection to this address leaves for the public internet.
 
     ``is_global`` alone misses multicast (it counts 224.0.0.0/4 as global), so every class is
-    checked by name; an IPv6 address embedding an IPv4 one must pass for that IPv4 address too.
+    checked by name; an IPv6 address embedding an IPv4 one must pass for that IPv4 address too,
+    and a NAT64 address is the IPv4 host it embeds.
     """
     if isinstance(address, ipaddress.IPv6Address):
+        if address in NAT64_PREFIX:
+            return is_public_address(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
         embedded = _embedded_ipv4(address)
         if embedded is not None and not is_public_address(embedded):
             return False

@@ -83,6 +83,13 @@ def body(request):
     return json.loads(request.content)
 
 
+# What each error case's flow sends, beyond the successful publish's one createRecord.
+CREATE_RECORD = "POST https://bsky.social/xrpc/com.atproto.repo.createRecord"
+GET_RECORD = "GET https://bsky.social/xrpc/com.atproto.repo.getRecord"
+CREATE_SESSION = "POST https://bsky.social/xrpc/com.atproto.server.createSession"
+REFRESH_SESSION = "POST https://bsky.social/xrpc/com.atproto.server.refreshSession"
+
+
 class TestBlueskyConformance(ProviderConformance):
     provider = provider
     credentials = CREDENTIALS
@@ -105,10 +112,16 @@ class TestBlueskyConformance(ProviderConformance):
         ErrorCase(
             "createSession 429 when no session is kept",
             [xrpc_error(429, "RateLimitExceeded", "Rate Limit Exceeded", headers={"RateLimit-Reset": str(int(FIXED_NOW.timestamp()) + 300), "RateLimit-Policy": "30;w=300"})],
-            RateLimited, retry_after=300, stored={},
+            RateLimited, retry_after=300, stored={}, sends=[CREATE_SESSION],
         ),
-        ErrorCase("500, and the record is not at its key", [INTERNAL, NOT_FOUND], TransientError, code="INTERNAL_SERVER_ERROR"),
-        ErrorCase("502 from a proxy", [reply(502, text="Bad Gateway"), NOT_FOUND], TransientError, code="HTTP_502"),
+        ErrorCase(
+            "500, and the record is not at its key", [INTERNAL, NOT_FOUND], TransientError, code="INTERNAL_SERVER_ERROR",
+            sends=[CREATE_RECORD, GET_RECORD],
+        ),
+        ErrorCase(
+            "502 from a proxy", [reply(502, text="Bad Gateway"), NOT_FOUND], TransientError, code="HTTP_502",
+            sends=[CREATE_RECORD, GET_RECORD],
+        ),
         ErrorCase(
             "400 InvalidRequest: too many graphemes",
             [xrpc_error(400, "InvalidRequest", "Invalid app.bsky.feed.post record: grapheme too big (maximum 300, got 301) at $.record.text")],
@@ -125,7 +138,7 @@ class TestBlueskyConformance(ProviderConformance):
                 xrpc_error(status, "ExpiredToken", "Token has expired"),
                 xrpc_error(status, "ExpiredToken", "Token has been revoked"),
                 xrpc_error(401, "AuthenticationRequired", "Invalid identifier or password"),
-            ], AuthExpired, code="AUTHENTICATION_REQUIRED")
+            ], AuthExpired, code="AUTHENTICATION_REQUIRED", sends=[CREATE_RECORD, REFRESH_SESSION, CREATE_SESSION])
             for status in (400, 401)
         ),
         ErrorCase("401 AccountTakedown", [xrpc_error(401, "AccountTakedown", "Account has been taken down")], AuthExpired, code="ACCOUNT_TAKEDOWN"),
@@ -136,7 +149,7 @@ class TestBlueskyConformance(ProviderConformance):
                 session_answer("access-2", "refresh-2"),
                 xrpc_error(400, "InvalidToken", "Token could not be verified"),
             ],
-            AuthExpired, code="INVALID_TOKEN",
+            AuthExpired, code="INVALID_TOKEN", sends=[CREATE_RECORD, REFRESH_SESSION, CREATE_RECORD],
         ),
     ]
     family = "\U0001F468\u200d\U0001F469\u200d\U0001F467"  # one grapheme, 18 UTF-8 bytes

@@ -1,0 +1,144 @@
+"""The conformance kit judged on providers that are wrong: it must fail them loudly.
+
+A third party trusts a green kit. These providers map every answer correctly but send the wrong
+requests, so a kit that only looked at the typed results would pass them.
+"""
+
+import asyncio
+
+import httpx
+import pytest
+
+import providers
+from providers import PublishResult, RateLimited, Rejected, TransientError
+from providers.http import raise_for_response, send
+from providers.testing import ErrorCase, ProviderConformance, UnscriptedRequest, call_scripted, reply, request_line
+
+POST_URL = "https://p.example/v1/posts"
+
+
+class Poster(providers.Provider):
+    """Posts once to ``POST_URL``; maps the answer with the SDK's helpers. The reference."""
+
+    id = "poster"
+    name = "Poster"
+
+    async def publish(self, ctx, request):
+        response = await send(ctx, "POST", self.url(), publishes=True, json={"text": request.text})
+        raise_for_response(response)
+        return PublishResult(response.json()["id"])
+
+    def url(self) -> str:
+        return POST_URL
+
+
+class ForgetfulPoster(Poster):
+    """Posts to the right URL once, then to a stale one: state leaking from one call to the next."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def url(self) -> str:
+        self.calls += 1
+        return POST_URL if self.calls == 1 else "https://p.example/v0/posts"
+
+
+class StatusCheckingPoster(Poster):
+    """After a refusal, asks an endpoint the successful publish never touches."""
+
+    async def publish(self, ctx, request):
+        try:
+            return await super().publish(ctx, request)
+        except RateLimited:
+            await send(ctx, "GET", "https://p.example/v1/status")
+            raise
+
+
+class SwallowingPoster(Poster):
+    """Retries once, and turns anything that goes wrong into a rejection (``except Exception``)."""
+
+    async def publish(self, ctx, request):
+        try:
+            response = await send(ctx, "POST", POST_URL, publishes=True, json={"text": request.text})
+            if response.status_code >= 500:
+                response = await send(ctx, "POST", POST_URL, publishes=True, json={"text": request.text})
+            raise_for_response(response)
+            return PublishResult(response.json()["id"])
+        except Exception as error:
+            raise Rejected("SWALLOWED", str(error)) from error
+
+
+def kit_for(plugin, cases=()):
+    class Kit(ProviderConformance):
+        provider = plugin
+        success = [reply(200, json={"id": "1"})]
+        error_cases = cases
+
+        def check_published_requests(self, sent):
+            assert [request_line(r) for r in sent] == [f"POST {POST_URL}"]
+
+    return Kit()
+
+
+RATE_LIMITED = ErrorCase("429", [reply(429, json={}, headers={"Retry-After": "9"}), reply(200, json={})], RateLimited)
+
+
+def test_the_reference_provider_passes_every_check_it_is_given():
+    kit = kit_for(Poster(), [ErrorCase("429", [reply(429, json={}, headers={"Retry-After": "9"})], RateLimited, retry_after=9)])
+    kit.test_publish_maps_success()
+    kit.test_publish_maps_each_error()
+    kit.test_network_failures_map_to_typed_errors()
+
+
+def test_network_failure_checks_look_at_what_was_sent():
+    kit = kit_for(ForgetfulPoster())
+    with pytest.raises(AssertionError, match="the failed publish sent \\['POST https://p.example/v0/posts'\\]"):
+        kit.test_network_failures_map_to_typed_errors()
+
+
+def test_error_checks_refuse_a_request_the_successful_publish_never_sends():
+    kit = kit_for(StatusCheckingPoster(), [RATE_LIMITED])
+    with pytest.raises(AssertionError, match="429: sent \\['GET https://p.example/v1/status'\\], which the successful"):
+        kit.test_publish_maps_each_error()
+
+
+def test_error_checks_compare_with_the_requests_a_case_declares():
+    declared = ErrorCase("429", RATE_LIMITED.steps, RateLimited, sends=[f"POST {POST_URL}"])
+    with pytest.raises(AssertionError, match="sent .*v1/status.*expected \\['POST https://p.example/v1/posts'\\]"):
+        kit_for(StatusCheckingPoster(), [declared]).test_publish_maps_each_error()
+    allowed = ErrorCase("429", RATE_LIMITED.steps, RateLimited, sends=[f"POST {POST_URL}", "GET https://p.example/v1/status"])
+    kit_for(StatusCheckingPoster(), [allowed]).test_publish_maps_each_error()
+
+
+def test_error_checks_refuse_scripted_answers_left_unused():
+    kit = kit_for(Poster(), [RATE_LIMITED])
+    with pytest.raises(AssertionError, match="429: 1 scripted answers unused"):
+        kit.test_publish_maps_each_error()
+
+
+def test_an_unscripted_request_fails_even_when_the_provider_swallows_it():
+    """The retry hits the end of the script; the provider's ``except Exception`` must not hide it."""
+    case = ErrorCase("503", [reply(503, text="busy")], TransientError)
+    kit = kit_for(SwallowingPoster(), [case])
+    with pytest.raises(UnscriptedRequest, match="unscripted request #2: POST https://p.example/v1/posts"):
+        kit.test_publish_maps_each_error()
+    with pytest.raises(UnscriptedRequest):
+        asyncio.run(call_scripted(SwallowingPoster(), [reply(503)], lambda ctx: SwallowingPoster().publish(ctx, kit.request)))
+
+
+def test_an_unscripted_request_is_not_an_outcome_even_when_it_escapes():
+    async def two_requests(ctx):
+        await ctx.http.get("https://p.example/a")
+        await ctx.http.get("https://p.example/b")
+
+    with pytest.raises(UnscriptedRequest, match="#2: GET https://p.example/b"):
+        asyncio.run(call_scripted(Poster(), [reply(200)], two_requests))
+
+
+def test_platform_failures_stay_outcomes():
+    async def refused(ctx):
+        await ctx.http.get("https://p.example/a")
+
+    outcome = asyncio.run(call_scripted(Poster(), [httpx.ConnectError("refused")], refused))
+    assert isinstance(outcome.error, httpx.ConnectError)
+    assert [request_line(r) for r in outcome.sent] == ["GET https://p.example/a"]
