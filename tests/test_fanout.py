@@ -185,7 +185,7 @@ async def test_the_last_subscriber_leaving_stops_the_stream():
     await until(lambda: len(feed.queues) == 1 and hub.member_count() == 2)
     first.cancel()
     await asyncio.gather(first, return_exceptions=True)
-    await asyncio.sleep(0.05)
+    await until(lambda: hub.member_count() == 1)  # the first one's departure is processed
     assert feed.closed == 0 and hub.stream_count() == 1
     second.cancel()
     await asyncio.gather(second, return_exceptions=True)

@@ -48,8 +48,9 @@ async def test_sigkill_mid_call_ends_unconfirmed_and_never_publishes_twice(tmp_p
 
         first = _worker(tmp_path, "first")
         try:
+            # `publishing` is written with the call's Attempt row, in the transaction right before
+            # the call goes out: from here on the worker is inside the sandbox's 3-second call.
             await _wait_for(api, lambda t: t.status == "publishing")
-            await asyncio.sleep(0.5)  # inside the sandbox's 3-second call
             first.send_signal(signal.SIGKILL)
             first.wait(timeout=10)
         finally:
