@@ -155,3 +155,25 @@ def test_the_docs_stand_alone():
     for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         assert "../shared" not in path.read_text(), f"{path.relative_to(ROOT)} links outside the repository"
     assert "docs/architecture.md" in (ROOT / "README.md").read_text()
+
+
+@pytest.mark.parametrize("path", [p for p in GATEWAY_MODULES if _wing_of(p)], ids=lambda p: str(p.relative_to(ROOT)))
+def test_wings_import_their_dependencies_at_the_top(path):
+    """An import inside a function hides a real dependency from the reader and from these rules.
+
+    Only the roof's command line defers imports (so `socialgate --help` starts fast).
+    """
+    tree = ast.parse(path.read_text(), filename=str(path))
+    nested = [
+        node.lineno
+        for function in ast.walk(tree)
+        if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef))
+        for node in ast.walk(function)
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and _modules_imported_by(node)
+    ]
+    assert nested == [], f"{path.relative_to(ROOT)} imports inside functions at lines {nested}"
+
+
+def _modules_imported_by(node: ast.Import | ast.ImportFrom) -> set[str]:
+    names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+    return {name for name in names if node.__dict__.get("level", 0) == 0 and name.split(".")[0] in OURS}

@@ -44,6 +44,8 @@ from typing import Any, NamedTuple
 from sqlalchemy import Row, case, exists, func, insert, select, update
 
 from gateway.accounts.accounts import open_credentials
+from gateway.accounts.oauth import purge_connections
+from gateway.accounts.tokens import refresh_account_token, refresh_expiring
 from gateway.content.media import file_path, public_url
 from gateway.content.posts import derive_status
 from gateway.core.background import BackgroundTasks
@@ -338,15 +340,11 @@ class Scheduler:
         """
         if self._due("tokens", TOKEN_SWEEP_INTERVAL):
             try:
-                from gateway.accounts.tokens import refresh_expiring
-
                 await refresh_expiring(self.runtime)
             except Exception:
                 log.exception("token refresh sweep failed")
         if self._due("connections", CONNECTION_PURGE_INTERVAL):
             try:
-                from gateway.accounts.oauth import purge_connections
-
                 async with self.runtime.database.write() as session:
                     purged = await purge_connections(session)
                 if purged:
@@ -673,8 +671,6 @@ class Scheduler:
 
     async def _after_auth_expired(self, target_id: str, account_id: str, outcome: Outcome) -> Outcome:
         """Refresh the token once and retry; a second expiry in a row, or a failed refresh, fails."""
-        from gateway.accounts.tokens import refresh_account_token
-
         async with self.runtime.database.read() as session:
             previous = (
                 await session.execute(
