@@ -197,14 +197,19 @@ async def test_the_end_of_a_rotated_keys_grace_closes_its_subscriptions(settings
     await _check_trigger(settings, rotate_and_wait_out_the_grace, "KEY_EXPIRED")
 
 
+async def _parent_and_child(runtime: Runtime) -> tuple[OrgWithKey, OrgWithKey]:
+    """A parent organization and its child, each with an all-scopes key."""
+    parent = await make_org_with_key(runtime, "Parent")
+    async with runtime.database.write() as session:
+        child_org = await create_organization(session, "Child", parent_id=parent.organization_id)
+        child_key = await mint_key(session, child_org.id, ["*"])
+    return parent, OrgWithKey(child_org.id, child_key.key.id, child_key.secret)
+
+
 async def test_suspending_an_organization_closes_its_keys_subscriptions_and_its_parents_acting_in_it(settings):
     async with running(settings) as server:
         runtime = server.runtime
-        parent = await make_org_with_key(runtime, "Parent")
-        async with runtime.database.write() as session:
-            child_org = await create_organization(session, "Child", parent_id=parent.organization_id)
-            child_key = await mint_key(session, child_org.id, ["*"])
-        child = OrgWithKey(child_org.id, child_key.key.id, child_key.secret)
+        parent, child = await _parent_and_child(runtime)
         # The parent's own socket (acting in itself) must stay open: the suspension is the child's.
         bystander = await _subscribe(server, parent.secret, TRANSPORT_WS, ORG_EVENTS)
         sockets = await _live_subscribers(server, child)
@@ -220,12 +225,8 @@ async def test_a_parent_kill_switch_closes_its_childrens_subscriptions(settings)
     """The parent's kill switch refuses its children's keys at authentication; open sockets follow."""
     async with running(settings) as server:
         runtime = server.runtime
-        parent = await make_org_with_key(runtime, "Parent")
+        parent, child = await _parent_and_child(runtime)
         bystander = await make_org_with_key(runtime, "Bystander")
-        async with runtime.database.write() as session:
-            child_org = await create_organization(session, "Child", parent_id=parent.organization_id)
-            child_key = await mint_key(session, child_org.id, ["*"])
-        child = OrgWithKey(child_org.id, child_key.key.id, child_key.secret)
         watching = await _subscribe(server, bystander.secret, TRANSPORT_WS, ORG_EVENTS)
         sockets = await _live_subscribers(server, child)
         async with runtime.database.write() as session:
