@@ -121,17 +121,21 @@ async def enqueue_post(
         )
         return Enqueued(job, [event], created=False)
     await validator.require(session, organization_id, input_of(post, targets))
+    return await _new_job(session, post, targets, targets, when)
+
+
+async def _new_job(
+    session: AsyncSession, post: Post, targets: Sequence[Target], queued: Sequence[Target], when: datetime, *, retry: bool = False
+) -> Enqueued:
+    """A publish job for ``queued`` (some or all of the post's ``targets``), its job.queued event,
+    and the post's status change."""
     before = derive_status([t.status for t in targets])
-    job = await create_job(session, organization_id, "publish", post.id, len(targets))
-    for target in targets:
+    job = await create_job(session, post.organization_id, "publish", post.id, len(queued))
+    for target in queued:
         _queue(target, job.id, when)
     await session.flush()
-    events = [
-        await record_job_event(
-            session, organization_id, job.id, "job.queued",
-            {"jobId": job.id, "postId": post.id, "publishAt": when.isoformat(), "targetIds": [t.id for t in targets]},
-        )
-    ]
+    payload = {"jobId": job.id, "postId": post.id, "publishAt": when.isoformat(), "targetIds": [t.id for t in queued]}
+    events = [await record_job_event(session, post.organization_id, job.id, "job.queued", payload | ({"retry": True} if retry else {}))]
     if (changed := await post_status_event(session, post, job, before)) is not None:
         events.append(changed)
     return Enqueued(job, events, created=True)
@@ -228,21 +232,7 @@ async def retry_post(session: AsyncSession, validator: PostValidator, organizati
     if not retryable:
         raise UserError("NOTHING_TO_RETRY", "Only failed or unconfirmed targets can be retried.", ["postId"])
     await validator.require(session, organization_id, input_of(post, targets))
-    before = derive_status([t.status for t in targets])
-    job = await create_job(session, organization_id, "publish", post.id, len(retryable))
-    now = utcnow()
-    for target in retryable:
-        _queue(target, job.id, now)
-    await session.flush()
-    events = [
-        await record_job_event(
-            session, organization_id, job.id, "job.queued",
-            {"jobId": job.id, "postId": post.id, "publishAt": now.isoformat(), "targetIds": [t.id for t in retryable], "retry": True},
-        )
-    ]
-    if (changed := await post_status_event(session, post, job, before)) is not None:
-        events.append(changed)
-    return Enqueued(job, events, created=True)
+    return await _new_job(session, post, targets, retryable, utcnow(), retry=True)
 
 
 async def cancel_job(session: AsyncSession, organization_id: str, job_id: str) -> tuple[Job, list[BusEvent]]:
