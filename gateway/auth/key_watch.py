@@ -10,7 +10,6 @@ sockets, and tells each watch whose key no longer stands, once.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from sqlalchemy import Row, select
 
 from gateway.auth.keys import KEY_REVOKED, Principal, Refusal, organization_refusal, refusal_of, select_keys_with_organizations
 from gateway.core import clock
+from gateway.core.background import Periodic
 from gateway.storage.database import Database
 from gateway.storage.models import ApiKey, Organization
 
@@ -54,7 +54,8 @@ class KeyWatch:
         self.interval = interval
         self.global_kill_switch = global_kill_switch
         self._watches: dict[Watch, None] = {}  # insertion-ordered set
-        self._task: asyncio.Task[None] | None = None
+        # a failed read must not end the watch; the next round checks again
+        self._rounds = Periodic("key watch", interval, self.check_once, log, "re-checking the keys of open subscriptions failed")
 
     def __len__(self) -> int:
         return len(self._watches)
@@ -68,12 +69,10 @@ class KeyWatch:
         self._watches.pop(watch, None)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="key watch")
+        self._rounds.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._rounds.stop()
 
     async def check_once(self) -> int:
         """Re-check every watched key; returns how many watches were refused (and forgotten)."""
@@ -125,15 +124,6 @@ class KeyWatch:
             if refusal is not None:
                 refusals[principal] = refusal
         return refusals
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.check_once()
-            except Exception:  # a failed read must not end the watch; the next round checks again
-                log.exception("re-checking the keys of open subscriptions failed")
-
 
 def _chunks(ids: Iterable[str]) -> Iterable[list[str]]:
     ordered = list(ids)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 
@@ -55,3 +55,46 @@ class BackgroundTasks:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+
+
+class Periodic:
+    """One round of work every ``interval`` seconds, in a task of its own, until stopped.
+
+    Why: the watches beside the API (the key watch, the stored-event relay, the stalled-worker
+    watch) must outlive a failed round, a database hiccup say, so each failure is logged and the
+    next round tries again instead of the task ending silently.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        interval: float,
+        round_: Callable[[], Awaitable[Any]],
+        log: logging.Logger,
+        failure: str,
+        *,
+        level: int = logging.ERROR,
+    ) -> None:
+        self.name = name
+        self.interval = interval
+        self._round = round_
+        self._log = log
+        self._failure = failure
+        self._level = level
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=self.name)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self._round()
+            except Exception:
+                self._log.log(self._level, self._failure, exc_info=True)

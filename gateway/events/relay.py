@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from gateway.core.background import Periodic
 from gateway.events.bus import ORG_EVENT_KEY, BusEvent, MemoryEventBus, Subscription
 from gateway.events.store import JOB_EVENTS, ORG_EVENTS, job_event_of, org_event_of, stored_job_events
 from gateway.storage.database import Database
@@ -73,18 +74,17 @@ class StoredEventRelay:
         self.interval = interval
         self.lookback = (0.0 if database.is_sqlite else RELAY_LOOKBACK) if lookback is None else lookback
         self._feeds = _feeds()
-        self._task: asyncio.Task[None] | None = None
+        # the relay must outlive a failed read; the next round catches up
+        self._rounds = Periodic("stored event relay", interval, self._relay_all, log, "relaying stored events failed")
 
     async def start(self) -> None:
         async with self.database.read() as session:
             for feed in self._feeds:
                 feed.cursor = (await session.execute(select(func.max(feed.table.c.id)))).scalar() or 0
-        self._task = asyncio.create_task(self._run(), name="stored event relay")
+        self._rounds.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._rounds.stop()
 
     async def relay_once(self) -> int:
         """Put stored events newer than the cursors on the bus; returns how many new ones were read.
@@ -121,14 +121,9 @@ class StoredEventRelay:
             feed.cursor = new[-1].id
         return len(new)
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                while await self.relay_once() == RELAY_BATCH:
-                    pass
-            except Exception:  # the relay must outlive a failed read; the next one catches up
-                log.exception("relaying stored events failed")
+    async def _relay_all(self) -> None:
+        while await self.relay_once() == RELAY_BATCH:
+            pass
 
 
 async def follow_job(database: Database, subscription: Subscription, job_id: str, after_seq: int) -> AsyncIterator[BusEvent]:

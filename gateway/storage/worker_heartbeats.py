@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
 
+from gateway.core.background import Periodic
 from gateway.core.clock import utcnow
 from gateway.storage.database import Database
 from gateway.storage.models import Target, WorkerHeartbeat
@@ -97,16 +98,17 @@ class WorkerWatch:
         self.database = database
         self.poll_seconds = poll_seconds
         self.interval = heartbeat_seconds(poll_seconds)
-        self._task: asyncio.Task[None] | None = None
+        # a failed look is logged; the next one may succeed
+        self._rounds = Periodic(
+            "worker watch", self.interval, self.check_once, log, "looking for stalled targets failed", level=logging.WARNING
+        )
         self._warned_at = float("-inf")
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="worker watch")
+        self._rounds.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._rounds.stop()
 
     async def check_once(self, now: datetime | None = None) -> Stall | None:
         """Look once (as if at ``now``); warn when targets are stalled, again only every WARN_AGAIN_SECONDS."""
@@ -124,11 +126,3 @@ class WorkerWatch:
                 extra={"waiting_targets": stall.waiting},
             )
         return stall
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.check_once()
-            except Exception:  # a failed look is logged; the next one may succeed
-                log.warning("looking for stalled targets failed", exc_info=True)
