@@ -38,7 +38,7 @@ async def engine_app(tmp_path: Path, **overrides) -> AsyncIterator[ApiClient]:
 
 def scheduler_for(api: ApiClient, **kwargs) -> Scheduler:
     scheduler = Scheduler(api.runtime, **kwargs)
-    scheduler.jitter = lambda: 1.0
+    scheduler.retry.jitter = lambda: 1.0
     return scheduler
 
 

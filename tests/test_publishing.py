@@ -135,16 +135,12 @@ async def test_transient_errors_give_up_after_the_ladder(tmp_path):
 
 
 async def test_backoff_grows_exponentially():
-    from types import SimpleNamespace
+    from gateway.engine.scheduler import RetryPolicy
 
-    from gateway.engine.scheduler import Scheduler
-
-    scheduler = Scheduler.__new__(Scheduler)
-    scheduler.settings = SimpleNamespace(retry_base_seconds=2.0, retry_max_seconds=60.0)
-    scheduler.jitter = lambda: 1.0
-    assert [scheduler._backoff(n).total_seconds() for n in range(1, 7)] == [2, 4, 8, 16, 32, 60]
-    scheduler.jitter = lambda: 0.5
-    assert scheduler._backoff(3).total_seconds() == 4
+    retry = RetryPolicy(base_seconds=2.0, max_seconds=60.0, max_attempts=8, jitter=lambda: 1.0)
+    assert [retry.backoff(n).total_seconds() for n in range(1, 7)] == [2, 4, 8, 16, 32, 60]
+    retry.jitter = lambda: 0.5
+    assert retry.backoff(3).total_seconds() == 4
 
 
 async def test_rate_limited_waits_its_retry_after(api):
@@ -261,7 +257,7 @@ async def test_a_dead_workers_published_target_is_found_by_reconcile(api):
     dead = scheduler_for(api, worker_id="dead")
     [claim] = await dead.start_calls(await dead.claim_due(10))
     # The call reached the platform before the worker died.
-    outcome, _account = await dead._call_provider(claim.target_id)
+    outcome, _account = await dead.calls.call_provider(claim.target_id)
     assert outcome.kind == "success"
     async with api.runtime.database.write() as session:
         await session.execute(update(Target).values(lease_expires_at=utcnow() - timedelta(seconds=1)))

@@ -5,7 +5,7 @@ ORM object (identity map, instance state, attribute history) and writing it back
 unit-of-work flush cost more CPU per post than the provider's HTTP call. Here a row is read into
 a small mutable dataclass and written back by one executemany UPDATE per table, with only the
 rows that changed. The attribute names are the models' own, so the rules that decide a target's
-or a job's next state (``Scheduler._apply``, ``jobs.refresh_job``, ``posts.derive_status``) work
+or a job's next state (``outcomes.RetryPolicy.apply``, ``jobs.refresh_job``, ``posts.derive_status``) work
 on these rows and on ORM objects alike.
 
 On PostgreSQL the engine locks targets before their jobs, in claims and in outcomes alike.
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, case, select, update
+from sqlalchemy import Table, bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.storage.models import Account, Attempt, Job, MediaAsset, Post, Target
@@ -175,6 +175,16 @@ def finished_attempt(
     }
 
 
+async def next_attempt_numbers(session: AsyncSession, target_ids: Sequence[str]) -> dict[str, int]:
+    """The number each target's next Attempt takes: one more than the attempts it already has."""
+    counts = dict(
+        (await session.execute(
+            select(ATTEMPTS.c.target_id, func.count()).where(ATTEMPTS.c.target_id.in_(target_ids)).group_by(ATTEMPTS.c.target_id)
+        )).all()
+    )
+    return {target_id: counts.get(target_id, 0) + 1 for target_id in target_ids}
+
+
 async def finish_attempts(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Close attempts (rows from ``finished_attempt``) in one statement."""
     if rows:
@@ -245,6 +255,6 @@ async def save_jobs(session: AsyncSession, rows: Iterable[JobRow], now: datetime
 
 __all__ = [
     "ACCOUNTS", "ATTEMPTS", "JOBS", "MEDIA", "POSTS", "TARGETS", "TARGET_COLUMNS", "AccountChange", "JobRow", "TargetRow",
-    "finish_attempts", "finished_attempt", "lock_job_rows", "read_targets", "release_claims", "save_accounts", "save_jobs", "save_targets",
+    "finish_attempts", "finished_attempt", "lock_job_rows", "next_attempt_numbers", "read_targets", "release_claims", "save_accounts", "save_jobs", "save_targets",
     "target_select", "targets_of_posts",
 ]

@@ -1,6 +1,6 @@
 """The publishing engine: claims due targets, calls providers, records outcomes.
 
-At most once, never lost (DESIGN.md §4):
+At most once, never lost (docs/architecture.md, "One publish, through the house"):
 
 - A target is claimed by a conditional UPDATE (status and due time in the WHERE; ``FOR UPDATE
   SKIP LOCKED`` on PostgreSQL) that sets a lease whose token is the id its call's Attempt will
@@ -25,6 +25,12 @@ At most once, never lost (DESIGN.md §4):
 
 Calls run concurrently, bounded per provider and per account, so one slow platform or one busy
 account never holds up the others.
+
+This module is the loop, the claims and the group commit; its stages live beside it:
+``calls`` (one provider call and what its answer means), ``outcomes`` (the retry policy and the
+write of a batch of outcomes), ``recovery`` (expired leases) and ``chores`` (token refresh,
+handshake purge). The scheduler alone reads the clock and hands ``now`` to its stages, so a test
+that moves the scheduler's clock moves all of them.
 """
 
 from __future__ import annotations
@@ -32,75 +38,45 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import random
 import secrets
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
-from sqlalchemy import Row, case, exists, func, insert, select, update
+from sqlalchemy import case, exists, func, insert, select, update
 
-from gateway.accounts.accounts import open_credentials
-from gateway.accounts.oauth import purge_connections
-from gateway.accounts.tokens import refresh_account_token, refresh_expiring
-from gateway.content.media import file_path, public_url
-from gateway.content.posts import derive_status
 from gateway.core.background import BackgroundTasks
 from gateway.core.clock import utcnow
 from gateway.core.ids import new_id
 from gateway.engine.call_slots import CallSlots
-from gateway.engine.jobs import mark_running, post_status_change, refresh_job
+from gateway.engine.calls import Loaded, Outcome, ProviderCalls, load_many
+from gateway.engine.chores import Chores
+from gateway.engine.jobs import mark_running
+from gateway.engine.outcomes import OUTCOME_BATCH, PendingOutcome, RetryPolicy, lock_outcome_targets, write_outcomes
+from gateway.engine.recovery import Recovery
 from gateway.engine.rows import (
     ACCOUNTS,
     ATTEMPTS,
-    MEDIA,
-    POSTS,
     TARGET_COLUMNS,
     TARGETS,
-    AccountChange,
     JobRow,
     TargetRow,
-    finish_attempts,
-    finished_attempt,
     lock_job_rows,
+    next_attempt_numbers,
     read_targets,
     release_claims,
-    save_accounts,
     save_jobs,
-    save_targets,
-    target_select,
-    targets_of_posts,
 )
 from gateway.events import BusEvent, prime_job_event_seqs, record_job_event
-from gateway.outbound.url_guard import UnsafeURL
 from gateway.runtime import Runtime
-from gateway.storage.models import Attempt, Target
-from gateway.storage.vault import VaultError
-from providers import (
-    AuthExpired,
-    FileSource,
-    ProviderError,
-    PublishMedia,
-    PublishRequest,
-    PublishResult,
-    RateLimited,
-    Rejected,
-    ThreadPart,
-    TransientError,
-    Unconfirmed,
-)
-from providers.validation import publish_checked
+from gateway.storage.models import Target
 
 log = logging.getLogger("socialgate.scheduler")
 
 DUE_STATUSES = ("scheduled", "retry_pending")
-DEFAULT_RATE_LIMIT_WAIT = 60.0
-# A provider call must end well before its lease, so a live worker never loses a lease to recovery.
-LEASE_MARGIN = 0.8
-MAX_ERROR_MESSAGE = 2_000
 # A claim reads due targets in order and skips those whose account or provider has no free slot;
 # it reads again past them at most this many times, then leaves the rest to the next claim.
 CLAIM_PASSES = 4
@@ -122,30 +98,7 @@ class Limits:
     reconcile_seconds: float = 30.0
 
 
-@dataclass
-class Outcome:
-    """What happened to one attempt, in the engine's words."""
-
-    kind: str  # success|rate_limited|transient|auth_expired|rejected|unconfirmed|lease_expired|error
-    result: PublishResult | None = None
-    error: ProviderError | None = None
-    code: str | None = None
-    message: str | None = None
-
-
-OUTCOME_BATCH = 64
 RECOVERY_INTERVAL = 1.0  # seconds between two looks for expired leases
-TOKEN_SWEEP_INTERVAL = 60.0  # seconds between two looks for OAuth tokens about to expire
-CONNECTION_PURGE_INTERVAL = 3600.0  # seconds between two purges of OAuth handshakes long over
-
-
-class Loaded(NamedTuple):
-    """What one provider call reads: rows of the target, its post, its account and live media."""
-
-    target: TargetRow
-    post: Row[Any]
-    account: Row[Any]
-    media: list[Row[Any]]
 
 
 @dataclass(frozen=True)
@@ -169,20 +122,6 @@ class Claim:
         return self.loaded.target.account_id
 
 
-@dataclass
-class _PendingOutcome:
-    target_id: str
-    attempt_id: str
-    outcome: Outcome
-    done: asyncio.Future[bool]
-
-
-def _missing_media(post: Row[Any], media: list[Row[Any]]) -> list[str]:
-    """The post's media ids that have no live asset (``_load_many`` reads only live ones)."""
-    live = {m.id for m in media}
-    return [m for m in (post.content or {}).get("media_ids", []) if m not in live]
-
-
 def _worker_id() -> str:
     return f"{socket.gethostname()[:30]}:{os.getpid()}:{secrets.token_hex(3)}"
 
@@ -201,15 +140,20 @@ class Scheduler:
         self._slots = CallSlots(limits.batch, limits.per_provider, limits.per_account)
         self._claims: dict[str, Claim] = {}  # attempt id → a claim whose call has not started
         self._claiming = asyncio.Lock()  # one claim at a time, each sized by the slots the last one left
-        self._last_chores: dict[str, float] = {}
-        self._outcome_queue: list[_PendingOutcome] = []
+        self._outcome_queue: list[PendingOutcome] = []
         self._recording = False
         # A writer of outcomes cancelled mid-way hands the rest to a task of its own: held here
         # until done, its failure logged, awaited at stop.
         self._takeovers = BackgroundTasks("recording outcomes", log)
         self._backlog = False  # the last claim left due targets behind for want of slots
-        # Tests replace this to make backoff deterministic.
-        self.jitter: Callable[[], float] = lambda: random.uniform(0.5, 1.0)
+        settings = self.settings
+        self.retry = RetryPolicy(settings.retry_base_seconds, settings.retry_max_seconds, settings.publish_max_attempts)
+        self.calls = ProviderCalls(runtime, reconcile_seconds=limits.reconcile_seconds)
+        self.recovery = Recovery(
+            runtime.database, self.calls, self.record_outcome,
+            worker_id=self.worker_id, lease=self.lease, batch=limits.batch, reconciles=limits.reconciles,
+        )
+        self.chores = Chores(runtime)
 
     @property
     def lease(self) -> timedelta:
@@ -305,7 +249,7 @@ class Scheduler:
 
     async def sweep(self) -> None:
         """The duties beside claiming, run by a task of their own: tokens, old handshakes, expired leases."""
-        await self._housekeeping()
+        await self.chores.run_due()
         await self.recover_expired()
 
     async def drain(self, timeout: float = 30.0, horizon: float = 1.0) -> None:
@@ -333,33 +277,6 @@ class Scheduler:
             ).scalar()
         return None if earliest is None else (earliest - utcnow()).total_seconds()
 
-    async def _housekeeping(self) -> None:
-        """Refresh OAuth tokens that expire soon (each minute); forget OAuth handshakes long over (each hour).
-
-        Either failing is logged and tried again next time: publishing goes on.
-        """
-        if self._due("tokens", TOKEN_SWEEP_INTERVAL):
-            try:
-                await refresh_expiring(self.runtime)
-            except Exception:
-                log.exception("token refresh sweep failed")
-        if self._due("connections", CONNECTION_PURGE_INTERVAL):
-            try:
-                async with self.runtime.database.write() as session:
-                    purged = await purge_connections(session)
-                if purged:
-                    log.info("forgot finished OAuth handshakes", extra={"count": purged})
-            except Exception:
-                log.exception("OAuth handshake purge failed")
-
-    def _due(self, chore: str, interval: float) -> bool:
-        """Whether ``chore`` last ran ``interval`` seconds ago or more (then it counts as run now)."""
-        now = asyncio.get_running_loop().time()
-        if now - self._last_chores.get(chore, float("-inf")) < interval:
-            return False
-        self._last_chores[chore] = now
-        return True
-
     # -- claiming ---------------------------------------------------------------------------------
 
     async def claim_due(self, limit: int | None = None) -> list[Claim]:
@@ -379,7 +296,7 @@ class Scheduler:
             now = utcnow()
             async with self.runtime.database.write() as session:
                 targets = await self._claim_rows(session, now, room, start=False)
-                loaded = await self._load_many(session, targets) if targets else {}
+                loaded = await load_many(session, targets) if targets else {}
             claims = self._hold(targets, loaded)
             self._claims.update((claim.attempt_id, claim) for claim in claims)
             return claims
@@ -511,15 +428,10 @@ class Scheduler:
 
         ``jobs`` holds the targets' jobs, locked by the caller (``_lock_jobs``); the caller saves them.
         """
-        target_ids = [t.id for t in targets]
-        history = dict(
-            (await session.execute(
-                select(ATTEMPTS.c.target_id, func.count()).where(ATTEMPTS.c.target_id.in_(target_ids)).group_by(ATTEMPTS.c.target_id)
-            )).all()
-        )
+        numbers = await next_attempt_numbers(session, [t.id for t in targets])
         attempts = []
         for target in targets:
-            number = history.get(target.id, 0) + 1
+            number = numbers[target.id]
             attempts.append({"id": target.lease_owner, "target_id": target.id, "number": number, "worker_id": self.worker_id, "started_at": now})
             if target.job_id:
                 events.append(
@@ -572,7 +484,7 @@ class Scheduler:
 
     async def _publish_one(self, claim: Claim) -> None:
         try:
-            outcome = await self._call(claim)
+            outcome = await self.calls.publish(claim.target_id, claim.loaded)
         except asyncio.CancelledError:
             raise  # the lease will run out and recovery will reconcile
         except Exception as exc:  # a bug below us: the call may have gone out, so never retry blindly
@@ -586,113 +498,7 @@ class Scheduler:
         except Exception:  # the target keeps its lease; when it runs out, recovery reconciles it
             log.exception("recording the outcome of %s failed", claim.target_id)
 
-    async def _call(self, claim: Claim) -> Outcome:
-        """The provider call, and what follows at once: a token refresh, or a reconcile."""
-        outcome, account_id = await self._call_provider(claim.target_id, claim.loaded)
-        if outcome.kind == "auth_expired" and account_id is not None:
-            outcome = await self._after_auth_expired(claim.target_id, account_id, outcome)
-        if outcome.kind == "unconfirmed" and account_id is not None:
-            # The platform may have the post: ask it before anyone decides anything.
-            outcome = await self._reconcile(claim.target_id, unconfirmed=outcome)
-        return outcome
-
-    async def _load_many(self, session: Any, targets: list[TargetRow]) -> dict[str, Loaded]:
-        """Each target's post, account and live media, in three queries whatever their number."""
-        posts = {p.id: p for p in await session.execute(select(POSTS).where(POSTS.c.id.in_({t.post_id for t in targets})))}
-        accounts = {a.id: a for a in await session.execute(select(ACCOUNTS).where(ACCOUNTS.c.id.in_({t.account_id for t in targets})))}
-        media_ids = {m for p in posts.values() for m in (p.content or {}).get("media_ids", [])}
-        media = {m.id: m for m in await session.execute(select(MEDIA).where(MEDIA.c.id.in_(media_ids)))} if media_ids else {}
-        loaded = {}
-        for target in targets:
-            post = posts[target.post_id]
-            wanted = (post.content or {}).get("media_ids", [])
-            attached = [media[m] for m in wanted if m in media and media[m].deleted_at is None]
-            loaded[target.id] = Loaded(target, post, accounts[target.account_id], attached)
-        return loaded
-
-    async def _load(self, target_id: str) -> Loaded:
-        async with self.runtime.database.read() as session:
-            [target] = await read_targets(session, target_select().where(TARGETS.c.id == target_id))
-            return (await self._load_many(session, [target]))[target_id]
-
-    def _request(self, target: TargetRow, post: Row[Any], media: list[Row[Any]]) -> PublishRequest:
-        content = post.content or {}
-        attachments = tuple(
-            PublishMedia(
-                kind=m.kind, mime_type=m.mime_type, size_bytes=m.size_bytes, url=public_url(self.settings, self.runtime.secret_key, m),
-                source=FileSource(file_path(self.settings, m)), alt_text=m.alt_text, width=m.width, height=m.height,
-                duration_ms=m.duration_ms, filename=m.filename,
-            )
-            for m in media
-        )
-        return PublishRequest(
-            text=content.get("overrides", {}).get(target.provider, post.text),
-            # Stable across every retry of this target: platforms that deduplicate use it, and
-            # reconcile finds a post whose answer was lost by it.
-            idempotency_key=target.id,
-            media=attachments,
-            settings=content.get("settings", {}).get(target.account_id, {}),
-            thread=tuple(ThreadPart(text=part) for part in content.get("thread", [])),
-        )
-
-    async def _call_provider(self, target_id: str, loaded: Loaded | None = None) -> tuple[Outcome, str | None]:
-        target, post, account, media = loaded or await self._load(target_id)
-        provider = self.runtime.plugins.get(target.provider)
-        if provider is None:
-            return Outcome("rejected", code="PROVIDER_UNAVAILABLE", message=f"The {target.provider!r} provider is not installed."), None
-        if missing := _missing_media(post, media):
-            # Publishing without them would put out a different post than the one validated.
-            message = f"Media {', '.join(missing)} of this post was deleted; attach media again and retry."
-            return Outcome("rejected", code="MEDIA_MISSING", message=message), None
-        if account.status == "disconnected" or account.credentials is None:
-            return Outcome("rejected", code="ACCOUNT_DISCONNECTED", message="The account was disconnected."), None
-        if account.status == "token_expired":
-            return Outcome("rejected", code="TOKEN_EXPIRED", message="The account's authorization expired; reconnect it."), None
-        try:
-            credentials = open_credentials(self.runtime, account)
-        except VaultError:  # this worker's key is wrong, not the post: another worker may open them
-            return Outcome("transient", code="CREDENTIALS_UNREADABLE", message="The stored credentials cannot be opened with this secret key."), None
-        request = self._request(target, post, media)
-        context = self.runtime.provider_context(provider.id, account.id, credentials)
-        timeout = self.settings.lease_seconds * LEASE_MARGIN
-        try:
-            async with asyncio.timeout(timeout):  # no task of its own per call, unlike wait_for
-                result = await publish_checked(provider, context, request)
-        except TimeoutError:
-            if context.phase.interrupted_while_preparing:  # uploading or processing media: nothing was posted
-                message = f"Still preparing the post (media upload or processing) after {timeout:.0f}s; nothing was published, so it is tried again."
-                return Outcome("transient", code="TIMEOUT", message=message), account.id
-            return Outcome("unconfirmed", code="TIMEOUT", message=f"No answer within {timeout:.0f}s; the post may exist."), account.id
-        except ProviderError as error:
-            return _classify(error), account.id
-        except UnsafeURL as error:  # refused before connecting: nothing was sent
-            return Outcome("rejected", code=error.code, message=error.message), account.id
-        return Outcome("success", result=result), account.id
-
-    async def _after_auth_expired(self, target_id: str, account_id: str, outcome: Outcome) -> Outcome:
-        """Refresh the token once and retry; a second expiry in a row, or a failed refresh, fails."""
-        async with self.runtime.database.read() as session:
-            previous = (
-                await session.execute(
-                    select(Attempt.outcome).where(Attempt.target_id == target_id, Attempt.finished_at.is_not(None))
-                    .order_by(Attempt.number.desc()).limit(1)
-                )
-            ).scalar()
-        if previous == "auth_expired":
-            return Outcome("rejected", error=outcome.error, code="AUTH_EXPIRED", message="Authorization expired again after a refresh.")
-        try:
-            refreshed = await refresh_account_token(self.runtime, account_id)
-        except ProviderError as error:  # the platform's token endpoint is down: try again later
-            return Outcome("transient", error=error, code=error.code, message=error.message)
-        if refreshed:
-            return Outcome("auth_expired", error=outcome.error, code=outcome.code, message="Token refreshed; retrying.")
-        return Outcome("rejected", error=outcome.error, code="AUTH_EXPIRED", message="Authorization expired and could not be refreshed; reconnect the account.")
-
     # -- outcomes ---------------------------------------------------------------------------------
-
-    def _backoff(self, failures: int) -> timedelta:
-        seconds = min(self.settings.retry_max_seconds, self.settings.retry_base_seconds * 2 ** max(0, failures - 1))
-        return timedelta(seconds=seconds * self.jitter())
 
     async def record_outcome(self, target_id: str, attempt_id: str, outcome: Outcome) -> bool:
         """Write the outcome, if the attempt still holds the target's lease (its token is the attempt's id). False when it lost it.
@@ -702,7 +508,7 @@ class Scheduler:
         committed (or its transaction failed, which it then raises).
         """
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._outcome_queue.append(_PendingOutcome(target_id, attempt_id, outcome, done))
+        self._outcome_queue.append(PendingOutcome(target_id, attempt_id, outcome, done))
         if not self._recording:
             self._recording = True
             try:
@@ -727,7 +533,7 @@ class Scheduler:
         finally:
             self._recording = False
 
-    async def _record_batch(self, batch: list[_PendingOutcome]) -> None:
+    async def _record_batch(self, batch: list[PendingOutcome]) -> None:
         """Write a batch of outcomes and, in the same transaction, claim and start calls for the slots they freed.
 
         The slots were given back as the calls ended; when the last claim left due targets
@@ -766,7 +572,7 @@ class Scheduler:
             self.wake()
 
     async def _write_round(
-        self, session: Any, batch: list[_PendingOutcome], events: list[BusEvent], now: datetime, room: int
+        self, session: Any, batch: list[PendingOutcome], events: list[BusEvent], now: datetime, room: int
     ) -> tuple[dict[str, bool], list[TargetRow], dict[str, Loaded]]:
         """One engine write: a batch of outcomes, then up to ``room`` due targets claimed and their calls started.
 
@@ -780,232 +586,26 @@ class Scheduler:
         outcomes' targets are locked first, in id order; the claim skips locked targets (``SKIP
         LOCKED``), so it never waits; then the jobs of both, in id order, in one statement.
         """
-        attempts = await self._lock_outcome_targets(session, batch) if batch else {}
+        attempts = await lock_outcome_targets(session, batch, lock=not self.runtime.database.is_sqlite) if batch else {}
         claimed = await self._claim_rows(session, now, room, start=True) if room > 0 else []
         jobs = await self._lock_jobs(session, [*(a.job_id for a in attempts.values()), *(t.job_id for t in claimed)])
-        results = await self._write_outcomes(session, batch, attempts, jobs, events, now) if batch else {}
+        results = await write_outcomes(session, batch, attempts, jobs, events, now, self.retry) if batch else {}
         loaded: dict[str, Loaded] = {}
         if claimed:
-            loaded = await self._load_many(session, claimed)
+            loaded = await load_many(session, claimed)
             await self._write_attempts(session, claimed, jobs, now, events)
         await save_jobs(session, jobs.values(), now)
         return results, claimed, loaded
 
-    async def _lock_outcome_targets(self, session: Any, batch: list[_PendingOutcome]) -> dict[str, Row[Any]]:
-        """The batch's attempts with their targets' post, job and account status; on PostgreSQL the targets locked, in id order."""
-        query = (
-            select(ATTEMPTS.c.id, ATTEMPTS.c.target_id, ATTEMPTS.c.number, ATTEMPTS.c.finished_at,
-                   TARGETS.c.post_id, TARGETS.c.job_id, ACCOUNTS.c.status.label("account_status"))
-            .join_from(ATTEMPTS, TARGETS, TARGETS.c.id == ATTEMPTS.c.target_id)
-            .join(ACCOUNTS, ACCOUNTS.c.id == TARGETS.c.account_id)
-            .where(ATTEMPTS.c.id.in_([item.attempt_id for item in batch]))
-            .order_by(TARGETS.c.id)
-        )
-        if not self.runtime.database.is_sqlite:
-            query = query.with_for_update(of=TARGETS)
-        return {row.id: row for row in await session.execute(query)}
-
-    async def _write_outcomes(
-        self, session: Any, batch: list[_PendingOutcome], attempts: dict[str, Row[Any]], jobs: dict[str, JobRow],
-        events: list[BusEvent], now: datetime,
-    ) -> dict[str, bool]:
-        """One transaction's outcomes; for each attempt, whether this worker still held its lease.
-
-        The batch's targets and their jobs are locked by the caller (``_write_round``): the lease
-        each outcome is checked against cannot move meanwhile, and the job's progress is written
-        by one transaction at a time. The posts' other targets are read unlocked, after the job
-        lock: whatever changes them with effect on progress (another outcome, a cancel) holds
-        that lock too.
-        """
-        siblings = await targets_of_posts(session, sorted({a.post_id for a in attempts.values()}))
-        targets = {t.id: t for post_targets in siblings.values() for t in post_targets}
-        finished: list[dict[str, Any]] = []
-        accounts: dict[str, AccountChange] = {}
-        results = {}
-        for item in batch:
-            attempt = attempts.get(item.attempt_id)
-            target = targets.get(item.target_id) if attempt is not None and attempt.target_id == item.target_id else None
-            if target is None or target.status != "publishing" or target.lease_owner != item.attempt_id:
-                log.warning("lease on %s lost before its outcome (%s) was recorded", item.target_id, item.outcome.kind)
-                if attempt is not None and attempt.finished_at is None:
-                    finished.append(finished_attempt(attempt.id, now, "lease_lost"))
-                results[item.attempt_id] = False
-                continue
-            outcome = item.outcome
-            error = outcome.error
-            post_targets = siblings[target.post_id]
-            before = derive_status([t.status for t in post_targets])
-            finished.append(finished_attempt(
-                attempt.id, now, outcome.kind, outcome.code or (error.code if error else None),
-                (outcome.message or (error.message if error else None) or "")[:MAX_ERROR_MESSAGE] or None,
-                error.http_status if error else None,
-            ))
-            account = accounts.setdefault(target.account_id, AccountChange(target.account_id, attempt.account_status))
-            self._apply(target, account, outcome, now)
-            target.lease_owner = target.lease_expires_at = None
-            job = jobs.get(target.job_id) if target.job_id else None
-            if job is not None:
-                payload = {
-                    "targetId": target.id, "postId": target.post_id, "provider": target.provider, "status": target.status,
-                    "attempt": attempt.number, "errorCode": target.error_code, "errorMessage": target.error_message,
-                    "platformPostId": target.platform_post_id, "platformUrl": target.platform_url,
-                    "nextAttemptAt": target.next_attempt_at.isoformat() if target.next_attempt_at else None,
-                }
-                events.append(await record_job_event(session, target.organization_id, job.id, f"target.{target.status}", payload))
-                changed = await post_status_change(session, target.organization_id, target.post_id, job.id, before, post_targets)
-                if changed is not None:
-                    events.append(changed)
-                if job.subject_id == target.post_id:  # a publish job: its targets are this post's
-                    await refresh_job(session, job, events, post_targets)
-                else:  # a job over other targets too: they are read back, so write ours first
-                    await save_targets(session, targets.values(), now)
-                    await refresh_job(session, job, events)
-            results[item.attempt_id] = True
-        await finish_attempts(session, finished)
-        await save_targets(session, targets.values(), now)
-        await save_accounts(session, accounts.values(), now)
-        return results
-
-    def _apply(self, target: TargetRow, account: AccountChange, outcome: Outcome, now: datetime) -> None:
-        if outcome.kind == "success" and outcome.result is not None:
-            target.status = "published"
-            target.platform_post_id = outcome.result.platform_post_id
-            target.platform_url = outcome.result.url
-            target.published_at = now
-            target.error_code = target.error_message = None
-            target.next_attempt_at = None
-            account.lift_rate_limit()
-            return
-        target.error_code = outcome.code or (outcome.error.code if outcome.error else "ERROR")
-        target.error_message = (outcome.message or (outcome.error.message if outcome.error else ""))[:MAX_ERROR_MESSAGE]
-        if outcome.kind == "rate_limited":
-            wait = outcome.error.retry_after if isinstance(outcome.error, RateLimited) and outcome.error.retry_after else DEFAULT_RATE_LIMIT_WAIT
-            target.status = "retry_pending"
-            target.next_attempt_at = now + timedelta(seconds=wait)
-            # Rate limits do not count against the retry ladder: the platform told us when.
-            target.attempt_count = max(0, target.attempt_count - 1)
-            account.rate_limit(now + timedelta(seconds=wait))
-        elif outcome.kind == "transient":
-            if target.attempt_count >= self.settings.publish_max_attempts:
-                target.status = "failed"
-                target.error_message = f"Gave up after {target.attempt_count} attempts: {target.error_message}"[:MAX_ERROR_MESSAGE]
-                target.next_attempt_at = None
-            else:
-                target.status = "retry_pending"
-                target.next_attempt_at = now + self._backoff(target.attempt_count)
-        elif outcome.kind == "auth_expired":  # refreshed: try again at once
-            target.status = "retry_pending"
-            target.next_attempt_at = now
-        elif outcome.kind == "unconfirmed":
-            target.status = "unconfirmed"
-            target.next_attempt_at = None
-        else:  # rejected, or anything else final
-            target.status = "failed"
-            target.next_attempt_at = None
-
     # -- recovery ---------------------------------------------------------------------------------
 
     async def recover_expired(self) -> int:
-        """Take over targets whose lease ran out; returns how many.
-
-        A claim whose call never started (no open Attempt) goes back to the queue: nothing
-        reached the platform. A started call is taken over with a new attempt and reconciled
-        through its provider: up to ``limits.reconciles`` at once, concurrently, each within its
-        own short timeout. This runs in the scheduler's chores task, never on the claim path,
-        so a hung platform delays no other account's due posts.
-        """
-        now = utcnow()
-        database = self.runtime.database
-        expired = (
-            select(TARGETS.c.id).where(TARGETS.c.status == "publishing", TARGETS.c.lease_expires_at < now)
-            .order_by(TARGETS.c.lease_expires_at).limit(self.limits.batch)
-        )
-        if not database.is_sqlite:
-            expired = expired.with_for_update(skip_locked=True)
-        tokens: dict[str, str] = {}
-        async with database.write() as session:
-            target_ids = list((await session.execute(expired)).scalars())
-            if not target_ids:
-                return 0
-            open_attempts = (await session.execute(
-                select(ATTEMPTS.c.id, ATTEMPTS.c.target_id).where(ATTEMPTS.c.target_id.in_(target_ids), ATTEMPTS.c.finished_at.is_(None))
-            )).all()
-            called = {a.target_id for a in open_attempts}
-            unstarted = [t for t in target_ids if t not in called]
-            if unstarted:
-                await session.execute(release_claims(now, TARGETS.c.id.in_(unstarted)))
-            taken = [t for t in target_ids if t in called][: self.limits.reconciles]
-            if taken:
-                tokens = await self._take_over(session, taken, [a for a in open_attempts if a.target_id in set(taken)], now)
-        if unstarted:
-            log.info("handed %d claims whose call never started back to the queue", len(unstarted))
-        await asyncio.gather(*(self._reconcile_taken_over(target_id, attempt_id) for target_id, attempt_id in tokens.items()))
-        return len(unstarted) + len(tokens)
-
-    async def _take_over(self, session: Any, target_ids: list[str], open_attempts: list[Row[Any]], now: datetime) -> dict[str, str]:
-        """Close the calls whose lease ran out; give each target a reconcile attempt holding a new lease."""
-        await finish_attempts(session, [finished_attempt(a.id, now, "lease_expired") for a in open_attempts])
-        history = dict(
-            (await session.execute(
-                select(ATTEMPTS.c.target_id, func.count()).where(ATTEMPTS.c.target_id.in_(target_ids)).group_by(ATTEMPTS.c.target_id)
-            )).all()
-        )
-        tokens = {target_id: new_id("att") for target_id in target_ids}
-        await session.execute(insert(ATTEMPTS), [
-            {"id": tokens[t], "target_id": t, "number": history.get(t, 0) + 1, "worker_id": self.worker_id, "started_at": now}
-            for t in target_ids
-        ])
-        await session.execute(
-            update(TARGETS).where(TARGETS.c.id.in_(target_ids))
-            .values(lease_owner=case(tokens, value=TARGETS.c.id), lease_expires_at=now + self.lease, updated_at=now)
-        )
-        return tokens
-
-    async def _reconcile_taken_over(self, target_id: str, attempt_id: str) -> None:
-        try:
-            await self.record_outcome(target_id, attempt_id, await self._reconcile(target_id))
-        except Exception:  # its lease runs out again and recovery tries once more
-            log.exception("reconciling %s failed", target_id)
-
-    async def _reconcile(self, target_id: str, unconfirmed: Outcome | None = None) -> Outcome:
-        """Ask the provider whether the post exists; without an answer the target is unconfirmed."""
-        target, post, account, media = await self._load(target_id)
-        provider = self.runtime.plugins.get(target.provider)
-        lost = (
-            f"{unconfirmed.message} The post may or may not exist." if unconfirmed and unconfirmed.message
-            else "The worker publishing this target stopped mid-call; the post may or may not exist."
-        )
-        code = unconfirmed.code if unconfirmed and unconfirmed.code else "LEASE_EXPIRED"
-        if provider is None or not provider.implements("reconcile") or account.credentials is None:
-            return Outcome("unconfirmed", error=unconfirmed.error if unconfirmed else None, code=code, message=lost)
-        timeout = min(self.limits.reconcile_seconds, self.settings.lease_seconds * LEASE_MARGIN)
-        try:
-            credentials = open_credentials(self.runtime, account)
-            context = self.runtime.provider_context(provider.id, account.id, credentials)
-            async with asyncio.timeout(timeout):
-                found = await provider.reconcile(context, self._request(target, post, media))
-        except (ProviderError, VaultError, TimeoutError) as error:
-            reason = str(error)[:200] or f"no answer within {timeout:g}s"
-            return Outcome("unconfirmed", code="RECONCILE_FAILED", message=f"{lost} Checking failed: {reason}")
-        if found is not None:
-            return Outcome("success", result=found)
-        return Outcome("unconfirmed", code=code, message=lost + " The platform shows no such post yet.")
+        """Take over targets whose lease ran out (``engine.recovery``); returns how many."""
+        return await self.recovery.recover_expired(utcnow())
 
     async def _publish_events(self, events: list[BusEvent]) -> None:
         for event in events:
             await self.runtime.publish(event, subject_id=event.payload.get("targetId") or event.payload.get("postId"))
 
 
-def _classify(error: ProviderError) -> Outcome:
-    kind = (
-        "rate_limited" if isinstance(error, RateLimited)
-        else "transient" if isinstance(error, TransientError)
-        else "auth_expired" if isinstance(error, AuthExpired)
-        else "unconfirmed" if isinstance(error, Unconfirmed)
-        else "rejected" if isinstance(error, Rejected)
-        else "rejected"
-    )
-    return Outcome(kind, error=error, code=error.code, message=error.message)
-
-
-__all__ = ["Limits", "Outcome", "Scheduler"]
+__all__ = ["Limits", "Outcome", "RetryPolicy", "Scheduler"]
