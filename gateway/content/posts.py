@@ -7,10 +7,10 @@ commands of ``gateway.engine.queue``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import and_, exists, func, not_, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +22,8 @@ from gateway.core.errors import BadInput, Conflict, UserError
 from gateway.core.ids import is_id_of, new_id
 from gateway.core.pagination import Page, PageRequest, paginate
 from gateway.storage.models import Post, Target
+
+T = TypeVar("T")
 
 __all__ = ["PostCheck", "PostInput", "PostValidator", "TargetCheck", "TargetInput", "dry_run"]  # the validation API, re-exported for callers of the posts service
 
@@ -136,10 +138,16 @@ async def _owned_post(session: AsyncSession, organization_id: str, post_id: str)
 
 
 async def targets_of(session: AsyncSession, post_ids: Sequence[str]) -> dict[str, list[Target]]:
-    rows = (await session.execute(select(Target).where(Target.post_id.in_(post_ids)).order_by(Target.created_at, Target.id))).scalars()
-    grouped: dict[str, list[Target]] = {post_id: [] for post_id in post_ids}
-    for row in rows:
-        grouped[row.post_id].append(row)
+    """Every target of these posts, grouped by post (each post present, maybe with none)."""
+    query = select(Target).where(Target.post_id.in_(post_ids)).order_by(Target.created_at, Target.id)
+    return group_by_post(post_ids, (await session.execute(query)).scalars())
+
+
+def group_by_post(post_ids: Sequence[str], targets: Iterable[T]) -> dict[str, list[T]]:
+    """Targets (ORM objects or the engine's rows) grouped by their post, in the order given."""
+    grouped: dict[str, list[T]] = {post_id: [] for post_id in post_ids}
+    for target in targets:
+        grouped[target.post_id].append(target)  # type: ignore[attr-defined]
     return grouped
 
 

@@ -102,21 +102,6 @@ def job_payload(job: Job) -> dict[str, Any]:
     }
 
 
-async def lock_jobs(session: AsyncSession, job_ids: Sequence[str]) -> list[Job]:
-    """Jobs whose events and progress this transaction writes, locked on PostgreSQL.
-
-    Events are numbered per job from the last stored one: two transactions writing events of
-    one job must take turns or both would take the same number. SQLite's single writer already
-    makes them; PostgreSQL needs the row lock (in id order, so two lockers never deadlock).
-    """
-    if not job_ids:
-        return []
-    query = select(Job).where(Job.id.in_(sorted(set(job_ids)))).order_by(Job.id)
-    if session.bind.dialect.name == "postgresql":
-        query = query.with_for_update()
-    return list((await session.execute(query)).scalars())
-
-
 async def find_job(session: AsyncSession, organization_id: str, job_id: str) -> Job | None:
     return await find_owned(session, Job, "job", organization_id, job_id)
 

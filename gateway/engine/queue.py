@@ -37,10 +37,10 @@ from gateway.engine.jobs import (  # noqa: F401
     create_job,
     find_job,
     list_jobs,
-    lock_jobs,
     post_status_change,
     refresh_job,
 )
+from gateway.engine.rows import lock_job_rows
 from gateway.events import BusEvent, record_job_event
 from gateway.runtime import Runtime
 from gateway.storage.models import Job, Post, Target
@@ -81,15 +81,6 @@ def resolve_publish_at(value: datetime, timezone: str | None, now: datetime | No
     return value
 
 
-async def post_status_event(
-    session: AsyncSession, post: Post, job: Job, before: str, targets: Sequence[Target] | None = None
-) -> BusEvent | None:
-    """A ``post.status_changed`` event when the post's derived status moved."""
-    if targets is None:
-        targets = (await targets_of(session, [post.id]))[post.id]
-    return await post_status_change(session, post.organization_id, post.id, job.id, before, targets)
-
-
 async def enqueue_post(
     session: AsyncSession, validator: PostValidator, organization_id: str, post_id: str, publish_at: datetime | None
 ) -> Enqueued:
@@ -113,7 +104,7 @@ async def enqueue_post(
             raise Conflict("The post has started publishing; it can no longer be rescheduled.", ["postId"])
         if publish_at is None and all(t.next_attempt_at is not None and t.next_attempt_at <= when for t in live):
             return Enqueued(job, [], created=False)  # already due: a repeat gets the same job
-        await lock_jobs(session, [job.id])
+        await lock_job_rows(session, [job.id])
         for target in live:  # nothing has started: move the time
             target.publish_at = target.next_attempt_at = when
         event = await record_job_event(
@@ -136,7 +127,7 @@ async def _new_job(
     await session.flush()
     payload = {"jobId": job.id, "postId": post.id, "publishAt": when.isoformat(), "targetIds": [t.id for t in queued]}
     events = [await record_job_event(session, post.organization_id, job.id, "job.queued", payload | ({"retry": True} if retry else {}))]
-    if (changed := await post_status_event(session, post, job, before)) is not None:
+    if (changed := await post_status_change(session, post.organization_id, post.id, job.id, before, targets)) is not None:
         events.append(changed)
     return Enqueued(job, events, created=True)
 
@@ -183,12 +174,12 @@ async def withdraw(session: AsyncSession, post: Post | None, targets: Sequence[T
     before = derive_status([t.status for t in siblings])
     events: list[BusEvent] = []
     job_ids: set[str] = set()
-    await lock_jobs(session, [t.job_id for t in targets if t.job_id])
+    await lock_job_rows(session, [t.job_id for t in targets if t.job_id])
     await _cancel_targets(session, targets, job_ids, events)
     jobs = [job for job_id in sorted(job_ids) if (job := await session.get(Job, job_id)) is not None]
     for job in jobs:
         await refresh_job(session, job, events)
-    if post is not None and jobs and (changed := await post_status_event(session, post, jobs[0], before, siblings)) is not None:
+    if post is not None and jobs and (changed := await post_status_change(session, post.organization_id, post.id, jobs[0].id, before, siblings)) is not None:
         events.append(changed)
     return events
 
@@ -238,7 +229,7 @@ async def retry_post(session: AsyncSession, validator: PostValidator, organizati
 async def cancel_job(session: AsyncSession, organization_id: str, job_id: str) -> tuple[Job, list[BusEvent]]:
     job = await require_owned(session, Job, "job", organization_id, job_id, code="JOB_NOT_FOUND", noun="job")
     await lock_targets(session, Target.job_id == job.id)
-    await lock_jobs(session, [job.id])
+    await lock_job_rows(session, [job.id])
     if job.status in FINISHED:
         raise UserError("JOB_FINISHED", f"The job already ended ({job.status}).", ["id"])
     targets = list((await session.execute(select(Target).where(Target.job_id == job.id))).scalars())

@@ -14,13 +14,14 @@ On PostgreSQL the engine locks targets before their jobs, in claims and in outco
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, make_dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.content.posts import group_by_post
 from gateway.storage.models import Account, Attempt, Job, MediaAsset, Post, Target
 
 TARGETS: Table = Target.__table__  # type: ignore[assignment]
@@ -31,46 +32,22 @@ ACCOUNTS: Table = Account.__table__  # type: ignore[assignment]
 MEDIA: Table = MediaAsset.__table__  # type: ignore[assignment]
 
 
-@dataclass(slots=True)
-class TargetRow:
-    """A target as the engine changes it. ``saved`` is the state read, to write only what changed."""
+def _row_class(model: Any, name: str, doc: str) -> type:
+    """A slotted dataclass with one field per column of ``model``'s table (timestamps aside), and
+    ``saved``, the writable state as read, so only rows that changed are written.
 
-    id: str
-    post_id: str
-    account_id: str
-    organization_id: str
-    provider: str
-    status: str
-    next_attempt_at: datetime | None
-    lease_owner: str | None
-    lease_expires_at: datetime | None
-    attempt_count: int
-    job_id: str | None
-    platform_post_id: str | None
-    platform_url: str | None
-    error_code: str | None
-    error_message: str | None
-    published_at: datetime | None
-    saved: tuple[Any, ...] = field(default=(), repr=False, compare=False)
+    Derived, not declared: the model is the one list of a row's columns, and a column added to
+    it reaches the engine's rows, reads and writes without a second list to keep in step.
+    """
+    columns = [(c.name, Any) for c in model.__table__.columns if c.name not in ("created_at", "updated_at")]
+    row_type = make_dataclass(name, [*columns, ("saved", tuple, field(default=(), repr=False, compare=False))], slots=True)
+    row_type.__doc__ = doc
+    row_type.__module__ = __name__
+    return row_type
 
 
-@dataclass(slots=True)
-class JobRow:
-    """A job as the engine changes it (progress, status, outcome)."""
-
-    id: str
-    organization_id: str
-    kind: str
-    subject_id: str | None
-    status: str
-    progress_done: int
-    progress_total: int
-    result: dict[str, Any] | None
-    error_code: str | None
-    error_message: str | None
-    started_at: datetime | None
-    finished_at: datetime | None
-    saved: tuple[Any, ...] = field(default=(), repr=False, compare=False)
+TargetRow = _row_class(Target, "TargetRow", "A target as the engine changes it.")
+JobRow = _row_class(Job, "JobRow", "A job as the engine changes it (progress, status, outcome).")
 
 
 def _columns(row_type: type) -> list[str]:
@@ -79,12 +56,9 @@ def _columns(row_type: type) -> list[str]:
 
 TARGET_COLUMNS = _columns(TargetRow)
 JOB_COLUMNS = _columns(JobRow)
-# What the engine may change; the rest identifies the row.
-TARGET_WRITABLE = (
-    "status", "next_attempt_at", "lease_owner", "lease_expires_at", "attempt_count",
-    "platform_post_id", "platform_url", "error_code", "error_message", "published_at",
-)
-JOB_WRITABLE = ("status", "progress_done", "progress_total", "result", "error_code", "error_message", "started_at", "finished_at")
+# What identifies a row, and never changes once written; the engine may change the rest.
+TARGET_WRITABLE = tuple(c for c in TARGET_COLUMNS if c not in ("id", "post_id", "account_id", "organization_id", "provider", "job_id", "publish_at"))
+JOB_WRITABLE = tuple(c for c in JOB_COLUMNS if c not in ("id", "organization_id", "kind", "subject_id"))
 
 
 def _writable_state(row: Any, writable: Sequence[str]) -> tuple[Any, ...]:
@@ -113,14 +87,16 @@ async def read_targets(session: AsyncSession, query: Any) -> list[TargetRow]:
 async def targets_of_posts(session: AsyncSession, post_ids: Sequence[str]) -> dict[str, list[TargetRow]]:
     """Every target of these posts, grouped by post in creation order (as ``posts.targets_of``)."""
     query = target_select().where(TARGETS.c.post_id.in_(post_ids)).order_by(TARGETS.c.created_at, TARGETS.c.id)
-    grouped: dict[str, list[TargetRow]] = {post_id: [] for post_id in post_ids}
-    for row in await read_targets(session, query):
-        grouped[row.post_id].append(row)
-    return grouped
+    return group_by_post(post_ids, await read_targets(session, query))
 
 
 async def lock_job_rows(session: AsyncSession, job_ids: Iterable[str]) -> dict[str, JobRow]:
-    """Jobs whose progress and events this transaction writes, locked on PostgreSQL (see ``jobs.lock_jobs``)."""
+    """Jobs whose progress and events this transaction writes, locked on PostgreSQL.
+
+    Events are numbered per job from the last stored one: two transactions writing events of
+    one job must take turns or both would take the same number. SQLite's single writer already
+    makes them; PostgreSQL needs the row lock (in id order, so two lockers never deadlock).
+    """
     wanted = sorted(set(job_ids))
     if not wanted:
         return {}
