@@ -22,6 +22,7 @@ from sqlalchemy import Table, bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.content.posts import group_by_post
+from gateway.events import last_job_event_seq, seed_job_event_seqs
 from gateway.storage.models import Account, Attempt, Job, MediaAsset, Post, Target
 
 TARGETS: Table = Target.__table__  # type: ignore[assignment]
@@ -91,7 +92,8 @@ async def targets_of_posts(session: AsyncSession, post_ids: Sequence[str]) -> di
 
 
 async def lock_job_rows(session: AsyncSession, job_ids: Iterable[str]) -> dict[str, JobRow]:
-    """Jobs whose progress and events this transaction writes, locked on PostgreSQL.
+    """Jobs whose progress and events this transaction writes, locked on PostgreSQL, their event
+    numbering readied (``events.seed_job_event_seqs``) by the same query.
 
     Events are numbered per job from the last stored one: two transactions writing events of
     one job must take turns or both would take the same number. SQLite's single writer already
@@ -100,10 +102,31 @@ async def lock_job_rows(session: AsyncSession, job_ids: Iterable[str]) -> dict[s
     wanted = sorted(set(job_ids))
     if not wanted:
         return {}
-    query = select(*(JOBS.c[name] for name in JOB_COLUMNS)).where(JOBS.c.id.in_(wanted)).order_by(JOBS.c.id)
-    if session.bind.dialect.name == "postgresql":
-        query = query.with_for_update()
-    return {row.id: row for row in _rows(JobRow, JOB_WRITABLE, (await session.execute(query)).all())}
+    columns = [JOBS.c[name] for name in JOB_COLUMNS]
+    if session.bind.dialect.name != "postgresql":  # one writer at a time: the number read with the row stays the last
+        result = (await session.execute(select(*columns, last_job_event_seq(JOBS.c.id)).where(JOBS.c.id.in_(wanted)))).all()
+        seed_job_event_seqs(session, {values[0]: values[-1] for values in result})
+        return {row.id: row for row in _rows(JobRow, JOB_WRITABLE, (values[:-1] for values in result))}
+    # Read committed: a subquery in the locking SELECT would see the snapshot from before it
+    # waited for the lock, so the last numbers are read once the locks are held.
+    locked = (await session.execute(select(*columns).where(JOBS.c.id.in_(wanted)).order_by(JOBS.c.id).with_for_update())).all()
+    last = (await session.execute(select(JOBS.c.id, last_job_event_seq(JOBS.c.id)).where(JOBS.c.id.in_(wanted)))).all()
+    seed_job_event_seqs(session, dict(last))
+    return {row.id: row for row in _rows(JobRow, JOB_WRITABLE, locked)}
+
+
+# The number the Attempt of a call starting now takes: one more than the attempts its target has,
+# read by the very statement that starts the call (``read_started_targets``), not by a query of its own.
+NEXT_ATTEMPT_NUMBER = (
+    select(func.count()).where(ATTEMPTS.c.target_id == TARGETS.c.id).correlate(TARGETS).scalar_subquery() + 1
+).label("next_attempt_number")
+
+
+async def read_started_targets(session: AsyncSession, statement: Any) -> tuple[list[TargetRow], dict[str, int]]:
+    """The targets an UPDATE starting their calls changed, and the number each one's Attempt takes."""
+    result = (await session.execute(statement.returning(*(TARGETS.c[name] for name in TARGET_COLUMNS), NEXT_ATTEMPT_NUMBER))).all()
+    targets = _rows(TargetRow, TARGET_WRITABLE, (values[:-1] for values in result))
+    return targets, {target.id: values[-1] for target, values in zip(targets, result, strict=True)}
 
 
 def _update_by_id(table: Table, writable: Sequence[str]) -> Any:
@@ -231,6 +254,6 @@ async def save_jobs(session: AsyncSession, rows: Iterable[JobRow], now: datetime
 
 __all__ = [
     "ACCOUNTS", "ATTEMPTS", "JOBS", "MEDIA", "POSTS", "TARGETS", "TARGET_COLUMNS", "AccountChange", "JobRow", "TargetRow",
-    "finish_attempts", "finished_attempt", "lock_job_rows", "next_attempt_numbers", "read_targets", "release_claims", "save_accounts", "save_jobs", "save_targets",
+    "finish_attempts", "finished_attempt", "lock_job_rows", "next_attempt_numbers", "read_started_targets", "read_targets", "release_claims", "save_accounts", "save_jobs", "save_targets",
     "target_select", "targets_of_posts",
 ]

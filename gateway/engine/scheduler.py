@@ -65,12 +65,12 @@ from gateway.engine.rows import (
     JobRow,
     TargetRow,
     lock_job_rows,
-    next_attempt_numbers,
+    read_started_targets,
     read_targets,
     release_claims,
     save_jobs,
 )
-from gateway.events import BusEvent, prime_job_event_seqs, record_job_event
+from gateway.events import BusEvent, record_job_event
 from gateway.runtime import Runtime
 from gateway.storage.models import Target
 
@@ -295,35 +295,34 @@ class Scheduler:
                 return []
             now = utcnow()
             async with self.runtime.database.write() as session:
-                targets = await self._claim_rows(session, now, room, start=False)
+                targets, _ = await self._claim_rows(session, now, room, start=False)
                 loaded = await load_many(session, targets) if targets else {}
             claims = self._hold(targets, loaded)
             self._claims.update((claim.attempt_id, claim) for claim in claims)
             return claims
 
-    async def _claim_rows(self, session: Any, now: datetime, room: int, *, start: bool) -> list[TargetRow]:
+    async def _claim_rows(self, session: Any, now: datetime, room: int, *, start: bool) -> tuple[list[TargetRow], dict[str, int]]:
         """Claim up to ``room`` due targets that fit the free slots: a conditional UPDATE setting each lease.
 
         The lease's token is the id the call's Attempt will have. With ``start``, the call starts
         in this same transaction (the caller writes its Attempt), so the claim counts the
-        attempt too and its lease runs from now, the moment the call goes out.
+        attempt too and its lease runs from now, the moment the call goes out; then the number
+        each Attempt takes comes back with the claim.
         """
         chosen, self._backlog = await self._choose_due(session, now, room)
         if not chosen:
-            return []
+            return [], {}
         tokens = {target_id: new_id("att") for target_id in chosen}
         values: dict[str, Any] = {
             "status": "publishing", "lease_owner": case(tokens, value=TARGETS.c.id), "lease_expires_at": now + self.lease, "updated_at": now,
         }
-        if start:
-            values["attempt_count"] = TARGETS.c.attempt_count + 1
-        return await read_targets(
-            session,
+        claim = (
             update(TARGETS)
             .where(TARGETS.c.id.in_(chosen), TARGETS.c.status.in_(DUE_STATUSES), TARGETS.c.next_attempt_at <= now)
-            .values(values)
-            .returning(*(TARGETS.c[name] for name in TARGET_COLUMNS)),
         )
+        if start:
+            return await read_started_targets(session, claim.values({**values, "attempt_count": TARGETS.c.attempt_count + 1}))
+        return await read_targets(session, claim.values(values).returning(*(TARGETS.c[name] for name in TARGET_COLUMNS))), {}
 
     def _hold(self, targets: list[TargetRow], loaded: dict[str, Loaded]) -> list[Claim]:
         """The claims of these just-committed targets, each holding its call slot from now."""
@@ -395,16 +394,15 @@ class Scheduler:
         try:
             async with self.runtime.database.write() as session:
                 await self._lock_targets(session, *held)
-                targets = await read_targets(
+                targets, numbers = await read_started_targets(
                     session,
                     update(TARGETS)
                     .where(*held)
-                    .values(lease_expires_at=now + self.lease, attempt_count=TARGETS.c.attempt_count + 1, updated_at=now)
-                    .returning(*(TARGETS.c[name] for name in TARGET_COLUMNS)),
+                    .values(lease_expires_at=now + self.lease, attempt_count=TARGETS.c.attempt_count + 1, updated_at=now),
                 )
                 if targets:
                     jobs = await self._lock_jobs(session, [t.job_id for t in targets])
-                    await self._write_attempts(session, targets, jobs, now, events)
+                    await self._write_attempts(session, targets, numbers, jobs, now, events)
                     await save_jobs(session, jobs.values(), now)
         except Exception:  # nothing was called: recovery hands the claims back once their leases run out
             log.exception("starting %d calls failed", len(claims))
@@ -423,12 +421,14 @@ class Scheduler:
                 self._give_back(claim)
         return started
 
-    async def _write_attempts(self, session: Any, targets: list[TargetRow], jobs: dict[str, JobRow], now: datetime, events: list[BusEvent]) -> None:
-        """The Attempt rows of calls starting now (ids: the lease tokens), their events, their jobs running.
+    async def _write_attempts(
+        self, session: Any, targets: list[TargetRow], numbers: dict[str, int], jobs: dict[str, JobRow], now: datetime, events: list[BusEvent]
+    ) -> None:
+        """The Attempt rows of calls starting now (ids: the lease tokens; ``numbers`` from their
+        start, ``read_started_targets``), their events, their jobs running.
 
         ``jobs`` holds the targets' jobs, locked by the caller (``_lock_jobs``); the caller saves them.
         """
-        numbers = await next_attempt_numbers(session, [t.id for t in targets])
         attempts = []
         for target in targets:
             number = numbers[target.id]
@@ -447,9 +447,7 @@ class Scheduler:
 
     async def _lock_jobs(self, session: Any, job_ids: Iterable[str | None]) -> dict[str, JobRow]:
         """Lock these jobs (in id order, after every target this transaction locks) and ready their event numbers."""
-        jobs = await lock_job_rows(session, (job_id for job_id in job_ids if job_id))
-        await prime_job_event_seqs(session, list(jobs))
-        return jobs
+        return await lock_job_rows(session, (job_id for job_id in job_ids if job_id))
 
     async def _release(self, claims: list[Claim]) -> None:
         """Hand claims whose call never started back to the queue (``engine_rows.release_claims``).
@@ -587,13 +585,13 @@ class Scheduler:
         LOCKED``), so it never waits; then the jobs of both, in id order, in one statement.
         """
         attempts = await lock_outcome_targets(session, batch, lock=not self.runtime.database.is_sqlite) if batch else {}
-        claimed = await self._claim_rows(session, now, room, start=True) if room > 0 else []
+        claimed, numbers = await self._claim_rows(session, now, room, start=True) if room > 0 else ([], {})
         jobs = await self._lock_jobs(session, [*(a.job_id for a in attempts.values()), *(t.job_id for t in claimed)])
         results = await write_outcomes(session, batch, attempts, jobs, events, now, self.retry) if batch else {}
         loaded: dict[str, Loaded] = {}
         if claimed:
             loaded = await load_many(session, claimed)
-            await self._write_attempts(session, claimed, jobs, now, events)
+            await self._write_attempts(session, claimed, numbers, jobs, now, events)
         await save_jobs(session, jobs.values(), now)
         return results, claimed, loaded
 

@@ -6,7 +6,7 @@ are its private modules (``tests/test_architecture.py`` holds every caller to it
 
 from gateway.events.bus import DEFAULT_QUEUE_SIZE, SLOW_CONSUMER, BusEvent, MemoryEventBus, Subscription, SubscriptionClosed
 from gateway.events.relay import StoredEventRelay, follow_job, follow_organization
-from gateway.events.store import prime_job_event_seqs, record_job_event, record_org_event, stored_job_events
+from gateway.events.store import last_job_event_seq, record_job_event, record_org_event, seed_job_event_seqs, stored_job_events
 
 __all__ = [
     "DEFAULT_QUEUE_SIZE",
@@ -18,8 +18,9 @@ __all__ = [
     "SubscriptionClosed",
     "follow_job",
     "follow_organization",
-    "prime_job_event_seqs",
+    "last_job_event_seq",
     "record_job_event",
     "record_org_event",
+    "seed_job_event_seqs",
     "stored_job_events",
 ]

@@ -51,17 +51,24 @@ async def record_job_event(
     return BusEvent(organization_id, kind, payload, occurred_at, job_id=job_id, seq=seq)
 
 
-async def prime_job_event_seqs(session: AsyncSession, job_ids: list[str]) -> None:
-    """Read the last sequence number of many jobs in one query, for the events this transaction adds."""
+def last_job_event_seq(job_id: Any) -> Any:
+    """A scalar subquery: the last stored sequence number of ``job_id``'s events (NULL: none yet).
+
+    Selected beside a job's row by whoever locks the job (``seed_job_event_seqs`` takes it), so
+    the numbering of the events that transaction adds costs no query of its own.
+    """
+    return select(func.max(JOB_EVENTS.c.seq)).where(JOB_EVENTS.c.job_id == job_id).scalar_subquery()
+
+
+def seed_job_event_seqs(session: AsyncSession, last_seqs: dict[str, int | None]) -> None:
+    """Number this transaction's events of these jobs on from their last stored ones, read by the caller.
+
+    Only right while the caller holds the jobs' locks (or SQLite's write turn): another writer
+    could otherwise store events after the number read.
+    """
     next_seq: dict[str, int] = session.sync_session.info.setdefault(NEXT_SEQ, {})
-    wanted = [job_id for job_id in job_ids if job_id not in next_seq]
-    if not wanted:
-        return
-    last = dict((await session.execute(
-        select(JobEvent.job_id, func.max(JobEvent.seq)).where(JobEvent.job_id.in_(wanted)).group_by(JobEvent.job_id)
-    )).all())
-    for job_id in wanted:
-        next_seq[job_id] = (last.get(job_id) or 0) + 1
+    for job_id, last in last_seqs.items():
+        next_seq.setdefault(job_id, (last or 0) + 1)
 
 
 async def stored_job_events(session: AsyncSession, job_id: str, after_seq: int = 0) -> list[BusEvent]:
