@@ -50,6 +50,7 @@ class Timestamps:
 
 class Organization(Timestamps, Base):
     __tablename__ = "organizations"
+    __table_args__ = (Index("ix_organizations_parent_created", "parent_id", "created_at", "id"),)
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -62,6 +63,7 @@ class Organization(Timestamps, Base):
 
 class ApiKey(Timestamps, Base):
     __tablename__ = "api_keys"
+    __table_args__ = (Index("ix_api_keys_org_created", "organization_id", "created_at", "id"),)
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"), index=True)
@@ -83,6 +85,7 @@ class Account(Timestamps, Base):
     __table_args__ = (
         UniqueConstraint("organization_id", "provider", "external_id"),
         Index("ix_accounts_token_expiry", "status", "token_expires_at"),
+        Index("ix_accounts_org_created", "organization_id", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
@@ -192,6 +195,7 @@ class Attempt(Base):
 
 class MediaAsset(Timestamps, Base):
     __tablename__ = "media_assets"
+    __table_args__ = (Index("ix_media_assets_org_created", "organization_id", "created_at", "id"),)
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"), index=True)
