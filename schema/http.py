@@ -61,6 +61,7 @@ from schema.errors import shape_error
 from schema.fanout import Delivery, Envelope, FanoutHub, current_delivery, legacy_ws_frame, transport_ws_frame
 from schema.http_request import decode_json, place_files, request_object
 from schema.introspection import introspection_is_private
+from schema.persisted_queries import PersistedQueries
 
 log = logging.getLogger("socialgate.websocket")
 
@@ -148,6 +149,7 @@ class GraphQLView(GraphQL):
         self.runtime = runtime
         self.fanout = FanoutHub(schema, backlog_limit=runtime.events.queue_size)
         self.closing = BackgroundTasks("closing sockets whose key was refused", log)
+        self.persisted_queries = PersistedQueries()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -199,6 +201,11 @@ class GraphQLView(GraphQL):
         except RequestRefused as refused:
             raise json.JSONDecodeError(refused.message, data if isinstance(data, str) else "", 0) from None
 
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        """GraphiQL for a browser's GET without a query; not for a GET that carries a persisted
+        query's hash instead of its document (``schema.persisted_queries``): that is an API call."""
+        return super().should_render_graphql_ide(request) and request.query_params.get("extensions") is None
+
     async def render_graphql_ide(self, request: Request) -> Response:
         """GraphiQL, unless introspection is private and the page was asked for without a valid key
         (a browser's navigation sends none): then 401 (403 for a key switched off)."""
@@ -226,7 +233,7 @@ class GraphQLView(GraphQL):
             if data.get(name) is not None and not isinstance(data[name], kind):
                 raise RequestRefused(f"The request's `{name}` must be {'a string' if kind is str else 'an object'} or null.")
         return GraphQLRequestData(
-            query=data.get("query"),
+            query=self.persisted_queries.resolve(data.get("query"), data.get("extensions")),
             variables=data.get("variables"),
             operation_name=data.get("operationName"),
             extensions=data.get("extensions"),
