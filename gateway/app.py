@@ -13,16 +13,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
-from gateway.core.http_errors import internal_error
-from gateway.core.request_context import RequestIdMiddleware
+from gateway.core import RequestIdMiddleware, internal_error
 from gateway.engine.scheduler import Scheduler
 from gateway.runtime import Runtime
 from gateway.settings import Settings, load_settings
-from gateway.storage.worker_heartbeats import WorkerWatch
-from gateway.web.body_limit import BodyLimitMiddleware, multipart_limit
-from gateway.web.dashboard import dashboard
-from gateway.web.media_serving import serve_media
-from gateway.web.oauth_callback import oauth_callback
+from gateway.storage import WorkerWatch
+from gateway.web import BodyLimitMiddleware, dashboard, multipart_limit, oauth_callback, serve_media
 from schema import build_schema
 from schema.http import GraphQLView
 

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from gateway.core.errors import ServiceError
+from gateway.core import ServiceError
 from gateway.settings import Settings, StartupError, load_settings
 
 T = TypeVar("T")
@@ -67,8 +67,8 @@ def serve(
     import uvicorn
 
     from gateway.app import create_app
-    from gateway.core.logs import configure_logging
-    from gateway.outbound.gc_policy import settle_after_startup
+    from gateway.core import configure_logging
+    from gateway.outbound import settle_after_startup
 
     settings = _settings(host=host, port=port)
     configure_logging(settings.log_level)
@@ -121,9 +121,9 @@ def worker() -> None:
     """Run only the publishing engine (no API): as many as you like, against one database."""
     import signal
 
-    from gateway.core.logs import configure_logging
+    from gateway.core import configure_logging
     from gateway.engine.scheduler import Scheduler
-    from gateway.outbound.gc_policy import settle_after_startup
+    from gateway.outbound import settle_after_startup
     from gateway.runtime import Runtime
 
     settings = _settings()
@@ -154,8 +154,7 @@ def migrate() -> None:
     """Bring the database schema up to date (safe to run again)."""
     from gateway.runtime import prepare_database
     from gateway.settings import resolve_secret_key
-    from gateway.storage import Database
-    from gateway.storage.migrate import current_revision
+    from gateway.storage import Database, current_revision
 
     settings = _settings()
 
@@ -176,7 +175,7 @@ def orgs_create(
     parent: Annotated[str | None, typer.Option(help="Parent organization id (one level deep).")] = None,
 ) -> None:
     """Create an organization and print its id."""
-    from gateway.orgs.organizations import create_organization
+    from gateway.orgs import create_organization
 
     async def work(runtime: Any) -> Any:
         async with runtime.database.write() as session:
@@ -193,8 +192,8 @@ def keys_create(
     name: Annotated[str, typer.Option(help="A label to recognise the key by.")] = "",
 ) -> None:
     """Mint an API key and print its secret — the only time it is shown."""
-    from gateway.auth.keys import mint_key
-    from gateway.orgs.organizations import get_organization
+    from gateway.auth import mint_key
+    from gateway.orgs import get_organization
 
     async def work(runtime: Any) -> Any:
         async with runtime.database.write() as session:
@@ -212,7 +211,7 @@ def keys_kill_switch(
     on: Annotated[bool, typer.Option("--on/--off", help="--on refuses the key at once; --off lets it work again.")],
 ) -> None:
     """The per-key kill switch (the global one is SOCIALGATE_KILL_SWITCH)."""
-    from gateway.auth.keys import set_key_disabled
+    from gateway.auth import set_key_disabled
 
     async def work(runtime: Any) -> Any:
         async with runtime.database.write() as session:
@@ -228,7 +227,7 @@ def orgs_kill_switch(
     on: Annotated[bool, typer.Option("--on/--off", help="--on refuses every key of the organization and of its children; --off restores them.")],
 ) -> None:
     """The per-organization kill switch; it refuses the keys of the organization's children too."""
-    from gateway.orgs.organizations import set_kill_switch
+    from gateway.orgs import set_kill_switch
 
     async def work(runtime: Any) -> Any:
         async with runtime.database.write() as session:

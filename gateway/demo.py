@@ -11,12 +11,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from gateway.auth.keys import mint_key
-from gateway.core.ids import new_id
-from gateway.orgs.organizations import create_organization
+from gateway.auth import mint_key
+from gateway.core import new_id
+from gateway.orgs import create_organization
 from gateway.runtime import Runtime
-from gateway.storage import vault
-from gateway.storage.models import Account, Organization
+from gateway.storage import Account, Organization, encrypt
 
 DEMO_MARKER = ("socialgate_demo", "true")
 DEMO_ORG_NAME = "Demo organization"
@@ -83,7 +82,7 @@ async def _ensure_sandbox_account(runtime: Runtime, session: Any, organization_i
         handle=DEMO_HANDLE,
         display_name=f"Sandbox @{DEMO_HANDLE}",
         status="active",
-        credentials=vault.encrypt(runtime.secret_key, DEMO_SANDBOX_CREDENTIALS, associated=account_id),
+        credentials=encrypt(runtime.secret_key, DEMO_SANDBOX_CREDENTIALS, associated=account_id),
     )
     session.add(account)
     await session.flush()

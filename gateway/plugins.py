@@ -25,7 +25,7 @@ from typing import Any
 
 import pluggy
 
-from gateway.core.background import BackgroundTasks
+from gateway.core import BackgroundTasks
 from providers import Event, Issue, PostDraft, Provider, hookspecs
 from providers.validation import check_declarations
 

@@ -12,21 +12,25 @@ from typing import Any
 
 import httpx
 
-from gateway.auth.key_watch import KeyWatch
-from gateway.auth.rate_limit import CostRateLimiter
-from gateway.content.media import restrict_media_root
-from gateway.core import clock
-from gateway.core.locks import KeyedLocks
+from gateway.auth import CostRateLimiter, KeyWatch
+from gateway.content import restrict_media_root
+from gateway.core import KeyedLocks, clock
 from gateway.events import BusEvent, MemoryEventBus, StoredEventRelay
-from gateway.outbound.url_guard import GuardedNetworkBackend, GuardedTransport
+from gateway.outbound import GuardedNetworkBackend, GuardedTransport
 from gateway.plugins import load_plugins
 from gateway.settings import ENV_PREFIX, SECRET_KEY_FILENAME, Settings, SettingsError, StartupError, resolve_secret_key
-from gateway.storage import Database
-from gateway.storage.key_fingerprint import SecretKeyMismatch, check_secret_key
-from gateway.storage.migrate import current_revision, head_revision, upgrade
-from gateway.storage.provider_store import DatabaseProviderStore
-from gateway.storage.reachability import DatabaseUnreachable, masked_url
-from gateway.storage.worker_heartbeats import Heartbeat
+from gateway.storage import (
+    Database,
+    DatabaseProviderStore,
+    DatabaseUnreachable,
+    Heartbeat,
+    SecretKeyMismatch,
+    check_secret_key,
+    current_revision,
+    head_revision,
+    masked_url,
+    upgrade,
+)
 from providers import Event, ProviderContext, new_http_client
 from providers.context import DEFAULT_POOL as PROVIDER_POOL
 

@@ -20,8 +20,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from gateway.storage.private_files import make_private_directories
-from gateway.storage.reachability import mask_passwords, masked_url
+from gateway.storage import make_private_directories, mask_passwords, masked_url
 
 ENV_PREFIX = "SOCIALGATE_"
 SUPPORTED_DATABASE_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")

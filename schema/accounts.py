@@ -9,11 +9,11 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
-from gateway.accounts import accounts as service
-from gateway.auth.tenancy import find_owned_many
-from gateway.core.errors import UserError
+import gateway.accounts as service
+from gateway.auth import find_owned_many
+from gateway.core import UserError
 from gateway.events import BusEvent
-from gateway.storage.models import Account as AccountRow
+from gateway.storage import Account as AccountRow
 from schema.context import Info
 from schema.payloads import UserErrorType, collect_user_errors, run_create, run_mutation
 from schema.relay import Connection, Node, nodes_resolver, page_request, read_many, read_one

@@ -7,9 +7,9 @@ from typing import Any
 
 import strawberry
 
-from gateway.auth import keys as service
-from gateway.auth.tenancy import find_owned_many
-from gateway.storage.models import ApiKey as ApiKeyRow
+import gateway.auth as service
+from gateway.auth import find_owned_many
+from gateway.storage import ApiKey as ApiKeyRow
 from schema.context import Info
 from schema.payloads import UserErrorType, run_create, run_mutation
 from schema.relay import Connection, Node, nodes_resolver, page_request, read_many, read_one

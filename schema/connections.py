@@ -8,10 +8,10 @@ from typing import Any
 
 import strawberry
 
-from gateway.accounts import oauth as service
-from gateway.auth.tenancy import find_owned_many
-from gateway.orgs.organizations import get_organization
-from gateway.storage.models import Connection as ConnectionRow
+import gateway.accounts as service
+from gateway.auth import find_owned_many
+from gateway.orgs import get_organization
+from gateway.storage import Connection as ConnectionRow
 from schema.accounts import AccountType
 from schema.context import Info
 from schema.payloads import UserErrorType, run_mutation

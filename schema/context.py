@@ -10,11 +10,8 @@ from typing import Any
 
 from strawberry.types import Info as StrawberryInfo
 
-from gateway.auth.key_watch import Watch
-from gateway.auth.keys import Principal, Refusal
-from gateway.auth.scopes import has_scope
-from gateway.core.errors import Forbidden, ServiceError, Unauthenticated
-from gateway.core.request_context import new_request_id
+from gateway.auth import Principal, Refusal, Watch, has_scope
+from gateway.core import Forbidden, ServiceError, Unauthenticated, new_request_id
 from gateway.runtime import Runtime
 from schema.loaders import Loaders
 

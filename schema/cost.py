@@ -39,8 +39,7 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
-from gateway.core.errors import BadInput, RateLimited, ServiceError
-from gateway.core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from gateway.core import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, BadInput, RateLimited, ServiceError
 
 MAX_COST = 1_000
 # A connection's totalCount: one SELECT count(*), priced like one object.

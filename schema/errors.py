@@ -17,9 +17,7 @@ from typing import Any
 from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors
 
-from gateway.core.errors import BadInput, RateLimited, ServiceError
-from gateway.core.http_errors import INTERNAL_MESSAGE
-from gateway.core.request_context import current_request_id
+from gateway.core import INTERNAL_MESSAGE, BadInput, RateLimited, ServiceError, current_request_id
 
 log = logging.getLogger("socialgate.graphql")
 

@@ -40,21 +40,23 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from gateway.auth.access import ACT_AS_HEADER, act_as
-from gateway.auth.keys import Refusal, authenticate, parse_bearer, touch_last_used
-from gateway.core.background import BackgroundTasks
-from gateway.core.errors import BadInput, ServiceError, Unauthenticated
-from gateway.core.http_errors import (
+from gateway.auth import ACT_AS_HEADER, Refusal, act_as, authenticate, parse_bearer, touch_last_used
+from gateway.core import (
     APPLICATION_JSON,
     BAD_REQUEST,
     CODE_BY_STATUS,
     CONTENT_TYPES,
     GRAPHQL_RESPONSE_JSON,
+    BackgroundTasks,
+    BadInput,
     RequestRefused,
+    ServiceError,
+    Unauthenticated,
+    current_request_id,
     error_response,
+    new_request_id,
     response_media_type,
 )
-from gateway.core.request_context import current_request_id, new_request_id
 from gateway.runtime import Runtime
 from schema.context import Context
 from schema.errors import shape_error

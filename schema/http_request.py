@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from gateway.core.http_errors import RequestRefused
+from gateway.core import RequestRefused
 
 # Deeper than any document, variables or JSON value this API takes; the bound keeps every later
 # recursive walk (graphql-core's coercion, the JSON columns' encoder) far from the stack's end.

@@ -15,7 +15,7 @@ from typing import Any
 from graphql import BREAK, DocumentNode, FieldNode, GraphQLError, Visitor, validate, visit
 from strawberry.extensions import SchemaExtension
 
-from gateway.core.errors import ServiceError, Unauthenticated
+from gateway.core import ServiceError, Unauthenticated
 
 INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
 PRIVATE_MESSAGE = "This server answers introspection (__schema, __type) only to callers with a valid API key."

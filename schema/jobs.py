@@ -9,10 +9,10 @@ from enum import Enum
 import strawberry
 from strawberry.scalars import JSON
 
-from gateway.auth.tenancy import find_owned_many
+from gateway.auth import find_owned_many
 from gateway.engine import queue
 from gateway.events import BusEvent, stored_job_events
-from gateway.storage.models import Job as JobRow
+from gateway.storage import Job as JobRow
 from schema.context import Info
 from schema.payloads import UserErrorType, collect_user_errors
 from schema.posts import PostType

@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import select
 from strawberry.dataloader import DataLoader
 
-from gateway.content.posts import targets_of
+from gateway.content import targets_of
 from gateway.runtime import Runtime
-from gateway.storage.models import Account, MediaAsset, Target
+from gateway.storage import Account, MediaAsset, Target
 
 
 class Loaders:

@@ -8,11 +8,11 @@ from datetime import datetime
 import strawberry
 from strawberry.file_uploads import Upload
 
-from gateway.auth.tenancy import find_owned_many
-from gateway.content import media as service
-from gateway.content.media_formats import MediaKind
+import gateway.content as service
+from gateway.auth import find_owned_many
+from gateway.content import MediaKind
 from gateway.runtime import Runtime
-from gateway.storage.models import MediaAsset as MediaAssetRow
+from gateway.storage import MediaAsset as MediaAssetRow
 from schema.context import Info
 from schema.payloads import UserErrorType, collect_user_errors
 from schema.relay import Connection, Node, nodes_resolver, page_request, read_many, read_one

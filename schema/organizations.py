@@ -8,8 +8,8 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
-from gateway.orgs import organizations as service
-from gateway.storage.models import Organization as OrganizationRow
+import gateway.orgs as service
+from gateway.storage import Organization as OrganizationRow
 from schema.context import Info
 from schema.payloads import UserErrorType, run_create, run_mutation
 from schema.relay import Connection, Node, nodes_resolver, page_request, read_many, read_one

@@ -13,10 +13,10 @@ from typing import Any, TypeVar
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.auth.keys import Principal
-from gateway.core.errors import UserError as ServiceUserError
-from gateway.core.errors import UserErrors
-from gateway.storage.idempotency import run_idempotent
+from gateway.auth import Principal
+from gateway.core import UserError as ServiceUserError
+from gateway.core import UserErrors
+from gateway.storage import run_idempotent
 from schema.context import Info
 
 T = TypeVar("T")

@@ -21,7 +21,7 @@ import re
 from collections import OrderedDict
 from typing import Any
 
-from gateway.core.http_errors import RequestRefused
+from gateway.core import RequestRefused
 
 NOT_FOUND_MESSAGE = "PersistedQueryNotFound"
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")

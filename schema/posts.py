@@ -9,12 +9,12 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
-from gateway.auth.tenancy import find_owned_many
-from gateway.content import posts as service
-from gateway.core.errors import BadInput, UserError
+import gateway.content as service
+from gateway.auth import find_owned_many
+from gateway.core import BadInput, UserError
 from gateway.engine import queue as publishing
-from gateway.storage.models import Post as PostRow
-from gateway.storage.models import Target as TargetRow
+from gateway.storage import Post as PostRow
+from gateway.storage import Target as TargetRow
 from schema.accounts import AccountType
 from schema.context import Info
 from schema.media import MediaAssetType

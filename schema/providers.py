@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.scalars import JSON
 
-from gateway.accounts.oauth import callback_url
+from gateway.accounts import callback_url
 from gateway.runtime import Runtime
 from providers import CredentialField, OAuth2Spec, Provider, SettingField
 from schema.context import Info

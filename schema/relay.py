@@ -17,9 +17,7 @@ from typing import Any, Generic, TypeVar
 
 import strawberry
 
-from gateway.core.errors import BadInput, Forbidden
-from gateway.core.ids import id_prefix
-from gateway.core.pagination import MAX_PAGE_SIZE, Page, PageRequest, count
+from gateway.core import MAX_PAGE_SIZE, BadInput, Forbidden, Page, PageRequest, count, id_prefix
 from schema.context import Info
 
 T = TypeVar("T")

@@ -19,7 +19,7 @@ from datetime import datetime
 import strawberry
 from strawberry.scalars import JSON
 
-from gateway.core.errors import NotFound, ServiceError
+from gateway.core import NotFound, ServiceError
 from gateway.engine.queue import FINISHED, find_job
 from gateway.events import BusEvent, SubscriptionClosed, follow_job, follow_organization
 from schema.context import Info

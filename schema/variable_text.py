@@ -15,7 +15,7 @@ from typing import Any
 
 from strawberry.extensions import SchemaExtension
 
-from gateway.core.errors import BadInput
+from gateway.core import BadInput
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 

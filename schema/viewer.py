@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from gateway.orgs.organizations import find_visible, get_organization
+from gateway.orgs import find_visible, get_organization
 from schema.context import Info
 from schema.organizations import OrganizationType
 

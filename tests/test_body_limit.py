@@ -156,15 +156,15 @@ def test_serve_hands_uvicorn_the_same_frame_limit(tmp_path, monkeypatch):
     import uvicorn
     from typer.testing import CliRunner
 
-    import gateway.core.logs
-    import gateway.outbound.gc_policy
+    import gateway.core
+    import gateway.outbound
     from gateway.cli import app
 
     seen = {}
     monkeypatch.setattr(uvicorn, "run", lambda application, **options: seen.update(options))
     # No gc.freeze, and no JSON log handler on this process's (captured, soon closed) stderr.
-    monkeypatch.setattr(gateway.outbound.gc_policy, "settle_after_startup", lambda: None)
-    monkeypatch.setattr(gateway.core.logs, "configure_logging", lambda level: None)
+    monkeypatch.setattr(gateway.outbound, "settle_after_startup", lambda: None)
+    monkeypatch.setattr(gateway.core, "configure_logging", lambda level: None)
     env = {"SOCIALGATE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/db.sqlite", "SOCIALGATE_DATA_DIR": str(tmp_path),
            "SOCIALGATE_MAX_REQUEST_BYTES": "4096"}
     result = CliRunner().invoke(app, ["serve"], env=env)

@@ -21,18 +21,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.auth.tenancy import find_owned, require_owned
-from gateway.core.clock import utcnow
-from gateway.core.errors import BadInput, UserError, UserErrors
-from gateway.core.ids import new_id
-from gateway.core.pagination import Page, PageRequest, paginate
+from gateway.auth import find_owned, require_owned
+from gateway.core import BadInput, Page, PageRequest, UserError, UserErrors, new_id, paginate, utcnow
 from gateway.events import BusEvent, record_org_event
-from gateway.orgs.metadata import merge_metadata
-from gateway.outbound.url_guard import UnsafeURL
+from gateway.orgs import merge_metadata
+from gateway.outbound import UnsafeURL
 from gateway.plugins import PluginRegistry
 from gateway.runtime import Runtime
-from gateway.storage.models import Account
-from gateway.storage.vault import decrypt, encrypt
+from gateway.storage import Account, decrypt, encrypt
 from providers import AccountProfile, AuthExpired, ProviderError, RateLimited, Rejected, TransientError, validate_credentials
 
 log = logging.getLogger("socialgate.accounts")

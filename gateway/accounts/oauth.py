@@ -33,16 +33,13 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.accounts.accounts import provider_reason, require_provider, save_account
-from gateway.auth.tenancy import find_owned
-from gateway.core.clock import utcnow
-from gateway.core.errors import UserError, UserErrors
-from gateway.core.ids import new_id
-from gateway.orgs.organizations import get_organization
-from gateway.outbound.url_guard import UnsafeURL
+from gateway.auth import find_owned
+from gateway.core import UserError, UserErrors, new_id, utcnow
+from gateway.orgs import get_organization
+from gateway.outbound import UnsafeURL
 from gateway.runtime import Runtime
 from gateway.settings import OAuthClient
-from gateway.storage.models import Connection, Organization
-from gateway.storage.vault import decrypt, encrypt
+from gateway.storage import Connection, Organization, decrypt, encrypt
 from providers import OAuth2Spec, Provider, ProviderError, TokenSet
 
 log = logging.getLogger("socialgate.oauth")

@@ -29,13 +29,12 @@ from sqlalchemy import case, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.accounts.accounts import open_credentials, seal_credentials
-from gateway.core.clock import utcnow
+from gateway.core import utcnow
 from gateway.events import record_org_event
-from gateway.outbound.url_guard import UnsafeURL
+from gateway.outbound import UnsafeURL
 from gateway.runtime import Runtime
 from gateway.settings import OAuthClient
-from gateway.storage.models import Account
-from gateway.storage.vault import VaultError
+from gateway.storage import Account, VaultError
 from providers import AuthExpired, OAuth2Spec, Provider, ProviderError, Rejected, TokenSet
 
 log = logging.getLogger("socialgate.tokens")

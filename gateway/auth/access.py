@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth.keys import Principal
 from gateway.auth.scopes import has_scope
-from gateway.core.errors import Forbidden
-from gateway.storage.models import Organization
+from gateway.core import Forbidden
+from gateway.storage import Organization
 
 ACT_AS_HEADER = "x-socialgate-org"
 

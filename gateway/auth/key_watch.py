@@ -18,10 +18,8 @@ from types import TracebackType
 from sqlalchemy import Row, select
 
 from gateway.auth.keys import KEY_REVOKED, Principal, Refusal, organization_refusal, refusal_of, select_keys_with_organizations
-from gateway.core import clock
-from gateway.core.background import Periodic
-from gateway.storage.database import Database
-from gateway.storage.models import ApiKey, Organization
+from gateway.core import Periodic, clock
+from gateway.storage import ApiKey, Database, Organization
 
 log = logging.getLogger("socialgate.key_watch")
 

@@ -25,11 +25,8 @@ from sqlalchemy.orm import aliased
 
 from gateway.auth.scopes import covers, is_valid_scope
 from gateway.auth.tenancy import find_owned, require_owned
-from gateway.core.clock import utcnow
-from gateway.core.errors import Forbidden, NotFound, ServiceError, Unauthenticated, UserError
-from gateway.core.ids import new_id
-from gateway.core.pagination import Page, PageRequest, paginate
-from gateway.storage.models import ApiKey, Organization
+from gateway.core import Forbidden, NotFound, Page, PageRequest, ServiceError, Unauthenticated, UserError, new_id, paginate, utcnow
+from gateway.storage import ApiKey, Organization
 
 KEY_PREFIX = "sg_live_"
 LOOKUP_LENGTH = 12

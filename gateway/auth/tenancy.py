@@ -14,8 +14,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.core.errors import UserError
-from gateway.core.ids import is_id_of
+from gateway.core import UserError, is_id_of
 
 Row = TypeVar("Row")
 

@@ -28,7 +28,7 @@ import httpx
 from sqlalchemy import Select, Text, cast, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.auth.tenancy import find_owned
+from gateway.auth import find_owned
 from gateway.content.media_formats import (
     ACCEPTED_TYPES,
     GENERIC_MIME_TYPES,
@@ -42,16 +42,20 @@ from gateway.content.media_formats import (
 )
 from gateway.content.media_tokens import access_token, token_hash
 from gateway.content.posts import PENDING_STATUSES
-from gateway.core.clock import utcnow
-from gateway.core.errors import UserError
-from gateway.core.ids import is_id_of, new_id
-from gateway.core.pagination import Page, PageRequest, paginate
-from gateway.outbound.url_guard import UnsafeURL, fetch, guarded_client, validate_url
+from gateway.core import Page, PageRequest, UserError, is_id_of, new_id, paginate, utcnow
+from gateway.outbound import UnsafeURL, fetch, guarded_client, validate_url
 from gateway.settings import Settings
-from gateway.storage import Database
-from gateway.storage.idempotency import run_idempotent
-from gateway.storage.models import MediaAsset, Post, Target
-from gateway.storage.private_files import DIRECTORY_MODE, make_private_directories, private_opener, restrict
+from gateway.storage import (
+    DIRECTORY_MODE,
+    Database,
+    MediaAsset,
+    Post,
+    Target,
+    make_private_directories,
+    private_opener,
+    restrict,
+    run_idempotent,
+)
 
 MiB = 1024 * 1024
 CHUNK_SIZE = 64 * 1024

@@ -22,11 +22,9 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.core.errors import Conflict, UserError, UserErrors
-from gateway.core.ids import is_id_of
+from gateway.core import Conflict, UserError, UserErrors, is_id_of
 from gateway.plugins import PluginRegistry
-from gateway.storage.database import Database
-from gateway.storage.models import Account, MediaAsset
+from gateway.storage import Account, Database, MediaAsset
 from providers import DraftMedia, Issue, PostDraft, Provider, validate_draft
 
 MAX_TEXT_CHARACTERS = 100_000

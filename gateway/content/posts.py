@@ -15,13 +15,10 @@ from typing import Any, TypeVar
 from sqlalchemy import and_, exists, func, not_, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.auth.tenancy import find_owned, require_owned
+from gateway.auth import find_owned, require_owned
 from gateway.content.post_checks import PostCheck, PostInput, PostValidator, TargetCheck, TargetInput, dry_run
-from gateway.core.clock import utcnow
-from gateway.core.errors import BadInput, Conflict, UserError
-from gateway.core.ids import is_id_of, new_id
-from gateway.core.pagination import Page, PageRequest, paginate
-from gateway.storage.models import Post, Target
+from gateway.core import BadInput, Conflict, Page, PageRequest, UserError, is_id_of, new_id, paginate, utcnow
+from gateway.storage import Post, Target
 
 T = TypeVar("T")
 

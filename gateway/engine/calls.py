@@ -14,14 +14,12 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Row, select
 
-from gateway.accounts.accounts import open_credentials
-from gateway.accounts.tokens import refresh_account_token
-from gateway.content.media import file_path, public_url
+from gateway.accounts import open_credentials, refresh_account_token
+from gateway.content import file_path, public_url
 from gateway.engine.rows import ACCOUNTS, MEDIA, POSTS, TARGETS, TargetRow, read_targets, target_select
-from gateway.outbound.url_guard import UnsafeURL
+from gateway.outbound import UnsafeURL
 from gateway.runtime import Runtime
-from gateway.storage.models import Attempt
-from gateway.storage.vault import VaultError
+from gateway.storage import Attempt, VaultError
 from providers import (
     AuthExpired,
     FileSource,

@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from gateway.accounts.oauth import purge_connections
-from gateway.accounts.tokens import refresh_expiring
+from gateway.accounts import purge_connections, refresh_expiring
 from gateway.runtime import Runtime
 
 log = logging.getLogger("socialgate.scheduler")

@@ -14,14 +14,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.auth.tenancy import find_owned
-from gateway.content.posts import derive_status
-from gateway.core.clock import utcnow
-from gateway.core.errors import BadInput
-from gateway.core.ids import new_id
-from gateway.core.pagination import Page, PageRequest, paginate
+from gateway.auth import find_owned
+from gateway.content import derive_status
+from gateway.core import BadInput, Page, PageRequest, new_id, paginate, utcnow
 from gateway.events import BusEvent, record_job_event
-from gateway.storage.models import Job, Target
+from gateway.storage import Job, Target
 
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "partial", "canceled")
 JOB_KINDS = ("publish", "bulk_schedule", "metrics_refresh", "ads_sync")

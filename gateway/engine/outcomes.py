@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Row, select
 
-from gateway.content.posts import derive_status
+from gateway.content import derive_status
 from gateway.engine.calls import Outcome
 from gateway.engine.jobs import post_status_change, refresh_job
 from gateway.engine.rows import (

@@ -23,10 +23,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.auth.tenancy import require_owned
-from gateway.content.posts import PENDING_STATUSES, PostValidator, derive_status, find_post, input_of, lock_post, lock_targets, targets_of
-from gateway.core.clock import utcnow
-from gateway.core.errors import Conflict, UserError
+from gateway.auth import require_owned
+from gateway.content import PENDING_STATUSES, PostValidator, derive_status, find_post, input_of, lock_post, lock_targets, targets_of
+from gateway.core import Conflict, UserError, utcnow
 
 # JOB_STATUSES, JobFilter, find_job and list_jobs are re-exported: the job reads the API serves go
 # through this door too, so nothing outside the engine reaches into it.
@@ -43,7 +42,7 @@ from gateway.engine.jobs import (  # noqa: F401
 from gateway.engine.rows import lock_job_rows
 from gateway.events import BusEvent, record_job_event
 from gateway.runtime import Runtime
-from gateway.storage.models import Job, Post, Target
+from gateway.storage import Job, Post, Target
 
 # How far in the past a publishAt may lie (clock skew between caller and us) before it is refused.
 PAST_TOLERANCE = timedelta(minutes=5)

@@ -17,10 +17,10 @@ from typing import Any
 
 from sqlalchemy import Row, case, insert, select, update
 
-from gateway.core.ids import new_id
+from gateway.core import new_id
 from gateway.engine.calls import Outcome, ProviderCalls
 from gateway.engine.rows import ATTEMPTS, TARGETS, finish_attempts, finished_attempt, next_attempt_numbers, release_claims
-from gateway.storage.database import Database
+from gateway.storage import Database
 
 log = logging.getLogger("socialgate.scheduler")
 

@@ -21,9 +21,9 @@ from typing import Any
 from sqlalchemy import Table, bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.content.posts import group_by_post
+from gateway.content import group_by_post
 from gateway.events import last_job_event_seq, seed_job_event_seqs
-from gateway.storage.models import Account, Attempt, Job, MediaAsset, Post, Target
+from gateway.storage import Account, Attempt, Job, MediaAsset, Post, Target
 
 TARGETS: Table = Target.__table__  # type: ignore[assignment]
 JOBS: Table = Job.__table__  # type: ignore[assignment]

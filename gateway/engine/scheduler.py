@@ -48,9 +48,7 @@ from typing import Any
 
 from sqlalchemy import case, exists, func, insert, select, update
 
-from gateway.core.background import BackgroundTasks
-from gateway.core.clock import utcnow
-from gateway.core.ids import new_id
+from gateway.core import BackgroundTasks, new_id, utcnow
 from gateway.engine.call_slots import CallSlots
 from gateway.engine.calls import Loaded, Outcome, ProviderCalls, load_many
 from gateway.engine.chores import Chores
@@ -72,7 +70,7 @@ from gateway.engine.rows import (
 )
 from gateway.events import BusEvent, record_job_event
 from gateway.runtime import Runtime
-from gateway.storage.models import Target
+from gateway.storage import Target
 
 log = logging.getLogger("socialgate.scheduler")
 

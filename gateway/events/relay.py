@@ -25,11 +25,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from gateway.core.background import Periodic
+from gateway.core import Periodic
 from gateway.events.bus import ORG_EVENT_KEY, BusEvent, MemoryEventBus, Subscription
 from gateway.events.store import JOB_EVENTS, ORG_EVENTS, job_event_of, org_event_of, stored_job_events
-from gateway.storage.database import Database
-from gateway.storage.models import JobEvent, OrganizationEvent
+from gateway.storage import Database, JobEvent, OrganizationEvent
 
 log = logging.getLogger("socialgate.events")
 

@@ -19,10 +19,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.core.clock import utcnow
+from gateway.core import utcnow
 from gateway.events.bus import BusEvent
-from gateway.storage.models import JobEvent, OrganizationEvent
-from gateway.storage.staging import stage_rows
+from gateway.storage import JobEvent, OrganizationEvent, stage_rows
 
 JOB_EVENTS = JobEvent.__table__
 ORG_EVENTS = OrganizationEvent.__table__

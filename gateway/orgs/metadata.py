@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gateway.core.errors import UserError
+from gateway.core import UserError
 
 MAX_KEYS = 50
 MAX_KEY_LENGTH = 40

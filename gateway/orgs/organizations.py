@@ -12,12 +12,10 @@ from typing import Any
 from sqlalchemy import false, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.auth.keys import Principal
-from gateway.core.errors import NotFound, UserError
-from gateway.core.ids import is_id_of, new_id
-from gateway.core.pagination import Page, PageRequest, paginate
+from gateway.auth import Principal
+from gateway.core import NotFound, Page, PageRequest, UserError, is_id_of, new_id, paginate
 from gateway.orgs.metadata import merge_metadata, validate_metadata
-from gateway.storage.models import Organization
+from gateway.storage import Organization
 
 MAX_NAME_LENGTH = 200
 STATUSES = ("active", "suspended", "archived")

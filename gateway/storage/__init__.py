@@ -1,5 +1,65 @@
-"""Persistence: the async engine and sessions, the table models, the migrations, the credential vault, plugins' record store, idempotency records and private file modes. It imports only `core`."""
+"""Persistence: the async engine and sessions, the table models, the migrations, the credential vault, plugins' record store, idempotency records and private file modes. It imports only `core`.
+
+Outside this wing, code imports from ``gateway.storage`` only: the names below are the wing's
+public surface, and its modules are private (``tests/test_architecture.py`` holds every caller
+to it).
+"""
 
 from gateway.storage.database import Database
+from gateway.storage.idempotency import run_idempotent
+from gateway.storage.key_fingerprint import SecretKeyMismatch, check_secret_key
+from gateway.storage.migrate import current_revision, head_revision, upgrade
+from gateway.storage.models import (
+    Account,
+    ApiKey,
+    Attempt,
+    Connection,
+    Job,
+    JobEvent,
+    MediaAsset,
+    Organization,
+    OrganizationEvent,
+    Post,
+    Target,
+)
+from gateway.storage.private_files import DIRECTORY_MODE, make_private_directories, private_opener, restrict
+from gateway.storage.provider_store import DatabaseProviderStore
+from gateway.storage.reachability import DatabaseUnreachable, mask_passwords, masked_url
+from gateway.storage.staging import stage_rows
+from gateway.storage.vault import VaultError, decrypt, encrypt
+from gateway.storage.worker_heartbeats import Heartbeat, WorkerWatch
 
-__all__ = ["Database"]
+__all__ = [
+    "Account",
+    "ApiKey",
+    "Attempt",
+    "check_secret_key",
+    "Connection",
+    "current_revision",
+    "Database",
+    "DatabaseProviderStore",
+    "DatabaseUnreachable",
+    "decrypt",
+    "DIRECTORY_MODE",
+    "encrypt",
+    "head_revision",
+    "Heartbeat",
+    "Job",
+    "JobEvent",
+    "make_private_directories",
+    "mask_passwords",
+    "masked_url",
+    "MediaAsset",
+    "Organization",
+    "OrganizationEvent",
+    "Post",
+    "private_opener",
+    "restrict",
+    "run_idempotent",
+    "SecretKeyMismatch",
+    "stage_rows",
+    "Target",
+    "upgrade",
+    "VaultError",
+    "WorkerWatch",
+]

@@ -27,9 +27,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.core.clock import utcnow
-from gateway.core.errors import Conflict, UserError
-from gateway.core.ids import new_id
+from gateway.core import Conflict, UserError, new_id, utcnow
 from gateway.storage.database import Database
 from gateway.storage.models import IdempotencyRecord
 

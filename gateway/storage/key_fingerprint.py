@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.core.clock import utcnow
+from gateway.core import utcnow
 from gateway.storage.database import Database
 from gateway.storage.models import Account, InstallationSetting
 from gateway.storage.vault import VaultError, decrypt

@@ -20,7 +20,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from gateway.core.clock import utcnow
+from gateway.core import utcnow
 from gateway.storage import Database
 from gateway.storage.models import ProviderRecord
 from gateway.storage.vault import decrypt, encrypt

@@ -16,8 +16,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
 
-from gateway.core.background import Periodic
-from gateway.core.clock import utcnow
+from gateway.core import Periodic, utcnow
 from gateway.storage.database import Database
 from gateway.storage.models import Target, WorkerHeartbeat
 

@@ -1,1 +1,19 @@
-"""HTTP beside the GraphQL endpoint: request body limits, the dashboard page, media serving and the OAuth callback."""
+"""HTTP beside the GraphQL endpoint: request body limits, the dashboard page, media serving and the OAuth callback.
+
+Outside this wing, code imports from ``gateway.web`` only: the names below are the wing's
+public surface, and its modules are private (``tests/test_architecture.py`` holds every caller
+to it).
+"""
+
+from gateway.web.body_limit import BodyLimitMiddleware, multipart_limit
+from gateway.web.dashboard import dashboard
+from gateway.web.media_serving import serve_media
+from gateway.web.oauth_callback import oauth_callback
+
+__all__ = [
+    "BodyLimitMiddleware",
+    "dashboard",
+    "multipart_limit",
+    "oauth_callback",
+    "serve_media",
+]

@@ -20,8 +20,8 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.content.media import DEFAULT_LIMITS, MiB
-from gateway.core.http_errors import error_response, response_media_type
+from gateway.content import DEFAULT_LIMITS, MiB
+from gateway.core import error_response, response_media_type
 
 PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
 MESSAGE_TOO_BIG = 1009  # RFC 6455 close code

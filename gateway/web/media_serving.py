@@ -12,7 +12,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
-from gateway.content.media import open_download
+from gateway.content import open_download
 from gateway.runtime import Runtime
 
 # User content served from the API's own origin: never sniffed into another type, never run

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import context, op
 
-from gateway.content.media_tokens import access_token, token_hash
+from gateway.content import access_token, token_hash
 
 revision = "0004"
 down_revision = "0003"
