@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from gateway.audit.log import AuditRetention
 from gateway.auth.key_watch import KeyWatch
 from gateway.auth.rate_limit import CostRateLimiter
 from gateway.content.media import restrict_media_root
@@ -61,6 +62,8 @@ class Runtime:
         # Whatever scheduler this process runs records that it lives (gateway.storage.worker_heartbeats).
         self.heartbeat = Heartbeat(self.database, poll_seconds=settings.scheduler_poll_seconds)
         self.observer_grace = OBSERVER_GRACE_SECONDS
+        # Audit entries older than SOCIALGATE_AUDIT_RETENTION_DAYS are pruned by every process.
+        self.audit_retention = AuditRetention(self.database, retention_days=settings.audit_retention_days)
 
     def provider_context(self, provider_id: str, account_id: str | None, credentials: dict[str, Any]) -> ProviderContext:
         """The context for one provider call on behalf of one account (credentials already decrypted)."""
@@ -82,6 +85,7 @@ class Runtime:
         restrict_media_root(self.settings)
         await self.relay.start()
         await self.key_watch.start()
+        self.audit_retention.start()
         log.info("runtime started", extra={"database": self.database.url.render_as_string(hide_password=True)})
 
     def wake_scheduler(self) -> None:
@@ -104,6 +108,7 @@ class Runtime:
 
     async def stop(self) -> None:
         await self.plugins.drain(self.observer_grace)  # observers may still use the pool and the database
+        await self.audit_retention.stop()
         await self.key_watch.stop()
         await self.relay.stop()
         await self.events.close()
