@@ -17,6 +17,7 @@ from gateway.auth.key_watch import KeyWatch
 from gateway.auth.rate_limit import CostRateLimiter
 from gateway.content.media import restrict_media_root
 from gateway.core import clock
+from gateway.core.background import BackgroundTasks
 from gateway.core.locks import KeyedLocks
 from gateway.events import BusEvent, MemoryEventBus, StoredEventRelay
 from gateway.outbound.url_guard import GuardedNetworkBackend, GuardedTransport
@@ -62,6 +63,8 @@ class Runtime:
         # Whatever scheduler this process runs records that it lives (gateway.storage.worker_heartbeats).
         self.heartbeat = Heartbeat(self.database, poll_seconds=settings.scheduler_poll_seconds)
         self.observer_grace = OBSERVER_GRACE_SECONDS
+        # Work a command starts after its commit (deletePost's platform calls), awaited at stop.
+        self.background = BackgroundTasks("background work", log)
         # Audit entries older than SOCIALGATE_AUDIT_RETENTION_DAYS are pruned by every process.
         self.audit_retention = AuditRetention(self.database, retention_days=settings.audit_retention_days)
 
@@ -109,6 +112,7 @@ class Runtime:
     async def stop(self) -> None:
         await self.plugins.drain(self.observer_grace)  # observers may still use the pool and the database
         await self.audit_retention.stop()
+        await self.background.drain(self.observer_grace)
         await self.key_watch.stop()
         await self.relay.stop()
         await self.events.close()

@@ -957,9 +957,16 @@ class Scheduler:
         ])
         await session.execute(
             update(TARGETS).where(TARGETS.c.id.in_(target_ids))
-            .values(lease_owner=case(tokens, value=TARGETS.c.id), lease_expires_at=now + self.lease, updated_at=now)
+            .values(status="publishing", lease_owner=case(tokens, value=TARGETS.c.id), lease_expires_at=now + self.lease, updated_at=now)
         )
         return tokens
+
+    # reconcilePost (engine.queue) hands unconfirmed targets to the two steps recovery takes.
+    async def take_over(self, session: Any, target_ids: list[str]) -> dict[str, str]:
+        return await self._take_over(session, target_ids, [], utcnow())
+
+    async def reconcile_taken_over(self, target_id: str, attempt_id: str) -> None:
+        await self._reconcile_taken_over(target_id, attempt_id)
 
     async def _reconcile_taken_over(self, target_id: str, attempt_id: str) -> None:
         try:
