@@ -19,13 +19,17 @@ import strawberry
 from strawberry.extensions import FieldExtension
 from strawberry.types.base import StrawberryObjectDefinition
 
+from gateway.audit import kill_switches
 from gateway.audit import log as audit
 from gateway.core.errors import ServiceError
 from gateway.core.ids import id_prefix
 from gateway.core.request_context import current_request_id
 from gateway.storage.models import AuditEntry as AuditEntryRow
 from gateway.storage.staging import every_write_in_context
+from schema.api_keys import ApiKeyPayload, ApiKeyType
 from schema.context import Info
+from schema.organizations import OrganizationPayload, OrganizationType
+from schema.payloads import run_mutation
 from schema.relay import Connection, page_request
 
 AuditOutcome = strawberry.enum(
@@ -179,3 +183,33 @@ class AuditQuery:
         async with info.context.runtime.database.read() as session:
             page = await audit.list_entries(session, principal, filters, page_request(first, after, last, before))
         return Connection.from_page(page, AuditEntryType.from_row)
+
+
+@strawberry.input
+class KillSwitchInput:
+    id: strawberry.ID = strawberry.field(description="A key (`key_…`) or a child organization (`org_…`), by mutation.")
+    on: bool = strawberry.field(description="true refuses it from the next request (open subscriptions close); false lets it in again.")
+
+
+@strawberry.type
+class ControlMutation:
+    @strawberry.mutation(
+        description="The kill switch of one API key of this organization or of a direct child (needs org:admin). "
+        "Recorded in the audit log like every mutation."
+    )
+    async def set_api_key_kill_switch(self, info: Info, input: KillSwitchInput) -> ApiKeyPayload:
+        row, errors = await run_mutation(
+            info, "org:admin", lambda session, principal: kill_switches.set_key_kill_switch(session, principal, str(input.id), input.on)
+        )
+        return ApiKeyPayload(api_key=ApiKeyType.from_row(row) if row else None, user_errors=errors)
+
+    @strawberry.mutation(
+        description="The kill switch of a direct child organization (needs org:admin): on, its keys are refused, "
+        "including its own children's. Recorded in the audit log."
+    )
+    async def set_organization_kill_switch(self, info: Info, input: KillSwitchInput) -> OrganizationPayload:
+        row, errors = await run_mutation(
+            info, "org:admin",
+            lambda session, principal: kill_switches.set_organization_kill_switch(session, principal, str(input.id), input.on),
+        )
+        return OrganizationPayload(organization=OrganizationType.from_row(row) if row else None, user_errors=errors)

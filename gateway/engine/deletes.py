@@ -39,6 +39,7 @@ log = logging.getLogger("socialgate.deletes")
 ON_PLATFORM = ("published", "deleting")  # "deleting": a run that stopped half-way, resumed
 MAX_ERROR_MESSAGE = 2_000
 LEASE_MARGIN = 0.8  # a call ends well within the lease, as publish calls do
+DELETE_WORKER = "api/delete"  # the attempt's worker: the API process that ran the command
 
 
 def deletable_problems(plugins: Any, targets: Sequence[Target]) -> list[UserError]:
@@ -93,7 +94,7 @@ async def _delete_one(runtime: Runtime, target: Target) -> None:
     attempt_id = new_id("att")
     async with runtime.database.write() as session:
         number = (await session.execute(select(func.count()).where(Attempt.target_id == target.id))).scalar_one() + 1
-        session.add(Attempt(id=attempt_id, target_id=target.id, number=number, worker_id="api:delete", started_at=utcnow()))
+        session.add(Attempt(id=attempt_id, target_id=target.id, number=number, worker_id=DELETE_WORKER, started_at=utcnow()))
     error = await _call(runtime, target)
     events: list[BusEvent] = []
     async with runtime.database.write() as session:
