@@ -19,8 +19,9 @@ import strawberry
 from strawberry.extensions import FieldExtension
 from strawberry.types.base import StrawberryObjectDefinition
 
-from gateway.audit import kill_switches
+from gateway.audit import health, kill_switches
 from gateway.audit import log as audit
+from gateway.core.clock import utcnow
 from gateway.core.errors import ServiceError
 from gateway.core.ids import id_prefix
 from gateway.core.request_context import current_request_id
@@ -213,3 +214,62 @@ class ControlMutation:
             lambda session, principal: kill_switches.set_organization_kill_switch(session, principal, str(input.id), input.on),
         )
         return OrganizationPayload(organization=OrganizationType.from_row(row) if row else None, user_errors=errors)
+
+
+@strawberry.type(name="AccountAttention", description="An account that cannot publish until someone acts.")
+class AccountAttentionType:
+    account_id: strawberry.ID
+    provider: str
+    handle: str
+    status: str = strawberry.field(description="token_expired, disconnected or rate_limited.")
+    rate_limited_until: datetime | None
+
+
+@strawberry.type(name="WorkerHeartbeat", description="A running scheduler's last sign of life.")
+class WorkerHeartbeatType:
+    worker_id: str = strawberry.field(description="host:pid:random of the process.")
+    started_at: datetime
+    last_heartbeat_at: datetime
+    alive: bool = strawberry.field(description="Beat within the last three heartbeat intervals.")
+
+
+@strawberry.type(name="Health", description="What needs attention in the organization, and whether anything publishes.")
+class HealthType:
+    accounts_needing_attention: list[AccountAttentionType]
+    queue_depth: int = strawberry.field(description="Targets waiting for their time or their retry.")
+    due_unclaimed: int = strawberry.field(description="Of those, the ones already due that no worker has claimed yet.")
+    oldest_due_age_seconds: float | None = strawberry.field(description="How long the oldest due, unclaimed target has waited.")
+    failed_jobs_last_24h: int
+    poll_seconds: strawberry.Private[float]
+
+    @strawberry.field(description="Every scheduler that beat within the last day, most recent first (needs org:admin).")
+    async def workers(self, info: Info) -> list[WorkerHeartbeatType] | None:
+        info.context.require("org:admin")
+        async with info.context.runtime.database.read() as session:
+            beats = await health.workers(session, self.poll_seconds, utcnow())
+        return [WorkerHeartbeatType(worker_id=b.worker_id, started_at=b.started_at, last_heartbeat_at=b.beat_at, alive=b.alive)
+                for b in beats]
+
+
+@strawberry.type
+class HealthQuery:
+    @strawberry.field(description="Accounts needing attention, the queue, failed jobs and workers (needs org:read).")
+    async def health(self, info: Info) -> HealthType | None:
+        organization_id = info.context.require("org:read").organization_id
+        now = utcnow()
+        async with info.context.runtime.database.read() as session:
+            accounts = await health.accounts_needing_attention(session, organization_id, now)
+            queue = await health.queue_of(session, organization_id, now)
+            failed = await health.failed_jobs(session, organization_id, now)
+        return HealthType(
+            accounts_needing_attention=[
+                AccountAttentionType(account_id=strawberry.ID(a.id), provider=a.provider, handle=a.handle,
+                                     status=a.status if a.status != "active" else "rate_limited", rate_limited_until=a.rate_limited_until)
+                for a in accounts
+            ],
+            queue_depth=queue.depth,
+            due_unclaimed=queue.due_unclaimed,
+            oldest_due_age_seconds=(now - queue.oldest_due_at).total_seconds() if queue.oldest_due_at else None,
+            failed_jobs_last_24h=failed,
+            poll_seconds=info.context.runtime.settings.scheduler_poll_seconds,
+        )
