@@ -42,7 +42,11 @@ MAX_WALK_DEPTH = 4  # input objects nest shallowly; a payload's objects sit at i
 
 
 def _ids_in(value: Any, depth: int = 0) -> Iterator[str]:
-    """The ids of ours in a mutation's arguments: strings with a known prefix, in inputs and lists."""
+    """The ids of ours in a mutation's arguments: strings with a known prefix, in inputs and lists.
+
+    JSON arguments (credentials, metadata, settings) are free-form and never walked: a secret
+    that happened to look like an id must not land in the log.
+    """
     if depth > MAX_WALK_DEPTH or value is None:
         return
     if isinstance(value, str):
@@ -50,9 +54,6 @@ def _ids_in(value: Any, depth: int = 0) -> Iterator[str]:
             yield value
     elif isinstance(value, (list, tuple)):
         for item in value:
-            yield from _ids_in(item, depth + 1)
-    elif isinstance(value, dict):
-        for item in value.values():
             yield from _ids_in(item, depth + 1)
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):  # a Strawberry input
         for item in dataclasses.fields(value):
@@ -83,7 +84,7 @@ class Audited(FieldExtension):
         if isinstance(context.principal_or_error, ServiceError):  # no key, no organization to file it under
             return await next_(source, info, **kwargs)
         draft = audit.Draft.of(context.principal, info.field_name, current_request_id.get() or context.request_id)
-        draft.add_ids(list(_ids_in(kwargs)))
+        draft.add_ids([found for argument in kwargs.values() for found in _ids_in(argument)])
 
         async def provisional(session: Any) -> None:
             await audit.stage_provisional(session, draft)
@@ -108,6 +109,7 @@ async def _record(info: Info, draft: audit.Draft) -> None:
     (with its provisional entry, committed alongside) and the caller must hear how it went."""
     try:
         await audit.record(info.context.runtime.database, draft)
+        draft.final = True
     except Exception:
         log.exception("recording the audit entry %s of %s failed", draft.id, draft.operation)
 

@@ -285,3 +285,43 @@ async def test_the_runtime_runs_the_pruning_chore(settings):
         await until(pruned)
     finally:
         await runtime.stop()
+
+
+async def test_work_a_mutation_leaves_running_adds_no_statement_once_its_entry_is_final(api):
+    """Tasks started by a mutation inherit its context; after the final entry their writes carry nothing more."""
+    from sqlalchemy import event
+
+    from gateway.storage.staging import every_write_in_context
+
+    org = await make_org_with_key(api.runtime)
+    draft = audit.Draft(organization_id=org.organization_id, actor_key_id=org.api_key_id,
+                        actor_organization_id=org.organization_id, operation="later", request_id=None)
+    inserts: list[str] = []
+
+    def seen(conn, cursor, statement, *args):
+        if "INSERT INTO audit_entries" in statement:
+            inserts.append(statement)
+
+    async def guest(session):
+        await audit.stage_provisional(session, draft)
+
+    event.listen(api.runtime.database.write_engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        with every_write_in_context(guest):
+            async with api.runtime.database.write():
+                pass
+            draft.final = True
+            async with api.runtime.database.write():
+                pass
+    finally:
+        event.remove(api.runtime.database.write_engine.sync_engine, "before_cursor_execute", seen)
+    assert len(inserts) == 1
+
+
+async def test_free_form_json_arguments_are_never_searched_for_ids(api):
+    """Credentials are JSON: a value that merely looks like an id must not be copied into the log."""
+    org = await make_org_with_key(api.runtime)
+    looks_like_an_id = "key_" + "S3cr3t" * 4
+    account_id = await sandbox_account(api, org.secret, looks_like_an_id)
+    [stored] = await _stored(api)
+    assert stored.object_ids == [account_id]

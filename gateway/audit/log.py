@@ -51,6 +51,7 @@ class Draft:
     error_codes: list[str] = field(default_factory=list)
     id: str = field(default_factory=lambda: new_id("aud"))
     created_at: datetime = field(default_factory=utcnow)
+    final: bool = False  # the final entry is written: nothing is left to stage
 
     @classmethod
     def of(cls, principal: Principal, operation: str, request_id: str | None) -> Draft:
@@ -90,7 +91,13 @@ def _insert(session: AsyncSession) -> Any:
 
 
 async def stage_provisional(session: AsyncSession, draft: Draft) -> None:
-    """Insert the entry as it stands, unless a transaction of the same mutation already did."""
+    """Insert the entry as it stands, unless a transaction of the same mutation already did.
+
+    Tasks the mutation started inherit its context and so this guest; once the final entry is
+    written (``draft.final``) their transactions carry no statement of it.
+    """
+    if draft.final:
+        return
     await session.execute(_insert(session).values(draft.row()).on_conflict_do_nothing(index_elements=["id"]))
 
 
