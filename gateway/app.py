@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
+from gateway.audit.health import scheduler_alive
 from gateway.core import RequestIdMiddleware, internal_error
 from gateway.engine.scheduler import Scheduler
 from gateway.runtime import Runtime
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         watch: WorkerWatch | None = None
         if settings.run_scheduler:
             runtime.scheduler = Scheduler(runtime)
+            await runtime.heartbeat.beat(runtime.scheduler.worker_id)  # ready from the start: /readyz reads heartbeats
             runtime.scheduler.start()
         else:  # `socialgate worker` processes publish: warn when none does
             watch = WorkerWatch(runtime.database, poll_seconds=settings.scheduler_poll_seconds)
@@ -54,13 +56,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(_request: Request) -> JSONResponse:
-        """Readiness: the database answers, so a load balancer may send traffic here."""
+        """Readiness: the database answers and some scheduler (here or a `socialgate worker`) beat
+        its heartbeat within the last three heartbeat intervals: posts accepted here will go out."""
         try:
             await runtime.database.ping()
         except Exception:  # any failure to reach the database means "not ready", whatever its kind
             log.warning("readiness check failed: database unreachable", exc_info=True)
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
-        return JSONResponse({"status": "ready", "database": "ok"})
+        if not await scheduler_alive(runtime.database, settings.scheduler_poll_seconds):
+            log.warning("readiness check failed: no scheduler has beaten its heartbeat recently")
+            return JSONResponse({"status": "unavailable", "database": "ok", "scheduler": "no recent heartbeat"}, status_code=503)
+        return JSONResponse({"status": "ready", "database": "ok", "scheduler": "ok"})
 
     middleware = [
         Middleware(RequestIdMiddleware),

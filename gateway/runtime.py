@@ -12,9 +12,10 @@ from typing import Any
 
 import httpx
 
+from gateway.audit.log import AuditRetention
 from gateway.auth import CostRateLimiter, KeyWatch
 from gateway.content import restrict_media_root
-from gateway.core import KeyedLocks, clock
+from gateway.core import BackgroundTasks, KeyedLocks, clock
 from gateway.events import BusEvent, MemoryEventBus, StoredEventRelay
 from gateway.outbound import GuardedNetworkBackend, GuardedTransport
 from gateway.plugins import load_plugins
@@ -65,6 +66,10 @@ class Runtime:
         # Whatever scheduler this process runs records that it lives (gateway.storage.worker_heartbeats).
         self.heartbeat = Heartbeat(self.database, poll_seconds=settings.scheduler_poll_seconds)
         self.observer_grace = OBSERVER_GRACE_SECONDS
+        # Work a command starts after its commit (deletePost's platform calls), awaited at stop.
+        self.background = BackgroundTasks("background work", log)
+        # Audit entries older than SOCIALGATE_AUDIT_RETENTION_DAYS are pruned by every process.
+        self.audit_retention = AuditRetention(self.database, retention_days=settings.audit_retention_days)
 
     def provider_context(self, provider_id: str, account_id: str | None, credentials: dict[str, Any]) -> ProviderContext:
         """The context for one provider call on behalf of one account (credentials already decrypted)."""
@@ -86,6 +91,7 @@ class Runtime:
         restrict_media_root(self.settings)
         await self.relay.start()
         await self.key_watch.start()
+        self.audit_retention.start()
         log.info("runtime started", extra={"database": self.database.url.render_as_string(hide_password=True)})
 
     def wake_scheduler(self) -> None:
@@ -108,6 +114,8 @@ class Runtime:
 
     async def stop(self) -> None:
         await self.plugins.drain(self.observer_grace)  # observers may still use the pool and the database
+        await self.audit_retention.stop()
+        await self.background.drain(self.observer_grace)
         await self.key_watch.stop()
         await self.relay.stop()
         await self.events.close()

@@ -56,6 +56,7 @@ EXPECTATIONS = {
     "scheduler_poll_seconds": "a number of seconds above 0 (at most 60)",
     "max_request_bytes": "a number of bytes from 1024 to 67108864",
     "public_introspection": "true or false",
+    "audit_retention_days": "a whole number of days from 1 to 3650",
 }
 SECRET_FIELDS = {"secret_key"}
 # Fields whose refused value may be a URL carrying a password: shown with the password masked.
@@ -142,6 +143,8 @@ class Settings(BaseSettings):
     # Introspection (__schema, __type) and GraphiQL for callers without a valid key. Off, only a
     # caller with a key sees the schema (schema.introspection).
     public_introspection: bool = True
+    # How long audit entries (every mutation, gateway.audit) are kept before the pruning chore deletes them.
+    audit_retention_days: int = Field(default=365, ge=1, le=3650)
     # SOCIALGATE_OAUTH_<PROVIDER>_CLIENT_ID/_CLIENT_SECRET by variable name; provider ids are not
     # known before the plugins load, so every such variable is kept and looked up per provider.
     _oauth_variables: dict[str, str] = PrivateAttr(default_factory=dict)

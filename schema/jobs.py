@@ -15,7 +15,7 @@ from gateway.events import BusEvent, stored_job_events
 from gateway.storage import Job as JobRow
 from schema.context import Info
 from schema.payloads import UserErrorType, collect_user_errors
-from schema.posts import PostType
+from schema.posts import PostPayload, PostType
 from schema.relay import Connection, Node, nodes_resolver, page_request, read_many, read_one
 
 JobStatus = strawberry.enum(Enum("JobStatus", {s.upper(): s for s in queue.JOB_STATUSES}))  # type: ignore[misc]
@@ -187,6 +187,15 @@ class PublishingMutation:
     async def retry_post(self, info: Info, input: PostRefInput) -> JobPayload:
         principal = info.context.require("posts:publish")
         return await _job_payload(queue.retry(info.context.runtime, principal.organization_id, str(input.post_id)))
+
+    @strawberry.mutation(
+        description="Ask the platform of each `unconfirmed` target whether the post is there: found, the target is "
+        "`published`; not found, it stays `unconfirmed` (retryPost is then the human's call). Never publishes."
+    )
+    async def reconcile_post(self, info: Info, input: PostRefInput) -> PostPayload:
+        principal = info.context.require("posts:publish")
+        row, errors = await collect_user_errors(queue.reconcile(info.context.runtime, principal.organization_id, str(input.post_id)))
+        return PostPayload(post=PostType.from_row(row) if row else None, user_errors=errors)
 
     @strawberry.mutation(description="Cancel the targets of a post not yet started.")
     async def cancel_post(self, info: Info, input: PostRefInput) -> CancelPostPayload:

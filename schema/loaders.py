@@ -9,9 +9,10 @@ from typing import Any
 from sqlalchemy import select
 from strawberry.dataloader import DataLoader
 
+from gateway.audit.attempts import attempts_of
 from gateway.content import targets_of
 from gateway.runtime import Runtime
-from gateway.storage import Account, MediaAsset, Target
+from gateway.storage import Account, Attempt, MediaAsset, Target
 
 
 class Loaders:
@@ -21,6 +22,7 @@ class Loaders:
         self.accounts: DataLoader[str, Account | None] = DataLoader(self._load_by_id(Account))
         self.media: DataLoader[str, MediaAsset | None] = DataLoader(self._load_by_id(MediaAsset))
         self.targets_by_post: DataLoader[str, list[Target]] = DataLoader(self._load_targets)
+        self.attempts_by_target: DataLoader[str, list[Attempt]] = DataLoader(self._load_attempts)
 
     def _load_by_id(self, model: Any) -> Callable[[Sequence[str]], Any]:
         async def load(ids: Sequence[str]) -> list[Any]:
@@ -36,3 +38,8 @@ class Loaders:
         async with self._runtime.database.read() as session:
             grouped = await targets_of(session, post_ids)
         return [grouped[post_id] for post_id in post_ids]
+
+    async def _load_attempts(self, target_ids: Sequence[str]) -> list[list[Attempt]]:
+        async with self._runtime.database.read() as session:
+            grouped = await attempts_of(session, self._organization_id(), target_ids)
+        return [grouped[target_id] for target_id in target_ids]

@@ -21,6 +21,7 @@ class OrganizationType(Node):
     name: str
     status: str = strawberry.field(description="active, suspended or archived.")
     metadata: JSON = strawberry.field(description="Your own string→string map (≤ 50 keys).")
+    kill_switch: bool = strawberry.field(description="On: its keys, and its children's, are refused (setOrganizationKillSwitch).")
     created_at: datetime
     parent_id: strawberry.Private[str | None]
 
@@ -31,6 +32,7 @@ class OrganizationType(Node):
             name=row.name,
             status=row.status,
             metadata=dict(row.metadata_),
+            kill_switch=row.kill_switch,
             created_at=row.created_at,
             parent_id=row.parent_id,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -13,6 +13,7 @@ import gateway.content as service
 from gateway.auth import find_owned_many
 from gateway.core import BadInput, UserError
 from gateway.engine import queue as publishing
+from gateway.storage import Attempt as AttemptRow
 from gateway.storage import Post as PostRow
 from gateway.storage import Target as TargetRow
 from schema.accounts import AccountType
@@ -20,6 +21,16 @@ from schema.context import Info
 from schema.media import MediaAssetType
 from schema.payloads import UserErrorType, collect_user_errors, run_create, run_mutation
 from schema.relay import Connection, Node, nodes_resolver, page_request, read_many, read_one
+
+if TYPE_CHECKING:
+    from schema.jobs import JobType
+
+
+def job_of(row: Any) -> JobType:
+    from schema.jobs import JobType  # schema.jobs imports this module
+
+    return JobType.from_row(row)
+
 
 PostStatus = strawberry.enum(
     Enum("PostStatus", {s.upper(): s for s in service.POST_STATUSES}),  # type: ignore[misc]
@@ -38,6 +49,28 @@ class ProviderText:
 class TargetError:
     code: str
     message: str
+
+
+@strawberry.type(name="Attempt", description="One provider call for a target: a publish, a reconcile or a delete.")
+class AttemptType:
+    number: int = strawberry.field(description="1 for the target's first call, counting every kind.")
+    started_at: datetime
+    finished_at: datetime | None = strawberry.field(description="Null while the call is in flight.")
+    outcome: str | None = strawberry.field(
+        description="success, rate_limited, transient, auth_expired, rejected, unconfirmed, lease_expired, lease_lost, "
+        "deleted or delete_failed; null while in flight."
+    )
+    error_code: str | None
+    http_status: int | None = strawberry.field(description="The platform's HTTP status, when it answered with one.")
+    duration_ms: int | None = strawberry.field(description="From start to end; null while in flight.")
+
+    @classmethod
+    def from_row(cls, row: AttemptRow) -> AttemptType:
+        duration = round((row.finished_at - row.started_at).total_seconds() * 1000) if row.finished_at else None
+        return cls(
+            number=row.number, started_at=row.started_at, finished_at=row.finished_at, outcome=row.outcome,
+            error_code=row.error_code, http_status=row.http_status, duration_ms=duration,
+        )
 
 
 @strawberry.type(name="Target", description="The post going to one account.")
@@ -72,6 +105,10 @@ class TargetType(Node):
             error=TargetError(code=row.error_code, message=row.error_message or "") if row.error_code else None,
             account_id=row.account_id,
         )
+
+    @strawberry.field(description="Every provider call made for this target, oldest first.")
+    async def attempts(self, info: Info) -> list[AttemptType]:
+        return [AttemptType.from_row(row) for row in await info.context.loaders.attempts_by_target.load(str(self.id))]
 
     @strawberry.field(description="The account this target publishes to (needs accounts:read).")
     async def account(self, info: Info) -> AccountType | None:
@@ -190,6 +227,10 @@ class UpdatePostInput:
 @strawberry.input
 class PostIdInput:
     id: strawberry.ID
+    from_platforms: bool = strawberry.field(
+        default=False,
+        description="deletePost only: also delete each published target on its platform, as a `delete` job.",
+    )
 
 
 @strawberry.input
@@ -206,6 +247,9 @@ class PostFilter:
 class PostPayload:
     post: PostType | None
     user_errors: list[UserErrorType]
+    job: Annotated[JobType, strawberry.lazy("schema.jobs")] | None = strawberry.field(
+        default=None, description="The job the change started: deletePost with fromPlatforms on published targets."
+    )
 
 
 @strawberry.type
@@ -382,9 +426,15 @@ class PostMutation:
 
     @strawberry.mutation(
         description="Delete a post; targets still waiting are canceled (with their events, as cancelPost does). "
-        "A post being published right now is a CONFLICT."
+        "A post being published right now is a CONFLICT. With `fromPlatforms`, each published target is deleted on its "
+        "platform by a `delete` job (in the payload): a target becomes `deleted`, or stays `published` with the "
+        "platform's error; the post leaves the API once none is left published. A provider that cannot delete "
+        "answers a DELETE_NOT_SUPPORTED user error per target, and nothing changes."
     )
     async def delete_post(self, info: Info, input: PostIdInput) -> PostPayload:
         principal = info.context.require("posts:write")
-        row, errors = await collect_user_errors(publishing.delete(info.context.runtime, principal.organization_id, str(input.id)))
-        return PostPayload(post=PostType.from_row(row) if row else None, user_errors=errors)
+        deleted, errors = await collect_user_errors(
+            publishing.delete(info.context.runtime, principal.organization_id, str(input.id), from_platforms=input.from_platforms)
+        )
+        post, job = deleted or (None, None)
+        return PostPayload(post=PostType.from_row(post) if post else None, user_errors=errors, job=job_of(job) if job else None)

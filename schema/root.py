@@ -24,6 +24,7 @@ from strawberry.tools import merge_types
 
 from schema.accounts import AccountMutation, AccountQuery
 from schema.api_keys import ApiKeyMutation, ApiKeyQuery
+from schema.audit import AuditQuery, ControlMutation, HealthQuery, audit_every_mutation
 from schema.connections import ConnectionMutation, ConnectionQuery
 from schema.cost import QueryCost
 from schema.errors import ErrorShaping
@@ -66,9 +67,11 @@ class CoreQuery:
 
 QUERIES: tuple[type, ...] = (
     CoreQuery, OrganizationQuery, ApiKeyQuery, ProviderQuery, AccountQuery, ConnectionQuery, MediaQuery, PostQuery, JobQuery,
+    AuditQuery, HealthQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     OrganizationMutation, ApiKeyMutation, AccountMutation, ConnectionMutation, MediaMutation, PostMutation, PublishingMutation,
+    ControlMutation,
 )
 
 
@@ -80,7 +83,8 @@ class GatewaySchema(strawberry.Schema):
 def build_schema() -> strawberry.Schema:
     return GatewaySchema(
         query=merge_types("Query", QUERIES),
-        mutation=merge_types("Mutation", MUTATIONS) if MUTATIONS else None,
+        # Every mutation, whichever module adds it, is recorded in the audit log (schema.audit).
+        mutation=audit_every_mutation(merge_types("Mutation", MUTATIONS)) if MUTATIONS else None,
         subscription=Subscription,
         scalar_overrides=SCALAR_OVERRIDES,
         # Factories, not instances: extensions keep per-operation state, so each request gets its own.

@@ -10,7 +10,7 @@ async def test_healthz_and_readyz(api):
     assert (await api.http.get("/healthz")).json() == {"status": "ok"}
     ready = await api.http.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "database": "ok"}
+    assert ready.json() == {"status": "ready", "database": "ok", "scheduler": "ok"}
 
 
 async def test_readyz_reports_an_unreachable_database(api):

@@ -175,6 +175,7 @@ async def test_every_connection_type_has_a_total_count(api, org):
     connections = [t for t in types if {"edges", "pageInfo"} <= {f["name"] for f in t["fields"]}]
     assert {t["name"] for t in connections} == {
         "AccountConnection", "ApiKeyConnection", "JobConnection", "MediaAssetConnection", "OrganizationConnection", "PostConnection",
+        "AuditEntryConnection",
     }
     for connection in connections:
         [total] = [f for f in connection["fields"] if f["name"] == "totalCount"]

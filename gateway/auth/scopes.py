@@ -34,6 +34,7 @@ KNOWN_SCOPES: tuple[str, ...] = (
     "ads:write:budgets",
     "webhooks:read",
     "webhooks:write",
+    "audit:read",
 )
 
 # The grammar, in one place: lower-case segments joined by SEPARATOR, optionally ending in a

@@ -24,8 +24,12 @@ T = TypeVar("T")
 
 __all__ = ["PostCheck", "PostInput", "PostValidator", "TargetCheck", "TargetInput", "dry_run"]  # the validation API, re-exported for callers of the posts service
 
-TARGET_STATUSES = ("draft", "scheduled", "publishing", "published", "retry_pending", "failed", "canceled", "unconfirmed")
-POST_STATUSES = ("draft", "scheduled", "publishing", "published", "partially_published", "failed", "unconfirmed", "canceled")
+TARGET_STATUSES = (
+    "draft", "scheduled", "publishing", "published", "retry_pending", "failed", "canceled", "unconfirmed", "deleting", "deleted",
+)
+POST_STATUSES = (
+    "draft", "scheduled", "publishing", "published", "partially_published", "failed", "unconfirmed", "canceled", "deleting", "deleted",
+)
 # Targets in these states may still be published by the scheduler.
 PENDING_STATUSES = ("scheduled", "retry_pending")
 
@@ -37,9 +41,12 @@ StatusRule = tuple[str, Callable[[Callable[[str], Any], Callable[..., Any], Call
 STATUS_RULES: tuple[StatusRule, ...] = (
     ("publishing", lambda has, all_, any_, not__: has("publishing")),
     ("scheduled", lambda has, all_, any_, not__: any_(has("scheduled"), has("retry_pending"))),
+    # deletePost(fromPlatforms: true): calls to the platforms under way; then gone where none stayed published.
+    ("deleting", lambda has, all_, any_, not__: has("deleting")),
     ("draft", lambda has, all_, any_, not__: all_(*(not__(has(s)) for s in TARGET_STATUSES if s != "draft"))),
     ("published", lambda has, all_, any_, not__: all_(*(not__(has(s)) for s in TARGET_STATUSES if s != "published"))),
     ("partially_published", lambda has, all_, any_, not__: has("published")),
+    ("deleted", lambda has, all_, any_, not__: has("deleted")),
     ("unconfirmed", lambda has, all_, any_, not__: has("unconfirmed")),
     ("failed", lambda has, all_, any_, not__: has("failed")),
     ("canceled", lambda has, all_, any_, not__: True),

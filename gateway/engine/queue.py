@@ -14,10 +14,11 @@ same events and finishes the jobs it empties.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
@@ -25,7 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth import require_owned
 from gateway.content import PENDING_STATUSES, PostValidator, derive_status, find_post, input_of, lock_post, lock_targets, targets_of
-from gateway.core import Conflict, UserError, utcnow
+from gateway.core import Conflict, UserError, UserErrors, utcnow
+from gateway.engine import deletes
 
 # JOB_STATUSES, JobFilter, find_job and list_jobs are re-exported: the job reads the API serves go
 # through this door too, so nothing outside the engine reaches into it.
@@ -40,6 +42,7 @@ from gateway.engine.jobs import (  # noqa: F401
     refresh_job,
 )
 from gateway.engine.rows import lock_job_rows
+from gateway.engine.scheduler import Scheduler
 from gateway.events import BusEvent, record_job_event
 from gateway.runtime import Runtime
 from gateway.storage import Job, Post, Target
@@ -192,10 +195,14 @@ async def cancel_post(session: AsyncSession, organization_id: str, post_id: str)
     return post, await withdraw(session, post, targets)
 
 
-async def delete_post(session: AsyncSession, organization_id: str, post_id: str) -> tuple[Post, list[BusEvent]]:
+async def delete_post(
+    session: AsyncSession, organization_id: str, post_id: str, plugins: Any = None
+) -> tuple[tuple[Post, Job | None], list[BusEvent]]:
     """Remove a post from the API; targets still waiting are canceled as ``cancelPost`` cancels them.
 
-    Published posts stay on their platforms: deleting those there is a separate, explicit action.
+    Without ``plugins``, published posts stay on their platforms. With them (``fromPlatforms``),
+    the published targets are queued for deletion there under a ``delete`` job
+    (``engine.deletes``), and the post leaves the API when that job has removed them.
     A target being published right now is a conflict: what the platform answers must land on a
     post that still exists.
     """
@@ -203,10 +210,17 @@ async def delete_post(session: AsyncSession, organization_id: str, post_id: str)
     targets = (await targets_of(session, [post.id]))[post.id]
     if any(t.status == "publishing" for t in targets):
         raise Conflict("The post is being published right now; try again in a moment.", ["id"])
+    if plugins is not None and (problems := deletes.deletable_problems(plugins, targets)):
+        raise UserErrors(problems)  # before anything is withdrawn: nothing changes
     events = await withdraw(session, post, targets)
-    post.deleted_at = utcnow()
+    job = None
+    if plugins is not None:
+        job, planned = await deletes.plan(session, plugins, post, targets)
+        events += planned
+    if job is None:
+        post.deleted_at = utcnow()
     await session.flush()
-    return post, events
+    return (post, job), events
 
 
 async def retry_post(session: AsyncSession, validator: PostValidator, organization_id: str, post_id: str) -> Enqueued:
@@ -287,8 +301,32 @@ async def cancel(runtime: Runtime, organization_id: str, post_id: str) -> Post:
     return await _commit_and_announce(runtime, lambda session: cancel_post(session, organization_id, post_id))
 
 
-async def delete(runtime: Runtime, organization_id: str, post_id: str) -> Post:
-    return await _commit_and_announce(runtime, lambda session: delete_post(session, organization_id, post_id))
+async def delete(runtime: Runtime, organization_id: str, post_id: str, *, from_platforms: bool = False) -> tuple[Post, Job | None]:
+    """deletePost; with ``from_platforms``, also on the platforms, as a job whose calls start after the commit."""
+    plugins = runtime.plugins if from_platforms else None
+    post, job = await _commit_and_announce(runtime, lambda session: delete_post(session, organization_id, post_id, plugins))
+    if job is not None:
+        runtime.background.spawn(deletes.run(runtime, job.id), f"deleting the targets of {job.id}")
+    return post, job
+
+
+async def reconcile(runtime: Runtime, organization_id: str, post_id: str) -> Post:
+    """reconcilePost: ask the platform of each ``unconfirmed`` target whether the post is there.
+
+    The targets go through the very steps recovery takes after a worker died mid-call: each
+    gets an attempt holding a fresh lease, then the provider's ``reconcile`` answers and the
+    outcome is recorded (``published``, or ``unconfirmed`` still). Nothing is published again.
+    If this process stops in between, the lease runs out and a scheduler's recovery finishes it.
+    """
+    scheduler = runtime.scheduler if runtime.scheduler is not None else Scheduler(runtime)
+    async with runtime.database.write() as session:
+        post = await lock_post(session, organization_id, post_id)
+        unconfirmed = sorted(t.id for t in (await targets_of(session, [post.id]))[post.id] if t.status == "unconfirmed")
+        if not unconfirmed:
+            raise UserError("NOTHING_TO_RECONCILE", "No target of this post is unconfirmed.", ["postId"])
+        tokens = await scheduler.recovery.take_over(session, unconfirmed, utcnow())
+    await asyncio.gather(*(scheduler.recovery.reconcile_taken_over(target_id, attempt_id) for target_id, attempt_id in tokens.items()))
+    return post
 
 
 async def stop_job(runtime: Runtime, organization_id: str, job_id: str) -> Job:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -68,14 +68,19 @@ class Recovery:
                 await session.execute(release_claims(now, TARGETS.c.id.in_(unstarted)))
             taken = [t for t in target_ids if t in called][: self.reconciles]
             if taken:
-                tokens = await self._take_over(session, taken, [a for a in open_attempts if a.target_id in set(taken)], now)
+                tokens = await self.take_over(session, taken, now, [a for a in open_attempts if a.target_id in set(taken)])
         if unstarted:
             log.info("handed %d claims whose call never started back to the queue", len(unstarted))
-        await asyncio.gather(*(self._reconcile_taken_over(target_id, attempt_id) for target_id, attempt_id in tokens.items()))
+        await asyncio.gather(*(self.reconcile_taken_over(target_id, attempt_id) for target_id, attempt_id in tokens.items()))
         return len(unstarted) + len(tokens)
 
-    async def _take_over(self, session: Any, target_ids: list[str], open_attempts: list[Row[Any]], now: datetime) -> dict[str, str]:
-        """Close the calls whose lease ran out; give each target a reconcile attempt holding a new lease."""
+    async def take_over(self, session: Any, target_ids: list[str], now: datetime, open_attempts: Sequence[Row[Any]] = ()) -> dict[str, str]:
+        """Close the calls whose lease ran out; give each target a reconcile attempt holding a new lease.
+
+        ``reconcilePost`` (``engine.queue.reconcile``) takes ``unconfirmed`` targets the same way,
+        with no open attempt to close: each becomes ``publishing`` again under its new lease until
+        the platform's answer is recorded, and if this process stops first, recovery finishes it.
+        """
         await finish_attempts(session, [finished_attempt(a.id, now, "lease_expired") for a in open_attempts])
         numbers = await next_attempt_numbers(session, target_ids)
         tokens = {target_id: new_id("att") for target_id in target_ids}
@@ -85,11 +90,12 @@ class Recovery:
         ])
         await session.execute(
             update(TARGETS).where(TARGETS.c.id.in_(target_ids))
-            .values(lease_owner=case(tokens, value=TARGETS.c.id), lease_expires_at=now + self.lease, updated_at=now)
+            .values(status="publishing", lease_owner=case(tokens, value=TARGETS.c.id), lease_expires_at=now + self.lease, updated_at=now)
         )
         return tokens
 
-    async def _reconcile_taken_over(self, target_id: str, attempt_id: str) -> None:
+    async def reconcile_taken_over(self, target_id: str, attempt_id: str) -> None:
+        """Ask the platform about a target taken over, and record what it says (or ``unconfirmed``)."""
         try:
             await self.record_outcome(target_id, attempt_id, await self.calls.reconcile(target_id))
         except Exception:  # its lease runs out again and recovery tries once more

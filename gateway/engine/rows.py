@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, fields, make_dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, case, func, select, update
+from sqlalchemy import Table, bindparam, case, func, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.content import group_by_post
@@ -117,8 +117,10 @@ async def lock_job_rows(session: AsyncSession, job_ids: Iterable[str]) -> dict[s
 
 # The number the Attempt of a call starting now takes: one more than the attempts its target has,
 # read by the very statement that starts the call (``read_started_targets``), not by a query of its own.
+# The target's id is named with its table: in an UPDATE's RETURNING, SQLAlchemy leaves the updated
+# table's columns unqualified, and a bare `id` inside the subquery would be the attempt's own.
 NEXT_ATTEMPT_NUMBER = (
-    select(func.count()).where(ATTEMPTS.c.target_id == TARGETS.c.id).correlate(TARGETS).scalar_subquery() + 1
+    select(func.count()).where(ATTEMPTS.c.target_id == literal_column(f"{TARGETS.name}.id")).scalar_subquery() + 1
 ).label("next_attempt_number")
 
 

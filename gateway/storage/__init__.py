@@ -13,6 +13,7 @@ from gateway.storage.models import (
     Account,
     ApiKey,
     Attempt,
+    AuditEntry,
     Connection,
     Job,
     JobEvent,
@@ -21,18 +22,20 @@ from gateway.storage.models import (
     OrganizationEvent,
     Post,
     Target,
+    WorkerHeartbeat,
 )
 from gateway.storage.private_files import DIRECTORY_MODE, make_private_directories, private_opener, restrict
 from gateway.storage.provider_store import DatabaseProviderStore
 from gateway.storage.reachability import DatabaseUnreachable, mask_passwords, masked_url
-from gateway.storage.staging import stage_rows
+from gateway.storage.staging import every_write_in_context, stage_rows
 from gateway.storage.vault import VaultError, decrypt, encrypt
-from gateway.storage.worker_heartbeats import Heartbeat, WorkerWatch
+from gateway.storage.worker_heartbeats import DUE_STATUSES, MISSED_BEATS, Heartbeat, WorkerWatch, heartbeat_seconds
 
 __all__ = [
     "Account",
     "ApiKey",
     "Attempt",
+    "AuditEntry",
     "check_secret_key",
     "Connection",
     "current_revision",
@@ -41,15 +44,19 @@ __all__ = [
     "DatabaseUnreachable",
     "decrypt",
     "DIRECTORY_MODE",
+    "DUE_STATUSES",
     "encrypt",
+    "every_write_in_context",
     "head_revision",
     "Heartbeat",
+    "heartbeat_seconds",
     "Job",
     "JobEvent",
     "make_private_directories",
     "mask_passwords",
     "masked_url",
     "MediaAsset",
+    "MISSED_BEATS",
     "Organization",
     "OrganizationEvent",
     "Post",
@@ -61,5 +68,6 @@ __all__ = [
     "Target",
     "upgrade",
     "VaultError",
+    "WorkerHeartbeat",
     "WorkerWatch",
 ]

@@ -283,17 +283,25 @@ class IdempotencyRecord(Base):
 
 
 class AuditEntry(Base):
+    """One mutation, as ``gateway.audit`` records it: who, what, on which objects, and how it ended."""
+
     __tablename__ = "audit_entries"
     __table_args__ = (Index("ix_audit_org_created", "organization_id", "created_at"),)
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
+    # The organization acted in (a child, for a parent's key acting through X-Socialgate-Org).
     organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"))
     actor_key_id: Mapped[str | None] = mapped_column(ID)
-    action: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(80))  # the mutation's name, e.g. createPost
     subject_id: Mapped[str | None] = mapped_column(ID)
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     request_id: Mapped[str | None] = mapped_column(String(128))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # The organization the calling key belongs to.
+    actor_organization_id: Mapped[str | None] = mapped_column(ID)
+    outcome: Mapped[str] = mapped_column(String(20), default="ok")  # ok|user_errors|error
+    object_ids: Mapped[list[Any]] = mapped_column(default=list)
+    error_codes: Mapped[list[Any]] = mapped_column(default=list)
 
 
 class ProviderRecord(Timestamps, Base):

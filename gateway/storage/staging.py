@@ -7,16 +7,38 @@ the rows commit or roll back with everything else in it. The call is explicit in
 code rather than a global SQLAlchemy ``before_commit`` listener: nothing writes behind the back of
 a session that did not ask for it, and a transaction that needs its staged rows earlier (to read
 them back) calls ``write_staged`` itself.
+
+A context may also ask that every write transaction it opens carry a row of its own
+(``every_write_in_context``): a mutation's audit entry commits with whatever the mutation wrote,
+whichever service wrote it, so a change never commits without its entry.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 STAGED_ROWS = "socialgate_staged_rows"  # session.info: {table: [row, ...]}, in staging order
+
+# Statements every write transaction of the current context runs before it commits. Each must be
+# idempotent (an INSERT … ON CONFLICT DO NOTHING): a context may open several transactions.
+TransactionGuest = Callable[[AsyncSession], Awaitable[None]]
+_guests: ContextVar[tuple[TransactionGuest, ...]] = ContextVar("socialgate_transaction_guests", default=())
+
+
+@contextmanager
+def every_write_in_context(guest: TransactionGuest) -> Iterator[None]:
+    """While the block runs, every write transaction it opens (and tasks it starts) runs ``guest`` last."""
+    token = _guests.set((*_guests.get(), guest))
+    try:
+        yield
+    finally:
+        _guests.reset(token)
 
 
 def stage_rows(session: AsyncSession, table: Table, *rows: dict[str, Any]) -> None:
@@ -36,3 +58,5 @@ async def write_staged(session: AsyncSession) -> None:
     for table, rows in staged.items():
         if rows:
             await session.execute(insert(table), rows)
+    for guest in _guests.get():
+        await guest(session)

@@ -300,3 +300,30 @@ async def test_a_slow_policy_hook_holds_no_row_locks_on_postgres(pg_api):
     policy.release.set()
     body = await asyncio.wait_for(publishing, 10)
     assert body["data"]["publishPost"]["userErrors"] == [], body
+
+
+async def test_audit_entries_and_a_platform_delete_on_postgres(pg_api):
+    """The audit entry's ON CONFLICT insert and upsert, and deletePost(fromPlatforms)'s locks, on PostgreSQL."""
+    from tests.engine import new_post, publish, sandbox_account, scheduler_for, setup_org
+    from tests.waiting import until
+
+    api = pg_api
+    org = await setup_org(api)
+    account = await sandbox_account(api, org.secret, "pgaudit")
+    post_id = await new_post(api, org.secret, [account])
+    await publish(api, org.secret, post_id)
+    await scheduler_for(api).drain(timeout=60)
+    deleted = await api.graphql(
+        "mutation($id: ID!) { deletePost(input: {id: $id, fromPlatforms: true}) { job { id } userErrors { code } } }",
+        {"id": post_id}, key=org.secret,
+    )
+    assert deleted["data"]["deletePost"]["userErrors"] == []
+
+    async def gone() -> bool:
+        async with api.runtime.database.read() as session:
+            return set((await session.execute(select(Target.status).where(Target.post_id == post_id))).scalars()) == {"deleted"}
+
+    await until(gone, timeout=30)
+    entries = (await api.graphql("{ auditLog { nodes { operation outcome objectIds } } }", key=org.secret))["data"]["auditLog"]["nodes"]
+    assert [e["operation"] for e in entries] == ["deletePost", "publishPost", "createPost", "connectAccount"]
+    assert all(e["outcome"] == "OK" for e in entries) and post_id in entries[0]["objectIds"]

@@ -1,0 +1,173 @@
+"""The audit log: one entry per mutation, written so that a change never commits without it.
+
+Why two writes: an entry must name the objects the mutation made (known only from its answer)
+and how it ended, yet must not be lost if the process dies right after the mutation's own commit.
+So the entry is first inserted, provisionally ``ok``, as the last statement of every write
+transaction the mutation opens (``gateway.storage.staging.every_write_in_context``): it commits
+with the change or not at all. When the mutation answers, ``record`` writes the final entry (ids,
+outcome, error codes) over it, or inserts it when nothing was written (a refused or failed call).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.auth import Principal
+from gateway.core import BadInput, Page, PageRequest, Periodic, new_id, paginate, utcnow
+from gateway.storage import AuditEntry, Database, Organization
+
+OUTCOMES = ("ok", "user_errors", "error")
+MAX_OBJECT_IDS = 50  # a bulk mutation names its first ids; the entry stays a row, not a dump
+PRUNE_BATCH = 5_000  # rows deleted per statement, so pruning never holds the write lock long
+PRUNE_INTERVAL = 3600.0  # seconds between two prunings
+
+log = logging.getLogger("socialgate.audit")
+
+
+@dataclass
+class Draft:
+    """An entry in the making: what is known when the mutation starts, completed when it answers."""
+
+    organization_id: str
+    actor_key_id: str
+    actor_organization_id: str
+    operation: str
+    request_id: str | None
+    object_ids: list[str] = field(default_factory=list)
+    outcome: str = "ok"
+    error_codes: list[str] = field(default_factory=list)
+    id: str = field(default_factory=lambda: new_id("aud"))
+    created_at: datetime = field(default_factory=utcnow)
+    final: bool = False  # the final entry is written: nothing is left to stage
+
+    @classmethod
+    def of(cls, principal: Principal, operation: str, request_id: str | None) -> Draft:
+        return cls(
+            organization_id=principal.organization_id,
+            actor_key_id=principal.api_key_id,
+            actor_organization_id=principal.acting_from_organization_id or principal.organization_id,
+            operation=operation,
+            request_id=request_id,
+        )
+
+    def add_ids(self, ids: Sequence[str]) -> None:
+        for object_id in ids:
+            if object_id not in self.object_ids and len(self.object_ids) < MAX_OBJECT_IDS:
+                self.object_ids.append(object_id)
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "organization_id": self.organization_id,
+            "actor_key_id": self.actor_key_id,
+            "actor_organization_id": self.actor_organization_id,
+            "action": self.operation,
+            "subject_id": self.object_ids[0] if self.object_ids else None,
+            "details": {},
+            "request_id": self.request_id,
+            "created_at": self.created_at,
+            "outcome": self.outcome,
+            "object_ids": list(self.object_ids),
+            "error_codes": list(self.error_codes),
+        }
+
+
+def _insert(session: AsyncSession) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL spell it alike)."""
+    return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert(AuditEntry)
+
+
+async def stage_provisional(session: AsyncSession, draft: Draft) -> None:
+    """Insert the entry as it stands, unless a transaction of the same mutation already did.
+
+    Tasks the mutation started inherit its context and so this guest; once the final entry is
+    written (``draft.final``) their transactions carry no statement of it.
+    """
+    if draft.final:
+        return
+    await session.execute(_insert(session).values(draft.row()).on_conflict_do_nothing(index_elements=["id"]))
+
+
+async def record(database: Database, draft: Draft) -> None:
+    """Write the final entry, over the provisional one if a transaction of the mutation committed it."""
+    async with database.write() as session:
+        statement = _insert(session).values(draft.row())
+        final = {name: statement.excluded[name] for name in ("subject_id", "outcome", "object_ids", "error_codes")}
+        await session.execute(statement.on_conflict_do_update(index_elements=["id"], set_=final))
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    actor_key_id: str | None = None
+    operation: str | None = None
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+
+
+def visible_organizations(principal: Principal) -> Any:
+    """The organization acted in and its direct children: a parent reads its children's entries."""
+    acted_in = principal.organization_id
+    return select(Organization.id).where(or_(Organization.id == acted_in, Organization.parent_id == acted_in))
+
+
+async def list_entries(session: AsyncSession, principal: Principal, filters: AuditFilter, page: PageRequest) -> Page[AuditEntry]:
+    for name, value in (("from", filters.since), ("to", filters.until)):
+        if value is not None and value.tzinfo is None:
+            raise BadInput(f"`filter.{name}` needs a UTC offset, e.g. 2026-01-01T00:00:00Z.", f"filter.{name}")
+    if filters.since is not None and filters.until is not None and filters.since >= filters.until:
+        raise BadInput("`filter.from` must be before `filter.to`.", "filter.from")
+    query = select(AuditEntry).where(AuditEntry.organization_id.in_(visible_organizations(principal)))
+    if filters.actor_key_id is not None:
+        query = query.where(AuditEntry.actor_key_id == filters.actor_key_id)
+    if filters.operation is not None:
+        query = query.where(AuditEntry.action == filters.operation)
+    if filters.since is not None:
+        query = query.where(AuditEntry.created_at >= filters.since)
+    if filters.until is not None:
+        query = query.where(AuditEntry.created_at < filters.until)
+    return await paginate(session, query, AuditEntry, page)
+
+
+async def prune(database: Database, retention: timedelta, now: datetime | None = None) -> int:
+    """Delete entries older than ``retention``, a batch per transaction; returns how many."""
+    cutoff = (now or utcnow()) - retention
+    removed = 0
+    while True:
+        async with database.write() as session:
+            batch = select(AuditEntry.id).where(AuditEntry.created_at < cutoff).limit(PRUNE_BATCH)
+            result = await session.execute(delete(AuditEntry).where(AuditEntry.id.in_(batch)))
+        removed += result.rowcount or 0
+        if (result.rowcount or 0) < PRUNE_BATCH:
+            return removed
+
+
+class AuditRetention:
+    """The pruning chore: every ``interval`` seconds, entries older than the retention go.
+
+    Every process runs it; deletes are idempotent, so two processes pruning at once only share the work.
+    """
+
+    def __init__(self, database: Database, *, retention_days: int, interval: float = PRUNE_INTERVAL) -> None:
+        self.database = database
+        self.retention = timedelta(days=retention_days)
+        self._rounds = Periodic("audit retention", interval, self.prune_once, log, "pruning the audit log failed")
+
+    async def prune_once(self) -> int:
+        removed = await prune(self.database, self.retention)
+        if removed:
+            log.info("pruned audit entries past their retention", extra={"count": removed})
+        return removed
+
+    def start(self) -> None:
+        self._rounds.start()
+
+    async def stop(self) -> None:
+        await self._rounds.stop()
