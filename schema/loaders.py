@@ -9,9 +9,10 @@ from typing import Any
 from sqlalchemy import select
 from strawberry.dataloader import DataLoader
 
+from gateway.approvals.reviews import threads
 from gateway.content.posts import targets_of
 from gateway.runtime import Runtime
-from gateway.storage.models import Account, MediaAsset, Target
+from gateway.storage.models import Account, ApprovalEntry, MediaAsset, Target
 
 
 class Loaders:
@@ -21,6 +22,7 @@ class Loaders:
         self.accounts: DataLoader[str, Account | None] = DataLoader(self._load_by_id(Account))
         self.media: DataLoader[str, MediaAsset | None] = DataLoader(self._load_by_id(MediaAsset))
         self.targets_by_post: DataLoader[str, list[Target]] = DataLoader(self._load_targets)
+        self.approval_threads: DataLoader[str, list[ApprovalEntry]] = DataLoader(self._load_threads)
 
     def _load_by_id(self, model: Any) -> Callable[[Sequence[str]], Any]:
         async def load(ids: Sequence[str]) -> list[Any]:
@@ -35,4 +37,9 @@ class Loaders:
     async def _load_targets(self, post_ids: Sequence[str]) -> list[list[Target]]:
         async with self._runtime.database.read() as session:
             grouped = await targets_of(session, post_ids)
+        return [grouped[post_id] for post_id in post_ids]
+
+    async def _load_threads(self, post_ids: Sequence[str]) -> list[list[ApprovalEntry]]:
+        async with self._runtime.database.read() as session:
+            grouped = await threads(session, post_ids)
         return [grouped[post_id] for post_id in post_ids]

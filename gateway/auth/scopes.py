@@ -34,6 +34,8 @@ KNOWN_SCOPES: tuple[str, ...] = (
     "ads:write:budgets",
     "webhooks:read",
     "webhooks:write",
+    "approvals:review",
+    "approvals:client",
 )
 
 # The grammar, in one place: lower-case segments joined by SEPARATOR, optionally ending in a

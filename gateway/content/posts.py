@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import and_, exists, func, not_, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.approvals.gate import content_edited, initial_status
 from gateway.auth.tenancy import find_owned, require_owned
 from gateway.content.post_checks import PostCheck, PostInput, PostValidator, TargetCheck, TargetInput, dry_run
 from gateway.core.clock import utcnow
@@ -25,8 +26,8 @@ from gateway.storage.models import Post, Target
 
 __all__ = ["PostCheck", "PostInput", "PostValidator", "TargetCheck", "TargetInput", "dry_run"]  # the validation API, re-exported for callers of the posts service
 
-TARGET_STATUSES = ("draft", "scheduled", "publishing", "published", "retry_pending", "failed", "canceled", "unconfirmed")
-POST_STATUSES = ("draft", "scheduled", "publishing", "published", "partially_published", "failed", "unconfirmed", "canceled")
+TARGET_STATUSES = ("draft", "scheduled", "publishing", "published", "retry_pending", "failed", "canceled", "unconfirmed", "missed")
+POST_STATUSES = ("draft", "scheduled", "publishing", "published", "partially_published", "failed", "unconfirmed", "canceled", "missed")
 # Targets in these states may still be published by the scheduler.
 PENDING_STATUSES = ("scheduled", "retry_pending")
 
@@ -43,6 +44,7 @@ STATUS_RULES: tuple[StatusRule, ...] = (
     ("partially_published", lambda has, all_, any_, not__: has("published")),
     ("unconfirmed", lambda has, all_, any_, not__: has("unconfirmed")),
     ("failed", lambda has, all_, any_, not__: has("failed")),
+    ("missed", lambda has, all_, any_, not__: has("missed")),
     ("canceled", lambda has, all_, any_, not__: True),
 )
 
@@ -102,6 +104,7 @@ async def create_post(
         text=data.text,
         content=_content(data),
         created_by_key_id=created_by_key_id,
+        approval_status=await initial_status(session, organization_id, [t.account_id for t in data.targets]),
     )
     session.add(post)
     await session.flush()
@@ -206,8 +209,11 @@ async def update_post(
     if "campaign_id" in changes:
         _check_campaign(data.campaign_id)
     accounts = await validator.require(session, organization_id, data)
+    content = _content(data)
+    if (data.text, content) != (post.text, post.content):  # what was approved is not what would publish
+        await content_edited(session, post, None)
     post.text = data.text
-    post.content = _content(data)
+    post.content = content
     post.campaign_id = data.campaign_id
     post.updated_at = utcnow()
     kept = {t.account_id: t for t in targets}
