@@ -21,6 +21,7 @@ from gateway.settings import Settings, load_settings
 from gateway.storage.worker_heartbeats import WorkerWatch
 from gateway.web.body_limit import BodyLimitMiddleware, multipart_limit
 from gateway.web.dashboard import dashboard
+from gateway.web.preview import preview_page, preview_stylesheet
 from gateway.web.media_serving import serve_media
 from gateway.web.oauth_callback import oauth_callback
 from schema import build_schema
@@ -88,6 +89,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/media/{media_id}/{token}/{filename}", serve_media, methods=["GET", "HEAD"]),
             Route("/oauth/{provider}/callback", oauth_callback, methods=["GET"]),
             Route("/dashboard{rest:path}", dashboard, methods=["GET"]),
+            Route("/preview/assets/preview.css", preview_stylesheet, methods=["GET"]),
+            Route("/preview/{token}", preview_page, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
         ],
         middleware=middleware,

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
 from gateway.approvals import policy as policies
-from gateway.approvals import reviews
+from gateway.approvals import previews, reviews
 from gateway.approvals.gate import APPROVAL_STATUSES
 from gateway.auth.scopes import has_scope
 from gateway.storage.models import ApprovalEntry as EntryRow
@@ -144,6 +144,33 @@ class ApprovalCommentPayload:
     user_errors: list[UserErrorType]
 
 
+@strawberry.input
+class CreatePreviewLinkInput:
+    post_id: strawberry.ID | None = strawberry.field(default=None, description="One post; or name several in postIds.")
+    post_ids: list[strawberry.ID] | None = None
+    expires_in: int = strawberry.field(default=7 * 24 * 3600, description="Seconds, from 300 (5 minutes) to 2592000 (30 days).")
+
+
+@strawberry.type(name="PreviewLink", description="A signed, expiring page where a client sees posts and approves or rejects them.")
+class PreviewLinkType:
+    url: str = strawberry.field(description="Anyone holding it can see these posts and decide at this stage until it expires.")
+    expires_at: datetime
+    post_ids: list[strawberry.ID]
+    stage: ApprovalStage  # type: ignore[valid-type]
+
+
+@strawberry.type
+class PreviewLinkPayload:
+    preview_link: PreviewLinkType | None
+    user_errors: list[UserErrorType]
+
+
+def _may_decide(info: Info) -> set[str]:
+    """The stages whose scope the caller's key holds."""
+    scopes = info.context.principal.scopes
+    return {stage for stage, scope in reviews.STAGE_SCOPES.items() if has_scope(scopes, scope)}
+
+
 def _stage(value: Any) -> str:
     return value.value if isinstance(value, Enum) else str(value)
 
@@ -208,8 +235,7 @@ class ApprovalMutation:
 
     @strawberry.mutation(description="Reject a post waiting for approval, saying why; it will not publish.")
     async def reject_post(self, info: Info, input: RejectPostInput) -> PostApprovalPayload:
-        scopes = info.context.principal.scopes
-        allowed = {stage for stage, scope in reviews.STAGE_SCOPES.items() if has_scope(scopes, scope)}
+        allowed = _may_decide(info)
         wanted = _stage(input.stage) if input.stage is not None else None
         scope = reviews.STAGE_SCOPES[wanted] if wanted else (reviews.STAGE_SCOPES[min(allowed)] if allowed else "approvals:review")
 
@@ -229,3 +255,30 @@ class ApprovalMutation:
 
         row, errors = await run_mutation(info, scope, work)
         return ApprovalCommentPayload(comment=ApprovalCommentType.from_row(row) if row else None, user_errors=errors)
+
+    @strawberry.mutation(
+        description="A signed link to /preview/{token} showing these posts as their platforms will, with Approve and Reject "
+        "at the policy's last stage (needs posts:read and that stage's scope)."
+    )
+    async def create_preview_link(self, info: Info, input: CreatePreviewLinkInput) -> PreviewLinkPayload:
+        ids = [str(i) for i in ([input.post_id] if input.post_id else []) + list(input.post_ids or [])]
+        allowed = _may_decide(info)
+        runtime = info.context.runtime
+
+        async def work(session: Any, principal: Any) -> tuple[str, previews.PreviewGrant]:
+            return await previews.create_link(
+                session, runtime.secret_key, principal.organization_id, ids, timedelta(seconds=input.expires_in), principal.api_key_id,
+                allowed,
+            )
+
+        made, errors = await run_mutation(info, "posts:read", work)
+        if made is None:
+            return PreviewLinkPayload(preview_link=None, user_errors=errors)
+        token, grant = made
+        return PreviewLinkPayload(
+            preview_link=PreviewLinkType(
+                url=f"{runtime.settings.base_url}/preview/{token}", expires_at=grant.expires_at,
+                post_ids=[strawberry.ID(p) for p in grant.post_ids], stage=ApprovalStage(grant.stage),
+            ),
+            user_errors=[],
+        )
