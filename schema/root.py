@@ -25,6 +25,7 @@ from strawberry.tools import merge_types
 from schema.accounts import AccountMutation, AccountQuery
 from schema.api_keys import ApiKeyMutation, ApiKeyQuery
 from schema.approvals import ApprovalMutation, ApprovalQuery
+from schema.calendar import CalendarMutation, CalendarQuery
 from schema.connections import ConnectionMutation, ConnectionQuery
 from schema.cost import QueryCost
 from schema.errors import ErrorShaping
@@ -67,11 +68,11 @@ class CoreQuery:
 
 QUERIES: tuple[type, ...] = (
     CoreQuery, OrganizationQuery, ApiKeyQuery, ProviderQuery, AccountQuery, ConnectionQuery, MediaQuery, PostQuery, JobQuery,
-    ApprovalQuery,
+    ApprovalQuery, CalendarQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     OrganizationMutation, ApiKeyMutation, AccountMutation, ConnectionMutation, MediaMutation, PostMutation, PublishingMutation,
-    ApprovalMutation,
+    ApprovalMutation, CalendarMutation,
 )
 
 
