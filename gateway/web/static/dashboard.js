@@ -164,6 +164,7 @@
   }
 
   function onEvent(event) {
+    document.dispatchEvent(new CustomEvent("socialgate:event", { detail: event })); // the calendar view redraws
     state.received += 1;
     if (state.snapshotsInFlight > 0) {
       state.eventLog.push([state.received, event]);
@@ -460,6 +461,7 @@
     state.attempts = 0;
     showMessage("");
     renderAll();
+    document.dispatchEvent(new CustomEvent("socialgate:key", { detail: key })); // the calendar view loads
     const generation = state.generation;
     loadJobs().then(() => {
       if (generation === state.generation && $("connection").textContent !== "refused") openSocket();
@@ -471,6 +473,7 @@
     stopSocket();
     sessionStorage.removeItem(KEY_STORAGE);
     state.key = null;
+    document.dispatchEvent(new CustomEvent("socialgate:key", { detail: null }));
     state.jobs.clear();
     $("api-key").value = "";
     renderAll();
