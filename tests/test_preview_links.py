@@ -9,10 +9,12 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from gateway.auth.keys import mint_key
 from gateway.approvals.previews import PreviewGrant, PreviewRefused, open_link, sign
 from gateway.core.clock import utcnow
+from gateway.storage.models import ApiKey, Organization
 from tests.browser import WAIT_MS, chromium, needs_chromium, page_problems
 from tests.conftest import make_org_with_key
 from tests.demo_server import graphql, sandbox_account
@@ -87,6 +89,25 @@ async def test_a_two_stage_link_acts_at_the_clients_stage_only(api):
     early = await api.http.post(path, data={"post_id": first, "action": "approve"})
     assert early.status_code == 400 and 'data-code="WRONG_STAGE"' in early.text
     assert "<form" not in (await api.http.get(path)).text  # nothing to decide until the review passed
+
+
+async def test_a_link_dies_with_the_key_that_made_it_and_with_its_organization(api):
+    org = await make_org_with_key(api.runtime)
+    first, _ = await _ready(api, org)
+    async with api.runtime.database.write() as session:
+        maker = await mint_key(session, org.organization_id, ["posts:read", "approvals:review"])
+    made = await api.graphql(LINK, {"i": {"postId": first, "expiresIn": 3600}}, key=maker.secret)
+    path = _path(made["data"]["createPreviewLink"]["previewLink"]["url"])
+    assert (await api.http.get(path)).status_code == 200
+    async with api.runtime.database.write() as session:
+        await session.execute(update(ApiKey).where(ApiKey.id == maker.key.id).values(revoked_at=utcnow()))
+    for response in (await api.http.get(path), await api.http.post(path, data={"post_id": first, "action": "approve"})):
+        assert response.status_code == 410 and 'data-code="REVOKED"' in response.text
+    assert (await api.graphql(APPROVAL, {"id": first}, key=org.secret))["data"]["post"]["approval"]["status"] == "PENDING"
+    live = _path((await _link(api, org, postId=first, expiresIn=3600))["previewLink"]["url"])
+    async with api.runtime.database.write() as session:
+        await session.execute(update(Organization).where(Organization.id == org.organization_id).values(status="suspended"))
+    assert (await api.http.get(live)).status_code == 410
 
 
 async def test_bad_link_requests_are_refused_with_codes(api):

@@ -21,13 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.approvals.policy import effective_policy
 from gateway.approvals.reviews import STAGE_SCOPES, Actor, Decision, approve, reject
+from gateway.auth.keys import refusal_of, select_keys_with_organizations
 from gateway.auth.tenancy import find_owned_many
 from gateway.content.media import public_url
 from gateway.content.posts import TargetCheck, dry_run, input_of, targets_of
 from gateway.core.clock import utcnow
 from gateway.core.errors import Forbidden, UserError
 from gateway.runtime import Runtime
-from gateway.storage.models import Account, MediaAsset, Post, Target
+from gateway.storage.models import Account, ApiKey, MediaAsset, Post, Target
 
 ISSUER = "socialgate/preview"
 ALGORITHM = "HS256"
@@ -37,7 +38,8 @@ MAX_POSTS = 50
 
 
 class PreviewRefused(Exception):
-    """The link cannot be used: ``code`` is EXPIRED or INVALID (tampered, or not a preview link at all)."""
+    """The link cannot be used: ``code`` is EXPIRED, REVOKED (its key no longer stands) or INVALID
+    (tampered, or not a preview link at all)."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -101,6 +103,16 @@ def open_link(secret_key: bytes, token: str, now: datetime | None = None) -> Pre
     if expires_at <= (now or utcnow()):  # checked against our clock, so tests and servers agree on one time
         raise PreviewRefused("EXPIRED", "This preview link has expired; ask for a new one.")
     return PreviewGrant(claims["org"], tuple(claims["posts"]), claims["stage"], claims.get("by"), expires_at)
+
+
+async def check_standing(session: AsyncSession, grant: PreviewGrant, *, kill_switch: bool) -> None:
+    """A link lives only as long as the key that made it: revoked, expired or switched off (its
+    org's or the global kill switch, a suspended org), the link stops too, as the key would."""
+    row = (await session.execute(select_keys_with_organizations().where(ApiKey.id == grant.created_by_key_id))).first()
+    if row is None or row.Organization.id != grant.organization_id or refusal_of(
+        row.ApiKey, row.Organization, kill_switch=kill_switch, parent_killed=bool(row.parent_killed), now=utcnow()
+    ) is not None:
+        raise PreviewRefused("REVOKED", "This preview link no longer works; ask for a new one.")
 
 
 async def decide(session: AsyncSession, grant: PreviewGrant, post_id: str, action: str, comment: str) -> Decision:

@@ -15,7 +15,16 @@ from html import escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
-from gateway.approvals.previews import PostPreview, PreviewGrant, PreviewRefused, TargetPreview, decide, open_link, preview_posts
+from gateway.approvals.previews import (
+    PostPreview,
+    PreviewGrant,
+    PreviewRefused,
+    TargetPreview,
+    check_standing,
+    decide,
+    open_link,
+    preview_posts,
+)
 from gateway.core.errors import Forbidden, UserError
 from gateway.runtime import Runtime
 from gateway.web.dashboard import STATIC
@@ -31,7 +40,7 @@ HEADERS = {
     "cache-control": "no-store",
     "x-robots-tag": "noindex",
 }
-REFUSAL_STATUS = {"EXPIRED": 410, "INVALID": 404}
+REFUSAL_STATUS = {"EXPIRED": 410, "REVOKED": 410, "INVALID": 404}
 
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
@@ -93,6 +102,8 @@ async def preview_page(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     try:
         grant = open_link(runtime.secret_key, request.path_params["token"])
+        async with runtime.database.read() as session:
+            await check_standing(session, grant, kill_switch=runtime.settings.kill_switch)
     except PreviewRefused as refused:
         return _refused(refused.code, refused.message, REFUSAL_STATUS[refused.code])
     if request.method == "POST":
