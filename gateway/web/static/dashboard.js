@@ -19,7 +19,7 @@
   const BACKOFF_BASE_MS = 500;
   const BACKOFF_MAX_MS = 15000;
   const JOB_STATUSES = new Set(["queued", "running", "succeeded", "failed", "partial", "canceled"]);
-  const TERMINAL_TARGET = new Set(["published", "failed", "canceled", "unconfirmed"]);
+  const TERMINAL_TARGET = new Set(["published", "failed", "canceled", "unconfirmed", "missed"]);
   // Close codes after which reconnecting cannot help: the key is bad, refused or lacks a scope.
   const REFUSED_CLOSE_CODES = new Set([4401, 4403]);
   const REFUSED_ERROR_CODES = new Set(["UNAUTHENTICATED", "FORBIDDEN"]);
