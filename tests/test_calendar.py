@@ -88,6 +88,8 @@ async def test_calendar_arguments_are_checked(api):
         ({"from": "2026-06-02", "to": "2026-06-01", "tz": "UTC"}, "to"),
         ({"from": "2026-01-01", "to": "2026-12-31", "tz": "UTC"}, "to"),
         ({"from": "2026-06-01", "to": "2026-06-02", "tz": "Nowhere/Land"}, "timezone"),
+        ({"from": "0001-01-01", "to": "0001-01-02", "tz": "Europe/Paris"}, "from"),
+        ({"from": "9999-12-30", "to": "9999-12-31", "tz": "Pacific/Kiritimati"}, "from"),
         ({"from": "2026-06-01", "to": "2026-06-02", "tz": "UTC", "f": {"statuses": ["bogus"]}}, "filter.statuses"),
     ):
         body = await api.graphql(CALENDAR, variables, key=org.secret)

@@ -18,6 +18,7 @@ from gateway.core.errors import UserError
 from gateway.storage.models import Account, Post, Target
 
 MAX_DAYS = 62  # two months: a month view with the days of its first and last weeks
+YEARS = (1970, 2999)
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ async def calendar(
     tz = zone(timezone)
     if end < start or (end - start).days >= MAX_DAYS:
         raise UserError("INVALID_RANGE", f"`to` is on or after `from`, at most {MAX_DAYS} days later.", ["to"])
+    if not (YEARS[0] <= start.year and end.year <= YEARS[1]):  # beyond them a local midnight may have no UTC instant
+        raise UserError("INVALID_RANGE", f"The calendar covers the years {YEARS[0]} to {YEARS[1]}.", ["from"])
     since = datetime.combine(start, time(0), tzinfo=tz)
     until = datetime.combine(end + timedelta(days=1), time(0), tzinfo=tz)
     days = {start + timedelta(days=n): CalendarDay(start + timedelta(days=n)) for n in range((end - start).days + 1)}
