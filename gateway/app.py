@@ -19,7 +19,7 @@ from gateway.engine.scheduler import Scheduler
 from gateway.runtime import Runtime
 from gateway.settings import Settings, load_settings
 from gateway.storage import WorkerWatch
-from gateway.web import BodyLimitMiddleware, dashboard, multipart_limit, oauth_callback, serve_media
+from gateway.web import BodyLimitMiddleware, dashboard, multipart_limit, oauth_callback, preview_page, preview_stylesheet, serve_media
 from schema import build_schema
 from schema.http import GraphQLView
 
@@ -90,6 +90,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/media/{media_id}/{token}/{filename}", serve_media, methods=["GET", "HEAD"]),
             Route("/oauth/{provider}/callback", oauth_callback, methods=["GET"]),
             Route("/dashboard{rest:path}", dashboard, methods=["GET"]),
+            Route("/preview/assets/preview.css", preview_stylesheet, methods=["GET"]),
+            Route("/preview/{token}", preview_page, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
         ],
         middleware=middleware,

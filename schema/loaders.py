@@ -9,10 +9,11 @@ from typing import Any
 from sqlalchemy import select
 from strawberry.dataloader import DataLoader
 
+from gateway.approvals.reviews import threads
 from gateway.audit.attempts import attempts_of
 from gateway.content import targets_of
 from gateway.runtime import Runtime
-from gateway.storage import Account, Attempt, MediaAsset, Target
+from gateway.storage import Account, ApprovalEntry, Attempt, MediaAsset, Target
 
 
 class Loaders:
@@ -23,6 +24,7 @@ class Loaders:
         self.media: DataLoader[str, MediaAsset | None] = DataLoader(self._load_by_id(MediaAsset))
         self.targets_by_post: DataLoader[str, list[Target]] = DataLoader(self._load_targets)
         self.attempts_by_target: DataLoader[str, list[Attempt]] = DataLoader(self._load_attempts)
+        self.approval_threads: DataLoader[str, list[ApprovalEntry]] = DataLoader(self._load_threads)
 
     def _load_by_id(self, model: Any) -> Callable[[Sequence[str]], Any]:
         async def load(ids: Sequence[str]) -> list[Any]:
@@ -43,3 +45,7 @@ class Loaders:
         async with self._runtime.database.read() as session:
             grouped = await attempts_of(session, self._organization_id(), target_ids)
         return [grouped[target_id] for target_id in target_ids]
+    async def _load_threads(self, post_ids: Sequence[str]) -> list[list[ApprovalEntry]]:
+        async with self._runtime.database.read() as session:
+            grouped = await threads(session, post_ids)
+        return [grouped[post_id] for post_id in post_ids]

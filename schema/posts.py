@@ -17,6 +17,7 @@ from gateway.storage import Attempt as AttemptRow
 from gateway.storage import Post as PostRow
 from gateway.storage import Target as TargetRow
 from schema.accounts import AccountType
+from schema.approvals import PostApprovalType, approval_of
 from schema.context import Info
 from schema.media import MediaAssetType
 from schema.payloads import UserErrorType, collect_user_errors, run_create, run_mutation
@@ -153,6 +154,10 @@ class PostType(Node):
     async def status(self, info: Info) -> PostStatus:  # type: ignore[valid-type]
         rows = await info.context.loaders.targets_by_post.load(self.row.id)
         return PostStatus(service.derive_status([target.status for target in rows]))
+
+    @strawberry.field(description="The approval state, the stage it waits at and the comment thread.")
+    async def approval(self, info: Info) -> PostApprovalType:
+        return approval_of(self.row, await info.context.loaders.approval_threads.load(self.row.id))
 
     @strawberry.field(description="The post's media (needs media:read).")
     async def media(self, info: Info) -> list[MediaAssetType]:

@@ -24,7 +24,9 @@ from strawberry.tools import merge_types
 
 from schema.accounts import AccountMutation, AccountQuery
 from schema.api_keys import ApiKeyMutation, ApiKeyQuery
+from schema.approvals import ApprovalMutation, ApprovalQuery
 from schema.audit import AuditQuery, ControlMutation, HealthQuery, audit_every_mutation
+from schema.calendar import CalendarMutation, CalendarQuery
 from schema.connections import ConnectionMutation, ConnectionQuery
 from schema.cost import QueryCost
 from schema.errors import ErrorShaping
@@ -67,11 +69,11 @@ class CoreQuery:
 
 QUERIES: tuple[type, ...] = (
     CoreQuery, OrganizationQuery, ApiKeyQuery, ProviderQuery, AccountQuery, ConnectionQuery, MediaQuery, PostQuery, JobQuery,
-    AuditQuery, HealthQuery,
+    AuditQuery, HealthQuery, ApprovalQuery, CalendarQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     OrganizationMutation, ApiKeyMutation, AccountMutation, ConnectionMutation, MediaMutation, PostMutation, PublishingMutation,
-    ControlMutation,
+    ControlMutation, ApprovalMutation, CalendarMutation,
 )
 
 

@@ -20,6 +20,7 @@ CATALOGUE = [
     "media:read", "media:write", "posts:read", "posts:write", "posts:publish", "posts:approve",
     "campaigns:read", "campaigns:write", "analytics:read", "jobs:read", "jobs:write", "ads:read",
     "ads:write:campaigns", "ads:write:budgets", "webhooks:read", "webhooks:write", "audit:read",
+    "approvals:review", "approvals:client",
 ]
 
 

@@ -35,6 +35,8 @@ KNOWN_SCOPES: tuple[str, ...] = (
     "webhooks:read",
     "webhooks:write",
     "audit:read",
+    "approvals:review",
+    "approvals:client",
 )
 
 # The grammar, in one place: lower-case segments joined by SEPARATOR, optionally ending in a

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from sqlalchemy import and_, exists, func, not_, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.approvals.gate import content_edited, initial_status
 from gateway.auth import find_owned, require_owned
 from gateway.content.post_checks import PostCheck, PostInput, PostValidator, TargetCheck, TargetInput, dry_run
 from gateway.core import BadInput, Conflict, Page, PageRequest, UserError, is_id_of, new_id, paginate, utcnow
@@ -25,10 +26,11 @@ T = TypeVar("T")
 __all__ = ["PostCheck", "PostInput", "PostValidator", "TargetCheck", "TargetInput", "dry_run"]  # the validation API, re-exported for callers of the posts service
 
 TARGET_STATUSES = (
-    "draft", "scheduled", "publishing", "published", "retry_pending", "failed", "canceled", "unconfirmed", "deleting", "deleted",
+    "draft", "scheduled", "publishing", "published", "retry_pending", "failed", "canceled", "unconfirmed", "missed", "deleting", "deleted",
 )
 POST_STATUSES = (
-    "draft", "scheduled", "publishing", "published", "partially_published", "failed", "unconfirmed", "canceled", "deleting", "deleted",
+    "draft", "scheduled", "publishing", "published", "partially_published", "failed", "unconfirmed", "canceled", "missed", "deleting",
+    "deleted",
 )
 # Targets in these states may still be published by the scheduler.
 PENDING_STATUSES = ("scheduled", "retry_pending")
@@ -49,6 +51,7 @@ STATUS_RULES: tuple[StatusRule, ...] = (
     ("deleted", lambda has, all_, any_, not__: has("deleted")),
     ("unconfirmed", lambda has, all_, any_, not__: has("unconfirmed")),
     ("failed", lambda has, all_, any_, not__: has("failed")),
+    ("missed", lambda has, all_, any_, not__: has("missed")),
     ("canceled", lambda has, all_, any_, not__: True),
 )
 
@@ -108,6 +111,7 @@ async def create_post(
         text=data.text,
         content=_content(data),
         created_by_key_id=created_by_key_id,
+        approval_status=await initial_status(session, organization_id, [t.account_id for t in data.targets]),
     )
     session.add(post)
     await session.flush()
@@ -218,8 +222,11 @@ async def update_post(
     if "campaign_id" in changes:
         _check_campaign(data.campaign_id)
     accounts = await validator.require(session, organization_id, data)
+    content = _content(data)
+    if (data.text, content) != (post.text, post.content):  # what was approved is not what would publish
+        await content_edited(session, post, None)
     post.text = data.text
-    post.content = _content(data)
+    post.content = content
     post.campaign_id = data.campaign_id
     post.updated_at = utcnow()
     kept = {t.account_id: t for t in targets}

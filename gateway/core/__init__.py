@@ -29,11 +29,11 @@ from gateway.core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, Page
 from gateway.core.request_context import RequestIdMiddleware, current_request_id, new_request_id
 
 __all__ = [
-    "clock",
     "APPLICATION_JSON",
     "BackgroundTasks",
     "BAD_REQUEST",
     "BadInput",
+    "clock",
     "CODE_BY_STATUS",
     "configure_logging",
     "Conflict",

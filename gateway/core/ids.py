@@ -28,6 +28,8 @@ PREFIXES: dict[str, str] = {
     "adc": "AdCampaign",
     "aud": "AuditEntry",
     "idem": "IdempotencyRecord",
+    "apv": "ApprovalEntry",
+    "pq": "PostingQueue",
 }
 
 

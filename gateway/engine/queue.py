@@ -144,27 +144,32 @@ def _queue(target: Target, job_id: str, when: datetime) -> None:
     target.lease_owner = target.lease_expires_at = None
 
 
-async def _cancel_targets(session: AsyncSession, targets: Sequence[Target], job_ids: set[str], events: list[BusEvent]) -> int:
+async def _cancel_targets(
+    session: AsyncSession, targets: Sequence[Target], job_ids: set[str], events: list[BusEvent], status: str = "canceled"
+) -> int:
     canceled = 0
     for target in targets:
         if target.status in ("draft", *PENDING_STATUSES):
-            target.status = "canceled"
+            target.status = status
             target.next_attempt_at = None
             canceled += 1
             if target.job_id:
                 job_ids.add(target.job_id)
                 events.append(
                     await record_job_event(
-                        session, target.organization_id, target.job_id, "target.canceled",
-                        {"targetId": target.id, "postId": target.post_id, "status": "canceled"},
+                        session, target.organization_id, target.job_id, f"target.{status}",
+                        {"targetId": target.id, "postId": target.post_id, "status": status},
                     )
                 )
     await session.flush()
     return canceled
 
 
-async def withdraw(session: AsyncSession, post: Post | None, targets: Sequence[Target]) -> list[BusEvent]:
+async def withdraw(session: AsyncSession, post: Post | None, targets: Sequence[Target], status: str = "canceled") -> list[BusEvent]:
     """Cancel the targets not yet started, and say so: the one cancellation path of every command.
+
+    ``status`` is ``missed`` when an approval let the targets' time pass and policy says not to
+    publish late (``gateway.approvals``): the same path, so their jobs finish the same way.
 
     ``targets`` are locked already (``lock_post``/``lock_targets``). Their jobs are locked next,
     as the engine orders them; each canceled target gets ``target.canceled``, each job its new
@@ -177,7 +182,7 @@ async def withdraw(session: AsyncSession, post: Post | None, targets: Sequence[T
     events: list[BusEvent] = []
     job_ids: set[str] = set()
     await lock_job_rows(session, [t.job_id for t in targets if t.job_id])
-    await _cancel_targets(session, targets, job_ids, events)
+    await _cancel_targets(session, targets, job_ids, events, status)
     jobs = [job for job_id in sorted(job_ids) if (job := await session.get(Job, job_id)) is not None]
     for job in jobs:
         await refresh_job(session, job, events)

@@ -48,6 +48,7 @@ from typing import Any
 
 from sqlalchemy import case, exists, func, insert, select, update
 
+from gateway.approvals.gate import cleared_for_publishing
 from gateway.core import BackgroundTasks, new_id, utcnow
 from gateway.engine.call_slots import CallSlots
 from gateway.engine.calls import Loaded, Outcome, ProviderCalls, load_many
@@ -58,6 +59,7 @@ from gateway.engine.recovery import Recovery
 from gateway.engine.rows import (
     ACCOUNTS,
     ATTEMPTS,
+    POSTS,
     TARGET_COLUMNS,
     TARGETS,
     JobRow,
@@ -70,7 +72,6 @@ from gateway.engine.rows import (
 )
 from gateway.events import BusEvent, record_job_event
 from gateway.runtime import Runtime
-from gateway.storage import Target
 
 log = logging.getLogger("socialgate.scheduler")
 
@@ -271,7 +272,9 @@ class Scheduler:
     async def _seconds_until_next_due(self) -> float | None:
         async with self.runtime.database.read() as session:
             earliest = (
-                await session.execute(select(func.min(Target.next_attempt_at)).where(Target.status.in_(DUE_STATUSES)))
+                await session.execute(
+                    select(func.min(TARGETS.c.next_attempt_at)).where(TARGETS.c.status.in_(DUE_STATUSES), cleared_for_publishing(TARGETS, POSTS))
+                )
             ).scalar()
         return None if earliest is None else (earliest - utcnow()).total_seconds()
 
@@ -316,7 +319,8 @@ class Scheduler:
         }
         claim = (
             update(TARGETS)
-            .where(TARGETS.c.id.in_(chosen), TARGETS.c.status.in_(DUE_STATUSES), TARGETS.c.next_attempt_at <= now)
+            .where(TARGETS.c.id.in_(chosen), TARGETS.c.status.in_(DUE_STATUSES), TARGETS.c.next_attempt_at <= now,
+                   cleared_for_publishing(TARGETS, POSTS))
         )
         if start:
             return await read_started_targets(session, claim.values({**values, "attempt_count": TARGETS.c.attempt_count + 1}))
@@ -361,7 +365,7 @@ class Scheduler:
             ACCOUNTS.c.id == TARGETS.c.account_id, ACCOUNTS.c.rate_limited_until.is_not(None), ACCOUNTS.c.rate_limited_until > now
         )
         query = select(TARGETS.c.id, TARGETS.c.provider, TARGETS.c.account_id).where(
-            TARGETS.c.status.in_(DUE_STATUSES), TARGETS.c.next_attempt_at <= now, ~rate_limited
+            TARGETS.c.status.in_(DUE_STATUSES), TARGETS.c.next_attempt_at <= now, ~rate_limited, cleared_for_publishing(TARGETS, POSTS)
         )
         if full := slots.full_accounts():
             query = query.where(TARGETS.c.account_id.not_in(full))

@@ -12,6 +12,7 @@ from gateway.storage.migrate import current_revision, head_revision, upgrade
 from gateway.storage.models import (
     Account,
     ApiKey,
+    ApprovalEntry,
     Attempt,
     AuditEntry,
     Connection,
@@ -21,6 +22,8 @@ from gateway.storage.models import (
     Organization,
     OrganizationEvent,
     Post,
+    PostingQueue,
+    QueuedTarget,
     Target,
     WorkerHeartbeat,
 )
@@ -34,6 +37,7 @@ from gateway.storage.worker_heartbeats import DUE_STATUSES, MISSED_BEATS, Heartb
 __all__ = [
     "Account",
     "ApiKey",
+    "ApprovalEntry",
     "Attempt",
     "AuditEntry",
     "check_secret_key",
@@ -60,7 +64,9 @@ __all__ = [
     "Organization",
     "OrganizationEvent",
     "Post",
+    "PostingQueue",
     "private_opener",
+    "QueuedTarget",
     "restrict",
     "run_idempotent",
     "SecretKeyMismatch",

@@ -140,8 +140,9 @@ class Post(Timestamps, Base):
     text: Mapped[str] = mapped_column(Text, default="")
     # media ids, per-provider text overrides, per-target settings, thread parts
     content: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    # none|pending|approved|rejected
+    # none|not_required|required|pending|approved|rejected (gateway.approvals)
     approval_status: Mapped[str] = mapped_column(String(20), default="none")
+    approval_stage: Mapped[str | None] = mapped_column(String(20))  # review|client while pending
     created_by_key_id: Mapped[str | None] = mapped_column(ID, ForeignKey("api_keys.id"))
     deleted_at: Mapped[datetime | None]
 
@@ -160,7 +161,7 @@ class Target(Timestamps, Base):
     account_id: Mapped[str] = mapped_column(ID, ForeignKey("accounts.id"), index=True)
     organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"), index=True)
     provider: Mapped[str] = mapped_column(String(64))
-    # draft|scheduled|publishing|published|retry_pending|failed|canceled|unconfirmed
+    # draft|scheduled|publishing|published|retry_pending|failed|canceled|unconfirmed|missed
     status: Mapped[str] = mapped_column(String(20), default="draft")
     publish_at: Mapped[datetime | None]
     next_attempt_at: Mapped[datetime | None]
@@ -341,3 +342,47 @@ class WorkerHeartbeat(Base):
     worker_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     beat_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApprovalEntry(Base):
+    """One step of a post's approval thread: submitted, approved, rejected or commented (gateway.approvals)."""
+
+    __tablename__ = "approval_entries"
+    __table_args__ = (Index("ix_approval_entries_org_created", "organization_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"))
+    post_id: Mapped[str] = mapped_column(ID, ForeignKey("posts.id"), index=True)
+    action: Mapped[str] = mapped_column(String(20))  # submitted|approved|rejected|commented|reopened
+    stage: Mapped[str | None] = mapped_column(String(20))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    author_key_id: Mapped[str | None] = mapped_column(ID)
+    # "key" for an API key, "preview" for a client acting through a preview link
+    author_kind: Mapped[str] = mapped_column(String(20), default="key")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PostingQueue(Timestamps, Base):
+    """Weekly posting slots of one account, or of the organization (``account_id`` empty) as the default."""
+
+    __tablename__ = "posting_queues"
+    __table_args__ = (UniqueConstraint("organization_id", "account_scope"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"))
+    account_scope: Mapped[str] = mapped_column(String(40))  # the account id, or "" for the org default
+    timezone: Mapped[str] = mapped_column(String(64))
+    slots: Mapped[list[Any]] = mapped_column(default=list)  # [{"dayOfWeek": 0-6 (Monday 0), "time": "HH:MM"}]
+    max_per_slot: Mapped[int] = mapped_column(default=1)
+
+
+class QueuedTarget(Base):
+    """A target placed in its account's queue: which slot it holds, so a slot change can move it."""
+
+    __tablename__ = "queued_targets"
+
+    target_id: Mapped[str] = mapped_column(ID, ForeignKey("targets.id"), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"))
+    account_id: Mapped[str] = mapped_column(ID, ForeignKey("accounts.id"), index=True)
+    slot_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -9,11 +9,14 @@ from gateway.web.body_limit import BodyLimitMiddleware, multipart_limit
 from gateway.web.dashboard import dashboard
 from gateway.web.media_serving import serve_media
 from gateway.web.oauth_callback import oauth_callback
+from gateway.web.preview import preview_page, preview_stylesheet
 
 __all__ = [
     "BodyLimitMiddleware",
     "dashboard",
     "multipart_limit",
     "oauth_callback",
+    "preview_page",
+    "preview_stylesheet",
     "serve_media",
 ]

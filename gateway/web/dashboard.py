@@ -24,6 +24,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 ASSETS: dict[str, tuple[str, str]] = {
     "": ("dashboard.html", "text/html; charset=utf-8"),
     "/dashboard.js": ("dashboard.js", "text/javascript; charset=utf-8"),
+    "/calendar.js": ("calendar.js", "text/javascript; charset=utf-8"),
     "/dashboard.css": ("dashboard.css", "text/css; charset=utf-8"),
 }
 

@@ -19,7 +19,7 @@
   const BACKOFF_BASE_MS = 500;
   const BACKOFF_MAX_MS = 15000;
   const JOB_STATUSES = new Set(["queued", "running", "succeeded", "failed", "partial", "canceled"]);
-  const TERMINAL_TARGET = new Set(["published", "failed", "canceled", "unconfirmed"]);
+  const TERMINAL_TARGET = new Set(["published", "failed", "canceled", "unconfirmed", "missed"]);
   // Close codes after which reconnecting cannot help: the key is bad, refused or lacks a scope.
   const REFUSED_CLOSE_CODES = new Set([4401, 4403]);
   const REFUSED_ERROR_CODES = new Set(["UNAUTHENTICATED", "FORBIDDEN"]);
@@ -164,6 +164,7 @@
   }
 
   function onEvent(event) {
+    document.dispatchEvent(new CustomEvent("socialgate:event", { detail: event })); // the calendar view redraws
     state.received += 1;
     if (state.snapshotsInFlight > 0) {
       state.eventLog.push([state.received, event]);
@@ -460,6 +461,7 @@
     state.attempts = 0;
     showMessage("");
     renderAll();
+    document.dispatchEvent(new CustomEvent("socialgate:key", { detail: key })); // the calendar view loads
     const generation = state.generation;
     loadJobs().then(() => {
       if (generation === state.generation && $("connection").textContent !== "refused") openSocket();
@@ -471,6 +473,7 @@
     stopSocket();
     sessionStorage.removeItem(KEY_STORAGE);
     state.key = null;
+    document.dispatchEvent(new CustomEvent("socialgate:key", { detail: null }));
     state.jobs.clear();
     $("api-key").value = "";
     renderAll();
