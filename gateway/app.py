@@ -16,6 +16,7 @@ from starlette.routing import Route, WebSocketRoute
 from gateway.core.http_errors import internal_error
 from gateway.core.request_context import RequestIdMiddleware
 from gateway.engine.scheduler import Scheduler
+from gateway.metrics.collector import MetricsCollector
 from gateway.runtime import Runtime
 from gateway.settings import Settings, load_settings
 from gateway.storage.worker_heartbeats import WorkerWatch
@@ -41,6 +42,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if settings.run_scheduler:
             runtime.scheduler = Scheduler(runtime)
             runtime.scheduler.start()
+            runtime.metrics = MetricsCollector(runtime)
+            runtime.metrics.start()
         else:  # `socialgate worker` processes publish: warn when none does
             watch = WorkerWatch(runtime.database, poll_seconds=settings.scheduler_poll_seconds)
             watch.start()
@@ -49,6 +52,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             if watch is not None:
                 await watch.stop()
+            if runtime.metrics is not None:
+                await runtime.metrics.stop()
             if runtime.scheduler is not None:
                 await runtime.scheduler.stop()
             await runtime.stop()

@@ -123,6 +123,7 @@ def worker() -> None:
 
     from gateway.core.logs import configure_logging
     from gateway.engine.scheduler import Scheduler
+    from gateway.metrics.collector import MetricsCollector
     from gateway.outbound.gc_policy import settle_after_startup
     from gateway.runtime import Runtime
 
@@ -134,6 +135,8 @@ def worker() -> None:
         await runtime.start()
         runtime.scheduler = Scheduler(runtime)
         runtime.scheduler.start()
+        runtime.metrics = MetricsCollector(runtime)
+        runtime.metrics.start()
         settle_after_startup()
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -143,6 +146,7 @@ def worker() -> None:
         try:
             await stopping.wait()
         finally:
+            await runtime.metrics.stop()
             await runtime.scheduler.stop()
             await runtime.stop()
 

@@ -45,7 +45,15 @@ from providers.errors import (
     Unconfirmed,
 )
 from providers.hookspecs import hookimpl
-from providers.metrics import ACCOUNT_FIGURES, POST_FIGURES, AccountMetricSnapshot, MetricSnapshot, MetricsSpec, reported
+from providers.metrics import (
+    ACCOUNT_FIGURES,
+    ENGAGEMENT_FIGURES,
+    POST_FIGURES,
+    AccountMetricSnapshot,
+    MetricSnapshot,
+    MetricsSpec,
+    reported,
+)
 from providers.provider import Provider
 from providers.store import MemoryProviderStore, ProviderStore
 from providers.text import TextUnit, measure
@@ -53,7 +61,7 @@ from providers.threads import PostedPart, publish_thread
 from providers.validation import DraftMedia, Issue, PostDraft, validate_credentials, validate_draft
 
 __all__ = [
-    "ACCOUNT_FIGURES", "POST_FIGURES", "AccountMetricSnapshot", "MetricsSpec", "reported",
+    "ACCOUNT_FIGURES", "ENGAGEMENT_FIGURES", "POST_FIGURES", "AccountMetricSnapshot", "MetricsSpec", "reported",
     "AccountProfile", "AdCampaignRecord", "AdCampaignSpec", "AdInsight", "AdsAdapter", "AuthExpired",
     "BytesSource", "CallPhase", "Capabilities", "CredentialField", "DraftMedia", "Event", "FileSource", "Issue",
     "Limits", "MediaSource", "MemoryProviderStore", "MetricSnapshot", "Money", "NotSupported",

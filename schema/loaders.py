@@ -12,6 +12,7 @@ from strawberry.dataloader import DataLoader
 from gateway.content.posts import targets_of
 from gateway.runtime import Runtime
 from gateway.storage.models import Account, MediaAsset, Target
+from schema.metrics_loaders import MetricsLoaders
 
 
 class Loaders:
@@ -21,6 +22,7 @@ class Loaders:
         self.accounts: DataLoader[str, Account | None] = DataLoader(self._load_by_id(Account))
         self.media: DataLoader[str, MediaAsset | None] = DataLoader(self._load_by_id(MediaAsset))
         self.targets_by_post: DataLoader[str, list[Target]] = DataLoader(self._load_targets)
+        self.metrics = MetricsLoaders(runtime, organization_id)
 
     def _load_by_id(self, model: Any) -> Callable[[Sequence[str]], Any]:
         async def load(ids: Sequence[str]) -> list[Any]:

@@ -18,6 +18,7 @@ from gateway.storage.models import Target as TargetRow
 from schema.accounts import AccountType
 from schema.context import Info
 from schema.media import MediaAssetType
+from schema.metrics import PostMetricsType, TargetMetricsType, post_metrics, target_metrics
 from schema.payloads import UserErrorType, collect_user_errors, run_create, run_mutation
 from schema.relay import Connection, Node, nodes_resolver, page_request, read_many, read_one
 
@@ -73,6 +74,10 @@ class TargetType(Node):
             account_id=row.account_id,
         )
 
+    @strawberry.field(description="The target's figures once published (needs analytics:read).")
+    def metrics(self, info: Info) -> TargetMetricsType:
+        return target_metrics(info, str(self.id))
+
     @strawberry.field(description="The account this target publishes to (needs accounts:read).")
     async def account(self, info: Info) -> AccountType | None:
         info.context.require("accounts:read")
@@ -116,6 +121,10 @@ class PostType(Node):
     async def status(self, info: Info) -> PostStatus:  # type: ignore[valid-type]
         rows = await info.context.loaders.targets_by_post.load(self.row.id)
         return PostStatus(service.derive_status([target.status for target in rows]))
+
+    @strawberry.field(description="The post's figures summed over its targets (needs analytics:read).")
+    def metrics(self, info: Info) -> PostMetricsType:
+        return post_metrics(info, self.row.id)
 
     @strawberry.field(description="The post's media (needs media:read).")
     async def media(self, info: Info) -> list[MediaAssetType]:

@@ -30,6 +30,7 @@ from schema.errors import ErrorShaping
 from schema.introspection import PrivateIntrospection
 from schema.jobs import JobQuery, PublishingMutation
 from schema.media import MediaMutation, MediaQuery
+from schema.metrics import MetricsMutation, MetricsQuery
 from schema.organizations import OrganizationMutation, OrganizationQuery
 from schema.posts import PostMutation, PostQuery
 from schema.providers import ProviderQuery
@@ -66,9 +67,11 @@ class CoreQuery:
 
 QUERIES: tuple[type, ...] = (
     CoreQuery, OrganizationQuery, ApiKeyQuery, ProviderQuery, AccountQuery, ConnectionQuery, MediaQuery, PostQuery, JobQuery,
+    MetricsQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     OrganizationMutation, ApiKeyMutation, AccountMutation, ConnectionMutation, MediaMutation, PostMutation, PublishingMutation,
+    MetricsMutation,
 )
 
 
