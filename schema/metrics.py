@@ -45,6 +45,22 @@ BestTimesBasis = strawberry.enum(  # type: ignore[misc]
 )
 
 
+@strawberry.type(name="ProviderMetrics", description="What a provider reads (its MetricsSpec); the other figures stay null.")
+class ProviderMetricsType:
+    post: list[str] = strawberry.field(description="Post figures the platform reports.")
+    account: list[str] = strawberry.field(description="Account figures the platform reports.")
+    batch_size: int = strawberry.field(description="Posts read per platform call.")
+    lookback_days: int | None = strawberry.field(description="How long after publishing the platform answers; null: no limit.")
+    min_interval_seconds: int
+
+    @classmethod
+    def of(cls, spec: Any) -> ProviderMetricsType | None:
+        if spec is None:
+            return None
+        return cls(post=list(spec.post), account=list(spec.account), batch_size=spec.batch_size, lookback_days=spec.lookback_days,
+                   min_interval_seconds=spec.min_interval_seconds)
+
+
 def _figures(source: Any) -> dict[str, Any]:
     return {name: getattr(source, name) for name in POST_FIGURES}
 

@@ -322,3 +322,18 @@ def test_export_analytics_writes_csv_and_json_with_nulls_kept_apart(tmp_path):
     assert [(r["day"], r["likes"], r["views"]) for r in document["rows"]] == [("2026-03-02", 0, None), ("2026-03-03", 7, None)]
     refused = runner.invoke(cli, [*args, "--group-by", "month"], env=env)
     assert refused.exit_code != 0
+
+
+PROVIDERS = "{ providers { id capabilities { metrics } metrics { post account batchSize lookbackDays minIntervalSeconds } } }"
+
+
+async def test_providers_say_which_figures_they_read_and_telegram_and_discord_read_none(api, org):
+    providers = {p["id"]: p for p in (await api.graphql(PROVIDERS, key=org.secret))["data"]["providers"]}
+    assert providers["bluesky"]["metrics"] == {
+        "post": ["likes", "comments", "reposts", "quotes", "saves"], "account": ["followers", "following", "posts"],
+        "batchSize": 25, "lookbackDays": None, "minIntervalSeconds": 300,
+    }
+    assert providers["x"]["metrics"]["batchSize"] == 100 and "views" in providers["x"]["metrics"]["post"]
+    for silent in ("telegram", "discord"):
+        assert providers[silent]["metrics"] is None and providers[silent]["capabilities"]["metrics"] is False
+    assert all((p["metrics"] is not None) == p["capabilities"]["metrics"] for p in providers.values())
