@@ -230,8 +230,9 @@ async def test_best_times_grid_in_a_timezone_with_a_minimum_sample_and_a_fallbac
         assert (cells[(0, 10)]["score"], cells[(0, 10)]["samples"]) == (1.0, 12)
         assert (cells[(1, 10)]["score"], cells[(1, 10)]["samples"]) == (0.25, 9)
         assert (cells[(4, 10)]["score"], cells[(4, 10)]["samples"]) == (None, 2)  # below the minimum: no score
-        bad = await api.graphql(BEST, {"tz": "Mars/Olympus"}, key=org.secret)
-        assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+        for wrong in ("Mars/Olympus", "../etc/passwd", "a" * 300, ""):
+            bad = await api.graphql(BEST, {"tz": wrong}, key=org.secret)
+            assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", wrong
 
 
 # -- refreshMetrics -------------------------------------------------------------------------------

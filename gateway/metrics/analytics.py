@@ -144,17 +144,27 @@ def _key_text(value: Any) -> str | None:
 
 
 async def rollup(session: AsyncSession, organization_id: str, filters: AnalyticsFilter, group_by: Sequence[str]) -> Rollup:
-    """The window's totals and, per combination of ``group_by`` keys, its figures (two statements)."""
+    """The window's totals and, per combination of ``group_by`` keys, its figures.
+
+    One scan of the window's rows: the groups partition them, so the totals' sums and counts are
+    the groups' added up; only the number of distinct posts (a post's targets may fall in several
+    groups) is counted again, from ``ix_target_metrics_org_published`` alone.
+    """
     _check(filters)
     keys = _key_columns(session, group_by)
-    total_row = (await session.execute(_where(select(*_aggregates()), organization_id, filters))).one()
-    rollup = Rollup(totals=_group(total_row, {}))
-    if keys:
-        labels = [column for _, column in keys]
-        query = _where(select(*labels, *_aggregates()), organization_id, filters).group_by(*labels).order_by(*labels)
-        for row in (await session.execute(query)).all():
-            rollup.groups.append(_group(row, {name: _key_text(getattr(row, f"k_{name}")) for name, _ in keys}))
-    return rollup
+    if not keys:
+        return Rollup(totals=_group((await session.execute(_where(select(*_aggregates()), organization_id, filters))).one(), {}))
+    labels = [column for _, column in keys]
+    query = _where(select(*labels, *_aggregates()), organization_id, filters).group_by(*labels).order_by(*labels)
+    groups = [_group(row, {name: _key_text(getattr(row, f"k_{name}")) for name, _ in keys}) for row in (await session.execute(query)).all()]
+    posts = (await session.execute(_where(select(func.count(func.distinct(TargetMetrics.post_id))), organization_id, filters))).scalar()
+    return Rollup(totals=_sum(groups, int(posts or 0)), groups=groups)
+
+
+def _sum(groups: Sequence[Group], posts: int) -> Group:
+    reported = {name: sum(g.reported_by[name] for g in groups) for name in POST_FIGURES}
+    figures = {name: (sum(g.figures[name] or 0 for g in groups) if reported[name] else None) for name in POST_FIGURES}
+    return Group({}, posts, sum(g.targets for g in groups), figures, reported)
 
 
 def check_figure(metric: str) -> Any:
@@ -207,7 +217,7 @@ class BestTimes:
 def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file path
         raise BadInput(f"Unknown timezone {name[:60]!r}: use an IANA name such as Europe/Paris.", "timezone") from None
 
 

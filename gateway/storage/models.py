@@ -364,7 +364,8 @@ class TargetMetrics(PostFigures, Base):
 
     __tablename__ = "target_metrics"
     __table_args__ = (
-        Index("ix_target_metrics_org_published", "organization_id", "published_at"),
+        # post_id too: a window's distinct posts are counted from the index alone.
+        Index("ix_target_metrics_org_published", "organization_id", "published_at", "post_id"),
         Index("ix_target_metrics_due", "next_refresh_at"),
     )
 

@@ -107,7 +107,7 @@ def upgrade() -> None:
     with op.batch_alter_table('target_metrics', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_target_metrics_account_id'), ['account_id'], unique=False)
         batch_op.create_index('ix_target_metrics_due', ['next_refresh_at'], unique=False)
-        batch_op.create_index('ix_target_metrics_org_published', ['organization_id', 'published_at'], unique=False)
+        batch_op.create_index('ix_target_metrics_org_published', ['organization_id', 'published_at', 'post_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_target_metrics_post_id'), ['post_id'], unique=False)
 
 
