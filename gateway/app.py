@@ -16,6 +16,7 @@ from starlette.routing import Route, WebSocketRoute
 from gateway.audit.health import scheduler_alive
 from gateway.core import RequestIdMiddleware, internal_error
 from gateway.engine.scheduler import Scheduler
+from gateway.metrics.collector import MetricsCollector
 from gateway.runtime import Runtime
 from gateway.settings import Settings, load_settings
 from gateway.storage import WorkerWatch
@@ -39,6 +40,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             runtime.scheduler = Scheduler(runtime)
             await runtime.heartbeat.beat(runtime.scheduler.worker_id)  # ready from the start: /readyz reads heartbeats
             runtime.scheduler.start()
+            runtime.metrics = MetricsCollector(runtime)
+            runtime.metrics.start()
         else:  # `socialgate worker` processes publish: warn when none does
             watch = WorkerWatch(runtime.database, poll_seconds=settings.scheduler_poll_seconds)
             watch.start()
@@ -47,6 +50,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             if watch is not None:
                 await watch.stop()
+            if runtime.metrics is not None:
+                await runtime.metrics.stop()
             if runtime.scheduler is not None:
                 await runtime.scheduler.stop()
             await runtime.stop()

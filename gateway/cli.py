@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -27,10 +28,12 @@ orgs_app = typer.Typer(help="Manage organizations.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 schema_app = typer.Typer(help="The GraphQL schema.", no_args_is_help=True)
 plugins_app = typer.Typer(help="Installed plugins.", no_args_is_help=True)
+export_app = typer.Typer(help="Export data.", no_args_is_help=True)
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(plugins_app, name="plugins")
 app.add_typer(keys_app, name="keys")
 app.add_typer(schema_app, name="schema")
+app.add_typer(export_app, name="export")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -123,6 +126,7 @@ def worker() -> None:
 
     from gateway.core import configure_logging
     from gateway.engine.scheduler import Scheduler
+    from gateway.metrics.collector import MetricsCollector
     from gateway.outbound import settle_after_startup
     from gateway.runtime import Runtime
 
@@ -134,6 +138,8 @@ def worker() -> None:
         await runtime.start()
         runtime.scheduler = Scheduler(runtime)
         runtime.scheduler.start()
+        runtime.metrics = MetricsCollector(runtime)
+        runtime.metrics.start()
         settle_after_startup()
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -143,6 +149,7 @@ def worker() -> None:
         try:
             await stopping.wait()
         finally:
+            await runtime.metrics.stop()
             await runtime.scheduler.stop()
             await runtime.stop()
 
@@ -250,6 +257,39 @@ def schema_export(
     else:
         output.write_text(sdl)
         err.print(f"wrote {output}")
+
+
+@export_app.command("analytics")
+def export_analytics(
+    org: Annotated[str, typer.Option(help="The organization whose posts are added up.")],
+    from_: Annotated[datetime, typer.Option("--from", help="Posts published from this UTC date or date-time (2026-01-01 or 2026-01-01T09:00:00).")],
+    to: Annotated[datetime, typer.Option(help="…up to, not including (at most 366 days later).")],
+    group_by: Annotated[list[str], typer.Option(help="provider, account, campaign, day or week (repeat for more).")] = [],  # noqa: B006
+    output_format: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    output: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """The analytics rollup as CSV or JSON: one row per group, null figures left empty (CSV) or null (JSON)."""
+    from gateway.metrics.export import write_analytics
+    from gateway.orgs import get_organization
+
+    if output_format not in ("csv", "json"):
+        raise typer.BadParameter("must be csv or json", param_hint="--format")
+
+    async def work(runtime: Any) -> str:
+        async with runtime.database.read() as session:
+            await get_organization(session, org)
+            return await write_analytics(session, org, _utc(from_), _utc(to), group_by, output_format)
+
+    text = _with_runtime(_settings(), work)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+        err.print(f"wrote {output}")
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 @plugins_app.command("list")

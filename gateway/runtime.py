@@ -63,6 +63,8 @@ class Runtime:
         self.account_locks = KeyedLocks()
         # Set by whoever runs the publishing engine in this process (the app's lifespan, `worker`).
         self.scheduler: Any = None
+        # Set beside the scheduler: the metrics collector (gateway.metrics.collector), woken by refreshMetrics.
+        self.metrics: Any = None
         # Whatever scheduler this process runs records that it lives (gateway.storage.worker_heartbeats).
         self.heartbeat = Heartbeat(self.database, poll_seconds=settings.scheduler_poll_seconds)
         self.observer_grace = OBSERVER_GRACE_SECONDS

@@ -57,6 +57,9 @@ EXPECTATIONS = {
     "max_request_bytes": "a number of bytes from 1024 to 67108864",
     "public_introspection": "true or false",
     "audit_retention_days": "a whole number of days from 1 to 3650",
+    "metrics_poll_seconds": "a number of seconds above 0 (at most 3600)",
+    "metrics_raw_days": "an integer from 1 to 365",
+    "metrics_retention_days": "an integer from 0 (keep forever) to 36500",
 }
 SECRET_FIELDS = {"secret_key"}
 # Fields whose refused value may be a URL carrying a password: shown with the password masked.
@@ -145,6 +148,12 @@ class Settings(BaseSettings):
     public_introspection: bool = True
     # How long audit entries (every mutation, gateway.audit) are kept before the pruning chore deletes them.
     audit_retention_days: int = Field(default=365, ge=1, le=3650)
+    # Metrics collection (gateway.metrics), run wherever the scheduler runs: how often it looks
+    # for due reads, how long every reading is kept before thinning to one a day, and when
+    # readings are dropped altogether (0: never).
+    metrics_poll_seconds: float = Field(default=30.0, gt=0, le=3600)
+    metrics_raw_days: int = Field(default=7, ge=1, le=365)
+    metrics_retention_days: int = Field(default=0, ge=0, le=36500)
     # SOCIALGATE_OAUTH_<PROVIDER>_CLIENT_ID/_CLIENT_SECRET by variable name; provider ids are not
     # known before the plugins load, so every such variable is kept and looked up per provider.
     _oauth_variables: dict[str, str] = PrivateAttr(default_factory=dict)

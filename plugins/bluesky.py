@@ -50,7 +50,9 @@ from providers import (
     CredentialField,
     Issue,
     Limits,
+    AccountMetricSnapshot,
     MetricSnapshot,
+    MetricsSpec,
     PostDraft,
     Provider,
     ProviderContext,
@@ -63,6 +65,7 @@ from providers import (
     TextLimit,
     TextUnit,
     hookimpl,
+    reported,
 )
 from providers.http import json_object, raise_for_response, retry_after_seconds, send
 from providers.link_preview import fetch_image, fetch_preview
@@ -392,6 +395,13 @@ class Bluesky(Provider):
     name = "Bluesky"
     description = "Posts, threads and images on Bluesky (any AT Protocol PDS) with an app password."
     capabilities = Capabilities(threads=True, delete=True, metrics=True, reconcile=True)
+    # getPosts' counts are optional in the lexicon: an absent one is None. No views or reach.
+    metrics = MetricsSpec(
+        post=("likes", "comments", "reposts", "quotes", "saves"),
+        account=("followers", "following", "posts"),
+        batch_size=GET_POSTS_BATCH,
+        min_interval_seconds=300,
+    )
     limits = Limits(
         # post.json: text maxGraphemes 300 and maxLength 3000 (atproto string lengths are UTF-8 bytes).
         max_text_length=300,
@@ -542,8 +552,23 @@ class Bluesky(Provider):
         )
         raise_for_xrpc(response, ctx.now())
 
+    async def fetch_account_metrics(self, ctx: ProviderContext) -> AccountMetricSnapshot:
+        """``app.bsky.actor.getProfile`` of the session's DID: followers, follows and posts."""
+        xrpc = Xrpc(ctx)
+        session = await xrpc.session()
+        response = await xrpc.call("GET", "app.bsky.actor.getProfile", params={"actor": session.did})
+        raise_for_xrpc(response, ctx.now())
+        profile = response.json()
+        return AccountMetricSnapshot(
+            captured_at=ctx.now(),
+            followers=reported(profile.get("followersCount")),
+            following=reported(profile.get("followsCount")),
+            posts=reported(profile.get("postsCount")),
+            raw={k: profile.get(k) for k in ("followersCount", "followsCount", "postsCount")},
+        )
+
     async def fetch_metrics(self, ctx: ProviderContext, platform_post_ids: Sequence[str]) -> list[MetricSnapshot]:
-        """Likes, replies and reposts (+ quotes) from getPosts; Bluesky reports no impressions."""
+        """Likes, replies, reposts, quotes and bookmarks from getPosts; Bluesky reports no views."""
         for uri in platform_post_ids:
             parse_post_uri(uri)
         xrpc = Xrpc(ctx)
@@ -567,15 +592,15 @@ def _created_at(plan: Mapping[str, Any], index: int) -> str:
 
 
 def _snapshot(post: Mapping[str, Any], now: datetime) -> MetricSnapshot:
-    counts = {name: post.get(name) for name in ("likeCount", "replyCount", "repostCount", "quoteCount")}
-    reposts, quotes = counts["repostCount"], counts["quoteCount"]
+    counts = {name: post.get(name) for name in ("likeCount", "replyCount", "repostCount", "quoteCount", "bookmarkCount")}
     return MetricSnapshot(
         platform_post_id=str(post["uri"]),
         captured_at=now,
-        likes=counts["likeCount"],
-        comments=counts["replyCount"],
-        # A quote post shares the post with a comment: both are shares.
-        shares=None if reposts is None and quotes is None else (reposts or 0) + (quotes or 0),
+        likes=reported(counts["likeCount"]),
+        comments=reported(counts["replyCount"]),
+        reposts=reported(counts["repostCount"]),
+        quotes=reported(counts["quoteCount"]),
+        saves=reported(counts["bookmarkCount"]),
         raw=counts,
     )
 

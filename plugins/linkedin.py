@@ -36,7 +36,9 @@ from providers import (
     AuthExpired,
     Capabilities,
     Limits,
+    AccountMetricSnapshot,
     MetricSnapshot,
+    MetricsSpec,
     OAuth2Spec,
     Provider,
     ProviderContext,
@@ -49,6 +51,7 @@ from providers import (
     TokenSet,
     Unconfirmed,
     hookimpl,
+    reported,
 )
 from providers.http import json_object, raise_for_response, send
 from providers.oauth import request_tokens
@@ -65,7 +68,12 @@ PAGE_SCOPES = ("w_organization_social", "r_organization_social", "rw_organizatio
 
 MAX_IMAGES = 20  # MS Learn "MultiImage API": a multi-image post holds 2 to 20 images
 # Member post analytics: one call per figure (MS Learn "Member Post Statistics").
-MEMBER_METRICS = {"IMPRESSION": "impressions", "MEMBERS_REACHED": "reach", "RESHARE": "shares", "REACTION": "likes", "COMMENT": "comments"}
+# LinkedIn's impressions are the vocabulary's views; a reshare is a repost.
+MEMBER_METRICS = {"IMPRESSION": "views", "MEMBERS_REACHED": "reach", "RESHARE": "reposts", "REACTION": "likes", "COMMENT": "comments"}
+# organizationalEntityShareStatistics takes many posts per call; we send at most this many.
+PAGE_METRICS_BATCH = 50
+# Organic statistics cover a rolling 12 months (MS Learn "Organization Share Statistics").
+LOOKBACK_DAYS = 365
 
 # The "little text format" reserves these in commentary; unescaped, LinkedIn drops or truncates text.
 RESERVED = frozenset("\\|{}@[]()<>#*_~")
@@ -179,6 +187,8 @@ class LinkedInMember(_LinkedIn):
     description = "Posts to a LinkedIn member's feed."
     AUTHOR_PREFIX = "urn:li:person:"
     auth = OAuth2Spec(authorize_url=AUTHORIZE_URL, token_url=TOKEN_URL, scopes=MEMBER_SCOPES)
+    # One memberCreatorPostAnalytics call per figure and post: small batches.
+    metrics = MetricsSpec(post=tuple(MEMBER_METRICS.values()), batch_size=10, lookback_days=LOOKBACK_DAYS, min_interval_seconds=3600)
     settings = (
         SettingField("visibility", "Visibility", type="choice", choices=("PUBLIC", "CONNECTIONS"), default="PUBLIC"),
         SettingField("disable_reshare", "Disable resharing", type="boolean", default=False),
@@ -202,7 +212,7 @@ class LinkedInMember(_LinkedIn):
         return str(request.settings.get("visibility", "PUBLIC"))
 
     async def fetch_metrics(self, ctx: ProviderContext, platform_post_ids: Sequence[str]) -> list[MetricSnapshot]:
-        """One ``memberCreatorPostAnalytics`` call per figure and post; clicks, views and saves are not reported."""
+        """One ``memberCreatorPostAnalytics`` call per figure and post; clicks and saves are not reported."""
         snapshots = []
         for urn in platform_post_ids:
             figures: dict[str, int | None] = {}
@@ -223,6 +233,13 @@ class LinkedInPage(_LinkedIn):
     description = "Posts to a LinkedIn organization page the member administers."
     AUTHOR_PREFIX = "urn:li:organization:"
     auth = OAuth2Spec(authorize_url=AUTHORIZE_URL, token_url=TOKEN_URL, scopes=PAGE_SCOPES)
+    metrics = MetricsSpec(
+        post=("views", "reach", "likes", "comments", "reposts", "clicks"),
+        account=("followers",),
+        batch_size=PAGE_METRICS_BATCH,
+        lookback_days=LOOKBACK_DAYS,
+        min_interval_seconds=3600,
+    )
     settings = (SettingField("disable_reshare", "Disable resharing", type="boolean", default=False),)
 
     async def _with_identity(self, ctx: ProviderContext, tokens: TokenSet) -> TokenSet:
@@ -260,7 +277,7 @@ class LinkedInPage(_LinkedIn):
         return self.AUTHOR_PREFIX + organization
 
     async def fetch_metrics(self, ctx: ProviderContext, platform_post_ids: Sequence[str]) -> list[MetricSnapshot]:
-        """``organizationalEntityShareStatistics`` for all the posts at once; views and saves are not reported."""
+        """``organizationalEntityShareStatistics`` for all the posts at once; saves are not reported."""
         if not platform_post_ids:
             return []
         organization = await self._author(ctx)
@@ -279,16 +296,26 @@ class LinkedInPage(_LinkedIn):
                 MetricSnapshot(
                     platform_post_id=urn,
                     captured_at=ctx.now(),
-                    impressions=totals.get("impressionCount"),
-                    reach=totals.get("uniqueImpressionsCount"),
-                    likes=totals.get("likeCount"),
-                    comments=totals.get("commentCount"),
-                    shares=totals.get("shareCount"),
-                    clicks=totals.get("clickCount"),
+                    views=reported(totals.get("impressionCount")),
+                    reach=reported(totals.get("uniqueImpressionsCount")),
+                    likes=reported(totals.get("likeCount")),
+                    comments=reported(totals.get("commentCount")),
+                    reposts=reported(totals.get("shareCount")),
+                    clicks=reported(totals.get("clickCount")),
                     raw=element,
                 )
             )
         return snapshots
+
+
+    async def fetch_account_metrics(self, ctx: ProviderContext) -> AccountMetricSnapshot:
+        """``networkSizes`` of the organization with ``COMPANY_FOLLOWED_BY_MEMBER``: the page's followers."""
+        organization = await self._author(ctx)
+        url = f"{API}/rest/networkSizes/{_encoded(organization)}?edgeType=COMPANY_FOLLOWED_BY_MEMBER"
+        response = await send(ctx, "GET", url, headers=_rest_headers(ctx))
+        _raise_for(response)
+        body = response.json()
+        return AccountMetricSnapshot(captured_at=ctx.now(), followers=reported(body.get("firstDegreeSize")), raw=body)
 
 
 # -- requests ------------------------------------------------------------------------------

@@ -40,7 +40,9 @@ from providers import (
     CredentialField,
     Issue,
     Limits,
+    AccountMetricSnapshot,
     MetricSnapshot,
+    MetricsSpec,
     OAuth2Spec,
     PostDraft,
     PostedPart,
@@ -54,6 +56,7 @@ from providers import (
     TokenSet,
     TransientError,
     hookimpl,
+    reported,
     publish_thread,
 )
 from providers.http import raise_for_response, send
@@ -136,11 +139,21 @@ async def _call(ctx: ProviderContext, method: str, path: str, *, publishes: bool
     return response
 
 
+METRICS_BATCH = 40  # GET /api/v1/statuses takes at most 40 id[]
+
+
 class Mastodon(Provider):
     id = "mastodon"
     name = "Mastodon"
     description = "Posts statuses, threads and media to a Mastodon account on any instance."
     capabilities = Capabilities(threads=True, delete=True, metrics=True, reconcile=True)
+    # Only what the instance has seen; no views. quotes_count exists from Mastodon 4.5 on.
+    metrics = MetricsSpec(
+        post=("likes", "comments", "reposts", "quotes"),
+        account=("followers", "following", "posts"),
+        batch_size=METRICS_BATCH,
+        min_interval_seconds=300,
+    )
     limits = Limits(
         max_text_length=DEFAULTS["max_characters"],
         max_media=DEFAULTS["max_media_attachments"],
@@ -252,21 +265,44 @@ class Mastodon(Provider):
                 raise  # a status that is not found is already gone
 
     async def fetch_metrics(self, ctx: ProviderContext, platform_post_ids: Sequence[str]) -> list[MetricSnapshot]:
-        snapshots = []
-        for post_id in platform_post_ids:
-            try:
-                status = (await _call(ctx, "GET", f"/api/v1/statuses/{post_id}")).json()
-            except Rejected as error:
-                if error.code == "NOT_FOUND":
-                    continue  # deleted: the platform no longer knows it
+        """``GET /api/v1/statuses?id[]=…`` (Mastodon 4.3+): the statuses the instance still has, in one call."""
+        if not platform_post_ids:
+            return []
+        params = [("id[]", post_id) for post_id in platform_post_ids]
+        try:
+            statuses = (await _call(ctx, "GET", "/api/v1/statuses", params=params)).json()
+        except Rejected as error:
+            if error.code != "NOT_FOUND":
                 raise
-            snapshots.append(
-                MetricSnapshot(
-                    platform_post_id=post_id, captured_at=ctx.now(), likes=status.get("favourites_count"),
-                    shares=status.get("reblogs_count"), comments=status.get("replies_count"), raw=status,
-                )
+            statuses = await _statuses_one_by_one(ctx, platform_post_ids)  # an instance older than 4.3
+        return [
+            MetricSnapshot(
+                platform_post_id=str(status["id"]), captured_at=ctx.now(), likes=reported(status.get("favourites_count")),
+                comments=reported(status.get("replies_count")), reposts=reported(status.get("reblogs_count")),
+                quotes=reported(status.get("quotes_count")), raw=status,
             )
-        return snapshots
+            for status in statuses
+        ]
+
+    async def fetch_account_metrics(self, ctx: ProviderContext) -> AccountMetricSnapshot:
+        """``verify_credentials``: the account's followers, follows and statuses."""
+        account = (await _call(ctx, "GET", "/api/v1/accounts/verify_credentials")).json()
+        return AccountMetricSnapshot(
+            captured_at=ctx.now(), followers=reported(account.get("followers_count")),
+            following=reported(account.get("following_count")), posts=reported(account.get("statuses_count")),
+        )
+
+
+async def _statuses_one_by_one(ctx: ProviderContext, platform_post_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """``GET /api/v1/statuses/:id`` for each id; a deleted status is left out."""
+    found = []
+    for post_id in platform_post_ids:
+        try:
+            found.append((await _call(ctx, "GET", f"/api/v1/statuses/{post_id}")).json())
+        except Rejected as error:
+            if error.code != "NOT_FOUND":
+                raise
+    return found
 
 
 def status_body(text: str, media_ids: list[str], reply_to: str | None, settings: Any) -> dict[str, Any]:

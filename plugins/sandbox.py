@@ -37,7 +37,9 @@ from providers import (
     Capabilities,
     CredentialField,
     Limits,
+    AccountMetricSnapshot,
     MetricSnapshot,
+    MetricsSpec,
     Money,
     Provider,
     ProviderContext,
@@ -196,6 +198,14 @@ class Sandbox(Provider):
     )
     settings = (SettingField("visibility", "Visibility", type="choice", choices=("public", "private"), default="public"),)
     ads = SandboxAds()
+    # Video watch time and quotes stay unreported, so demos show a null beside the figures.
+    metrics = MetricsSpec(
+        post=("views", "reach", "likes", "comments", "shares", "reposts", "saves", "clicks"),
+        account=("followers", "following", "posts"),
+        batch_size=100,
+        lookback_days=90,
+        min_interval_seconds=60,
+    )
 
     async def connect(self, ctx: ProviderContext, credentials: dict[str, str]) -> AccountProfile:
         handle = credentials.get("handle") or DEFAULT_HANDLE
@@ -258,27 +268,42 @@ class Sandbox(Provider):
             snapshots.append(_metrics(post_id, datetime.fromisoformat(post["published_at"]), now))
         return snapshots
 
+    async def fetch_account_metrics(self, ctx: ProviderContext) -> AccountMetricSnapshot:
+        await _fail_if_configured(ctx, "metrics")
+        return await _account_metrics(ctx)
+
 
 def _metrics(post_id: str, published_at: datetime, now: datetime) -> MetricSnapshot:
     """Figures that grow linearly with the minutes since publishing, at a pace set by the post id.
 
-    Views stay None: the sandbox, like X or LinkedIn for text posts, does not report them.
+    Quotes and video watch time stay None: the sandbox, like most platforms for a text post, does
+    not report them — a null the API must carry through, never a zero.
     """
     minutes = max(0, int((now - published_at).total_seconds() // 60))
     pace = 8 + zlib.crc32(post_id.encode()) % 7
-    impressions = pace * 5 * minutes
+    views = pace * 5 * minutes
     return MetricSnapshot(
         platform_post_id=post_id,
         captured_at=now,
-        impressions=impressions,
-        reach=impressions * 7 // 10,
-        likes=impressions // 20,
-        comments=impressions // 150,
-        shares=impressions // 200,
-        saves=impressions // 250,
-        clicks=impressions // 40,
+        views=views,
+        reach=views * 7 // 10,
+        likes=views // 20,
+        comments=views // 150,
+        shares=views // 300,
+        reposts=views // 200,
+        saves=views // 250,
+        clicks=views // 40,
         raw={"minutes_since_publish": minutes, "pace": pace},
     )
+
+
+async def _account_metrics(ctx: ProviderContext) -> AccountMetricSnapshot:
+    """Followers grow by one an hour from a base set by the handle; posts counts what was published."""
+    now = ctx.now()
+    posts = [value for _, value in await ctx.store.list(POSTS, limit=10_000) if value.get("deleted_at") is None]
+    base = 100 + zlib.crc32(_handle(ctx).encode()) % 900
+    hours = int(now.timestamp() // 3600) % 10_000
+    return AccountMetricSnapshot(captured_at=now, followers=base + hours, following=base // 3, posts=len(posts))
 
 
 @hookimpl

@@ -39,7 +39,9 @@ from providers import (
     Capabilities,
     Issue,
     Limits,
+    AccountMetricSnapshot,
     MetricSnapshot,
+    MetricsSpec,
     OAuth2Spec,
     PostDraft,
     PostedPart,
@@ -55,6 +57,7 @@ from providers import (
     TransientError,
     Unconfirmed,
     hookimpl,
+    reported,
     publish_thread,
 )
 from providers.http import json_object, raise_for_response, send
@@ -106,6 +109,13 @@ class X(Provider):
         ),
     )
     auth = OAuth2Spec(authorize_url=AUTHORIZE_URL, token_url=TOKEN_URL, scopes=SCOPES, pkce=True)
+    # views (impression_count) and clicks (url_link_clicks) are private figures: null after 30 days.
+    metrics = MetricsSpec(
+        post=("views", "likes", "comments", "reposts", "quotes", "saves", "clicks"),
+        account=("followers", "following", "posts"),
+        batch_size=METRICS_BATCH,
+        min_interval_seconds=900,
+    )
 
     def check_draft(self, draft: PostDraft) -> list[Issue]:
         """X takes up to four images, or one GIF, or one video — never a mix."""
@@ -189,6 +199,19 @@ class X(Provider):
                 body = await _get_json(ctx, f"{API}/tweets", params={"ids": ",".join(batch), "tweet.fields": fields})
                 snapshots += [_snapshot(post, now) for post in body.get("data", [])]
         return snapshots
+
+    async def fetch_account_metrics(self, ctx: ProviderContext) -> AccountMetricSnapshot:
+        """``GET /2/users/me?user.fields=public_metrics``: followers, following and posts (tweet_count)."""
+        user = (await _get_json(ctx, f"{API}/users/me", params={"user.fields": "public_metrics"})).get("data") or {}
+        public = user.get("public_metrics") or {}
+        return AccountMetricSnapshot(
+            captured_at=ctx.now(),
+            followers=reported(public.get("followers_count")),
+            following=reported(public.get("following_count")),
+            posts=reported(public.get("tweet_count")),
+            extra={"listed": reported(public.get("listed_count"))},
+            raw=public,
+        )
 
     async def reconcile(self, ctx: ProviderContext, request: PublishRequest) -> PublishResult | None:
         """Find the posts of ``request`` among the account's recent posts; None when they are not all there.
@@ -347,18 +370,22 @@ def _is_recent(post_id: str, now: datetime) -> bool:
 
 
 def _snapshot(post: dict[str, Any], now: datetime) -> MetricSnapshot:
+    """Public figures always (views from the public impression_count when the organic one is gone);
+    link and profile clicks only from the private figures X sends for posts under 30 days."""
     public = post.get("public_metrics") or {}
     private = post.get("non_public_metrics") or {}
-    shares = [public[k] for k in ("retweet_count", "quote_count") if k in public]
+    organic = post.get("organic_metrics") or {}
     return MetricSnapshot(
         platform_post_id=post["id"],
         captured_at=now,
-        impressions=private.get("impression_count", public.get("impression_count")),
-        likes=public.get("like_count"),
-        comments=public.get("reply_count"),
-        shares=sum(shares) if shares else None,
-        saves=public.get("bookmark_count"),
-        clicks=private.get("url_link_clicks"),
+        views=reported(organic.get("impression_count", private.get("impression_count", public.get("impression_count")))),
+        likes=reported(public.get("like_count")),
+        comments=reported(public.get("reply_count")),
+        reposts=reported(public.get("retweet_count")),
+        quotes=reported(public.get("quote_count")),
+        saves=reported(public.get("bookmark_count")),
+        clicks=reported(private.get("url_link_clicks")),
+        extra={"user_profile_clicks": reported(private.get("user_profile_clicks"))},
         raw=post,
     )
 

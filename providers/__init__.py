@@ -5,7 +5,7 @@ Start with ``docs/writing-a-provider.md``. The pieces:
 - ``Provider`` (subclass it) and its declarations: ``Capabilities``, ``Limits`` (+ ``TextUnit``),
   ``OAuth2Spec`` or ``CredentialField`` forms, ``SettingField``.
 - Call types: ``PublishRequest``/``PublishMedia``/``ThreadPart`` in, ``PublishResult``,
-  ``MetricSnapshot``, ``TokenSet``, ``AccountProfile`` out; ``ProviderContext`` for every call.
+  ``MetricSnapshot``/``AccountMetricSnapshot`` (declared by a ``MetricsSpec``), ``TokenSet``, ``AccountProfile`` out; ``ProviderContext`` for every call.
 - Errors: ``RateLimited``, ``TransientError``, ``AuthExpired``, ``Rejected``, ``Unconfirmed``.
 - ``hookimpl``: the marker for ``register_providers``, ``validate_post`` and ``on_event``.
 - ``publish_thread`` (+ ``PostedPart``): post a thread as a chain of replies, resumable after a failure.
@@ -19,7 +19,6 @@ from providers.calls import (
     Event,
     FileSource,
     MediaSource,
-    MetricSnapshot,
     PublishMedia,
     PublishRequest,
     PublishResult,
@@ -46,6 +45,15 @@ from providers.errors import (
     Unconfirmed,
 )
 from providers.hookspecs import hookimpl
+from providers.metrics import (
+    ACCOUNT_FIGURES,
+    ENGAGEMENT_FIGURES,
+    POST_FIGURES,
+    AccountMetricSnapshot,
+    MetricSnapshot,
+    MetricsSpec,
+    reported,
+)
 from providers.provider import Provider
 from providers.store import MemoryProviderStore, ProviderStore
 from providers.text import TextUnit, measure
@@ -53,6 +61,7 @@ from providers.threads import PostedPart, publish_thread
 from providers.validation import DraftMedia, Issue, PostDraft, validate_credentials, validate_draft
 
 __all__ = [
+    "ACCOUNT_FIGURES", "ENGAGEMENT_FIGURES", "POST_FIGURES", "AccountMetricSnapshot", "MetricsSpec", "reported",
     "AccountProfile", "AdCampaignRecord", "AdCampaignSpec", "AdInsight", "AdsAdapter", "AuthExpired",
     "BytesSource", "CallPhase", "Capabilities", "CredentialField", "DraftMedia", "Event", "FileSource", "Issue",
     "Limits", "MediaSource", "MemoryProviderStore", "MetricSnapshot", "Money", "NotSupported",

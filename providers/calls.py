@@ -10,6 +10,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
+from providers.metrics import AccountMetricSnapshot, MetricSnapshot
+
+__all__ = ["AccountMetricSnapshot", "MetricSnapshot"]  # re-exported: they were first defined here
+
 DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024
 
 
@@ -114,25 +118,6 @@ class PublishResult:
     url: str | None = None
     raw: Any = None
     thread_post_ids: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class MetricSnapshot:
-    """A post's figures at one moment. None means the platform does not report it — not zero."""
-
-    platform_post_id: str
-    captured_at: datetime
-    impressions: int | None = None
-    reach: int | None = None
-    views: int | None = None
-    likes: int | None = None
-    comments: int | None = None
-    shares: int | None = None
-    saves: int | None = None
-    clicks: int | None = None
-    raw: Any = None
-
-    FIGURES = ("impressions", "reach", "views", "likes", "comments", "shares", "saves", "clicks")
 
 
 @dataclass(frozen=True)

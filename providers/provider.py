@@ -21,10 +21,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from providers.ads import AdsAdapter
-from providers.calls import AccountProfile, MetricSnapshot, PublishRequest, PublishResult, TokenSet
+from providers.calls import AccountProfile, PublishRequest, PublishResult, TokenSet
 from providers.context import ProviderContext
 from providers.declarations import Capabilities, CredentialField, Limits, OAuth2Spec, SettingField
 from providers.errors import NotSupported
+from providers.metrics import AccountMetricSnapshot, MetricSnapshot, MetricsSpec
 
 if TYPE_CHECKING:
     from providers.validation import Issue, PostDraft
@@ -32,12 +33,13 @@ if TYPE_CHECKING:
 AuthKind = Literal["oauth2", "credentials", "none"]
 Auth = OAuth2Spec | tuple[CredentialField, ...]
 
-DECLARATIONS = ("id", "name", "capabilities", "limits", "auth", "settings", "ads")
+DECLARATIONS = ("id", "name", "capabilities", "limits", "auth", "settings", "ads", "metrics")
 
 # Optional operations, and the capability (or auth kind) that promises each one.
 OPTIONAL_OPERATIONS = {
     "delete": "capabilities.delete",
     "fetch_metrics": "capabilities.metrics",
+    "fetch_account_metrics": "metrics.account",
     "reconcile": "capabilities.reconcile",
     "refresh_token": "auth.refreshable",
     "exchange_code": "auth is OAuth2Spec",
@@ -55,6 +57,8 @@ class Provider:
     auth: ClassVar[Auth] = ()
     settings: ClassVar[tuple[SettingField, ...]] = ()
     ads: ClassVar[AdsAdapter | None] = None
+    # What the provider reads (``providers.metrics``); set exactly when ``capabilities.metrics``.
+    metrics: ClassVar[MetricsSpec | None] = None
     description: ClassVar[str] = ""
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -100,8 +104,16 @@ class Provider:
         raise NotSupported(self.id, "delete")
 
     async def fetch_metrics(self, ctx: ProviderContext, platform_post_ids: Sequence[str]) -> list[MetricSnapshot]:
-        """Current figures of published posts, one snapshot per id the platform still knows."""
+        """Current figures of published posts, one snapshot per id the platform still knows.
+
+        The gateway passes at most ``metrics.batch_size`` ids, all of one account: read them in
+        as few requests as the platform allows. A figure the answer does not carry stays None.
+        """
         raise NotSupported(self.id, "metrics")
+
+    async def fetch_account_metrics(self, ctx: ProviderContext) -> AccountMetricSnapshot:
+        """The account's totals now (followers, following, posts) for the figures in ``metrics.account``."""
+        raise NotSupported(self.id, "account metrics")
 
     async def reconcile(self, ctx: ProviderContext, request: PublishRequest) -> PublishResult | None:
         """After ``Unconfirmed`` or a crash mid-call: the post if the platform has it, else None."""

@@ -37,10 +37,12 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
+import pytest
 
 from providers.calls import BytesSource, PublishMedia, PublishRequest, PublishResult, ThreadPart
 from providers.context import ProviderContext, new_http_client
 from providers.declarations import TextLimit
+from providers.metrics import ACCOUNT_FIGURES, POST_FIGURES, AccountMetricSnapshot, MetricSnapshot
 from providers.errors import AuthExpired, ProviderError, RateLimited, Rejected, TransientError, Unconfirmed
 from providers.provider import Provider
 from providers.store import MemoryProviderStore, ProviderStore
@@ -259,6 +261,17 @@ class ProviderConformance:
     # Records, keyed by (kind, key), the account's store holds before each scripted publish: what
     # an earlier call kept (a provider that reuses a login session keeps it there).
     stored: Mapping[tuple[str, str], Mapping[str, Any]] = {}
+    # Metrics, for a provider that declares ``metrics``: the post ids read, the platform's real
+    # answer to them, and each id's expected figures (a figure left out is expected None).
+    metrics_ids: Sequence[str] = ()
+    metrics_success: Sequence[Step] = ()
+    expected_metrics: Mapping[str, Mapping[str, int | None]] = {}
+    # The same answer with one counter left out, and the (id, figure) that must then be None, not 0.
+    metrics_omitting: Sequence[Step] = ()
+    omitted_figure: tuple[str, str] | None = None
+    # The platform's real answer for the account's totals, and the figures expected of it.
+    account_metrics_success: Sequence[Step] = ()
+    expected_account_metrics: Mapping[str, int | None] = {}
 
     # -- for the author ---------------------------------------------------------------------
 
@@ -312,7 +325,75 @@ class ProviderConformance:
         settings = {s.name: _a_valid_value(s) for s in self.provider.settings if s.required and s.default is None}
         return PostDraft(text="hello", media=media, settings=settings)
 
+    def scripted_metrics(self, steps: Sequence[Step]) -> list[MetricSnapshot]:
+        """``fetch_metrics(metrics_ids)`` against ``steps``; fails on an error or an unused answer."""
+        outcome = self.run(
+            call_scripted(
+                self.provider, steps, lambda ctx: self.provider.fetch_metrics(ctx, list(self.metrics_ids)),
+                credentials=self.credentials, store=MemoryProviderStore(self.stored),
+            )
+        )
+        assert outcome.error is None, f"fetch_metrics raised {outcome.error!r}"
+        assert len(outcome.sent) == len(steps), f"{len(steps) - len(outcome.sent)} scripted metrics answers unused"
+        assert all(isinstance(s, MetricSnapshot) for s in outcome.result), "fetch_metrics returns MetricSnapshot objects"
+        return list(outcome.result)
+
+    def _metrics_declared(self) -> Any:
+        spec = self.provider.metrics
+        if spec is None or not self.uses_http:
+            pytest.skip("the provider reads no metrics from a platform")
+        return spec
+
     # -- the checks -------------------------------------------------------------------------
+
+    def test_metrics_map_the_platform_answer(self) -> None:
+        spec = self._metrics_declared()
+        if not spec.post:
+            pytest.skip("the provider reads no post figures")
+        assert self.metrics_ids and self.metrics_success and self.expected_metrics, (
+            "script the platform's real metrics answer: metrics_ids, metrics_success, expected_metrics"
+        )
+        assert len(self.metrics_ids) <= spec.batch_size, "metrics_ids must fit in one batch"
+        snapshots = {s.platform_post_id: s for s in self.scripted_metrics(self.metrics_success)}
+        assert set(snapshots) == set(self.expected_metrics), f"snapshots for {sorted(snapshots)}, expected {sorted(self.expected_metrics)}"
+        for post_id, expected in self.expected_metrics.items():
+            unknown = set(expected) - set(POST_FIGURES)
+            assert not unknown, f"expected_metrics names figures outside the vocabulary: {sorted(unknown)}"
+            wanted = {name: expected.get(name) for name in POST_FIGURES}
+            assert snapshots[post_id].figures() == wanted, f"{post_id}: mapped {snapshots[post_id].figures()}, expected {wanted}"
+            undeclared = {n for n, v in snapshots[post_id].figures().items() if v is not None and n not in spec.post}
+            assert not undeclared, f"{post_id}: figures {sorted(undeclared)} are reported but not declared in metrics.post"
+
+    def test_a_counter_the_platform_omits_is_none_not_zero(self) -> None:
+        spec = self._metrics_declared()
+        if not spec.post:
+            pytest.skip("the provider reads no post figures")
+        assert self.metrics_omitting and self.omitted_figure, (
+            "script an answer that leaves one counter out (metrics_omitting) and name it in omitted_figure=(id, figure)"
+        )
+        post_id, figure = self.omitted_figure
+        assert figure in spec.post, f"{figure} is not a figure the provider declares"
+        snapshots = {s.platform_post_id: s for s in self.scripted_metrics(self.metrics_omitting)}
+        assert post_id in snapshots, f"no snapshot for {post_id}"
+        assert getattr(snapshots[post_id], figure) is None, f"{post_id}: an omitted {figure} became {getattr(snapshots[post_id], figure)!r}, not None"
+
+    def test_account_metrics_map_the_platform_answer(self) -> None:
+        spec = self._metrics_declared()
+        if not spec.account:
+            pytest.skip("the provider reads no account figures")
+        assert self.account_metrics_success and self.expected_account_metrics, (
+            "script the platform's real answer for the account's totals: account_metrics_success, expected_account_metrics"
+        )
+        outcome = self.run(
+            call_scripted(
+                self.provider, self.account_metrics_success, self.provider.fetch_account_metrics,
+                credentials=self.credentials, store=MemoryProviderStore(self.stored),
+            )
+        )
+        assert outcome.error is None, f"fetch_account_metrics raised {outcome.error!r}"
+        assert isinstance(outcome.result, AccountMetricSnapshot)
+        wanted = {name: self.expected_account_metrics.get(name) for name in ACCOUNT_FIGURES}
+        assert outcome.result.figures() == wanted, f"mapped {outcome.result.figures()}, expected {wanted}"
 
     def test_declarations_are_consistent(self) -> None:
         issues = check_declarations(self.provider)

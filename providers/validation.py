@@ -328,8 +328,28 @@ def check_declarations(provider: Provider) -> list[Issue]:
             issues.append(
                 Issue(("capabilities", capability), "UNDECLARED_OPERATION", f"{operation} is implemented but capabilities.{capability} is false")
             )
+    issues += _metrics_issues(provider)
     if capabilities.ads != (provider.ads is not None):
         issues.append(Issue(("capabilities", "ads"), "INCONSISTENT_CAPABILITIES", "capabilities.ads must be true exactly when ads is set"))
     if not capabilities.publish:
         issues.append(Issue(("capabilities", "publish"), "INCONSISTENT_CAPABILITIES", "every provider publishes"))
+    return issues
+
+
+def _metrics_issues(provider: Provider) -> list[Issue]:
+    """``metrics`` is declared exactly with ``capabilities.metrics``, sound, and backed by operations."""
+    spec = provider.metrics
+    if spec is None:
+        if provider.capabilities.metrics:
+            return [Issue(("metrics",), "MISSING_METRICS_SPEC", "capabilities.metrics needs a MetricsSpec saying which figures are read")]
+        return []
+    issues = [Issue(("metrics", name), "INVALID_METRICS_SPEC", message) for name, message in spec.problems()]
+    if not provider.capabilities.metrics:
+        issues.append(Issue(("metrics",), "UNDECLARED_OPERATION", "a MetricsSpec is declared but capabilities.metrics is false"))
+    if spec.account and not provider.implements("fetch_account_metrics"):
+        issues.append(Issue(("metrics", "account"), "MISSING_OPERATION", "account figures need fetch_account_metrics implemented"))
+    if provider.implements("fetch_account_metrics") and not spec.account:
+        issues.append(Issue(("metrics", "account"), "UNDECLARED_OPERATION", "fetch_account_metrics is implemented but metrics.account is empty"))
+    if not spec.post and provider.implements("fetch_metrics"):
+        issues.append(Issue(("metrics", "post"), "UNDECLARED_OPERATION", "fetch_metrics is implemented but metrics.post is empty"))
     return issues

@@ -15,6 +15,7 @@ from gateway.core import UserError
 from gateway.events import BusEvent
 from gateway.storage import Account as AccountRow
 from schema.context import Info
+from schema.metrics import AccountMetricsType, account_metrics
 from schema.payloads import UserErrorType, collect_user_errors, run_create, run_mutation
 from schema.relay import Connection, Node, nodes_resolver, page_request, read_many, read_one
 
@@ -38,6 +39,10 @@ class AccountType(Node):
     metadata: JSON
     created_at: datetime
     disconnected_at: datetime | None
+
+    @strawberry.field(description="The account's followers, following and posts over time (needs analytics:read).")
+    def metrics(self, info: Info) -> AccountMetricsType:
+        return account_metrics(info, str(self.id))
 
     @classmethod
     def from_row(cls, row: AccountRow) -> AccountType:

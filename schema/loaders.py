@@ -14,6 +14,7 @@ from gateway.audit.attempts import attempts_of
 from gateway.content import targets_of
 from gateway.runtime import Runtime
 from gateway.storage import Account, ApprovalEntry, Attempt, MediaAsset, Target
+from schema.metrics_loaders import MetricsLoaders
 
 
 class Loaders:
@@ -25,6 +26,7 @@ class Loaders:
         self.targets_by_post: DataLoader[str, list[Target]] = DataLoader(self._load_targets)
         self.attempts_by_target: DataLoader[str, list[Attempt]] = DataLoader(self._load_attempts)
         self.approval_threads: DataLoader[str, list[ApprovalEntry]] = DataLoader(self._load_threads)
+        self.metrics = MetricsLoaders(runtime, organization_id)
 
     def _load_by_id(self, model: Any) -> Callable[[Sequence[str]], Any]:
         async def load(ids: Sequence[str]) -> list[Any]:

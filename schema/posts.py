@@ -20,6 +20,7 @@ from schema.accounts import AccountType
 from schema.approvals import PostApprovalType, approval_of
 from schema.context import Info
 from schema.media import MediaAssetType
+from schema.metrics import PostMetricsType, TargetMetricsType, post_metrics, target_metrics
 from schema.payloads import UserErrorType, collect_user_errors, run_create, run_mutation
 from schema.relay import Connection, Node, nodes_resolver, page_request, read_many, read_one
 
@@ -110,6 +111,9 @@ class TargetType(Node):
     @strawberry.field(description="Every provider call made for this target, oldest first.")
     async def attempts(self, info: Info) -> list[AttemptType]:
         return [AttemptType.from_row(row) for row in await info.context.loaders.attempts_by_target.load(str(self.id))]
+    @strawberry.field(description="The target's figures once published (needs analytics:read).")
+    def metrics(self, info: Info) -> TargetMetricsType:
+        return target_metrics(info, str(self.id))
 
     @strawberry.field(description="The account this target publishes to (needs accounts:read).")
     async def account(self, info: Info) -> AccountType | None:
@@ -158,6 +162,9 @@ class PostType(Node):
     @strawberry.field(description="The approval state, the stage it waits at and the comment thread.")
     async def approval(self, info: Info) -> PostApprovalType:
         return approval_of(self.row, await info.context.loaders.approval_threads.load(self.row.id))
+    @strawberry.field(description="The post's figures summed over its targets (needs analytics:read).")
+    def metrics(self, info: Info) -> PostMetricsType:
+        return post_metrics(info, self.row.id)
 
     @strawberry.field(description="The post's media (needs media:read).")
     async def media(self, info: Info) -> list[MediaAssetType]:

@@ -9,6 +9,7 @@ from gateway.accounts import callback_url
 from gateway.runtime import Runtime
 from providers import CredentialField, OAuth2Spec, Provider, SettingField
 from schema.context import Info
+from schema.metrics import ProviderMetricsType
 
 
 @strawberry.type
@@ -110,6 +111,7 @@ class ProviderType:
         description="Whether accounts can be connected: an OAuth provider needs its client id and secret set on the gateway "
         "(SOCIALGATE_OAUTH_<PROVIDER>_CLIENT_ID and _CLIENT_SECRET)."
     )
+    metrics: ProviderMetricsType | None = strawberry.field(description="The figures it reads; null when it reads none.")
 
     @classmethod
     def from_provider(cls, provider: Provider, runtime: Runtime) -> ProviderType:
@@ -135,6 +137,7 @@ class ProviderType:
             ),
             auth=_auth(provider, runtime),
             setting_fields=[_setting(s) for s in provider.settings],
+            metrics=ProviderMetricsType.of(provider.metrics),
         )
 
 

@@ -33,6 +33,7 @@ from schema.errors import ErrorShaping
 from schema.introspection import PrivateIntrospection
 from schema.jobs import JobQuery, PublishingMutation
 from schema.media import MediaMutation, MediaQuery
+from schema.metrics import MetricsMutation, MetricsQuery
 from schema.organizations import OrganizationMutation, OrganizationQuery
 from schema.posts import PostMutation, PostQuery
 from schema.providers import ProviderQuery
@@ -69,11 +70,11 @@ class CoreQuery:
 
 QUERIES: tuple[type, ...] = (
     CoreQuery, OrganizationQuery, ApiKeyQuery, ProviderQuery, AccountQuery, ConnectionQuery, MediaQuery, PostQuery, JobQuery,
-    AuditQuery, HealthQuery, ApprovalQuery, CalendarQuery,
+    AuditQuery, HealthQuery, ApprovalQuery, CalendarQuery, MetricsQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     OrganizationMutation, ApiKeyMutation, AccountMutation, ConnectionMutation, MediaMutation, PostMutation, PublishingMutation,
-    ControlMutation, ApprovalMutation, CalendarMutation,
+    ControlMutation, ApprovalMutation, CalendarMutation, MetricsMutation,
 )
 
 

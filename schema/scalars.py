@@ -9,6 +9,7 @@ naming the variable. The name, description and output are Strawberry's, so the S
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import NewType
 
 import dateutil.parser
 from strawberry.schema.types.base_scalars import DateTimeDefinition, wrap_parser
@@ -35,4 +36,15 @@ DATETIME = ScalarDefinition(
     origin=datetime,
 )
 
-SCALAR_OVERRIDES = {datetime: DATETIME}
+# A counter that may pass 32 bits (GraphQL's Int stops at 2^31 - 1; a viral post's views do not).
+Count = NewType("Count", int)
+COUNT = ScalarDefinition(
+    name="Count",
+    description="A whole number that may exceed 32 bits (a view count), sent as a JSON number.",
+    specified_by_url=None,
+    serialize=int,
+    parse_value=int,
+    parse_literal=None,
+)
+
+SCALAR_OVERRIDES = {datetime: DATETIME, Count: COUNT}

@@ -142,3 +142,117 @@ def test_platform_failures_stay_outcomes():
     outcome = asyncio.run(call_scripted(Poster(), [httpx.ConnectError("refused")], refused))
     assert isinstance(outcome.error, httpx.ConnectError)
     assert [request_line(r) for r in outcome.sent] == ["GET https://p.example/a"]
+
+
+# --- metrics ---------------------------------------------------------------------------------
+
+STATS_URL = "https://p.example/v1/stats"
+STATS = {"posts": [{"id": "1", "likes": 4, "replies": 2}, {"id": "2", "likes": 0, "replies": 5}]}
+STATS_WITHOUT_LIKES = {"posts": [{"id": "1", "replies": 2}, {"id": "2", "likes": 0, "replies": 5}]}
+
+
+class CountingPoster(Poster):
+    """Reads likes and comments in one batched request; an absent counter stays None. The reference."""
+
+    capabilities = providers.Capabilities(metrics=True)
+    metrics = providers.MetricsSpec(post=("likes", "comments"), account=("followers",), batch_size=25)
+
+    async def fetch_metrics(self, ctx, ids):
+        response = await send(ctx, "GET", STATS_URL, params={"ids": ",".join(ids)})
+        raise_for_response(response)
+        return [self.snapshot(ctx, post) for post in response.json()["posts"]]
+
+    def snapshot(self, ctx, post):
+        return providers.MetricSnapshot(
+            platform_post_id=post["id"], captured_at=ctx.now(),
+            likes=providers.reported(post.get("likes")), comments=providers.reported(post.get("replies")),
+        )
+
+    async def fetch_account_metrics(self, ctx):
+        response = await send(ctx, "GET", "https://p.example/v1/me")
+        return providers.AccountMetricSnapshot(captured_at=ctx.now(), followers=response.json().get("followers"))
+
+
+class ZeroFillingCounter(CountingPoster):
+    """Reports a counter the platform left out as 0: the bug the kit exists to catch."""
+
+    def snapshot(self, ctx, post):
+        return providers.MetricSnapshot(
+            platform_post_id=post["id"], captured_at=ctx.now(), likes=post.get("likes", 0), comments=post.get("replies", 0)
+        )
+
+
+class OverReportingCounter(CountingPoster):
+    """Fills in views although its spec does not declare them."""
+
+    def snapshot(self, ctx, post):
+        return providers.MetricSnapshot(
+            platform_post_id=post["id"], captured_at=ctx.now(), views=0,
+            likes=providers.reported(post.get("likes")), comments=providers.reported(post.get("replies")),
+        )
+
+
+def metrics_kit_for(plugin):
+    class Kit(ProviderConformance):
+        provider = plugin
+        metrics_ids = ["1", "2"]
+        metrics_success = [reply(200, json=STATS)]
+        expected_metrics = {"1": {"likes": 4, "comments": 2}, "2": {"likes": 0, "comments": 5}}
+        metrics_omitting = [reply(200, json=STATS_WITHOUT_LIKES)]
+        omitted_figure = ("1", "likes")
+        account_metrics_success = [reply(200, json={"followers": 12})]
+        expected_account_metrics = {"followers": 12}
+
+    return Kit()
+
+
+def test_the_metrics_checks_pass_a_provider_that_keeps_null_apart_from_zero():
+    kit = metrics_kit_for(CountingPoster())
+    kit.test_declarations_are_consistent()
+    kit.test_metrics_map_the_platform_answer()
+    kit.test_a_counter_the_platform_omits_is_none_not_zero()
+    kit.test_account_metrics_map_the_platform_answer()
+
+
+def test_the_metrics_checks_fail_a_provider_that_turns_an_omitted_counter_into_zero():
+    kit = metrics_kit_for(ZeroFillingCounter())
+    kit.test_metrics_map_the_platform_answer()  # every counter present: nothing to see
+    with pytest.raises(AssertionError, match="an omitted likes became 0, not None"):
+        kit.test_a_counter_the_platform_omits_is_none_not_zero()
+
+
+def test_the_metrics_checks_fail_a_figure_reported_but_not_declared():
+    with pytest.raises(AssertionError, match="views"):
+        metrics_kit_for(OverReportingCounter()).test_metrics_map_the_platform_answer()
+
+
+def test_the_metrics_checks_demand_a_script_from_a_provider_that_declares_metrics():
+    class Unscripted(ProviderConformance):
+        provider = CountingPoster()
+
+    with pytest.raises(AssertionError, match="script an answer that leaves one counter out"):
+        Unscripted().test_a_counter_the_platform_omits_is_none_not_zero()
+    with pytest.raises(AssertionError, match="script the platform's real metrics answer"):
+        Unscripted().test_metrics_map_the_platform_answer()
+
+
+@pytest.mark.parametrize(
+    ("spec", "capable", "code"),
+    [
+        (None, True, "MISSING_METRICS_SPEC"),
+        (providers.MetricsSpec(post=("likes",)), False, "UNDECLARED_OPERATION"),
+        (providers.MetricsSpec(post=("impressions",)), True, "INVALID_METRICS_SPEC"),
+        (providers.MetricsSpec(post=("likes",), batch_size=0), True, "INVALID_METRICS_SPEC"),
+    ],
+)
+def test_declarations_check_the_metrics_spec(spec, capable, code):
+    class Declared(CountingPoster):
+        capabilities = providers.Capabilities(metrics=capable)
+        metrics = spec
+
+    if not capable:
+        Declared.fetch_metrics = providers.Provider.fetch_metrics
+        Declared.fetch_account_metrics = providers.Provider.fetch_account_metrics
+    from providers.validation import check_declarations
+
+    assert code in {issue.code for issue in check_declarations(Declared())}

@@ -92,18 +92,30 @@ async def test_metrics_grow_deterministically_and_stop_at_delete(runtime, now):
     ctx = context(runtime)
     post_id = (await Sandbox().publish(ctx, request())).platform_post_id
     (at_publish,) = await Sandbox().fetch_metrics(ctx, [post_id])
-    assert at_publish.impressions == 0 and at_publish.views is None  # not reported, not zero
+    assert at_publish.views == 0 and at_publish.quotes is None and at_publish.video_watch_seconds is None  # not reported, not zero
     now["at"] = FIXED_NOW + timedelta(minutes=10)
     (later,) = await Sandbox().fetch_metrics(ctx, [post_id])
     now["at"] = FIXED_NOW + timedelta(minutes=20)
     (latest,) = await Sandbox().fetch_metrics(ctx, [post_id])
-    assert 0 < later.impressions < latest.impressions
-    assert latest.impressions == 2 * later.impressions  # linear in the minutes since publishing
-    assert later.likes == later.impressions // 20 and later.reach == later.impressions * 7 // 10
+    assert 0 < later.views < latest.views
+    assert latest.views == 2 * later.views  # linear in the minutes since publishing
+    assert later.likes == later.views // 20 and later.reach == later.views * 7 // 10 and later.reposts == later.views // 200
     assert (await Sandbox().fetch_metrics(ctx, [post_id]))[0] == latest  # same time, same figures
     await Sandbox().delete(ctx, post_id)
     await Sandbox().delete(ctx, post_id)  # deleting twice is fine
     assert await Sandbox().fetch_metrics(ctx, [post_id, "sb_unknown"]) == []
+
+
+async def test_account_metrics_grow_with_the_hours_and_count_live_posts(runtime, now):
+    ctx = context(runtime)
+    before = await Sandbox().fetch_account_metrics(ctx)
+    assert before.posts == 0 and before.followers is not None and before.following is not None
+    post_id = (await Sandbox().publish(ctx, request())).platform_post_id
+    now["at"] = FIXED_NOW + timedelta(hours=3)
+    after = await Sandbox().fetch_account_metrics(ctx)
+    assert (after.posts, after.followers - before.followers, after.following) == (1, 3, before.following)
+    await Sandbox().delete(ctx, post_id)
+    assert (await Sandbox().fetch_account_metrics(ctx)).posts == 0
 
 
 async def test_failure_count_fails_that_many_calls_then_succeeds(runtime, now):

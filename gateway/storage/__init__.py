@@ -11,6 +11,8 @@ from gateway.storage.key_fingerprint import SecretKeyMismatch, check_secret_key
 from gateway.storage.migrate import current_revision, head_revision, upgrade
 from gateway.storage.models import (
     Account,
+    AccountMetricSnapshot,
+    AccountMetricsState,
     ApiKey,
     ApprovalEntry,
     Attempt,
@@ -25,6 +27,8 @@ from gateway.storage.models import (
     PostingQueue,
     QueuedTarget,
     Target,
+    TargetMetrics,
+    TargetMetricSnapshot,
     WorkerHeartbeat,
 )
 from gateway.storage.private_files import DIRECTORY_MODE, make_private_directories, private_opener, restrict
@@ -36,6 +40,8 @@ from gateway.storage.worker_heartbeats import DUE_STATUSES, MISSED_BEATS, Heartb
 
 __all__ = [
     "Account",
+    "AccountMetricSnapshot",
+    "AccountMetricsState",
     "ApiKey",
     "ApprovalEntry",
     "Attempt",
@@ -72,6 +78,8 @@ __all__ = [
     "SecretKeyMismatch",
     "stage_rows",
     "Target",
+    "TargetMetrics",
+    "TargetMetricSnapshot",
     "upgrade",
     "VaultError",
     "WorkerHeartbeat",

@@ -154,6 +154,8 @@ class Target(Timestamps, Base):
     __table_args__ = (
         UniqueConstraint("post_id", "account_id"),
         Index("ix_targets_due", "status", "next_attempt_at"),
+        # The metrics collector finds recently published targets by this (gateway.metrics).
+        Index("ix_targets_published", "status", "published_at"),
     )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
@@ -386,3 +388,97 @@ class QueuedTarget(Base):
     account_id: Mapped[str] = mapped_column(ID, ForeignKey("accounts.id"), index=True)
     slot_at: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+# --- metrics (gateway.metrics) -----------------------------------------------------------------
+
+
+class PostFigures:
+    """One nullable column per figure of the SDK's vocabulary (``providers.metrics.POST_FIGURES``).
+
+    NULL is "the platform did not report it", never zero; platform-only figures go in ``extra``.
+    """
+
+    views: Mapped[int | None] = mapped_column(BigInteger)
+    reach: Mapped[int | None] = mapped_column(BigInteger)
+    likes: Mapped[int | None] = mapped_column(BigInteger)
+    comments: Mapped[int | None] = mapped_column(BigInteger)
+    shares: Mapped[int | None] = mapped_column(BigInteger)
+    reposts: Mapped[int | None] = mapped_column(BigInteger)
+    quotes: Mapped[int | None] = mapped_column(BigInteger)
+    saves: Mapped[int | None] = mapped_column(BigInteger)
+    clicks: Mapped[int | None] = mapped_column(BigInteger)
+    video_watch_seconds: Mapped[int | None] = mapped_column(BigInteger)
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class TargetMetrics(PostFigures, Base):
+    """A published target's latest figures and when they are read next: one row per target.
+
+    The snapshots keep the history; this row answers "latest", the rollups and the collector's
+    "what is due" without scanning it. ``next_refresh_at`` is NULL once the cadence has ended.
+    """
+
+    __tablename__ = "target_metrics"
+    __table_args__ = (
+        # post_id too: a window's distinct posts are counted from the index alone.
+        Index("ix_target_metrics_org_published", "organization_id", "published_at", "post_id"),
+        Index("ix_target_metrics_due", "next_refresh_at"),
+    )
+
+    target_id: Mapped[str] = mapped_column(ID, ForeignKey("targets.id"), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"))
+    post_id: Mapped[str] = mapped_column(ID, ForeignKey("posts.id"), index=True)
+    account_id: Mapped[str] = mapped_column(ID, ForeignKey("accounts.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(64))
+    campaign_id: Mapped[str | None] = mapped_column(ID)
+    published_at: Mapped[datetime]
+    next_refresh_at: Mapped[datetime | None]
+    refreshed_at: Mapped[datetime | None]
+
+
+class TargetMetricSnapshot(PostFigures, Base):
+    """A target's figures at one moment; append-only, thinned to one a day after a week."""
+
+    __tablename__ = "target_metric_snapshots"
+    __table_args__ = (
+        Index("ix_target_metric_snapshots_series", "target_id", "captured_at"),
+        Index("ix_target_metric_snapshots_org", "organization_id", "captured_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"))
+    target_id: Mapped[str] = mapped_column(ID, ForeignKey("targets.id"))
+    captured_at: Mapped[datetime]
+    day: Mapped[int]  # UTC days since 1970-01-01: the same grouping on every backend for downsampling
+
+
+class AccountMetricSnapshot(Base):
+    """An account's totals (followers, following, posts) at one moment; append-only like the above."""
+
+    __tablename__ = "account_metric_snapshots"
+    __table_args__ = (Index("ix_account_metric_snapshots_series", "account_id", "captured_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"), index=True)
+    account_id: Mapped[str] = mapped_column(ID, ForeignKey("accounts.id"))
+    captured_at: Mapped[datetime]
+    day: Mapped[int]
+    followers: Mapped[int | None] = mapped_column(BigInteger)
+    following: Mapped[int | None] = mapped_column(BigInteger)
+    posts: Mapped[int | None] = mapped_column(BigInteger)
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class AccountMetricsState(Base):
+    """Per account: when its totals are read next, and until when its metric reads are paused.
+
+    Kept apart from ``accounts.rate_limited_until`` on purpose: a platform refusing metric reads
+    must not hold back the account's publishing.
+    """
+
+    __tablename__ = "account_metrics_state"
+
+    account_id: Mapped[str] = mapped_column(ID, ForeignKey("accounts.id"), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"), index=True)
+    paused_until: Mapped[datetime | None]
+    pause_reason: Mapped[str | None] = mapped_column(String(64))
+    next_account_refresh_at: Mapped[datetime | None]

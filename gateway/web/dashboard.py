@@ -1,4 +1,5 @@
-"""``GET /dashboard``: a live page of recent jobs and their targets, fed by ``orgEvents``.
+"""``GET /dashboard``: a live page of recent jobs and their targets, fed by ``orgEvents``; and
+``/dashboard/analytics``: top posts, a post's and an account's series, the best-times heatmap.
 
 The page is plain HTML, CSS and JavaScript shipped in ``gateway/static`` (no build step). It
 holds no secret of ours: the visitor types an API key, which the browser keeps in
@@ -26,6 +27,13 @@ ASSETS: dict[str, tuple[str, str]] = {
     "/dashboard.js": ("dashboard.js", "text/javascript; charset=utf-8"),
     "/calendar.js": ("calendar.js", "text/javascript; charset=utf-8"),
     "/dashboard.css": ("dashboard.css", "text/css; charset=utf-8"),
+    # The analytics page (gateway.metrics) and the chart library it draws with (uPlot, MIT).
+    "/analytics": ("analytics.html", "text/html; charset=utf-8"),
+    "/analytics.js": ("analytics.js", "text/javascript; charset=utf-8"),
+    "/analytics.css": ("analytics.css", "text/css; charset=utf-8"),
+    "/vendor/uplot.min.js": ("vendor/uplot/uPlot.iife.min.js", "text/javascript; charset=utf-8"),
+    "/vendor/uplot.min.css": ("vendor/uplot/uPlot.min.css", "text/css; charset=utf-8"),
+    "/vendor/uplot.LICENSE": ("vendor/uplot/LICENSE", "text/plain; charset=utf-8"),
 }
 
 SECURITY_HEADERS = {

@@ -528,7 +528,7 @@ def post_view(rkey, likes, replies, reposts, quotes):
     }
 
 
-def test_metrics_read_getposts_in_batches_of_25_and_report_no_impressions():
+def test_metrics_read_getposts_in_batches_of_25_and_report_no_views():
     ids = [uri(tid(1768478400000000 + n, 7)) for n in range(26)]
     first_batch = [post_view(u.rsplit("/", 1)[1], 12, 3, 4, 1) for u in ids[:24]]  # one post was deleted
     outcome = run(
@@ -544,9 +544,9 @@ def test_metrics_read_getposts_in_batches_of_25_and_report_no_impressions():
     assert len(outcome.result) == 25
     snapshot = outcome.result[0]
     assert (snapshot.platform_post_id, snapshot.captured_at) == (ids[0], FIXED_NOW)
-    assert (snapshot.likes, snapshot.comments, snapshot.shares) == (12, 3, 5)
-    assert snapshot.impressions is None and snapshot.views is None and snapshot.reach is None
-    assert snapshot.raw == {"likeCount": 12, "replyCount": 3, "repostCount": 4, "quoteCount": 1}
+    assert (snapshot.likes, snapshot.comments, snapshot.reposts, snapshot.quotes, snapshot.saves) == (12, 3, 4, 1, 0)
+    assert snapshot.views is None and snapshot.reach is None and snapshot.shares is None
+    assert snapshot.raw == {"likeCount": 12, "replyCount": 3, "repostCount": 4, "quoteCount": 1, "bookmarkCount": 0}
 
 
 def test_metrics_map_appview_errors():
@@ -576,3 +576,33 @@ def test_registered_as_a_plugin_through_the_entry_point_group():
 @pytest.mark.parametrize("langs", ["", "en", "en,de,ja", "zh-Hant-TW"])
 def test_language_settings_within_the_lexicon(langs):
     assert validate_draft(provider, PostDraft(text="hi", settings={"langs": langs})) == []
+
+
+PROFILE = {
+    "did": DID, "handle": "alice.bsky.social", "displayName": "Alice", "avatar": "https://cdn.bsky.app/img/avatar/plain/x@jpeg",
+    "associated": {"lists": 0, "feedgens": 0, "starterPacks": 0, "labeler": False}, "indexedAt": CREATED_AT,
+    "createdAt": "2025-01-01T00:00:00.000Z", "followersCount": 210, "followsCount": 88, "postsCount": 1024, "labels": [],
+}
+
+
+def test_account_metrics_read_the_sessions_profile():
+    outcome = run(lambda ctx: provider.fetch_account_metrics(ctx), [reply(200, json=PROFILE)], store=MemoryProviderStore(STORED))
+    (sent,) = outcome.sent
+    assert str(sent.url) == f"{PDS}app.bsky.actor.getProfile?actor={DID.replace(':', '%3A')}"
+    assert (outcome.result.followers, outcome.result.following, outcome.result.posts) == (210, 88, 1024)
+
+
+# The conformance kit's metrics checks, on getPosts' and getProfile's real shapes.
+TestBlueskyConformance.metrics_ids = [uri(RKEYS[0]), uri(RKEYS[1])]
+TestBlueskyConformance.metrics_success = [reply(200, json={"posts": [post_view(RKEYS[0], 12, 3, 4, 1), post_view(RKEYS[1], 0, 0, 0, 0)]})]
+TestBlueskyConformance.expected_metrics = {
+    uri(RKEYS[0]): {"likes": 12, "comments": 3, "reposts": 4, "quotes": 1, "saves": 0},
+    uri(RKEYS[1]): {"likes": 0, "comments": 0, "reposts": 0, "quotes": 0, "saves": 0},
+}
+# The lexicon makes every count optional: an AppView that leaves quoteCount out means unknown.
+TestBlueskyConformance.metrics_omitting = [
+    reply(200, json={"posts": [{k: v for k, v in post_view(RKEYS[0], 12, 3, 4, 1).items() if k != "quoteCount"}]})
+]
+TestBlueskyConformance.omitted_figure = (uri(RKEYS[0]), "quotes")
+TestBlueskyConformance.account_metrics_success = [reply(200, json=PROFILE)]
+TestBlueskyConformance.expected_account_metrics = {"followers": 210, "following": 88, "posts": 1024}

@@ -346,9 +346,9 @@ def test_page_statistics_for_shares_and_ugc_posts_in_one_call():
     )
     rest_headers_ok(request)
     shared, ugc = outcome.result
-    assert (shared.platform_post_id, shared.impressions, shared.reach, shared.likes, shared.comments, shared.shares, shared.clicks) == (SHARE, 40, 10, 5, 1, 1, 2)
-    assert (shared.views, shared.saves) == (None, None)
-    assert (ugc.platform_post_id, ugc.impressions, ugc.likes) == (UGC, 7, None)
+    assert (shared.platform_post_id, shared.views, shared.reach, shared.likes, shared.comments, shared.reposts, shared.clicks) == (SHARE, 40, 10, 5, 1, 1, 2)
+    assert (shared.shares, shared.saves) == (None, None)
+    assert (ugc.platform_post_id, ugc.views, ugc.likes) == (UGC, 7, None)
 
 
 def test_member_statistics_ask_each_figure_of_member_creator_post_analytics():
@@ -363,8 +363,47 @@ def test_member_statistics_ask_each_figure_of_member_creator_post_analytics():
         for kind in ("IMPRESSION", "MEMBERS_REACHED", "RESHARE", "REACTION", "COMMENT")
     ]
     (snapshot,) = outcome.result
-    assert (snapshot.impressions, snapshot.reach, snapshot.shares, snapshot.likes, snapshot.comments) == (120, 80, 3, 9, None)
-    assert (snapshot.clicks, snapshot.views, snapshot.saves) == (None, None, None)
+    assert (snapshot.views, snapshot.reach, snapshot.reposts, snapshot.likes, snapshot.comments) == (120, 80, 3, 9, None)
+    assert (snapshot.clicks, snapshot.shares, snapshot.saves) == (None, None, None)
+
+
+def member_figure(count):
+    element = {"count": count, "metricType": {"com.linkedin.adsexternalapi.memberanalytics.v1.CreatorPostAnalyticsMetricTypeV1": "X"}}
+    return reply(200, json={"paging": {"start": 0, "count": 10, "links": []}, "elements": [element]})
+
+
+NO_FIGURE = reply(200, json={"paging": {"start": 0, "count": 10}, "elements": []})
+PAGE_STATISTICS = {
+    "paging": {"count": 10, "start": 0, "links": []},
+    "elements": [{
+        "totalShareStatistics": {"uniqueImpressionsCount": 10, "shareCount": 1, "engagement": 0.18, "clickCount": 2, "likeCount": 5,
+                                 "impressionCount": 40, "commentCount": 1},
+        "share": SHARE, "organizationalEntity": "urn:li:organization:2414183",
+    }],
+}
+TestLinkedInMemberConformance.metrics_ids = [SHARE]
+TestLinkedInMemberConformance.metrics_success = [member_figure(120), member_figure(80), member_figure(3), member_figure(9), member_figure(0)]
+TestLinkedInMemberConformance.expected_metrics = {SHARE: {"views": 120, "reach": 80, "reposts": 3, "likes": 9, "comments": 0}}
+TestLinkedInMemberConformance.metrics_omitting = [member_figure(120), member_figure(80), member_figure(3), member_figure(9), NO_FIGURE]
+TestLinkedInMemberConformance.omitted_figure = (SHARE, "comments")
+TestLinkedInPageConformance.metrics_ids = [SHARE]
+TestLinkedInPageConformance.metrics_success = [reply(200, json=PAGE_STATISTICS)]
+TestLinkedInPageConformance.expected_metrics = {SHARE: {"views": 40, "reach": 10, "likes": 5, "comments": 1, "reposts": 1, "clicks": 2}}
+TestLinkedInPageConformance.metrics_omitting = [reply(200, json={**PAGE_STATISTICS, "elements": [{
+    **PAGE_STATISTICS["elements"][0],
+    "totalShareStatistics": {k: v for k, v in PAGE_STATISTICS["elements"][0]["totalShareStatistics"].items() if k != "clickCount"},
+}]})]
+TestLinkedInPageConformance.omitted_figure = (SHARE, "clicks")
+TestLinkedInPageConformance.account_metrics_success = [reply(200, json={"firstDegreeSize": 9876})]
+TestLinkedInPageConformance.expected_account_metrics = {"followers": 9876}
+
+
+def test_page_followers_come_from_network_sizes():
+    outcome = run(call_scripted(page, [reply(200, json={"firstDegreeSize": 9876})], page.fetch_account_metrics, credentials=PAGE_CREDENTIALS))
+    (request,) = outcome.sent
+    assert str(request.url) == "https://api.linkedin.com/rest/networkSizes/urn%3Ali%3Aorganization%3A2414183?edgeType=COMPANY_FOLLOWED_BY_MEMBER"
+    rest_headers_ok(request)
+    assert outcome.result.followers == 9876
 
 
 def test_both_providers_are_registered_under_the_linkedin_entry_point():

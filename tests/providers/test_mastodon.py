@@ -70,6 +70,14 @@ def publish(request):
 
 
 class TestMastodonConformance(ProviderConformance):
+    metrics_ids = ["1001", "1002"]
+    metrics_success = [reply(200, json=[status("1001", favourites_count=12, reblogs_count=3, replies_count=2, quotes_count=1), status("1002")])]
+    expected_metrics = {"1001": {"likes": 12, "reposts": 3, "comments": 2, "quotes": 1}, "1002": {"likes": 0, "reposts": 0, "comments": 0}}
+    # Before 4.5 a Status has no quotes_count: quotes stay unknown, not 0.
+    metrics_omitting = [reply(200, json=[status("1001", favourites_count=12)])]
+    omitted_figure = ("1001", "quotes")
+    account_metrics_success = [reply(200, json=ACCOUNT)]
+    expected_account_metrics = {"followers": 10, "following": 2, "posts": 40}
     provider = provider
     credentials = CREDENTIALS
     request = PublishRequest(text="Release 2.0 is out", idempotency_key=KEY)
@@ -223,13 +231,28 @@ def test_delete_and_metrics():
     _, error, _ = run(lambda ctx: provider.delete(ctx, "1001"), [reply(404, json={"error": "Record not found"})])
     assert error is None  # already gone
 
-    steps = [reply(200, json=status("1001", favourites_count=12, reblogs_count=3, replies_count=2)), reply(404, json={"error": "Record not found"})]
+    # One batched GET /api/v1/statuses?id[]=…; the deleted 1002 is simply absent from the answer.
+    steps = [reply(200, json=[status("1001", favourites_count=12, reblogs_count=3, replies_count=2, quotes_count=1)])]
     snapshots, error, sent = run(lambda ctx: provider.fetch_metrics(ctx, ["1001", "1002"]), steps)
     assert error is None
-    assert [str(r.url) for r in sent] == ["https://mastodon.social/api/v1/statuses/1001", "https://mastodon.social/api/v1/statuses/1002"]
+    assert [str(r.url) for r in sent] == ["https://mastodon.social/api/v1/statuses?id%5B%5D=1001&id%5B%5D=1002"]
+    assert sent[0].headers["authorization"] == f"Bearer {CREDENTIALS['access_token']}"
     (snapshot,) = snapshots
-    assert (snapshot.platform_post_id, snapshot.likes, snapshot.shares, snapshot.comments, snapshot.impressions) == ("1001", 12, 3, 2, None)
+    assert (snapshot.platform_post_id, snapshot.likes, snapshot.reposts, snapshot.comments, snapshot.quotes) == ("1001", 12, 3, 2, 1)
+    assert (snapshot.views, snapshot.shares) == (None, None)
     assert snapshot.captured_at == FIXED_NOW
+
+
+def test_metrics_fall_back_to_one_status_at_a_time_before_mastodon_4_3():
+    steps = [
+        reply(404, json={"error": "Record not found"}),
+        reply(200, json=status("1001", favourites_count=12)),
+        reply(404, json={"error": "Record not found"}),
+    ]
+    snapshots, error, sent = run(lambda ctx: provider.fetch_metrics(ctx, ["1001", "1002"]), steps)
+    assert error is None
+    assert [str(r.url) for r in sent][1:] == ["https://mastodon.social/api/v1/statuses/1001", "https://mastodon.social/api/v1/statuses/1002"]
+    assert [(s.platform_post_id, s.likes, s.quotes) for s in snapshots] == [("1001", 12, None)]  # no quotes_count before 4.5
 
 
 def test_oauth_registers_an_app_and_trades_the_code_for_the_form_credentials():

@@ -68,8 +68,25 @@ def limited(**headers):
     return reply(429, json=TOO_MANY, headers=headers)
 
 
+RECENT_ID = "2011370200888246272"  # a snowflake from 2026-01-14, a day before the kit's clock
+RECENT_PUBLIC = {"retweet_count": 3, "reply_count": 2, "like_count": 40, "quote_count": 1, "bookmark_count": 5, "impression_count": 900}
+RECENT_PRIVATE = {"impression_count": 950, "url_link_clicks": 12, "user_profile_clicks": 4}
+ME_WITH_METRICS = {"data": {"id": "2244994945", "name": "Developers", "username": "XDevelopers", "public_metrics": {
+    "followers_count": 583423, "following_count": 2048, "tweet_count": 14052, "listed_count": 1672, "like_count": 2100, "media_count": 1300,
+}}}
+
+
 class TestXConformance(ProviderConformance):
     provider = provider
+    metrics_ids = [RECENT_ID]
+    metrics_success = [reply(200, json={"data": [{"id": RECENT_ID, "text": "new", "public_metrics": RECENT_PUBLIC, "non_public_metrics": RECENT_PRIVATE}]})]
+    expected_metrics = {RECENT_ID: {"views": 950, "likes": 40, "comments": 2, "reposts": 3, "quotes": 1, "saves": 5, "clicks": 12}}
+    # A post whose author hid bookmarks from the app: no bookmark_count, so saves are unknown.
+    metrics_omitting = [reply(200, json={"data": [{"id": RECENT_ID, "text": "new", "public_metrics": {
+        k: v for k, v in RECENT_PUBLIC.items() if k != "bookmark_count"}, "non_public_metrics": RECENT_PRIVATE}]})]
+    omitted_figure = (RECENT_ID, "saves")
+    account_metrics_success = [reply(200, json=ME_WITH_METRICS)]
+    expected_account_metrics = {"followers": 583423, "following": 2048, "posts": 14052}
     credentials = CREDENTIALS
     request = PublishRequest(text="Hello world!", idempotency_key="tgt_x_conformance")
     success = [reply(201, json=CREATED)]
@@ -396,9 +413,6 @@ def test_delete_sends_delete_and_accepts_an_already_deleted_post():
     assert isinstance(refused.error, Rejected) and refused.error.code == "NOT_DELETED"
 
 
-RECENT_ID = "2011370200888246272"  # a snowflake from 2026-01-14, a day before the kit's clock
-
-
 def test_metrics_ask_private_figures_only_for_posts_under_30_days_and_map_them():
     recent = {
         "id": RECENT_ID, "text": "new",
@@ -416,9 +430,22 @@ def test_metrics_ask_private_figures_only_for_posts_under_30_days_and_map_them()
     assert str(first.url) == f"https://api.x.com/2/tweets?ids={RECENT_ID}&tweet.fields=public_metrics%2Cnon_public_metrics%2Corganic_metrics"
     assert str(second.url) == f"https://api.x.com/2/tweets?ids={TWEET_ID}%2C99&tweet.fields=public_metrics"
     new, older = outcome.result
-    assert (new.impressions, new.likes, new.comments, new.shares, new.saves, new.clicks, new.reach, new.views) == (950, 40, 2, 4, 5, 12, None, None)
-    assert (older.impressions, older.likes, older.shares, older.clicks) == (300, 7, 0, None)
+    assert new.figures() == {
+        "views": 950, "reach": None, "likes": 40, "comments": 2, "shares": None, "reposts": 3, "quotes": 1, "saves": 5, "clicks": 12,
+        "video_watch_seconds": None,
+    }
+    assert dict(new.extra) == {"user_profile_clicks": 4}
+    # Past 30 days X sends only public figures: the private ones are null, never zero.
+    assert (older.views, older.likes, older.reposts, older.quotes, older.clicks) == (300, 7, 0, 0, None)
+    assert dict(older.extra) == {"user_profile_clicks": None}
     assert new.captured_at == FIXED_NOW
+
+
+def test_account_metrics_read_the_users_public_metrics():
+    outcome = run(call_scripted(provider, [reply(200, json=ME_WITH_METRICS)], provider.fetch_account_metrics, credentials=CREDENTIALS))
+    assert str(outcome.sent[0].url) == "https://api.x.com/2/users/me?user.fields=public_metrics"
+    assert outcome.sent[0].headers["authorization"] == f"Bearer {CREDENTIALS['access_token']}"
+    assert (outcome.result.followers, outcome.result.posts, dict(outcome.result.extra)) == (583423, 14052, {"listed": 1672})
 
 
 def timeline(*posts):
