@@ -23,6 +23,7 @@ from gateway.web.body_limit import BodyLimitMiddleware, multipart_limit
 from gateway.web.dashboard import dashboard
 from gateway.web.media_serving import serve_media
 from gateway.web.oauth_callback import oauth_callback
+from gateway.webhooks.dispatcher import WebhookDispatcher
 from schema import build_schema
 from schema.http import GraphQLView
 
@@ -41,6 +42,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if settings.run_scheduler:
             runtime.scheduler = Scheduler(runtime)
             runtime.scheduler.start()
+            runtime.webhook_dispatcher = WebhookDispatcher(runtime)
+            runtime.webhook_dispatcher.start()
         else:  # `socialgate worker` processes publish: warn when none does
             watch = WorkerWatch(runtime.database, poll_seconds=settings.scheduler_poll_seconds)
             watch.start()
@@ -49,6 +52,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             if watch is not None:
                 await watch.stop()
+            if runtime.webhook_dispatcher is not None:
+                await runtime.webhook_dispatcher.stop()
             if runtime.scheduler is not None:
                 await runtime.scheduler.stop()
             await runtime.stop()

@@ -118,13 +118,14 @@ def _print_demo(settings: Settings, seed: Any) -> None:
 
 @app.command()
 def worker() -> None:
-    """Run only the publishing engine (no API): as many as you like, against one database."""
+    """Run only the publishing engine and the webhook deliveries (no API): as many as you like, against one database."""
     import signal
 
     from gateway.core.logs import configure_logging
     from gateway.engine.scheduler import Scheduler
     from gateway.outbound.gc_policy import settle_after_startup
     from gateway.runtime import Runtime
+    from gateway.webhooks.dispatcher import WebhookDispatcher
 
     settings = _settings()
     configure_logging(settings.log_level)
@@ -134,6 +135,8 @@ def worker() -> None:
         await runtime.start()
         runtime.scheduler = Scheduler(runtime)
         runtime.scheduler.start()
+        runtime.webhook_dispatcher = WebhookDispatcher(runtime)
+        runtime.webhook_dispatcher.start()
         settle_after_startup()
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -143,6 +146,7 @@ def worker() -> None:
         try:
             await stopping.wait()
         finally:
+            await runtime.webhook_dispatcher.stop()
             await runtime.scheduler.stop()
             await runtime.stop()
 

@@ -38,6 +38,7 @@ from schema.scalars import SCALAR_OVERRIDES
 from schema.subscriptions import Subscription
 from schema.variable_text import VariableText
 from schema.viewer import Viewer, resolve_viewer
+from schema.webhooks import WebhookMutation, WebhookQuery
 
 MAX_DEPTH = 12
 MAX_ALIASES = 30
@@ -66,9 +67,11 @@ class CoreQuery:
 
 QUERIES: tuple[type, ...] = (
     CoreQuery, OrganizationQuery, ApiKeyQuery, ProviderQuery, AccountQuery, ConnectionQuery, MediaQuery, PostQuery, JobQuery,
+    WebhookQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     OrganizationMutation, ApiKeyMutation, AccountMutation, ConnectionMutation, MediaMutation, PostMutation, PublishingMutation,
+    WebhookMutation,
 )
 
 

@@ -136,6 +136,8 @@ class WebhookDispatcher:
         free = MAX_IN_FLIGHT - len(self._calls)
         if not finished and (not claim or free <= 0):
             return 0
+        if not finished and not await self._anything_due():
+            return 0  # an idle worker reads; it does not take SQLite's write lock every poll
         events: list[BusEvent] = []
         calls: list[Call] = []
         try:
@@ -165,12 +167,13 @@ class WebhookDispatcher:
         self._finished.append(result)
         self.wake()
 
+    async def _anything_due(self) -> bool:
+        async with self.database.read() as session:
+            found = await session.execute(select(D.id).join(E, E.id == D.endpoint_id).where(*_claimable(self.clock())).limit(1))
+            return found.first() is not None
+
     async def _claim(self, session: AsyncSession, free: int, now: datetime) -> list[Call]:
-        due = or_(
-            and_(D.status == "pending", D.next_attempt_at <= now),
-            and_(D.status == "delivering", D.lease_expires_at < now),  # its worker died mid-call
-        )
-        live = and_(E.enabled.is_(True), E.deleted_at.is_(None))
+        due, live = _claimable(now)
         full = [endpoint for endpoint, count in self._in_flight.items() if count >= PER_ENDPOINT]
         ranked = (
             select(D.id, func.row_number().over(partition_by=D.endpoint_id, order_by=(D.next_attempt_at, D.id)).label("rank"))
@@ -255,3 +258,12 @@ class WebhookDispatcher:
             ))
         await session.flush()
         return events
+
+
+def _claimable(now: datetime) -> tuple[Any, Any]:
+    """A delivery a worker may claim: due (or leased by a worker that died mid-call), to a live endpoint."""
+    due = or_(
+        and_(D.status == "pending", D.next_attempt_at <= now),
+        and_(D.status == "delivering", D.lease_expires_at < now),
+    )
+    return due, and_(E.enabled.is_(True), E.deleted_at.is_(None))
