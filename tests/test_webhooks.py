@@ -8,6 +8,8 @@ moves by a fake clock handed to the dispatcher, never by sleeping.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -88,6 +90,27 @@ async def attempts(runtime: Runtime, delivery_id: str) -> list[WebhookAttempt]:
         )).scalars())
 
 
+async def deliver(runtime: Runtime, rounds: int = 1, **options) -> list[int]:
+    """Run a dispatcher's ``run_once`` ``rounds`` times: how many deliveries each round claimed."""
+    dispatcher = WebhookDispatcher(runtime, **options)
+    try:
+        return [await dispatcher.run_once() for _ in range(rounds)]
+    finally:
+        await dispatcher.stop()
+
+
+@asynccontextmanager
+async def another_runtime(tmp_path, name: str, **settings) -> AsyncIterator[tuple[Runtime, Principal]]:
+    """A runtime with its own database and settings, and an organization's principal in it."""
+    other = Runtime(load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/{name}.db", data_dir=str(tmp_path), **settings))
+    await other.start()
+    try:
+        made = await make_org_with_key(other)
+        yield other, Principal(made.api_key_id, made.organization_id, ("*",))
+    finally:
+        await other.stop()
+
+
 def verified(secret: str, request) -> dict:
     return Webhook(secret).verify(request.body, request.headers)
 
@@ -143,11 +166,7 @@ async def test_all_children_receives_each_direct_childs_events_with_their_organi
     [delivery] = await deliveries(runtime, firehose)
     assert delivery.organization_id == owner.organization_id  # the log belongs to the endpoint's organization
 
-    dispatcher = WebhookDispatcher(runtime)
-    try:
-        assert await dispatcher.run_once() == 1
-    finally:
-        await dispatcher.stop()
+    assert await deliver(runtime) == [1]
     [request] = receiver.at("/all")
     assert verified(secret, request)["data"]["organizationId"] == child.id
 
@@ -167,11 +186,7 @@ async def test_every_delivery_verifies_with_standardwebhooks(runtime, owner, rec
     assert secret.startswith("whsec_")
     await emit(runtime, owner.organization_id, "account.connected", provider="sandbox")
     await emit(runtime, owner.organization_id, "account.token_expired", reason="refresh refused")
-    dispatcher = WebhookDispatcher(runtime)
-    try:
-        assert await dispatcher.run_once() == 2
-    finally:
-        await dispatcher.stop()
+    assert await deliver(runtime) == [2]
     requests = receiver.at("/hook")
     bodies = [verified(secret, r) for r in requests]
     assert sorted(b["type"] for b in bodies) == ["account.connected", "account.token_expired"]
@@ -189,13 +204,7 @@ async def test_a_receiver_failing_three_times_gets_the_same_webhook_id_on_the_fo
     endpoint_id, secret = await register(runtime, owner, receiver.url("/flaky"))
     receiver.script("/flaky", 500, 502, (503, {}, b"busy"))
     await emit(runtime, owner.organization_id)
-    dispatcher = WebhookDispatcher(runtime, ladder=NO_WAIT)
-    try:
-        for _ in range(4):
-            assert await dispatcher.run_once() == 1
-        assert await dispatcher.run_once() == 0
-    finally:
-        await dispatcher.stop()
+    assert await deliver(runtime, rounds=5, ladder=NO_WAIT) == [1, 1, 1, 1, 0]
     requests = receiver.at("/flaky")
     assert len(requests) == 4
     assert len({r.headers["webhook-id"] for r in requests}) == 1
@@ -241,11 +250,7 @@ async def test_retry_after_on_a_throttling_answer_is_honoured(runtime, owner, re
     await emit(runtime, owner.organization_id)
     async with runtime.database.write() as session:
         await session.execute(WebhookDelivery.__table__.update().values(next_attempt_at=clock.now))
-    dispatcher = WebhookDispatcher(runtime, clock=clock)
-    try:
-        await dispatcher.run_once()
-    finally:
-        await dispatcher.stop()
+    await deliver(runtime, clock=clock)
     [delivery] = await deliveries(runtime, endpoint_id)
     assert delivery.next_attempt_at == clock.now + timedelta(seconds=120)  # not the ladder's 5 s
 
@@ -255,12 +260,7 @@ async def test_410_disables_the_endpoint_with_an_org_event(runtime, owner, recei
     watcher, watcher_secret = await register(runtime, owner, receiver.url("/watch"), ["webhook.*"])
     receiver.script("/gone", 410)
     await emit(runtime, owner.organization_id)
-    dispatcher = WebhookDispatcher(runtime)
-    try:
-        await dispatcher.run_once()
-        await dispatcher.run_once()  # the disabling event's own delivery, to the endpoint that wants webhook.*
-    finally:
-        await dispatcher.stop()
+    await deliver(runtime, rounds=2)  # the second: the disabling event's own delivery, to the endpoint that wants webhook.*
     async with runtime.database.read() as session:
         endpoint = await session.get(WebhookEndpoint, endpoint_id)
         events = (await session.execute(select(OrganizationEvent).where(OrganizationEvent.kind == "webhook.endpoint_disabled"))).scalars().all()
@@ -360,22 +360,12 @@ async def test_the_ssrf_guard_refuses_a_private_url_at_registration(runtime, own
 
 async def test_the_ssrf_guard_refuses_a_private_url_again_at_delivery(tmp_path, receiver):
     """Registered while private addresses were allowed; the worker of a stricter installation refuses the call."""
-    strict = Runtime(load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/strict.db", data_dir=str(tmp_path)))
-    await strict.start()
-    try:
-        made = await make_org_with_key(strict)
-        principal = Principal(made.api_key_id, made.organization_id, ("*",))
+    async with another_runtime(tmp_path, "strict") as (strict, principal):
         endpoint_id, _ = await register(strict, principal, receiver.url("/private"))
-        await emit(strict, made.organization_id)
-        dispatcher = WebhookDispatcher(strict, ladder=NO_WAIT)
-        try:
-            await dispatcher.run_once()
-        finally:
-            await dispatcher.stop()
+        await emit(strict, principal.organization_id)
+        await deliver(strict)
         [delivery] = await deliveries(strict, endpoint_id)
         assert [a.error for a in await attempts(strict, delivery.id)] == ["URL_NOT_ALLOWED"]
-    finally:
-        await strict.stop()
     assert receiver.at("/private") == []
 
 
@@ -383,11 +373,7 @@ async def test_a_redirect_is_a_failure_and_is_not_followed(runtime, owner, recei
     endpoint_id, _ = await register(runtime, owner, receiver.url("/moved"))
     receiver.script("/moved", (307, {"Location": receiver.url("/elsewhere")}, b""))
     await emit(runtime, owner.organization_id)
-    dispatcher = WebhookDispatcher(runtime)
-    try:
-        await dispatcher.run_once()
-    finally:
-        await dispatcher.stop()
+    await deliver(runtime)
     [delivery] = await deliveries(runtime, endpoint_id)
     assert (delivery.status, delivery.last_error) == ("pending", "HTTP_307")
     assert receiver.at("/elsewhere") == []
@@ -397,36 +383,20 @@ async def test_only_the_first_4_kb_of_an_answer_is_kept(runtime, owner, receiver
     endpoint_id, _ = await register(runtime, owner, receiver.url("/chatty"))
     receiver.script("/chatty", (200, {}, b"x" * 10_000))
     await emit(runtime, owner.organization_id)
-    dispatcher = WebhookDispatcher(runtime)
-    try:
-        await dispatcher.run_once()
-    finally:
-        await dispatcher.stop()
+    await deliver(runtime)
     [delivery] = await deliveries(runtime, endpoint_id)
     [attempt] = await attempts(runtime, delivery.id)
     assert attempt.response_excerpt == "x" * 4096
 
 
 async def test_a_call_that_outlives_its_share_of_the_lease_times_out(tmp_path, receiver):
-    quick = Runtime(load_settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path}/quick.db", data_dir=str(tmp_path), allow_private_urls=True,
-        webhook_lease_seconds=1,
-    ))
-    await quick.start()
-    try:
-        made = await make_org_with_key(quick)
-        endpoint_id, _ = await register(quick, Principal(made.api_key_id, made.organization_id, ("*",)), receiver.url("/hang"))
+    async with another_runtime(tmp_path, "quick", allow_private_urls=True, webhook_lease_seconds=1) as (quick, principal):
+        endpoint_id, _ = await register(quick, principal, receiver.url("/hang"))
         receiver.hanging.add("/hang")
-        await emit(quick, made.organization_id)
-        dispatcher = WebhookDispatcher(quick)
-        try:
-            await dispatcher.run_once()
-        finally:
-            await dispatcher.stop()
+        await emit(quick, principal.organization_id)
+        await deliver(quick)
         [delivery] = await deliveries(quick, endpoint_id)
         assert (delivery.status, delivery.last_error) == ("pending", "TIMEOUT")
-    finally:
-        await quick.stop()
 
 
 async def test_a_hanging_endpoint_never_delays_another(runtime, owner, receiver):
@@ -457,11 +427,7 @@ async def test_a_hanging_endpoint_never_delays_another(runtime, owner, receiver)
 async def test_the_signed_body_is_the_stored_payload(runtime, owner, receiver):
     endpoint_id, secret = await register(runtime, owner, receiver.url("/exact"))
     await emit(runtime, owner.organization_id, text="héllo")
-    dispatcher = WebhookDispatcher(runtime)
-    try:
-        await dispatcher.run_once()
-    finally:
-        await dispatcher.stop()
+    await deliver(runtime)
     [request] = receiver.at("/exact")
     [delivery] = await deliveries(runtime, endpoint_id)
     assert json.loads(request.body) == delivery.payload == verified(secret, request)
