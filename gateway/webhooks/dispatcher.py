@@ -182,21 +182,31 @@ class WebhookDispatcher:
             .subquery()
         )
         rows = (await session.execute(
-            select(D, E)
+            select(D.id, D.endpoint_id, D.payload, D.attempt_count)
             .join(E, E.id == D.endpoint_id)
             .where(D.id.in_(select(ranked.c.id).where(ranked.c.rank <= PER_ENDPOINT)), due, live)
             .order_by(D.next_attempt_at, D.id)
             .limit(free)
             .with_for_update(skip_locked=True, of=D)
         )).all()
-        calls: list[Call] = []
-        for delivery, endpoint in rows:
-            if self._in_flight[endpoint.id] + sum(1 for c in calls if c.endpoint_id == endpoint.id) >= PER_ENDPOINT:
-                continue
-            calls.append(Call(
-                delivery_id=delivery.id, endpoint_id=endpoint.id, url=endpoint.url, payload=dict(delivery.payload),
-                secrets=signing_secrets(self.runtime.secret_key, endpoint, now), number=delivery.attempt_count + 1,
-            ))
+        taken: Counter[str] = Counter()
+        chosen = []
+        for row in rows:
+            if self._in_flight[row.endpoint_id] + taken[row.endpoint_id] < PER_ENDPOINT:
+                taken[row.endpoint_id] += 1
+                chosen.append(row)
+        if not chosen:
+            return []
+        # Each endpoint's secrets are opened once per claim, however many of its deliveries it holds.
+        signing = {
+            endpoint.id: (endpoint.url, signing_secrets(self.runtime.secret_key, endpoint, now))
+            for endpoint in (await session.execute(select(E).where(E.id.in_(list(taken))))).scalars()
+        }
+        calls = []
+        for row in chosen:
+            url, keys = signing[row.endpoint_id]
+            calls.append(Call(delivery_id=row.id, endpoint_id=row.endpoint_id, url=url, payload=dict(row.payload),
+                              secrets=keys, number=row.attempt_count + 1))
         if calls:
             await session.execute(
                 update(D).where(D.id.in_([c.delivery_id for c in calls])).values(
@@ -210,29 +220,40 @@ class WebhookDispatcher:
             "delivery_id": r.call.delivery_id, "number": r.call.number, "started_at": r.started_at, "finished_at": r.finished_at,
             "status_code": r.status_code, "error": r.error, "duration_ms": r.duration_ms, "response_excerpt": r.excerpt,
         } for r in results])
-        steps = dict((await session.execute(
-            select(D.id, D.ladder_step).where(D.id.in_([r.call.delivery_id for r in results]), D.lease_owner == self.worker_id)
-        )).all())
+        ours = and_(D.lease_owner == self.worker_id, D.status == "delivering")  # no other worker took it over since
+        successes: dict[int | None, list[str]] = {}
         for result in results:
-            if result.call.delivery_id in steps:  # still ours: no other worker took it over after our lease
-                await session.execute(update(D).where(D.id == result.call.delivery_id).values(
-                    **self._outcome(result, steps[result.call.delivery_id], now)
-                ).execution_options(synchronize_session=False))
+            if result.succeeded:
+                successes.setdefault(result.status_code, []).append(result.call.delivery_id)
+        for status_code, ids in successes.items():  # the common case, one statement per status code
+            await session.execute(update(D).where(D.id.in_(ids), ours).values(
+                status="delivered", delivered_at=now, next_attempt_at=None, attempt_count=D.attempt_count + 1,
+                ladder_step=D.ladder_step + 1, last_status_code=status_code, last_error=None,
+                lease_owner=None, lease_expires_at=None, updated_at=now,
+            ).execution_options(synchronize_session=False))
+        failures = [r for r in results if not r.succeeded]
+        if failures:
+            steps = dict((await session.execute(
+                select(D.id, D.ladder_step).where(D.id.in_([r.call.delivery_id for r in failures]), ours)
+            )).all())
+            for result in failures:
+                if result.call.delivery_id in steps:
+                    await session.execute(update(D).where(D.id == result.call.delivery_id).values(
+                        **self._retry(result, steps[result.call.delivery_id], now)
+                    ).execution_options(synchronize_session=False))
         return await self._judge_endpoints(session, results, now)
 
-    def _outcome(self, result: CallResult, step: int, now: datetime) -> dict[str, Any]:
-        common = {
-            "attempt_count": result.call.number, "ladder_step": step + 1, "last_status_code": result.status_code,
-            "last_error": result.error, "lease_owner": None, "lease_expires_at": None, "updated_at": now,
-        }
-        if result.succeeded:
-            return common | {"status": "delivered", "delivered_at": now, "next_attempt_at": None}
+    def _retry(self, result: CallResult, step: int, now: datetime) -> dict[str, Any]:
+        """A failed attempt: due again after the ladder's next wait (or Retry-After), or failed for good."""
         delay = None if result.status_code == GONE else next_delay(
             self.ladder, step + 1, result.status_code, retry_after_seconds(result.retry_after, now)
         )
-        if delay is None:
-            return common | {"status": "failed", "next_attempt_at": None}
-        return common | {"status": "pending", "next_attempt_at": now + timedelta(seconds=delay)}
+        return {
+            "attempt_count": result.call.number, "ladder_step": step + 1, "last_status_code": result.status_code,
+            "last_error": result.error, "lease_owner": None, "lease_expires_at": None, "updated_at": now,
+            "status": "failed" if delay is None else "pending",
+            "next_attempt_at": None if delay is None else now + timedelta(seconds=delay),
+        }
 
     async def _judge_endpoints(self, session: AsyncSession, results: list[CallResult], now: datetime) -> list[BusEvent]:
         """A success ends an endpoint's failing streak; 410 or five days of failures disable it, with an org event."""
