@@ -178,7 +178,9 @@ def main() -> None:
     if args.receiver:
         run_receiver(args.receiver)
         return
-    result = asyncio.run(run(args.events, args.endpoints, args.rate, args.drain_timeout))
+    import uvloop  # the loop `socialgate serve` runs on (uvicorn picks it when installed)
+
+    result = uvloop.run(run(args.events, args.endpoints, args.rate, args.drain_timeout))
     print(json.dumps(result, indent=2))
 
 

@@ -25,6 +25,9 @@ async def _quiet(api):
     if api.runtime.scheduler is not None:
         await api.runtime.scheduler.stop()
         api.runtime.scheduler = None
+    if api.runtime.webhook_dispatcher is not None:  # it looks for due deliveries on the same engine
+        await api.runtime.webhook_dispatcher.stop()
+        api.runtime.webhook_dispatcher = None
     await api.runtime.relay.stop()
 
 

@@ -15,6 +15,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -60,11 +61,20 @@ def open_secret(key: bytes, endpoint_id: str, sealed: bytes) -> str:
     return str(decrypt(key, sealed, associated=f"webhook:{endpoint_id}")["secret"])
 
 
-def signing_secrets(key: bytes, endpoint: WebhookEndpoint, now: datetime) -> list[str]:
-    """The secrets that sign a delivery now: the current one, and the previous one during its overlap."""
-    found = [open_secret(key, endpoint.id, endpoint.secret)]
-    if endpoint.previous_secret and endpoint.previous_secret_expires_at and endpoint.previous_secret_expires_at > now:
-        found.append(open_secret(key, endpoint.id, endpoint.previous_secret))
+class SealedSecrets(Protocol):
+    secret: bytes
+    previous_secret: bytes | None
+    previous_secret_expires_at: datetime | None
+
+
+def signing_secrets(key: bytes, endpoint_id: str, sealed: SealedSecrets, now: datetime) -> list[str]:
+    """The secrets that sign a delivery now: the current one, and the previous one during its overlap.
+
+    ``sealed`` is the endpoint row, or any row with its three secret columns (the dispatcher's claim).
+    """
+    found = [open_secret(key, endpoint_id, sealed.secret)]
+    if sealed.previous_secret and sealed.previous_secret_expires_at and sealed.previous_secret_expires_at > now:
+        found.append(open_secret(key, endpoint_id, sealed.previous_secret))
     return found
 
 
