@@ -11,7 +11,7 @@ events recorded with ``record_org_event`` in their own transactions at ``--rate`
 each fanned out by the outbox to the 10 endpoints in that transaction. Latency = arrival at the
 receiver − the event's commit-time timestamp, same machine, same clock.
 
-    python bench/webhooks.py                  # --events 1000 --endpoints 10 --rate 100
+    python bench/webhooks.py                  # --events 1000 --endpoints 10 --rate 100 [--no-hang]
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
 
 
-async def run(events: int, endpoint_count: int, rate: float, drain_timeout: float) -> dict:
+async def run(events: int, endpoint_count: int, rate: float, drain_timeout: float, hanging: bool = True) -> dict:
     from gateway.auth.keys import Principal
     from gateway.events import record_org_event
     from gateway.runtime import Runtime
@@ -113,7 +113,7 @@ async def run(events: int, endpoint_count: int, rate: float, drain_timeout: floa
     try:
         made = await make_org_with_key(runtime)
         owner = Principal(made.api_key_id, made.organization_id, ("*",))
-        names = [str(n) for n in range(endpoint_count - 1)] + [HANG]
+        names = [str(n) for n in range(endpoint_count - 1)] + ([HANG] if hanging else [str(endpoint_count - 1)])
         async with runtime.database.write() as session:
             for name in names:
                 await endpoints.create_endpoint(
@@ -130,7 +130,7 @@ async def run(events: int, endpoint_count: int, rate: float, drain_timeout: floa
             await runtime.publish(event)
             await asyncio.sleep(max(0.0, started + (n + 1) / rate - time.monotonic()))
         emitted = time.monotonic() - started
-        healthy_expected = events * (endpoint_count - 1)
+        healthy_expected = events * (endpoint_count - 1 if hanging else endpoint_count)
         async with httpx.AsyncClient(base_url=base) as client:
             deadline = time.monotonic() + drain_timeout
             while True:
@@ -154,7 +154,7 @@ async def run(events: int, endpoint_count: int, rate: float, drain_timeout: floa
         stamps[delivery_id] = stamp
     latencies = [first_arrival[d] - datetime.fromisoformat(stamps[d]).timestamp() for d in first_arrival]
     return {
-        "events": events, "endpoints": endpoint_count, "rate_per_s": rate, "emit_seconds": round(emitted, 2),
+        "events": events, "endpoints": endpoint_count, "hanging": hanging, "rate_per_s": rate, "emit_seconds": round(emitted, 2),
         "healthy_deliveries": f"{len(first_arrival)}/{healthy_expected}",
         "duplicates": len(healthy) - len(first_arrival),
         "calls_to_hanging_endpoint": sum(1 for a in arrivals if a[0] == HANG),
@@ -173,6 +173,7 @@ def main() -> None:
     parser.add_argument("--endpoints", type=int, default=10)
     parser.add_argument("--rate", type=float, default=100.0, help="events a second")
     parser.add_argument("--drain-timeout", type=float, default=120.0)
+    parser.add_argument("--no-hang", action="store_true", help="every endpoint answers: the baseline to compare with")
     parser.add_argument("--receiver", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.receiver:
@@ -180,7 +181,7 @@ def main() -> None:
         return
     import uvloop  # the loop `socialgate serve` runs on (uvicorn picks it when installed)
 
-    result = uvloop.run(run(args.events, args.endpoints, args.rate, args.drain_timeout))
+    result = uvloop.run(run(args.events, args.endpoints, args.rate, args.drain_timeout, hanging=not args.no_hang))
     print(json.dumps(result, indent=2))
 
 

@@ -59,7 +59,6 @@ class WebhookDispatcher:
         *,
         clock: Callable[[], datetime] | None = None,
         ladder: Sequence[float] = LADDER,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         settings = runtime.settings
         self.runtime = runtime
@@ -72,7 +71,8 @@ class WebhookDispatcher:
         self.call_timeout = min(CALL_TIMEOUT, settings.webhook_lease_seconds * LEASE_SHARE_FOR_CALL)
         self.worker_id = f"webhooks-{socket.gethostname()}-{os.getpid()}-{id(self):x}"[:64]
         self.http = httpx.AsyncClient(
-            transport=transport or GuardedTransport(
+            # Its own pool, apart from the providers': webhooks never queue behind a platform's calls.
+            transport=GuardedTransport(
                 GuardedNetworkBackend(allow_private=self.allow_private),
                 limits=httpx.Limits(max_connections=MAX_IN_FLIGHT * 2, max_keepalive_connections=MAX_IN_FLIGHT),
             ),
