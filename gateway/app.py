@@ -21,6 +21,7 @@ from gateway.runtime import Runtime
 from gateway.settings import Settings, load_settings
 from gateway.storage import WorkerWatch
 from gateway.web import BodyLimitMiddleware, dashboard, multipart_limit, oauth_callback, preview_page, preview_stylesheet, serve_media
+from gateway.webhooks.dispatcher import WebhookDispatcher
 from schema import build_schema
 from schema.http import GraphQLView
 
@@ -42,6 +43,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             runtime.scheduler.start()
             runtime.metrics = MetricsCollector(runtime)
             runtime.metrics.start()
+            runtime.webhook_dispatcher = WebhookDispatcher(runtime)
+            runtime.webhook_dispatcher.start()
         else:  # `socialgate worker` processes publish: warn when none does
             watch = WorkerWatch(runtime.database, poll_seconds=settings.scheduler_poll_seconds)
             watch.start()
@@ -52,6 +55,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 await watch.stop()
             if runtime.metrics is not None:
                 await runtime.metrics.stop()
+            if runtime.webhook_dispatcher is not None:
+                await runtime.webhook_dispatcher.stop()
             if runtime.scheduler is not None:
                 await runtime.scheduler.stop()
             await runtime.stop()

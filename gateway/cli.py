@@ -121,7 +121,7 @@ def _print_demo(settings: Settings, seed: Any) -> None:
 
 @app.command()
 def worker() -> None:
-    """Run only the publishing engine (no API): as many as you like, against one database."""
+    """Run only the publishing engine and the webhook deliveries (no API): as many as you like, against one database."""
     import signal
 
     from gateway.core import configure_logging
@@ -129,6 +129,7 @@ def worker() -> None:
     from gateway.metrics.collector import MetricsCollector
     from gateway.outbound import settle_after_startup
     from gateway.runtime import Runtime
+    from gateway.webhooks.dispatcher import WebhookDispatcher
 
     settings = _settings()
     configure_logging(settings.log_level)
@@ -140,6 +141,8 @@ def worker() -> None:
         runtime.scheduler.start()
         runtime.metrics = MetricsCollector(runtime)
         runtime.metrics.start()
+        runtime.webhook_dispatcher = WebhookDispatcher(runtime)
+        runtime.webhook_dispatcher.start()
         settle_after_startup()
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -150,6 +153,7 @@ def worker() -> None:
             await stopping.wait()
         finally:
             await runtime.metrics.stop()
+            await runtime.webhook_dispatcher.stop()
             await runtime.scheduler.stop()
             await runtime.stop()
 

@@ -65,6 +65,8 @@ class Runtime:
         self.scheduler: Any = None
         # Set beside the scheduler: the metrics collector (gateway.metrics.collector), woken by refreshMetrics.
         self.metrics: Any = None
+        # Set beside the scheduler: the webhook worker (gateway.webhooks.dispatcher), woken by each event.
+        self.webhook_dispatcher: Any = None
         # Whatever scheduler this process runs records that it lives (gateway.storage.worker_heartbeats).
         self.heartbeat = Heartbeat(self.database, poll_seconds=settings.scheduler_poll_seconds)
         self.observer_grace = OBSERVER_GRACE_SECONDS
@@ -108,6 +110,8 @@ class Runtime:
         the other processes carry it to their subscribers from the row.
         """
         await self.events.publish(event)
+        if self.webhook_dispatcher is not None:  # its deliveries committed with it: due now
+            self.webhook_dispatcher.wake()
         if self.plugins.has_observers():  # seven events per published post: no copies for nobody
             self.plugins.emit(
                 Event(kind=event.kind, organization_id=event.organization_id, occurred_at=event.occurred_at,

@@ -42,6 +42,7 @@ from schema.scalars import SCALAR_OVERRIDES
 from schema.subscriptions import Subscription
 from schema.variable_text import VariableText
 from schema.viewer import Viewer, resolve_viewer
+from schema.webhooks import WebhookMutation, WebhookQuery
 
 MAX_DEPTH = 12
 MAX_ALIASES = 30
@@ -70,11 +71,11 @@ class CoreQuery:
 
 QUERIES: tuple[type, ...] = (
     CoreQuery, OrganizationQuery, ApiKeyQuery, ProviderQuery, AccountQuery, ConnectionQuery, MediaQuery, PostQuery, JobQuery,
-    AuditQuery, HealthQuery, ApprovalQuery, CalendarQuery, MetricsQuery,
+    AuditQuery, HealthQuery, ApprovalQuery, CalendarQuery, MetricsQuery, WebhookQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     OrganizationMutation, ApiKeyMutation, AccountMutation, ConnectionMutation, MediaMutation, PostMutation, PublishingMutation,
-    ControlMutation, ApprovalMutation, CalendarMutation, MetricsMutation,
+    ControlMutation, ApprovalMutation, CalendarMutation, MetricsMutation, WebhookMutation,
 )
 
 

@@ -61,7 +61,7 @@ async def test_the_relay_loads_only_events_this_process_did_not_carry(runtime):
     owner = await make_org_with_key(runtime)
     async with runtime.database.write() as session:
         job = await create_job(session, owner.organization_id, "publish", None, 1)
-        carried = [await record_job_event(session, owner.organization_id, job.id, f"step.{n}", {}) for n in range(5)]
+        carried = [await record_job_event(session, owner.organization_id, job.id, "target.publishing", {}) for n in range(5)]
     for event in carried:
         await runtime.events.publish(event)
     statements: list[str] = []
@@ -124,7 +124,7 @@ async def test_replaying_subscribers_hold_no_pooled_connection_while_they_wait(r
     async with runtime.database.write() as session:
         job = await create_job(session, owner.organization_id, "publish", None, 1)
         for n in range(3):
-            await record_job_event(session, owner.organization_id, job.id, f"step.{n}", {})
+            await record_job_event(session, owner.organization_id, job.id, "target.publishing", {})
     pool = runtime.database.engine.pool
     readers = []
     for _ in range(pool.size() + 2):  # more subscribers than the pool has connections, none reading on

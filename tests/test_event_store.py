@@ -37,11 +37,11 @@ async def test_events_are_written_in_the_transaction_that_records_them(runtime):
         async with runtime.database.write() as session:
             job = await create_job(session, owner.organization_id, "publish", None, 1)
             for step in range(3):
-                await record_job_event(session, owner.organization_id, job.id, f"step.{step}", {})
+                await record_job_event(session, owner.organization_id, job.id, "target.publishing", {})
             assert staged_count(session) == 3
             await write_staged(session)  # the explicit call: now part of this transaction, readable in it
             assert [e.seq for e in await stored_job_events(session, job.id)] == [1, 2, 3]
-            await record_job_event(session, owner.organization_id, job.id, "step.3", {})
+            await record_job_event(session, owner.organization_id, job.id, "target.published", {})
         # Database.write() wrote the one staged after the explicit call as its last statement.
         assert await _count(runtime, job.id) == 4
         assert len(inserts) == 2  # one multi-row INSERT per call, not one per event

@@ -25,6 +25,9 @@ async def _quiet(api):
     if api.runtime.scheduler is not None:
         await api.runtime.scheduler.stop()
         api.runtime.scheduler = None
+    if api.runtime.webhook_dispatcher is not None:  # it looks for due deliveries on the same engine
+        await api.runtime.webhook_dispatcher.stop()
+        api.runtime.webhook_dispatcher = None
     await api.runtime.relay.stop()
 
 
@@ -157,7 +160,7 @@ async def test_nodes_runs_one_query_per_type(api, org, mine):
 
 
 async def test_every_registered_id_prefix_has_a_batch_resolver():
-    assert set(_NODES_RESOLVERS) == {"org", "key", "acct", "conn", "med", "post", "tgt", "job"}
+    assert set(_NODES_RESOLVERS) == {"org", "key", "acct", "conn", "med", "post", "tgt", "job", "whk", "whd"}
 
 
 # --- totalCount ---------------------------------------------------------------------------------
@@ -176,6 +179,7 @@ async def test_every_connection_type_has_a_total_count(api, org):
     assert {t["name"] for t in connections} == {
         "AccountConnection", "ApiKeyConnection", "JobConnection", "MediaAssetConnection", "OrganizationConnection", "PostConnection",
         "AuditEntryConnection",
+        "WebhookEndpointConnection", "WebhookDeliveryConnection",
     }
     for connection in connections:
         [total] = [f for f in connection["fields"] if f["name"] == "totalCount"]

@@ -236,6 +236,9 @@ async def test_listing_does_not_grow_sql_with_page_size(api, org, accounts):
     if api.runtime.scheduler is not None:
         await api.runtime.scheduler.stop()
         api.runtime.scheduler = None
+    if api.runtime.webhook_dispatcher is not None:  # it looks for due deliveries on the same engine
+        await api.runtime.webhook_dispatcher.stop()
+        api.runtime.webhook_dispatcher = None
     await api.runtime.relay.stop()
 
     async def statements_for(n: int) -> int:

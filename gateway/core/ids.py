@@ -25,6 +25,7 @@ PREFIXES: dict[str, str] = {
     "job": "Job",
     "camp": "Campaign",
     "whk": "WebhookEndpoint",
+    "whd": "WebhookDelivery",
     "adc": "AdCampaign",
     "aud": "AuditEntry",
     "idem": "IdempotencyRecord",

@@ -111,8 +111,9 @@ async def _delete_one(runtime: Runtime, target: Target) -> None:
         job.progress_done += 1
         payload = {"targetId": row.id, "postId": row.post_id, "provider": row.provider, "status": row.status,
                    "attempt": number, "errorCode": row.error_code, "errorMessage": row.error_message}
-        kind = "target.deleted" if error is None else "target.delete_failed"
-        events.append(await record_job_event(session, row.organization_id, job.id, kind, payload))
+        events.append(await record_job_event(
+            session, row.organization_id, job.id, "target.deleted" if error is None else "target.delete_failed", payload
+        ))
     await _publish(runtime, events)
 
 

@@ -5,17 +5,20 @@ are its private modules (``tests/test_architecture.py`` holds every caller to it
 """
 
 from gateway.events.bus import DEFAULT_QUEUE_SIZE, SLOW_CONSUMER, BusEvent, MemoryEventBus, Subscription, SubscriptionClosed
+from gateway.events.kinds import EVENT_KINDS, UnknownEventKind
 from gateway.events.relay import StoredEventRelay, follow_job, follow_organization
 from gateway.events.store import last_job_event_seq, record_job_event, record_org_event, seed_job_event_seqs, stored_job_events
 
 __all__ = [
     "DEFAULT_QUEUE_SIZE",
+    "EVENT_KINDS",
     "SLOW_CONSUMER",
     "BusEvent",
     "MemoryEventBus",
     "StoredEventRelay",
     "Subscription",
     "SubscriptionClosed",
+    "UnknownEventKind",
     "follow_job",
     "follow_organization",
     "last_job_event_seq",

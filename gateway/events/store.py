@@ -10,6 +10,9 @@ OAuth callback — is seldom the one a dashboard is subscribed to, and every pro
 Job events are staged and inserted together as the transaction's last statements
 (``gateway.storage.staging``, called by ``Database.write``): a publish records several events per
 target, and one INSERT for all of them is what keeps the hot path's statement count down.
+
+Every kind must be in the registry (``gateway.events.kinds``), and every event is owed to the
+webhook endpoints that want it in the same transaction (``gateway.webhooks.outbox``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.core import utcnow
 from gateway.events.bus import BusEvent
+from gateway.events.kinds import check_kind
 from gateway.storage import JobEvent, OrganizationEvent, stage_rows
+from gateway.webhooks.outbox import stage_event
 
 JOB_EVENTS = JobEvent.__table__
 ORG_EVENTS = OrganizationEvent.__table__
@@ -37,6 +42,7 @@ async def record_job_event(
     the same number: (job_id, seq) is unique, and writes to one job are serialized by the
     transaction that changes the job.
     """
+    check_kind(kind)
     next_seq: dict[str, int] = session.sync_session.info.setdefault(NEXT_SEQ, {})
     if job_id not in next_seq:  # read once per transaction and counted on from there
         last = (await session.execute(select(func.max(JobEvent.seq)).where(JobEvent.job_id == job_id))).scalar()
@@ -47,6 +53,7 @@ async def record_job_event(
     stage_rows(session, JOB_EVENTS, {
         "job_id": job_id, "organization_id": organization_id, "seq": seq, "kind": kind, "payload": payload, "created_at": occurred_at,
     })
+    stage_event(session, organization_id, kind, payload, occurred_at)
     return BusEvent(organization_id, kind, payload, occurred_at, job_id=job_id, seq=seq)
 
 
@@ -90,9 +97,10 @@ async def record_org_event(
     Returns the event to publish once that transaction has committed; the relay of every other
     process finds the row and carries it to its own subscribers.
     """
-    row = OrganizationEvent(organization_id=organization_id, kind=kind, subject_id=subject_id, payload=payload, created_at=utcnow())
+    row = OrganizationEvent(organization_id=organization_id, kind=check_kind(kind), subject_id=subject_id, payload=payload, created_at=utcnow())
     session.add(row)
     await session.flush()
+    stage_event(session, organization_id, kind, payload, row.created_at)
     return org_event_of(row)
 
 

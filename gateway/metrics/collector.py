@@ -75,9 +75,14 @@ class MetricsCollector:
         self._last_chore: datetime | None = None
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="metrics collector")
 
     async def stop(self) -> None:
+        # The flag as well as the cancel: on Python 3.11, a cancel that lands as the loop's
+        # wait_for is woken is swallowed (wait_for returns), and the loop would run on.
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -87,11 +92,13 @@ class MetricsCollector:
         self._wake.set()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await asyncio.wait_for(self._wake.wait(), self.interval)
             except TimeoutError:
                 pass
+            if self._stopping:
+                return
             self._wake.clear()
             try:
                 await self.run_round()

@@ -29,12 +29,15 @@ from gateway.storage.models import (
     Target,
     TargetMetrics,
     TargetMetricSnapshot,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
     WorkerHeartbeat,
 )
 from gateway.storage.private_files import DIRECTORY_MODE, make_private_directories, private_opener, restrict
 from gateway.storage.provider_store import DatabaseProviderStore
 from gateway.storage.reachability import DatabaseUnreachable, mask_passwords, masked_url
-from gateway.storage.staging import every_write_in_context, stage_rows
+from gateway.storage.staging import every_write_in_context, stage_finisher, stage_rows
 from gateway.storage.vault import VaultError, decrypt, encrypt
 from gateway.storage.worker_heartbeats import DUE_STATUSES, MISSED_BEATS, Heartbeat, WorkerWatch, heartbeat_seconds
 
@@ -76,12 +79,16 @@ __all__ = [
     "restrict",
     "run_idempotent",
     "SecretKeyMismatch",
+    "stage_finisher",
     "stage_rows",
     "Target",
     "TargetMetrics",
     "TargetMetricSnapshot",
     "upgrade",
     "VaultError",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "WorkerHeartbeat",
     "WorkerWatch",
 ]

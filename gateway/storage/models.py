@@ -482,3 +482,71 @@ class AccountMetricsState(Base):
     paused_until: Mapped[datetime | None]
     pause_reason: Mapped[str | None] = mapped_column(String(64))
     next_account_refresh_at: Mapped[datetime | None]
+class WebhookEndpoint(Timestamps, Base):
+    """A URL that receives an organization's events, signed per Standard Webhooks (``gateway.webhooks``).
+
+    The signing secret is sealed with the runtime's key: it must be read back to sign, so it
+    cannot be hashed like an API key. During a rotation the previous secret signs too, until
+    ``previous_secret_expires_at``.
+    """
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"), index=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    description: Mapped[str] = mapped_column(String(500), default="")
+    event_types: Mapped[list[Any]] = mapped_column(default=list)
+    scope: Mapped[str] = mapped_column(String(20), default="own")  # own|all_children
+    enabled: Mapped[bool] = mapped_column(default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(String(40))  # manual|gone|failing
+    secret: Mapped[bytes] = mapped_column(LargeBinary)
+    previous_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    previous_secret_expires_at: Mapped[datetime | None]
+    failing_since: Mapped[datetime | None]
+    deleted_at: Mapped[datetime | None]
+
+
+class WebhookDelivery(Timestamps, Base):
+    """One event owed to one endpoint: the durable outbox row, written with the event it carries.
+
+    Its id is the ``webhook-id`` header, the same on every attempt, so a receiver can drop a
+    repeat. A worker leases it (``lease_owner``/``lease_expires_at``) while it calls.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_endpoint_created", "endpoint_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    endpoint_id: Mapped[str] = mapped_column(ID, ForeignKey("webhook_endpoints.id"))
+    organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"))
+    event_type: Mapped[str] = mapped_column(String(60))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the envelope {type, timestamp, data}
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|delivering|delivered|failed
+    attempt_count: Mapped[int] = mapped_column(default=0)
+    ladder_step: Mapped[int] = mapped_column(default=0)  # attempts since it was created or replayed
+    next_attempt_at: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None]
+    last_status_code: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    delivered_at: Mapped[datetime | None]
+
+
+class WebhookAttempt(Base):
+    """One HTTP call of a delivery: when, how long, what came back (at most 4 KB of it)."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(ID, ForeignKey("webhook_deliveries.id"), index=True)
+    number: Mapped[int]
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime]
+    status_code: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(String(500))
+    duration_ms: Mapped[int]
+    response_excerpt: Mapped[str | None] = mapped_column(Text)

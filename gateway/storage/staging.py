@@ -11,6 +11,9 @@ them back) calls ``write_staged`` itself.
 A context may also ask that every write transaction it opens carry a row of its own
 (``every_write_in_context``): a mutation's audit entry commits with whatever the mutation wrote,
 whichever service wrote it, so a change never commits without its entry.
+A writer whose rows depend on everything the transaction staged (the webhook outbox: one lookup
+of the endpoints for all of a transaction's events) stages a *finisher* instead; ``write_staged``
+runs the transaction's finishers first, and the rows they stage are inserted with the rest.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 STAGED_ROWS = "socialgate_staged_rows"  # session.info: {table: [row, ...]}, in staging order
+FINISHERS = "socialgate_staged_finishers"  # session.info: {name: finisher}, each run once per write_staged
+
+Finisher = Callable[[AsyncSession], Awaitable[None]]
 
 # Statements every write transaction of the current context runs before it commits. Each must be
 # idempotent (an INSERT … ON CONFLICT DO NOTHING): a context may open several transactions.
@@ -52,8 +58,16 @@ def staged_count(session: AsyncSession) -> int:
     return sum(len(rows) for rows in session.sync_session.info.get(STAGED_ROWS, {}).values())
 
 
+def stage_finisher(session: AsyncSession, name: str, finish: Finisher) -> None:
+    """Run ``finish`` once, at ``write_staged``, however many times it is staged under ``name``."""
+    session.sync_session.info.setdefault(FINISHERS, {}).setdefault(name, finish)
+
+
 async def write_staged(session: AsyncSession) -> None:
-    """Insert every staged row: one multi-row INSERT per table (Core: the ORM's bulk path costs more per row)."""
+    """Run the staged finishers, then insert every staged row: one multi-row INSERT per table
+    (Core: the ORM's bulk path costs more per row)."""
+    for finish in session.sync_session.info.pop(FINISHERS, {}).values():
+        await finish(session)
     staged: dict[Table, list[dict[str, Any]]] = session.sync_session.info.pop(STAGED_ROWS, {})
     for table, rows in staged.items():
         if rows:
