@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from strawberry.dataloader import DataLoader
 
+from gateway.campaigns.campaigns import CampaignCounts, counts_of
 from gateway.content.posts import targets_of
 from gateway.runtime import Runtime
 from gateway.storage.models import Account, MediaAsset, Target
@@ -21,6 +22,7 @@ class Loaders:
         self.accounts: DataLoader[str, Account | None] = DataLoader(self._load_by_id(Account))
         self.media: DataLoader[str, MediaAsset | None] = DataLoader(self._load_by_id(MediaAsset))
         self.targets_by_post: DataLoader[str, list[Target]] = DataLoader(self._load_targets)
+        self.campaign_counts: DataLoader[str, CampaignCounts] = DataLoader(self._load_campaign_counts)
 
     def _load_by_id(self, model: Any) -> Callable[[Sequence[str]], Any]:
         async def load(ids: Sequence[str]) -> list[Any]:
@@ -36,3 +38,9 @@ class Loaders:
         async with self._runtime.database.read() as session:
             grouped = await targets_of(session, post_ids)
         return [grouped[post_id] for post_id in post_ids]
+
+    async def _load_campaign_counts(self, campaign_ids: Sequence[str]) -> list[CampaignCounts]:
+        # The ids come from campaigns already read through the caller's organization.
+        async with self._runtime.database.read() as session:
+            counts = await counts_of(session, campaign_ids)
+        return [counts[campaign_id] for campaign_id in campaign_ids]

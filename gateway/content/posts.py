@@ -16,6 +16,7 @@ from sqlalchemy import and_, exists, func, not_, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth.tenancy import find_owned, require_owned
+from gateway.campaigns.membership import require_open_campaign
 from gateway.content.post_checks import PostCheck, PostInput, PostValidator, TargetCheck, TargetInput, dry_run
 from gateway.core.clock import utcnow
 from gateway.core.errors import BadInput, Conflict, UserError
@@ -25,8 +26,8 @@ from gateway.storage.models import Post, Target
 
 __all__ = ["PostCheck", "PostInput", "PostValidator", "TargetCheck", "TargetInput", "dry_run"]  # the validation API, re-exported for callers of the posts service
 
-TARGET_STATUSES = ("draft", "scheduled", "publishing", "published", "retry_pending", "failed", "canceled", "unconfirmed")
-POST_STATUSES = ("draft", "scheduled", "publishing", "published", "partially_published", "failed", "unconfirmed", "canceled")
+TARGET_STATUSES = ("draft", "scheduled", "publishing", "published", "retry_pending", "failed", "canceled", "unconfirmed", "missed")
+POST_STATUSES = ("draft", "scheduled", "publishing", "published", "partially_published", "failed", "unconfirmed", "canceled", "missed")
 # Targets in these states may still be published by the scheduler.
 PENDING_STATUSES = ("scheduled", "retry_pending")
 
@@ -43,6 +44,8 @@ STATUS_RULES: tuple[StatusRule, ...] = (
     ("partially_published", lambda has, all_, any_, not__: has("published")),
     ("unconfirmed", lambda has, all_, any_, not__: has("unconfirmed")),
     ("failed", lambda has, all_, any_, not__: has("failed")),
+    # A paused campaign (or a late approval) let its time pass and policy said not to publish late.
+    ("missed", lambda has, all_, any_, not__: has("missed")),
     ("canceled", lambda has, all_, any_, not__: True),
 )
 
@@ -74,12 +77,6 @@ def status_condition(status: str) -> Any:
     raise BadInput(f"Unknown post status {status[:40]!r}.", "status")
 
 
-def _check_campaign(campaign_id: str | None) -> None:
-    # Campaigns arrive with their own issue; until a campaign can exist, no id can name one.
-    if campaign_id is not None:
-        raise UserError("CAMPAIGN_NOT_FOUND", f"No campaign {campaign_id[:60]!r} in this organization.", ["campaignId"])
-
-
 def _content(data: PostInput) -> dict[str, Any]:
     return {
         "media_ids": list(data.media_ids),
@@ -93,7 +90,7 @@ async def create_post(
     session: AsyncSession, validator: PostValidator, organization_id: str, data: PostInput, *, created_by_key_id: str | None
 ) -> Post:
     """Write a new draft; run its transaction through ``validator.run``."""
-    _check_campaign(data.campaign_id)
+    await require_open_campaign(session, organization_id, data.campaign_id)
     accounts = await validator.require(session, organization_id, data)
     post = Post(
         id=new_id("post"),
@@ -204,7 +201,7 @@ async def update_post(
     current = input_of(post, targets)
     data = PostInput(**{**current.__dict__, **changes})
     if "campaign_id" in changes:
-        _check_campaign(data.campaign_id)
+        await require_open_campaign(session, organization_id, data.campaign_id)
     accounts = await validator.require(session, organization_id, data)
     post.text = data.text
     post.content = _content(data)

@@ -26,7 +26,7 @@ from gateway.storage.models import Job, Target
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "partial", "canceled")
 JOB_KINDS = ("publish", "bulk_schedule", "metrics_refresh", "ads_sync")
 FINISHED = ("succeeded", "failed", "partial", "canceled")
-TERMINAL_TARGET_STATUSES = ("published", "failed", "canceled", "unconfirmed")
+TERMINAL_TARGET_STATUSES = ("published", "failed", "canceled", "unconfirmed", "missed")
 
 
 async def create_job(session: AsyncSession, organization_id: str, kind: str, subject_id: str | None, total: int) -> Job:

@@ -46,6 +46,7 @@ from sqlalchemy import Row, case, exists, func, insert, select, update
 from gateway.accounts.accounts import open_credentials
 from gateway.accounts.oauth import purge_connections
 from gateway.accounts.tokens import refresh_account_token, refresh_expiring
+from gateway.campaigns.holds import claimable
 from gateway.content.media import file_path, public_url
 from gateway.content.posts import derive_status
 from gateway.core.background import BackgroundTasks
@@ -329,7 +330,9 @@ class Scheduler:
     async def _seconds_until_next_due(self) -> float | None:
         async with self.runtime.database.read() as session:
             earliest = (
-                await session.execute(select(func.min(Target.next_attempt_at)).where(Target.status.in_(DUE_STATUSES)))
+                await session.execute(
+                    select(func.min(Target.next_attempt_at)).where(Target.status.in_(DUE_STATUSES), claimable(Target.__table__))
+                )
             ).scalar()
         return None if earliest is None else (earliest - utcnow()).total_seconds()
 
@@ -447,7 +450,7 @@ class Scheduler:
             ACCOUNTS.c.id == TARGETS.c.account_id, ACCOUNTS.c.rate_limited_until.is_not(None), ACCOUNTS.c.rate_limited_until > now
         )
         query = select(TARGETS.c.id, TARGETS.c.provider, TARGETS.c.account_id).where(
-            TARGETS.c.status.in_(DUE_STATUSES), TARGETS.c.next_attempt_at <= now, ~rate_limited
+            TARGETS.c.status.in_(DUE_STATUSES), TARGETS.c.next_attempt_at <= now, ~rate_limited, claimable(TARGETS)
         )
         if full := slots.full_accounts():
             query = query.where(TARGETS.c.account_id.not_in(full))

@@ -329,3 +329,28 @@ class WorkerHeartbeat(Base):
     worker_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     beat_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Campaign(Timestamps, Base):
+    """A named group of posts planned together (``gateway.campaigns``).
+
+    While ``status`` is ``paused`` the engine claims none of its posts' targets; ``late_policy``
+    says what resuming does with a target whose time passed meanwhile: ``publish`` it at once,
+    or mark it ``missed``.
+    """
+
+    __tablename__ = "campaigns"
+    __table_args__ = (Index("ix_campaigns_org_created", "organization_id", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    # draft|active|paused|completed|archived
+    status: Mapped[str] = mapped_column(String(20), default="draft")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    starts_at: Mapped[datetime | None]
+    ends_at: Mapped[datetime | None]
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    late_policy: Mapped[str] = mapped_column(String(20), default="publish")  # publish|miss

@@ -1,0 +1,33 @@
+"""Whether a post may join a campaign: it exists in the post's organization and is still open.
+
+Used by the posts service when a post is created or edited with a ``campaignId``; it imports
+nothing of this wing, so ``content`` can call it without an import cycle.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.auth.tenancy import find_owned
+from gateway.core.errors import UserError
+from gateway.storage.models import Campaign
+
+CLOSED_STATUSES = ("completed", "archived")
+
+
+def campaign_not_found(campaign_id: str, field: str = "campaignId") -> UserError:
+    return UserError("CAMPAIGN_NOT_FOUND", f"No campaign {campaign_id[:60]!r} in this organization.", [field])
+
+
+async def require_open_campaign(
+    session: AsyncSession, organization_id: str, campaign_id: str | None, field: str = "campaignId"
+) -> Campaign | None:
+    """The campaign a post is joining (None for no campaign); refused when missing or closed."""
+    if campaign_id is None:
+        return None
+    campaign = await find_owned(session, Campaign, "camp", organization_id, campaign_id)
+    if campaign is None:
+        raise campaign_not_found(campaign_id, field)
+    if campaign.status in CLOSED_STATUSES:
+        raise UserError("CAMPAIGN_CLOSED", f"The campaign is {campaign.status}; it takes no more posts.", [field])
+    return campaign
