@@ -24,6 +24,7 @@ from strawberry.tools import merge_types
 
 from schema.accounts import AccountMutation, AccountQuery
 from schema.api_keys import ApiKeyMutation, ApiKeyQuery
+from schema.bulk_posts import BulkPostMutation
 from schema.campaign_planning import CampaignPlanningMutation
 from schema.campaigns import CampaignMutation, CampaignQuery
 from schema.connections import ConnectionMutation, ConnectionQuery
@@ -72,7 +73,7 @@ QUERIES: tuple[type, ...] = (
 )
 MUTATIONS: tuple[type, ...] = (
     OrganizationMutation, ApiKeyMutation, AccountMutation, ConnectionMutation, MediaMutation, PostMutation, PublishingMutation,
-    CampaignMutation, CampaignPlanningMutation,
+    CampaignMutation, CampaignPlanningMutation, BulkPostMutation,
 )
 
 

@@ -276,6 +276,17 @@ class PostValidator:
             raise UserErrors(list(check.problems))
         return facts.accounts
 
+    async def check_ahead(self, database: Database, organization_id: str, data: PostInput) -> PostCheck:
+        """Check ``data`` now, outside any transaction, and keep the verdict for ``require``.
+
+        A command writing many posts in one transaction (bulk creation, an import) checks them all
+        first: otherwise each unchecked post would roll its transaction back once.
+        """
+        async with database.read() as session:
+            facts = await read_facts(session, organization_id, data)
+        check = self._verdicts[facts.version] = await evaluate(self.registry, facts)
+        return check
+
     async def run(self, transaction: Callable[[], Awaitable[T]]) -> T:
         """Run ``transaction`` until it finds its post checked as it stands (``MAX_CHECKS`` checks at most)."""
         for checks in range(MAX_CHECKS + 1):
