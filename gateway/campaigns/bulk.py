@@ -1,11 +1,17 @@
 """Creating many posts at once: bulkCreatePosts, the CSV import and importPosts all come here.
 
-Every item gets its own result (index, post, errors). By default a bad item does not block the
-others: each item is written under a savepoint, and one that fails rolls back alone. With
-``atomic`` any failure rolls back everything. A dry run checks every item as ``validatePost``
-does and writes nothing. Items are checked before the write transaction (``check_ahead``), so
-slow policy hooks never run inside it; the transaction then confirms each check still holds.
-An item with a ``publish_at`` is queued in the same savepoint, as schedulePost would queue it.
+Every item gets its own result (index, post, errors); a bad item does not block the others,
+unless ``atomic``. Items are checked as ``validatePost`` checks a post (every provider's limits,
+the policy hooks), a batch at a time: the facts of a whole batch are read in two queries and
+the checks, slow hooks included, run with no transaction open. The write transaction then reads
+the facts again and writes only items still as they were checked (an item whose account or
+media changed meanwhile is checked again, or refused when policy hooks would have to run inside
+the transaction). Rows are written with one multi-row INSERT per table, which is what lets an
+import create thousands of posts a second.
+
+An item with a ``publish_at`` is queued as ``schedulePost`` queues a draft: its targets are
+``scheduled`` under a ``publish`` job of its own, with the same ``job.queued`` and
+``post.status_changed`` events.
 """
 
 from __future__ import annotations
@@ -15,19 +21,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.campaigns.membership import require_open_campaign
-from gateway.content.posts import PostInput, PostValidator, create_post
-from gateway.core.errors import UserError, UserErrors
-from gateway.engine.queue import enqueue_post
-from gateway.events import BusEvent
+from gateway.campaigns.membership import campaign_refusals
+from gateway.content.post_checks import Facts, evaluate, read_facts_many
+from gateway.content.posts import PostInput, content_json
+from gateway.core.errors import Conflict, UserError
+from gateway.core.ids import new_id
+from gateway.events import BusEvent, prime_job_event_seqs, record_job_event
 from gateway.runtime import Runtime
 from gateway.storage.idempotency import run_idempotent
+from gateway.storage.models import Job, Post, Target
 
 MAX_ITEMS = 500
 # A batch is one write transaction: an import of thousands of rows never holds the single SQLite
-# writer for the whole file, and a crash loses at most one batch (whose rows report no post).
+# writer for the whole file, and a crash loses at most the batch being written.
 BATCH_SIZE = 500
 
 
@@ -44,80 +53,122 @@ class ItemResult:
     post_id: str | None = None
     job_id: str | None = None
     errors: list[UserError] = field(default_factory=list)
+    version: str | None = None  # of the facts the item was checked with
 
     def as_json(self) -> dict[str, Any]:
         return {"index": self.index, "postId": self.post_id, "jobId": self.job_id,
                 "errors": [{"code": e.code, "message": e.message, "field": e.field} for e in self.errors]}
 
+    @classmethod
+    def from_json(cls, stored: dict[str, Any]) -> ItemResult:
+        errors = [UserError(e["code"], e["message"], e["field"]) for e in stored["errors"]]
+        return cls(stored["index"], stored["postId"], stored["jobId"], errors)
+
 
 class _Rollback(Exception):
-    """Raised out of an atomic batch with a failed item, so the transaction writes nothing."""
+    """Raised out of an atomic write with a failed item, so the transaction writes nothing."""
 
 
-def _errors_of(error: Exception) -> list[UserError]:
-    return list(error.errors) if isinstance(error, UserErrors) else [error] if isinstance(error, UserError) else []
+Found = tuple[Facts, UserError | None]  # an item's facts, and why its campaign refuses it
 
 
-async def check_items(runtime: Runtime, validator: PostValidator, organization_id: str, items: Sequence[BulkItem]) -> list[ItemResult]:
-    """Every item checked as ``validatePost`` checks a post (and its campaign), writing nothing."""
-    results = []
+async def _read(session: AsyncSession, organization_id: str, items: Sequence[BulkItem]) -> list[Found | None]:
+    """What checking each item needs, in three queries for the whole batch (None: an unreadable item)."""
+    readable = [item.data for item in items if item.data is not None]
+    facts = iter(await read_facts_many(session, organization_id, readable))
+    refusals = await campaign_refusals(session, organization_id, [d.campaign_id for d in readable if d.campaign_id])
+    return [
+        (next(facts), refusals[item.data.campaign_id] if item.data.campaign_id else None) if item.data is not None else None
+        for item in items
+    ]
+
+
+async def _problems(runtime: Runtime, found: Found) -> list[UserError]:
+    facts, refusal = found
+    return ([refusal] if refusal else []) + list((await evaluate(runtime.plugins, facts)).problems)
+
+
+async def check_items(runtime: Runtime, organization_id: str, items: Sequence[BulkItem], first_index: int = 0) -> list[ItemResult]:
+    """Every item checked (reads only; the policy hooks run after the read session closed)."""
     async with runtime.database.read() as session:
-        for index, item in enumerate(items):
-            result = ItemResult(index, errors=list(item.errors))
-            if item.data is not None and item.data.campaign_id is not None:
-                try:
-                    await require_open_campaign(session, organization_id, item.data.campaign_id)
-                except UserError as error:
-                    result.errors.append(error)
-            results.append(result)
-    for item, result in zip(items, results, strict=True):
-        if item.data is not None:
-            result.errors += list((await validator.check_ahead(runtime.database, organization_id, item.data)).problems)
+        found = await _read(session, organization_id, items)
+    results = []
+    for index, (item, entry) in enumerate(zip(items, found, strict=True), start=first_index):
+        result = ItemResult(index, errors=list(item.errors))
+        if entry is not None:
+            result.errors += await _problems(runtime, entry)
+            result.version = entry[0].version
+        results.append(result)
     return results
 
 
-async def _write_item(
-    session: AsyncSession, validator: PostValidator, organization_id: str, key_id: str | None, item: BulkItem, result: ItemResult,
-    events: list[BusEvent],
-) -> None:
-    assert item.data is not None
-    try:
-        async with session.begin_nested():
-            post = await create_post(session, validator, organization_id, item.data, created_by_key_id=key_id)
-            queued = await enqueue_post(session, validator, organization_id, post.id, item.publish_at) if item.publish_at else None
-    except (UserError, UserErrors) as error:
-        result.errors += _errors_of(error)
-        return
-    result.post_id = post.id
-    if queued is not None:
-        result.job_id = queued.job.id
-        events.extend(queued.events)
+async def _confirm(
+    session: AsyncSession, runtime: Runtime, organization_id: str, items: Sequence[BulkItem], results: Sequence[ItemResult]
+) -> dict[str, str]:
+    """Inside the write: an item whose facts changed since its check is checked again (or refused,
+    rather than run policy hooks in the transaction). Returns each account's provider."""
+    pending = [(item, result) for item, result in zip(items, results, strict=True) if item.data is not None and not result.errors]
+    found = await _read(session, organization_id, [item for item, _ in pending])
+    providers: dict[str, str] = {}
+    for (_, result), entry in zip(pending, found, strict=True):
+        assert entry is not None
+        facts, refusal = entry
+        providers.update((a.id, a.provider) for a in facts.accounts.values())
+        if facts.version == result.version and refusal is None:
+            continue
+        if runtime.plugins.has_policy_hooks():
+            result.errors.append(Conflict("The post's accounts, media or campaign changed while it was being created; send it again."))
+        else:
+            result.errors += await _problems(runtime, entry)
+    return providers
 
 
-async def _write_all(
-    session: AsyncSession, validator: PostValidator, organization_id: str, key_id: str | None, items: Sequence[BulkItem],
+async def _write(
+    session: AsyncSession, runtime: Runtime, organization_id: str, key_id: str | None, items: Sequence[BulkItem],
     results: Sequence[ItemResult], events: list[BusEvent], *, atomic: bool,
 ) -> None:
-    """Inside one transaction: each item not already refused under its own savepoint."""
+    """Write every item still clear of errors: posts, jobs, then targets, one INSERT each."""
     events.clear()
-    for result in results:  # a transaction run again starts its results afresh
+    for result in results:  # a transaction run again starts afresh
         result.post_id = result.job_id = None
-    for item, result in zip(items, results, strict=True):
-        if item.data is not None and not result.errors:
-            await _write_item(session, validator, organization_id, key_id, item, result, events)
+    providers = await _confirm(session, runtime, organization_id, items, results)
     if atomic and any(r.errors for r in results):
         raise _Rollback()
-
-
-def _forget_posts(results: Sequence[ItemResult]) -> None:
-    for result in results:
-        result.post_id = result.job_id = None
+    posts, jobs, targets, queued = [], [], [], []
+    for item, result in zip(items, results, strict=True):
+        if item.data is None or result.errors:
+            continue
+        post_id = result.post_id = new_id("post")
+        job_id = result.job_id = new_id("job") if item.publish_at is not None else None
+        posts.append({"id": post_id, "organization_id": organization_id, "campaign_id": item.data.campaign_id, "text": item.data.text,
+                      "content": content_json(item.data), "created_by_key_id": key_id})
+        post_targets = [
+            {"id": new_id("tgt"), "post_id": post_id, "account_id": t.account_id, "organization_id": organization_id,
+             "provider": providers[t.account_id], "status": "scheduled" if job_id else "draft", "publish_at": item.publish_at,
+             "next_attempt_at": item.publish_at, "job_id": job_id}
+            for t in item.data.targets
+        ]
+        targets += post_targets
+        if job_id is not None:
+            jobs.append({"id": job_id, "organization_id": organization_id, "kind": "publish", "subject_id": post_id,
+                         "progress_total": len(post_targets)})
+            queued.append((job_id, post_id, item.publish_at, [t["id"] for t in post_targets]))
+    for model, rows in ((Post, posts), (Job, jobs), (Target, targets)):
+        if rows:
+            await session.execute(insert(model.__table__), rows)
+    await prime_job_event_seqs(session, [job_id for job_id, *_ in queued])
+    for job_id, post_id, when, target_ids in queued:
+        payload = {"jobId": job_id, "postId": post_id, "publishAt": when.isoformat(), "targetIds": target_ids}
+        events.append(await record_job_event(session, organization_id, job_id, "job.queued", payload))
+        changed = {"postId": post_id, "status": "scheduled", "previousStatus": "draft"}
+        events.append(await record_job_event(session, organization_id, job_id, "post.status_changed", changed))
 
 
 async def _announce(runtime: Runtime, events: Sequence[BusEvent]) -> None:
     for event in events:
-        await runtime.publish(event, subject_id=event.payload.get("targetId") or event.payload.get("postId"))
-    runtime.wake_scheduler()
+        await runtime.publish(event, subject_id=event.payload.get("postId"))
+    if events:
+        runtime.wake_scheduler()
 
 
 async def create_items(
@@ -129,25 +180,18 @@ async def create_items(
     dry_run: bool = False,
     on_progress: Callable[[int], Awaitable[None]] | None = None,
 ) -> list[ItemResult]:
-    """An import: check every item, then (unless a dry run) write them in batches of ``BATCH_SIZE``.
+    """An import: check, then (unless a dry run) write the items a batch of ``BATCH_SIZE`` at a time.
 
     A result per item, in order; a bad item never blocks the others.
     """
-    validator = PostValidator(runtime.plugins)
     results: list[ItemResult] = []
     for start in range(0, len(items), BATCH_SIZE):
         batch = items[start:start + BATCH_SIZE]
-        checked = await check_items(runtime, validator, organization_id, batch)
-        for result in checked:
-            result.index += start
-        if not dry_run:
+        checked = await check_items(runtime, organization_id, batch, start)
+        if not dry_run and any(item.data is not None and not result.errors for item, result in zip(batch, checked, strict=True)):
             events: list[BusEvent] = []
-
-            async def transaction() -> None:
-                async with runtime.database.write() as session:
-                    await _write_all(session, validator, organization_id, key_id, batch, checked, events, atomic=False)
-
-            await validator.run(transaction)
+            async with runtime.database.write() as session:
+                await _write(session, runtime, organization_id, key_id, batch, checked, events, atomic=False)
             await _announce(runtime, events)
         results += checked
         if on_progress is not None:
@@ -171,23 +215,20 @@ async def bulk_create(
         raise UserError("TOO_MANY_ITEMS", f"Send at most {MAX_ITEMS} items; import a CSV file for more.", ["items"])
     if not items:
         raise UserError("ITEMS_REQUIRED", "Send at least one item.", ["items"])
-    validator = PostValidator(runtime.plugins)
-    results = await check_items(runtime, validator, organization_id, items)
+    results = await check_items(runtime, organization_id, items)
     if dry_run or (atomic and any(r.errors for r in results)):
         return results
     events: list[BusEvent] = []
 
     async def work(session: AsyncSession) -> dict[str, Any]:
-        await _write_all(session, validator, organization_id, key_id, items, results, events, atomic=atomic)
+        await _write(session, runtime, organization_id, key_id, items, results, events, atomic=atomic)
         return {"items": [r.as_json() for r in results]}
 
     try:
-        stored = await run_idempotent(
-            runtime.database, organization_id, "bulkCreatePosts", idempotency_key, fingerprint, work, runner=validator.run
-        )
+        stored = await run_idempotent(runtime.database, organization_id, "bulkCreatePosts", idempotency_key, fingerprint, work)
     except _Rollback:
-        _forget_posts(results)
+        for result in results:
+            result.post_id = result.job_id = None
         return results
     await _announce(runtime, events)
-    return [ItemResult(r["index"], r["postId"], r["jobId"], [UserError(e["code"], e["message"], e["field"]) for e in r["errors"]])
-            for r in stored["items"]]
+    return [ItemResult.from_json(r) for r in stored["items"]]

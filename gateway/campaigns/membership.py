@@ -6,10 +6,14 @@ nothing of this wing, so ``content`` can call it without an import cycle.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth.tenancy import find_owned
 from gateway.core.errors import UserError
+from gateway.core.ids import is_id_of
 from gateway.storage.models import Campaign
 
 CLOSED_STATUSES = ("completed", "archived")
@@ -19,6 +23,24 @@ def campaign_not_found(campaign_id: str, field: str = "campaignId") -> UserError
     return UserError("CAMPAIGN_NOT_FOUND", f"No campaign {campaign_id[:60]!r} in this organization.", [field])
 
 
+def _refusal(campaign: Campaign | None, campaign_id: str, field: str) -> UserError | None:
+    if campaign is None:
+        return campaign_not_found(campaign_id, field)
+    if campaign.status in CLOSED_STATUSES:
+        return UserError("CAMPAIGN_CLOSED", f"The campaign is {campaign.status}; it takes no more posts.", [field])
+    return None
+
+
+async def campaign_refusals(session: AsyncSession, organization_id: str, campaign_ids: Iterable[str]) -> dict[str, UserError | None]:
+    """For many campaign ids in one query: why posts may not join each (None: they may)."""
+    wanted = [c for c in dict.fromkeys(campaign_ids) if is_id_of(c, "camp")]
+    found = {}
+    if wanted:
+        query = select(Campaign).where(Campaign.id.in_(wanted), Campaign.organization_id == organization_id)
+        found = {c.id: c for c in (await session.execute(query)).scalars()}
+    return {c: _refusal(found.get(c), c, "campaignId") for c in dict.fromkeys(campaign_ids)}
+
+
 async def require_open_campaign(
     session: AsyncSession, organization_id: str, campaign_id: str | None, field: str = "campaignId"
 ) -> Campaign | None:
@@ -26,8 +48,6 @@ async def require_open_campaign(
     if campaign_id is None:
         return None
     campaign = await find_owned(session, Campaign, "camp", organization_id, campaign_id)
-    if campaign is None:
-        raise campaign_not_found(campaign_id, field)
-    if campaign.status in CLOSED_STATUSES:
-        raise UserError("CAMPAIGN_CLOSED", f"The campaign is {campaign.status}; it takes no more posts.", [field])
+    if (refusal := _refusal(campaign, campaign_id, field)) is not None:
+        raise refusal
     return campaign

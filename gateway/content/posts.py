@@ -86,6 +86,9 @@ def _content(data: PostInput) -> dict[str, Any]:
     }
 
 
+content_json = _content  # bulk creation (gateway.campaigns.bulk) stores the same shape
+
+
 async def create_post(
     session: AsyncSession, validator: PostValidator, organization_id: str, data: PostInput, *, created_by_key_id: str | None
 ) -> Post:
