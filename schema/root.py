@@ -36,6 +36,7 @@ from schema.media import MediaMutation, MediaQuery
 from schema.organizations import OrganizationMutation, OrganizationQuery
 from schema.posts import PostMutation, PostQuery
 from schema.providers import ProviderQuery
+from schema.recurrence import RecurrenceMutation, RecurrenceQuery
 from schema.relay import MAX_NODES, Node, resolve_node, resolve_nodes
 from schema.scalars import SCALAR_OVERRIDES
 from schema.subscriptions import Subscription
@@ -69,11 +70,11 @@ class CoreQuery:
 
 QUERIES: tuple[type, ...] = (
     CoreQuery, OrganizationQuery, ApiKeyQuery, ProviderQuery, AccountQuery, ConnectionQuery, MediaQuery, PostQuery, JobQuery,
-    CampaignQuery,
+    CampaignQuery, RecurrenceQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     OrganizationMutation, ApiKeyMutation, AccountMutation, ConnectionMutation, MediaMutation, PostMutation, PublishingMutation,
-    CampaignMutation, CampaignPlanningMutation, BulkPostMutation,
+    CampaignMutation, CampaignPlanningMutation, BulkPostMutation, RecurrenceMutation,
 )
 
 

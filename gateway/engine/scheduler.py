@@ -47,6 +47,7 @@ from gateway.accounts.accounts import open_credentials
 from gateway.accounts.oauth import purge_connections
 from gateway.accounts.tokens import refresh_account_token, refresh_expiring
 from gateway.campaigns.holds import claimable
+from gateway.campaigns.recurrence import advance_recurrences
 from gateway.content.media import file_path, public_url
 from gateway.content.posts import derive_status
 from gateway.core.background import BackgroundTasks
@@ -138,6 +139,7 @@ OUTCOME_BATCH = 64
 RECOVERY_INTERVAL = 1.0  # seconds between two looks for expired leases
 TOKEN_SWEEP_INTERVAL = 60.0  # seconds between two looks for OAuth tokens about to expire
 CONNECTION_PURGE_INTERVAL = 3600.0  # seconds between two purges of OAuth handshakes long over
+RECURRENCE_SWEEP_INTERVAL = 60.0  # seconds between two looks for recurring posts whose latest occurrence ended
 
 
 class Loaded(NamedTuple):
@@ -346,6 +348,11 @@ class Scheduler:
                 await refresh_expiring(self.runtime)
             except Exception:
                 log.exception("token refresh sweep failed")
+        if self._due("recurrences", RECURRENCE_SWEEP_INTERVAL):
+            try:
+                await advance_recurrences(self.runtime)
+            except Exception:
+                log.exception("recurring posts sweep failed")
         if self._due("connections", CONNECTION_PURGE_INTERVAL):
             try:
                 async with self.runtime.database.write() as session:

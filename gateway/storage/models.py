@@ -354,3 +354,26 @@ class Campaign(Timestamps, Base):
     tags: Mapped[list[Any]] = mapped_column(default=list)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     late_policy: Mapped[str] = mapped_column(String(20), default="publish")  # publish|miss
+
+
+class Recurrence(Timestamps, Base):
+    """A recurring (evergreen) post: a series of copies of one post (``gateway.campaigns.recurrence``).
+
+    Occurrence k is due at ``anchor_at`` + k·``every_days`` days on the wall clock of
+    ``timezone``; only the latest occurrence (``last_post_id``) is ever scheduled, and the next
+    one is made when it ends, at the first occurrence time still ahead, so a backlog never fires
+    a burst.
+    """
+
+    __tablename__ = "recurrences"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)  # the series' first post
+    organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"), index=True)
+    every_days: Mapped[int]
+    count: Mapped[int | None]  # occurrences in all, the first included
+    until: Mapped[datetime | None]
+    timezone: Mapped[str] = mapped_column(String(64))
+    anchor_at: Mapped[datetime]
+    last_post_id: Mapped[str] = mapped_column(ID)
+    last_index: Mapped[int] = mapped_column(default=0)
+    status: Mapped[str] = mapped_column(String(20), default="active", index=True)  # active|finished|stopped
