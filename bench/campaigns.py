@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import csv
 import io
+import os
 import statistics
 import sys
 import tempfile
@@ -35,14 +36,14 @@ from gateway.settings import load_settings  # noqa: E402
 from gateway.storage.models import Account  # noqa: E402
 
 
-def _csv(rows: int, handles: list[str], campaign: str = "") -> bytes:
+def _csv(rows: int, handles: list[str], campaign: str = "", *, scheduled: bool = True) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["text", "accounts", "publish_at", "campaign"])
     start = utcnow() + timedelta(days=1)
     for i in range(rows):
         at = (start + timedelta(minutes=i)).replace(microsecond=0).isoformat()
-        writer.writerow([f"Post number {i} of the import", " ".join(f"sandbox:{h}" for h in handles), at, campaign])
+        writer.writerow([f"Post number {i} of the import", " ".join(f"sandbox:{h}" for h in handles), at if scheduled else "", campaign])
     return buffer.getvalue().encode()
 
 
@@ -68,12 +69,12 @@ async def one_round(rows: int, posts: int, targets: int) -> dict[str, float]:
         try:
             org, handles = await _org(runtime, targets)
             raw = _csv(rows, handles)
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             dry = await import_posts(runtime, org, None, raw, dry_run=True)
-            dry_seconds = time.perf_counter() - started
-            started = time.perf_counter()
+            dry_seconds, dry_cpu = time.perf_counter() - started, time.process_time() - cpu
+            started, cpu = time.perf_counter(), time.process_time()
             applied = await import_posts(runtime, org, None, raw, dry_run=False)
-            apply_seconds = time.perf_counter() - started
+            apply_seconds, apply_cpu = time.perf_counter() - started, time.process_time() - cpu
             assert not dry.errors and not applied.errors and applied.scheduled == rows, (dry.errors[:3], applied.errors[:3])
         finally:
             await runtime.stop()
@@ -83,22 +84,19 @@ async def one_round(rows: int, posts: int, targets: int) -> dict[str, float]:
             org, handles = await _org(runtime, targets)
             async with runtime.database.write() as session:
                 campaign, _ = await create_campaign(session, org, CampaignFields(name="Bench", status="active", timezone="Europe/Paris"))
-            raw = _csv(posts, handles, campaign.id).replace(b"\n", b"\n")
-            # Drafts: the same rows without a publish_at.
-            text = raw.decode().splitlines()
-            drafts = "\n".join([text[0]] + [",".join(line.split(",")[:2] + ["", campaign.id]) for line in text[1:]]) + "\n"
-            created = await import_posts(runtime, org, None, drafts.encode(), dry_run=False)
+            created = await import_posts(runtime, org, None, _csv(posts, handles, campaign.id, scheduled=False), dry_run=False)
             assert created.created == posts, created.errors[:3]
             cadence = Cadence(times=parse_times(["09:00", "12:00", "15:00", "18:00"]), start_date=date.today() + timedelta(days=1),
                               end_date=date.today() + timedelta(days=300))
             request = planning.PlanRequest(campaign.id, cadence)
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             plan = await planning.dry_run(runtime, org, request)
-            plan_seconds = time.perf_counter() - started
+            plan_seconds, plan_cpu = time.perf_counter() - started, time.process_time() - cpu
             assert len(plan.targets) == posts * targets and not plan.unplaced
         finally:
             await runtime.stop()
-    return {"dry": rows / dry_seconds, "apply": rows / apply_seconds, "plan": plan_seconds}
+    return {"dry": rows / dry_seconds, "apply": rows / apply_seconds, "plan": plan_seconds,
+            "dry_cpu": rows / dry_cpu, "apply_cpu": rows / apply_cpu, "plan_cpu": plan_cpu, "load": os.getloadavg()[0]}
 
 
 async def main() -> None:
@@ -109,14 +107,19 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     results = []
-    print("| round | import dry run rows/s | import applied rows/s | scheduleCampaign dry run s |")
-    print("|---|---:|---:|---:|")
+    print("| round | import dry run rows/s (per CPU s) | import applied rows/s (per CPU s) | scheduleCampaign dry run s (CPU s) | load avg |")
+    print("|---|---:|---:|---:|---:|")
     for number in range(1, args.rounds + 1):
         result = await one_round(args.rows, args.posts, args.targets)
         results.append(result)
-        print(f"| {number} | {result['dry']:.0f} | {result['apply']:.0f} | {result['plan']:.3f} |", flush=True)
-    print(f"| median | {statistics.median(r['dry'] for r in results):.0f} | {statistics.median(r['apply'] for r in results):.0f} "
-          f"| {statistics.median(r['plan'] for r in results):.3f} |")
+        print(f"| {number} | {result['dry']:.0f} ({result['dry_cpu']:.0f}) | {result['apply']:.0f} ({result['apply_cpu']:.0f}) "
+              f"| {result['plan']:.3f} ({result['plan_cpu']:.3f}) | {result['load']:.1f} |", flush=True)
+
+    def median(key: str) -> float:
+        return statistics.median(r[key] for r in results)
+
+    print(f"| median | {median('dry'):.0f} ({median('dry_cpu'):.0f}) | {median('apply'):.0f} ({median('apply_cpu'):.0f}) "
+          f"| {median('plan'):.3f} ({median('plan_cpu'):.3f}) | |")
 
 
 if __name__ == "__main__":

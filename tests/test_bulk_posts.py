@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from gateway.core.clock import utcnow
 from gateway.storage.models import Base, Post, Target
@@ -120,3 +120,25 @@ async def test_scopes(api):
     body = await api.graphql(BULK, {"input": {"items": [{"text": "x", "targets": [{"accountId": account}],
                                                           "publishAt": (utcnow() + timedelta(days=1)).isoformat()}]}}, key=writer.secret)
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"  # publishing needs posts:publish
+
+
+async def test_an_item_whose_account_changed_after_its_check_is_not_written(api):
+    """The write reads the facts again: a check made before an account was disconnected does not count."""
+    from gateway.campaigns import bulk
+    from gateway.content.posts import PostInput, TargetInput
+    from gateway.storage.models import Account
+
+    org = await setup_org(api)
+    kept, dropped = await sandbox_account(api, org.secret, "kept"), await sandbox_account(api, org.secret, "dropped")
+    items = [bulk.BulkItem(PostInput(text="a", targets=(TargetInput(kept),))), bulk.BulkItem(PostInput(text="b", targets=(TargetInput(dropped),)))]
+    results = await bulk.check_items(api.runtime, org.organization_id, items)
+    assert [r.errors for r in results] == [[], []]
+    async with api.runtime.database.write() as session:
+        await session.execute(update(Account).where(Account.id == dropped).values(status="disconnected"))
+    events = []
+    async with api.runtime.database.write() as session:
+        await bulk._write(session, api.runtime, org.organization_id, None, items, results, events, atomic=False)
+    assert results[0].post_id is not None and results[1].post_id is None
+    assert [e.code for e in results[1].errors] == ["ACCOUNT_DISCONNECTED"]
+    async with api.runtime.database.read() as session:
+        assert (await session.execute(select(func.count()).select_from(Post))).scalar_one() == 1
