@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from gateway.campaigns.cadence import Cadence, resolve_local, slots
 from gateway.campaigns.planning import _Load
 from gateway.storage.models import Account, Base, Job, Target
-from providers import Quota
+from providers import Quota, hookimpl
 from tests.engine import engine_app, new_post, sandbox_account, setup_org
 
 CREATE = """mutation($input: CreateCampaignInput!) { createCampaign(input: $input) { campaign { id } userErrors { code } } }"""
@@ -215,3 +215,24 @@ async def test_bad_cadences_are_user_errors(api):
         assert [e["code"] for e in result["userErrors"]] == [code], cadence
     result = await _schedule(api, org.secret, camp, {"times": ["09:00"]}, dryRun=True, timezone="Nowhere/Land")
     assert [e["code"] for e in result["userErrors"]] == ["INVALID_TIMEZONE"]
+
+
+class CountingPolicy:
+    """A policy plugin (validate_post): its checks must run before the plan's transaction, each post once."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    @hookimpl
+    async def validate_post(self, draft):
+        self.calls += 1
+        return []
+
+
+async def test_apply_with_a_policy_hook_checks_every_post_before_its_transaction(api):
+    org, _, camp, posts = await _setup(api, posts=6)
+    policy = CountingPolicy()
+    assert api.runtime.plugins.add("counting-policy", policy).error is None
+    result = await _schedule(api, org.secret, camp, {"times": ["09:00"], "startDate": str(date.today() + timedelta(days=1))})
+    assert result["userErrors"] == [] and result["job"]["progress"] == {"done": 6, "total": 6}
+    assert policy.calls == 6  # once per post: no transaction was rolled back to run a check

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.campaigns.cadence import Cadence, Slot, slots, with_dates
 from gateway.campaigns.campaigns import check_timezone, require_campaign
-from gateway.content.posts import PENDING_STATUSES, PostValidator
+from gateway.content.posts import PENDING_STATUSES, PostValidator, input_of
 from gateway.core.clock import utcnow
 from gateway.core.errors import UserError
 from gateway.engine.queue import create_job, enqueue_post, job_payload, lock_jobs
@@ -289,6 +289,11 @@ async def apply(
     on the posts).
     """
     validator = PostValidator(runtime.plugins)
+    if runtime.plugins.has_policy_hooks():  # checked before the transaction, never inside it
+        async with runtime.database.read() as session:
+            campaign = await require_campaign(session, organization_id, request.campaign_id)
+            inputs = [input_of(post, targets) for post, targets in await _plannable(session, campaign, request.include_drafts)]
+        await validator.check_many(runtime.database, organization_id, inputs)
     events: list[BusEvent] = []
     applied: list[Plan] = []
 

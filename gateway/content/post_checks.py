@@ -303,6 +303,18 @@ class PostValidator:
             raise UserErrors(list(check.problems))
         return facts.accounts
 
+    async def check_many(self, database: Database, organization_id: str, inputs: Sequence[PostInput]) -> None:
+        """Check many posts now, outside any transaction, keeping each verdict for ``require``.
+
+        A command that queues many posts in one transaction (a campaign's plan) checks them all
+        first: otherwise each unchecked post would roll that transaction back once, and the
+        ``MAX_CHECKS``-th would make it a conflict.
+        """
+        async with database.read() as session:
+            facts = await read_facts_many(session, organization_id, inputs)
+        for item in facts:
+            self._verdicts[item.version] = await evaluate(self.registry, item)
+
     async def run(self, transaction: Callable[[], Awaitable[T]]) -> T:
         """Run ``transaction`` until it finds its post checked as it stands (``MAX_CHECKS`` checks at most)."""
         for checks in range(MAX_CHECKS + 1):
