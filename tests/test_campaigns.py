@@ -215,3 +215,13 @@ async def test_pause_resume_and_archive_refuse_the_wrong_state(api):
     assert body["data"]["createPost"]["userErrors"] == [{"field": ["campaignId"], "code": "CAMPAIGN_CLOSED"}]
     frozen = (await api.graphql(UPDATE, {"input": {"id": camp, "name": "x"}}, key=org.secret))["data"]["updateCampaign"]
     assert frozen["userErrors"] == [{"field": ["id"], "code": "CAMPAIGN_ARCHIVED"}]
+
+
+async def test_a_paused_campaign_edits_its_fields_but_resumes_only_through_resume(api):
+    org = await setup_org(api)
+    camp = await campaign(api, org.secret)
+    assert (await api.graphql(PAUSE, {"id": camp}, key=org.secret))["data"]["pauseCampaign"]["userErrors"] == []
+    renamed = (await api.graphql(UPDATE, {"input": {"id": camp, "name": "Renamed"}}, key=org.secret))["data"]["updateCampaign"]
+    assert renamed["campaign"]["name"] == "Renamed" and renamed["campaign"]["status"] == "PAUSED"
+    bypass = (await api.graphql(UPDATE, {"input": {"id": camp, "status": "ACTIVE"}}, key=org.secret))["data"]["updateCampaign"]
+    assert bypass["userErrors"] == [{"field": ["status"], "code": "STATUS_NOT_SETTABLE"}]

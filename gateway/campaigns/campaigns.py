@@ -155,16 +155,14 @@ async def update_campaign(
     campaign = await require_campaign(session, organization_id, campaign_id)
     if campaign.status == "archived":
         raise UserError("CAMPAIGN_ARCHIVED", "An archived campaign can no longer change.", ["id"])
+    paused = campaign.status == "paused"
+    if paused and "status" in changes:
+        raise UserError("STATUS_NOT_SETTABLE", "The campaign is paused: resumeCampaign applies its late policy.", ["status"])
     current = _fields_of(campaign)
-    if "status" not in changes and current.status == "paused":
-        current = CampaignFields(**{**current.__dict__, "status": "active"})  # checked as active, kept paused below
-        keep_paused = True
-    else:
-        keep_paused = False
-    wanted = {k: v for k, v in changes.items() if k != "metadata"}
-    checked = _check(CampaignFields(**{**current.__dict__, **wanted}))
+    wanted = {k: v for k, v in changes.items() if k != "metadata"} | ({"status": "active"} if paused else {})
+    checked = _check(CampaignFields(**{**current.__dict__, **wanted}))  # a paused campaign's fields check as an active one's
     _apply(campaign, checked)
-    if keep_paused:
+    if paused:
         campaign.status = "paused"
     if "metadata" in changes:
         campaign.metadata_ = merge_metadata(campaign.metadata_ or {}, changes["metadata"])
