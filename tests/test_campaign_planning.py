@@ -236,3 +236,10 @@ async def test_apply_with_a_policy_hook_checks_every_post_before_its_transaction
     result = await _schedule(api, org.secret, camp, {"times": ["09:00"], "startDate": str(date.today() + timedelta(days=1))})
     assert result["userErrors"] == [] and result["job"]["progress"] == {"done": 6, "total": 6}
     assert policy.calls == 6  # once per post: no transaction was rolled back to run a check
+
+
+async def test_dates_far_from_today_are_refused_not_overflowed(api):
+    org, _, camp, _ = await _setup(api, posts=1)
+    for cadence in ({"times": ["09:00"], "startDate": "9999-12-30"}, {"times": ["09:00"], "startDate": "0001-01-01", "endDate": "0001-01-02"}):
+        result = await _schedule(api, org.secret, camp, cadence, dryRun=True)
+        assert [e["code"] for e in result["userErrors"]] == ["CADENCE_DATES_INVALID"], cadence

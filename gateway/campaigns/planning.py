@@ -36,6 +36,7 @@ from gateway.storage.models import Campaign, Job, Post, Target
 
 JOB_KIND = "campaign.schedule"
 PROGRESS_EVERY = 50  # posts between two job.progress events
+MAX_REACH = timedelta(days=2 * 366)  # as far as schedulePost reaches ahead; a plan reaches no further either way
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,11 @@ async def make_plan(
     window = [None if at is None else at.astimezone(zone).date() for at in (campaign.starts_at, campaign.ends_at)]
     if campaign.ends_at is not None and window[1] is not None and campaign.ends_at.astimezone(zone).time() == datetime.min.time():
         window[1] -= timedelta(days=1)  # a window ending at midnight ends the day before
-    cadence = with_dates(request.cadence, now.astimezone(zone).date(), window[0], window[1]).checked()
+    today = now.astimezone(zone).date()
+    if any(d is not None and not today - MAX_REACH <= d <= today + MAX_REACH for d in (request.cadence.start_date, request.cadence.end_date)):
+        raise UserError("CADENCE_DATES_INVALID", "A plan's dates lie within two years of today.", ["cadence", "startDate"])
+    window = [None if d is None else min(max(d, today - MAX_REACH), today + MAX_REACH) for d in window]
+    cadence = with_dates(request.cadence, today, window[0], window[1]).checked()
     posts = await _plannable(session, campaign, request.include_drafts)
     plan = Plan(campaign.id, zone_name)
     available = [s for s in slots(cadence, zone) if s.at > now]
