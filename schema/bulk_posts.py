@@ -117,9 +117,10 @@ class BulkPostMutation:
         principal = info.context.require("posts:write")
         if not input.dry_run:  # rows with a publish_at are queued
             info.context.require("posts:publish")
-        raw = await input.file.read()
-
         async def run() -> Any:
+            if not callable(getattr(input.file, "read", None)):  # e.g. a string sent as JSON instead of a file part
+                raise UserError("FILE_REQUIRED", "Send the CSV file as a part of a multipart request.", ["input", "file"])
+            raw = await input.file.read()
             return await run_import_job(
                 info.context.runtime, principal.organization_id, principal.api_key_id, raw, dry_run=input.dry_run
             )

@@ -203,3 +203,11 @@ async def test_import_posts_runs_as_a_job_with_progress_and_a_row_report(tmp_pat
 
         broken = await _import(api, org.secret, "nothing,here\n1,2\n")
         assert broken["job"]["status"] == "FAILED" and broken["job"]["error"] == {"code": "COLUMNS_MISSING"}
+
+
+async def test_import_posts_without_a_file_part_is_a_user_error(tmp_path):
+    async with engine_app(tmp_path) as api:
+        org = await setup_org(api)
+        body = await api.graphql("""mutation { importPosts(input: {file: "", dryRun: true}) { job { id } userErrors { field code } } }""",
+                                 key=org.secret)
+        assert body["data"]["importPosts"] == {"job": None, "userErrors": [{"field": ["input", "file"], "code": "FILE_REQUIRED"}]}
