@@ -14,8 +14,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
 from gateway.audit.health import scheduler_alive
+from gateway.campaigns.recurrence import advance_recurrences
 from gateway.core import RequestIdMiddleware, internal_error
-from gateway.engine.scheduler import Scheduler
+from gateway.engine.scheduler import Chore, Scheduler
 from gateway.metrics.collector import MetricsCollector
 from gateway.runtime import Runtime
 from gateway.settings import Settings, load_settings
@@ -28,9 +29,19 @@ from schema.http import GraphQLView
 log = logging.getLogger("socialgate")
 
 
+RECURRENCE_SWEEP_INTERVAL = 60.0  # seconds between two looks for recurring posts whose latest occurrence ended
+
+
+def add_wing_chores(runtime: Runtime) -> None:
+    """The scheduler chores of wings the engine may not import (they build on its command door):
+    every scheduler of this process runs them beside its own."""
+    runtime.chores.append(Chore("recurring posts", RECURRENCE_SWEEP_INTERVAL, advance_recurrences))
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
     runtime = Runtime(settings)
+    add_wing_chores(runtime)
     graphql = GraphQLView(build_schema(), runtime)
 
     @asynccontextmanager

@@ -33,6 +33,9 @@ app.add_typer(orgs_app, name="orgs")
 app.add_typer(plugins_app, name="plugins")
 app.add_typer(keys_app, name="keys")
 app.add_typer(schema_app, name="schema")
+import_app = typer.Typer(help="Import posts from a file.", no_args_is_help=True)
+export_app = typer.Typer(help="Export posts to a file.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")
 
 out = Console(highlight=False, soft_wrap=True)
@@ -124,6 +127,7 @@ def worker() -> None:
     """Run only the publishing engine and the webhook deliveries (no API): as many as you like, against one database."""
     import signal
 
+    from gateway.app import add_wing_chores
     from gateway.core import configure_logging
     from gateway.engine.scheduler import Scheduler
     from gateway.metrics.collector import MetricsCollector
@@ -136,6 +140,7 @@ def worker() -> None:
 
     async def run() -> None:
         runtime = Runtime(settings)
+        add_wing_chores(runtime)
         await runtime.start()
         runtime.scheduler = Scheduler(runtime)
         runtime.scheduler.start()
@@ -246,6 +251,100 @@ def orgs_kill_switch(
 
     organization = _with_runtime(_settings(), work)
     out.print(f"organization {organization.id} {'disabled' if organization.kill_switch else 'enabled'}")
+
+
+@import_app.command("posts")
+def import_posts(
+    file: Annotated[Path, typer.Argument(help="The CSV file (columns: docs/import.md).", exists=True, dir_okay=False)],
+    org: Annotated[str, typer.Option(help="The organization the posts belong to.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every row and write nothing.")] = False,
+) -> None:
+    """Create (and schedule) a post per CSV row, with a progress bar and a report of every row's problems."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from gateway.campaigns.imports import import_posts as run_import
+    from gateway.orgs import get_organization
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err) as progress:
+        task = progress.add_task("checking" if dry_run else "importing", total=None)
+
+        async def on_rows(total: int) -> None:
+            progress.update(task, total=total)
+
+        async def on_progress(done: int) -> None:
+            progress.update(task, completed=done)
+
+        async def work(runtime: Any) -> Any:
+            async with runtime.database.read() as session:
+                await get_organization(session, org)
+            return await run_import(runtime, org, None, file.read_bytes(), dry_run=dry_run, on_rows=on_rows, on_progress=on_progress)
+
+        try:
+            report = _with_runtime(_settings(), work)
+        except ServiceError as error:
+            progress.stop()
+            err.print(f"[red]{escape(getattr(error, 'code', 'ERROR'))}[/red] {escape(error.message)}")
+            raise typer.Exit(2) from None
+    if report.errors:
+        table = Table("row", "column", "code", "message", title="rows not imported")
+        for problem in report.errors:
+            table.add_row(str(problem.row), problem.column or "-", problem.code, escape(problem.message))
+        err.print(table)
+    verb = "would create" if dry_run else "created"
+    created = report.rows - report.failed_rows if dry_run else report.created
+    out.print(f"{report.rows} rows: {verb} {created} posts ({report.scheduled} scheduled), {report.failed_rows} rows with errors")
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@export_app.command("posts")
+def export_posts(
+    org: Annotated[str, typer.Option(help="The organization whose posts to export.")],
+    format: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    output: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout.")] = None,
+    status: Annotated[str | None, typer.Option(help="Only posts in this status (draft, scheduled, published…).")] = None,
+    campaign: Annotated[str | None, typer.Option(help="Only this campaign's posts.")] = None,
+    provider: Annotated[str | None, typer.Option(help="Only posts with a target on this provider.")] = None,
+    account: Annotated[str | None, typer.Option(help="Only posts with a target on this account.")] = None,
+    since: Annotated[str | None, typer.Option("--from", help="Scheduled (or created) at or after, ISO 8601 with offset.")] = None,
+    until: Annotated[str | None, typer.Option("--to", help="Scheduled (or created) before, ISO 8601 with offset.")] = None,
+) -> None:
+    """Write the organization's posts, newest first, as CSV (re-importable) or JSON (every target)."""
+    from datetime import datetime
+
+    from gateway.campaigns.export import FORMATS
+    from gateway.campaigns.export import export_posts as run_export
+    from gateway.content import PostFilter
+    from gateway.orgs import get_organization
+
+    if format not in FORMATS:
+        err.print(f"[red]--format is one of {', '.join(FORMATS)}[/red]")
+        raise typer.Exit(2)
+    try:
+        bounds = [datetime.fromisoformat(v) if v else None for v in (since, until)]
+    except ValueError:
+        err.print("[red]--from and --to are ISO 8601 times, e.g. 2027-05-01T00:00:00+00:00[/red]")
+        raise typer.Exit(2) from None
+    if any(b is not None and b.tzinfo is None for b in bounds):
+        err.print("[red]--from and --to need a UTC offset[/red]")
+        raise typer.Exit(2)
+    filters = PostFilter(status=status, provider=provider, account_id=account, campaign_id=campaign, starts=bounds[0], ends=bounds[1])
+
+    async def work(runtime: Any) -> int:
+        async with runtime.database.read() as session:
+            await get_organization(session, org)
+        if output is None:
+            return await run_export(runtime, org, filters, sys.stdout, format)
+        with output.open("w", newline="", encoding="utf-8") as handle:
+            return await run_export(runtime, org, filters, handle, format)
+
+    try:
+        count = _with_runtime(_settings(), work)
+    except ServiceError as error:
+        err.print(f"[red]{escape(getattr(error, 'code', 'ERROR'))}[/red] {escape(error.message)}")
+        raise typer.Exit(2) from None
+    err.print(f"exported {count} posts")
 
 
 @schema_app.command("export")

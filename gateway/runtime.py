@@ -67,6 +67,9 @@ class Runtime:
         self.metrics: Any = None
         # Set beside the scheduler: the webhook worker (gateway.webhooks.dispatcher), woken by each event.
         self.webhook_dispatcher: Any = None
+        # Duties the roof adds to every scheduler's chores in this process (engine.chores.Chore):
+        # those of wings the engine may not import, such as recurring posts.
+        self.chores: list[Any] = []
         # Whatever scheduler this process runs records that it lives (gateway.storage.worker_heartbeats).
         self.heartbeat = Heartbeat(self.database, poll_seconds=settings.scheduler_poll_seconds)
         self.observer_grace = OBSERVER_GRACE_SECONDS

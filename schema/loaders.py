@@ -11,6 +11,7 @@ from strawberry.dataloader import DataLoader
 
 from gateway.approvals.reviews import threads
 from gateway.audit.attempts import attempts_of
+from gateway.campaigns.campaigns import CampaignCounts, counts_of
 from gateway.content import targets_of
 from gateway.runtime import Runtime
 from gateway.storage import Account, ApprovalEntry, Attempt, MediaAsset, Target
@@ -27,6 +28,7 @@ class Loaders:
         self.attempts_by_target: DataLoader[str, list[Attempt]] = DataLoader(self._load_attempts)
         self.approval_threads: DataLoader[str, list[ApprovalEntry]] = DataLoader(self._load_threads)
         self.metrics = MetricsLoaders(runtime, organization_id)
+        self.campaign_counts: DataLoader[str, CampaignCounts] = DataLoader(self._load_campaign_counts)
 
     def _load_by_id(self, model: Any) -> Callable[[Sequence[str]], Any]:
         async def load(ids: Sequence[str]) -> list[Any]:
@@ -51,3 +53,8 @@ class Loaders:
         async with self._runtime.database.read() as session:
             grouped = await threads(session, post_ids)
         return [grouped[post_id] for post_id in post_ids]
+    async def _load_campaign_counts(self, campaign_ids: Sequence[str]) -> list[CampaignCounts]:
+        # The ids come from campaigns already read through the caller's organization.
+        async with self._runtime.database.read() as session:
+            counts = await counts_of(session, campaign_ids)
+        return [counts[campaign_id] for campaign_id in campaign_ids]

@@ -314,6 +314,9 @@ def _content_of(input: PostContentInput) -> service.PostInput:
     )
 
 
+content_of = _content_of  # bulk creation (schema.bulk_posts) reads each item as createPost reads its input
+
+
 def _changes_of(input: UpdatePostInput) -> dict[str, Any]:
     """Only the fields the caller sent; null for a list means empty, for text empty text."""
     changes: dict[str, Any] = {}

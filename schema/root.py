@@ -26,7 +26,10 @@ from schema.accounts import AccountMutation, AccountQuery
 from schema.api_keys import ApiKeyMutation, ApiKeyQuery
 from schema.approvals import ApprovalMutation, ApprovalQuery
 from schema.audit import AuditQuery, ControlMutation, HealthQuery, audit_every_mutation
+from schema.bulk_posts import BulkPostMutation
 from schema.calendar import CalendarMutation, CalendarQuery
+from schema.campaign_planning import CampaignPlanningMutation
+from schema.campaigns import CampaignMutation, CampaignQuery
 from schema.connections import ConnectionMutation, ConnectionQuery
 from schema.cost import QueryCost
 from schema.errors import ErrorShaping
@@ -37,6 +40,7 @@ from schema.metrics import MetricsMutation, MetricsQuery
 from schema.organizations import OrganizationMutation, OrganizationQuery
 from schema.posts import PostMutation, PostQuery
 from schema.providers import ProviderQuery
+from schema.recurrence import RecurrenceMutation, RecurrenceQuery
 from schema.relay import MAX_NODES, Node, resolve_node, resolve_nodes
 from schema.scalars import SCALAR_OVERRIDES
 from schema.subscriptions import Subscription
@@ -71,11 +75,12 @@ class CoreQuery:
 
 QUERIES: tuple[type, ...] = (
     CoreQuery, OrganizationQuery, ApiKeyQuery, ProviderQuery, AccountQuery, ConnectionQuery, MediaQuery, PostQuery, JobQuery,
-    AuditQuery, HealthQuery, ApprovalQuery, CalendarQuery, MetricsQuery, WebhookQuery,
+    AuditQuery, HealthQuery, ApprovalQuery, CalendarQuery, MetricsQuery, WebhookQuery, CampaignQuery, RecurrenceQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     OrganizationMutation, ApiKeyMutation, AccountMutation, ConnectionMutation, MediaMutation, PostMutation, PublishingMutation,
     ControlMutation, ApprovalMutation, CalendarMutation, MetricsMutation, WebhookMutation,
+    CampaignMutation, CampaignPlanningMutation, BulkPostMutation, RecurrenceMutation,
 )
 
 

@@ -74,7 +74,9 @@ def _module_constants(tree: ast.Module) -> dict[str, str]:
 
 def _kinds_named(path: Path) -> list[tuple[int, str]]:
     """(line, kind or kind prefix) for every emitter call in a module; an unreadable kind is reported as such."""
-    tree = ast.parse(path.read_text())
+    source = path.read_text()
+    tree = ast.parse(source)
+    lines = source.splitlines()
     constants = _module_constants(tree)
     named = []
     for node in ast.walk(tree):
@@ -90,6 +92,8 @@ def _kinds_named(path: Path) -> list[tuple[int, str]]:
             named.append((node.lineno, constants[kind.id]))
         elif isinstance(kind, ast.JoinedStr) and kind.values and isinstance(kind.values[0], ast.Constant):
             named.append((node.lineno, kind.values[0].value + "*"))  # f"target.{status}": a family
+        elif "# event kinds:" in lines[node.lineno - 1]:  # a kind computed elsewhere, its family named beside the call
+            named += [(node.lineno, k) for k in lines[node.lineno - 1].split("# event kinds:", 1)[1].split()]
         else:
             named.append((node.lineno, f"<unreadable: {ast.unparse(kind) if kind else None}>"))
     return named

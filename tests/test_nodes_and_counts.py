@@ -160,7 +160,7 @@ async def test_nodes_runs_one_query_per_type(api, org, mine):
 
 
 async def test_every_registered_id_prefix_has_a_batch_resolver():
-    assert set(_NODES_RESOLVERS) == {"org", "key", "acct", "conn", "med", "post", "tgt", "job", "whk", "whd"}
+    assert set(_NODES_RESOLVERS) == {"org", "key", "acct", "conn", "med", "post", "tgt", "job", "whk", "whd", "camp"}
 
 
 # --- totalCount ---------------------------------------------------------------------------------
@@ -178,7 +178,7 @@ async def test_every_connection_type_has_a_total_count(api, org):
     connections = [t for t in types if {"edges", "pageInfo"} <= {f["name"] for f in t["fields"]}]
     assert {t["name"] for t in connections} == {
         "AccountConnection", "ApiKeyConnection", "JobConnection", "MediaAssetConnection", "OrganizationConnection", "PostConnection",
-        "AuditEntryConnection",
+        "AuditEntryConnection", "CampaignConnection",
         "WebhookEndpointConnection", "WebhookDeliveryConnection",
     }
     for connection in connections:

@@ -20,6 +20,7 @@ from gateway.content.media import (
 )
 from gateway.content.media_formats import MediaKind
 from gateway.content.media_tokens import access_token, token_hash
+from gateway.content.post_checks import Facts, evaluate, read_facts_many
 from gateway.content.posts import (
     PENDING_STATUSES,
     POST_STATUSES,
@@ -30,6 +31,7 @@ from gateway.content.posts import (
     PostValidator,
     TargetCheck,
     TargetInput,
+    content_json,
     create_post,
     derive_status,
     dry_run,
@@ -46,11 +48,14 @@ from gateway.content.posts import (
 
 __all__ = [
     "access_token",
+    "content_json",
     "create_post",
     "DEFAULT_LIMITS",
     "delete_media",
     "derive_status",
     "dry_run",
+    "evaluate",
+    "Facts",
     "file_path",
     "find_media",
     "find_post",
@@ -71,6 +76,7 @@ __all__ = [
     "PostInput",
     "PostValidator",
     "public_url",
+    "read_facts_many",
     "register_media",
     "restrict_media_root",
     "TARGET_STATUSES",

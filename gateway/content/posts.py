@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.approvals.gate import content_edited, initial_status
 from gateway.auth import find_owned, require_owned
+from gateway.campaigns.membership import require_open_campaign
 from gateway.content.post_checks import PostCheck, PostInput, PostValidator, TargetCheck, TargetInput, dry_run
 from gateway.core import BadInput, Conflict, Page, PageRequest, UserError, is_id_of, new_id, paginate, utcnow
 from gateway.storage import Post, Target
@@ -51,6 +52,7 @@ STATUS_RULES: tuple[StatusRule, ...] = (
     ("deleted", lambda has, all_, any_, not__: has("deleted")),
     ("unconfirmed", lambda has, all_, any_, not__: has("unconfirmed")),
     ("failed", lambda has, all_, any_, not__: has("failed")),
+    # A paused campaign (or a late approval) let its time pass and policy said not to publish late.
     ("missed", lambda has, all_, any_, not__: has("missed")),
     ("canceled", lambda has, all_, any_, not__: True),
 )
@@ -83,12 +85,6 @@ def status_condition(status: str) -> Any:
     raise BadInput(f"Unknown post status {status[:40]!r}.", "status")
 
 
-def _check_campaign(campaign_id: str | None) -> None:
-    # Campaigns arrive with their own issue; until a campaign can exist, no id can name one.
-    if campaign_id is not None:
-        raise UserError("CAMPAIGN_NOT_FOUND", f"No campaign {campaign_id[:60]!r} in this organization.", ["campaignId"])
-
-
 def _content(data: PostInput) -> dict[str, Any]:
     return {
         "media_ids": list(data.media_ids),
@@ -98,11 +94,14 @@ def _content(data: PostInput) -> dict[str, Any]:
     }
 
 
+content_json = _content  # bulk creation (gateway.campaigns.bulk) stores the same shape
+
+
 async def create_post(
     session: AsyncSession, validator: PostValidator, organization_id: str, data: PostInput, *, created_by_key_id: str | None
 ) -> Post:
     """Write a new draft; run its transaction through ``validator.run``."""
-    _check_campaign(data.campaign_id)
+    await require_open_campaign(session, organization_id, data.campaign_id)
     accounts = await validator.require(session, organization_id, data)
     post = Post(
         id=new_id("post"),
@@ -220,7 +219,7 @@ async def update_post(
     current = input_of(post, targets)
     data = PostInput(**{**current.__dict__, **changes})
     if "campaign_id" in changes:
-        _check_campaign(data.campaign_id)
+        await require_open_campaign(session, organization_id, data.campaign_id)
     accounts = await validator.require(session, organization_id, data)
     content = _content(data)
     if (data.text, content) != (post.text, post.content):  # what was approved is not what would publish

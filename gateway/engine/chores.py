@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from gateway.accounts import purge_connections, refresh_expiring
 from gateway.runtime import Runtime
@@ -19,11 +22,23 @@ TOKEN_SWEEP_INTERVAL = 60.0  # seconds between two looks for OAuth tokens about 
 CONNECTION_PURGE_INTERVAL = 3600.0  # seconds between two purges of OAuth handshakes long over
 
 
+@dataclass(frozen=True)
+class Chore:
+    """A duty of the scheduler's chores task that a wing outside the engine brings (recurring
+    posts, say): the roof adds it to ``Runtime.chores``, because the engine may not import the
+    wings that build on its command door."""
+
+    name: str
+    interval: float  # seconds
+    run: Callable[[Runtime], Awaitable[Any]]
+
+
 class Chores:
     """Runs each chore when its interval has passed since it last ran (first call: all of them)."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, extra: Sequence[Chore] = ()) -> None:
         self.runtime = runtime
+        self.extra = tuple(extra)
         self._last_run: dict[str, float] = {}
 
     async def run_due(self) -> None:
@@ -40,6 +55,12 @@ class Chores:
                     log.info("forgot finished OAuth handshakes", extra={"count": purged})
             except Exception:
                 log.exception("OAuth handshake purge failed")
+        for chore in self.extra:
+            if self._due(chore.name, chore.interval):
+                try:
+                    await chore.run(self.runtime)
+                except Exception:
+                    log.exception("the %s chore failed", chore.name)
 
     def _due(self, chore: str, interval: float) -> bool:
         """Whether ``chore`` last ran ``interval`` seconds ago or more (then it counts as run now)."""

@@ -25,8 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.accounts import open_credentials
 from gateway.content import derive_status, lock_targets, targets_of
 from gateway.core import UserError, new_id, utcnow
-from gateway.engine.jobs import create_job, job_payload, post_status_change
-from gateway.engine.rows import lock_job_rows
+from gateway.engine.jobs import create_job, job_payload, lock_jobs, post_status_change
 from gateway.events import BusEvent, record_job_event
 from gateway.runtime import Runtime
 from gateway.storage import Account, Attempt, Job, Post, Target, VaultError
@@ -107,7 +106,7 @@ async def _delete_one(runtime: Runtime, target: Target) -> None:
             attempt.outcome, attempt.error_code, attempt.http_status = "delete_failed", error.code, error.http_status
             attempt.error_message = error.message[:MAX_ERROR_MESSAGE]
             row.status, row.error_code, row.error_message = "published", error.code, error.message[:MAX_ERROR_MESSAGE]
-        job = await _locked_job(session, target.job_id or "")
+        [job] = await lock_jobs(session, [target.job_id or ""])
         job.progress_done += 1
         payload = {"targetId": row.id, "postId": row.post_id, "provider": row.provider, "status": row.status,
                    "attempt": number, "errorCode": row.error_code, "errorMessage": row.error_message}
@@ -146,7 +145,7 @@ async def _call(runtime: Runtime, target: Target) -> ProviderError | None:
 
 async def _enter(runtime: Runtime, job_id: str, status: str) -> None:
     async with runtime.database.write() as session:
-        job = await _locked_job(session, job_id)
+        [job] = await lock_jobs(session, [job_id])
         job.status = status
         job.started_at = job.started_at or utcnow()
         events = [await record_job_event(session, job.organization_id, job.id, f"job.{status}", job_payload(job))]
@@ -160,7 +159,7 @@ async def _finish(runtime: Runtime, job_id: str) -> None:
         assert job is not None and job.subject_id is not None
         post = await session.get(Post, job.subject_id)
         await lock_targets(session, Target.post_id == job.subject_id)
-        job = await _locked_job(session, job_id)
+        [job] = await lock_jobs(session, [job_id])
         siblings = (await targets_of(session, [job.subject_id]))[job.subject_id]
         mine = [t.status for t in siblings if t.job_id == job_id]
         deleted = mine.count("deleted")
@@ -174,14 +173,6 @@ async def _finish(runtime: Runtime, job_id: str) -> None:
         if post is not None and post.deleted_at is None and not any(t.status in (*ON_PLATFORM, "publishing") for t in siblings):
             post.deleted_at = utcnow()
     await _publish(runtime, events)
-
-
-async def _locked_job(session: Any, job_id: str) -> Job:
-    """The job locked as the engine locks jobs (its event numbering readied too), as an object to change."""
-    await lock_job_rows(session, [job_id])
-    job = await session.get(Job, job_id, populate_existing=True)
-    assert job is not None
-    return job
 
 
 async def _publish(runtime: Runtime, events: list[BusEvent]) -> None:

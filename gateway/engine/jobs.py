@@ -17,11 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.auth import find_owned
 from gateway.content import derive_status
 from gateway.core import BadInput, Page, PageRequest, new_id, paginate, utcnow
+from gateway.engine.rows import lock_job_rows
 from gateway.events import BusEvent, record_job_event
 from gateway.storage import Job, Target
 
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "partial", "canceled")
-JOB_KINDS = ("publish", "bulk_schedule", "metrics_refresh", "ads_sync")
+JOB_KINDS = ("publish", "bulk_schedule", "metrics_refresh", "ads_sync", "campaign.schedule", "posts.import")
 FINISHED = ("succeeded", "failed", "partial", "canceled")
 TERMINAL_TARGET_STATUSES = ("published", "failed", "canceled", "unconfirmed", "missed")
 
@@ -97,6 +98,14 @@ def job_payload(job: Job) -> dict[str, Any]:
         "status": job.status,
         "progress": {"done": job.progress_done, "total": job.progress_total},
     }
+
+
+async def lock_jobs(session: AsyncSession, job_ids: Sequence[str]) -> list[Job]:
+    """Jobs a command changes through the ORM, locked as the engine locks jobs (``rows.lock_job_rows``:
+    in id order, their event numbering readied), in id order."""
+    await lock_job_rows(session, job_ids)
+    jobs = [await session.get(Job, job_id, populate_existing=True) for job_id in sorted(set(job_ids))]
+    return [job for job in jobs if job is not None]
 
 
 async def find_job(session: AsyncSession, organization_id: str, job_id: str) -> Job | None:

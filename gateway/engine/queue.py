@@ -37,7 +37,9 @@ from gateway.engine.jobs import (  # noqa: F401
     JobFilter,
     create_job,
     find_job,
+    job_payload,
     list_jobs,
+    lock_jobs,
     post_status_change,
     refresh_job,
 )

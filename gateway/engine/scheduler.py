@@ -49,10 +49,11 @@ from typing import Any
 from sqlalchemy import case, exists, func, insert, select, update
 
 from gateway.approvals.gate import cleared_for_publishing
+from gateway.campaigns.holds import claimable
 from gateway.core import BackgroundTasks, new_id, utcnow
 from gateway.engine.call_slots import CallSlots
 from gateway.engine.calls import Loaded, Outcome, ProviderCalls, load_many
-from gateway.engine.chores import Chores
+from gateway.engine.chores import Chore, Chores
 from gateway.engine.jobs import mark_running
 from gateway.engine.outcomes import OUTCOME_BATCH, PendingOutcome, RetryPolicy, lock_outcome_targets, write_outcomes
 from gateway.engine.recovery import Recovery
@@ -152,7 +153,7 @@ class Scheduler:
             runtime.database, self.calls, self.record_outcome,
             worker_id=self.worker_id, lease=self.lease, batch=limits.batch, reconciles=limits.reconciles,
         )
-        self.chores = Chores(runtime)
+        self.chores = Chores(runtime, runtime.chores)
 
     @property
     def lease(self) -> timedelta:
@@ -273,7 +274,9 @@ class Scheduler:
         async with self.runtime.database.read() as session:
             earliest = (
                 await session.execute(
-                    select(func.min(TARGETS.c.next_attempt_at)).where(TARGETS.c.status.in_(DUE_STATUSES), cleared_for_publishing(TARGETS, POSTS))
+                    select(func.min(TARGETS.c.next_attempt_at)).where(
+                        TARGETS.c.status.in_(DUE_STATUSES), cleared_for_publishing(TARGETS, POSTS), claimable(TARGETS)
+                    )
                 )
             ).scalar()
         return None if earliest is None else (earliest - utcnow()).total_seconds()
@@ -320,7 +323,7 @@ class Scheduler:
         claim = (
             update(TARGETS)
             .where(TARGETS.c.id.in_(chosen), TARGETS.c.status.in_(DUE_STATUSES), TARGETS.c.next_attempt_at <= now,
-                   cleared_for_publishing(TARGETS, POSTS))
+                   cleared_for_publishing(TARGETS, POSTS), claimable(TARGETS))
         )
         if start:
             return await read_started_targets(session, claim.values({**values, "attempt_count": TARGETS.c.attempt_count + 1}))
@@ -365,7 +368,8 @@ class Scheduler:
             ACCOUNTS.c.id == TARGETS.c.account_id, ACCOUNTS.c.rate_limited_until.is_not(None), ACCOUNTS.c.rate_limited_until > now
         )
         query = select(TARGETS.c.id, TARGETS.c.provider, TARGETS.c.account_id).where(
-            TARGETS.c.status.in_(DUE_STATUSES), TARGETS.c.next_attempt_at <= now, ~rate_limited, cleared_for_publishing(TARGETS, POSTS)
+            TARGETS.c.status.in_(DUE_STATUSES), TARGETS.c.next_attempt_at <= now, ~rate_limited, cleared_for_publishing(TARGETS, POSTS),
+            claimable(TARGETS),
         )
         if full := slots.full_accounts():
             query = query.where(TARGETS.c.account_id.not_in(full))
@@ -608,4 +612,4 @@ class Scheduler:
             await self.runtime.publish(event, subject_id=event.payload.get("targetId") or event.payload.get("postId"))
 
 
-__all__ = ["Limits", "Outcome", "RetryPolicy", "Scheduler"]
+__all__ = ["Chore", "Limits", "Outcome", "RetryPolicy", "Scheduler"]

@@ -5,7 +5,7 @@ public surface, and its modules are private (``tests/test_architecture.py`` hold
 to it).
 """
 
-from gateway.orgs.metadata import merge_metadata
+from gateway.orgs.metadata import merge_metadata, validate_metadata
 from gateway.orgs.organizations import (
     change_status,
     create_child,
@@ -29,4 +29,5 @@ __all__ = [
     "merge_metadata",
     "set_kill_switch",
     "update_organization",
+    "validate_metadata",
 ]

@@ -550,3 +550,49 @@ class WebhookAttempt(Base):
     error: Mapped[str | None] = mapped_column(String(500))
     duration_ms: Mapped[int]
     response_excerpt: Mapped[str | None] = mapped_column(Text)
+class Campaign(Timestamps, Base):
+    """A named group of posts planned together (``gateway.campaigns``).
+
+    While ``status`` is ``paused`` the engine claims none of its posts' targets; ``late_policy``
+    says what resuming does with a target whose time passed meanwhile: ``publish`` it at once,
+    or mark it ``missed``.
+    """
+
+    __tablename__ = "campaigns"
+    __table_args__ = (Index("ix_campaigns_org_created", "organization_id", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    # draft|active|paused|completed|archived
+    status: Mapped[str] = mapped_column(String(20), default="draft")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    starts_at: Mapped[datetime | None]
+    ends_at: Mapped[datetime | None]
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    late_policy: Mapped[str] = mapped_column(String(20), default="publish")  # publish|miss
+
+
+class Recurrence(Timestamps, Base):
+    """A recurring (evergreen) post: a series of copies of one post (``gateway.campaigns.recurrence``).
+
+    Occurrence k is due at ``anchor_at`` + k·``every_days`` days on the wall clock of
+    ``timezone``; only the latest occurrence (``last_post_id``) is ever scheduled, and the next
+    one is made when it ends, at the first occurrence time still ahead, so a backlog never fires
+    a burst.
+    """
+
+    __tablename__ = "recurrences"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)  # the series' first post
+    organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"), index=True)
+    every_days: Mapped[int]
+    count: Mapped[int | None]  # occurrences in all, the first included
+    until: Mapped[datetime | None]
+    timezone: Mapped[str] = mapped_column(String(64))
+    anchor_at: Mapped[datetime]
+    last_post_id: Mapped[str] = mapped_column(ID)
+    last_index: Mapped[int] = mapped_column(default=0)
+    status: Mapped[str] = mapped_column(String(20), default="active", index=True)  # active|finished|stopped
