@@ -172,6 +172,7 @@ class MetaAdsAdapter:
         if spec.level == "ad":
             form["creative"] = json.dumps({"creative_id": spec.creative_id})
         form.update(self._money_and_schedule(spec.level, account, spec.daily_budget, spec.bid, spec.starts_at, spec.ends_at))
+        form.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in spec.platform_fields.items()})
         created = await self._call(ctx, "POST", f"{account.external_id}/{EDGES[spec.level]}", data=_form(form), writes=True)
         return await self.get_object(ctx, account, spec.level, str(created["id"]))
 

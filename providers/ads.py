@@ -12,6 +12,7 @@ its platform cannot hold. Figures a platform does not report are None, never 0.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -59,6 +60,9 @@ class AdSpec:
     ends_at: datetime | None = None
     status: AdStatus = "paused"
     creative_id: str | None = None
+    # What only this platform asks for, sent as given: Meta's targeting and optimization_goal,
+    # TikTok's billing_event and placements, Apple's adamId and countriesOrRegions.
+    platform_fields: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
