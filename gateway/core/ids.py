@@ -26,6 +26,9 @@ PREFIXES: dict[str, str] = {
     "camp": "Campaign",
     "whk": "WebhookEndpoint",
     "adc": "AdCampaign",
+    "adacct": "AdAccount",
+    "adset": "AdSet",
+    "adv": "Ad",
     "aud": "AuditEntry",
     "idem": "IdempotencyRecord",
 }
