@@ -23,6 +23,7 @@ from strawberry.extensions import (
 from strawberry.tools import merge_types
 
 from schema.accounts import AccountMutation, AccountQuery
+from schema.ads import AdsMutation, AdsQuery
 from schema.api_keys import ApiKeyMutation, ApiKeyQuery
 from schema.connections import ConnectionMutation, ConnectionQuery
 from schema.cost import QueryCost
@@ -66,9 +67,11 @@ class CoreQuery:
 
 QUERIES: tuple[type, ...] = (
     CoreQuery, OrganizationQuery, ApiKeyQuery, ProviderQuery, AccountQuery, ConnectionQuery, MediaQuery, PostQuery, JobQuery,
+    AdsQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     OrganizationMutation, ApiKeyMutation, AccountMutation, ConnectionMutation, MediaMutation, PostMutation, PublishingMutation,
+    AdsMutation,
 )
 
 
