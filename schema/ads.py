@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Annotated, Any, NewType
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -35,31 +35,11 @@ from providers.ads import AD_STATUSES
 from schema.context import Info
 from schema.jobs import JobType
 from schema.payloads import UserErrorType, collect_user_errors
+from schema.scalars import Int64
 from schema.relay import Connection, Node, nodes_resolver, page_request, read_many, read_one
 
 MAX_INSIGHT_DAYS = 366
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
-
-def _parse_int64(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValueError("An Int64 is an integer, or a string of digits.")
-    text = str(value).strip()
-    if not text.lstrip("-").isdigit():
-        raise ValueError("An Int64 is an integer, or a string of digits.")
-    number = int(text)
-    if not INT64_MIN <= number <= INT64_MAX:
-        raise ValueError("The value does not fit a signed 64-bit integer.")
-    return number
-
-
-Int64 = strawberry.scalar(
-    NewType("Int64", int),
-    description="A signed 64-bit integer, sent as a string so JavaScript clients keep every digit; "
-    "accepted as a string or an integer.",
-    serialize=str,
-    parse_value=_parse_int64,
-)
 
 AdStatus = strawberry.enum(
     Enum("AdStatus", {status.upper(): status for status in AD_STATUSES}),  # type: ignore[misc]

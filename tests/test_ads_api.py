@@ -82,6 +82,7 @@ async def test_jpy_kwd_and_a_big_idr_budget_round_trip_exactly(api, org):
     accounts = await sandbox_ad_accounts(api, org.secret)
     yen = await create(api, org.secret, accounts["JPY"]["id"], "1234", "JPY")
     fils = await create(api, org.secret, accounts["KWD"]["id"], 12345, "KWD")
+    assert "adCampaign" in fils, fils
     assert yen["adCampaign"]["dailyBudget"] == {"amountMinor": "1234", "currency": "JPY", "formatted": "¥1,234"}
     assert fils["adCampaign"]["dailyBudget"] == {"amountMinor": "12345", "currency": "KWD", "formatted": "KWD12.345"}
     async with api.runtime.database.read() as session:

@@ -82,3 +82,21 @@ def test_64_bit_bounds():
         with pytest.raises(AmountNotRepresentable):
             Money.from_major(junk, "USD")
     assert Money.from_major(Decimal("-0.50"), "USD") == Money(-50, "USD")
+
+
+@given(st.integers(min_value=-(2**63), max_value=2**63 - 1))
+def test_the_int64_scalar_carries_every_64_bit_integer(value):
+    from schema.scalars import INT64
+
+    assert INT64.parse_value(INT64.serialize(value)) == value
+    assert INT64.parse_value(value) == value
+
+
+@pytest.mark.parametrize("value", [2**63, -(2**63) - 1, 12.5, True, "1e3", "12.34", ""])
+def test_the_int64_scalar_refuses_what_is_not_a_64_bit_integer(value):
+    from strawberry.exceptions import StrawberryInputCoercionError
+
+    from schema.scalars import INT64
+
+    with pytest.raises(StrawberryInputCoercionError):
+        INT64.parse_value(value)
