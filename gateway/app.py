@@ -15,6 +15,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from gateway.core.http_errors import internal_error
 from gateway.core.request_context import RequestIdMiddleware
+from gateway.ads.sync import SyncLoop
 from gateway.engine.scheduler import Scheduler
 from gateway.runtime import Runtime
 from gateway.settings import Settings, load_settings
@@ -38,6 +39,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await runtime.start()
         watch: WorkerWatch | None = None
+        ads_sync = SyncLoop(runtime, settings.ads_sync_seconds) if settings.run_scheduler and settings.ads_sync_seconds else None
+        if ads_sync is not None:
+            ads_sync.start()
         if settings.run_scheduler:
             runtime.scheduler = Scheduler(runtime)
             runtime.scheduler.start()
@@ -49,6 +53,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             if watch is not None:
                 await watch.stop()
+            if ads_sync is not None:
+                await ads_sync.stop()
             if runtime.scheduler is not None:
                 await runtime.scheduler.stop()
             await runtime.stop()

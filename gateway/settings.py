@@ -55,6 +55,7 @@ EXPECTATIONS = {
     "retry_max_seconds": "a number of seconds above 0 (at most 86400)",
     "lease_seconds": "a number of seconds from 1 to 86400",
     "scheduler_poll_seconds": "a number of seconds above 0 (at most 60)",
+    "ads_sync_seconds": "a number of seconds from 0 (off) to 86400",
     "max_request_bytes": "a number of bytes from 1024 to 67108864",
     "public_introspection": "true or false",
 }
@@ -137,6 +138,9 @@ class Settings(BaseSettings):
     retry_max_seconds: float = Field(default=900.0, gt=0, le=86400)
     lease_seconds: float = Field(default=300.0, ge=1, le=86400)
     scheduler_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    # How often the process that runs the scheduler syncs every active ad account (gateway.ads.sync);
+    # 0 turns the periodic sync off (`syncAds` still runs one on demand).
+    ads_sync_seconds: float = Field(default=900.0, ge=0, le=86400)
     # The largest JSON request body /graphql reads (a document and its variables). Multipart
     # uploads are bounded by the largest media file instead (gateway.web.body_limit).
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)

@@ -206,3 +206,20 @@ async def test_an_expired_token_is_an_event_and_a_user_error(api, org):
     failed = await create(api, org.secret, usd, "100", "USD")
     assert failed["job"]["status"] == "FAILED" and failed["job"]["error"]["code"] == "ACCOUNT_TOKEN_EXPIRED"
     assert [e["adAccountId"] for e in await org_events(api, "ads.account.token_expired")] == [usd]
+
+
+async def test_the_periodic_sync_visits_every_active_ad_account(api, org):
+    from gateway.ads.sync import SyncLoop
+
+    accounts = await sandbox_ad_accounts(api, org.secret)
+    await create(api, org.secret, accounts["USD"]["id"], "1234", "USD")
+    other = await make_org_with_key(api.runtime, "Other")
+    other_accounts = await sandbox_ad_accounts(api, other.secret)
+    body = await api.graphql("""query { adAccounts { nodes { accountId } } }""", key=other.secret)
+    account_id = body["data"]["adAccounts"]["nodes"][0]["accountId"]
+    await api.graphql("""mutation($id: ID!) { disconnectAccount(input: {id: $id}) { userErrors { code } } }""", {"id": account_id}, key=other.secret)
+    assert await SyncLoop(api.runtime, 60).sync_all() == 3  # the disconnected account's three are skipped
+    async with api.runtime.database.read() as session:
+        synced = (await session.execute(select(Job.subject_id, Job.status).where(Job.kind == "ads_sync"))).all()
+    assert sorted(synced) == sorted((a["id"], "succeeded") for a in accounts.values())
+    assert not {a["id"] for a in other_accounts.values()} & {s for s, _ in synced}
