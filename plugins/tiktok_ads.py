@@ -1,6 +1,7 @@
 """TikTok ads (Business API v1.3): advertisers, campaigns, ad groups and ads, read and changed.
 
-- Connected through TikTok's business authorization: the callback brings an ``auth_code`` that
+- Connected through TikTok's business authorization: the callback brings the code (as
+  ``auth_code``, and as ``code`` for OAuth clients, per TikTok's docs; unverified here) that
   ``POST /oauth2/access_token/`` trades (with the app id and secret, as JSON) for a long-lived
   access token and the ``advertiser_ids`` it may act on. Calls carry it as ``Access-Token``.
 - Money: ``budget`` and ``bid_price`` are decimal numbers in major units (50 = 50.00). They are
