@@ -113,8 +113,7 @@ async def _insights(info: Info, object_id: str, start: date, end: date) -> list[
 
 
 async def _children(info: Info, parent_id: str) -> list[AdObjectRow]:
-    async with info.context.runtime.database.read() as session:
-        return (await ad_objects.children_of(session, [parent_id]))[parent_id]
+    return await info.context.loaders.ad_children.load(parent_id)
 
 
 @strawberry.type(name="Ad", description="An ad: a creative delivered under an ad set.")

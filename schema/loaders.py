@@ -9,9 +9,10 @@ from typing import Any
 from sqlalchemy import select
 from strawberry.dataloader import DataLoader
 
+from gateway.ads.objects import children_of
 from gateway.content.posts import targets_of
 from gateway.runtime import Runtime
-from gateway.storage.models import Account, MediaAsset, Target
+from gateway.storage.models import Account, AdObject, MediaAsset, Target
 
 
 class Loaders:
@@ -21,6 +22,7 @@ class Loaders:
         self.accounts: DataLoader[str, Account | None] = DataLoader(self._load_by_id(Account))
         self.media: DataLoader[str, MediaAsset | None] = DataLoader(self._load_by_id(MediaAsset))
         self.targets_by_post: DataLoader[str, list[Target]] = DataLoader(self._load_targets)
+        self.ad_children: DataLoader[str, list[AdObject]] = DataLoader(self._load_ad_children)
 
     def _load_by_id(self, model: Any) -> Callable[[Sequence[str]], Any]:
         async def load(ids: Sequence[str]) -> list[Any]:
@@ -31,6 +33,12 @@ class Loaders:
             return [rows.get(i) for i in ids]
 
         return load
+
+    async def _load_ad_children(self, parent_ids: Sequence[str]) -> list[list[AdObject]]:
+        """The ad sets of a page of campaigns (the ads of its ad sets) in one query."""
+        async with self._runtime.database.read() as session:
+            grouped = await children_of(session, self._organization_id(), parent_ids)
+        return [grouped[parent_id] for parent_id in parent_ids]
 
     async def _load_targets(self, post_ids: Sequence[str]) -> list[list[Target]]:
         async with self._runtime.database.read() as session:

@@ -223,3 +223,33 @@ async def test_the_periodic_sync_visits_every_active_ad_account(api, org):
         synced = (await session.execute(select(Job.subject_id, Job.status).where(Job.kind == "ads_sync"))).all()
     assert sorted(synced) == sorted((a["id"], "succeeded") for a in accounts.values())
     assert not {a["id"] for a in other_accounts.values()} & {s for s, _ in synced}
+
+
+async def test_a_page_of_campaigns_loads_its_ad_sets_and_ads_in_one_query_each(api, org):
+    from sqlalchemy import event as sql_event
+
+    accounts = await sandbox_ad_accounts(api, org.secret)
+    usd = accounts["USD"]["id"]
+    query = """{ adCampaigns(first: 20) { nodes { id adSets { id ads { id } } } } }"""
+
+    async def statements_for_a_page() -> int:
+        seen = []
+        engine = api.runtime.database.engine.sync_engine
+        listener = lambda *args: seen.append(args[2])  # noqa: E731
+        sql_event.listen(engine, "before_cursor_execute", listener)
+        try:
+            body = await api.graphql(query, key=org.secret)
+        finally:
+            sql_event.remove(engine, "before_cursor_execute", listener)
+        assert "errors" not in body, body
+        return len([s for s in seen if "ad_objects" in s])
+
+    for n in range(2):
+        campaign = (await create(api, org.secret, usd, "100", "USD"))["adCampaign"]["id"]
+        ad_set = (await api.graphql("""mutation($c: ID!) { createAdSet(input: {campaignId: $c, name: "s"}) { adSet { id } } }""",
+                                    {"c": campaign}, key=org.secret))["data"]["createAdSet"]["adSet"]["id"]
+        await api.graphql("""mutation($s: ID!) { createAd(input: {adSetId: $s, name: "a", creativeId: "cr1"}) { ad { id } } }""", {"s": ad_set}, key=org.secret)
+    few = await statements_for_a_page()
+    for n in range(3):
+        await create(api, org.secret, usd, "100", "USD")
+    assert await statements_for_a_page() == few

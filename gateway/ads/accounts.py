@@ -8,8 +8,6 @@ then asks the platform which ad accounts it reaches and records them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -99,6 +97,3 @@ async def list_ad_accounts(session: AsyncSession, organization_id: str, page: Pa
         query = query.where(AdAccount.provider == provider)
     return await paginate(session, query, AdAccount, page)
 
-
-def ref_of(row: Any) -> AdAccountRef:
-    return AdAccountRef(row.external_id, row.currency)

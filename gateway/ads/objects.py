@@ -136,12 +136,13 @@ async def list_objects(
     return await paginate(session, query, AdObject, page)
 
 
-async def children_of(session: AsyncSession, parent_ids: Sequence[str]) -> dict[str, list[AdObject]]:
+async def children_of(session: AsyncSession, organization_id: str, parent_ids: Sequence[str]) -> dict[str, list[AdObject]]:
     """The ad sets of many campaigns (or ads of many ad sets) in one query, oldest first."""
     found: dict[str, list[AdObject]] = {parent_id: [] for parent_id in parent_ids}
     if not parent_ids:
         return found
-    query = select(AdObject).where(AdObject.parent_id.in_(list(parent_ids))).order_by(AdObject.created_at, AdObject.id)
+    query = (select(AdObject).where(AdObject.organization_id == organization_id, AdObject.parent_id.in_(list(parent_ids)))
+             .order_by(AdObject.created_at, AdObject.id))
     for row in (await session.execute(query)).scalars():
         found[row.parent_id].append(row)  # type: ignore[index]
     return found
