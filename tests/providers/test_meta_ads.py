@@ -83,6 +83,34 @@ def check_accounts(result, sent):
     assert [(a.external_id, a.currency, a.timezone) for a in result] == [("act_1234567890", "USD", "America/Los_Angeles"), ("act_2", "JPY", "Asia/Tokyo")]
 
 
+ADSET_ID = "120210000000000101"
+AD_ID = "120210000000000201"
+TARGETING = {"geo_locations": {"countries": ["US"]}}
+
+
+def check_ad_set(result, sent):
+    assert [(r.method, str(r.url.copy_with(query=None))) for r in sent] == [("POST", f"{GRAPH}/act_1234567890/adsets"), ("GET", f"{GRAPH}/{ADSET_ID}")]
+    assert form(sent[0]) == {
+        "name": "Readers", "status": "PAUSED", "campaign_id": CAMPAIGN_ID, "daily_budget": "2000", "bid_amount": "45",
+        "start_time": "2026-01-16T00:00:00+00:00", "billing_event": "IMPRESSIONS", "optimization_goal": "LINK_CLICKS", "targeting": json.dumps(TARGETING),
+    }
+    assert (result.parent_id, result.daily_budget, result.bid) == (CAMPAIGN_ID, Money(2000, "USD"), Money(45, "USD"))
+
+
+def check_ad(result, sent):
+    assert form(sent[0]) == {"name": "Banner", "status": "PAUSED", "adset_id": ADSET_ID, "creative": json.dumps({"creative_id": "23840000000000001"})}
+    assert (result.level, result.parent_id, result.effective_status) == ("ad", ADSET_ID, "PENDING_REVIEW")
+
+
+def check_delete(result, sent):
+    assert form(sent[0]) == {"status": "DELETED"} and result.status == "deleted"
+
+
+def check_ad_sets(result, sent):
+    assert str(sent[0].url.copy_with(query=None)) == f"{GRAPH}/{CAMPAIGN_ID}/adsets"
+    assert [(s.external_id, s.daily_budget) for s in result] == [(ADSET_ID, None)]  # "0": the budget is the campaign's
+
+
 def echo_get(first_request_holder):
     def answer(request):
         sent = form(first_request_holder[0])
@@ -136,6 +164,35 @@ class TestMetaAdsConformance(AdsConformance):
                  "date_start": "2026-01-15", "date_stop": "2026-01-15"},
             ], "paging": {"cursors": {"before": "MAZDZD", "after": "MQZDZD"}}})],
             check_insights,
+        ),
+        AdsCall(
+            "create an ad set with a bid and Meta's own fields",
+            lambda ads, ctx, acct: ads.create_object(ctx, acct, AdSpec(
+                "ad_set", "Readers", parent_id=CAMPAIGN_ID, daily_budget=Money(2000, "USD"), bid=Money(45, "USD"),
+                starts_at=datetime(2026, 1, 16, tzinfo=UTC),
+                platform_fields={"billing_event": "IMPRESSIONS", "optimization_goal": "LINK_CLICKS", "targeting": TARGETING})),
+            [reply(200, json={"id": ADSET_ID}), reply(200, json={
+                "id": ADSET_ID, "name": "Readers", "status": "PAUSED", "effective_status": "PAUSED", "campaign_id": CAMPAIGN_ID,
+                "daily_budget": "2000", "bid_amount": "45", "start_time": "2026-01-16T00:00:00+0000"})],
+            check_ad_set,
+        ),
+        AdsCall(
+            "create an ad",
+            lambda ads, ctx, acct: ads.create_object(ctx, acct, AdSpec("ad", "Banner", parent_id=ADSET_ID, creative_id="23840000000000001")),
+            [reply(200, json={"id": AD_ID}), reply(200, json={"id": AD_ID, "name": "Banner", "status": "PAUSED", "effective_status": "PENDING_REVIEW", "adset_id": ADSET_ID})],
+            check_ad,
+        ),
+        AdsCall(
+            "list a campaign's ad sets",
+            lambda ads, ctx, acct: ads.list_objects(ctx, acct, "ad_set", CAMPAIGN_ID),
+            [reply(200, json={"data": [{"id": ADSET_ID, "name": "Readers", "status": "ACTIVE", "effective_status": "CAMPAIGN_PAUSED", "campaign_id": CAMPAIGN_ID, "daily_budget": "0"}],
+                              "paging": {"cursors": {"before": "a", "after": "b"}}})],
+            check_ad_sets,
+        ),
+        AdsCall(
+            "delete a campaign",
+            lambda ads, ctx, acct: ads.set_status(ctx, acct, "campaign", CAMPAIGN_ID, "deleted"),
+            [reply(200, json={"success": True}), reply(200, json=campaign(status="DELETED", effective_status="DELETED"))], check_delete,
         ),
         AdsCall(
             "ad accounts",

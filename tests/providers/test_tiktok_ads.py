@@ -2,7 +2,8 @@
 
 import asyncio
 import json
-from datetime import date
+from datetime import date, datetime
+from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -80,6 +81,32 @@ def check_accounts(result, sent):
     assert [(a.external_id, a.currency) for a in result] == [(ADVERTISER, "USD")]
 
 
+ADGROUP_ID = 1800000000000000101
+
+
+def adgroup_json():
+    return ('{"adgroup_id": %d, "adgroup_name": "Readers", "campaign_id": %d, "advertiser_id": %s, "budget_mode": "BUDGET_MODE_DAY", "budget": 20.00,'
+            ' "bid_price": 0.45, "operation_status": "DISABLE", "secondary_status": "ADGROUP_STATUS_CAMPAIGN_DISABLE",'
+            ' "schedule_start_time": "2026-01-16 00:00:00", "schedule_end_time": "2026-02-16 00:00:00"}' % (ADGROUP_ID, CAMPAIGN_ID, ADVERTISER))
+
+
+def check_adgroup(result, sent):
+    assert str(sent[0].url) == f"{API}/adgroup/create/"
+    assert body(sent[0]) == {
+        "advertiser_id": ADVERTISER, "operation_status": "DISABLE", "adgroup_name": "Readers", "campaign_id": str(CAMPAIGN_ID),
+        "budget_mode": "BUDGET_MODE_DAY", "budget": Decimal("20.00"), "bid_price": Decimal("0.45"), "schedule_type": "SCHEDULE_START_END",
+        "schedule_start_time": "2026-01-16 00:00:00", "schedule_end_time": "2026-02-16 00:00:00", "billing_event": "CPC",
+    }
+    assert (result.external_id, result.parent_id, result.daily_budget, result.bid) == (str(ADGROUP_ID), str(CAMPAIGN_ID), Money(2000, "USD"), Money(45, "USD"))
+    assert result.ends_at == datetime(2026, 2, 16)
+
+
+def check_delete(result, sent):
+    assert str(sent[0].url) == f"{API}/ad/status/update/"
+    assert body(sent[0]) == {"advertiser_id": ADVERTISER, "ad_ids": ["1800000000000000201"], "operation_status": "DELETE"}
+    assert result.status == "deleted"
+
+
 def echo_campaign_steps(account_currency):
     sent = []
 
@@ -113,6 +140,14 @@ class TestTikTokAdsConformance(AdsConformance):
                           ' {"dimensions": {"campaign_id": %d, "stat_time_day": "2026-01-14 00:00:00"}, "metrics": {"spend": "5.34", "impressions": "1000", "clicks": "20", "reach": "900", "conversion": "2"}}],'
                           ' "page_info": {"page": 1, "page_size": 1000, "total_number": 2, "total_page": 1}}' % (CAMPAIGN_ID, CAMPAIGN_ID))],
                 check_insights),
+        AdsCall("create an ad group with a bid and a schedule",
+                lambda ads, ctx, acct: ads.create_object(ctx, acct, AdSpec(
+                    "ad_set", "Readers", parent_id=str(CAMPAIGN_ID), daily_budget=Money(2000, "USD"), bid=Money(45, "USD"),
+                    starts_at=datetime(2026, 1, 16), ends_at=datetime(2026, 2, 16), platform_fields={"billing_event": "CPC"})),
+                [envelope('{"adgroup_id": %d}' % ADGROUP_ID), envelope(page(adgroup_json()))], check_adgroup),
+        AdsCall("delete an ad", lambda ads, ctx, acct: ads.set_status(ctx, acct, "ad", "1800000000000000201", "deleted"),
+                [envelope('{"ad_ids": [1800000000000000201]}')],
+                check_delete),
         AdsCall("advertisers", lambda ads, ctx, acct: ads.list_ad_accounts(ctx),
                 [envelope('{"list": [{"advertiser_id": %s, "name": "Shop", "currency": "USD", "timezone": "Etc/GMT"}]}' % ADVERTISER)], check_accounts),
     ]
@@ -150,3 +185,8 @@ def test_auth_code_exchange_keeps_the_advertisers():
     assert tokens.to_credentials()["advertiser_ids"] == f"{ADVERTISER},7012345678901234568"
     assert profile.external_id == "7100000000000000001"
     assert "app_id=7000000000000000001" in provider.auth.authorization_url(client_id="7000000000000000001", redirect_uri="https://gw.example/cb", state="s")
+
+
+def test_tiktok_has_no_archive():
+    outcome = TestTikTokAdsConformance().run_call(lambda ads, ctx, acct: ads.set_status(ctx, acct, "campaign", "1", "archived"), [])
+    assert outcome.error.code == "STATUS_NOT_SUPPORTED" and outcome.sent == []
