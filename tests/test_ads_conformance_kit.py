@@ -6,7 +6,7 @@ import pytest
 
 from plugins.tiktok_ads import TikTokAds, TikTokAdsAdapter
 from providers import Capabilities, Money
-from tests.providers.test_tiktok_ads import TestTikTokAdsConformance
+from tests.providers import test_tiktok_ads as tiktok
 
 
 class FloatBudgets(TikTokAdsAdapter):
@@ -25,7 +25,7 @@ class CarelessTikTok(TikTokAds):
     ads = FloatBudgets()
 
 
-class KitOnCareless(TestTikTokAdsConformance):
+class KitOnCareless(tiktok.TestTikTokAdsConformance):
     provider = CarelessTikTok()
 
 
@@ -35,8 +35,8 @@ def test_a_budget_bent_by_a_float_fails_the_round_trip():
 
 
 def test_missing_error_classes_fail_the_taxonomy_check():
-    class NoErrors(TestTikTokAdsConformance):
-        error_cases = TestTikTokAdsConformance.error_cases[:1]
+    class NoErrors(tiktok.TestTikTokAdsConformance):
+        error_cases = tiktok.TestTikTokAdsConformance.error_cases[:1]
 
     with pytest.raises(AssertionError, match="RateLimited"):
         NoErrors().test_ads_error_cases_cover_the_taxonomy()
@@ -45,17 +45,16 @@ def test_missing_error_classes_fail_the_taxonomy_check():
 def test_a_wrongly_mapped_error_fails():
     from providers import Rejected
     from providers.testing import ErrorCase
-    from tests.providers.test_tiktok_ads import envelope
-
-    class Misread(TestTikTokAdsConformance):
-        error_cases = [ErrorCase("token expired read as a refusal", [envelope(code=40105, message="expired")], Rejected)]
+    
+    class Misread(tiktok.TestTikTokAdsConformance):
+        error_cases = [ErrorCase("token expired read as a refusal", [tiktok.envelope(code=40105, message="expired")], Rejected)]
 
     with pytest.raises(AssertionError, match="expected Rejected"):
         Misread().test_ads_errors_map_to_typed_errors()
 
 
 def test_an_amount_sent_anyway_fails_the_unrepresentable_check():
-    class ClaimsKwdUnrepresentable(TestTikTokAdsConformance):
+    class ClaimsKwdUnrepresentable(tiktok.TestTikTokAdsConformance):
         unrepresentable = [Money(12345, "KWD")]  # TikTok does take it: the kit must notice the request went out
 
     with pytest.raises(AssertionError):
