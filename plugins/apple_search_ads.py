@@ -2,7 +2,7 @@
 
 - Connected with a credentials form: the API user's client id, team id, key id and the ES256
   (prime256v1) private key whose public half was uploaded to Apple. The client secret is a JWT
-  the plugin signs with PyJWT (``iss`` team, ``sub`` client, ``aud`` https://appleid.apple.com),
+  the SDK signs with PyJWT (``providers.oauth.es256_client_assertion``) (``iss`` team, ``sub`` client, ``aud`` https://appleid.apple.com),
   traded at ``POST https://appleid.apple.com/auth/oauth2/token`` (``client_credentials``, scope
   ``searchadsorg``) for an hour-long access token, kept in the account's store and re-minted
   when it runs out. The private key never leaves the credentials.
@@ -22,7 +22,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import httpx
-import jwt
 
 from providers import (
     AccountProfile,
@@ -43,6 +42,7 @@ from providers import (
     hookimpl,
 )
 from providers.http import json_object, raise_for_response, send
+from providers.oauth import es256_client_assertion
 
 API = "https://api.searchads.apple.com/api/v5"
 TOKEN_URL = "https://appleid.apple.com/auth/oauth2/token"
@@ -58,11 +58,12 @@ PAGE = 1000
 MAX_PAGES = 20
 
 
-def client_assertion(credentials: dict[str, Any] | Any, now: datetime) -> str:
-    """The ES256 JWT Apple takes as the OAuth client secret."""
-    claims = {"sub": credentials["client_id"], "iss": credentials["team_id"], "aud": AUDIENCE,
-              "iat": int(now.timestamp()), "exp": int((now + ASSERTION_LIFETIME).timestamp())}
-    return jwt.encode(claims, credentials["private_key"], algorithm="ES256", headers={"kid": credentials["key_id"]})
+def client_assertion(credentials: dict[str, Any], now: datetime) -> str:
+    """The ES256 JWT Apple takes as the OAuth client secret (``iss`` team, ``sub`` client)."""
+    return es256_client_assertion(
+        issuer=credentials["team_id"], subject=credentials["client_id"], audience=AUDIENCE, key_id=credentials["key_id"],
+        private_key_pem=credentials["private_key"], now=now, lifetime=ASSERTION_LIFETIME,
+    )
 
 
 def _raise_for(response: httpx.Response) -> None:
@@ -231,10 +232,7 @@ class AppleSearchAdsAdapter:
 
 async def mint_token(ctx: ProviderContext, credentials: dict[str, Any]) -> tuple[str, datetime]:
     """Trade a freshly signed client assertion for an access token (and when it expires)."""
-    try:
-        assertion = client_assertion(credentials, ctx.now())
-    except (ValueError, TypeError, KeyError, jwt.PyJWTError):
-        raise Rejected("PRIVATE_KEY_INVALID", "the private key is not an ES256 (prime256v1) key in PEM form") from None
+    assertion = client_assertion(credentials, ctx.now())
     form = {"grant_type": "client_credentials", "client_id": credentials["client_id"], "client_secret": assertion, "scope": "searchadsorg"}
     response = await send(ctx, "POST", TOKEN_URL, data=form, headers={"Accept": "application/json"})
     if response.status_code == 400:  # invalid_client: a wrong key, client or team is a refusal of these credentials
