@@ -253,3 +253,20 @@ async def test_a_page_of_campaigns_loads_its_ad_sets_and_ads_in_one_query_each(a
     for n in range(3):
         await create(api, org.secret, usd, "100", "USD")
     assert await statements_for_a_page() == few
+
+
+async def test_an_adapter_bug_fails_the_job_instead_of_leaving_it_running(api, org, monkeypatch):
+    from plugins.sandbox import SandboxAds
+
+    accounts = await sandbox_ad_accounts(api, org.secret)
+
+    async def broken(self, ctx, account, spec):
+        raise RuntimeError("a bug in the adapter")
+
+    monkeypatch.setattr(SandboxAds, "create_object", broken)
+    body = await api.graphql(CREATE, {"input": {"adAccountId": accounts["USD"]["id"], "name": "x",
+                                                "dailyBudget": {"amountMinor": "100", "currency": "USD"}}}, key=org.secret)
+    assert body["errors"][0]["extensions"]["code"] == "INTERNAL" and "bug" not in body["errors"][0]["message"]
+    async with api.runtime.database.read() as session:
+        job = (await session.execute(select(Job).where(Job.kind == "ads_write"))).scalar_one()
+    assert (job.status, job.error_code) == ("failed", "INTERNAL")

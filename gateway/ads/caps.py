@@ -2,22 +2,27 @@
 
 What counts: the daily budgets of every campaign and ad set that can spend (``active`` or
 ``paused`` — a paused one can be switched on without a budget change), plus the budgets of ads
-writes still in flight, in the cap's currency. Checked in the write transaction that creates the
-job, with the cap row locked on PostgreSQL, so two concurrent writes cannot both fit in the same room.
+writes still in flight (started within ``IN_FLIGHT_WINDOW``), in the cap's currency. Checked in
+the write transaction that creates the job, with the cap row locked on PostgreSQL, so two
+concurrent writes cannot both fit in the same room.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.core.clock import utcnow
 from gateway.storage.models import AdObject, AdSpendCap, Job
 from providers import Money
 
 SPENDING = ("active", "paused")
 WRITE_JOB = "ads_write"
+# A write still running after this long died with its process: its budget no longer counts.
+IN_FLIGHT_WINDOW = timedelta(minutes=10)
 
 
 @dataclass
@@ -64,7 +69,10 @@ async def check_cap(session: AsyncSession, organization_id: str, requested: Mone
     if excluding_object_id is not None:
         running = running.where(AdObject.id != excluding_object_id)
     committed = int((await session.execute(running)).scalar_one())
-    in_flight = select(Job.result).where(Job.organization_id == organization_id, Job.kind == WRITE_JOB, Job.status.in_(("queued", "running")))
+    in_flight = select(Job.result).where(
+        Job.organization_id == organization_id, Job.kind == WRITE_JOB, Job.status.in_(("queued", "running")),
+        Job.created_at > utcnow() - IN_FLIGHT_WINDOW,
+    )
     for result in (await session.execute(in_flight)).scalars():
         if result and result.get("currency") == requested.currency and result.get("budgetMinor"):
             committed += int(result["budgetMinor"])

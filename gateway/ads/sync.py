@@ -57,6 +57,9 @@ async def sync_ad_account(runtime: Runtime, organization_id: str, ad_account_id:
         }
     except ProviderError as error:
         return await _failed(runtime, organization_id, job.id, ad_account_id, error)
+    except Exception:  # a bug in the adapter: the job ends failed, the traceback goes to the log
+        await _failed(runtime, organization_id, job.id, ad_account_id, ProviderError("The ads adapter failed; see the logs.", code="INTERNAL"))
+        raise
     events: list[BusEvent] = []
     async with runtime.database.write() as session:
         ad_account_row = await session.get(AdAccount, ad_account_id)

@@ -144,6 +144,10 @@ async def _run(runtime: Runtime, organization_id: str, write: AdWrite, job_id: s
         accepted = await _call_platform(call, write, planned)
     except ProviderError as error:
         return await _failed(runtime, organization_id, write, job_id, call, error)
+    except Exception:  # a bug in the adapter: the job must not stay running (nor hold budget under the cap)
+        async with runtime.database.write() as session:
+            await _finish(session, job_id, "failed", [], error=UserError("INTERNAL", "The ads adapter failed; see the logs."))
+        raise
     events: list[BusEvent] = []
     async with runtime.database.write() as session:
         ad_account = await session.get(AdAccount, call.ad_account.id)
