@@ -24,7 +24,7 @@ from gateway.events import BusEvent, record_job_event
 from gateway.storage.models import Job, Target
 
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "partial", "canceled")
-JOB_KINDS = ("publish", "bulk_schedule", "metrics_refresh", "ads_sync")
+JOB_KINDS = ("publish", "bulk_schedule", "metrics_refresh", "ads_sync", "ads_write")
 FINISHED = ("succeeded", "failed", "partial", "canceled")
 TERMINAL_TARGET_STATUSES = ("published", "failed", "canceled", "unconfirmed")
 

@@ -219,7 +219,7 @@ class Job(Timestamps, Base):
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"))
-    kind: Mapped[str] = mapped_column(String(40))  # publish|bulk_schedule|metrics_refresh|ads_sync
+    kind: Mapped[str] = mapped_column(String(40))  # publish|bulk_schedule|metrics_refresh|ads_sync|ads_write
     # queued|running|succeeded|failed|partial|canceled
     status: Mapped[str] = mapped_column(String(20), default="queued")
     subject_id: Mapped[str | None] = mapped_column(ID, index=True)
