@@ -157,7 +157,7 @@ async def test_nodes_runs_one_query_per_type(api, org, mine):
 
 
 async def test_every_registered_id_prefix_has_a_batch_resolver():
-    assert set(_NODES_RESOLVERS) == {"org", "key", "acct", "conn", "med", "post", "tgt", "job"}
+    assert set(_NODES_RESOLVERS) == {"org", "key", "acct", "conn", "med", "post", "tgt", "job", "adacct", "adc", "adset", "adv"}
 
 
 # --- totalCount ---------------------------------------------------------------------------------
@@ -175,6 +175,7 @@ async def test_every_connection_type_has_a_total_count(api, org):
     connections = [t for t in types if {"edges", "pageInfo"} <= {f["name"] for f in t["fields"]}]
     assert {t["name"] for t in connections} == {
         "AccountConnection", "ApiKeyConnection", "JobConnection", "MediaAssetConnection", "OrganizationConnection", "PostConnection",
+        "AdAccountConnection", "AdCampaignConnection",
     }
     for connection in connections:
         [total] = [f for f in connection["fields"] if f["name"] == "totalCount"]
