@@ -138,7 +138,7 @@ class Settings(BaseSettings):
     retry_max_seconds: float = Field(default=900.0, gt=0, le=86400)
     lease_seconds: float = Field(default=300.0, ge=1, le=86400)
     scheduler_poll_seconds: float = Field(default=1.0, gt=0, le=60)
-    # How often the process that runs the scheduler syncs every active ad account (gateway.ads.sync);
+    # How often `serve`, when it runs the scheduler, syncs every active ad account (gateway.ads.sync);
     # 0 turns the periodic sync off (`syncAds` still runs one on demand).
     ads_sync_seconds: float = Field(default=900.0, ge=0, le=86400)
     # The largest JSON request body /graphql reads (a document and its variables). Multipart
