@@ -41,6 +41,7 @@ from providers import (
     Rejected,
     hookimpl,
 )
+from providers.ads import merge_platform_fields
 from providers.http import json_object, raise_for_response, send
 from providers.oauth import es256_client_assertion
 
@@ -51,6 +52,7 @@ ASSERTION_LIFETIME = timedelta(days=1)  # Apple allows up to 180 days; a fresh o
 TOKEN_MARGIN = timedelta(minutes=2)
 TOKENS = "token"  # ctx.store kind: "access" → the current access token and its expiry
 STATUS_TO_APPLE = {"active": "ENABLED", "paused": "PAUSED"}
+MONEY_FIELDS = frozenset({"dailyBudgetAmount", "budgetAmount", "defaultBidAmount", "cpaGoal", "bidAmount"})
 BUDGET_FIELD = {"campaign": "dailyBudgetAmount"}
 BID_FIELD = {"ad_set": "defaultBidAmount"}
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
@@ -154,7 +156,7 @@ class AppleSearchAdsAdapter:
         else:
             body["creativeId"] = spec.creative_id
         body.update(self._fields(spec.level, account, spec.daily_budget, spec.bid, spec.starts_at, spec.ends_at))
-        body.update(spec.platform_fields)
+        body = merge_platform_fields(body, spec, MONEY_FIELDS)
         row = await self._call(ctx, "POST", _collection(spec.level, spec.parent_id), account.external_id, json=body, writes=True)
         return self._object(spec.level, row)
 

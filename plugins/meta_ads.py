@@ -46,6 +46,7 @@ from providers import (
     TransientError,
     hookimpl,
 )
+from providers.ads import merge_platform_fields
 from providers.http import json_object, send
 from providers.oauth import token_set_from
 
@@ -66,6 +67,7 @@ END_FIELD = {"campaign": "stop_time", "ad_set": "end_time"}
 INSIGHT_FIELDS = "impressions,clicks,spend,reach,conversions"
 STATUS_TO_META = {"active": "ACTIVE", "paused": "PAUSED", "archived": "ARCHIVED", "deleted": "DELETED"}
 STATUS_FROM_META = {v: k for k, v in STATUS_TO_META.items()}
+MONEY_FIELDS = frozenset({"daily_budget", "lifetime_budget", "bid_amount", "spend_cap", "daily_spend_cap", "lifetime_spend_cap", "bid_constraints"})
 AUTH_CODES = {102, 190}
 RATE_LIMIT_CODES = {4, 17, 32, 613, *range(80000, 80015)}
 TRANSIENT_CODES = {1, 2}
@@ -172,7 +174,8 @@ class MetaAdsAdapter:
         if spec.level == "ad":
             form["creative"] = json.dumps({"creative_id": spec.creative_id})
         form.update(self._money_and_schedule(spec.level, account, spec.daily_budget, spec.bid, spec.starts_at, spec.ends_at))
-        form.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in spec.platform_fields.items()})
+        form = merge_platform_fields(form, spec, MONEY_FIELDS)
+        form = {k: v if isinstance(v, str) or v is None else json.dumps(v) for k, v in form.items()}
         created = await self._call(ctx, "POST", f"{account.external_id}/{EDGES[spec.level]}", data=_form(form), writes=True)
         return await self.get_object(ctx, account, spec.level, str(created["id"]))
 

@@ -56,7 +56,7 @@ from providers import (
     Unconfirmed,
     hookimpl,
 )
-from providers.ads import PARENT_LEVEL
+from providers.ads import PARENT_LEVEL, merge_platform_fields
 
 FAILURE_MODES = ("none", "rate_limited", "transient", "auth_expired", "rejected", "slow", "unconfirmed")
 RETRY_AFTER_SECONDS = 30
@@ -69,6 +69,7 @@ POSTS = "post"
 BY_IDEMPOTENCY_KEY = "idempotency"
 FAILURES = "failures"
 AD_OBJECTS = "ad_object"
+SANDBOX_MONEY_FIELDS = frozenset({"budget", "bid_amount", "amount_minor"})
 
 
 def _handle(ctx: ProviderContext) -> str:
@@ -164,6 +165,8 @@ class SandboxAds:
             "active_since": ctx.now().date().isoformat() if spec.status == "active" else None,
             "stopped_on": None,
         }
+        merge_platform_fields(record, spec, SANDBOX_MONEY_FIELDS)  # refuses what would bypass Money, as real platforms' adapters do
+        record["platform_fields"] = dict(spec.platform_fields)
         await ctx.store.put(AD_OBJECTS, external_id, record)
         return _ad_object(external_id, record)
 

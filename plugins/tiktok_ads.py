@@ -45,6 +45,7 @@ from providers import (
     TransientError,
     hookimpl,
 )
+from providers.ads import merge_platform_fields
 from providers.http import raise_for_response, send
 from providers.money import json_body, parse_json
 
@@ -57,6 +58,7 @@ NAME_FIELD: dict[str, str] = {"campaign": "campaign_name", "ad_set": "adgroup_na
 PARENT_FIELD: dict[str, str] = {"ad_set": "campaign_id", "ad": "adgroup_id"}
 DATA_LEVEL: dict[str, str] = {"campaign": "AUCTION_CAMPAIGN", "ad_set": "AUCTION_ADGROUP", "ad": "AUCTION_AD"}
 OPERATION: dict[str, str] = {"active": "ENABLE", "paused": "DISABLE", "deleted": "DELETE"}
+MONEY_FIELDS = frozenset({"budget", "bid_price", "conversion_bid_price", "deep_cpa_bid", "roas_bid", "budget_mode"})
 AUTH_CODES = {40001, 40004, 40104, 40105}
 RATE_LIMIT_CODE = 40100
 PAGE_SIZE = 100
@@ -154,7 +156,7 @@ class TikTokAdsAdapter:
             else:
                 body["campaign_id"] = spec.parent_id
         body.update(self._money_and_schedule(spec.level, account, spec.daily_budget, spec.bid, spec.starts_at, spec.ends_at))
-        body.update(spec.platform_fields)
+        body = merge_platform_fields(body, spec, MONEY_FIELDS)
         data = await self._call(ctx, "POST", f"{PATHS[spec.level]}/create/", body=body, writes=True)
         created = data["ad_ids"][0] if spec.level == "ad" else data[ID_FIELD[spec.level]]
         return await self.get_object(ctx, account, spec.level, str(created))

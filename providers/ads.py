@@ -18,6 +18,7 @@ from datetime import date, datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from providers.context import ProviderContext
+from providers.errors import Rejected
 from providers.money import Money
 
 AdLevel = Literal["campaign", "ad_set", "ad"]
@@ -114,6 +115,16 @@ class AdInsight:
     spend: Money | None = None
     reach: int | None = None
     conversions: int | None = None
+
+
+def merge_platform_fields(body: dict[str, Any], spec: AdSpec, money_fields: frozenset[str]) -> dict[str, Any]:
+    """``body`` with the spec's ``platform_fields`` added, refusing any that would set what the
+    adapter sets itself or carry money: money goes through ``Money`` (exact, and under the
+    organization's spend cap), never through a pass-through field."""
+    clashing = sorted(k for k in spec.platform_fields if k in body or k in money_fields)
+    if clashing:
+        raise Rejected("PLATFORM_FIELD_NOT_ALLOWED", f"set {', '.join(clashing)} through the API's own fields, not platformFields")
+    return {**body, **spec.platform_fields}
 
 
 @runtime_checkable

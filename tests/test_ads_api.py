@@ -270,3 +270,11 @@ async def test_an_adapter_bug_fails_the_job_instead_of_leaving_it_running(api, o
     async with api.runtime.database.read() as session:
         job = (await session.execute(select(Job).where(Job.kind == "ads_write"))).scalar_one()
     assert (job.status, job.error_code) == ("failed", "INTERNAL")
+
+
+async def test_platform_fields_cannot_carry_money_past_the_cap(api, org):
+    accounts = await sandbox_ad_accounts(api, org.secret)
+    sneaky = await create(api, org.secret, accounts["USD"]["id"], "100", "USD", platformFields={"daily_budget": {"amount_minor": 10**9, "currency": "USD"}})
+    assert [e["code"] for e in sneaky["userErrors"]] == ["PLATFORM_FIELD_NOT_ALLOWED"] and sneaky["job"]["status"] == "FAILED"
+    async with api.runtime.database.read() as session:
+        assert (await session.execute(select(AdObject))).first() is None

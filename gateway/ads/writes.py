@@ -34,7 +34,10 @@ from providers.ads import PARENT_LEVEL
 
 WriteKind = Literal["create", "update", "status"]
 # SDK refusal codes that mean the same on every platform and reach the caller as they are.
-PASSED_THROUGH = {"AMOUNT_NOT_REPRESENTABLE", "CURRENCY_MISMATCH", "FIELD_NOT_SUPPORTED", "STATUS_NOT_SUPPORTED", "NOT_FOUND", "BUDGET_REQUIRED"}
+PASSED_THROUGH = {
+    "AMOUNT_NOT_REPRESENTABLE", "CURRENCY_MISMATCH", "FIELD_NOT_SUPPORTED", "STATUS_NOT_SUPPORTED", "NOT_FOUND", "BUDGET_REQUIRED",
+    "PLATFORM_FIELD_NOT_ALLOWED",
+}
 NOUN = {"campaign": "ad campaign", "ad_set": "ad set", "ad": "ad"}
 
 

@@ -261,3 +261,10 @@ def test_code_exchange_and_connect():
     assert tokens.access_token == TOKEN and tokens.expires_at is not None
     assert (profile.external_id, profile.handle) == ("10160000000000001", "Ada Admin")
     assert outcome.sent[1].headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+def test_platform_fields_never_carry_money_or_override_ours():
+    kit = TestMetaAdsConformance()
+    for fields in ({"lifetime_budget": "999999"}, {"bid_amount": "1"}, {"name": "other"}):
+        outcome = kit.run_call(lambda ads, ctx, acct, f=fields: ads.create_object(ctx, acct, AdSpec("campaign", "x", platform_fields=f)), [])
+        assert outcome.error.code == "PLATFORM_FIELD_NOT_ALLOWED" and outcome.sent == [], fields
