@@ -16,8 +16,8 @@ The checks: the adapter is declared; each scripted call succeeds, uses all its a
 its own ``check`` (the exact requests sent, the records returned); the error cases cover the
 taxonomy and map to the right typed errors; a refused connection is ``TransientError`` and a
 create whose answer was lost is ``Unconfirmed``; budgets in USD, JPY (no minor unit) and KWD
-(three decimals) go to the platform and come back exactly; an amount the platform cannot hold is
-refused before anything is sent.
+(three decimals) go to the platform and come back exactly; an amount the platform cannot hold,
+and a money field slipped in through ``platform_fields``, are refused before anything is sent.
 """
 
 from __future__ import annotations
@@ -75,6 +75,9 @@ class AdsConformance:
     error_operation: AdsOperation = staticmethod(list_campaigns)  # type: ignore[assignment]
     # Amounts the platform cannot hold (Meta counts KWD in hundredths: 12.345 KWD is refused).
     unrepresentable: Sequence[Money] = ()
+    # A field of the platform that carries money (Meta ``lifetime_budget``): passed in
+    # ``platform_fields`` it must be refused, or it would slip past ``Money`` and the spend cap.
+    money_platform_field: str = ""
     stored: Mapping[tuple[str, str], Mapping[str, Any]] = {}
 
     # -- for the author ---------------------------------------------------------------------
@@ -149,6 +152,14 @@ class AdsConformance:
     def test_ads_budgets_round_trip_exactly(self) -> None:
         for budget in ROUND_TRIP_BUDGETS:
             assert self.round_trip(budget) == budget, f"{budget} did not come back unchanged"
+
+    def test_ads_platform_fields_cannot_carry_money(self) -> None:
+        assert self.money_platform_field, "name one of the platform's money fields in `money_platform_field`"
+        spec = AdSpec("campaign", "Kit campaign", daily_budget=ROUND_TRIP_BUDGETS[0], platform_fields={self.money_platform_field: "1"})
+        account = AdAccountRef(self.account.external_id, "USD")
+        outcome = self.run_call(lambda ads, ctx, acct: ads.create_object(ctx, acct, spec), [], account)
+        assert isinstance(outcome.error, Rejected) and outcome.error.code == "PLATFORM_FIELD_NOT_ALLOWED", outcome.error
+        assert outcome.sent == []
 
     def test_ads_unrepresentable_amounts_are_refused_before_sending(self) -> None:
         for budget in self.unrepresentable:

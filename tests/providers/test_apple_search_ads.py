@@ -88,6 +88,7 @@ class TestAppleSearchAdsConformance(AdsConformance):
     account = ACCOUNT
     stored = HELD_TOKEN
     unrepresentable = []
+    money_platform_field = "budgetAmount"
     calls = [
         AdsCall("create a campaign", lambda ads, ctx, acct: ads.create_object(ctx, acct, AdSpec(
             "campaign", "Spring sale", daily_budget=Money(1234, "USD"), platform_fields={"adamId": 1252497129, "countriesOrRegions": ["US"]})),

@@ -130,6 +130,7 @@ class TestMetaAdsConformance(AdsConformance):
     credentials = {"access_token": TOKEN}
     account = ACCOUNT
     unrepresentable = [Money(12345, "KWD"), Money(150, "IDR")]  # Meta counts KWD in hundredths, IDR in whole rupiah
+    money_platform_field = "lifetime_budget"
     calls = [
         AdsCall(
             "create a campaign",

@@ -125,6 +125,7 @@ class TestTikTokAdsConformance(AdsConformance):
     credentials = {"access_token": TOKEN, "advertiser_ids": ADVERTISER}
     account = ACCOUNT
     unrepresentable = []  # TikTok takes any decimal the currency's ISO exponent allows
+    money_platform_field = "bid_price"
     calls = [
         AdsCall("create a campaign",
                 lambda ads, ctx, acct: ads.create_object(ctx, acct, AdSpec("campaign", "Spring sale", daily_budget=Money(1234, "USD"))),
