@@ -54,12 +54,22 @@ async def list_caps(session: AsyncSession, organization_id: str) -> list[AdSpend
     return list((await session.execute(query)).scalars())
 
 
-async def check_cap(session: AsyncSession, organization_id: str, requested: Money, excluding_object_id: str | None) -> None:
-    """Raise ``CapExceeded`` when ``requested`` more a day would pass the cap in its currency."""
-    query = select(AdSpendCap).where(AdSpendCap.organization_id == organization_id, AdSpendCap.currency == requested.currency)
+async def lock_cap(session: AsyncSession, organization_id: str, currency: str) -> AdSpendCap | None:
+    """The cap row, locked until the transaction ends on PostgreSQL.
+
+    Taken by the check and by the transaction that ends a write carrying a budget: the check
+    counts in two statements (objects, then writes in flight), and a write ending between them
+    would move its budget from the second to the first unseen. (SQLite has one writer anyway.)
+    """
+    query = select(AdSpendCap).where(AdSpendCap.organization_id == organization_id, AdSpendCap.currency == currency)
     if session.bind.dialect.name == "postgresql":
         query = query.with_for_update()
-    cap = (await session.execute(query)).scalar_one_or_none()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def check_cap(session: AsyncSession, organization_id: str, requested: Money, excluding_object_id: str | None) -> None:
+    """Raise ``CapExceeded`` when ``requested`` more a day would pass the cap in its currency."""
+    cap = await lock_cap(session, organization_id, requested.currency)
     if cap is None:
         return
     running = select(func.coalesce(func.sum(AdObject.daily_budget_minor), 0)).where(

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.ads.accounts import AdsCall, ads_call, find_ad_account
-from gateway.ads.caps import WRITE_JOB, CapExceeded, check_cap
+from gateway.ads.caps import WRITE_JOB, CapExceeded, check_cap, lock_cap
 from gateway.ads.events import ACCOUNT_TOKEN_EXPIRED, BUDGET_CAP_EXCEEDED, WRITE_DENIED, WRITE_EXECUTED, publish_all, record_apart
 from gateway.ads.objects import find_object, store_accepted
 from gateway.core.clock import utcnow
@@ -149,10 +149,12 @@ async def _run(runtime: Runtime, organization_id: str, write: AdWrite, job_id: s
         return await _failed(runtime, organization_id, write, job_id, call, error)
     except Exception:  # a bug in the adapter: the job must not stay running (nor hold budget under the cap)
         async with runtime.database.write() as session:
+            await _hold_cap(session, organization_id, write)
             await _finish(session, job_id, "failed", [], error=UserError("INTERNAL", "The ads adapter failed; see the logs."))
         raise
     events: list[BusEvent] = []
     async with runtime.database.write() as session:
+        await _hold_cap(session, organization_id, write)
         ad_account = await session.get(AdAccount, call.ad_account.id)
         assert ad_account is not None
         row = await store_accepted(session, ad_account, accepted)
@@ -195,6 +197,7 @@ async def _failed(runtime: Runtime, organization_id: str, write: AdWrite, job_id
     problem = user_error_of(error, call.ad_account.provider)
     events: list[BusEvent] = []
     async with runtime.database.write() as session:
+        await _hold_cap(session, organization_id, write)
         await _finish(session, job_id, "failed", events, error=problem)
         events.append(await record_org_event(session, organization_id, WRITE_DENIED, {
             "jobId": job_id, "operation": write.operation, "adAccountId": call.ad_account.id, "code": problem.code, "message": problem.message,
@@ -208,6 +211,13 @@ async def _failed(runtime: Runtime, organization_id: str, write: AdWrite, job_id
             }, call.ad_account.id))
     await publish_all(runtime, events)
     return WriteOutcome(job_id, None, [problem])
+
+
+async def _hold_cap(session: AsyncSession, organization_id: str, write: AdWrite) -> None:
+    """A write whose budget counts as in flight ends under the cap's lock (``caps.lock_cap``)."""
+    budget = write.budget()
+    if budget is not None:
+        await lock_cap(session, organization_id, budget.currency)
 
 
 async def _finish(session: AsyncSession, job_id: str, status: str, events: list[BusEvent], *, object_id: str | None = None,
