@@ -60,3 +60,19 @@ def test_an_amount_sent_anyway_fails_the_unrepresentable_check():
     with pytest.raises(AssertionError):
         ClaimsKwdUnrepresentable().test_ads_unrepresentable_amounts_are_refused_before_sending()
 
+
+
+def test_an_ads_only_provider_is_declared_so_and_takes_no_posts():
+    from plugins.meta_ads import MetaAds
+    from providers import PostDraft, Provider, validate_draft
+    from providers.validation import check_declarations
+
+    assert check_declarations(MetaAds()) == []
+    assert [i.code for i in validate_draft(MetaAds(), PostDraft(text="hello"))] == ["PUBLISH_NOT_SUPPORTED"]
+
+    class Nothing(Provider):
+        id = "nothing"
+        name = "Nothing"
+        capabilities = Capabilities(publish=False)
+
+    assert "INCONSISTENT_CAPABILITIES" in {i.code for i in check_declarations(Nothing())}
