@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
+from gateway.ads.sync import SyncLoop
 from gateway.audit.health import scheduler_alive
 from gateway.campaigns.recurrence import advance_recurrences
 from gateway.core import RequestIdMiddleware, internal_error
@@ -48,6 +49,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await runtime.start()
         watch: WorkerWatch | None = None
+        ads_sync = SyncLoop(runtime, settings.ads_sync_seconds) if settings.run_scheduler and settings.ads_sync_seconds else None
+        if ads_sync is not None:
+            ads_sync.start()
         if settings.run_scheduler:
             runtime.scheduler = Scheduler(runtime)
             await runtime.heartbeat.beat(runtime.scheduler.worker_id)  # ready from the start: /readyz reads heartbeats
@@ -68,6 +72,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 await runtime.metrics.stop()
             if runtime.webhook_dispatcher is not None:
                 await runtime.webhook_dispatcher.stop()
+            if ads_sync is not None:
+                await ads_sync.stop()
             if runtime.scheduler is not None:
                 await runtime.scheduler.stop()
             await runtime.stop()

@@ -54,6 +54,7 @@ EXPECTATIONS = {
     "retry_max_seconds": "a number of seconds above 0 (at most 86400)",
     "lease_seconds": "a number of seconds from 1 to 86400",
     "scheduler_poll_seconds": "a number of seconds above 0 (at most 60)",
+    "ads_sync_seconds": "a number of seconds from 0 (off) to 86400",
     "max_request_bytes": "a number of bytes from 1024 to 67108864",
     "webhook_lease_seconds": "a number of seconds from 1 to 3600",
     "public_introspection": "true or false",
@@ -144,6 +145,9 @@ class Settings(BaseSettings):
     # How long a webhook worker holds a delivery it claimed; a worker that dies leaves it to
     # another after this. Each call gets at most 15 s and never more than 80% of the lease.
     webhook_lease_seconds: float = Field(default=60.0, ge=1, le=3600)
+    # How often `serve`, when it runs the scheduler, syncs every active ad account (gateway.ads.sync);
+    # 0 turns the periodic sync off (`syncAds` still runs one on demand).
+    ads_sync_seconds: float = Field(default=900.0, ge=0, le=86400)
     # The largest JSON request body /graphql reads (a document and its variables). Multipart
     # uploads are bounded by the largest media file instead (gateway.web.body_limit).
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)

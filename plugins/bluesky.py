@@ -44,13 +44,13 @@ from typing import Any
 import httpx
 
 from providers import (
+    AccountMetricSnapshot,
     AccountProfile,
     AuthExpired,
     Capabilities,
     CredentialField,
     Issue,
     Limits,
-    AccountMetricSnapshot,
     MetricSnapshot,
     MetricsSpec,
     PostDraft,

@@ -32,11 +32,11 @@ from typing import Any, ClassVar
 import httpx
 
 from providers import (
+    AccountMetricSnapshot,
     AccountProfile,
     AuthExpired,
     Capabilities,
     Limits,
-    AccountMetricSnapshot,
     MetricSnapshot,
     MetricsSpec,
     OAuth2Spec,

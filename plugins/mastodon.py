@@ -34,13 +34,13 @@ from typing import Any
 import httpx
 
 from providers import (
+    AccountMetricSnapshot,
     AccountProfile,
     AuthExpired,
     Capabilities,
     CredentialField,
     Issue,
     Limits,
-    AccountMetricSnapshot,
     MetricSnapshot,
     MetricsSpec,
     OAuth2Spec,
@@ -56,8 +56,8 @@ from providers import (
     TokenSet,
     TransientError,
     hookimpl,
-    reported,
     publish_thread,
+    reported,
 )
 from providers.http import raise_for_response, send
 from providers.text import find_urls

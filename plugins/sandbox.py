@@ -29,15 +29,20 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from providers import (
+    AccountMetricSnapshot,
     AccountProfile,
-    AdCampaignRecord,
-    AdCampaignSpec,
+    AdAccountInfo,
+    AdAccountRef,
+    AdChanges,
     AdInsight,
+    AdLevel,
+    AdObject,
+    AdSpec,
+    AdStatus,
     AuthExpired,
     Capabilities,
     CredentialField,
     Limits,
-    AccountMetricSnapshot,
     MetricSnapshot,
     MetricsSpec,
     Money,
@@ -53,6 +58,7 @@ from providers import (
     Unconfirmed,
     hookimpl,
 )
+from providers.ads import PARENT_LEVEL, merge_platform_fields
 
 FAILURE_MODES = ("none", "rate_limited", "transient", "auth_expired", "rejected", "slow", "unconfirmed")
 RETRY_AFTER_SECONDS = 30
@@ -64,7 +70,8 @@ MB = 1024 * 1024
 POSTS = "post"
 BY_IDEMPOTENCY_KEY = "idempotency"
 FAILURES = "failures"
-AD_CAMPAIGNS = "ad_campaign"
+AD_OBJECTS = "ad_object"
+SANDBOX_MONEY_FIELDS = frozenset({"budget", "bid_amount", "amount_minor"})
 
 
 def _handle(ctx: ProviderContext) -> str:
@@ -110,65 +117,140 @@ def _post_id(idempotency_key: str, part: int) -> str:
 
 
 class SandboxAds:
-    """A tiny ads platform: campaigns in the store, daily insights derived from their ids."""
+    """A tiny ads platform: three ad accounts (USD, JPY, KWD), objects in the store, daily
+    insights derived from their ids. Money is stored as the integer minor units it is given."""
 
-    async def create_campaign(self, ctx: ProviderContext, spec: AdCampaignSpec) -> AdCampaignRecord:
+    ACCOUNTS = (
+        AdAccountInfo("sba_usd", "Sandbox ads (USD)", "USD", "UTC"),
+        AdAccountInfo("sba_jpy", "Sandbox ads (JPY)", "JPY", "Asia/Tokyo"),
+        AdAccountInfo("sba_kwd", "Sandbox ads (KWD)", "KWD", "Asia/Kuwait"),
+    )
+
+    async def list_ad_accounts(self, ctx: ProviderContext) -> list[AdAccountInfo]:
         await _fail_if_configured(ctx, "ads")
-        external_id = "sbc_" + hashlib.sha256(f"{spec.name}|{ctx.now().isoformat()}".encode()).hexdigest()[:16]
+        return list(self.ACCOUNTS)
+
+    async def list_objects(self, ctx: ProviderContext, account: AdAccountRef, level: AdLevel, parent_id: str | None = None) -> list[AdObject]:
+        await _fail_if_configured(ctx, "ads")
+        records = await ctx.store.list(AD_OBJECTS, limit=1000)
+        return [
+            _ad_object(key, value) for key, value in records
+            if value["account"] == account.external_id and value["level"] == level and parent_id in (None, value["parent_id"])
+        ]
+
+    async def get_object(self, ctx: ProviderContext, account: AdAccountRef, level: AdLevel, external_id: str) -> AdObject:
+        await _fail_if_configured(ctx, "ads")
+        return _ad_object(external_id, await self._get(ctx, account, level, external_id))
+
+    async def create_object(self, ctx: ProviderContext, account: AdAccountRef, spec: AdSpec) -> AdObject:
+        await _fail_if_configured(ctx, "ads")
+        if spec.parent_id is not None:
+            parent_level = PARENT_LEVEL[spec.level]
+            assert parent_level is not None
+            await self._get(ctx, account, parent_level, spec.parent_id)
+        for money in (spec.daily_budget, spec.bid):
+            if money is not None and money.currency != account.currency:
+                raise Rejected("CURRENCY_MISMATCH", f"this ad account counts money in {account.currency}, not {money.currency}", http_status=400)
+        prefix = {"campaign": "sbc_", "ad_set": "sbs_", "ad": "sbad_"}[spec.level]
+        external_id = prefix + hashlib.sha256(f"{spec.level}|{spec.name}|{ctx.now().isoformat()}|{spec.parent_id}".encode()).hexdigest()[:16]
         record = {
+            "account": account.external_id,
+            "level": spec.level,
             "name": spec.name,
+            "parent_id": spec.parent_id,
             "objective": spec.objective,
             "status": spec.status,
-            "daily_budget": {"amount_cents": spec.daily_budget.amount_cents, "currency": spec.daily_budget.currency},
+            "daily_budget": _money_record(spec.daily_budget),
+            "bid": _money_record(spec.bid),
+            "starts_at": spec.starts_at.isoformat() if spec.starts_at else None,
+            "ends_at": spec.ends_at.isoformat() if spec.ends_at else None,
             "active_since": ctx.now().date().isoformat() if spec.status == "active" else None,
             "stopped_on": None,
         }
-        await ctx.store.put(AD_CAMPAIGNS, external_id, record)
-        return _campaign(external_id, record)
+        merge_platform_fields(record, spec, SANDBOX_MONEY_FIELDS)  # refuses what would bypass Money, as real platforms' adapters do
+        record["platform_fields"] = dict(spec.platform_fields)
+        await ctx.store.put(AD_OBJECTS, external_id, record)
+        return _ad_object(external_id, record)
 
-    async def set_campaign_status(self, ctx: ProviderContext, external_id: str, status: str) -> AdCampaignRecord:
+    async def update_object(
+        self, ctx: ProviderContext, account: AdAccountRef, level: AdLevel, external_id: str, changes: AdChanges
+    ) -> AdObject:
         await _fail_if_configured(ctx, "ads")
-        record = await self._get(ctx, external_id)
+        record = await self._get(ctx, account, level, external_id)
+        for name, value in changes.as_dict().items():
+            if isinstance(value, Money):
+                if value.currency != account.currency:
+                    raise Rejected("CURRENCY_MISMATCH", f"this ad account counts money in {account.currency}", http_status=400)
+                record[name] = _money_record(value)
+            else:
+                record[name] = value.isoformat() if isinstance(value, datetime) else value
+        await ctx.store.put(AD_OBJECTS, external_id, record)
+        return _ad_object(external_id, record)
+
+    async def set_status(
+        self, ctx: ProviderContext, account: AdAccountRef, level: AdLevel, external_id: str, status: AdStatus
+    ) -> AdObject:
+        await _fail_if_configured(ctx, "ads")
+        record = await self._get(ctx, account, level, external_id)
+        if record["status"] == "deleted":
+            raise Rejected("SANDBOX_DELETED", "a deleted sandbox ad object cannot change status", http_status=400)
         today = ctx.now().date().isoformat()
         if status == "active" and record["status"] != "active":
             record["active_since"], record["stopped_on"] = today, None
         elif status != "active" and record["status"] == "active":
             record["stopped_on"] = today
         record["status"] = status
-        await ctx.store.put(AD_CAMPAIGNS, external_id, record)
-        return _campaign(external_id, record)
+        await ctx.store.put(AD_OBJECTS, external_id, record)
+        return _ad_object(external_id, record)
 
-    async def list_campaigns(self, ctx: ProviderContext) -> list[AdCampaignRecord]:
+    async def fetch_insights(
+        self, ctx: ProviderContext, account: AdAccountRef, level: AdLevel, external_id: str, start: date, end: date
+    ) -> list[AdInsight]:
         await _fail_if_configured(ctx, "ads")
-        return [_campaign(key, value) for key, value in await ctx.store.list(AD_CAMPAIGNS, limit=1000)]
-
-    async def fetch_insights(self, ctx: ProviderContext, external_id: str, start: date, end: date) -> list[AdInsight]:
-        await _fail_if_configured(ctx, "ads")
-        record = await self._get(ctx, external_id)
+        record = await self._get(ctx, account, level, external_id)
         if record["active_since"] is None:
             return []
         first = max(start, date.fromisoformat(record["active_since"]))
         last = min(end, date.fromisoformat(record["stopped_on"]) if record["stopped_on"] else ctx.now().date())
-        budget = Money(**record["daily_budget"])
+        budget = record["daily_budget"]
+        cap = budget["amount_minor"] if budget else None
         insights = []
         day = first
         while day <= last:
             impressions = 1000 + zlib.crc32(f"{external_id}|{day}".encode()) % 500
             clicks = impressions // 50
-            spend = min(budget.amount_cents, clicks * 45)  # 45 cents a click, never over budget
-            insights.append(AdInsight(external_id, day, impressions, clicks, Money(spend, budget.currency), clicks // 10))
+            spend = clicks * 45 if cap is None else min(cap, clicks * 45)  # 45 minor units a click, never over budget
+            # Reach is not reported, as many platforms leave it out of daily breakdowns: None, not 0.
+            insights.append(AdInsight(level, external_id, day, impressions, clicks, Money(spend, account.currency), None, clicks // 10))
             day += timedelta(days=1)
         return insights
 
-    async def _get(self, ctx: ProviderContext, external_id: str) -> dict[str, Any]:
-        record = await ctx.store.get(AD_CAMPAIGNS, external_id)
-        if record is None:
-            raise Rejected("NOT_FOUND", f"no sandbox ad campaign {external_id}", http_status=404)
+    async def _get(self, ctx: ProviderContext, account: AdAccountRef, level: str, external_id: str) -> dict[str, Any]:
+        record = await ctx.store.get(AD_OBJECTS, external_id)
+        if record is None or record["account"] != account.external_id or record["level"] != level:
+            raise Rejected("NOT_FOUND", f"no sandbox {level} {external_id[:40]}", http_status=404)
         return record
 
 
-def _campaign(external_id: str, record: dict[str, Any]) -> AdCampaignRecord:
-    return AdCampaignRecord(external_id, record["name"], record["objective"], record["status"], Money(**record["daily_budget"]))
+def _money_record(money: Money | None) -> dict[str, Any] | None:
+    return None if money is None else {"amount_minor": money.amount_minor, "currency": money.currency}
+
+
+def _ad_object(external_id: str, record: dict[str, Any]) -> AdObject:
+    def money(name: str) -> Money | None:
+        value = record.get(name)
+        return None if value is None else Money(int(value["amount_minor"]), value["currency"])
+
+    def when(name: str) -> datetime | None:
+        return datetime.fromisoformat(record[name]) if record.get(name) else None
+
+    status = record["status"]
+    return AdObject(
+        level=record["level"], external_id=external_id, name=record["name"], status=status,
+        effective_status={"active": "RUNNING", "paused": "PAUSED"}.get(status, status.upper()),
+        parent_id=record["parent_id"], objective=record["objective"], daily_budget=money("daily_budget"), bid=money("bid"),
+        starts_at=when("starts_at"), ends_at=when("ends_at"), raw=record,
+    )
 
 
 class Sandbox(Provider):

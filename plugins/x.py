@@ -35,11 +35,11 @@ from typing import Any
 import httpx
 
 from providers import (
+    AccountMetricSnapshot,
     AccountProfile,
     Capabilities,
     Issue,
     Limits,
-    AccountMetricSnapshot,
     MetricSnapshot,
     MetricsSpec,
     OAuth2Spec,
@@ -57,8 +57,8 @@ from providers import (
     TransientError,
     Unconfirmed,
     hookimpl,
-    reported,
     publish_thread,
+    reported,
 )
 from providers.http import json_object, raise_for_response, send
 from providers.oauth import request_tokens

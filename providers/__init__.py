@@ -6,13 +6,14 @@ Start with ``docs/writing-a-provider.md``. The pieces:
   ``OAuth2Spec`` or ``CredentialField`` forms, ``SettingField``.
 - Call types: ``PublishRequest``/``PublishMedia``/``ThreadPart`` in, ``PublishResult``,
   ``MetricSnapshot``/``AccountMetricSnapshot`` (declared by a ``MetricsSpec``), ``TokenSet``, ``AccountProfile`` out; ``ProviderContext`` for every call.
+- Ads: ``AdsAdapter`` and its records; ``Money`` (exact minor units, ``providers.money``).
 - Errors: ``RateLimited``, ``TransientError``, ``AuthExpired``, ``Rejected``, ``Unconfirmed``.
 - ``hookimpl``: the marker for ``register_providers``, ``validate_post`` and ``on_event``.
 - ``publish_thread`` (+ ``PostedPart``): post a thread as a chain of replies, resumable after a failure.
 - ``providers.testing``: the conformance kit to run from your own pytest suite.
 """
 
-from providers.ads import AdCampaignRecord, AdCampaignSpec, AdInsight, AdsAdapter, Money
+from providers.ads import AdAccountInfo, AdAccountRef, AdChanges, AdInsight, AdLevel, AdObject, AdsAdapter, AdSpec, AdStatus
 from providers.calls import (
     AccountProfile,
     BytesSource,
@@ -54,6 +55,7 @@ from providers.metrics import (
     MetricsSpec,
     reported,
 )
+from providers.money import AmountNotRepresentable, Money, UnknownCurrency
 from providers.provider import Provider
 from providers.store import MemoryProviderStore, ProviderStore
 from providers.text import TextUnit, measure
@@ -62,7 +64,8 @@ from providers.validation import DraftMedia, Issue, PostDraft, validate_credenti
 
 __all__ = [
     "ACCOUNT_FIGURES", "ENGAGEMENT_FIGURES", "POST_FIGURES", "AccountMetricSnapshot", "MetricsSpec", "reported",
-    "AccountProfile", "AdCampaignRecord", "AdCampaignSpec", "AdInsight", "AdsAdapter", "AuthExpired",
+    "AccountProfile", "AdAccountInfo", "AdAccountRef", "AdChanges", "AdInsight", "AdLevel", "AdObject", "AdSpec",
+    "AdStatus", "AdsAdapter", "AmountNotRepresentable", "AuthExpired", "UnknownCurrency",
     "BytesSource", "CallPhase", "Capabilities", "CredentialField", "DraftMedia", "Event", "FileSource", "Issue",
     "Limits", "MediaSource", "MemoryProviderStore", "MetricSnapshot", "Money", "NotSupported",
     "OAuth2Spec", "PostDraft", "PostedPart", "Provider", "ProviderContext", "ProviderError", "ProviderStore",

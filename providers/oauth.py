@@ -18,10 +18,11 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+import jwt
 
 from providers.calls import TokenSet
 from providers.context import ProviderContext
@@ -102,3 +103,15 @@ async def request_tokens(
         raise Rejected(error or f"HTTP_{status}", message, http_status=status)
     raise_for_response(response, code=error, message=description)
     raise AssertionError("unreachable: raise_for_response raises for every non-2xx status")
+
+
+def es256_client_assertion(*, issuer: str, subject: str, audience: str, key_id: str, private_key_pem: str, now: datetime,
+                           lifetime: timedelta) -> str:
+    """A client assertion JWT signed with ES256 (RFC 7523), for platforms whose OAuth client secret
+    is one (Apple Search Ads). Signed with PyJWT; a key that is not a P-256 private key in PEM is
+    ``Rejected("PRIVATE_KEY_INVALID")``, and the key never appears in the message."""
+    claims = {"sub": subject, "iss": issuer, "aud": audience, "iat": int(now.timestamp()), "exp": int((now + lifetime).timestamp())}
+    try:
+        return jwt.encode(claims, private_key_pem, algorithm="ES256", headers={"kid": key_id})
+    except (ValueError, TypeError, jwt.PyJWTError):
+        raise Rejected("PRIVATE_KEY_INVALID", "the private key is not an ES256 (P-256) private key in PEM form") from None

@@ -42,8 +42,8 @@ import pytest
 from providers.calls import BytesSource, PublishMedia, PublishRequest, PublishResult, ThreadPart
 from providers.context import ProviderContext, new_http_client
 from providers.declarations import TextLimit
-from providers.metrics import ACCOUNT_FIGURES, POST_FIGURES, AccountMetricSnapshot, MetricSnapshot
 from providers.errors import AuthExpired, ProviderError, RateLimited, Rejected, TransientError, Unconfirmed
+from providers.metrics import ACCOUNT_FIGURES, POST_FIGURES, AccountMetricSnapshot, MetricSnapshot
 from providers.provider import Provider
 from providers.store import MemoryProviderStore, ProviderStore
 from providers.validation import DraftMedia, Issue, PostDraft, check_declarations, publish_checked, validate_credentials, validate_draft

@@ -147,6 +147,8 @@ def _form_issues(section: str, word: str, fields: tuple[Any, ...], values: Mappi
 def validate_draft(provider: Provider, draft: PostDraft) -> list[Issue]:
     """Every way ``draft`` breaks ``provider``'s limits and settings (empty when it can be sent)."""
     issues: list[Issue] = []
+    if not provider.capabilities.publish:  # an ads-only platform (Meta ads, Apple Search Ads)
+        return [Issue(("targets",), "PUBLISH_NOT_SUPPORTED", f"{provider.name} runs ads; it does not publish posts.")]
     if not draft.text.strip() and not draft.media:
         issues.append(Issue(("text",), "EMPTY_POST", "A post needs text or at least one media attachment."))
     issues += _text_issues(provider, draft.text, ("text",), "The text")
@@ -331,8 +333,8 @@ def check_declarations(provider: Provider) -> list[Issue]:
     issues += _metrics_issues(provider)
     if capabilities.ads != (provider.ads is not None):
         issues.append(Issue(("capabilities", "ads"), "INCONSISTENT_CAPABILITIES", "capabilities.ads must be true exactly when ads is set"))
-    if not capabilities.publish:
-        issues.append(Issue(("capabilities", "publish"), "INCONSISTENT_CAPABILITIES", "every provider publishes"))
+    if not capabilities.publish and not capabilities.ads:
+        issues.append(Issue(("capabilities", "publish"), "INCONSISTENT_CAPABILITIES", "a provider publishes, runs ads, or both"))
     return issues
 
 

@@ -233,7 +233,7 @@ class CampaignMutation:
             events.extend(created)
             return {"id": row.id}
 
-        request = {**fields.__dict__, "metadata": dict(fields.metadata)}
+        request = dict(fields.__dict__)  # metadata as given: the service refuses one that is not an object
         result, errors = await run_create(info, "campaigns:write", "createCampaign", input.idempotency_key, request, work)
         await _announce(info, events)
         if result is None:

@@ -9,12 +9,13 @@ from typing import Any
 from sqlalchemy import select
 from strawberry.dataloader import DataLoader
 
+from gateway.ads.objects import children_of
 from gateway.approvals.reviews import threads
 from gateway.audit.attempts import attempts_of
 from gateway.campaigns.campaigns import CampaignCounts, counts_of
 from gateway.content import targets_of
 from gateway.runtime import Runtime
-from gateway.storage import Account, ApprovalEntry, Attempt, MediaAsset, Target
+from gateway.storage import Account, AdObject, ApprovalEntry, Attempt, MediaAsset, Target
 from schema.metrics_loaders import MetricsLoaders
 
 
@@ -29,6 +30,7 @@ class Loaders:
         self.approval_threads: DataLoader[str, list[ApprovalEntry]] = DataLoader(self._load_threads)
         self.metrics = MetricsLoaders(runtime, organization_id)
         self.campaign_counts: DataLoader[str, CampaignCounts] = DataLoader(self._load_campaign_counts)
+        self.ad_children: DataLoader[str, list[AdObject]] = DataLoader(self._load_ad_children)
 
     def _load_by_id(self, model: Any) -> Callable[[Sequence[str]], Any]:
         async def load(ids: Sequence[str]) -> list[Any]:
@@ -39,6 +41,12 @@ class Loaders:
             return [rows.get(i) for i in ids]
 
         return load
+
+    async def _load_ad_children(self, parent_ids: Sequence[str]) -> list[list[AdObject]]:
+        """The ad sets of a page of campaigns (the ads of its ad sets) in one query."""
+        async with self._runtime.database.read() as session:
+            grouped = await children_of(session, self._organization_id(), parent_ids)
+        return [grouped[parent_id] for parent_id in parent_ids]
 
     async def _load_targets(self, post_ids: Sequence[str]) -> list[list[Target]]:
         async with self._runtime.database.read() as session:

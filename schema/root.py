@@ -23,6 +23,7 @@ from strawberry.extensions import (
 from strawberry.tools import merge_types
 
 from schema.accounts import AccountMutation, AccountQuery
+from schema.ads import AdsMutation, AdsQuery
 from schema.api_keys import ApiKeyMutation, ApiKeyQuery
 from schema.approvals import ApprovalMutation, ApprovalQuery
 from schema.audit import AuditQuery, ControlMutation, HealthQuery, audit_every_mutation
@@ -75,12 +76,12 @@ class CoreQuery:
 
 QUERIES: tuple[type, ...] = (
     CoreQuery, OrganizationQuery, ApiKeyQuery, ProviderQuery, AccountQuery, ConnectionQuery, MediaQuery, PostQuery, JobQuery,
-    AuditQuery, HealthQuery, ApprovalQuery, CalendarQuery, MetricsQuery, WebhookQuery, CampaignQuery, RecurrenceQuery,
+    AuditQuery, HealthQuery, ApprovalQuery, CalendarQuery, MetricsQuery, WebhookQuery, CampaignQuery, RecurrenceQuery, AdsQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     OrganizationMutation, ApiKeyMutation, AccountMutation, ConnectionMutation, MediaMutation, PostMutation, PublishingMutation,
     ControlMutation, ApprovalMutation, CalendarMutation, MetricsMutation, WebhookMutation,
-    CampaignMutation, CampaignPlanningMutation, BulkPostMutation, RecurrenceMutation,
+    CampaignMutation, CampaignPlanningMutation, BulkPostMutation, RecurrenceMutation, AdsMutation,
 )
 
 

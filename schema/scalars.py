@@ -47,4 +47,31 @@ COUNT = ScalarDefinition(
     parse_literal=None,
 )
 
-SCALAR_OVERRIDES = {datetime: DATETIME, Count: COUNT}
+# Int64: GraphQL's Int stops at 2^31 - 1, and a budget of 2.1 billion IDR is 210 billion minor
+# units. Sent as a string, so a JavaScript client (whose numbers are exact only to 2^53) keeps
+# every digit; accepted as a string of digits or an integer.
+Int64 = NewType("Int64", int)
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def parse_int64(value: str) -> int:
+    text = value.strip()
+    if not text.removeprefix("-").isdigit():
+        raise ValueError("An Int64 is an integer, or a string of digits.")
+    number = int(text)
+    if not INT64_MIN <= number <= INT64_MAX:
+        raise ValueError("The value does not fit a signed 64-bit integer.")
+    return number
+
+
+INT64 = ScalarDefinition(
+    name="Int64",
+    description="A signed 64-bit integer, sent as a string so JavaScript clients keep every digit; accepted as a string or an integer.",
+    specified_by_url=None,
+    serialize=str,
+    parse_value=wrap_parser(parse_int64, "Int64", accept_non_string=True),  # an integer is fine too; a float is not
+    parse_literal=None,
+    origin=Int64,  # type: ignore[arg-type]
+)
+
+SCALAR_OVERRIDES = {datetime: DATETIME, Count: COUNT, Int64: INT64}

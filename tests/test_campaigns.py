@@ -75,6 +75,8 @@ async def test_create_read_update_and_filter(api):
         ({"startsAt": "2026-05-01T00:00:00Z", "endsAt": "2026-04-01T00:00:00Z"}, "WINDOW_INVALID"),
         ({"tags": ['bad"tag']}, "TAG_INVALID"),
         ({"metadata": {"k": 1}}, "METADATA_VALUE_NOT_STRING"),
+        ({"metadata": "a string"}, "METADATA_NOT_OBJECT"),
+        ({"metadata": ["a", "list"]}, "METADATA_NOT_OBJECT"),
         ({"status": "PAUSED"}, "STATUS_NOT_SETTABLE"),
     ],
 )

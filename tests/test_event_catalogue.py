@@ -28,7 +28,7 @@ from tests.webhook_receiver import running_receiver
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGUE = ROOT / "docs" / "events.md"
-HEADING = re.compile(r"^### `([a-z_]+\.[a-z_]+)`$")
+HEADING = re.compile(r"^### `([a-z_]+(?:\.[a-z_]+)+)`$")
 FIELD_ROW = re.compile(r"^\| `([A-Za-z]+)` \|")
 EMITTERS = {"record_job_event": 3, "record_org_event": 2}  # the kind's position among the arguments
 ENVELOPE_FIELD = "organizationId"  # every webhook's data carries it (docs/events.md says so once)

@@ -160,7 +160,7 @@ async def test_nodes_runs_one_query_per_type(api, org, mine):
 
 
 async def test_every_registered_id_prefix_has_a_batch_resolver():
-    assert set(_NODES_RESOLVERS) == {"org", "key", "acct", "conn", "med", "post", "tgt", "job", "whk", "whd", "camp"}
+    assert set(_NODES_RESOLVERS) == {"org", "key", "acct", "conn", "med", "post", "tgt", "job", "whk", "whd", "camp", "adacct", "adc", "adset", "adv"}
 
 
 # --- totalCount ---------------------------------------------------------------------------------
@@ -180,6 +180,7 @@ async def test_every_connection_type_has_a_total_count(api, org):
         "AccountConnection", "ApiKeyConnection", "JobConnection", "MediaAssetConnection", "OrganizationConnection", "PostConnection",
         "AuditEntryConnection", "CampaignConnection",
         "WebhookEndpointConnection", "WebhookDeliveryConnection",
+        "AdAccountConnection", "AdCampaignConnection",
     }
     for connection in connections:
         [total] = [f for f in connection["fields"] if f["name"] == "totalCount"]

@@ -2,7 +2,6 @@
 publishing into the gateway's own database through ProviderContext.store."""
 
 from datetime import date, timedelta
-from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
@@ -11,7 +10,8 @@ from gateway.core import clock
 from gateway.storage.models import ProviderRecord
 from plugins.sandbox import SLOW_SECONDS, Sandbox
 from providers import (
-    AdCampaignSpec,
+    AdAccountRef,
+    AdSpec,
     AuthExpired,
     Money,
     PublishRequest,
@@ -169,26 +169,26 @@ async def test_connect_names_the_account():
 async def test_ads_campaigns_and_insights(runtime, now):
     ctx = context(runtime)
     ads = Sandbox().ads
-    campaign = await ads.create_campaign(ctx, AdCampaignSpec("Launch", "traffic", Money(2000, "USD"), status="active"))
+    usd = AdAccountRef("sba_usd", "USD")
+    assert [a.currency for a in await ads.list_ad_accounts(ctx)] == ["USD", "JPY", "KWD"]
+    campaign = await ads.create_object(ctx, usd, AdSpec("campaign", "Launch", objective="traffic", daily_budget=Money(2000, "USD"), status="active"))
     assert campaign.daily_budget == Money(2000, "USD")
-    assert [c.external_id for c in await ads.list_campaigns(ctx)] == [campaign.external_id]
+    assert [c.external_id for c in await ads.list_objects(ctx, usd, "campaign")] == [campaign.external_id]
+    ad_set = await ads.create_object(ctx, usd, AdSpec("ad_set", "Readers", parent_id=campaign.external_id, bid=Money(45, "USD")))
+    assert [s.external_id for s in await ads.list_objects(ctx, usd, "ad_set", campaign.external_id)] == [ad_set.external_id]
     now["at"] = FIXED_NOW + timedelta(days=2)
     today = now["at"].date()
-    insights = await ads.fetch_insights(ctx, campaign.external_id, date(2026, 1, 1), today + timedelta(days=5))
+    insights = await ads.fetch_insights(ctx, usd, "campaign", campaign.external_id, date(2026, 1, 1), today + timedelta(days=5))
     assert [i.day for i in insights] == [FIXED_NOW.date() + timedelta(days=n) for n in range(3)]
-    assert all(i.spend.amount_cents <= 2000 and i.spend.currency == "USD" and i.clicks == i.impressions // 50 for i in insights)
-    assert insights == await ads.fetch_insights(ctx, campaign.external_id, date(2026, 1, 1), today)
-    paused = await ads.set_campaign_status(ctx, campaign.external_id, "paused")
-    assert paused.status == "paused"
+    assert all(i.spend.amount_minor <= 2000 and i.spend.currency == "USD" and i.clicks == i.impressions // 50 for i in insights)
+    assert all(i.reach is None for i in insights)
+    assert insights == await ads.fetch_insights(ctx, usd, "campaign", campaign.external_id, date(2026, 1, 1), today)
+    paused = await ads.set_status(ctx, usd, "campaign", campaign.external_id, "paused")
+    assert (paused.status, paused.effective_status) == ("paused", "PAUSED")
     now["at"] = FIXED_NOW + timedelta(days=6)
-    assert len(await ads.fetch_insights(ctx, campaign.external_id, date(2026, 1, 1), now["at"].date())) == 3
+    assert len(await ads.fetch_insights(ctx, usd, "campaign", campaign.external_id, date(2026, 1, 1), now["at"].date())) == 3
     with pytest.raises(Rejected):
-        await ads.fetch_insights(ctx, "sbc_missing", today, today)
-
-
-def test_money_converts_major_units_half_even():
-    assert Money.from_major("53.395", "USD") == Money(5340, "USD")
-    assert Money.from_major(0.125, "EUR") == Money(12, "EUR")
-    assert Money(5339, "USD").to_major() == Decimal("53.39")
-    with pytest.raises(ValueError):
-        Money(1, "usd")
+        await ads.fetch_insights(ctx, usd, "campaign", "sbc_missing", today, today)
+    with pytest.raises(Rejected) as refused:
+        await ads.create_object(ctx, usd, AdSpec("campaign", "Yen", daily_budget=Money(500, "JPY")))
+    assert refused.value.code == "CURRENCY_MISMATCH"

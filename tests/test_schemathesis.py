@@ -57,6 +57,17 @@ schemathesis.graphql.scalar(
         st.text(max_size=25).map(nodes.String),
     ),
 )
+# Money in minor units: 64-bit edges and past them, as integers and as strings, and junk.
+_int64_edges = [2**63 - 1, -(2**63), 2**63, 2**64, 0]
+schemathesis.graphql.scalar(
+    "Int64",
+    st.one_of(
+        st.integers().map(nodes.Int),
+        st.sampled_from(_int64_edges).map(nodes.Int),
+        st.sampled_from(_int64_edges).map(lambda n: nodes.String(str(n))),
+        st.text(max_size=25).map(nodes.String),
+    ),
+)
 # A document cannot carry a file: an Upload argument gets null or text, which must be refused cleanly.
 schemathesis.graphql.scalar("Upload", st.one_of(st.just(nodes.Null), st.text(max_size=20).map(nodes.String)))
 

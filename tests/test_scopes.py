@@ -19,8 +19,8 @@ CATALOGUE = [
     "org:read", "org:admin", "keys:read", "keys:write", "providers:read", "accounts:read", "accounts:write",
     "media:read", "media:write", "posts:read", "posts:write", "posts:publish", "posts:approve",
     "campaigns:read", "campaigns:write", "analytics:read", "jobs:read", "jobs:write", "ads:read",
-    "ads:write:campaigns", "ads:write:budgets", "webhooks:read", "webhooks:write", "audit:read",
-    "approvals:review", "approvals:client",
+    "ads:write:campaigns", "ads:write:budgets", "ads:write:creative", "ads:write:lifecycle", "webhooks:read", "webhooks:write",
+    "audit:read", "approvals:review", "approvals:client",
 ]
 
 

@@ -13,7 +13,8 @@ const config: CodegenConfig = {
         enumsAsTypes: true,
         useTypeImports: true,
         // The gateway's custom scalars as they travel in JSON.
-        scalars: { DateTime: "string", JSON: "unknown", Upload: "File" },
+        // Int64 (money in minor units) is a string so every digit survives; Decimal (ad ratios) too.
+        scalars: { DateTime: "string", Date: "string", JSON: "unknown", Upload: "File", Int64: "string", Decimal: "string" },
       },
     },
   },

@@ -32,6 +32,8 @@ KNOWN_SCOPES: tuple[str, ...] = (
     "ads:read",
     "ads:write:campaigns",
     "ads:write:budgets",
+    "ads:write:creative",
+    "ads:write:lifecycle",
     "webhooks:read",
     "webhooks:write",
     "audit:read",

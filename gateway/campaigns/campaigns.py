@@ -137,7 +137,7 @@ async def require_campaign(session: AsyncSession, organization_id: str, campaign
 
 async def create_campaign(session: AsyncSession, organization_id: str, fields: CampaignFields) -> tuple[Campaign, list[BusEvent]]:
     checked = _check(fields)
-    campaign = Campaign(id=new_id("camp"), organization_id=organization_id, metadata_=validate_metadata(dict(fields.metadata)))
+    campaign = Campaign(id=new_id("camp"), organization_id=organization_id, metadata_=validate_metadata(fields.metadata))
     _apply(campaign, checked)
     session.add(campaign)
     await session.flush()

@@ -22,7 +22,7 @@ from gateway.events import BusEvent, record_job_event
 from gateway.storage import Job, Target
 
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "partial", "canceled")
-JOB_KINDS = ("publish", "bulk_schedule", "metrics_refresh", "ads_sync", "campaign.schedule", "posts.import")
+JOB_KINDS = ("publish", "bulk_schedule", "metrics_refresh", "ads_sync", "ads_write", "campaign.schedule", "posts.import")
 FINISHED = ("succeeded", "failed", "partial", "canceled")
 TERMINAL_TARGET_STATUSES = ("published", "failed", "canceled", "unconfirmed", "missed")
 

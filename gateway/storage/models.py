@@ -6,12 +6,13 @@ status is a code change and not a migration on every backend.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -225,7 +226,7 @@ class Job(Timestamps, Base):
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"))
-    kind: Mapped[str] = mapped_column(String(40))  # publish|bulk_schedule|metrics_refresh|ads_sync
+    kind: Mapped[str] = mapped_column(String(40))  # publish|bulk_schedule|metrics_refresh|ads_sync|ads_write
     # queued|running|succeeded|failed|partial|canceled
     status: Mapped[str] = mapped_column(String(20), default="queued")
     subject_id: Mapped[str | None] = mapped_column(ID, index=True)
@@ -596,3 +597,84 @@ class Recurrence(Timestamps, Base):
     last_post_id: Mapped[str] = mapped_column(ID)
     last_index: Mapped[int] = mapped_column(default=0)
     status: Mapped[str] = mapped_column(String(20), default="active", index=True)  # active|finished|stopped
+# --- ads (issue 16): money is an integer in the currency's ISO 4217 minor unit, never a float ---
+
+
+class AdAccount(Timestamps, Base):
+    """An ad account a connected identity reaches: a Meta ``act_…``, a TikTok advertiser, an Apple org."""
+
+    __tablename__ = "ad_accounts"
+    __table_args__ = (UniqueConstraint("account_id", "external_id"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"), index=True)
+    account_id: Mapped[str] = mapped_column(ID, ForeignKey("accounts.id"))
+    provider: Mapped[str] = mapped_column(String(64))
+    external_id: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255), default="")
+    currency: Mapped[str] = mapped_column(String(3))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), default="active")  # active|disconnected
+    synced_at: Mapped[datetime | None]
+
+
+class AdObject(Timestamps, Base):
+    """A campaign, ad set or ad as the platform last accepted it (``level`` says which).
+
+    ``drift`` holds what a sync found changed on the platform since, field by field
+    (``{"name": {"ours": …, "platform": …}}``): recorded for a person to see, never written over ours.
+    """
+
+    __tablename__ = "ad_objects"
+    __table_args__ = (
+        UniqueConstraint("ad_account_id", "level", "external_id"),
+        Index("ix_ad_objects_org_level_created", "organization_id", "level", "created_at", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"))
+    ad_account_id: Mapped[str] = mapped_column(ID, ForeignKey("ad_accounts.id"), index=True)
+    level: Mapped[str] = mapped_column(String(10))  # campaign|ad_set|ad
+    parent_id: Mapped[str | None] = mapped_column(ID, index=True)
+    external_id: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(512), default="")
+    status: Mapped[str] = mapped_column(String(20))  # active|paused|archived|deleted
+    effective_status: Mapped[str | None] = mapped_column(String(80))
+    objective: Mapped[str | None] = mapped_column(String(80))
+    currency: Mapped[str] = mapped_column(String(3))
+    daily_budget_minor: Mapped[int | None] = mapped_column(BigInteger)
+    bid_minor: Mapped[int | None] = mapped_column(BigInteger)
+    starts_at: Mapped[datetime | None]
+    ends_at: Mapped[datetime | None]
+    drift: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    synced_at: Mapped[datetime | None]
+
+
+class AdInsightRow(Base):
+    """One day of one ad object's delivery; NULL where the platform does not report a figure."""
+
+    __tablename__ = "ad_insights"
+    __table_args__ = (UniqueConstraint("ad_object_id", "day"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"), index=True)
+    ad_object_id: Mapped[str] = mapped_column(ID, ForeignKey("ad_objects.id"))
+    day: Mapped[date] = mapped_column(Date)
+    impressions: Mapped[int | None] = mapped_column(BigInteger)
+    clicks: Mapped[int | None] = mapped_column(BigInteger)
+    spend_minor: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    reach: Mapped[int | None] = mapped_column(BigInteger)
+    conversions: Mapped[int | None] = mapped_column(BigInteger)
+    fetched_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AdSpendCap(Base):
+    """An organization's limit on the daily budgets it runs in one currency (``BUDGET_CAP_EXCEEDED``)."""
+
+    __tablename__ = "ad_spend_caps"
+
+    organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    daily_cap_minor: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
