@@ -232,6 +232,14 @@ class WorkerHeartbeatType:
     alive: bool = strawberry.field(description="Beat within the last three heartbeat intervals.")
 
 
+@strawberry.type(name="FailingWebhookEndpoint", description="A webhook endpoint whose deliveries fail, or that was switched off for failing.")
+class FailingWebhookEndpointType:
+    endpoint_id: strawberry.ID
+    failing_since: datetime | None = strawberry.field(description="Since when no delivery succeeded; null once switched off and reset.")
+    enabled: bool
+    disabled_reason: str | None = strawberry.field(description="`gone` (the receiver answered 410) or `failing` (for days), when switched off.")
+
+
 @strawberry.type(name="Health", description="What needs attention in the organization, and whether anything publishes.")
 class HealthType:
     accounts_needing_attention: list[AccountAttentionType]
@@ -239,6 +247,9 @@ class HealthType:
     due_unclaimed: int = strawberry.field(description="Of those, the ones already due that no worker has claimed yet.")
     oldest_due_age_seconds: float | None = strawberry.field(description="How long the oldest due, unclaimed target has waited.")
     failed_jobs_last_24h: int
+    webhook_endpoints_failing: list[FailingWebhookEndpointType] = strawberry.field(
+        description="Webhook endpoints whose deliveries fail now, or that were switched off for failing."
+    )
     poll_seconds: strawberry.Private[float]
 
     @strawberry.field(description="Every scheduler that beat within the last day, most recent first (needs org:admin).")
@@ -260,6 +271,7 @@ class HealthQuery:
             accounts = await health.accounts_needing_attention(session, organization_id, now)
             queue = await health.queue_of(session, organization_id, now)
             failed = await health.failed_jobs(session, organization_id, now)
+            endpoints = await health.webhook_endpoints_failing(session, organization_id)
         return HealthType(
             accounts_needing_attention=[
                 AccountAttentionType(account_id=strawberry.ID(a.id), provider=a.provider, handle=a.handle,
@@ -270,5 +282,10 @@ class HealthQuery:
             due_unclaimed=queue.due_unclaimed,
             oldest_due_age_seconds=(now - queue.oldest_due_at).total_seconds() if queue.oldest_due_at else None,
             failed_jobs_last_24h=failed,
+            webhook_endpoints_failing=[
+                FailingWebhookEndpointType(endpoint_id=strawberry.ID(e.id), failing_since=e.failing_since, enabled=e.enabled,
+                                           disabled_reason=e.disabled_reason)
+                for e in endpoints
+            ],
             poll_seconds=info.context.runtime.settings.scheduler_poll_seconds,
         )

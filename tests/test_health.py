@@ -85,3 +85,30 @@ async def test_readyz_fails_while_no_scheduler_beats(tmp_path):
 
 async def test_a_serve_running_its_own_scheduler_is_ready_from_the_start(api):
     assert (await api.http.get("/readyz")).json()["scheduler"] == "ok"
+
+
+async def test_health_lists_the_webhook_endpoints_that_fail(api):
+    """Endpoints failing now, and those the dispatcher switched off; not a healthy one, not one a
+    person switched off, not another organization's."""
+    from gateway.storage.models import WebhookEndpoint
+
+    org = await make_org_with_key(api.runtime)
+    other = await make_org_with_key(api.runtime, name="Other")
+    now = utcnow()
+    rows = {
+        "healthy": dict(organization_id=org.organization_id),
+        "failing": dict(organization_id=org.organization_id, failing_since=now - timedelta(hours=2)),
+        "gone": dict(organization_id=org.organization_id, enabled=False, disabled_reason="gone"),
+        "paused": dict(organization_id=org.organization_id, enabled=False, disabled_reason="manual"),
+        "elsewhere": dict(organization_id=other.organization_id, failing_since=now),
+    }
+    ids = {name: new_id("whk") for name in rows}
+    async with api.runtime.database.write() as session:
+        for name, fields in rows.items():
+            session.add(WebhookEndpoint(id=ids[name], url="https://hooks.example.com/in", secret=b"sealed", **fields))
+    query = "{ health { webhookEndpointsFailing { endpointId failingSince enabled disabledReason } } }"
+    body = await api.graphql(query, key=org.secret)
+    listed = {e["endpointId"]: e for e in body["data"]["health"]["webhookEndpointsFailing"]}
+    assert set(listed) == {ids["failing"], ids["gone"]}
+    assert listed[ids["failing"]]["enabled"] is True and listed[ids["failing"]]["failingSince"] is not None
+    assert listed[ids["gone"]] == {"endpointId": ids["gone"], "failingSince": None, "enabled": False, "disabledReason": "gone"}

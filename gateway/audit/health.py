@@ -15,11 +15,14 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.core import utcnow
-from gateway.storage import DUE_STATUSES, MISSED_BEATS, Account, Database, Job, Target, WorkerHeartbeat, heartbeat_seconds
+from gateway.storage import DUE_STATUSES, MISSED_BEATS, Account, Database, Job, Target, WebhookEndpoint, WorkerHeartbeat, heartbeat_seconds
 
 ATTENTION_STATUSES = ("token_expired", "disconnected", "rate_limited")
 FAILED_JOBS_WINDOW = timedelta(hours=24)
 MAX_ACCOUNTS = 100  # the accounts listed; an organization with more broken ones has a bigger problem
+MAX_ENDPOINTS = 100
+# Switched off by the dispatcher, not by a person: the receiver answered 410, or failed for days.
+DISPATCHER_DISABLED = ("gone", "failing")
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,19 @@ async def accounts_needing_attention(session: AsyncSession, organization_id: str
                or_(Account.status.in_(ATTENTION_STATUSES), Account.rate_limited_until > now))
         .order_by(Account.created_at, Account.id)
         .limit(MAX_ACCOUNTS)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def webhook_endpoints_failing(session: AsyncSession, organization_id: str) -> list[WebhookEndpoint]:
+    """Endpoints whose deliveries fail now (``failing_since`` set: no 2xx since), and those the
+    dispatcher switched off (410, or failing for days), oldest first."""
+    query = (
+        select(WebhookEndpoint)
+        .where(WebhookEndpoint.organization_id == organization_id, WebhookEndpoint.deleted_at.is_(None),
+               or_(WebhookEndpoint.failing_since.is_not(None), WebhookEndpoint.disabled_reason.in_(DISPATCHER_DISABLED)))
+        .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
+        .limit(MAX_ENDPOINTS)
     )
     return list((await session.execute(query)).scalars())
 
