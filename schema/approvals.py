@@ -12,6 +12,7 @@ from gateway.approvals import policy as policies
 from gateway.approvals import previews, reviews
 from gateway.approvals.gate import APPROVAL_STATUSES
 from gateway.auth import has_scope
+from gateway.campaigns.campaigns import campaign_post_ids
 from gateway.storage import ApprovalEntry as EntryRow
 from gateway.storage import Post as PostRow
 from schema.context import Info
@@ -148,6 +149,7 @@ class ApprovalCommentPayload:
 class CreatePreviewLinkInput:
     post_id: strawberry.ID | None = strawberry.field(default=None, description="One post; or name several in postIds.")
     post_ids: list[strawberry.ID] | None = None
+    campaign_id: strawberry.ID | None = strawberry.field(default=None, description="Every post of a campaign (with any posts named).")
     expires_in: int = strawberry.field(default=7 * 24 * 3600, description="Seconds, from 300 (5 minutes) to 2592000 (30 days).")
 
 
@@ -266,8 +268,11 @@ class ApprovalMutation:
         runtime = info.context.runtime
 
         async def work(session: Any, principal: Any) -> tuple[str, previews.PreviewGrant]:
+            wanted = list(ids)
+            if input.campaign_id is not None:
+                wanted += [p for p in await campaign_post_ids(session, principal.organization_id, str(input.campaign_id)) if p not in wanted]
             return await previews.create_link(
-                session, runtime.secret_key, principal.organization_id, ids, timedelta(seconds=input.expires_in), principal.api_key_id,
+                session, runtime.secret_key, principal.organization_id, wanted, timedelta(seconds=input.expires_in), principal.api_key_id,
                 allowed,
             )
 

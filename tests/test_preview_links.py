@@ -200,3 +200,19 @@ def test_a_client_approves_in_the_browser_and_the_link_refuses_the_rest(tmp_path
 
         statuses = [graphql(server, key, APPROVAL, {"id": i})["post"]["approval"]["status"] for i in ids]
         assert statuses == ["APPROVED", "PENDING"]
+
+
+async def test_a_link_for_a_campaign_shows_every_post_of_that_campaign(api):
+    org = await make_org_with_key(api.runtime)
+    first, second = await _ready(api, org)
+    made = await api.graphql("""mutation { createCampaign(input: {name: "Launch"}) { campaign { id } userErrors { code } } }""", key=org.secret)
+    campaign = made["data"]["createCampaign"]["campaign"]["id"]
+    moved = await api.graphql(
+        """mutation($c: ID!, $p: [ID!]!) { movePostsToCampaign(input: {campaignId: $c, postIds: $p}) { userErrors { code } } }""",
+        {"c": campaign, "p": [first, second]}, key=org.secret,
+    )
+    assert moved["data"]["movePostsToCampaign"]["userErrors"] == [], moved
+    link = await _link(api, org, campaignId=campaign, expiresIn=3600)
+    assert link["userErrors"] == [] and link["previewLink"]["postIds"] == [first, second]
+    unknown = await _link(api, org, campaignId="camp_" + "a" * 24, expiresIn=3600)
+    assert unknown["previewLink"] is None and [e["code"] for e in unknown["userErrors"]] == ["CAMPAIGN_NOT_FOUND"]

@@ -135,6 +135,16 @@ async def require_campaign(session: AsyncSession, organization_id: str, campaign
     return await require_owned(session, Campaign, "camp", organization_id, campaign_id, code="CAMPAIGN_NOT_FOUND", noun="campaign")
 
 
+async def campaign_post_ids(session: AsyncSession, organization_id: str, campaign_id: str) -> list[str]:
+    """The campaign's posts (deleted ones aside), oldest first: what a client preview of the campaign shows."""
+    await require_campaign(session, organization_id, campaign_id)
+    query = (
+        select(Post.id).where(Post.organization_id == organization_id, Post.campaign_id == campaign_id, Post.deleted_at.is_(None))
+        .order_by(Post.created_at, Post.id)
+    )
+    return list((await session.execute(query)).scalars())
+
+
 async def create_campaign(session: AsyncSession, organization_id: str, fields: CampaignFields) -> tuple[Campaign, list[BusEvent]]:
     checked = _check(fields)
     campaign = Campaign(id=new_id("camp"), organization_id=organization_id, metadata_=validate_metadata(fields.metadata))
