@@ -43,7 +43,7 @@ async def _stored(api) -> list[AuditEntry]:
 # -- every mutation ------------------------------------------------------------------------------
 
 SCALAR_SAMPLES = {"ID": "post_" + "a" * 24, "String": "audit", "Int": 1, "Float": 1.0, "Boolean": False,
-                  "DateTime": "2099-01-01T00:00:00Z", "JSON": {}, "Upload": None}
+                  "DateTime": "2099-01-01T00:00:00Z", "JSON": {}, "Upload": None, "Int64": "1", "Count": 1}
 
 
 def _sample(type_: Any, path: str, uploads: list[str]) -> Any:
