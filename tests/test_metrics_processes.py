@@ -43,9 +43,14 @@ async def test_serve_runs_the_collector_beside_the_scheduler(tmp_path):
                 return len(await _read(api)) == 1
 
             await until(read, timeout=30)
-            async with api.runtime.database.read() as session:
-                updated = (await session.execute(select(OrganizationEvent).where(OrganizationEvent.kind == "metrics.updated"))).scalars().first()
-            assert updated.payload["postId"] == post_id
+
+            async def announced() -> OrganizationEvent | None:
+                # The round's one event per post is written after its readings, in a transaction of its own.
+                async with api.runtime.database.read() as session:
+                    return (await session.execute(select(OrganizationEvent).where(OrganizationEvent.kind == "metrics.updated"))).scalars().first()
+
+            await until(announced, timeout=30)
+            assert (await announced()).payload["postId"] == post_id
 
 
 def test_serve_without_the_scheduler_runs_no_collector(tmp_path):
