@@ -7,7 +7,7 @@ to it).
 
 # The clock as a module too: code that must follow a test moving time reads `clock.utcnow` per call.
 from gateway.core import clock
-from gateway.core.background import BackgroundTasks, Periodic
+from gateway.core.background import BackgroundTasks, Periodic, WakeableLoop
 from gateway.core.clock import utcnow
 from gateway.core.errors import BadInput, Conflict, Forbidden, NotFound, RateLimited, ServiceError, Unauthenticated, UserError, UserErrors
 from gateway.core.http_errors import (
@@ -66,4 +66,5 @@ __all__ = [
     "UserError",
     "UserErrors",
     "utcnow",
+    "WakeableLoop",
 ]

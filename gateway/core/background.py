@@ -98,3 +98,33 @@ class Periodic:
                 await self._round()
             except Exception:
                 self._log.log(self._level, self._failure, exc_info=True)
+
+
+class WakeableLoop:
+    """The task of a loop that waits until it is woken (``woken``) or its poll interval passes.
+
+    Why one place: cancelling such a loop is not enough to stop it on Python 3.11. A cancel that
+    lands as the loop's ``asyncio.wait_for`` is being woken is swallowed (``wait_for`` returns),
+    the loop runs on, and ``stop`` waits for it forever. So ``stop`` also sets ``stopping``,
+    which the loop checks each time round.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.stopping = False
+        self.woken = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self, run: Callable[[], Awaitable[None]]) -> None:
+        self.stopping = False
+        self._task = asyncio.create_task(run(), name=self.name)  # type: ignore[arg-type]
+
+    def wake(self) -> None:
+        self.woken.set()
+
+    async def stop(self) -> None:
+        self.stopping = True
+        self.woken.set()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from gateway.accounts import open_credentials, refresh_account_token
-from gateway.core import clock
+from gateway.core import WakeableLoop, clock
 from gateway.events import BusEvent, record_org_event
 from gateway.metrics.cadence import interval_at, next_refresh
 from gateway.metrics.records import (
@@ -70,36 +70,28 @@ class MetricsCollector:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.interval = runtime.settings.metrics_poll_seconds
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = WakeableLoop("metrics collector")
         self._last_chore: datetime | None = None
 
     def start(self) -> None:
-        self._stopping = False
-        self._task = asyncio.create_task(self._run(), name="metrics collector")
+        self._loop.start(self._run)
 
     async def stop(self) -> None:
-        # The flag as well as the cancel: on Python 3.11, a cancel that lands as the loop's
-        # wait_for is woken is swallowed (wait_for returns), and the loop would run on.
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._loop.stop()
 
     def wake(self) -> None:
         """A refresh was asked for: look now rather than at the next poll."""
-        self._wake.set()
+        self._loop.wake()
 
     async def _run(self) -> None:
-        while not self._stopping:
+        while not self._loop.stopping:
             try:
-                await asyncio.wait_for(self._wake.wait(), self.interval)
+                await asyncio.wait_for(self._loop.woken.wait(), self.interval)
             except TimeoutError:
                 pass
-            if self._stopping:
+            if self._loop.stopping:
                 return
-            self._wake.clear()
+            self._loop.woken.clear()
             try:
                 await self.run_round()
             except Exception:  # a failed round (the database away, say) is logged; the next one tries again

@@ -28,6 +28,7 @@ import httpx
 from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.core import WakeableLoop
 from gateway.core import clock as clocks
 from gateway.events import BusEvent, record_org_event
 from gateway.outbound import GuardedNetworkBackend, GuardedTransport
@@ -83,25 +84,17 @@ class WebhookDispatcher:
         self._in_flight: Counter[str] = Counter()
         self._calls: set[asyncio.Task[None]] = set()
         self._finished: list[CallResult] = []
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = WakeableLoop("webhook dispatcher")
 
     def start(self) -> None:
-        self._stopping = False
-        self._task = asyncio.create_task(self._run(), name="webhook dispatcher")
+        self._loop.start(self._run)
 
     def wake(self) -> None:
         """A delivery may be due now (an event committed, a call ended): look without waiting to poll."""
-        self._wake.set()
+        self._loop.wake()
 
     async def stop(self) -> None:
-        # The flag as well as the cancel: on Python 3.11, a cancel that lands as the loop's
-        # wait_for is woken is swallowed (wait_for returns), and the loop would run on.
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._loop.stop()
         if self._calls:
             _, pending = await asyncio.wait(set(self._calls), timeout=STOP_GRACE)
             for task in pending:  # their leases run out and another worker delivers them
@@ -125,8 +118,8 @@ class WebhookDispatcher:
 
     async def _run(self) -> None:
         woken = False
-        while not self._stopping:
-            self._wake.clear()
+        while not self._loop.stopping:
+            self._loop.woken.clear()
             try:
                 # Woken, something is due or done here; on a poll, a read decides whether a write is worth it.
                 claimed = await self._round(claim=True, look_first=not woken)
@@ -137,7 +130,7 @@ class WebhookDispatcher:
                 woken = True  # more may be due right away
                 continue
             try:
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                await asyncio.wait_for(self._loop.woken.wait(), self.poll_seconds)
             except TimeoutError:
                 woken = False
                 continue
