@@ -183,7 +183,7 @@ async def withdraw(session: AsyncSession, post: Post | None, targets: Sequence[T
     before = derive_status([t.status for t in siblings])
     events: list[BusEvent] = []
     job_ids: set[str] = set()
-    await lock_job_rows(session, [t.job_id for t in targets if t.job_id])
+    await lock_job_rows(session, [t.job_id for t in targets])
     await _cancel_targets(session, targets, job_ids, events, status)
     jobs = [job for job_id in sorted(job_ids) if (job := await session.get(Job, job_id)) is not None]
     for job in jobs:

@@ -91,15 +91,16 @@ async def targets_of_posts(session: AsyncSession, post_ids: Sequence[str]) -> di
     return group_by_post(post_ids, await read_targets(session, query))
 
 
-async def lock_job_rows(session: AsyncSession, job_ids: Iterable[str]) -> dict[str, JobRow]:
+async def lock_job_rows(session: AsyncSession, job_ids: Iterable[str | None]) -> dict[str, JobRow]:
     """Jobs whose progress and events this transaction writes, locked on PostgreSQL, their event
     numbering readied (``events.seed_job_event_seqs``) by the same query.
 
     Events are numbered per job from the last stored one: two transactions writing events of
     one job must take turns or both would take the same number. SQLite's single writer already
-    makes them; PostgreSQL needs the row lock (in id order, so two lockers never deadlock).
+    makes them; PostgreSQL needs the row lock (in id order, so two lockers never deadlock). A
+    target without a job brings ``None``, which is passed over.
     """
-    wanted = sorted(set(job_ids))
+    wanted = sorted({job_id for job_id in job_ids if job_id})
     if not wanted:
         return {}
     columns = [JOBS.c[name] for name in JOB_COLUMNS]

@@ -40,7 +40,6 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -407,7 +406,7 @@ class Scheduler:
                     .values(lease_expires_at=now + self.lease, attempt_count=TARGETS.c.attempt_count + 1, updated_at=now),
                 )
                 if targets:
-                    jobs = await self._lock_jobs(session, [t.job_id for t in targets])
+                    jobs = await lock_job_rows(session, [t.job_id for t in targets])
                     await self._write_attempts(session, targets, numbers, jobs, now, events)
                     await save_jobs(session, jobs.values(), now)
         except Exception:  # nothing was called: recovery hands the claims back once their leases run out
@@ -433,7 +432,7 @@ class Scheduler:
         """The Attempt rows of calls starting now (ids: the lease tokens; ``numbers`` from their
         start, ``read_started_targets``), their events, their jobs running.
 
-        ``jobs`` holds the targets' jobs, locked by the caller (``_lock_jobs``); the caller saves them.
+        ``jobs`` holds the targets' jobs, locked by the caller (``rows.lock_job_rows``); the caller saves them.
         """
         attempts = []
         for target in targets:
@@ -450,10 +449,6 @@ class Scheduler:
         await session.execute(insert(ATTEMPTS), attempts)
         for job_id in dict.fromkeys(t.job_id for t in targets if t.job_id):
             await mark_running(session, jobs[job_id], events)
-
-    async def _lock_jobs(self, session: Any, job_ids: Iterable[str | None]) -> dict[str, JobRow]:
-        """Lock these jobs (in id order, after every target this transaction locks) and ready their event numbers."""
-        return await lock_job_rows(session, (job_id for job_id in job_ids if job_id))
 
     async def _release(self, claims: list[Claim]) -> None:
         """Hand claims whose call never started back to the queue (``engine_rows.release_claims``).
@@ -592,7 +587,7 @@ class Scheduler:
         """
         attempts = await lock_outcome_targets(session, batch, lock=not self.runtime.database.is_sqlite) if batch else {}
         claimed, numbers = await self._claim_rows(session, now, room, start=True) if room > 0 else ([], {})
-        jobs = await self._lock_jobs(session, [*(a.job_id for a in attempts.values()), *(t.job_id for t in claimed)])
+        jobs = await lock_job_rows(session, [*(a.job_id for a in attempts.values()), *(t.job_id for t in claimed)])
         results = await write_outcomes(session, batch, attempts, jobs, events, now, self.retry) if batch else {}
         loaded: dict[str, Loaded] = {}
         if claimed:
