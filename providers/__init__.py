@@ -4,7 +4,8 @@ Start with ``docs/writing-a-provider.md``. The pieces:
 
 - ``Provider`` (subclass it) and its declarations: ``Capabilities``, ``Limits`` (+ ``TextUnit``),
   ``OAuth2Spec`` or ``CredentialField`` forms, ``SettingField``.
-- Call types: ``PublishRequest``/``PublishMedia``/``ThreadPart`` in, ``PublishResult``,
+- Call types: ``PublishRequest``/``PublishMedia``/``ThreadPart`` in, ``PublishResult`` (or
+  ``Processing`` for media the platform needs minutes for, then ``Provider.poll``), ``SettingChoice``,
   ``MetricSnapshot``/``AccountMetricSnapshot`` (declared by a ``MetricsSpec``), ``TokenSet``, ``AccountProfile`` out; ``ProviderContext`` for every call.
 - Ads: ``AdsAdapter`` and its records; ``Money`` (exact minor units, ``providers.money``).
 - Errors: ``RateLimited``, ``TransientError``, ``AuthExpired``, ``Rejected``, ``Unconfirmed``.
@@ -56,6 +57,7 @@ from providers.metrics import (
     reported,
 )
 from providers.money import AmountNotRepresentable, Money, UnknownCurrency
+from providers.processing import Processing, SettingChoice
 from providers.provider import Provider
 from providers.store import MemoryProviderStore, ProviderStore
 from providers.text import TextUnit, measure
@@ -69,7 +71,7 @@ __all__ = [
     "BytesSource", "CallPhase", "Capabilities", "CredentialField", "DraftMedia", "Event", "FileSource", "Issue",
     "Limits", "MediaSource", "MemoryProviderStore", "MetricSnapshot", "Money", "NotSupported",
     "OAuth2Spec", "PostDraft", "PostedPart", "Provider", "ProviderContext", "ProviderError", "ProviderStore",
-    "PublishMedia", "PublishRequest", "PublishResult", "Quota", "RateLimited", "Rejected",
+    "Processing", "PublishMedia", "PublishRequest", "PublishResult", "SettingChoice", "Quota", "RateLimited", "Rejected",
     "SettingField", "TextLimit", "TextUnit", "ThreadPart", "TokenSet", "TransientError",
     "Unconfirmed", "hookimpl", "measure", "new_http_client", "publish_thread", "validate_credentials", "validate_draft",
 ]

@@ -41,6 +41,7 @@ class Capabilities:
     ads: bool = False
     first_comment: bool = False
     native_scheduling: bool = False  # the platform itself can hold a post until a time
+    processing: bool = False  # publish may answer ``Processing``; the gateway then calls ``poll``
 
     def as_dict(self) -> dict[str, bool]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
@@ -56,12 +57,19 @@ class TextLimit:
 
 @dataclass(frozen=True)
 class Quota:
-    """A posting quota: at most ``count`` posts per ``period_seconds`` (per account unless ``scope`` says app)."""
+    """A posting quota: at most ``count`` units per ``period_seconds`` (per account unless ``scope`` says app).
+
+    Each publish uses ``cost`` units: 1 for a count of posts (Instagram's 50 per 24 h), more
+    where the platform meters in units (YouTube: an upload costs 1,600 of a project's 10,000 a
+    day). ``scope="app"`` counts every account connected through the same app (OAuth client).
+    The gateway holds a post back until the quota has room instead of letting the platform refuse it.
+    """
 
     count: int
     period_seconds: int
     scope: Literal["account", "app"] = "account"
     description: str = ""
+    cost: int = 1
 
 
 @dataclass(frozen=True)
@@ -197,7 +205,13 @@ class CredentialField:
 
 @dataclass(frozen=True)
 class SettingField:
-    """A per-post option the user may set for this platform (visibility, subreddit, board…)."""
+    """A per-post option the user may set for this platform (visibility, subreddit, board…).
+
+    ``choices`` are fixed values. ``choices_from_account`` says the values depend on the account
+    (its Pinterest boards, Slack channels, TikTok privacy levels): the provider lists them in
+    ``Provider.setting_choices`` and the gateway offers them per account; such a setting has
+    ``type="string"`` (or ``"choice"`` with no fixed ``choices``) and is checked by the platform.
+    """
 
     name: str
     label: str
@@ -206,6 +220,7 @@ class SettingField:
     default: Any = None
     required: bool = False
     help: str = ""
+    choices_from_account: bool = False
 
     def problem_with(self, value: Any) -> str | None:
         """Why ``value`` is not acceptable for this setting, or None when it is."""
@@ -215,6 +230,6 @@ class SettingField:
             return "must be a whole number"
         if self.type in ("string", "choice") and not isinstance(value, str):
             return "must be a string"
-        if self.type == "choice" and value not in self.choices:
+        if self.type == "choice" and self.choices and value not in self.choices:
             return "must be one of " + ", ".join(self.choices)
         return None

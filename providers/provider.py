@@ -17,7 +17,7 @@ and a conformance run checks that the two agree::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from providers.ads import AdsAdapter
@@ -26,6 +26,7 @@ from providers.context import ProviderContext
 from providers.declarations import Capabilities, CredentialField, Limits, OAuth2Spec, SettingField
 from providers.errors import NotSupported
 from providers.metrics import AccountMetricSnapshot, MetricSnapshot, MetricsSpec
+from providers.processing import Processing, SettingChoice
 
 if TYPE_CHECKING:
     from providers.validation import Issue, PostDraft
@@ -41,6 +42,8 @@ OPTIONAL_OPERATIONS = {
     "fetch_metrics": "capabilities.metrics",
     "fetch_account_metrics": "metrics.account",
     "reconcile": "capabilities.reconcile",
+    "poll": "capabilities.processing",
+    "setting_choices": "a setting with choices_from_account",
     "refresh_token": "auth.refreshable",
     "exchange_code": "auth is OAuth2Spec",
     "connect": "auth is a credentials form",
@@ -89,15 +92,35 @@ class Provider:
         """
         return []
 
-    async def publish(self, ctx: ProviderContext, request: PublishRequest) -> PublishResult:
+    async def publish(self, ctx: ProviderContext, request: PublishRequest) -> PublishResult | Processing:
         """Publish ``request`` (and its thread parts, in order) on the account in ``ctx``.
 
         Called once per attempt, after the draft passed validation against ``limits`` and
         ``settings``. Return a PublishResult on success; raise the SDK's typed errors otherwise
         (see ``providers.errors``). Raise ``Unconfirmed`` when the request may have reached the
-        platform but no answer came back.
+        platform but no answer came back. A provider with ``capabilities.processing`` may return
+        ``Processing`` when the platform needs time (a video container): see ``poll``.
         """
         raise NotImplementedError(f"{type(self).__name__} must implement publish")
+
+    async def poll(self, ctx: ProviderContext, request: PublishRequest, handle: Mapping[str, Any]) -> PublishResult | Processing:
+        """Check on a publish that answered ``Processing``; ``handle`` is the one it carried.
+
+        Return the ``PublishResult`` once the post is live (publishing a finished container is
+        part of this step), another ``Processing`` while the platform still works, or raise:
+        ``Rejected`` when the platform gave up on the media before anything was published,
+        ``Unconfirmed`` when a publishing request's answer was lost. Called on any worker, after
+        ``check_after``, possibly after a restart: keep everything needed in ``handle``.
+        """
+        raise NotSupported(self.id, "processing")
+
+    async def setting_choices(self, ctx: ProviderContext, setting: str) -> list[SettingChoice]:
+        """The values ``setting`` (declared with ``choices_from_account``) can take on this account.
+
+        Read from the platform (Pinterest boards, Slack channels, TikTok's privacy levels for this
+        creator); the gateway caches them briefly and offers them per account.
+        """
+        raise NotSupported(self.id, "setting choices")
 
     async def delete(self, ctx: ProviderContext, platform_post_id: str) -> None:
         """Delete a published post. Deleting a post that is already gone succeeds."""

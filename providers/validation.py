@@ -302,7 +302,7 @@ def _settings_declaration_issues(provider: Provider) -> list[Issue]:
         where = ("settings", setting.name)
         if setting.type not in SETTING_TYPES:
             issues.append(Issue(where, "INVALID_SETTING", f"type must be one of {SETTING_TYPES}"))
-        elif setting.type == "choice" and not setting.choices:
+        elif setting.type == "choice" and not setting.choices and not setting.choices_from_account:
             issues.append(Issue(where, "INVALID_SETTING", "a choice setting needs choices"))
         elif setting.default is not None and setting.problem_with(setting.default):
             issues.append(Issue(where, "INVALID_SETTING", f"default {setting.default!r} {setting.problem_with(setting.default)}"))
@@ -323,7 +323,7 @@ def check_declarations(provider: Provider) -> list[Issue]:
     issues += _auth_issues(provider)
     issues += _settings_declaration_issues(provider)
     capabilities = provider.capabilities
-    for capability, operation in (("delete", "delete"), ("metrics", "fetch_metrics"), ("reconcile", "reconcile")):
+    for capability, operation in (("delete", "delete"), ("metrics", "fetch_metrics"), ("reconcile", "reconcile"), ("processing", "poll")):
         if getattr(capabilities, capability) and not provider.implements(operation):
             issues.append(Issue(("capabilities", capability), "MISSING_OPERATION", f"capabilities.{capability} needs {operation} implemented"))
         if provider.implements(operation) and not getattr(capabilities, capability):
@@ -331,11 +331,22 @@ def check_declarations(provider: Provider) -> list[Issue]:
                 Issue(("capabilities", capability), "UNDECLARED_OPERATION", f"{operation} is implemented but capabilities.{capability} is false")
             )
     issues += _metrics_issues(provider)
+    issues += _setting_choices_issues(provider)
     if capabilities.ads != (provider.ads is not None):
         issues.append(Issue(("capabilities", "ads"), "INCONSISTENT_CAPABILITIES", "capabilities.ads must be true exactly when ads is set"))
     if not capabilities.publish and not capabilities.ads:
         issues.append(Issue(("capabilities", "publish"), "INCONSISTENT_CAPABILITIES", "a provider publishes, runs ads, or both"))
     return issues
+
+
+def _setting_choices_issues(provider: Provider) -> list[Issue]:
+    """Settings whose choices come from the account exist exactly when ``setting_choices`` is implemented."""
+    dynamic = [s.name for s in provider.settings if s.choices_from_account]
+    if dynamic and not provider.implements("setting_choices"):
+        return [Issue(("settings", dynamic[0]), "MISSING_OPERATION", "choices_from_account needs setting_choices implemented")]
+    if provider.implements("setting_choices") and not dynamic:
+        return [Issue(("settings",), "UNDECLARED_OPERATION", "setting_choices is implemented but no setting has choices_from_account")]
+    return []
 
 
 def _metrics_issues(provider: Provider) -> list[Issue]:

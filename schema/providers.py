@@ -22,6 +22,7 @@ class ProviderCapabilities:
     ads: bool
     first_comment: bool
     native_scheduling: bool
+    processing: bool = strawberry.field(description="Media may take minutes: targets wait in PROCESSING while the platform works.")
 
 
 @strawberry.type
@@ -42,6 +43,7 @@ class QuotaType:
     period_seconds: int
     scope: str
     description: str
+    cost: int = strawberry.field(description="Units one publish uses of `count` (1 for a count of posts).")
 
 
 @strawberry.type
@@ -81,6 +83,9 @@ class SettingFieldType:
     default: JSON | None
     required: bool
     help: str
+    choices_from_account: bool = strawberry.field(
+        description="The values depend on the account (its boards, channels…): ask `Account.settingChoices(setting:)`."
+    )
 
 
 @strawberry.type
@@ -133,7 +138,7 @@ class ProviderType:
                 max_media_per_kind=_amounts(limits.max_media_per_kind),
                 media_required=limits.media_required,
                 max_thread_parts=limits.max_thread_parts,
-                quotas=[QuotaType(count=q.count, period_seconds=q.period_seconds, scope=q.scope, description=q.description) for q in limits.quotas],
+                quotas=[QuotaType(count=q.count, period_seconds=q.period_seconds, scope=q.scope, description=q.description, cost=q.cost) for q in limits.quotas],
             ),
             auth=_auth(provider, runtime),
             setting_fields=[_setting(s) for s in provider.settings],
@@ -181,6 +186,7 @@ def _setting(field: SettingField) -> SettingFieldType:
         default=field.default,
         required=field.required,
         help=field.help,
+        choices_from_account=field.choices_from_account,
     )
 
 

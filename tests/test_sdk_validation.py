@@ -1,5 +1,7 @@
 """validate_draft, validate_credentials and check_declarations report every problem, with stable codes."""
 
+from datetime import timedelta
+
 import pytest
 
 from providers import (
@@ -9,7 +11,10 @@ from providers import (
     Limits,
     OAuth2Spec,
     PostDraft,
+    Processing,
     Provider,
+    Quota,
+    SettingChoice,
     SettingField,
     TextUnit,
     validate_credentials,
@@ -228,3 +233,60 @@ def test_a_url_field_may_take_plain_http_to_this_machine_only(url, accepted):
     assert local.problem_with("http://pds.example") == "must be an absolute https URL (or http to localhost)"
     # Without the flag nothing changes: plain http is refused, loopback or not.
     assert CredentialField("service", "PDS URL", kind="url").problem_with("http://127.0.0.1:2583") == "must be an absolute https URL"
+
+
+def test_processing_and_account_choices_are_declared_with_their_operations():
+    """``capabilities.processing`` goes with ``poll``, ``choices_from_account`` with ``setting_choices``."""
+
+    class Promises(Provider):
+        id = "promises"
+        name = "Promises"
+        capabilities = Capabilities(processing=True)
+        settings = (SettingField("board", "Board", type="choice", choices_from_account=True),)
+
+        async def publish(self, ctx, request):
+            raise AssertionError
+
+    class Keeps(Promises):
+        id = "keeps"
+
+        async def poll(self, ctx, request, handle):
+            raise AssertionError
+
+        async def setting_choices(self, ctx, setting):
+            return [SettingChoice("b1", "Recipes")]
+
+    class Undeclared(Provider):
+        id = "undeclared"
+        name = "Undeclared"
+
+        async def publish(self, ctx, request):
+            raise AssertionError
+
+        async def poll(self, ctx, request, handle):
+            raise AssertionError
+
+        async def setting_choices(self, ctx, setting):
+            return []
+
+    assert {(".".join(i.field), i.code) for i in check_declarations(Promises())} == {
+        ("capabilities.processing", "MISSING_OPERATION"),
+        ("settings.board", "MISSING_OPERATION"),
+    }
+    assert check_declarations(Keeps()) == []
+    assert {(".".join(i.field), i.code) for i in check_declarations(Undeclared())} == {
+        ("capabilities.processing", "UNDECLARED_OPERATION"),
+        ("settings", "UNDECLARED_OPERATION"),
+    }
+    # Values of an account-dependent choice are the platform's to check, not a fixed list's.
+    assert Keeps.settings[0].problem_with("any-board-id") is None
+
+
+def test_processing_handles_are_plain_data_and_quotas_meter_units():
+    with pytest.raises(TypeError, match="JSON-serialisable"):
+        Processing(handle={"at": object()})
+    waiting = Processing(handle={"container_id": "17890"}, check_after=timedelta(seconds=20), stage="container")
+    with pytest.raises(TypeError):
+        waiting.handle["container_id"] = "other"  # type: ignore[index]
+    assert (waiting.published, waiting.deadline) == (False, timedelta(hours=24))
+    assert Quota(count=10_000, period_seconds=86_400, scope="app", cost=1_600).cost == 1_600
