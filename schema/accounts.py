@@ -181,7 +181,7 @@ class AccountMutation:
             connected[:] = [saved.connected]
             return {"id": saved.account.id}
 
-        request = service.connect_fingerprint(runtime, input.provider, credentials)
+        request = service.connect_fingerprint(runtime.secret_key, input.provider, credentials)
         result, errors = await run_create(info, "accounts:write", "connectAccount", input.idempotency_key, request, work)
         if result and connected:
             await runtime.publish(connected[0])

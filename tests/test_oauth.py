@@ -78,7 +78,7 @@ async def test_connect_flow_creates_an_account_with_sealed_tokens(api, org, plat
     assert account["handle"] == "alice" and account["provider"] == "standin" and account["status"] == "ACTIVE"
     async with api.runtime.database.read() as session:
         stored = await session.get(Account, account["id"])
-    credentials = open_credentials(api.runtime, stored)
+    credentials = open_credentials(api.runtime.secret_key, stored)
     assert credentials["access_token"] in platform.server.access_tokens
     assert credentials["refresh_token"] in platform.server.refresh_tokens
     assert credentials["access_token"].encode() not in stored.credentials
@@ -103,7 +103,7 @@ async def test_reconnecting_the_same_identity_updates_its_account(api, org, plat
     assert await _count(api, Account) == 1
     async with api.runtime.database.read() as session:
         account = await session.get(Account, first_account)
-    assert open_credentials(api.runtime, account)["access_token"] == list(platform.server.access_tokens)[-1]
+    assert open_credentials(api.runtime.secret_key, account)["access_token"] == list(platform.server.access_tokens)[-1]
 
 
 async def test_a_provider_without_pkce_sends_neither_challenge_nor_verifier(api, org, platform):

@@ -78,7 +78,7 @@ class SettingChoices:
                 account = await session.get(Account, account_id)
             if account is None:
                 raise NotFound("No such account.")
-            context = self.runtime.provider_context(provider_id, account_id, open_credentials(self.runtime, account))
+            context = self.runtime.provider_context(provider_id, account_id, open_credentials(self.runtime.secret_key, account))
             try:
                 return list(await provider.setting_choices(context, setting))
             except AuthExpired:
