@@ -435,3 +435,29 @@ async def test_a_connection_started_acting_in_a_child_belongs_to_that_child(api,
     async with api.runtime.database.read() as session:
         assert (await session.get(Account, account_id)).organization_id == child_id
     assert (await api.graphql("{ accounts { nodes { id } } }", key=parent.secret))["data"]["accounts"]["nodes"] == []
+
+
+async def test_outbound_request_urls_never_reach_the_logs(capsys):
+    """httpx logs each request's URL at INFO; token calls that carry secrets in the query must not show."""
+    import logging
+
+    import httpx
+
+    from gateway.core.logs import configure_logging
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, {n: logging.getLogger(n).level for n in ("httpx", "httpcore")})
+    try:
+        configure_logging("INFO")
+        transport = httpx.MockTransport(lambda request: httpx.Response(200, json={"access_token": "x"}))
+        async with httpx.AsyncClient(transport=transport) as client:
+            await client.get("https://graph.facebook.com/v21.0/oauth/access_token?grant_type=fb_exchange_token&client_secret=SECRET123")
+        logging.getLogger("socialgate.test").info("a line of our own")
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        for name, level in saved[2].items():
+            logging.getLogger(name).setLevel(level)
+    logged = capsys.readouterr().err
+    assert "a line of our own" in logged
+    assert "SECRET123" not in logged and "graph.facebook.com" not in logged

@@ -97,9 +97,12 @@ async def test_choices_come_from_the_platform_and_are_kept_briefly(api, org):
     ]
 
 
-async def test_a_setting_without_account_choices_is_bad_input(api, org):
+async def test_a_setting_without_account_choices_is_bad_input_and_a_qualified_one_reaches_the_provider(api, org):
     provider, account_id = await _connected(api, org)
-    for setting in ("alt", "nope"):
+    qualified = await _choices(api, org, account_id, "board:sections-of-b1")
+    assert "errors" not in qualified and provider.asked == [("board:sections-of-b1", "tok-secret-123")]
+    provider.asked.clear()
+    for setting in ("alt", "nope", "alt:board"):
         body = await _choices(api, org, account_id, setting)
         error = body["errors"][0]
         assert error["extensions"]["code"] == "BAD_USER_INPUT" and error["extensions"]["field"] == "setting"

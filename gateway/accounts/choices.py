@@ -53,10 +53,13 @@ class SettingChoices:
             raise NotFound("No such account.")
         provider = require_provider(self.runtime.plugins, account.provider)
         declared = {field.name: field for field in provider.settings}
-        if setting not in declared or not declared[setting].choices_from_account:
+        # Choices that depend on another value name it after a colon (Reddit's flairs of one
+        # subreddit: ``flair_id:pics``); the provider gets the whole string.
+        name = setting.partition(":")[0]
+        if name not in declared or not declared[name].choices_from_account:
             dynamic = sorted(name for name, field in declared.items() if field.choices_from_account)
             raise BadInput(
-                f"{provider.name} has no setting {setting!r} whose choices come from the account"
+                f"{provider.name} has no setting {name!r} whose choices come from the account"
                 + (f" (it has: {', '.join(dynamic)})." if dynamic else "."),
                 "setting",
             )
