@@ -69,6 +69,7 @@ MAX_SECTION = 3_000  # characters in one section block's text
 MAX_BLOCKS = 50
 MAX_IMAGES = 10  # our cap: each image is a block, and a message holds 50
 CHANNELS_PAGE = 200
+IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif"})  # what an image block's slack_file shows
 THREAD_ROOT = "thread_root"  # ctx.store kind: idempotency key → the thread the post's parts go under
 AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive", "no_permission", "missing_scope"})
 TRANSIENT_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
@@ -164,6 +165,9 @@ class Slack(Provider):
                 issues.append(Issue(("settings", "blocks"), "TOO_MANY_BLOCKS", f"{len(parsed) + len(draft.media)} blocks; Slack allows at most {MAX_BLOCKS} in a message."))
         elif len(text_blocks(draft.text)) + len(draft.media) > MAX_BLOCKS:
             issues.append(Issue(("text",), "TOO_MANY_BLOCKS", f"The text and images need more than Slack's {MAX_BLOCKS} blocks."))
+        for index, media in enumerate(draft.media):
+            if media.mime_type not in IMAGE_TYPES:
+                issues.append(Issue(("media", str(index)), "MEDIA_TYPE_NOT_SUPPORTED", f"Slack shows PNG, JPEG and GIF images in a message, not {media.mime_type}."))
         return issues
 
     async def exchange_code(

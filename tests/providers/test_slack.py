@@ -69,9 +69,13 @@ class TestSlackConformance(ProviderConformance):
         RejectedDraft("the channel is required", PostDraft(text="hi"), "SETTING_REQUIRED"),
         RejectedDraft("blocks are a JSON array", PostDraft(text="hi", settings={"channel": CHANNEL, "blocks": '{"type": "section"}'}), "SETTING_INVALID"),
         RejectedDraft("50 blocks", PostDraft(text="hi", settings={"channel": CHANNEL, "blocks": json.dumps([{"type": "divider"}] * 51)}), "TOO_MANY_BLOCKS"),
+        RejectedDraft("PNG, JPEG or GIF", PostDraft(text="hi", media=(DraftMedia("image", "image/webp", 1),), settings={"channel": CHANNEL}), "MEDIA_TYPE_NOT_SUPPORTED"),
         RejectedDraft("no videos", PostDraft(text="hi", media=(DraftMedia("video", "video/mp4", 1),), settings={"channel": CHANNEL}), "MEDIA_KIND_NOT_SUPPORTED"),
     ]
-    platform_accepts = [PostDraft(text="a" * 40_000, settings={"channel": CHANNEL, "blocks": json.dumps([{"type": "divider"}] * 50)})]
+    platform_accepts = [
+        PostDraft(text="a" * 40_000, settings={"channel": CHANNEL, "blocks": json.dumps([{"type": "divider"}] * 49)}, media=(DraftMedia("image", "image/jpeg", 1),)),
+        PostDraft(text="", media=(DraftMedia("gif", "image/gif", 1), DraftMedia("image", "image/png", 1)), settings={"channel": CHANNEL}),
+    ]
 
     def check_published_requests(self, sent):
         post, link = sent
