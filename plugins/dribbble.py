@@ -8,7 +8,8 @@
 - **Publishing** is ``POST /v2/shots`` as multipart (``image``, ``title``, ``description``,
   ``tags[]`` ≤ 12, ``team_id``, ``low_profile``). Dribbble answers **202 Accepted** with no body;
   the shot's id is the last segment of ``Location``, and the shot appears once processed.
-- **Reconcile** looks for the title among the user's newest shots (``GET /v2/user/shots``).
+- **Reconcile** looks for the title among the user's newest shots (``GET /v2/user/shots``)
+  published since the shot was first sent.
 - **Errors**: 422 ``{"message": "Validation failed.", "errors": [{"attribute", "message"}]}``
   → ``Rejected`` (``INVALID_{ATTRIBUTE}``); 429 waits until ``X-RateLimit-Reset`` (a Unix time;
   60 requests a minute); 401 ``AuthExpired``; 5xx ``TransientError``.
@@ -17,6 +18,7 @@
 from __future__ import annotations
 
 import urllib.parse
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -49,6 +51,8 @@ SIZES = ((400, 300), (800, 600))
 MAX_IMAGE_BYTES = 8 * 1024 * 1024
 MAX_TAGS = 12
 RECENT_SHOTS = 30
+SENT = "shot_sent"  # ctx.store kind: idempotency key → when the shot was first uploaded
+CLOCK_SKEW = timedelta(minutes=2)  # how far before our upload time Dribbble's published_at may be
 
 
 def tags_of(value: Any) -> list[str]:
@@ -157,6 +161,8 @@ class Dribbble(Provider):
         fields["low_profile"] = "true" if request.settings.get("low_profile") else "false"
         filename = image.filename or ("shot.gif" if image.kind == "gif" else "shot.png")
         files = {"image": (filename, await image.source.read(), image.mime_type)}
+        if await ctx.store.get(SENT, request.idempotency_key) is None:
+            await ctx.store.put(SENT, request.idempotency_key, {"at": ctx.now().isoformat()})
         response = await _call(ctx, "POST", "/shots", data=fields, files=files, publishes=True)
         location = response.headers.get("Location", "")
         shot_id = urllib.parse.urlsplit(location).path.rstrip("/").rsplit("/", 1)[-1]
@@ -165,11 +171,19 @@ class Dribbble(Provider):
         return PublishResult(platform_post_id=shot_id, url=SHOT_URL.format(id=shot_id), raw={"location": location})
 
     async def reconcile(self, ctx: ProviderContext, request: PublishRequest) -> PublishResult | None:
-        """The newest of the user's recent shots with this post's title, if any."""
+        """The newest of the user's recent shots with this post's title published since it was first sent.
+
+        None without a call when nothing was ever sent; an older shot with the same title is another shot.
+        """
+        sent = await ctx.store.get(SENT, request.idempotency_key)
+        if sent is None:
+            return None
+        earliest = datetime.fromisoformat(sent["at"]) - CLOCK_SKEW
         shots = (await _call(ctx, "GET", "/user/shots", params={"per_page": RECENT_SHOTS})).json()
         title = str(request.settings["title"])
         for shot in shots:
-            if shot.get("title") == title:
+            published = shot.get("published_at")
+            if shot.get("title") == title and published and datetime.fromisoformat(published.replace("Z", "+00:00")) >= earliest:
                 return PublishResult(platform_post_id=str(shot["id"]), url=shot.get("html_url") or SHOT_URL.format(id=shot["id"]), raw=shot)
         return None
 

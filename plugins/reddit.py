@@ -13,7 +13,9 @@
   bucket, the bytes go there, and the post's ``url`` is the uploaded file. Reddit answers a media
   submission without the post's id (only a websocket to follow processing), so the provider
   answers ``Processing`` (already ``published``) and ``poll`` lists the account's submissions
-  (``GET /user/{name}/submitted``) until the post is there. ``reconcile`` does the same search.
+  (``GET /user/{name}/submitted``) until the post is there. ``reconcile`` does the same search,
+  for posts made since the submission was first sent (an older post with the same title is
+  another post).
 - **User-Agent**: Reddit throttles generic agents; every call says
   ``server:socialgate:1 (by /u/{account})``.
 - **Pacing**: every answer's ``X-Ratelimit-Remaining``/``-Reset`` are read; when nothing remains,
@@ -74,7 +76,8 @@ MAX_TITLE = 300
 MAX_SELFTEXT = 40_000
 SUBREDDIT = re.compile(r"(?:/?r/)?([A-Za-z0-9][A-Za-z0-9_]{0,20})")
 PACE = "pace"  # ctx.store kind: "until" → when Reddit's rate-limit window reopens
-FIND_WINDOW = timedelta(minutes=15)  # how far before a submission a listed post may date (clock skew)
+SUBMITTED = "submitted"  # ctx.store kind: idempotency key → when its submission was first sent
+FIND_WINDOW = timedelta(minutes=2)  # how far before our submission time a listed post may date (clock skew)
 MEDIA_CHECK = timedelta(seconds=20)
 METRICS_BATCH = 100  # /api/info takes up to 100 fullnames
 # Reddit's error words and the typed errors they become (the rest are Rejected under their word).
@@ -262,6 +265,8 @@ class Reddit(Provider):
                 if video is not None:
                     form["video_poster_url"] = await _upload(ctx, image)
         submitted_at = ctx.now()
+        if await ctx.store.get(SUBMITTED, request.idempotency_key) is None:
+            await ctx.store.put(SUBMITTED, request.idempotency_key, {"at": submitted_at.isoformat()})
         response = await _call(ctx, "POST", "/api/submit", data=form, publishes=True)
         body = json_object(response) or {}
         raise_for_reddit_errors(body, response)
@@ -279,19 +284,26 @@ class Reddit(Provider):
         return Processing(handle=dict(handle), check_after=MEDIA_CHECK, stage="processing", published=True, deadline=timedelta(hours=2))
 
     async def reconcile(self, ctx: ProviderContext, request: PublishRequest) -> PublishResult | None:
-        """The account's newest submission to the subreddit with this title, if any (within the listing's first page)."""
-        form = self._form(request, submit_kind(request))
-        return await self._find(ctx, form["sr"], form["title"], None)
+        """The account's submission to the subreddit with this title made since this post was first sent, if any.
 
-    async def _find(self, ctx: ProviderContext, subreddit: str, title: str, since: datetime | None) -> PublishResult | None:
+        Nothing was ever sent for this post when no submission time is recorded: None, without a call.
+        """
+        sent = await ctx.store.get(SUBMITTED, request.idempotency_key)
+        if sent is None:
+            return None
+        form = self._form(request, submit_kind(request))
+        return await self._find(ctx, form["sr"], form["title"], datetime.fromisoformat(sent["at"]))
+
+    async def _find(self, ctx: ProviderContext, subreddit: str, title: str, since: datetime) -> PublishResult | None:
+        """The newest of the user's submissions (first page) to ``subreddit`` titled ``title``, made since ``since``."""
         username = ctx.credential("username") or (await _me(ctx, ctx.credential("access_token") or ""))["name"]
         listing = (await _call(ctx, "GET", f"/user/{username}/submitted", params={"sort": "new", "limit": 25, "raw_json": 1})).json()
-        earliest = None if since is None else (since - FIND_WINDOW).timestamp()
+        earliest = (since - FIND_WINDOW).timestamp()
         for child in (listing.get("data") or {}).get("children", []):
             post = child.get("data") or {}
             if str(post.get("subreddit", "")).lower() != subreddit.lower() or post.get("title") != title:
                 continue
-            if earliest is not None and float(post.get("created_utc") or 0) < earliest:
+            if float(post.get("created_utc") or 0) < earliest:
                 continue
             return PublishResult(platform_post_id=str(post["name"]), url=SITE + str(post.get("permalink", "")), raw=post)
         return None

@@ -3,9 +3,12 @@
 import asyncio
 import urllib.parse
 
+import httpx
+
 from plugins.dribbble import Dribbble
 from providers import AuthExpired, DraftMedia, PostDraft, PublishMedia, PublishRequest, RateLimited, Rejected, TransientError, Unconfirmed
 from providers.calls import BytesSource
+from providers.store import MemoryProviderStore
 from providers.testing import FIXED_NOW, ErrorCase, ProviderConformance, RejectedDraft, call_scripted, reply
 from tests.providers.multipart import form_parts
 
@@ -93,13 +96,24 @@ def test_an_image_of_the_wrong_or_unknown_size_is_refused_before_any_call():
     assert (parts["team_id"].text, parts["low_profile"].text) == ("39", "false") and "tags[]" not in parts
 
 
-def test_reconcile_finds_the_shot_by_title_in_the_users_shots():
+def test_reconcile_finds_the_shot_sent_since_the_first_attempt_by_title():
+    store = MemoryProviderStore()
     request = PublishRequest(text="", idempotency_key=KEY, media=(shot_image(),), settings=SETTINGS)
-    found, error, sent = run(lambda ctx: provider.reconcile(ctx, request), [reply(200, json=[shot(1, "Other"), shot()])])
+    outcome = asyncio.run(call_scripted(provider, [], lambda ctx: provider.reconcile(ctx, request), credentials=CREDENTIALS, store=store))
+    assert (outcome.result, outcome.error, outcome.sent) == (None, None, [])  # never sent
+    outcome = asyncio.run(call_scripted(provider, [httpx.ReadTimeout("no answer")], lambda ctx: provider.publish(ctx, request), credentials=CREDENTIALS, store=store))
+    assert isinstance(outcome.error, Unconfirmed)
+
+    def reconcile(steps):
+        outcome = asyncio.run(call_scripted(provider, steps, lambda ctx: provider.reconcile(ctx, request), credentials=CREDENTIALS, store=store))
+        return outcome.result, outcome.error, outcome.sent
+
+    found, error, sent = reconcile([reply(200, json=[shot(1, "Other"), shot()])])
     assert error is None and found.platform_post_id == "472178" and found.url == "https://dribbble.com/shots/472178-Dashboard-concept"
     assert str(sent[0].url) == "https://api.dribbble.com/v2/user/shots?per_page=30" and sent[0].headers["authorization"] == f"Bearer {TOKEN}"
-    found, error, _ = run(lambda ctx: provider.reconcile(ctx, request), [reply(200, json=[shot(1, "Other")])])
-    assert (found, error) == (None, None)
+    assert reconcile([reply(200, json=[shot(1, "Other")])])[:2] == (None, None)
+    last_year = {**shot(9), "published_at": "2025-01-15T12:00:00Z"}  # the same title a year ago is another shot
+    assert reconcile([reply(200, json=[last_year])])[:2] == (None, None)
 
 
 def test_oauth_scopes_the_code_exchange_and_connect():

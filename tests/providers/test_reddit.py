@@ -6,8 +6,10 @@ import json
 import urllib.parse
 from datetime import timedelta
 
+import httpx
+
 from plugins.reddit import Reddit, subreddit_name
-from providers import AuthExpired, DraftMedia, PostDraft, Processing, PublishMedia, PublishRequest, RateLimited, Rejected, TransientError
+from providers import AuthExpired, DraftMedia, PostDraft, Processing, PublishMedia, PublishRequest, RateLimited, Rejected, TransientError, Unconfirmed
 from providers.calls import BytesSource
 from providers.store import MemoryProviderStore
 from providers.testing import FIXED_NOW, ErrorCase, ProviderConformance, RejectedDraft, call_scripted, reply
@@ -184,11 +186,19 @@ def test_a_video_uploads_the_video_and_its_poster():
     assert submit["video_poster_url"] == "https://reddit-uploaded-media.s3-accelerate.amazonaws.com/rte_images/p1"
 
 
-def test_reconcile_finds_the_post_by_subreddit_and_title_or_none():
+def test_reconcile_finds_the_post_submitted_since_the_first_attempt_or_none():
+    store = MemoryProviderStore()
     request = PublishRequest(text="Changelog inside.", idempotency_key=KEY, settings=SETTINGS)
-    found, error, _ = run(lambda ctx: provider.reconcile(ctx, request), [reply(200, json=listing(post()))])
+    found, error, sent = run(lambda ctx: provider.reconcile(ctx, request), [], store=store)
+    assert (found, error, sent) == (None, None, [])  # never submitted: nothing to find, nothing asked
+    _, error, _ = run(publish(request), [httpx.ReadTimeout("no answer")], store=store)
+    assert isinstance(error, Unconfirmed)
+    found, error, _ = run(lambda ctx: provider.reconcile(ctx, request), [reply(200, json=listing(post(created=NOW + 1)))], store=store)
     assert error is None and found.platform_post_id == "t3_1h2k3l4"
-    found, error, _ = run(lambda ctx: provider.reconcile(ctx, request), [reply(200, json=listing(post(title="Something else")))])
+    found, error, _ = run(lambda ctx: provider.reconcile(ctx, request), [reply(200, json=listing(post(title="Something else", created=NOW + 1)))], store=store)
+    assert (found, error) == (None, None)
+    # The same title posted a day earlier is another post.
+    found, error, _ = run(lambda ctx: provider.reconcile(ctx, request), [reply(200, json=listing(post(created=NOW - 86400)))], store=store)
     assert (found, error) == (None, None)
 
 
