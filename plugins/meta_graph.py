@@ -14,7 +14,8 @@ Errors: ``{"error": {"message", "type", "code", "error_subcode", "is_transient",
 | 190, 102 (subcodes 458–467, 492) | token expired, revoked, password changed | ``AuthExpired`` |
 | 4, 17, 32, 613, 80000–80014 | app, user, Page and Business Use Case rate limits | ``RateLimited`` |
 | 9 (2207042) | Instagram's content publishing limit reached | ``RateLimited`` |
-| 1, 2, or ``is_transient: true``; any 5xx | Meta's own trouble | ``TransientError`` |
+| 4 (2207051) | Instagram suspects spam | ``Rejected`` |
+| 1, 2, -1, -2, or ``is_transient: true``; any 5xx | Meta's own trouble (-2: media download timed out) | ``TransientError`` |
 | 100 (33) | the object does not exist (or is not ours to see) | ``Rejected("NOT_FOUND")`` |
 | 368 | blocked for a policy violation | ``Rejected("META_368")`` |
 | anything else (100, 10, 200, 506, 2207xxx…) | a refusal | ``Rejected("META_{code}_{subcode}")`` |
@@ -45,7 +46,9 @@ FACEBOOK_TOKEN_URL = f"{FACEBOOK_GRAPH}/oauth/access_token"
 AUTH_CODES = {102, 190}
 RATE_LIMIT_CODES = {4, 17, 32, 613, *range(80000, 80015)}
 RATE_LIMIT_SUBCODES = {2207042}  # "You reached maximum number of posts that is allowed to be published"
-TRANSIENT_CODES = {1, 2}
+TRANSIENT_CODES = {1, 2, -1, -2}  # -1/-2: Instagram's server and media-download trouble ("try again")
+# Refusals that share a rate-limit code: 2207051 (code 4) is Instagram suspecting spam, not a limit.
+REFUSED_SUBCODES = {2207051}
 INVALID_METRIC_CODE = 100
 # How many recent posts a reconcile reads: a post whose answer was lost is among the newest.
 RECENT_POSTS = 25
@@ -83,6 +86,8 @@ def raise_for(response: httpx.Response) -> None:
     status = response.status_code
     if code in AUTH_CODES or status == 401:
         raise AuthExpired(message, code=word, http_status=status, raw=error)
+    if subcode in REFUSED_SUBCODES:
+        raise Rejected(word, message, http_status=status, raw=error)
     if code in RATE_LIMIT_CODES or subcode in RATE_LIMIT_SUBCODES or status == 429:
         raise RateLimited(usage_wait(response), message, code=word, http_status=status, raw=error)
     if code in TRANSIENT_CODES or error.get("is_transient") is True or status >= 500:
