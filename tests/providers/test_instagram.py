@@ -353,32 +353,3 @@ def test_facebook_login_connect_reads_the_instagram_account():
     assert (outcome.result.external_id, outcome.result.handle) == (USER, "cornerbakery")
     assert where(outcome.sent[0]) == ("GET", f"{FACEBOOK_GRAPH}/{USER}")
 
-
-# -- through the gateway: configured once the client is set, quota shown ---------------------
-
-PROVIDERS = "{ providers { id configured auth { kind oauth2 { callbackUrl pkce scopes } } limits { mediaRequired quotas { count periodSeconds scope } } } }"
-
-
-@pytest.fixture
-def settings(tmp_path, monkeypatch):
-    from gateway.settings import load_settings
-
-    monkeypatch.setenv("SOCIALGATE_OAUTH_INSTAGRAM_CLIENT_ID", "990602627938098")
-    monkeypatch.setenv("SOCIALGATE_OAUTH_INSTAGRAM_CLIENT_SECRET", "ig-secret")
-    return load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/socialgate.db", data_dir=str(tmp_path))
-
-
-async def test_each_meta_provider_is_configured_only_once_its_client_is_set(api):
-    from tests.conftest import make_org_with_key
-
-    org = await make_org_with_key(api.runtime)
-    listed = await api.graphql(PROVIDERS, key=org.secret)
-    providers = {p["id"]: p for p in listed["data"]["providers"]}
-    assert providers["instagram"]["configured"] is True
-    assert providers["instagram_business"]["configured"] is False and providers["facebook"]["configured"] is False
-    assert providers["instagram"]["auth"]["oauth2"]["callbackUrl"] == "http://127.0.0.1:8000/oauth/instagram/callback"
-    assert providers["facebook"]["auth"]["oauth2"]["pkce"] is False
-    for provider_id in ("instagram", "instagram_business"):
-        assert providers[provider_id]["limits"]["quotas"] == [{"count": 50, "periodSeconds": 86400, "scope": "account"}]
-        assert providers[provider_id]["limits"]["mediaRequired"] is True
-    assert "ig-secret" not in str(listed)
