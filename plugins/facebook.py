@@ -154,21 +154,27 @@ class FacebookPage(Provider):
         return PublishResult(platform_post_id=post_id, url=url if isinstance(url, str) else None, raw=extra)
 
     async def poll(self, ctx: ProviderContext, request: PublishRequest, handle: Mapping[str, Any]) -> PublishResult | Processing:
-        """Read the video's ``status``: ``ready`` is the post, ``error`` Meta's refusal, else wait."""
+        """Read the video's ``status``: ``ready`` and published is the post, ``error``/``expired`` (or a
+        phase in error) Meta's refusal, anything else another wait.
+
+        The post id is the Page's id and the video's ``post_id`` (unverified in Meta's reference;
+        the video's own id stands in when Meta leaves it out, and reads and deletes the same video).
+        """
         video_id = str(handle["video_id"])
         video = await call(ctx, "GET", f"{FACEBOOK_GRAPH}/{video_id}", params={"fields": "status,permalink_url,post_id"})
         status = video.get("status") or {}
         state = status.get("video_status")
-        if state == "ready":
+        phases = [status.get(name) or {} for name in ("uploading_phase", "processing_phase", "publishing_phase")]
+        if state in ("error", "expired") or any(phase.get("status") == "error" for phase in phases):
+            errors = [error for phase in phases for error in phase.get("errors") or [] if isinstance(error, dict)]
+            reason = (errors[0].get("message") if errors else None) or f"Facebook could not process the video ({state})"
+            raise Rejected("VIDEO_PROCESSING_FAILED", str(reason)[:500], raw=status)
+        if state == "ready" and phases[2].get("status", "complete") == "complete":
             post_id = f"{self._page(ctx)}_{video['post_id']}" if video.get("post_id") else video_id
             url = video.get("permalink_url")
             if isinstance(url, str) and url.startswith("/"):
                 url = "https://www.facebook.com" + url
             return await self._published(ctx, request, post_id, url, video)
-        if state == "error":
-            errors = (status.get("processing_phase") or {}).get("errors") or [{}]
-            reason = errors[0].get("message") or "Facebook could not process the video"
-            raise Rejected("VIDEO_PROCESSING_FAILED", str(reason)[:500], raw=status)
         return Processing(dict(handle), check_after=VIDEO_CHECK, stage="transcoding", published=True)
 
     async def delete(self, ctx: ProviderContext, platform_post_id: str) -> None:

@@ -241,6 +241,8 @@ class InstagramLogin(_Instagram):
         body = json_object(response) or {}
         short = (body.get("data") or [body])[0]  # older answers are the object itself, newer ones wrap it in "data"
         user_id = str(short.get("user_id") or "")
+        if not short.get("access_token") or not user_id:
+            raise Rejected("INVALID_TOKEN_RESPONSE", "Instagram answered the code exchange without an access token and user id")
         params = {"grant_type": "ig_exchange_token", "client_secret": client_secret, "access_token": str(short.get("access_token") or "")}
         return self._long_lived(ctx, await _token_answer(ctx, f"{INSTAGRAM_HOST}/access_token", params), user_id)
 

@@ -20,8 +20,8 @@ Errors: ``{"error": {"message", "type", "code", "error_subcode", "is_transient",
 | 368 | blocked for a policy violation | ``Rejected("META_368")`` |
 | anything else (100, 10, 200, 506, 2207xxx…) | a refusal | ``Rejected("META_{code}_{subcode}")`` |
 
-``X-Business-Use-Case-Usage`` (and ``X-App-Usage``) say how many minutes until access returns;
-a rate limit carries that wait.
+``X-Business-Use-Case-Usage`` says how many minutes until access returns; a rate limit carries
+that wait (None when Meta does not say, and the engine's backoff decides).
 """
 
 from __future__ import annotations
@@ -70,9 +70,18 @@ def usage_wait(response: httpx.Response) -> float | None:
 
 
 def graph_error(response: httpx.Response) -> dict[str, Any]:
-    """The ``error`` object of a Graph API answer (empty when the body has none)."""
-    error = (json_object(response) or {}).get("error")
-    return error if isinstance(error, dict) else {}
+    """The ``error`` object of a Graph API answer (empty when the body has none).
+
+    Instagram Login's code exchange (``api.instagram.com``) answers in an older, flat shape,
+    ``{"error_type", "code", "error_message"}``, read here as the same object.
+    """
+    body = json_object(response) or {}
+    error = body.get("error")
+    if isinstance(error, dict):
+        return error
+    if "error_message" in body:
+        return {"message": body["error_message"], "type": body.get("error_type"), "code": body.get("code")}
+    return {}
 
 
 def raise_for(response: httpx.Response) -> None:
@@ -82,8 +91,8 @@ def raise_for(response: httpx.Response) -> None:
     error = graph_error(response)
     code, subcode = error.get("code"), error.get("error_subcode")
     message = str(error.get("error_user_msg") or error.get("message") or response.reason_phrase)[:500]
-    word = f"META_{code}" + (f"_{subcode}" if subcode else "")
     status = response.status_code
+    word = f"META_{code}" + (f"_{subcode}" if subcode else "") if code is not None else f"HTTP_{status}"
     if code in AUTH_CODES or status == 401:
         raise AuthExpired(message, code=word, http_status=status, raw=error)
     if subcode in REFUSED_SUBCODES:

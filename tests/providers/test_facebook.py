@@ -140,11 +140,26 @@ def test_poll_waits_while_the_video_is_processing_then_returns_the_post_and_comm
     assert isinstance(waiting.result, Processing) and dict(waiting.result.handle) == {"video_id": "3141"}
     (status,) = waiting.sent
     assert where(status) == ("GET", f"{FACEBOOK_GRAPH}/3141") and query(status) == {"fields": "status,permalink_url,post_id"}
-    ready = call([video_status("ready"), reply(200, json={"id": "888_1"})], lambda ctx: facebook.poll(ctx, VIDEO, {"video_id": "3141"}))
+    done = {"processing_phase": {"status": "complete"}, "publishing_phase": {"status": "complete", "publish_status": "published", "publish_time": 1768478400}}
+    ready = call([video_status("ready", **done), reply(200, json={"id": "888_1"})], lambda ctx: facebook.poll(ctx, VIDEO, {"video_id": "3141"}))
     assert isinstance(ready.result, PublishResult)
     assert ready.result.platform_post_id == "101_888"
     assert ready.result.url == "https://www.facebook.com/101/videos/3141/"
     assert where(ready.sent[1]) == ("POST", f"{FACEBOOK_GRAPH}/101_888/comments")
+
+
+def test_a_ready_video_whose_post_is_still_being_published_keeps_waiting():
+    publishing = video_status("ready", processing_phase={"status": "complete"}, publishing_phase={"status": "in_progress", "publish_status": "not_published"})
+    outcome = call([publishing], lambda ctx: facebook.poll(ctx, VIDEO, {"video_id": "3141"}))
+    assert isinstance(outcome.result, Processing) and len(outcome.sent) == 1
+
+
+def test_an_expired_upload_or_a_failed_publishing_phase_is_rejected():
+    expired = call([video_status("expired")], lambda ctx: facebook.poll(ctx, VIDEO, {"video_id": "3141"}))
+    assert isinstance(expired.error, Rejected) and expired.error.message == "Facebook could not process the video (expired)"
+    failed = video_status("processing", publishing_phase={"status": "error", "errors": [{"code": 6000, "message": "There was a problem uploading your video"}]})
+    outcome = call([failed], lambda ctx: facebook.poll(ctx, VIDEO, {"video_id": "3141"}))
+    assert isinstance(outcome.error, Rejected) and outcome.error.message == "There was a problem uploading your video"
 
 
 def test_a_video_facebook_could_not_process_is_rejected_with_its_reason():

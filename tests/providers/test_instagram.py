@@ -353,3 +353,12 @@ def test_facebook_login_connect_reads_the_instagram_account():
     assert (outcome.result.external_id, outcome.result.handle) == (USER, "cornerbakery")
     assert where(outcome.sent[0]) == ("GET", f"{FACEBOOK_GRAPH}/{USER}")
 
+
+
+def test_a_refused_instagram_code_is_a_rejection_in_instagrams_words():
+    used = reply(400, json={"error_type": "OAuthException", "code": 400, "error_message": "Matching code was not found or was already used"})
+    outcome = call([used], ig_exchange, credentials={})
+    assert isinstance(outcome.error, Rejected) and outcome.error.code == "META_400"
+    assert outcome.error.message == "Matching code was not found or was already used"
+    empty = call([reply(200, json={"data": [{"permissions": "instagram_business_basic"}]})], ig_exchange, credentials={})
+    assert isinstance(empty.error, Rejected) and empty.error.code == "INVALID_TOKEN_RESPONSE" and len(empty.sent) == 1
