@@ -24,6 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 from providers import (
+    AccountMetricSnapshot,
     AccountProfile,
     Capabilities,
     Limits,
@@ -91,7 +92,9 @@ class FacebookPage(Provider):
         SettingField("link", "Link to share", help="A URL Facebook previews under the text (text posts only)."),
         SettingField("first_comment", "First comment", help="Posted under the post by the Page once it is live."),
     )
-    metrics = MetricsSpec(post=("views", "reach", "likes", "comments", "shares", "clicks"), batch_size=1, min_interval_seconds=3600)
+    metrics = MetricsSpec(
+        post=("views", "reach", "likes", "comments", "shares", "clicks"), account=("followers",), batch_size=1, min_interval_seconds=3600
+    )
 
     def check_draft(self, draft: PostDraft) -> list[Issue]:
         kinds = {media.kind for media in draft.media}
@@ -213,6 +216,12 @@ class FacebookPage(Provider):
                 )
             )
         return snapshots
+
+
+    async def fetch_account_metrics(self, ctx: ProviderContext) -> AccountMetricSnapshot:
+        """The Page's ``followers_count`` (Meta's 2025 renames retired ``fan_count``-style "likes" of a Page)."""
+        page = await call(ctx, "GET", f"{FACEBOOK_GRAPH}/{self._page(ctx)}", params={"fields": "followers_count"})
+        return AccountMetricSnapshot(captured_at=ctx.now(), followers=reported(page.get("followers_count")), raw=page)
 
 
 @hookimpl

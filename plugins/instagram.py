@@ -29,6 +29,7 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from providers import (
+    AccountMetricSnapshot,
     AccountProfile,
     AuthExpired,
     Capabilities,
@@ -117,7 +118,7 @@ class _Instagram(Provider):
         SettingField("first_comment", "First comment", help="Posted under the post once it is live (not on stories)."),
         SettingField("share_to_feed", "Show the reel in the feed too", type="boolean", default=True),
     )
-    metrics = MetricsSpec(post=tuple(FIGURE.values()), batch_size=1, min_interval_seconds=3600)
+    metrics = MetricsSpec(post=tuple(FIGURE.values()), account=("followers", "following", "posts"), batch_size=1, min_interval_seconds=3600)
 
     def check_draft(self, draft: PostDraft) -> list[Issue]:
         issues = []
@@ -215,6 +216,14 @@ class _Instagram(Provider):
             figures = {FIGURE[name]: reported(values.get(name)) for name in METRICS}
             snapshots.append(MetricSnapshot(platform_post_id=media_id, captured_at=ctx.now(), raw=raw, **figures))
         return snapshots
+
+    async def fetch_account_metrics(self, ctx: ProviderContext) -> AccountMetricSnapshot:
+        """The account's ``followers_count``, ``follows_count`` and ``media_count``."""
+        me = await call(ctx, "GET", f"{self.GRAPH}/{self._user(ctx)}", params={"fields": "followers_count,follows_count,media_count"})
+        return AccountMetricSnapshot(
+            captured_at=ctx.now(), followers=reported(me.get("followers_count")), following=reported(me.get("follows_count")),
+            posts=reported(me.get("media_count")), raw=me,
+        )
 
 
 def _media_fields(media: PublishMedia, media_type: str | None) -> dict[str, str]:

@@ -61,6 +61,8 @@ class TestFacebookConformance(ProviderConformance):
     # Meta refuses post_media_view for this post: only views is missing, the rest still read.
     metrics_omitting = [INVALID_METRIC, *METRICS[1:]]
     omitted_figure = (POST_ID, "views")
+    account_metrics_success = [reply(200, json={"followers_count": 4210, "id": "101"})]
+    expected_account_metrics = {"followers": 4210}
 
     def check_published_requests(self, sent):
         (request,) = sent
@@ -68,6 +70,11 @@ class TestFacebookConformance(ProviderConformance):
         assert query(request) == {"fields": "id,permalink_url"}
         bearer(request, "EAAPageToken")
         assert form(request) == {"message": "We open at 9 tomorrow", "link": "https://example.com/hours"}
+
+
+def test_the_pages_followers_are_read_from_the_page():
+    outcome = call(TestFacebookConformance.account_metrics_success, facebook.fetch_account_metrics)
+    assert where(outcome.sent[0]) == ("GET", f"{FACEBOOK_GRAPH}/101") and query(outcome.sent[0]) == {"fields": "followers_count"}
 
 
 def run(coroutine):

@@ -105,6 +105,8 @@ class _InstagramConformance(ProviderConformance):
     # Meta leaves out what it does not report (an empty data set for it), which is not zero.
     metrics_omitting = [insights_answer(**{k: v for k, v in ALL_METRICS.items() if k != "shares"})]
     omitted_figure = (MEDIA, "shares")
+    account_metrics_success = [reply(200, json={"followers_count": 5120, "follows_count": 180, "media_count": 342, "id": USER})]
+    expected_account_metrics = {"followers": 5120, "following": 180, "posts": 342}
     graph: str
     token: str
 
@@ -362,3 +364,11 @@ def test_a_refused_instagram_code_is_a_rejection_in_instagrams_words():
     assert outcome.error.message == "Matching code was not found or was already used"
     empty = call([reply(200, json={"data": [{"permissions": "instagram_business_basic"}]})], ig_exchange, credentials={})
     assert isinstance(empty.error, Rejected) and empty.error.code == "INVALID_TOKEN_RESPONSE" and len(empty.sent) == 1
+
+
+def test_account_totals_are_read_from_the_instagram_user_on_each_host():
+    answer = _InstagramConformance.account_metrics_success
+    for provider, credentials, graph in ((login, LOGIN_CREDENTIALS, INSTAGRAM_GRAPH), (business, BUSINESS_CREDENTIALS, FACEBOOK_GRAPH)):
+        outcome = call(answer, provider.fetch_account_metrics, provider=provider, credentials=credentials)
+        assert where(outcome.sent[0]) == ("GET", f"{graph}/{USER}")
+        assert query(outcome.sent[0]) == {"fields": "followers_count,follows_count,media_count"}
