@@ -46,6 +46,7 @@ from providers.validation import Issue, PostDraft
 
 from plugins.meta_graph import (
     FACEBOOK_AUTHORIZE_URL,
+    INSIGHTS_KEPT_DAYS,
     FACEBOOK_GRAPH,
     FACEBOOK_TOKEN_URL,
     call,
@@ -93,7 +94,8 @@ class FacebookPage(Provider):
         SettingField("first_comment", "First comment", help="Posted under the post by the Page once it is live."),
     )
     metrics = MetricsSpec(
-        post=("views", "reach", "likes", "comments", "shares", "clicks"), account=("followers",), batch_size=1, min_interval_seconds=3600
+        post=("views", "reach", "likes", "comments", "shares", "clicks"), account=("followers",), batch_size=1,
+        lookback_days=INSIGHTS_KEPT_DAYS, min_interval_seconds=3600,
     )
 
     def check_draft(self, draft: PostDraft) -> list[Issue]:

@@ -60,6 +60,7 @@ from plugins.meta_graph import (
     FACEBOOK_AUTHORIZE_URL,
     FACEBOOK_GRAPH,
     FACEBOOK_TOKEN_URL,
+    INSIGHTS_KEPT_DAYS,
     INSTAGRAM_GRAPH,
     age,
     call,
@@ -118,7 +119,8 @@ class _Instagram(Provider):
         SettingField("first_comment", "First comment", help="Posted under the post once it is live (not on stories)."),
         SettingField("share_to_feed", "Show the reel in the feed too", type="boolean", default=True),
     )
-    metrics = MetricsSpec(post=tuple(FIGURE.values()), account=("followers", "following", "posts"), batch_size=1, min_interval_seconds=3600)
+    metrics = MetricsSpec(post=tuple(FIGURE.values()), account=("followers", "following", "posts"), batch_size=1,
+                          lookback_days=INSIGHTS_KEPT_DAYS, min_interval_seconds=3600)
 
     def check_draft(self, draft: PostDraft) -> list[Issue]:
         issues = []

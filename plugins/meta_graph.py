@@ -50,6 +50,8 @@ TRANSIENT_CODES = {1, 2, -1, -2}  # -1/-2: Instagram's server and media-download
 # Refusals that share a rate-limit code: 2207051 (code 4) is Instagram suspecting spam, not a limit.
 REFUSED_SUBCODES = {2207051}
 INVALID_METRIC_CODE = 100
+# Meta keeps Page, post and Instagram media insights for two years (Graph API "Insights").
+INSIGHTS_KEPT_DAYS = 730
 # How many recent posts a reconcile reads: a post whose answer was lost is among the newest.
 RECENT_POSTS = 25
 
