@@ -24,6 +24,7 @@ when Meta refuses the set (a story has no ``likes``); a metric Meta does not rep
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any, ClassVar
@@ -40,6 +41,7 @@ from providers import (
     Processing,
     Provider,
     ProviderContext,
+    ProviderError,
     PublishMedia,
     PublishRequest,
     PublishResult,
@@ -78,6 +80,7 @@ DAY = 86_400
 MAX_CAROUSEL = 10
 MAX_CAPTION = 2200
 MAX_HASHTAGS = 30
+HASHTAG = re.compile(r"(?<![\w&/])#\w")  # a '#' that starts a word, not one inside a URL or an entity
 CONTAINER_CHECK = timedelta(seconds=20)
 # A container Meta has not finished within a day has expired anyway (status EXPIRED).
 CONTAINER_DEADLINE = timedelta(hours=24)
@@ -126,7 +129,7 @@ class _Instagram(Provider):
         issues = []
         if draft.settings.get("placement") == "story" and len(draft.media) > 1:
             issues.append(Issue(("media",), "TOO_MANY_MEDIA", "a story holds one photo or video"))
-        hashtags = draft.text.count("#")
+        hashtags = len(HASHTAG.findall(draft.text))
         if hashtags > MAX_HASHTAGS:
             issues.append(Issue(("text",), "TOO_MANY_HASHTAGS", f"Instagram takes at most {MAX_HASHTAGS} hashtags; this has {hashtags}"))
         return issues
@@ -191,7 +194,7 @@ class _Instagram(Provider):
         raw: dict[str, Any] = {"media_publish": published}
         try:
             details = await call(ctx, "GET", f"{self.GRAPH}/{media_id}", params={"fields": "permalink"})
-        except (AuthExpired, RateLimited, Rejected) as error:  # published already: the link is a nicety
+        except ProviderError as error:  # published already: the link is a nicety, and a retry would post twice
             details = {"error": error.code}
         raw["media"] = details
         first = request.settings.get("first_comment")

@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 
-from providers import AuthExpired, ProviderContext, RateLimited, Rejected, TokenSet, TransientError
+from providers import AuthExpired, ProviderContext, ProviderError, RateLimited, Rejected, TokenSet, TransientError
 from providers.http import json_object, send
 from providers.oauth import token_set_from
 
@@ -215,7 +215,7 @@ async def comment(ctx: ProviderContext, url: str, message: str) -> dict[str, Any
     """
     try:
         return await call(ctx, "POST", url, data={"message": message})
-    except (AuthExpired, RateLimited, Rejected, TransientError) as error:
+    except ProviderError as error:
         ctx.log.warning("the first comment was not posted: %s", error.code)
         return {"error": error.code, "message": error.message}
 

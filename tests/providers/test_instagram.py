@@ -372,3 +372,16 @@ def test_account_totals_are_read_from_the_instagram_user_on_each_host():
         outcome = call(answer, provider.fetch_account_metrics, provider=provider, credentials=credentials)
         assert where(outcome.sent[0]) == ("GET", f"{graph}/{USER}")
         assert query(outcome.sent[0]) == {"fields": "followers_count,follows_count,media_count"}
+
+
+def test_a_published_media_whose_permalink_read_fails_is_still_published():
+    """After media_publish the post exists: a failed read of its link must not make the engine publish again."""
+    outcome = call([status("FINISHED"), PUBLISHED, meta_error(2, "An unexpected error has occurred.", status=500, is_transient=True)],
+                   lambda ctx: login.poll(ctx, PHOTO, {"container": CONTAINER}))
+    assert isinstance(outcome.result, PublishResult) and outcome.result.platform_post_id == MEDIA and outcome.result.url is None
+
+
+def test_hashtags_are_counted_as_words_not_as_every_hash_sign():
+    photo = (DraftMedia("image", "image/jpeg", 1000),)
+    thirty = " ".join(f"#t{i}" for i in range(30)) + " https://example.com/page#section C# &#35;"
+    assert login.check_draft(PostDraft(text=thirty, media=photo)) == []
