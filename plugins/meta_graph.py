@@ -163,8 +163,11 @@ def page_token_set(page: Mapping[str, Any], granted: TokenSet, extra: Mapping[st
 async def recent_match(ctx: ProviderContext, url: str, fields: str, text_field: str, text: str) -> dict[str, Any] | None:
     """The newest of the last ``RECENT_POSTS`` objects at ``url`` whose ``text_field`` is ``text``.
 
-    Meta takes no idempotency key, so after a lost answer the post is recognised by its text.
+    Meta takes no idempotency key, so after a lost answer the post is recognised by its text; a
+    post without text (a story, a bare photo) cannot be recognised, and None leaves it to a person.
     """
+    if not text.strip():
+        return None
     body = await call(ctx, "GET", url, params={"fields": fields, "limit": str(RECENT_POSTS)})
     for row in body.get("data") or []:
         if isinstance(row, dict) and (row.get(text_field) or "") == text:

@@ -385,3 +385,9 @@ def test_hashtags_are_counted_as_words_not_as_every_hash_sign():
     photo = (DraftMedia("image", "image/jpeg", 1000),)
     thirty = " ".join(f"#t{i}" for i in range(30)) + " https://example.com/page#section C# &#35;"
     assert login.check_draft(PostDraft(text=thirty, media=photo)) == []
+
+
+def test_a_post_without_a_caption_is_never_matched_to_someone_elses_media():
+    story = PublishRequest(text="", idempotency_key="tgt_ig_story2", media=(sample_media("image"),), settings={"placement": "story"})
+    outcome = call([], lambda ctx: login.reconcile(ctx, story))
+    assert outcome.result is None and outcome.sent == []
