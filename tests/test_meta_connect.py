@@ -119,5 +119,16 @@ def test_socialgate_providers_lists_facebook_and_both_instagrams_with_their_limi
     assert result.exit_code == 0, result.output
     rows = {line.split("│")[1].strip(): re.sub(r"\s+", " ", line) for line in result.stdout.splitlines() if line.startswith("│")}
     assert "63206 characters" in rows["facebook"] and "10 (image, video)" in rows["facebook"] and "processing" in rows["facebook"]
+    assert rows["facebook"].rstrip(" │").endswith("none"), "Facebook declares no posting quota of its own"
     for provider_id in ("instagram", "instagram_business"):
         assert "2200 characters" in rows[provider_id] and "10 (image, video), required" in rows[provider_id]
+        assert "50 per 24 h" in rows[provider_id], rows[provider_id]
+
+
+def test_a_quota_in_units_per_app_is_labelled_with_what_a_post_costs():
+    from gateway.cli import _quota_label
+    from providers import Quota
+
+    assert _quota_label(Quota(10_000, 86_400, "app", cost=1_600)) == "10000 units per 24 h per app, 1600 a post"
+    assert _quota_label(Quota(300, 10_800)) == "300 per 3 h"
+    assert _quota_label(Quota(5, 90)) == "5 per 90 s"
