@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -100,7 +101,7 @@ class FacebookPage(Provider):
 
     def check_draft(self, draft: PostDraft) -> list[Issue]:
         kinds = {media.kind for media in draft.media}
-        if "video" in kinds and len(draft.media) > 1:
+        if {"video", "image"} <= kinds:
             return [Issue(("media",), "MEDIA_MIX_NOT_SUPPORTED", "a Facebook post carries photos or one video, not both")]
         if draft.media and draft.settings.get("link"):
             return [Issue(("settings", "link"), "SETTING_INVALID", "a link is shared in a text post, without photos or video")]
@@ -146,7 +147,7 @@ class FacebookPage(Provider):
         with ctx.preparing():
             for index, photo in enumerate(request.media):
                 uploaded = await call(ctx, "POST", f"{FACEBOOK_GRAPH}/{page}/photos", data={"url": photo.url, "published": "false"})
-                form[f"attached_media[{index}]"] = f'{{"media_fbid":"{uploaded["id"]}"}}'
+                form[f"attached_media[{index}]"] = json.dumps({"media_fbid": str(uploaded["id"])})
         if request.settings.get("link"):
             form["link"] = str(request.settings["link"])
         post = await call(ctx, "POST", f"{FACEBOOK_GRAPH}/{page}/feed", params={"fields": "id,permalink_url"}, data=form, publishes=True)
