@@ -349,12 +349,16 @@ async def test_processing_targets_are_polled_once_each_round_by_two_schedulers_o
     for _ in range(3):  # the uploads, then two rounds of checks
         await asyncio.gather(first.drain(timeout=60), second.drain(timeout=60))
         async with api.runtime.database.write() as session:
-            await session.execute(update(Target).where(Target.status == "processing").values(next_attempt_at=utcnow()))
+            await session.execute(
+                update(Target).where(Target.organization_id == org.organization_id, Target.status == "processing").values(next_attempt_at=utcnow())
+            )
     async with api.runtime.database.read() as session:
-        targets = (await session.execute(select(Target))).scalars().all()
+        targets = (await session.execute(select(Target).where(Target.organization_id == org.organization_id))).scalars().all()
         polls = (await session.execute(
-            select(Attempt.target_id, func.count()).where(Attempt.outcome == "processing").group_by(Attempt.target_id)
+            select(Attempt.target_id, func.count()).where(Attempt.outcome == "processing", Attempt.target_id.in_([t.id for t in targets]))
+            .group_by(Attempt.target_id)
         )).all()
+    assert len(targets) == 8
     assert {t.status for t in targets} == {"published"} and all(t.processing_handle is None for t in targets)
     assert sorted(count for _, count in polls) == [2] * 4  # the upload's answer and one more check: each once
     ctx = api.runtime.provider_context("sandbox", video, {})
