@@ -245,3 +245,18 @@ async def test_post_commands_on_a_processing_target(api):
         target = await target_of(api, post_id)
         assert target.status == "canceled" and target.processing_handle is None
         assert (await uploads(api, video, target.id))["polls"] == 0  # never checked again
+
+
+async def test_a_processing_target_whose_check_is_overdue_with_no_worker_is_reported(api):
+    from gateway.storage.worker_heartbeats import find_stall
+
+    org = await setup_org(api)
+    video = await processing_account(api, org.secret, polls="2")
+    post_id = await published_post(api, org.secret, video, "who checks on me?")
+    first = scheduler_for(api)
+    await first.drain(horizon=1)
+    await first.stop()
+    check_at = (await target_of(api, post_id)).next_attempt_at
+    # The worker beat while it ran; an hour after the check was due, nobody is alive to make it.
+    stall = await find_stall(api.runtime.database, poll_seconds=1.0, now=check_at + timedelta(hours=1))
+    assert stall is not None and stall.waiting == 1
