@@ -110,17 +110,22 @@ async def test_processing_takes_poll_rounds_while_other_posts_keep_publishing_on
     assert "processing" in [e.payload["status"] for e in events if e.kind == "post.status_changed"]
 
 
-async def test_a_worker_restart_between_checks_resumes_polling_without_a_second_upload(api):
+async def processing_then_stopped(api, text):
+    """A post uploaded by a worker that then stopped: (its account, the post) while it is processing."""
     org = await setup_org(api)
     video = await processing_account(api, org.secret, polls="2")
-    post_id = await published_post(api, org.secret, video, "restart between checks")
+    post_id = await published_post(api, org.secret, video, text)
     first = scheduler_for(api)
     await first.drain(horizon=1)
     await first.stop()
     assert (await target_of(api, post_id)).status == "processing"
+    return video, post_id
+
+
+async def test_a_worker_restart_between_checks_resumes_polling_without_a_second_upload(api):
+    video, post_id = await processing_then_stopped(api, "restart between checks")
 
     second = scheduler_for(api)  # another process: all it has is the database
-    assert second.worker_id != first.worker_id
     for _ in range(2):
         await check_now(api, post_id)
         await second.drain(horizon=1)
@@ -250,12 +255,7 @@ async def test_post_commands_on_a_processing_target(api):
 async def test_a_processing_target_whose_check_is_overdue_with_no_worker_is_reported(api):
     from gateway.storage.worker_heartbeats import find_stall
 
-    org = await setup_org(api)
-    video = await processing_account(api, org.secret, polls="2")
-    post_id = await published_post(api, org.secret, video, "who checks on me?")
-    first = scheduler_for(api)
-    await first.drain(horizon=1)
-    await first.stop()
+    _, post_id = await processing_then_stopped(api, "who checks on me?")
     check_at = (await target_of(api, post_id)).next_attempt_at
     # The worker beat while it ran; an hour after the check was due, nobody is alive to make it.
     stall = await find_stall(api.runtime.database, poll_seconds=1.0, now=check_at + timedelta(hours=1))
