@@ -20,8 +20,8 @@ fail the way real platforms do, ``failure_count`` times before succeeding (0 = a
 concerns publishing; the other modes apply to publish, poll, delete, metrics and the ads calls.
 
 Media that takes the platform time to process is shown the same way: with ``processing_polls``
-at N (0 = off), ``publish`` counts an upload and answers ``Processing`` (stage ``transcoding``,
-checked again after ``processing_seconds``), and the post exists after the Nth ``poll``; with
+at N (0 = off), ``publish`` counts an upload and answers ``Processing`` (stage ``uploaded``, then
+``transcoding`` at each check; checked again after ``processing_seconds``), and the post exists after the Nth ``poll``; with
 ``processing_outcome`` ``error`` the Nth poll finds the media failed instead
 (``Rejected("SANDBOX_PROCESSING_FAILED")``, as a container in ERROR). Every upload is counted
 in the store (``uploads``), so a test can show a post was uploaded once however often polled.
@@ -125,9 +125,9 @@ def _processing_polls(ctx: ProviderContext) -> int:
     return int(ctx.credential("processing_polls") or "0")
 
 
-def _processing(ctx: ProviderContext, upload: str) -> Processing:
+def _processing(ctx: ProviderContext, upload: str, stage: str = "transcoding") -> Processing:
     seconds = int(ctx.credential("processing_seconds") or DEFAULT_PROCESSING_SECONDS)
-    return Processing(handle={"upload": upload}, check_after=timedelta(seconds=seconds), stage="transcoding")
+    return Processing(handle={"upload": upload}, check_after=timedelta(seconds=seconds), stage=stage)
 
 
 def _post_id(idempotency_key: str, part: int) -> str:
@@ -334,7 +334,7 @@ class Sandbox(Provider):
         if _processing_polls(ctx):
             uploads = await ctx.store.get(UPLOADS, request.idempotency_key) or {"uploads": 0}
             await ctx.store.put(UPLOADS, request.idempotency_key, {"uploads": uploads["uploads"] + 1, "polls": 0})
-            return _processing(ctx, request.idempotency_key)
+            return _processing(ctx, request.idempotency_key, "uploaded")
         return await self._store_post(ctx, request, failure)
 
     async def poll(self, ctx: ProviderContext, request: PublishRequest, handle: Mapping[str, Any]) -> PublishResult | Processing:

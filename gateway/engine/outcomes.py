@@ -158,7 +158,9 @@ async def write_outcomes(
         outcome = item.outcome
         error = outcome.error
         post_targets = siblings[target.post_id]
-        before = derive_status([t.status for t in post_targets])
+        # A check on a processing target is no new step of the post: it was processing before it.
+        polled = processing.Polled.of(target)
+        before = derive_status([polled.status if t is target else t.status for t in post_targets])
         finished.append(finished_attempt(
             attempt.id, now, outcome.kind, outcome.code or (error.code if error else None),
             (outcome.message or (error.message if error else None) or "")[:MAX_ERROR_MESSAGE] or None,
@@ -177,7 +179,8 @@ async def write_outcomes(
             }
             if target.status == "processing":  # what people see while the platform works: its stage, the next check
                 payload["stage"] = target.processing_stage
-            events.append(await record_job_event(session, target.organization_id, job.id, f"target.{target.status}", payload))
+            if not polled.unchanged(target):  # a check that found nothing new says nothing
+                events.append(await record_job_event(session, target.organization_id, job.id, f"target.{target.status}", payload))
             changed = await post_status_change(session, target.organization_id, target.post_id, job.id, before, post_targets)
             if changed is not None:
                 events.append(changed)

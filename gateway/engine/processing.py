@@ -14,6 +14,7 @@ hands them every outcome of a target on this path.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,6 +26,35 @@ POLL_TROUBLE = ("rate_limited", "transient", "auth_expired")
 def is_polling(target: Any) -> bool:
     """Whether this target's call was a poll (it carries the handle of an earlier ``Processing``)."""
     return target.processing_handle is not None
+
+
+@dataclass(frozen=True)
+class Polled:
+    """A target as it stood before its call's outcome: whether the call was a check, and what it showed.
+
+    Checks run every few seconds for as long as a platform processes: each would otherwise tell
+    subscribers and webhooks the same thing again (and flip the post to ``publishing`` and back).
+    """
+
+    polling: bool
+    stage: str | None
+    error_code: str | None
+
+    @classmethod
+    def of(cls, target: Any) -> Polled:
+        return cls(is_polling(target), target.processing_stage, target.error_code)
+
+    @property
+    def status(self) -> str:
+        """The target's status for people before this outcome: ``processing`` while it was being checked."""
+        return "processing" if self.polling else "publishing"
+
+    def unchanged(self, target: Any) -> bool:
+        """Whether this outcome left the target as people saw it: still processing, same stage, same trouble."""
+        return (
+            self.polling and target.status == "processing"
+            and (target.processing_stage, target.error_code) == (self.stage, self.error_code)
+        )
 
 
 def clear(target: Any) -> None:

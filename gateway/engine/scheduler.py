@@ -444,7 +444,7 @@ class Scheduler:
         for target in targets:
             number = numbers[target.id]
             attempts.append({"id": target.lease_owner, "target_id": target.id, "number": number, "worker_id": self.worker_id, "started_at": now})
-            if target.job_id:
+            if target.job_id and target.processing_handle is None:  # a check on a processing target is no new publish to announce
                 events.append(
                     await record_job_event(
                         session, target.organization_id, target.job_id, "target.publishing",
