@@ -262,3 +262,25 @@ async def test_a_processing_target_whose_check_is_overdue_with_no_worker_is_repo
     # The worker beat while it ran; an hour after the check was due, nobody is alive to make it.
     stall = await find_stall(api.runtime.database, poll_seconds=1.0, now=check_at + timedelta(hours=1))
     assert stall is not None and stall.waiting == 1
+
+
+def test_a_provider_asking_to_check_again_at_once_is_checked_a_second_later_and_the_deadline_counts_from_the_first_answer():
+    from types import SimpleNamespace
+
+    from gateway.engine import processing
+    from gateway.engine.calls import Outcome
+    from providers import Processing
+
+    now = utcnow()
+    target = SimpleNamespace(
+        status="publishing", next_attempt_at=None, error_code=None, error_message=None,
+        processing_handle=None, processing_stage=None, processing_published=False, processing_deadline=None,
+    )
+    answer = Processing(handle={"container": "c1"}, check_after=timedelta(0), deadline=timedelta(minutes=5))
+    assert processing.wait(target, Outcome("processing", processing=answer), now, timedelta(0))
+    assert (target.status, target.next_attempt_at, target.processing_deadline) == ("processing", now + timedelta(seconds=1), now + timedelta(minutes=5))
+    later = now + timedelta(minutes=4, seconds=59, milliseconds=500)
+    slow = Processing(handle={"container": "c1"}, check_after=timedelta(minutes=2), deadline=timedelta(minutes=5))
+    assert processing.wait(target, Outcome("processing", processing=slow), later, timedelta(0))
+    assert target.next_attempt_at == now + timedelta(minutes=5)  # never checked after the deadline: the last check is at it
+    assert target.processing_deadline == now + timedelta(minutes=5)  # a later answer does not move it

@@ -21,6 +21,9 @@ from typing import Any
 PROCESSING_TIMEOUT = "PROCESSING_TIMEOUT"
 # A poll's passing trouble: the target keeps waiting and is checked again later.
 POLL_TROUBLE = ("rate_limited", "transient", "auth_expired")
+# The soonest a check follows the last: a provider that says "check again now" every time would
+# otherwise keep a worker slot busy claiming it until the deadline.
+MIN_CHECK_INTERVAL = timedelta(seconds=1)
 
 
 def is_polling(target: Any) -> bool:
@@ -80,7 +83,7 @@ def wait(target: Any, outcome: Any, now: datetime, delay: timedelta) -> bool:
         target.processing_stage = answer.stage[:40]
         target.processing_published = bool(target.processing_published or answer.published)
         target.error_code = target.error_message = None
-        delay = answer.check_after
+        delay = max(answer.check_after, MIN_CHECK_INTERVAL)
     elif not (is_polling(target) and outcome.kind in POLL_TROUBLE):
         return False
     deadline = target.processing_deadline
