@@ -177,7 +177,14 @@ class X(Provider):
                     await _set_alt_text(ctx, media_id, part_media[item])
         if pending:
             return _processing({**handle, "pending": pending}, wait)
-        return await self._post_thread(ctx, request, ready=(handle["part"], list(handle["media_ids"])))
+        try:
+            return await self._post_thread(ctx, request, ready=(handle["part"], list(handle["media_ids"])))
+        except Rejected as error:
+            # A check cut short after X took the post (the worker died) is made again, and X refuses
+            # the same post twice: it is there, so find it rather than fail a published post.
+            if error.code != "DUPLICATE_CONTENT" or (found := await self.reconcile(ctx, request)) is None:
+                raise
+            return found
 
     async def _post_thread(self, ctx: ProviderContext, request: PublishRequest, ready: tuple[int, list[str]] | None = None) -> PublishResult | Processing:
         """Post the thread (``publish_thread``: parts X confirmed are not sent again); a part whose

@@ -543,3 +543,16 @@ def test_the_plugin_is_registered_under_its_entry_point():
     project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
     assert project["project"]["entry-points"]["socialgate.providers"]["x"] == "plugins.x"
     assert [p.id for p in plugins.x.register_providers()] == ["x"]
+
+
+def test_a_check_made_again_after_x_took_the_post_finds_it_instead_of_failing_a_published_post():
+    request = PublishRequest(text="watch", idempotency_key="tgt_video_again", media=(video(10),))
+    handle = {"part": 0, "media_ids": ["77"], "pending": [["77", 0]]}
+    ours = {"id": "5001", "text": "watch https://t.co/MeDiA", "created_at": "2026-01-15T11:59:00.000Z"}
+    steps = [status_answer("77", {"state": "succeeded", "progress_percent": 100}), reply(403, json=DUPLICATE), timeline(ours)]
+    again = run(call_scripted(provider, steps, lambda ctx: provider.poll(ctx, request, handle), credentials=CREDENTIALS))
+    assert again.error is None and again.result.platform_post_id == "5001"
+    missing = run(call_scripted(
+        provider, steps[:2] + [timeline()], lambda ctx: provider.poll(ctx, request, handle), credentials=CREDENTIALS,
+    ))
+    assert isinstance(missing.error, Rejected) and missing.error.code == "DUPLICATE_CONTENT"  # not ours: X's refusal stands
