@@ -213,7 +213,14 @@ class _LinkedIn(Provider):
         if status != "AVAILABLE":  # PROCESSING, or WAITING_UPLOAD while LinkedIn assembles the parts
             return Processing(handle=handle, check_after=ASSET_CHECK, stage=status.lower() or "processing")
         content = {"media": {"title": str(handle.get("title") or kind.title()), "id": urn}}
-        return await self._create_post(ctx, await self._author(ctx), request, content)
+        try:
+            return await self._create_post(ctx, await self._author(ctx), request, content)
+        except Rejected as error:
+            # A check cut short after LinkedIn took the post (the worker died) is made again, and
+            # LinkedIn refuses the same post twice: it is there, so find it rather than fail it.
+            if error.code != "DUPLICATE_POST" or (found := await self.reconcile(ctx, request)) is None:
+                raise
+            return found
 
     async def _create_post(self, ctx: ProviderContext, author: str, request: PublishRequest, content: dict[str, Any] | None) -> PublishResult:
         body: dict[str, Any] = {

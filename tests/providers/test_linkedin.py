@@ -561,3 +561,15 @@ def test_reconcile_finds_the_recent_post_whose_commentary_is_the_one_sent():
     rest_headers_ok(sent)
     missing = run(call_scripted(page, [posts_page(a_post("urn:li:share:1", "Something else", now_ms))], lambda ctx: page.reconcile(ctx, request), credentials=PAGE_CREDENTIALS))
     assert missing.error is None and missing.result is None
+
+
+def test_a_check_made_again_after_linkedin_took_the_post_finds_it_instead_of_failing_it():
+    now_ms = int(FIXED_NOW.timestamp() * 1000)
+    request = PublishRequest(text="Our launch", idempotency_key="tgt_li_again", media=(clip(),))
+    handle = {"asset": VIDEO_URN, "kind": "video", "title": "launch.mp4"}
+    steps = [asset_status(VIDEO_URN, "AVAILABLE"), reply(422, json=DUPLICATE), posts_page(a_post("urn:li:share:9", "Our launch", now_ms - 5_000))]
+    again = poll(member, steps, request, handle)
+    assert again.error is None and again.result.platform_post_id == "urn:li:share:9"
+    assert str(again.sent[2].url).startswith("https://api.linkedin.com/rest/posts?author=urn%3Ali%3Aperson%3A782bbtaQ&q=author")
+    refused = poll(member, steps[:2] + [posts_page()], request, handle)
+    assert isinstance(refused.error, Rejected) and refused.error.code == "DUPLICATE_POST"
