@@ -20,13 +20,25 @@ checks the member really administers it.
 Errors: 401 → ``AuthExpired``; 429 → ``RateLimited``; 400/403/422 ``{"message":…, "status":…}``
 (with ``errorDetails.inputErrors[].code`` such as ``DUPLICATE_POST``, or ``code`` such as
 ``ACCESS_DENIED``) → ``Rejected`` in LinkedIn's words; 5xx → ``TransientError``.
+
+A video or a document (PDF, PowerPoint, Word) is a post of its own: it is uploaded first
+(``/rest/videos?action=initializeUpload``, one PUT per ``uploadInstructions`` part, each part's
+``ETag`` sent back with ``action=finalizeUpload``; ``/rest/documents?action=initializeUpload``
+and one PUT), then LinkedIn processes it. ``publish`` answers ``Processing`` with the asset's
+URN; ``poll`` reads ``GET /rest/videos/{urn}`` (or ``/rest/documents/{urn}``) and posts once its
+``status`` is ``AVAILABLE``; ``PROCESSING_FAILED`` is ``Rejected``: nothing was posted.
+
+``reconcile`` reads the author's latest posts (``GET /rest/posts?q=author``) and finds the one
+whose commentary is the one sent, created within the last day: the Posts API takes no
+idempotency key, so the text (as escaped) is what identifies it.
 """
 
 from __future__ import annotations
 
 import re
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any, ClassVar
 
 import httpx
@@ -36,10 +48,13 @@ from providers import (
     AccountProfile,
     AuthExpired,
     Capabilities,
+    Issue,
     Limits,
     MetricSnapshot,
     MetricsSpec,
     OAuth2Spec,
+    PostDraft,
+    Processing,
     Provider,
     ProviderContext,
     PublishMedia,
@@ -67,6 +82,15 @@ MEMBER_SCOPES = ("w_member_social", "openid", "profile")
 PAGE_SCOPES = ("w_organization_social", "r_organization_social", "rw_organization_admin")
 
 MAX_IMAGES = 20  # MS Learn "MultiImage API": a multi-image post holds 2 to 20 images
+MB = 1024 * 1024
+# MS Learn "Videos API": 75 KB to 500 MB, 3 s to 30 min; "Documents API": up to 100 MB.
+MAX_VIDEO_BYTES = 500 * MB
+MAX_DOCUMENT_BYTES = 100 * MB
+# Assets LinkedIn must process before a post may use them, and the path each is read from.
+ASSETS = {"video": "videos", "document": "documents"}
+ASSET_CHECK = timedelta(seconds=10)  # LinkedIn gives no advice; a short video is usually AVAILABLE within seconds
+RECONCILE_WINDOW = timedelta(hours=24)
+RECONCILE_PAGE = 20
 # Member post analytics: one call per figure (MS Learn "Member Post Statistics").
 # LinkedIn's impressions are the vocabulary's views; a reshare is a repost.
 MEMBER_METRICS = {"IMPRESSION": "views", "MEMBERS_REACHED": "reach", "RESHARE": "reposts", "REACTION": "likes", "COMMENT": "comments"}
@@ -113,11 +137,13 @@ class _LinkedIn(Provider):
     """What the member and page providers share: the REST calls, images, delete, errors."""
 
     AUTHOR_PREFIX: ClassVar[str]
-    capabilities = Capabilities(delete=True, metrics=True)
+    capabilities = Capabilities(delete=True, metrics=True, reconcile=True, processing=True)
     limits = Limits(
         max_text_length=3000,
         max_media=MAX_IMAGES,
-        media_kinds=frozenset({"image"}),
+        media_kinds=frozenset({"image", "video", "document"}),
+        max_media_bytes={"video": MAX_VIDEO_BYTES, "document": MAX_DOCUMENT_BYTES},
+        max_media_duration_ms={"video": 30 * 60 * 1000},
         max_thread_parts=1,
         quotas=(Quota(count=150, period_seconds=86_400, description="about 150 posts a day per account (Ayrshare; unverified officially)"),),
     )
@@ -152,8 +178,51 @@ class _LinkedIn(Provider):
     def _visibility(self, request: PublishRequest) -> str:
         return "PUBLIC"
 
-    async def publish(self, ctx: ProviderContext, request: PublishRequest) -> PublishResult:
+    def check_draft(self, draft: PostDraft) -> list[Issue]:
+        """A video or a document is a post's only attachment (images may be up to 20)."""
+        assets = [m for m in draft.media if m.kind in ASSETS]
+        if assets and len(draft.media) > 1:
+            return [Issue(("media",), "MEDIA_COMBINATION", f"LinkedIn posts a {assets[0].kind} on its own, without other media")]
+        return []
+
+    async def publish(self, ctx: ProviderContext, request: PublishRequest) -> PublishResult | Processing:
         author = await self._author(ctx)
+        if request.media and request.media[0].kind in ASSETS:
+            media = request.media[0]
+            with ctx.preparing():  # uploads post nothing: running out of time here is a plain retry
+                urn = await _upload_asset(ctx, author, media)
+            handle = {"asset": urn, "kind": media.kind, "title": media.filename or media.kind.title()}
+            return Processing(handle=handle, check_after=ASSET_CHECK, stage="uploaded")
+        images = [await _upload_image(ctx, author, media) for media in request.media]
+        content: dict[str, Any] | None = None
+        if len(images) == 1:
+            content = {"media": images[0]}
+        elif images:
+            content = {"multiImage": {"images": images}}
+        return await self._create_post(ctx, author, request, content)
+
+    async def poll(self, ctx: ProviderContext, request: PublishRequest, handle: Mapping[str, Any]) -> PublishResult | Processing:
+        """Read the asset's status; post once it is ``AVAILABLE``."""
+        urn, kind = str(handle["asset"]), str(handle["kind"])
+        with ctx.preparing():  # a status read posts nothing
+            response = await send(ctx, "GET", f"{API}/rest/{ASSETS[kind]}/{_encoded(urn)}", headers=_rest_headers(ctx))
+            _raise_for(response)
+        status = str(response.json().get("status", ""))
+        if status == "PROCESSING_FAILED":
+            raise Rejected("MEDIA_PROCESSING_FAILED", f"LinkedIn could not process the {kind} {urn}", raw=response.json())
+        if status != "AVAILABLE":  # PROCESSING, or WAITING_UPLOAD while LinkedIn assembles the parts
+            return Processing(handle=handle, check_after=ASSET_CHECK, stage=status.lower() or "processing")
+        content = {"media": {"title": str(handle.get("title") or kind.title()), "id": urn}}
+        try:
+            return await self._create_post(ctx, await self._author(ctx), request, content)
+        except Rejected as error:
+            # A check cut short after LinkedIn took the post (the worker died) is made again, and
+            # LinkedIn refuses the same post twice: it is there, so find it rather than fail it.
+            if error.code != "DUPLICATE_POST" or (found := await self.reconcile(ctx, request)) is None:
+                raise
+            return found
+
+    async def _create_post(self, ctx: ProviderContext, author: str, request: PublishRequest, content: dict[str, Any] | None) -> PublishResult:
         body: dict[str, Any] = {
             "author": author,
             "commentary": escape_commentary(request.text),
@@ -162,17 +231,28 @@ class _LinkedIn(Provider):
             "lifecycleState": "PUBLISHED",
             "isReshareDisabledByAuthor": bool(request.settings.get("disable_reshare", False)),
         }
-        images = [await _upload_image(ctx, author, media) for media in request.media]
-        if len(images) == 1:
-            body["content"] = {"media": images[0]}
-        elif images:
-            body["content"] = {"multiImage": {"images": images}}
+        if content:
+            body["content"] = content
         response = await send(ctx, "POST", f"{API}/rest/posts", json=body, headers=_rest_headers(ctx), publishes=True)
         _raise_for(response)
         urn = response.headers.get("x-restli-id")
         if not urn:
             raise Unconfirmed(f"LinkedIn answered {response.status_code} without the post's x-restli-id")
         return PublishResult(platform_post_id=urn, url=POST_URL.format(urn=urn), raw={"x-restli-id": urn})
+
+    async def reconcile(self, ctx: ProviderContext, request: PublishRequest) -> PublishResult | None:
+        """The author's post created in the last day whose commentary is the one this request sends."""
+        author = await self._author(ctx)
+        query = f"author={_encoded(author)}&q=author&count={RECONCILE_PAGE}&sortBy=LAST_MODIFIED"
+        headers = {**_rest_headers(ctx), "X-RestLi-Method": "FINDER"}
+        response = await send(ctx, "GET", f"{API}/rest/posts?{query}", headers=headers)
+        _raise_for(response)
+        wanted = escape_commentary(request.text)
+        since_ms = (ctx.now() - RECONCILE_WINDOW).timestamp() * 1000
+        for post in response.json().get("elements", []):
+            if post.get("commentary") == wanted and (post.get("createdAt") or 0) >= since_ms and post.get("id"):
+                return PublishResult(platform_post_id=post["id"], url=POST_URL.format(urn=post["id"]), raw=post)
+        return None
 
     async def delete(self, ctx: ProviderContext, platform_post_id: str) -> None:
         response = await send(ctx, "DELETE", f"{API}/rest/posts/{_encoded(platform_post_id)}", headers=_rest_headers(ctx))
@@ -367,6 +447,35 @@ async def _upload_image(ctx: ProviderContext, owner: str, media: PublishMedia) -
     if media.alt_text:
         image["altText"] = media.alt_text
     return image
+
+
+async def _upload_asset(ctx: ProviderContext, owner: str, media: PublishMedia) -> str:
+    """Upload a video (initialize, one PUT per part, finalize with the parts' ETags) or a document (initialize, PUT); its URN."""
+    path = ASSETS[media.kind]
+    request: dict[str, Any] = {"owner": owner}
+    if media.kind == "video":
+        request |= {"fileSizeBytes": media.size_bytes, "uploadCaptions": False, "uploadThumbnail": False}
+    response = await send(ctx, "POST", f"{API}/rest/{path}?action=initializeUpload", json={"initializeUploadRequest": request}, headers=_rest_headers(ctx))
+    _raise_for(response)
+    value = response.json()["value"]
+    put_headers = {"Authorization": f"Bearer {ctx.credential('access_token') or ''}", "Content-Type": "application/octet-stream"}
+    if media.kind == "document":
+        uploaded = await send(ctx, "PUT", value["uploadUrl"], content=await media.source.read(), headers=put_headers)
+        _raise_for(uploaded)
+        return str(value["document"])
+    instructions = value["uploadInstructions"]
+    part_size = instructions[0]["lastByte"] - instructions[0]["firstByte"] + 1
+    etags = []
+    chunks = media.source.chunks(part_size)
+    for instruction in instructions:
+        chunk = await anext(chunks)
+        uploaded = await send(ctx, "PUT", instruction["uploadUrl"], content=chunk, headers=put_headers)
+        _raise_for(uploaded)
+        etags.append(uploaded.headers.get("etag", ""))
+    finalize = {"finalizeUploadRequest": {"video": value["video"], "uploadToken": value.get("uploadToken", ""), "uploadedPartIds": etags}}
+    response = await send(ctx, "POST", f"{API}/rest/videos?action=finalizeUpload", json=finalize, headers=_rest_headers(ctx))
+    _raise_for(response)
+    return str(value["video"])
 
 
 def _raise_for(response: httpx.Response) -> None:

@@ -17,14 +17,21 @@ fail the way real platforms do, ``failure_count`` times before succeeding (0 = a
 | ``unconfirmed`` | publishing stores the post, then raises ``Unconfirmed``: ``reconcile`` finds it |
 
 ``connect`` never fails, so an account can be connected in any mode. ``unconfirmed`` only
-concerns publishing; the other modes apply to publish, delete, metrics and the ads calls.
+concerns publishing; the other modes apply to publish, poll, delete, metrics and the ads calls.
+
+Media that takes the platform time to process is shown the same way: with ``processing_polls``
+at N (0 = off), ``publish`` counts an upload and answers ``Processing`` (stage ``uploaded``, then
+``transcoding`` at each check; checked again after ``processing_seconds``), and the post exists after the Nth ``poll``; with
+``processing_outcome`` ``error`` the Nth poll finds the media failed instead
+(``Rejected("SANDBOX_PROCESSING_FAILED")``, as a container in ERROR). Every upload is counted
+in the store (``uploads``), so a test can show a post was uploaded once however often polled.
 """
 
 from __future__ import annotations
 
 import hashlib
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -46,6 +53,7 @@ from providers import (
     MetricSnapshot,
     MetricsSpec,
     Money,
+    Processing,
     Provider,
     ProviderContext,
     PublishRequest,
@@ -61,6 +69,8 @@ from providers import (
 from providers.ads import PARENT_LEVEL, merge_platform_fields
 
 FAILURE_MODES = ("none", "rate_limited", "transient", "auth_expired", "rejected", "slow", "unconfirmed")
+PROCESSING_OUTCOMES = ("published", "error")
+DEFAULT_PROCESSING_SECONDS = 30
 RETRY_AFTER_SECONDS = 30
 SLOW_SECONDS = 3.0
 DEFAULT_HANDLE = "sandbox"
@@ -70,6 +80,7 @@ MB = 1024 * 1024
 POSTS = "post"
 BY_IDEMPOTENCY_KEY = "idempotency"
 FAILURES = "failures"
+UPLOADS = "uploads"  # per idempotency key: how many uploads, and how many polls since the last
 AD_OBJECTS = "ad_object"
 SANDBOX_MONEY_FIELDS = frozenset({"budget", "bid_amount", "amount_minor"})
 
@@ -108,6 +119,15 @@ async def _act_out(ctx: ProviderContext, mode: str | None) -> None:
 
 async def _fail_if_configured(ctx: ProviderContext, operation: str) -> None:
     await _act_out(ctx, await _injected_failure(ctx, operation))
+
+
+def _processing_polls(ctx: ProviderContext) -> int:
+    return int(ctx.credential("processing_polls") or "0")
+
+
+def _processing(ctx: ProviderContext, upload: str, stage: str = "transcoding") -> Processing:
+    seconds = int(ctx.credential("processing_seconds") or DEFAULT_PROCESSING_SECONDS)
+    return Processing(handle={"upload": upload}, check_after=timedelta(seconds=seconds), stage=stage)
 
 
 def _post_id(idempotency_key: str, part: int) -> str:
@@ -257,7 +277,7 @@ class Sandbox(Provider):
     id = "sandbox"
     name = "Sandbox"
     description = "A local platform for demos and tests: publishes into the gateway's database."
-    capabilities = Capabilities(threads=True, delete=True, metrics=True, reconcile=True, ads=True)
+    capabilities = Capabilities(threads=True, delete=True, metrics=True, reconcile=True, ads=True, processing=True)
     limits = Limits(
         max_text_length=5000,
         max_media=4,
@@ -277,6 +297,18 @@ class Sandbox(Provider):
             "failure_count", "Failures before success", required=False, kind="integer", default="0",
             help="How many calls fail before they succeed; 0 = always fail.",
         ),
+        CredentialField(
+            "processing_polls", "Processing polls", required=False, kind="integer", default="0",
+            help="Publishing answers 'still processing' and the post exists after this many checks; 0 = at once.",
+        ),
+        CredentialField(
+            "processing_seconds", "Seconds between checks", required=False, kind="integer", default=str(DEFAULT_PROCESSING_SECONDS),
+            help="How long the sandbox asks the gateway to wait before each check while processing.",
+        ),
+        CredentialField(
+            "processing_outcome", "Processing outcome", required=False, kind="choice", choices=PROCESSING_OUTCOMES, default="published",
+            help="'error': the last check finds the media failed, as a platform's container in ERROR.",
+        ),
     )
     settings = (SettingField("visibility", "Visibility", type="choice", choices=("public", "private"), default="public"),)
     ads = SandboxAds()
@@ -293,12 +325,36 @@ class Sandbox(Provider):
         handle = credentials.get("handle") or DEFAULT_HANDLE
         return AccountProfile(external_id=f"sandbox:{handle}", handle=handle, display_name=f"Sandbox @{handle}")
 
-    async def publish(self, ctx: ProviderContext, request: PublishRequest) -> PublishResult:
+    async def publish(self, ctx: ProviderContext, request: PublishRequest) -> PublishResult | Processing:
         failure = await _injected_failure(ctx, "publish")
         await _act_out(ctx, failure)
         existing = await self.reconcile(ctx, request)
         if existing is not None:
             return existing
+        if _processing_polls(ctx):
+            uploads = await ctx.store.get(UPLOADS, request.idempotency_key) or {"uploads": 0}
+            await ctx.store.put(UPLOADS, request.idempotency_key, {"uploads": uploads["uploads"] + 1, "polls": 0})
+            return _processing(ctx, request.idempotency_key, "uploaded")
+        return await self._store_post(ctx, request, failure)
+
+    async def poll(self, ctx: ProviderContext, request: PublishRequest, handle: Mapping[str, Any]) -> PublishResult | Processing:
+        """One check on an upload: still transcoding until the Nth, then the post (or the media's failure)."""
+        await _fail_if_configured(ctx, "poll")
+        existing = await self.reconcile(ctx, request)  # a check cut short after the post went out finds it
+        if existing is not None:
+            return existing
+        upload = await ctx.store.get(UPLOADS, str(handle.get("upload")))
+        if upload is None:
+            raise Rejected("SANDBOX_UPLOAD_NOT_FOUND", "the sandbox has no such upload", http_status=404)
+        upload["polls"] += 1
+        await ctx.store.put(UPLOADS, str(handle["upload"]), upload)
+        if upload["polls"] < _processing_polls(ctx):
+            return _processing(ctx, str(handle["upload"]))
+        if ctx.credential("processing_outcome") == "error":
+            raise Rejected("SANDBOX_PROCESSING_FAILED", "the sandbox could not process the media (processing_outcome=error)", http_status=400)
+        return await self._store_post(ctx, request, None)
+
+    async def _store_post(self, ctx: ProviderContext, request: PublishRequest, failure: str | None) -> PublishResult:
         now = ctx.now().isoformat()
         parts = [(request.text, request.media)] + [(part.text, part.media) for part in request.thread]
         ids = [_post_id(request.idempotency_key, index) for index in range(len(parts))]

@@ -15,7 +15,9 @@ What X answers, and what each answer becomes:
 | 400 ``{"errors":[{"message":…}],"title":"Invalid Request","type":"https://api.twitter.com/2/problems/invalid-request",…}`` | ``Rejected("INVALID_REQUEST", <the messages>)`` |
 | 5xx | ``TransientError`` |
 | no answer after ``POST /2/tweets`` was sent | ``Unconfirmed`` (``reconcile`` looks for the post) |
-| the gateway's deadline while uploading or X processes media | nothing was posted (``ctx.preparing()``): the gateway retries |
+| the gateway's deadline while uploading media or checking its status | nothing was posted (``ctx.preparing()``): the gateway retries |
+| FINALIZE's ``processing_info`` ``pending``/``in_progress`` | ``Processing`` (checked again after ``check_after_secs``; ``poll`` asks STATUS, then posts) |
+| STATUS or FINALIZE ``processing_info.state`` ``failed`` | ``Rejected("MEDIA_PROCESSING_FAILED", …)``: nothing was posted |
 
 The account's X user id and username come from ``GET /2/users/me``: ``connect`` names the
 account with it, and publishing looks it up once per account (for the post URL and for
@@ -28,7 +30,7 @@ from __future__ import annotations
 import html
 import unicodedata
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -45,6 +47,7 @@ from providers import (
     OAuth2Spec,
     PostDraft,
     PostedPart,
+    Processing,
     Provider,
     ProviderContext,
     PublishMedia,
@@ -54,7 +57,6 @@ from providers import (
     Rejected,
     TextUnit,
     TokenSet,
-    TransientError,
     Unconfirmed,
     hookimpl,
     publish_thread,
@@ -77,7 +79,6 @@ MEDIA_CATEGORIES = {"image": "tweet_image", "gif": "tweet_gif", "video": "tweet_
 ALT_TEXT_KINDS = ("image", "gif")  # X takes alt text for images and GIFs only
 MAX_ALT_TEXT = 1000
 PROCESSING = ("pending", "in_progress")
-MAX_PROCESSING_SECONDS = 600  # give up on a video X has not processed in ten minutes (retried later)
 
 METRICS_BATCH = 100  # GET /2/tweets takes at most 100 ids
 PRIVATE_METRICS_DAYS = 30  # non-public and organic metrics exist only for posts under 30 days old
@@ -93,7 +94,7 @@ class X(Provider):
     id = "x"
     name = "X"
     description = "Posts, threads and media on X (Twitter) through API v2 with OAuth 2.0."
-    capabilities = Capabilities(threads=True, delete=True, metrics=True, reconcile=True)
+    capabilities = Capabilities(threads=True, delete=True, metrics=True, reconcile=True, processing=True)
     limits = Limits(
         max_text_length=280,
         text_unit=TextUnit.X_WEIGHTED,
@@ -158,12 +159,45 @@ class X(Provider):
 
     # -- publishing --------------------------------------------------------------------------
 
-    async def publish(self, ctx: ProviderContext, request: PublishRequest) -> PublishResult:
+    async def publish(self, ctx: ProviderContext, request: PublishRequest) -> PublishResult | Processing:
+        return await self._post_thread(ctx, request)
+
+    async def poll(self, ctx: ProviderContext, request: PublishRequest, handle: Mapping[str, Any]) -> PublishResult | Processing:
+        """Ask STATUS about the part's media X was still processing; once all succeeded, post the thread on from that part."""
+        part_media = _parts_media(request)[handle["part"]]
+        pending, wait = [], 0.0
+        with ctx.preparing():  # status checks post nothing: running out of time here is a plain retry
+            for media_id, item in handle["pending"]:
+                status = await _get_json(ctx, f"{API}/media/upload", params={"command": "STATUS", "media_id": media_id})
+                info = status["data"].get("processing_info")
+                if (check_after := _still_processing(media_id, info)) is not None:
+                    pending.append([media_id, item])
+                    wait = max(wait, check_after)
+                else:
+                    await _set_alt_text(ctx, media_id, part_media[item])
+        if pending:
+            return _processing({**handle, "pending": pending}, wait)
+        try:
+            return await self._post_thread(ctx, request, ready=(handle["part"], list(handle["media_ids"])))
+        except Rejected as error:
+            # A check cut short after X took the post (the worker died) is made again, and X refuses
+            # the same post twice: it is there, so find it rather than fail a published post.
+            if error.code != "DUPLICATE_CONTENT" or (found := await self.reconcile(ctx, request)) is None:
+                raise
+            return found
+
+    async def _post_thread(self, ctx: ProviderContext, request: PublishRequest, ready: tuple[int, list[str]] | None = None) -> PublishResult | Processing:
+        """Post the thread (``publish_thread``: parts X confirmed are not sent again); a part whose
+        video X still processes stops it, answered as ``Processing`` with that part's media ids.
+        ``ready``: a part whose media ids are processed already (from ``poll``)."""
         _, username = await _identity(ctx)
 
         async def post_part(index: int, text: str, media: tuple[PublishMedia, ...], reply_to: str | None) -> PostedPart:
-            with ctx.preparing():  # uploads and video processing post nothing: running out of time here is a plain retry
-                media_ids = [await _upload(ctx, item) for item in media]
+            if ready is not None and index == ready[0]:
+                media_ids = ready[1]
+            else:
+                with ctx.preparing():  # uploads post nothing: running out of time here is a plain retry
+                    media_ids = await _upload_part(ctx, index, media)
             body: dict[str, Any] = {"text": text}
             if media_ids:
                 body["media"] = {"media_ids": media_ids}
@@ -177,7 +211,10 @@ class X(Provider):
                 raise Unconfirmed(f"X accepted the post but named no id: {response.text[:500]}")
             return PostedPart(post_id, POST_URL.format(username=username, post_id=post_id), answer)
 
-        return await publish_thread(ctx, request, post_part)
+        try:
+            return await publish_thread(ctx, request, post_part)
+        except _StillProcessing as still:
+            return _processing(still.handle, still.check_after)
 
     async def delete(self, ctx: ProviderContext, platform_post_id: str) -> None:
         response = await send(ctx, "DELETE", f"{API}/tweets/{urllib.parse.quote(platform_post_id, safe='')}", headers=_bearer(ctx))
@@ -279,8 +316,43 @@ async def _identity(ctx: ProviderContext) -> tuple[str, str]:
     return known["user_id"], known["username"]
 
 
-async def _upload(ctx: ProviderContext, media: PublishMedia) -> str:
-    """Upload one attachment in chunks (initialize, append…, finalize, wait), set its alt text; its media id."""
+class _StillProcessing(Exception):
+    """A part's media X is still processing: the thread stops before that part, and publish answers ``Processing``."""
+
+    def __init__(self, handle: dict[str, Any], check_after: float) -> None:
+        super().__init__("X is still processing media")
+        self.handle, self.check_after = handle, check_after
+
+
+def _processing(handle: Mapping[str, Any], check_after: float) -> Processing:
+    # X's media ids expire (``expires_after_secs``, a day): the gateway's default deadline matches.
+    return Processing(handle=dict(handle), check_after=timedelta(seconds=max(1.0, check_after)), stage="transcoding")
+
+
+def _parts_media(request: PublishRequest) -> list[tuple[PublishMedia, ...]]:
+    return [request.media, *(part.media for part in request.thread)]
+
+
+async def _upload_part(ctx: ProviderContext, index: int, media: tuple[PublishMedia, ...]) -> list[str]:
+    """Upload a part's media; their ids, or ``_StillProcessing`` when X must process some first."""
+    media_ids: list[str] = []
+    pending: list[list[Any]] = []
+    wait = 0.0
+    for item, attachment in enumerate(media):
+        media_id, info = await _upload(ctx, attachment)
+        media_ids.append(media_id)
+        if (check_after := _still_processing(media_id, info)) is not None:
+            pending.append([media_id, item])
+            wait = max(wait, check_after)
+        else:
+            await _set_alt_text(ctx, media_id, attachment)
+    if pending:
+        raise _StillProcessing({"part": index, "media_ids": media_ids, "pending": pending}, wait)
+    return media_ids
+
+
+async def _upload(ctx: ProviderContext, media: PublishMedia) -> tuple[str, dict[str, Any] | None]:
+    """Upload one attachment in chunks (initialize, append…, finalize); its media id and ``processing_info``."""
     init = {"media_type": media.mime_type, "total_bytes": media.size_bytes, "media_category": MEDIA_CATEGORIES[media.kind]}
     response = await send(ctx, "POST", f"{API}/media/upload/initialize", json=init, headers=_bearer(ctx))
     _raise_for(response, ctx)
@@ -295,28 +367,29 @@ async def _upload(ctx: ProviderContext, media: PublishMedia) -> str:
         segment += 1
     response = await send(ctx, "POST", f"{API}/media/upload/{media_id}/finalize", headers=_bearer(ctx))
     _raise_for(response, ctx)
-    await _wait_for_processing(ctx, media_id, response.json()["data"].get("processing_info"))
+    return media_id, response.json()["data"].get("processing_info")
+
+
+async def _set_alt_text(ctx: ProviderContext, media_id: str, media: PublishMedia) -> None:
+    """X takes alt text once the media is processed, for images and GIFs only."""
     if media.alt_text and media.kind in ALT_TEXT_KINDS:
         metadata = {"id": media_id, "metadata": {"alt_text": {"text": media.alt_text[:MAX_ALT_TEXT]}}}
         response = await send(ctx, "POST", f"{API}/media/metadata", json=metadata, headers=_bearer(ctx))
         _raise_for(response, ctx)
-    return media_id
 
 
-async def _wait_for_processing(ctx: ProviderContext, media_id: str, info: dict[str, Any] | None) -> None:
-    """Poll STATUS while X processes a video or GIF, waiting ``check_after_secs`` between polls."""
-    waited = 0.0
-    while info is not None and info.get("state") in PROCESSING:
-        if waited >= MAX_PROCESSING_SECONDS:
-            raise TransientError(f"X is still processing media {media_id} after {waited:g} s", code="MEDIA_PROCESSING_TIMEOUT")
-        delay = float(info.get("check_after_secs") or 1)
-        await ctx.sleep(delay)
-        waited += delay
-        status = await _get_json(ctx, f"{API}/media/upload", params={"command": "STATUS", "media_id": media_id})
-        info = status["data"].get("processing_info")
+def _still_processing(media_id: str, info: dict[str, Any] | None) -> float | None:
+    """Seconds X asks to wait (``check_after_secs``) while it processes the media; None once it is done.
+
+    Media X failed to process was never posted: ``Rejected``, never ``Unconfirmed``.
+    """
+    if info is not None and info.get("state") in PROCESSING:
+        return float(info.get("check_after_secs") or 1)
     if info is not None and info.get("state") == "failed":
         error = info.get("error") or {}
-        raise Rejected("MEDIA_PROCESSING_FAILED", f"X could not process the media: {error.get('message') or error.get('name') or 'failed'}", raw=info)
+        message = f"X could not process media {media_id}: {error.get('message') or error.get('name') or 'failed'}"
+        raise Rejected("MEDIA_PROCESSING_FAILED", message, raw=info)
+    return None
 
 
 async def _recent_posts(ctx: ProviderContext, user_id: str) -> list[dict[str, Any]]:

@@ -44,6 +44,7 @@ from providers.context import ProviderContext, new_http_client
 from providers.declarations import TextLimit
 from providers.errors import AuthExpired, ProviderError, RateLimited, Rejected, TransientError, Unconfirmed
 from providers.metrics import ACCOUNT_FIGURES, POST_FIGURES, AccountMetricSnapshot, MetricSnapshot
+from providers.processing import Processing
 from providers.provider import Provider
 from providers.store import MemoryProviderStore, ProviderStore
 from providers.validation import DraftMedia, Issue, PostDraft, check_declarations, publish_checked, validate_credentials, validate_draft
@@ -272,6 +273,19 @@ class ProviderConformance:
     # The platform's real answer for the account's totals, and the figures expected of it.
     account_metrics_success: Sequence[Step] = ()
     expected_account_metrics: Mapping[str, int | None] = {}
+    # Processing, for a provider that declares ``capabilities.processing``: a publish the platform
+    # answers "still working" (``processing_request``, default ``request``; ``processing_publish``:
+    # its real answers), then each poll round's real answers in order (``processing_polls``):
+    # every round but the last must answer ``Processing``, the last the ``PublishResult``.
+    # ``processing_failed``: the answers of a poll that finds the container failed (ERROR,
+    # EXPIRED): it must raise ``Rejected``, never ``Unconfirmed``, since nothing was published.
+    processing_request: PublishRequest | None = None
+    processing_credentials: Mapping[str, Any] | None = None  # instead of ``credentials``, for these checks
+    processing_publish: Sequence[Step] = ()
+    processing_polls: Sequence[Sequence[Step]] = ()
+    processing_expected_post_id: str | None = None
+    processing_failed: Sequence[Step] = ()
+    processing_failed_credentials: Mapping[str, Any] | None = None  # for a provider told how to fail by its account (the sandbox)
 
     # -- for the author ---------------------------------------------------------------------
 
@@ -344,7 +358,65 @@ class ProviderConformance:
             pytest.skip("the provider reads no metrics from a platform")
         return spec
 
+    def _processing_declared(self) -> None:
+        if not self.provider.capabilities.processing:
+            pytest.skip("the provider never answers Processing")
+        assert self.processing_polls and (self.processing_publish or not self.uses_http), (
+            "script a publish the platform answers 'still processing' (processing_publish) and each poll round (processing_polls)"
+        )
+
+    def scripted_processing(self, polls: Sequence[Sequence[Step]], credentials: Mapping[str, Any] | None = None) -> list[Outcome]:
+        """Publish ``processing_request``, then poll once per entry of ``polls`` with the handle the
+        last ``Processing`` carried, each against its own scripted answers; stops at the first
+        answer that is not ``Processing``. The account's store is shared by every call, as in the
+        gateway, where a poll may run on another worker after a restart."""
+        request = self.processing_request or self.request
+        credentials = credentials if credentials is not None else self.processing_credentials or self.credentials
+        store = MemoryProviderStore(self.stored)
+
+        async def run_all() -> list[Outcome]:
+            outcomes = [await publish_scripted(self.provider, self.processing_publish, request, credentials=credentials, store=store)]
+            for steps in polls:
+                answer = outcomes[-1].result
+                if not isinstance(answer, Processing):
+                    break
+                json_handle = jsonlib.loads(jsonlib.dumps(dict(answer.handle)))  # as stored: the gateway keeps it as JSON
+                outcomes.append(await call_scripted(
+                    self.provider, steps, lambda ctx, h=json_handle: self.provider.poll(ctx, request, h), credentials=credentials, store=store,
+                ))
+            return outcomes
+
+        return self.run(run_all())
+
     # -- the checks -------------------------------------------------------------------------
+
+    def test_processing_publish_then_poll_rounds(self) -> None:
+        self._processing_declared()
+        outcomes = self.scripted_processing(self.processing_polls)
+        first, *polls = outcomes
+        assert first.error is None and isinstance(first.result, Processing), f"publish answered {first.result!r} / {first.error!r}, not Processing"
+        assert len(first.sent) == len(self.processing_publish), "scripted publish answers unused"
+        assert len(polls) == len(self.processing_polls), f"only {len(polls)} of {len(self.processing_polls)} poll rounds ran"
+        for number, (outcome, steps) in enumerate(zip(polls, self.processing_polls, strict=True), start=1):
+            assert outcome.error is None, f"poll {number} raised {outcome.error!r}"
+            assert len(outcome.sent) == len(steps), f"poll {number}: {len(steps) - len(outcome.sent)} scripted answers unused"
+            last = number == len(polls)
+            wanted = PublishResult if last else Processing
+            assert isinstance(outcome.result, wanted), f"poll {number} answered {outcome.result!r}, expected a {wanted.__name__}"
+        result = polls[-1].result
+        if self.processing_expected_post_id is not None:
+            assert result.platform_post_id == self.processing_expected_post_id
+
+    def test_a_failed_container_is_rejected_never_unconfirmed(self) -> None:
+        self._processing_declared()
+        assert self.processing_failed or not self.uses_http, "script a poll that finds the container failed (processing_failed)"
+        outcomes = self.scripted_processing([self.processing_failed], credentials=self.processing_failed_credentials)
+        assert len(outcomes) == 2, f"publish answered {outcomes[0].result!r} / {outcomes[0].error!r}, not Processing"
+        failed = outcomes[1]
+        assert isinstance(failed.error, Rejected), f"a failed container must raise Rejected, got {failed.error!r} (result {failed.result!r})"
+        assert not isinstance(failed.error, Unconfirmed), "nothing was published: a failed container is never Unconfirmed"
+        assert len(failed.sent) == len(self.processing_failed), "scripted poll answers unused"
+
 
     def test_metrics_map_the_platform_answer(self) -> None:
         spec = self._metrics_declared()

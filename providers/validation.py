@@ -16,6 +16,7 @@ from providers.calls import PublishRequest, PublishResult
 from providers.context import ProviderContext
 from providers.declarations import MEDIA_KINDS, SETTING_TYPES, CredentialField, Limits, OAuth2Spec
 from providers.errors import Rejected
+from providers.processing import Processing
 from providers.provider import Provider
 from providers.text import TextUnit, measure
 
@@ -194,7 +195,7 @@ def draft_from_request(request: PublishRequest) -> PostDraft:
     )
 
 
-async def publish_checked(provider: Provider, ctx: ProviderContext, request: PublishRequest) -> PublishResult:
+async def publish_checked(provider: Provider, ctx: ProviderContext, request: PublishRequest) -> PublishResult | Processing:
     """Validate ``request`` against the provider, then publish it; nothing is sent when it is invalid.
 
     The engine publishes through this, so a draft that became invalid after scheduling (edited

@@ -88,6 +88,12 @@ class TargetType(Node):
     platform_url: str | None
     attempt_count: int
     error: TargetError | None
+    stage: str | None = strawberry.field(
+        description="While PROCESSING: the platform's stage in a word (transcoding, container, uploading…); null otherwise."
+    )
+    next_check_at: datetime | None = strawberry.field(
+        description="While PROCESSING: when the gateway checks on the platform again; null otherwise."
+    )
     account_id: strawberry.Private[str]
 
     @classmethod
@@ -105,6 +111,8 @@ class TargetType(Node):
             platform_url=row.platform_url,
             attempt_count=row.attempt_count,
             error=TargetError(code=row.error_code, message=row.error_message or "") if row.error_code else None,
+            stage=row.processing_stage if row.status == "processing" else None,
+            next_check_at=row.next_attempt_at if row.status == "processing" else None,
             account_id=row.account_id,
         )
 

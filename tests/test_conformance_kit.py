@@ -256,3 +256,82 @@ def test_declarations_check_the_metrics_spec(spec, capable, code):
     from providers.validation import check_declarations
 
     assert code in {issue.code for issue in check_declarations(Declared())}
+
+
+# --- processing ------------------------------------------------------------------------------
+
+CONTAINERS_URL = "https://p.example/v1/containers"
+
+
+class ContainerPoster(Poster):
+    """Creates a media container, answers Processing, and publishes it once a poll finds it FINISHED. The reference."""
+
+    capabilities = providers.Capabilities(processing=True)
+
+    async def publish(self, ctx, request):
+        response = await send(ctx, "POST", CONTAINERS_URL, json={"text": request.text})
+        raise_for_response(response)
+        return providers.Processing(handle={"container": response.json()["id"]}, stage="container")
+
+    async def poll(self, ctx, request, handle):
+        response = await send(ctx, "GET", f"{CONTAINERS_URL}/{handle['container']}")
+        raise_for_response(response)
+        status = response.json()["status"]
+        if status == "ERROR":
+            raise self.failed()
+        if status != "FINISHED":
+            return providers.Processing(handle=handle, stage="container")
+        published = await send(ctx, "POST", POST_URL, publishes=True, json={"container": handle["container"]})
+        raise_for_response(published)
+        return PublishResult(published.json()["id"])
+
+    def failed(self):
+        return Rejected("CONTAINER_ERROR", "the platform could not process the media")
+
+
+class FearfulContainerPoster(ContainerPoster):
+    """Calls a container in ERROR a lost answer: the target would end unconfirmed though nothing was published."""
+
+    def failed(self):
+        return providers.Unconfirmed("the container failed; who knows")
+
+
+def processing_kit_for(plugin):
+    class Kit(ProviderConformance):
+        provider = plugin
+        processing_publish = [reply(200, json={"id": "c1"})]
+        processing_polls = [[reply(200, json={"status": "IN_PROGRESS"})], [reply(200, json={"status": "FINISHED"}), reply(200, json={"id": "p1"})]]
+        processing_expected_post_id = "p1"
+        processing_failed = [reply(200, json={"status": "ERROR"})]
+
+    return Kit()
+
+
+def test_the_processing_checks_pass_a_provider_that_polls_its_container():
+    kit = processing_kit_for(ContainerPoster())
+    kit.test_processing_publish_then_poll_rounds()
+    kit.test_a_failed_container_is_rejected_never_unconfirmed()
+
+
+def test_the_processing_checks_fail_a_container_error_called_unconfirmed():
+    kit = processing_kit_for(FearfulContainerPoster())
+    kit.test_processing_publish_then_poll_rounds()
+    with pytest.raises(AssertionError, match="a failed container must raise Rejected"):
+        kit.test_a_failed_container_is_rejected_never_unconfirmed()
+
+
+def test_the_processing_checks_fail_a_poll_that_never_finishes():
+    kit = processing_kit_for(ContainerPoster())
+    kit.processing_polls = [[reply(200, json={"status": "IN_PROGRESS"})], [reply(200, json={"status": "IN_PROGRESS"})]]
+    with pytest.raises(AssertionError, match="poll 2 answered .*expected a PublishResult"):
+        kit.test_processing_publish_then_poll_rounds()
+
+
+def test_the_processing_checks_demand_a_script_from_a_provider_that_declares_processing():
+    class Unscripted(ProviderConformance):
+        provider = ContainerPoster()
+
+    with pytest.raises(AssertionError, match="processing_publish"):
+        Unscripted().test_processing_publish_then_poll_rounds()
+    with pytest.raises(pytest.skip.Exception):
+        processing_kit_for(Poster()).test_processing_publish_then_poll_rounds()

@@ -1,10 +1,12 @@
-"""A call that runs out of time before it posted anything is a plain retry, never ``unconfirmed``.
+"""X processing a video holds no call: the target waits in ``processing``, never ``unconfirmed``.
 
-X processes a video for as long as it likes; the engine gives a call 0.8 × the lease. When the
-deadline falls while X still processes the upload, nothing was posted: the target is retried
-(and fails after the retry ladder), the platform is never asked to reconcile a post that
-cannot exist, and ``POST /2/tweets`` is never sent.
+X processes a video for as long as it likes; the engine gives a call 0.8 × the lease. Sleeping
+through X's processing inside the call used to run into that deadline. Now the call ends as soon
+as X has the upload: the target is ``processing``, its checks (STATUS) come later under leases of
+their own, the upload is never sent twice, and ``POST /2/tweets`` waits until X is done.
 """
+
+from datetime import timedelta
 
 import httpx
 from sqlalchemy import select
@@ -41,7 +43,7 @@ class StillProcessing:
         return {f"{r.method} {r.url.path}" for r in self.sent}
 
 
-async def test_running_out_of_time_while_x_processes_a_video_is_retried_not_unconfirmed(tmp_path):
+async def test_a_video_x_keeps_processing_waits_in_processing_never_uploaded_twice_never_unconfirmed(tmp_path):
     # Calls get 0.8 s; X asks to check back after 1 s, again and again.
     async with engine_app(tmp_path, lease_seconds=1, publish_max_attempts=2) as api:
         org = await setup_org(api)
@@ -55,15 +57,20 @@ async def test_running_out_of_time_while_x_processes_a_video_is_retried_not_unco
         assert video["userErrors"] == [], video
         post_id = await new_post(api, org.secret, [account_id], text="watch", mediaIds=[video["mediaAsset"]["id"]])
         assert (await publish(api, org.secret, post_id))["userErrors"] == []
+        scheduler = scheduler_for(api)
 
-        await scheduler_for(api).drain()
-
+        for checks in range(3):  # the upload, then two checks that find X still at work
+            await scheduler.drain(horizon=0.5)
+            async with api.runtime.database.write() as session:
+                target = (await session.execute(select(Target))).scalar_one()
+                assert (target.status, target.processing_stage, target.lease_owner) == ("processing", "transcoding", None)
+                assert target.next_attempt_at - target.updated_at == timedelta(seconds=1)  # X's check_after_secs
+                target.next_attempt_at = target.updated_at  # the second passes
         async with api.runtime.database.read() as session:
-            target = (await session.execute(select(Target))).scalar_one()
             outcomes = list((await session.execute(select(Attempt.outcome).order_by(Attempt.number))).scalars())
-        assert (target.status, target.error_code) == ("failed", "TIMEOUT")
-        assert "nothing was published" in target.error_message and "Gave up after 2 attempts" in target.error_message
-        assert outcomes == ["transient", "transient"]
+        assert outcomes == ["processing"] * 3
+        assert target.attempt_count == 1 and target.error_code is None
+        assert sum(r.url.path.endswith("/finalize") for r in x.sent) == 1  # uploaded once
+        assert sum(r.url.params.get("command") == "STATUS" for r in x.sent) == 2
         assert "POST /2/tweets" not in x.paths()  # never posted...
         assert not any(path.startswith("GET /2/users/") for path in x.paths())  # ...so never reconciled
-        assert sum(r.url.path.endswith("/finalize") for r in x.sent) == 2  # each attempt uploaded afresh

@@ -41,6 +41,10 @@ class TestSandboxConformance(ProviderConformance):
         ErrorCase("published, no answer", [], Unconfirmed, credentials=failing("unconfirmed")),
     ]
 
+    processing_credentials = {"handle": "demo", "processing_polls": "3"}
+    processing_polls = [[], [], []]
+    processing_failed_credentials = {"handle": "demo", "processing_polls": "1", "processing_outcome": "error"}
+
     def check_published_requests(self, sent):
         assert sent == []
 

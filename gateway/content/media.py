@@ -443,7 +443,7 @@ async def list_media(session: AsyncSession, organization_id: str, page: PageRequ
 # A post whose targets are in these states will still publish (or may, once scheduled) the media
 # it holds. Failed, unconfirmed and canceled targets publish again only through retryPost or
 # schedulePost, which validate the post afresh and name media deleted since.
-USING_STATUSES = ("draft", *PENDING_STATUSES, "publishing")
+USING_STATUSES = ("draft", *PENDING_STATUSES, "publishing", "processing")
 MAX_POSTS_NAMED = 10
 
 

@@ -27,10 +27,10 @@ T = TypeVar("T")
 __all__ = ["PostCheck", "PostInput", "PostValidator", "TargetCheck", "TargetInput", "dry_run"]  # the validation API, re-exported for callers of the posts service
 
 TARGET_STATUSES = (
-    "draft", "scheduled", "publishing", "published", "retry_pending", "failed", "canceled", "unconfirmed", "missed", "deleting", "deleted",
+    "draft", "scheduled", "publishing", "processing", "published", "retry_pending", "failed", "canceled", "unconfirmed", "missed", "deleting", "deleted",
 )
 POST_STATUSES = (
-    "draft", "scheduled", "publishing", "published", "partially_published", "failed", "unconfirmed", "canceled", "missed", "deleting",
+    "draft", "scheduled", "publishing", "processing", "published", "partially_published", "failed", "unconfirmed", "canceled", "missed", "deleting",
     "deleted",
 )
 # Targets in these states may still be published by the scheduler.
@@ -43,6 +43,8 @@ PENDING_STATUSES = ("scheduled", "retry_pending")
 StatusRule = tuple[str, Callable[[Callable[[str], Any], Callable[..., Any], Callable[..., Any], Callable[[Any], Any]], Any]]
 STATUS_RULES: tuple[StatusRule, ...] = (
     ("publishing", lambda has, all_, any_, not__: has("publishing")),
+    # The platform accepted the media and is still working on it (a video container): checked again later.
+    ("processing", lambda has, all_, any_, not__: has("processing")),
     ("scheduled", lambda has, all_, any_, not__: any_(has("scheduled"), has("retry_pending"))),
     # deletePost(fromPlatforms: true): calls to the platforms under way; then gone where none stayed published.
     ("deleting", lambda has, all_, any_, not__: has("deleting")),
@@ -214,6 +216,8 @@ async def update_post(
     """
     post = await lock_post(session, organization_id, post_id)
     targets = (await targets_of(session, [post.id]))[post.id]
+    if any(t.status == "processing" for t in targets):  # the platform holds the uploaded media: it cannot change now
+        raise UserError("POST_PROCESSING", "The platform is still processing this post's media; it can no longer be edited.", ["id"])
     if any(t.status != "draft" for t in targets):
         raise Conflict("Only a draft can be edited; this post is already scheduled or published.", ["id"])
     current = input_of(post, targets)

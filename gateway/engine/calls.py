@@ -24,6 +24,7 @@ from providers import (
     AuthExpired,
     FileSource,
     ProviderError,
+    Processing,
     PublishMedia,
     PublishRequest,
     PublishResult,
@@ -43,8 +44,9 @@ LEASE_MARGIN = 0.8
 class Outcome:
     """What happened to one attempt, in the engine's words."""
 
-    kind: str  # success|rate_limited|transient|auth_expired|rejected|unconfirmed|lease_expired|error
+    kind: str  # success|processing|rate_limited|transient|auth_expired|rejected|unconfirmed|lease_expired|error
     result: PublishResult | None = None
+    processing: Processing | None = None  # kind "processing": the platform accepted the post and works on it
     error: ProviderError | None = None
     code: str | None = None
     message: str | None = None
@@ -148,7 +150,11 @@ class ProviderCalls:
         provider = self.runtime.plugins.get(target.provider)
         if provider is None:
             return Outcome("rejected", code="PROVIDER_UNAVAILABLE", message=f"The {target.provider!r} provider is not installed."), None
-        if missing := missing_media(post, media):
+        # A target that answered Processing is polled, never published again: its upload is on the platform.
+        polling = target.processing_handle is not None
+        if polling and not provider.implements("poll"):
+            return Outcome("rejected", code="PROCESSING_UNSUPPORTED", message=f"The {target.provider!r} provider cannot check on processing media."), None
+        if not polling and (missing := missing_media(post, media)):
             # Publishing without them would put out a different post than the one validated.
             message = f"Media {', '.join(missing)} of this post was deleted; attach media again and retry."
             return Outcome("rejected", code="MEDIA_MISSING", message=message), None
@@ -165,7 +171,10 @@ class ProviderCalls:
         timeout = self.call_seconds
         try:
             async with asyncio.timeout(timeout):  # no task of its own per call, unlike wait_for
-                result = await publish_checked(provider, context, request)
+                if polling:
+                    result = await provider.poll(context, request, target.processing_handle)
+                else:
+                    result = await publish_checked(provider, context, request)
         except TimeoutError:
             if context.phase.interrupted_while_preparing:  # uploading or processing media: nothing was posted
                 message = f"Still preparing the post (media upload or processing) after {timeout:.0f}s; nothing was published, so it is tried again."
@@ -175,6 +184,11 @@ class ProviderCalls:
             return classify(error), account.id
         except UnsafeURL as error:  # refused before connecting: nothing was sent
             return Outcome("rejected", code=error.code, message=error.message), account.id
+        if isinstance(result, Processing):
+            if not provider.implements("poll"):  # it could never be checked on: a bug of the provider's, said plainly
+                message = f"The {target.provider!r} provider answered Processing but cannot be polled."
+                return Outcome("rejected", code="PROCESSING_UNSUPPORTED", message=message), account.id
+            return Outcome("processing", processing=result), account.id
         return Outcome("success", result=result), account.id
 
     async def _after_auth_expired(self, target_id: str, account_id: str, outcome: Outcome) -> Outcome:

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Row, select
 
 from gateway.content import derive_status
+from gateway.engine import processing
 from gateway.engine.calls import Outcome
 from gateway.engine.jobs import post_status_change, refresh_job
 from gateway.engine.rows import (
@@ -77,17 +78,24 @@ class RetryPolicy:
             target.published_at = now
             target.error_code = target.error_message = None
             target.next_attempt_at = None
+            processing.clear(target)
             account.lift_rate_limit()
             return
-        target.error_code = outcome.code or (outcome.error.code if outcome.error else "ERROR")
-        target.error_message = (outcome.message or (outcome.error.message if outcome.error else ""))[:MAX_ERROR_MESSAGE]
+        if outcome.kind != "processing":
+            target.error_code = outcome.code or (outcome.error.code if outcome.error else "ERROR")
+            target.error_message = (outcome.message or (outcome.error.message if outcome.error else ""))[:MAX_ERROR_MESSAGE]
+        wait = outcome.error.retry_after if isinstance(outcome.error, RateLimited) and outcome.error.retry_after else DEFAULT_RATE_LIMIT_WAIT
         if outcome.kind == "rate_limited":
-            wait = outcome.error.retry_after if isinstance(outcome.error, RateLimited) and outcome.error.retry_after else DEFAULT_RATE_LIMIT_WAIT
+            account.rate_limit(now + timedelta(seconds=wait))
+        poll_delay = {"rate_limited": timedelta(seconds=wait), "transient": self.backoff(1)}.get(outcome.kind, timedelta(0))
+        if processing.wait(target, outcome, now, poll_delay):  # Processing, or a poll's passing trouble
+            return
+        processing.clear(target)  # any other outcome leaves the processing path
+        if outcome.kind == "rate_limited":
             target.status = "retry_pending"
             target.next_attempt_at = now + timedelta(seconds=wait)
             # Rate limits do not count against the retry ladder: the platform told us when.
             target.attempt_count = max(0, target.attempt_count - 1)
-            account.rate_limit(now + timedelta(seconds=wait))
         elif outcome.kind == "transient":
             if target.attempt_count >= self.max_attempts:
                 target.status = "failed"
@@ -150,7 +158,9 @@ async def write_outcomes(
         outcome = item.outcome
         error = outcome.error
         post_targets = siblings[target.post_id]
-        before = derive_status([t.status for t in post_targets])
+        # A check on a processing target is no new step of the post: it was processing before it.
+        polled = processing.Polled.of(target)
+        before = derive_status([polled.status if t is target else t.status for t in post_targets])
         finished.append(finished_attempt(
             attempt.id, now, outcome.kind, outcome.code or (error.code if error else None),
             (outcome.message or (error.message if error else None) or "")[:MAX_ERROR_MESSAGE] or None,
@@ -167,7 +177,10 @@ async def write_outcomes(
                 "platformPostId": target.platform_post_id, "platformUrl": target.platform_url,
                 "nextAttemptAt": target.next_attempt_at.isoformat() if target.next_attempt_at else None,
             }
-            events.append(await record_job_event(session, target.organization_id, job.id, f"target.{target.status}", payload))
+            if target.status == "processing":  # what people see while the platform works: its stage, the next check
+                payload["stage"] = target.processing_stage
+            if not polled.unchanged(target):  # a check that found nothing new says nothing
+                events.append(await record_job_event(session, target.organization_id, job.id, f"target.{target.status}", payload))
             changed = await post_status_change(session, target.organization_id, target.post_id, job.id, before, post_targets)
             if changed is not None:
                 events.append(changed)

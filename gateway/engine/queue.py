@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.auth import require_owned
 from gateway.content import PENDING_STATUSES, PostValidator, derive_status, find_post, input_of, lock_post, lock_targets, targets_of
 from gateway.core import Conflict, UserError, UserErrors, utcnow
-from gateway.engine import deletes
+from gateway.engine import deletes, processing
 
 # JOB_STATUSES, JobFilter, find_job and list_jobs are re-exported: the job reads the API serves go
 # through this door too, so nothing outside the engine reaches into it.
@@ -53,6 +53,9 @@ from gateway.storage import Job, Post, Target
 PAST_TOLERANCE = timedelta(minutes=5)
 MAX_SCHEDULE_AHEAD = timedelta(days=2 * 366)
 RETRYABLE = ("failed", "unconfirmed")
+# Targets a cancel stops: not started, or processing on the platform (polling stops; a delete
+# of such a post therefore cancels it locally, and media the platform holds stays there).
+CANCELABLE = ("draft", *PENDING_STATUSES, "processing")
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,7 @@ def _queue(target: Target, job_id: str, when: datetime) -> None:
     target.attempt_count = 0
     target.error_code = target.error_message = None
     target.lease_owner = target.lease_expires_at = None
+    processing.clear(target)  # a retry uploads afresh
 
 
 async def _cancel_targets(
@@ -151,9 +155,10 @@ async def _cancel_targets(
 ) -> int:
     canceled = 0
     for target in targets:
-        if target.status in ("draft", *PENDING_STATUSES):
+        if target.status in CANCELABLE:
             target.status = status
             target.next_attempt_at = None
+            processing.clear(target)  # a processing target stops being polled; what the platform holds stays there
             canceled += 1
             if target.job_id:
                 job_ids.add(target.job_id)
@@ -194,10 +199,10 @@ async def withdraw(session: AsyncSession, post: Post | None, targets: Sequence[T
 
 
 async def cancel_post(session: AsyncSession, organization_id: str, post_id: str) -> tuple[Post, list[BusEvent]]:
-    """Cancel every target not yet started; what is publishing or published stays."""
+    """Cancel every target not yet started, or still processing on the platform; what is publishing or published stays."""
     post = await lock_post(session, organization_id, post_id)
     targets = (await targets_of(session, [post.id]))[post.id]
-    if not any(t.status in ("draft", *PENDING_STATUSES) for t in targets):
+    if not any(t.status in CANCELABLE for t in targets):
         raise UserError("NOTHING_TO_CANCEL", "No target of this post is waiting to be published.", ["postId"])
     return post, await withdraw(session, post, targets)
 

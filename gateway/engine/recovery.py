@@ -1,7 +1,8 @@
 """Recovery: targets whose lease ran out, because the worker calling them died or stalled.
 
 A claim whose call never started (no open Attempt) goes back to the queue: nothing reached the
-platform. A started call is taken over with an attempt of its own and reconciled through its
+platform. A poll of a processing target that was cut short goes back to ``processing``, due at
+once: its handle is stored, so it is polled again and never uploaded twice. A started call is taken over with an attempt of its own and reconciled through its
 provider, a few at once, each within a short timeout. This runs in the scheduler's chores task,
 never on the claim path, so a hung platform delays no other account's due posts; and nothing is
 ever published again blindly: without the platform's word, the target becomes ``unconfirmed``.
@@ -66,13 +67,34 @@ class Recovery:
             unstarted = [t for t in target_ids if t not in called]
             if unstarted:
                 await session.execute(release_claims(now, TARGETS.c.id.in_(unstarted)))
-            taken = [t for t in target_ids if t in called][: self.reconciles]
+            polls = await self.resume_polls(session, [t for t in target_ids if t in called], open_attempts, now)
+            taken = [t for t in target_ids if t in called and t not in polls][: self.reconciles]
             if taken:
                 tokens = await self.take_over(session, taken, now, [a for a in open_attempts if a.target_id in set(taken)])
         if unstarted:
             log.info("handed %d claims whose call never started back to the queue", len(unstarted))
+        if polls:
+            log.info("%d polls of processing targets were cut short: they will be polled again", len(polls))
         await asyncio.gather(*(self.reconcile_taken_over(target_id, attempt_id) for target_id, attempt_id in tokens.items()))
-        return len(unstarted) + len(tokens)
+        return len(unstarted) + len(polls) + len(tokens)
+
+    async def resume_polls(self, session: Any, target_ids: list[str], open_attempts: Sequence[Row[Any]], now: datetime) -> set[str]:
+        """Of these started calls, the polls of processing targets: each goes back to ``processing``, due now.
+
+        A poll cut short is no lost publish: the handle is stored, so the next poll (on any
+        worker) asks the platform where the work stands, and nothing is uploaded again. Its
+        attempt closes as ``lease_expired``.
+        """
+        polling = set((await session.execute(
+            select(TARGETS.c.id).where(TARGETS.c.id.in_(target_ids), TARGETS.c.processing_handle.is_not(None))
+        )).scalars())
+        if polling:
+            await finish_attempts(session, [finished_attempt(a.id, now, "lease_expired") for a in open_attempts if a.target_id in polling])
+            await session.execute(
+                update(TARGETS).where(TARGETS.c.id.in_(polling), TARGETS.c.status == "publishing")
+                .values(status="processing", next_attempt_at=now, lease_owner=None, lease_expires_at=None, updated_at=now)
+            )
+        return polling
 
     async def take_over(self, session: Any, target_ids: list[str], now: datetime, open_attempts: Sequence[Row[Any]] = ()) -> dict[str, str]:
         """Close the calls whose lease ran out; give each target a reconcile attempt holding a new lease.

@@ -125,6 +125,11 @@ NEXT_ATTEMPT_NUMBER = (
 ).label("next_attempt_number")
 
 
+# A target's attempt count once its call starts: one more, unless the call is a poll of a
+# processing target (``engine.processing``), which is no new attempt at publishing.
+STARTED_ATTEMPT_COUNT = TARGETS.c.attempt_count + case((TARGETS.c.processing_handle.is_(None), 1), else_=0)
+
+
 async def read_started_targets(session: AsyncSession, statement: Any) -> tuple[list[TargetRow], dict[str, int]]:
     """The targets an UPDATE starting their calls changed, and the number each one's Attempt takes."""
     result = (await session.execute(statement.returning(*(TARGETS.c[name] for name in TARGET_COLUMNS), NEXT_ATTEMPT_NUMBER))).all()
@@ -230,14 +235,17 @@ def release_claims(now: datetime, *where: Any) -> Any:
     """An UPDATE handing claimed targets whose call never started back to the queue.
 
     Such a claim consumed no attempt (the Attempt row is written when the call starts), so the
-    target goes back as it was: ``retry_pending`` when an earlier attempt failed (its error is
-    kept), ``scheduled`` otherwise; its due time is unchanged, so it stays first in line.
+    target goes back as it was: ``processing`` when it was a poll (it keeps its handle),
+    ``retry_pending`` when an earlier attempt failed (its error is kept), ``scheduled``
+    otherwise; its due time is unchanged, so it stays first in line.
     """
     return (
         update(TARGETS)
         .where(TARGETS.c.status == "publishing", *where)
         .values(
-            status=case((TARGETS.c.error_code.is_(None), "scheduled"), else_="retry_pending"),
+            status=case(
+                (TARGETS.c.processing_handle.is_not(None), "processing"), (TARGETS.c.error_code.is_(None), "scheduled"), else_="retry_pending"
+            ),
             lease_owner=None,
             lease_expires_at=None,
             updated_at=now,
@@ -256,7 +264,7 @@ async def save_jobs(session: AsyncSession, rows: Iterable[JobRow], now: datetime
 
 
 __all__ = [
-    "ACCOUNTS", "ATTEMPTS", "JOBS", "MEDIA", "POSTS", "TARGETS", "TARGET_COLUMNS", "AccountChange", "JobRow", "TargetRow",
+    "ACCOUNTS", "ATTEMPTS", "JOBS", "MEDIA", "POSTS", "STARTED_ATTEMPT_COUNT", "TARGETS", "TARGET_COLUMNS", "AccountChange", "JobRow", "TargetRow",
     "finish_attempts", "finished_attempt", "lock_job_rows", "next_attempt_numbers", "read_started_targets", "read_targets", "release_claims", "save_accounts", "save_jobs", "save_targets",
     "target_select", "targets_of_posts",
 ]

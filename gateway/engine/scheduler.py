@@ -62,6 +62,7 @@ from gateway.engine.rows import (
     ACCOUNTS,
     ATTEMPTS,
     POSTS,
+    STARTED_ATTEMPT_COUNT,
     TARGET_COLUMNS,
     TARGETS,
     JobRow,
@@ -77,7 +78,8 @@ from gateway.runtime import Runtime
 
 log = logging.getLogger("socialgate.scheduler")
 
-DUE_STATUSES = ("scheduled", "retry_pending")
+# "processing": a publish the platform still works on, due when its next check is (``engine.processing``).
+DUE_STATUSES = ("scheduled", "retry_pending", "processing")
 # A claim reads due targets in order and skips those whose account or provider has no free slot;
 # it reads again past them at most this many times, then leaves the rest to the next claim.
 CLAIM_PASSES = 4
@@ -337,7 +339,8 @@ class Scheduler:
                    cleared_for_publishing(TARGETS, POSTS), claimable(TARGETS))
         )
         if start:
-            targets, numbers = await read_started_targets(session, claim.values({**values, "attempt_count": TARGETS.c.attempt_count + 1}))
+            # A poll of a processing target is no new attempt at publishing: it counts against no retry ladder.
+            targets, numbers = await read_started_targets(session, claim.values({**values, "attempt_count": STARTED_ATTEMPT_COUNT}))
             return targets, numbers, deferred
         return await read_targets(session, claim.values(values).returning(*(TARGETS.c[name] for name in TARGET_COLUMNS))), {}, deferred
 
@@ -429,7 +432,10 @@ class Scheduler:
                     session,
                     update(TARGETS)
                     .where(*held)
-                    .values(lease_expires_at=now + self.lease, attempt_count=TARGETS.c.attempt_count + 1, updated_at=now),
+                    .values(
+                        lease_expires_at=now + self.lease, updated_at=now,
+                        attempt_count=STARTED_ATTEMPT_COUNT,
+                    ),
                 )
                 if targets:
                     jobs = await lock_job_rows(session, [t.job_id for t in targets])
@@ -464,7 +470,7 @@ class Scheduler:
         for target in targets:
             number = numbers[target.id]
             attempts.append({"id": target.lease_owner, "target_id": target.id, "number": number, "worker_id": self.worker_id, "started_at": now})
-            if target.job_id:
+            if target.job_id and target.processing_handle is None:  # a check on a processing target is no new publish to announce
                 events.append(
                     await record_job_event(
                         session, target.organization_id, target.job_id, "target.publishing",
@@ -593,7 +599,7 @@ class Scheduler:
         for item in batch:
             item.done.set_result(results[item.attempt_id])
         self._launch(claims)
-        if (self._backlog and not refill) or any(e.kind == "target.retry_pending" for e in events):
+        if (self._backlog and not refill) or any(e.kind in ("target.retry_pending", "target.processing") for e in events):
             self.wake()
 
     async def _write_round(

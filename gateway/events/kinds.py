@@ -11,7 +11,7 @@ from __future__ import annotations
 
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "partial", "canceled")
 # The statuses a target reports through ``target.<status>`` events (gateway.engine).
-TARGET_EVENT_STATUSES = ("publishing", "published", "retry_pending", "failed", "canceled", "unconfirmed", "missed")
+TARGET_EVENT_STATUSES = ("publishing", "processing", "published", "retry_pending", "failed", "canceled", "unconfirmed", "missed")
 
 EVENT_KINDS: frozenset[str] = frozenset({
     *(f"job.{status}" for status in JOB_STATUSES),

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -164,7 +165,7 @@ class Target(Timestamps, Base):
     account_id: Mapped[str] = mapped_column(ID, ForeignKey("accounts.id"), index=True)
     organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"), index=True)
     provider: Mapped[str] = mapped_column(String(64))
-    # draft|scheduled|publishing|published|retry_pending|failed|canceled|unconfirmed|missed
+    # draft|scheduled|publishing|processing|published|retry_pending|failed|canceled|unconfirmed|missed
     status: Mapped[str] = mapped_column(String(20), default="draft")
     publish_at: Mapped[datetime | None]
     next_attempt_at: Mapped[datetime | None]
@@ -177,6 +178,14 @@ class Target(Timestamps, Base):
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
     published_at: Mapped[datetime | None]
+    # A publish the platform accepted but is still processing (``providers.Processing``): what
+    # ``poll`` needs to find it again, a word for people, whether the post is already public,
+    # and when the gateway gives up. ``next_attempt_at`` is the next check. Cleared when the
+    # target leaves the processing path, so a retry starts with a fresh upload.
+    processing_handle: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))  # None is SQL NULL, which the claim tests
+    processing_stage: Mapped[str | None] = mapped_column(String(40))
+    processing_published: Mapped[bool] = mapped_column(default=False, server_default=false())
+    processing_deadline: Mapped[datetime | None]
 
 
 class Attempt(Base):

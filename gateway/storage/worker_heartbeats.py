@@ -28,7 +28,7 @@ OVERDUE_POLLS = 5  # a due target waiting longer than this many poll intervals i
 FORGET_AFTER = timedelta(days=1)  # rows of workers gone this long are deleted
 WARN_AGAIN_SECONDS = 300.0  # while nothing changes, the warning is repeated this often, not each check
 # The statuses a scheduler claims from (``gateway.engine.scheduler``).
-DUE_STATUSES = ("scheduled", "retry_pending")
+DUE_STATUSES = ("scheduled", "retry_pending", "processing")  # "processing": due at its next check
 
 
 def heartbeat_seconds(poll_seconds: float) -> float:

@@ -327,3 +327,40 @@ async def test_audit_entries_and_a_platform_delete_on_postgres(pg_api):
     entries = (await api.graphql("{ auditLog { nodes { operation outcome objectIds } } }", key=org.secret))["data"]["auditLog"]["nodes"]
     assert [e["operation"] for e in entries] == ["deletePost", "publishPost", "createPost", "connectAccount"]
     assert all(e["outcome"] == "OK" for e in entries) and post_id in entries[0]["objectIds"]
+
+
+async def test_processing_targets_are_polled_once_each_round_by_two_schedulers_on_postgres(pg_api):
+    """Two workers on one PostgreSQL: each check of a processing target is claimed by one of them
+    (SKIP LOCKED, as a due target), and no post is uploaded twice. The handle survives as JSON
+    (and its absence as SQL NULL, which the claim and the recovery test)."""
+    from sqlalchemy import update
+
+    from gateway.core.clock import utcnow
+    from tests.engine import new_post, publish, sandbox_account, scheduler_for, setup_org
+
+    api = pg_api
+    org = await setup_org(api)
+    video = await sandbox_account(api, org.secret, "pgvideo", processing_polls="2", processing_seconds="60")
+    plain = await sandbox_account(api, org.secret, "pgplain")
+    posts = [await new_post(api, org.secret, [video, plain], text=f"pg video {i}") for i in range(4)]
+    for post_id in posts:
+        await publish(api, org.secret, post_id)
+    first, second = scheduler_for(api, worker_id="pg-one"), scheduler_for(api, worker_id="pg-two")
+    for _ in range(3):  # the uploads, then two rounds of checks
+        await asyncio.gather(first.drain(timeout=60), second.drain(timeout=60))
+        async with api.runtime.database.write() as session:
+            await session.execute(
+                update(Target).where(Target.organization_id == org.organization_id, Target.status == "processing").values(next_attempt_at=utcnow())
+            )
+    async with api.runtime.database.read() as session:
+        targets = (await session.execute(select(Target).where(Target.organization_id == org.organization_id))).scalars().all()
+        polls = (await session.execute(
+            select(Attempt.target_id, func.count()).where(Attempt.outcome == "processing", Attempt.target_id.in_([t.id for t in targets]))
+            .group_by(Attempt.target_id)
+        )).all()
+    assert len(targets) == 8
+    assert {t.status for t in targets} == {"published"} and all(t.processing_handle is None for t in targets)
+    assert sorted(count for _, count in polls) == [2] * 4  # the upload's answer and one more check: each once
+    ctx = api.runtime.provider_context("sandbox", video, {})
+    for target in (t for t in targets if t.account_id == video):
+        assert await ctx.store.get("uploads", target.id) == {"uploads": 1, "polls": 2}

@@ -8,7 +8,18 @@ from datetime import timedelta
 import httpx
 
 from plugins.linkedin import LINKEDIN_VERSION, TOKEN_URL, LinkedInMember, LinkedInPage, escape_commentary
-from providers import AuthExpired, BytesSource, DraftMedia, PostDraft, PublishMedia, PublishRequest, RateLimited, Rejected, TransientError
+from providers import (
+    AuthExpired,
+    BytesSource,
+    DraftMedia,
+    PostDraft,
+    Processing,
+    PublishMedia,
+    PublishRequest,
+    RateLimited,
+    Rejected,
+    TransientError,
+)
 from providers.store import MemoryProviderStore
 from providers.testing import (
     FIXED_NOW,
@@ -49,8 +60,36 @@ REJECTS = [
     RejectedDraft("3001 characters", PostDraft(text="a" * 3001), "TEXT_TOO_LONG"),
     RejectedDraft("21 images", PostDraft(text="album", media=(DraftMedia("image", "image/png", 1000),) * 21), "TOO_MANY_MEDIA"),
     RejectedDraft("no threads", PostDraft(text="a", thread=("b",)), "THREADS_NOT_SUPPORTED"),
-    RejectedDraft("video is not published yet", PostDraft(text="clip", media=(DraftMedia("video", "video/mp4", 1000),)), "MEDIA_KIND_NOT_SUPPORTED"),
+    RejectedDraft("a video beside an image", PostDraft(text="clip", media=(DraftMedia("video", "video/mp4", 1000), DraftMedia("image", "image/png", 1000))), "MEDIA_COMBINATION"),
+    RejectedDraft("a 101 MB document", PostDraft(text="deck", media=(DraftMedia("document", "application/pdf", 101 * 1024 * 1024),)), "MEDIA_TOO_LARGE"),
+    RejectedDraft("a 501 MB video", PostDraft(text="clip", media=(DraftMedia("video", "video/mp4", 501 * 1024 * 1024),)), "MEDIA_TOO_LARGE"),
 ]
+
+# MS Learn "Videos API" and "Documents API": the answers as LinkedIn documents them.
+VIDEO_URN = "urn:li:video:C5F10AQGKQg_6y2a4sQ"
+DOCUMENT_URN = "urn:li:document:D5F10AQH4Lq9OU5N3jQ"
+UPLOAD_URL = "https://www.linkedin.com/dms-uploads/C5F10AQGKQg_6y2a4sQ/uploadedVideo?sau=aHR0cHM6Ly93d3cubGlua2VkaW4uY29tL2FtYnJ5"
+PART = 4194304  # LinkedIn splits a video into parts of 4 MiB
+
+
+def video_initialized(size):
+    parts = [{"uploadUrl": f"{UPLOAD_URL}{n}", "firstByte": start, "lastByte": min(start + PART, size) - 1} for n, start in enumerate(range(0, size, PART))]
+    return reply(200, json={"value": {"uploadUrlsExpireAt": 1650567510704, "video": VIDEO_URN, "uploadInstructions": parts, "uploadToken": "", "thumbnailUploadUrl": ""}})
+
+
+def asset_status(urn, status):
+    body = {"id": urn, "status": status, "owner": "urn:li:person:782bbtaQ", "downloadUrlExpiresAt": 1650286800000, "downloadUrl": "https://www.linkedin.com/dms/C5F10AQGKQg/"}
+    if urn.startswith("urn:li:video:"):
+        body |= {"duration": 16, "aspectRatioWidth": 16, "aspectRatioHeight": 9}
+    return reply(200, json=body)
+
+
+def clip(size=10):
+    return PublishMedia(kind="video", mime_type="video/mp4", size_bytes=size, url="https://media.example/v.mp4", source=BytesSource(b"v" * size), filename="launch.mp4")
+
+
+UPLOADED_PART = reply(200, text="", headers={"etag": "/ambry-video/signedId/abc123"})
+FINALIZED = reply(200, text="")
 
 
 def rest_headers_ok(request: httpx.Request, token: str = "li-at") -> None:
@@ -75,7 +114,16 @@ class TestLinkedInMemberConformance(ProviderConformance):
     expected_url = f"https://www.linkedin.com/feed/update/{SHARE}"
     error_cases = ERRORS
     platform_rejects = REJECTS
-    platform_accepts = [PostDraft(text="é" * 3000), PostDraft(text="album", media=(DraftMedia("image", "image/jpeg", 1000),) * 20)]
+    platform_accepts = [
+        PostDraft(text="é" * 3000), PostDraft(text="album", media=(DraftMedia("image", "image/jpeg", 1000),) * 20),
+        PostDraft(text="clip", media=(DraftMedia("video", "video/mp4", 1000),)),
+        PostDraft(text="deck", media=(DraftMedia("document", "application/pdf", 1000),)),
+    ]
+    processing_request = PublishRequest(text="Our launch", idempotency_key="tgt_li_video", media=(clip(),))
+    processing_publish = [video_initialized(10), UPLOADED_PART, FINALIZED]
+    processing_polls = [[asset_status(VIDEO_URN, "PROCESSING")], [asset_status(VIDEO_URN, "AVAILABLE"), CREATED]]
+    processing_expected_post_id = SHARE
+    processing_failed = [asset_status(VIDEO_URN, "PROCESSING_FAILED")]
 
     def check_published_requests(self, sent):
         (request,) = sent
@@ -93,6 +141,16 @@ class TestLinkedInPageConformance(ProviderConformance):
     expected_post_id = SHARE
     error_cases = ERRORS
     platform_rejects = REJECTS
+    processing_request = PublishRequest(text="Q3 results", idempotency_key="tgt_lip_doc", media=(
+        PublishMedia(kind="document", mime_type="application/pdf", size_bytes=8, url="https://media.example/d.pdf", source=BytesSource(b"%PDF-1.7")),
+    ))
+    processing_publish = [
+        reply(200, json={"value": {"uploadUrlExpiresAt": 1650567510704, "uploadUrl": "https://www.linkedin.com/dms-uploads/D5F10AQH4Lq9OU5N3jQ/uploadedDocument", "document": "urn:li:document:D5F10AQH4Lq9OU5N3jQ"}}),
+        reply(201, text=""),
+    ]
+    processing_polls = [[asset_status("urn:li:document:D5F10AQH4Lq9OU5N3jQ", "PROCESSING")], [asset_status("urn:li:document:D5F10AQH4Lq9OU5N3jQ", "AVAILABLE"), CREATED]]
+    processing_expected_post_id = SHARE
+    processing_failed = [asset_status("urn:li:document:D5F10AQH4Lq9OU5N3jQ", "PROCESSING_FAILED")]
 
     def check_published_requests(self, sent):
         (request,) = sent
@@ -415,3 +473,103 @@ def test_both_providers_are_registered_under_the_linkedin_entry_point():
     project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
     assert project["project"]["entry-points"]["socialgate.providers"]["linkedin"] == "plugins.linkedin"
     assert [p.id for p in plugins.linkedin.register_providers()] == ["linkedin", "linkedin_page"]
+
+
+# -- video, documents, reconcile -------------------------------------------------------------
+
+
+def poll(provider, steps, request, handle, credentials=MEMBER_CREDENTIALS):
+    return run(call_scripted(provider, steps, lambda ctx: provider.poll(ctx, request, handle), credentials=credentials))
+
+
+def test_a_video_is_uploaded_in_parts_finalized_with_their_etags_then_posted_once_available():
+    size = PART + 10
+    request = PublishRequest(text="Our launch", idempotency_key="tgt_li_video", media=(clip(size),))
+    second_part = reply(200, text="", headers={"etag": "/ambry-video/signedId/def456"})
+    accepted = run(publish_scripted(member, [video_initialized(size), UPLOADED_PART, second_part, FINALIZED], request, credentials=MEMBER_CREDENTIALS))
+    assert accepted.error is None and isinstance(accepted.result, Processing)
+    assert dict(accepted.result.handle) == {"asset": VIDEO_URN, "kind": "video", "title": "launch.mp4"}
+    assert accepted.result.published is False
+    init, first, second, finalize = accepted.sent
+    assert (init.method, str(init.url)) == ("POST", "https://api.linkedin.com/rest/videos?action=initializeUpload")
+    rest_headers_ok(init)
+    assert json.loads(init.content) == {"initializeUploadRequest": {
+        "owner": "urn:li:person:782bbtaQ", "fileSizeBytes": size, "uploadCaptions": False, "uploadThumbnail": False}}
+    assert [(r.method, str(r.url)) for r in (first, second)] == [("PUT", f"{UPLOAD_URL}0"), ("PUT", f"{UPLOAD_URL}1")]
+    assert (len(first.content), len(second.content)) == (PART, 10)
+    assert first.headers["content-type"] == "application/octet-stream"
+    assert (finalize.method, str(finalize.url)) == ("POST", "https://api.linkedin.com/rest/videos?action=finalizeUpload")
+    assert json.loads(finalize.content) == {"finalizeUploadRequest": {
+        "video": VIDEO_URN, "uploadToken": "", "uploadedPartIds": ["/ambry-video/signedId/abc123", "/ambry-video/signedId/def456"]}}
+
+    handle = dict(accepted.result.handle)
+    waiting = poll(member, [asset_status(VIDEO_URN, "WAITING_UPLOAD")], request, handle)
+    assert isinstance(waiting.result, Processing) and waiting.result.stage == "waiting_upload"
+    assert (waiting.sent[0].method, str(waiting.sent[0].url)) == ("GET", "https://api.linkedin.com/rest/videos/urn%3Ali%3Avideo%3AC5F10AQGKQg_6y2a4sQ")
+    done = poll(member, [asset_status(VIDEO_URN, "AVAILABLE"), CREATED], request, handle)
+    assert done.error is None and done.result.platform_post_id == SHARE
+    assert json.loads(done.sent[1].content) == post_body("urn:li:person:782bbtaQ", "Our launch", content={"media": {"title": "launch.mp4", "id": VIDEO_URN}})
+
+
+def test_a_document_is_uploaded_with_one_put_and_posted_with_its_title_once_available():
+    deck = PublishMedia(kind="document", mime_type="application/pdf", size_bytes=8, url="https://media.example/d.pdf", source=BytesSource(b"%PDF-1.7"), filename="q3-results.pdf")
+    request = PublishRequest(text="Q3 results", idempotency_key="tgt_li_doc", media=(deck,))
+    initialized = reply(200, json={"value": {"uploadUrlExpiresAt": 1650567510704, "uploadUrl": "https://www.linkedin.com/dms-uploads/D5F10AQH4Lq9OU5N3jQ/uploadedDocument?ca=vector_feedshare", "document": DOCUMENT_URN}})
+    accepted = run(publish_scripted(page, [initialized, reply(201, text="")], request, credentials=PAGE_CREDENTIALS))
+    assert isinstance(accepted.result, Processing) and dict(accepted.result.handle) == {"asset": DOCUMENT_URN, "kind": "document", "title": "q3-results.pdf"}
+    init, put = accepted.sent
+    assert str(init.url) == "https://api.linkedin.com/rest/documents?action=initializeUpload"
+    assert json.loads(init.content) == {"initializeUploadRequest": {"owner": "urn:li:organization:2414183"}}
+    assert (put.method, put.content) == ("PUT", b"%PDF-1.7")
+    done = poll(page, [asset_status(DOCUMENT_URN, "AVAILABLE"), CREATED], request, dict(accepted.result.handle), PAGE_CREDENTIALS)
+    assert str(done.sent[0].url) == "https://api.linkedin.com/rest/documents/urn%3Ali%3Adocument%3AD5F10AQH4Lq9OU5N3jQ"
+    assert json.loads(done.sent[1].content)["content"] == {"media": {"title": "q3-results.pdf", "id": DOCUMENT_URN}}
+
+
+def test_a_video_linkedin_could_not_process_is_rejected_without_posting():
+    request = PublishRequest(text="Our launch", idempotency_key="tgt_li_video", media=(clip(),))
+    failed = poll(member, [asset_status(VIDEO_URN, "PROCESSING_FAILED")], request, {"asset": VIDEO_URN, "kind": "video", "title": "launch.mp4"})
+    assert isinstance(failed.error, Rejected) and failed.error.code == "MEDIA_PROCESSING_FAILED"
+    assert len(failed.sent) == 1
+
+
+def posts_page(*elements):
+    return reply(200, json={"paging": {"start": 0, "count": 20, "links": [], "total": len(elements)}, "elements": list(elements)})
+
+
+def a_post(urn, commentary, created_ms):
+    return {
+        "isReshareDisabledByAuthor": False, "createdAt": created_ms, "lifecycleState": "PUBLISHED", "lastModifiedAt": created_ms,
+        "visibility": "PUBLIC", "publishedAt": created_ms, "author": "urn:li:organization:2414183", "id": urn,
+        "distribution": DISTRIBUTION, "commentary": commentary,
+    }
+
+
+def test_reconcile_finds_the_recent_post_whose_commentary_is_the_one_sent():
+    now_ms = int(FIXED_NOW.timestamp() * 1000)
+    request = PublishRequest(text="Hiring (again)", idempotency_key="tgt_li_lost")
+    answer = posts_page(
+        a_post("urn:li:share:1", "Something else", now_ms - 60_000),
+        a_post("urn:li:share:2", "Hiring \\(again\\)", now_ms - 2 * 86_400_000),  # the same words two days ago: another post
+        a_post("urn:li:share:3", "Hiring \\(again\\)", now_ms - 30_000),
+    )
+    found = run(call_scripted(page, [answer], lambda ctx: page.reconcile(ctx, request), credentials=PAGE_CREDENTIALS))
+    assert found.result.platform_post_id == "urn:li:share:3" and found.result.url == "https://www.linkedin.com/feed/update/urn:li:share:3"
+    (sent,) = found.sent
+    assert str(sent.url) == "https://api.linkedin.com/rest/posts?author=urn%3Ali%3Aorganization%3A2414183&q=author&count=20&sortBy=LAST_MODIFIED"
+    assert sent.headers["x-restli-method"] == "FINDER"
+    rest_headers_ok(sent)
+    missing = run(call_scripted(page, [posts_page(a_post("urn:li:share:1", "Something else", now_ms))], lambda ctx: page.reconcile(ctx, request), credentials=PAGE_CREDENTIALS))
+    assert missing.error is None and missing.result is None
+
+
+def test_a_check_made_again_after_linkedin_took_the_post_finds_it_instead_of_failing_it():
+    now_ms = int(FIXED_NOW.timestamp() * 1000)
+    request = PublishRequest(text="Our launch", idempotency_key="tgt_li_again", media=(clip(),))
+    handle = {"asset": VIDEO_URN, "kind": "video", "title": "launch.mp4"}
+    steps = [asset_status(VIDEO_URN, "AVAILABLE"), reply(422, json=DUPLICATE), posts_page(a_post("urn:li:share:9", "Our launch", now_ms - 5_000))]
+    again = poll(member, steps, request, handle)
+    assert again.error is None and again.result.platform_post_id == "urn:li:share:9"
+    assert str(again.sent[2].url).startswith("https://api.linkedin.com/rest/posts?author=urn%3Ali%3Aperson%3A782bbtaQ&q=author")
+    refused = poll(member, steps[:2] + [posts_page()], request, handle)
+    assert isinstance(refused.error, Rejected) and refused.error.code == "DUPLICATE_POST"

@@ -16,6 +16,7 @@ from providers import (
     BytesSource,
     DraftMedia,
     PostDraft,
+    Processing,
     PublishMedia,
     PublishRequest,
     RateLimited,
@@ -89,6 +90,23 @@ class TestXConformance(ProviderConformance):
     expected_account_metrics = {"followers": 583423, "following": 2048, "posts": 14052}
     credentials = CREDENTIALS
     request = PublishRequest(text="Hello world!", idempotency_key="tgt_x_conformance")
+    processing_request = PublishRequest(text="watch", idempotency_key="tgt_x_video", media=(
+        PublishMedia(kind="video", mime_type="video/mp4", size_bytes=10, url="https://media.example/v.mp4", source=BytesSource(b"v" * 10)),
+    ))
+    processing_publish = [
+        reply(200, json={"data": {"id": "77", "media_key": "7_77", "expires_after_secs": 86400}}),
+        reply(200, json={"data": {"expires_at": NOW + 86400}}),
+        reply(200, json={"data": {"id": "77", "media_key": "7_77", "size": 10, "expires_after_secs": 86400,
+                                  "processing_info": {"state": "pending", "check_after_secs": 1}}}),
+    ]
+    processing_polls = [
+        [reply(200, json={"data": {"id": "77", "media_key": "7_77", "processing_info": {"state": "in_progress", "check_after_secs": 5, "progress_percent": 40}}})],
+        [reply(200, json={"data": {"id": "77", "media_key": "7_77", "processing_info": {"state": "succeeded", "progress_percent": 100}}}),
+         reply(201, json=CREATED)],
+    ]
+    processing_expected_post_id = TWEET_ID
+    processing_failed = [reply(200, json={"data": {"id": "77", "media_key": "7_77", "processing_info": {
+        "state": "failed", "progress_percent": 0, "error": {"code": 1, "name": "InvalidMedia", "message": "Invalid or Unsupported media"}}}})]
     success = [reply(201, json=CREATED)]
     expected_post_id = TWEET_ID
     expected_url = f"https://x.com/XDevelopers/status/{TWEET_ID}"
@@ -305,38 +323,35 @@ def video(size):
     return PublishMedia(kind="video", mime_type="video/mp4", size_bytes=size, url="https://media.example/v.mp4", source=BytesSource(b"v" * size), alt_text="ignored for video")
 
 
-def test_a_video_is_appended_in_segments_and_polled_until_processed_honouring_check_after_secs():
+def status_answer(media_id, processing):
+    return reply(200, json={"data": {"id": media_id, "media_key": f"7_{media_id}", "processing_info": processing}})
+
+
+def test_a_video_is_appended_in_segments_then_processing_is_polled_honouring_check_after_secs_never_slept():
     size = UPLOAD_CHUNK_BYTES + 10
     request = PublishRequest(text="watch", idempotency_key="tgt_video", media=(video(size),))
     status = "https://api.x.com/2/media/upload?command=STATUS&media_id=77"
-    steps = [
-        initialized("77"), APPENDED, APPENDED,
-        finalized("77", {"state": "pending", "check_after_secs": 1}),
-        reply(200, json={"data": {"id": "77", "media_key": "7_77", "processing_info": {"state": "in_progress", "check_after_secs": 5, "progress_percent": 40}}}),
-        reply(200, json={"data": {"id": "77", "media_key": "7_77", "processing_info": {"state": "succeeded", "progress_percent": 100}}}),
-        created("3001", "watch"),
-    ]
-    transport = ScriptedTransport(steps)
-    slept = []
-
-    async def sleep(seconds):
-        slept.append(seconds)
-
-    async def go():
-        ctx = dataclasses.replace(make_context(provider, transport, credentials=CREDENTIALS), sleep=sleep)
-        try:
-            return await provider.publish(ctx, request)
-        finally:
-            await ctx.http.aclose()
-
-    result = run(go())
-    assert result.platform_post_id == "3001"
-    assert slept == [1.0, 5.0]
-    init, first, second, _finalize, poll1, poll2, post = transport.sent
+    store = MemoryProviderStore()
+    upload = [initialized("77"), APPENDED, APPENDED, finalized("77", {"state": "pending", "check_after_secs": 1})]
+    accepted = run(publish_scripted(provider, upload, request, credentials=CREDENTIALS, store=store))
+    assert accepted.error is None and isinstance(accepted.result, Processing)
+    assert dict(accepted.result.handle) == {"part": 0, "media_ids": ["77"], "pending": [["77", 0]]}
+    assert (accepted.result.check_after, accepted.result.stage, accepted.result.published) == (timedelta(seconds=1), "transcoding", False)
+    init, first, second, _finalize = accepted.sent
     assert json.loads(init.content) == {"media_type": "video/mp4", "total_bytes": size, "media_category": "tweet_video"}
     assert [form_parts(r)["segment_index"].text for r in (first, second)] == ["0", "1"]
     assert len(form_parts(first)["media"].content) == UPLOAD_CHUNK_BYTES and len(form_parts(second)["media"].content) == 10
-    assert [(r.method, str(r.url)) for r in (poll1, poll2)] == [("GET", status)] * 2
+
+    def poll(steps, handle):
+        return run(call_scripted(provider, steps, lambda ctx: provider.poll(ctx, request, handle), credentials=CREDENTIALS, store=store))
+
+    still = poll([status_answer("77", {"state": "in_progress", "check_after_secs": 5, "progress_percent": 40})], dict(accepted.result.handle))
+    assert isinstance(still.result, Processing) and still.result.check_after == timedelta(seconds=5)
+    assert [(r.method, str(r.url)) for r in still.sent] == [("GET", status)]
+    done = poll([status_answer("77", {"state": "succeeded", "progress_percent": 100}), created("3001", "watch")], dict(still.result.handle))
+    assert done.error is None and done.result.platform_post_id == "3001"
+    check, post = done.sent
+    assert (check.method, str(check.url)) == ("GET", status)
     assert json.loads(post.content) == {"text": "watch", "media": {"media_ids": ["77"]}}
 
 
@@ -347,6 +362,18 @@ def test_a_video_x_cannot_process_fails_without_posting():
     assert isinstance(outcome.error, Rejected) and outcome.error.code == "MEDIA_PROCESSING_FAILED"
     assert "Invalid or Unsupported media" in outcome.error.message
     assert len(outcome.sent) == 3
+
+
+def test_a_thread_whose_second_part_has_a_video_posts_the_first_then_waits_and_resumes_from_the_second():
+    request = PublishRequest(text="one", idempotency_key="tgt_vthread", thread=(ThreadPart("two", media=(video(10),)),))
+    store = MemoryProviderStore()
+    steps = [created("4001", "one"), initialized("78"), APPENDED, finalized("78", {"state": "pending", "check_after_secs": 3})]
+    accepted = run(publish_scripted(provider, steps, request, credentials=CREDENTIALS, store=store))
+    assert isinstance(accepted.result, Processing) and dict(accepted.result.handle) == {"part": 1, "media_ids": ["78"], "pending": [["78", 0]]}
+    steps = [status_answer("78", {"state": "succeeded", "progress_percent": 100}), created("4002", "two")]
+    done = run(call_scripted(provider, steps, lambda ctx: provider.poll(ctx, request, dict(accepted.result.handle)), credentials=CREDENTIALS, store=store))
+    assert (done.result.platform_post_id, done.result.thread_post_ids) == ("4001", ("4002",))
+    assert json.loads(done.sent[1].content) == {"text": "two", "media": {"media_ids": ["78"]}, "reply": {"in_reply_to_tweet_id": "4001"}}
 
 
 def test_a_gif_gets_its_category_and_alt_text():
@@ -516,3 +543,16 @@ def test_the_plugin_is_registered_under_its_entry_point():
     project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
     assert project["project"]["entry-points"]["socialgate.providers"]["x"] == "plugins.x"
     assert [p.id for p in plugins.x.register_providers()] == ["x"]
+
+
+def test_a_check_made_again_after_x_took_the_post_finds_it_instead_of_failing_a_published_post():
+    request = PublishRequest(text="watch", idempotency_key="tgt_video_again", media=(video(10),))
+    handle = {"part": 0, "media_ids": ["77"], "pending": [["77", 0]]}
+    ours = {"id": "5001", "text": "watch https://t.co/MeDiA", "created_at": "2026-01-15T11:59:00.000Z"}
+    steps = [status_answer("77", {"state": "succeeded", "progress_percent": 100}), reply(403, json=DUPLICATE), timeline(ours)]
+    again = run(call_scripted(provider, steps, lambda ctx: provider.poll(ctx, request, handle), credentials=CREDENTIALS))
+    assert again.error is None and again.result.platform_post_id == "5001"
+    missing = run(call_scripted(
+        provider, steps[:2] + [timeline()], lambda ctx: provider.poll(ctx, request, handle), credentials=CREDENTIALS,
+    ))
+    assert isinstance(missing.error, Rejected) and missing.error.code == "DUPLICATE_CONTENT"  # not ours: X's refusal stands
