@@ -36,9 +36,12 @@ def poll_scripted(
 
 class PreparesBeforePublishing:
     """Mixin (before ``ProviderConformance``): ``publishing_step`` is the index in ``success`` of
-    the request that may publish; every request before it only prepares."""
+    the request that may publish; every request before it only prepares. ``after_lost_answer``
+    scripts what the provider asks next when that request's answer is lost (YouTube asks the
+    upload session what it holds), failing too."""
 
     publishing_step: int
+    after_lost_answer: Sequence[Step] = ()
 
     def test_network_failures_map_to_typed_errors(self: Any) -> None:
         first = request_line(self.scripted_publish(self.success).sent[0])
@@ -50,7 +53,7 @@ class PreparesBeforePublishing:
         )
         for outcome in (refused, lost_early):
             assert [request_line(r) for r in outcome.sent] == [first]
-        steps = list(self.success[: self.publishing_step]) + [httpx.ReadTimeout("no answer")]
+        steps = list(self.success[: self.publishing_step]) + [httpx.ReadTimeout("no answer"), *self.after_lost_answer]
         lost = self.scripted_publish(steps)
         assert isinstance(lost.error, Unconfirmed), f"no answer to the publishing request must be Unconfirmed, got {lost.error!r}"
         assert len(lost.sent) == len(steps)
