@@ -194,11 +194,12 @@ class Threads(Provider):
         container: str | None = state["container"]
         user = ctx.credential("user_id") or "me"
         while len(posted) < len(parts):
-            if container is None:
-                text, media = parts[len(posted)]
-                reply_to = posted[-1]["post_id"] if posted else request.reply_to
-                container = await self._create_container(ctx, user, text, media, reply_to)
-            status = await _call(ctx, "GET", f"{API}/{container}", params={"fields": "status,error_message"})
+            with ctx.preparing():  # a container is not a post: running out of time here is a plain retry
+                if container is None:
+                    text, media = parts[len(posted)]
+                    reply_to = posted[-1]["post_id"] if posted else request.reply_to
+                    container = await self._create_container(ctx, user, text, media, reply_to)
+                status = await _call(ctx, "GET", f"{API}/{container}", params={"fields": "status,error_message"})
             word = status.get("status")
             if word == "IN_PROGRESS":
                 stage = "container" if not posted else f"container of part {len(posted) + 1}"

@@ -36,6 +36,7 @@ Tokens: access tokens live 24 h, refresh tokens 365 days (``refresh_token_expire
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -279,7 +280,8 @@ class TikTok(Provider):
 
     async def publish(self, ctx: ProviderContext, request: PublishRequest) -> Processing:
         settings = request.settings
-        creator = await self._creator(ctx)
+        with ctx.preparing():
+            creator = await self._creator(ctx)
         privacy = str(settings.get("privacy_level"))
         if privacy not in (creator.get("privacy_level_options") or []):
             offered = ", ".join(creator.get("privacy_level_options") or [])
@@ -335,7 +337,8 @@ class TikTok(Provider):
         size, count = chunk_plan(video.size_bytes)
         body["source_info"] = {"source": "FILE_UPLOAD", "video_size": video.size_bytes, "chunk_size": size, "total_chunk_count": count}
         # Nothing is posted until the last chunk arrives: a lost answer before it is safe to retry.
-        data = _raise_for(await send(ctx, "POST", INIT_URLS[mode], json=body, headers=_headers(ctx)))
+        with ctx.preparing():
+            data = _raise_for(await send(ctx, "POST", INIT_URLS[mode], json=body, headers=_headers(ctx)))
         await _upload(ctx, str(data["upload_url"]), video)
         return str(data["publish_id"])
 
@@ -388,7 +391,9 @@ async def _upload(ctx: ProviderContext, upload_url: str, video: PublishMedia) ->
         first, last = ranges[index]
         index += 1
         headers = {"Content-Type": video.mime_type, "Content-Range": f"bytes {first}-{last}/{video.size_bytes}"}
-        response = await send(ctx, "PUT", upload_url, content=piece, headers=headers, publishes=index == len(ranges))
+        final = index == len(ranges)
+        with nullcontext() if final else ctx.preparing():
+            response = await send(ctx, "PUT", upload_url, content=piece, headers=headers, publishes=final)
         raise_for_response(response)
 
 

@@ -28,6 +28,7 @@ Pacific, ``rateLimitExceeded``/``userRateLimitExceeded`` and 429 → ``RateLimit
 from __future__ import annotations
 
 import re
+from contextlib import nullcontext
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -255,7 +256,8 @@ class YouTube(Provider):
                 offset = state
         if answer is None:
             if not session:
-                session = await self._open_session(ctx, request, video)
+                with ctx.preparing():
+                    session = await self._open_session(ctx, request, video)
                 await ctx.store.put(SESSIONS, request.idempotency_key, {"session": session, "size": video.size_bytes})
             answer = await self._upload(ctx, session, video, offset, request.idempotency_key)
         video_id = str(answer["id"])
@@ -299,7 +301,9 @@ class YouTube(Provider):
                 end = start + len(piece) - 1
                 headers = {**_auth(ctx), "Content-Range": f"bytes {start}-{end}/{total}"}
                 try:
-                    response = await send(ctx, "PUT", session, content=piece, headers=headers, publishes=end == total - 1)
+                    final = end == total - 1
+                    with nullcontext() if final else ctx.preparing():
+                        response = await send(ctx, "PUT", session, content=piece, headers=headers, publishes=final)
                 except (TransientError, Unconfirmed) as error:
                     dropped = error
                     break

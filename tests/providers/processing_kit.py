@@ -16,9 +16,10 @@ from typing import Any
 
 import httpx
 
-from providers import Processing, PublishRequest, PublishResult, TransientError, Unconfirmed
+from providers import Processing, ProviderContext, PublishRequest, PublishResult, TransientError, Unconfirmed
 from providers.store import MemoryProviderStore
-from providers.testing import Outcome, ProviderConformance, Step, call_scripted, request_line
+from providers.testing import Outcome, ProviderConformance, Reply, Step, call_scripted, request_line
+from providers.validation import publish_checked
 
 
 def poll_scripted(
@@ -57,6 +58,27 @@ class PreparesBeforePublishing:
         lost = self.scripted_publish(steps)
         assert isinstance(lost.error, Unconfirmed), f"no answer to the publishing request must be Unconfirmed, got {lost.error!r}"
         assert len(lost.sent) == len(steps)
+
+    def test_requests_before_the_publishing_one_run_while_preparing(self: Any) -> None:
+        """So the gateway's deadline cutting them short is a plain retry, never ``unconfirmed``."""
+        contexts: list[ProviderContext] = []
+        phases: list[bool] = []
+
+        def noting(step: Step) -> Step:
+            def answer(request: httpx.Request) -> Any:
+                phases.append(contexts[0].phase.preparing)
+                return step(request) if callable(step) and not isinstance(step, Reply | httpx.Response | BaseException) else step
+            return answer
+
+        def operation(ctx: ProviderContext) -> Any:
+            contexts.append(ctx)
+            return publish_checked(self.provider, ctx, self.request)
+
+        steps = [noting(step) for step in self.success]
+        outcome = self.run(call_scripted(self.provider, steps, operation, credentials=self.credentials, store=MemoryProviderStore(self.stored)))
+        assert outcome.error is None, outcome.error
+        expected = [True] * self.publishing_step + [False]
+        assert phases[: self.publishing_step + 1] == expected, f"preparing at each request: {phases}"
 
 
 class PublishesThroughPolling:
