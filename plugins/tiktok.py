@@ -182,7 +182,7 @@ class TikTok(Provider):
     )
     auth = OAuth2Spec(authorize_url=AUTHORIZE_URL, token_url=TOKEN_URL, scopes=SCOPES, scope_separator=",", client_id_param="client_key")
     settings = (
-        SettingField("privacy_level", "Who can see it", required=True, choices_from_account=True,
+        SettingField("privacy_level", "Who can see it (required for a direct post)", choices_from_account=True,
                      help="One of the creator's privacy_level_options; an unaudited app may only post SELF_ONLY."),
         SettingField("mode", "Post directly, or send a draft to the creator's inbox", type="choice", choices=("direct", "inbox"), default="direct"),
         SettingField("source", "How TikTok gets the video", type="choice", choices=("file_upload", "pull_from_url"), default="file_upload"),
@@ -253,7 +253,13 @@ class TikTok(Provider):
         if kinds == {"image", "video"}:
             issues.append(Issue(("media",), "MEDIA_COMBINATION_NOT_SUPPORTED", "a TikTok post is one video or up to 35 photos, not both"))
         privacy = draft.settings.get("privacy_level")
-        if not self.audited and isinstance(privacy, str) and privacy != PRIVATE:
+        direct = draft.settings.get("mode", "direct") == "direct"  # an inbox draft's privacy is chosen in the app
+        if direct and privacy is None:
+            issues.append(Issue(
+                ("settings", "privacy_level"), "SETTING_REQUIRED",
+                "TikTok wants the creator to choose who sees a direct post: set privacy_level to one of the account's choices",
+            ))
+        if direct and not self.audited and isinstance(privacy, str) and privacy != PRIVATE:
             issues.append(Issue(
                 ("settings", "privacy_level"), "PRIVACY_LEVEL_NOT_ALLOWED",
                 f"this app is not audited by TikTok, which lets it post only {PRIVATE} (set {AUDITED_VARIABLE}=true once it is)",
@@ -282,11 +288,11 @@ class TikTok(Provider):
         settings = request.settings
         with ctx.preparing():
             creator = await self._creator(ctx)
+        mode = str(settings.get("mode") or "direct")
         privacy = str(settings.get("privacy_level"))
-        if privacy not in (creator.get("privacy_level_options") or []):
+        if mode == "direct" and privacy not in (creator.get("privacy_level_options") or []):
             offered = ", ".join(creator.get("privacy_level_options") or [])
             raise Rejected("PRIVACY_LEVEL_NOT_OFFERED", f"this creator can post {offered}, not {privacy}")
-        mode = str(settings.get("mode") or "direct")
         if request.media[0].kind == "image":
             publish_id = await self._init_photos(ctx, request, creator, mode)
         else:

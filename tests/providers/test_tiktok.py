@@ -133,6 +133,9 @@ class TestTikTokConformance(PublishesThroughPolling, PreparesBeforePublishing, P
     metrics_omitting = [ok({"videos": [{"id": "7080217258529732386", "like_count": 12, "comment_count": 3, "view_count": 400}], "cursor": 0, "has_more": False})]
     omitted_figure = ("7080217258529732386", "shares")
 
+    def valid_draft(self):
+        return PostDraft(text="hello", media=(DraftMedia("video", "video/mp4", 1024),), settings={"privacy_level": "SELF_ONLY"})
+
     def check_published_requests(self, sent):
         info, init, put, fetch = sent
         assert (info.method, str(info.url)) == ("POST", f"{API}/v2/post/publish/creator_info/query/")
@@ -288,6 +291,16 @@ def test_validation_refuses_public_posts_from_an_unaudited_app_and_says_why():
     assert issue.code == "PRIVACY_LEVEL_NOT_ALLOWED" and "SOCIALGATE_TIKTOK_AUDITED" in issue.message
     assert validate_draft(unaudited, PostDraft(text="hi", media=draft.media, settings={"privacy_level": "SELF_ONLY"})) == []
     assert validate_draft(provider, draft) == []
+
+
+def test_an_inbox_draft_needs_no_privacy_level_and_is_not_held_to_self_only():
+    media = (DraftMedia("video", "video/mp4", 1000),)
+    assert validate_draft(unaudited, PostDraft(text="hi", media=media, settings={"mode": "inbox"})) == []
+    (issue,) = validate_draft(unaudited, PostDraft(text="hi", media=media))
+    assert issue.code == "SETTING_REQUIRED" and issue.field == ("settings", "privacy_level")
+    request = PublishRequest(text="draft", idempotency_key="k", media=(VIDEO,), settings={"mode": "inbox"})
+    outcome = publish([creator(privacy_level_options=["SELF_ONLY"]), INIT, UPLOADED], request, on=unaudited)
+    assert isinstance(outcome.result, Processing), outcome.error
 
 
 def test_the_audit_is_read_from_the_environment(monkeypatch):
