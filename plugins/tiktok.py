@@ -62,6 +62,7 @@ from providers import (
     Rejected,
     SettingChoice,
     SettingField,
+    TextUnit,
     TokenSet,
     TransientError,
     hookimpl,
@@ -172,7 +173,8 @@ class TikTok(Provider):
     description = "Videos and photo posts on a TikTok profile, posted directly or sent to the creator's inbox (Content Posting API)."
     capabilities = Capabilities(metrics=True, processing=True)
     limits = Limits(
-        max_text_length=2200,
+        max_text_length=2200,  # a caption, in UTF-16 runes (a photo post's description may run to 4,000: held to this too)
+        text_unit=TextUnit.UTF16_UNITS,
         max_media=MAX_PHOTOS,
         media_kinds=frozenset({"image", "video"}),
         max_media_per_kind={"video": 1},

@@ -28,7 +28,7 @@ class ProviderCapabilities:
 @strawberry.type
 class TextLimitType:
     max_length: int
-    unit: str = strawberry.field(description="characters, graphemes, x_weighted, utf8_bytes or emoji_utf8_bytes.")
+    unit: str = strawberry.field(description="characters, graphemes, x_weighted, utf8_bytes, emoji_utf8_bytes or utf16_units.")
 
 
 @strawberry.type
@@ -50,7 +50,7 @@ class QuotaType:
 @strawberry.type
 class ProviderLimits:
     max_text_length: int | None
-    text_unit: str = strawberry.field(description="How text length is counted: characters, graphemes, x_weighted, utf8_bytes, emoji_utf8_bytes (Threads: an emoji counts its UTF-8 bytes).")
+    text_unit: str = strawberry.field(description="How text length is counted: characters, graphemes, x_weighted, utf8_bytes, emoji_utf8_bytes (Threads: an emoji counts its UTF-8 bytes), utf16_units (TikTok).")
     text_limits: list[TextLimitType] = strawberry.field(description="Every text cap, the main one first.")
     max_media: int
     media_kinds: list[str]

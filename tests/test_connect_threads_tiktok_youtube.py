@@ -132,5 +132,5 @@ def test_socialgate_providers_lists_the_three_with_their_limits():
     assert result.exit_code == 0, result.output
     rows = {line.split("│")[1].strip(): re.sub(r"\s+", " ", line) for line in result.stdout.splitlines() if line.startswith("│") and line.split("│")[1].strip()}
     assert "500 characters (an emoji counts its UTF-8 bytes)" in rows["threads"]
-    assert "2200 characters" in rows["tiktok"]
+    assert "2200 UTF-16 code units" in rows["tiktok"]
     assert "5000 bytes" in rows["youtube"]

@@ -110,6 +110,8 @@ class TestTikTokConformance(PublishesThroughPolling, PreparesBeforePublishing, P
     ]
     platform_rejects = [
         RejectedDraft("text only", PostDraft(text="no media"), "MEDIA_REQUIRED"),
+        RejectedDraft("1101 emoji are 2202 UTF-16 runes", PostDraft(text="🎬" * 1101, media=(DraftMedia("video", "video/mp4", 1000),),
+                      settings={"privacy_level": "SELF_ONLY"}), "TEXT_TOO_LONG"),
         RejectedDraft("two videos", PostDraft(text="v", media=(DraftMedia("video", "video/mp4", 1000),) * 2, settings={"privacy_level": "SELF_ONLY"}), "TOO_MANY_MEDIA"),
         RejectedDraft("36 photos", PostDraft(text="p", media=(DraftMedia("image", "image/jpeg", 1000),) * 36, settings={"privacy_level": "SELF_ONLY"}), "TOO_MANY_MEDIA"),
         RejectedDraft("photos with a video", PostDraft(text="m", media=(DraftMedia("image", "image/jpeg", 1), DraftMedia("video", "video/mp4", 1)),
@@ -120,7 +122,11 @@ class TestTikTokConformance(PublishesThroughPolling, PreparesBeforePublishing, P
                       settings={"privacy_level": "SELF_ONLY", "brand_content": True}), "BRANDED_CONTENT_PRIVATE"),
         RejectedDraft("no privacy level", PostDraft(text="p", media=(DraftMedia("video", "video/mp4", 1),)), "SETTING_REQUIRED"),
     ]
-    platform_accepts = [PostDraft(text="p", media=(DraftMedia("image", "image/jpeg", 1000),) * 35, settings={"privacy_level": "SELF_ONLY"})]
+    platform_accepts = [
+        PostDraft(text="p", media=(DraftMedia("image", "image/jpeg", 1000),) * 35, settings={"privacy_level": "SELF_ONLY"}),
+        PostDraft(text="🎬" * 1100, media=(DraftMedia("video", "video/mp4", 1000),), settings={"privacy_level": "SELF_ONLY"}),  # 2200 runes
+        PostDraft(text="漢" * 2200, media=(DraftMedia("video", "video/mp4", 1000),), settings={"privacy_level": "SELF_ONLY"}),
+    ]
     metrics_ids = ["7080217258529732386", "7080217258529732387"]
     metrics_success = [ok({"videos": [
         {"id": "7080217258529732386", "like_count": 12, "comment_count": 3, "share_count": 1, "view_count": 400},
