@@ -117,7 +117,7 @@ class Threads(Provider):
     id = "threads"
     name = "Threads"
     description = "Posts, carousels and threads on a Threads profile (Meta's Threads API)."
-    capabilities = Capabilities(threads=True, delete=True, metrics=True, processing=True)
+    capabilities = Capabilities(threads=True, delete=True, metrics=True, processing=True, reconcile=True)
     limits = Limits(
         max_text_length=500,
         text_unit=TextUnit.EMOJI_UTF8_BYTES,
@@ -246,6 +246,20 @@ class Threads(Provider):
             ctx.log.warning("Threads post %s published, its permalink unread: %s", post_id, error.code)
             url = None
         return {"post_id": str(post_id), "url": url}
+
+    async def reconcile(self, ctx: ProviderContext, request: PublishRequest) -> PublishResult | None:
+        """A lost answer to ``threads_publish``: the post, if one of the profile's latest 25 from the
+        last day has its text. Meta keeps no idempotency key; a thread is left to a person."""
+        if request.thread:
+            return None
+        user = ctx.credential("user_id") or "me"
+        body = await _call(ctx, "GET", f"{API}/{user}/threads", params={"fields": "id,permalink,text,timestamp", "limit": "25"})
+        since = ctx.now() - timedelta(days=1)
+        for post in body.get("data") or []:
+            when = datetime.strptime(str(post.get("timestamp", "")), "%Y-%m-%dT%H:%M:%S%z") if post.get("timestamp") else None
+            if when is not None and when >= since and (post.get("text") or "").strip() == request.text.strip():
+                return PublishResult(str(post["id"]), post.get("permalink"), raw=post)
+        return None
 
     # -- delete and metrics ------------------------------------------------------------------
 

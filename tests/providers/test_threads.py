@@ -324,3 +324,21 @@ def test_registered_under_the_entry_point_group():
 
     (entry,) = [e for e in entry_points(group="socialgate.providers") if e.name == "threads"]
     assert [p.id for p in entry.load().register_providers()] == ["threads"]
+
+
+def test_reconcile_finds_a_post_of_the_last_day_by_its_text_and_leaves_threads_to_a_person():
+    def latest(*posts):
+        return reply(200, json={"data": [
+            {"id": pid, "permalink": f"https://www.threads.net/@gatehouse/post/{pid}", "text": text, "timestamp": when} for pid, text, when in posts
+        ], "paging": {"cursors": {"before": "a", "after": "b"}}})
+
+    request = PublishRequest(text="Hello from the gate 👋", idempotency_key="k")
+    found = run(call_scripted(provider, [latest(("180", "other", "2026-01-15T11:59:00+0000"), ("181", "Hello from the gate 👋", "2026-01-15T11:58:00+0000"))],
+                              lambda ctx: provider.reconcile(ctx, request), credentials=CREDENTIALS))
+    assert found.result.platform_post_id == "181" and found.result.url.endswith("/181")
+    assert str(found.sent[0].url) == f"{API}/{USER}/threads?fields=id%2Cpermalink%2Ctext%2Ctimestamp&limit=25"
+    old = run(call_scripted(provider, [latest(("170", "Hello from the gate 👋", "2026-01-13T11:58:00+0000"))],
+                            lambda ctx: provider.reconcile(ctx, request), credentials=CREDENTIALS))
+    assert old.result is None, "the same text two days ago is another post"
+    thread = run(call_scripted(provider, [], lambda ctx: provider.reconcile(ctx, THREAD), credentials=CREDENTIALS))
+    assert thread.result is None and thread.sent == []
