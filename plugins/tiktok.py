@@ -128,16 +128,20 @@ async def _pieces(media: PublishMedia, ranges: Sequence[tuple[int, int]]) -> Asy
     """The file's bytes cut along ``ranges`` (the last range takes the remainder)."""
     buffer = b""
     stream = media.source.chunks(ranges[0][1] - ranges[0][0] + 1)
-    for first, last in ranges:
-        want = last - first + 1
-        async for piece in stream:
-            buffer += piece
-            if len(buffer) >= want:
-                break
-        if len(buffer) < want:
-            raise Rejected("MEDIA_SIZE_MISMATCH", f"the video has fewer bytes than the {media.size_bytes} it was said to have")
-        yield buffer[:want]
-        buffer = buffer[want:]
+    try:
+        for first, last in ranges:
+            want = last - first + 1
+            while len(buffer) < want:
+                piece = await anext(stream, b"")
+                if not piece:
+                    raise Rejected("MEDIA_SIZE_MISMATCH", f"the video has fewer bytes than the {media.size_bytes} it was said to have")
+                buffer += piece
+            yield buffer[:want]
+            buffer = buffer[want:]
+    finally:
+        close = getattr(stream, "aclose", None)
+        if close is not None:
+            await close()
 
 
 def _raise_for(response: httpx.Response) -> dict[str, Any]:

@@ -377,3 +377,11 @@ def test_metrics_ask_video_query_for_the_counters():
     (sent,) = outcome.sent
     assert str(sent.url) == f"{API}/v2/video/query/?fields=id%2Cview_count%2Clike_count%2Ccomment_count%2Cshare_count"
     assert json.loads(sent.content) == {"filters": {"video_ids": TestTikTokConformance.metrics_ids}}
+
+
+def test_a_video_shorter_than_it_said_is_refused_before_the_last_chunk():
+    short = PublishMedia("video", "video/mp4", 64 * MB + 3, "https://media.example.com/big.mp4", BytesSource(bytes(30 * MB)))
+    request = PublishRequest(text="big", idempotency_key="k", media=(short,), settings={"privacy_level": "SELF_ONLY"})
+    outcome = publish([creator(), INIT] + [reply(206, text="")] * 3, request)
+    assert isinstance(outcome.error, Rejected) and outcome.error.code == "MEDIA_SIZE_MISMATCH"
+    assert len(outcome.sent) == 5, "the three whole chunks it had went; the last, which would complete it, did not"
