@@ -2,7 +2,6 @@
 "Long-lived tokens", "Delete Posts", "Insights"; Graph-style errors)."""
 
 import asyncio
-import json
 import urllib.parse
 from datetime import timedelta
 
