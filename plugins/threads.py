@@ -15,8 +15,9 @@ in ``ctx.store`` (``providers.threads``' record), so neither a poll on another w
 after a failure posts a part twice.
 
 Length: 500, counted as Meta counts them — an emoji counts its UTF-8 bytes
-(``TextUnit.EMOJI_UTF8_BYTES``). Quotas: 250 posts and 1,000 replies per 24 h per profile, and
-100 deletes a day, which ``delete`` also keeps count of itself (the answer would be a refusal).
+(``TextUnit.EMOJI_UTF8_BYTES``). Quotas: 250 posts per 24 h per profile (replies, the parts of a
+thread after the first, have a cap of 1,000 of their own), and 100 deletes a day, which
+``delete`` also keeps count of itself (the answer would be a refusal).
 
 Tokens: the code exchange gives a one-hour token, traded at once for a 60-day one
 (``th_exchange_token``); a long-lived token is refreshed with itself (``th_refresh_token``), so it
@@ -127,8 +128,9 @@ class Threads(Provider):
         max_media_duration_ms={"video": 5 * 60 * 1000},
         max_thread_parts=20,
         quotas=(
-            Quota(count=250, period_seconds=86_400, description="250 API-published posts per 24 h per profile (threads_publishing_limit)"),
-            Quota(count=1000, period_seconds=86_400, description="1,000 replies per 24 h per profile; each thread part after the first is one"),
+            # Replies (each thread part after the first) have a cap of their own, 1,000, which a
+            # count of publishes cannot express; the 250 binds first while threads have at most 5 parts.
+            Quota(count=250, period_seconds=86_400, description="250 API-published posts per 24 h per profile (and 1,000 replies)"),
             Quota(count=DELETES_PER_DAY, period_seconds=86_400, description="100 deletes per 24 h per profile", operation="delete"),
         ),
     )

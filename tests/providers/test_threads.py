@@ -314,7 +314,7 @@ def test_the_hundred_and_first_delete_in_a_day_waits_without_asking_meta():
 
 def test_the_quotas_declare_posts_replies_and_deletes():
     quotas = {(q.count, q.operation) for q in provider.limits.quotas}
-    assert quotas == {(250, "publish"), (1000, "publish"), (100, "delete")}
+    assert quotas == {(250, "publish"), (100, "delete")}
     assert all(q.period_seconds == 86_400 for q in provider.limits.quotas)
 
 
