@@ -208,9 +208,11 @@ class Threads(Provider):
                 return Processing({"posted": posted, "container": container}, CHECK_AFTER, stage=stage, published=bool(posted))
             if word in ("ERROR", "EXPIRED"):
                 raise Rejected(f"CONTAINER_{word}", f"Threads gave up on the post's media: {status.get('error_message') or word}", raw=status)
-            if word != "FINISHED":
-                # PUBLISHED: an earlier publish of this container went through but its answer was lost.
-                raise Unconfirmed(f"the Threads container {container} is {word}, not ready to publish")
+            if word == "PUBLISHED":  # an earlier publish of this container went through, its answer lost
+                raise Unconfirmed(f"the Threads container {container} is already published")
+            if word != "FINISHED":  # a status Meta adds later: keep checking rather than guess
+                ctx.log.warning("Threads answered an unknown container status %r for %s", word, container)
+                return Processing({"posted": posted, "container": container}, CHECK_AFTER, stage="container", published=bool(posted))
             posted.append(await self._publish_container(ctx, user, container))
             container = None
             if len(parts) > 1:

@@ -309,12 +309,13 @@ class TikTok(Provider):
     def _post_info(self, request: PublishRequest, creator: Mapping[str, Any], *, photo: bool) -> dict[str, Any]:
         settings = request.settings
         info: dict[str, Any] = {
-            "privacy_level": settings.get("privacy_level"),
             # What the creator turned off in the app stays off (TikTok's UX guidelines).
             "disable_comment": bool(settings.get("disable_comment")) or bool(creator.get("comment_disabled")),
             "brand_organic_toggle": bool(settings.get("brand_organic")),
             "brand_content_toggle": bool(settings.get("brand_content")),
         }
+        if settings.get("privacy_level") is not None:  # an inbox draft's is chosen in the app
+            info = {"privacy_level": settings["privacy_level"], **info}
         if photo:
             info["title"] = settings.get("title") or ""
             info["description"] = request.text
@@ -376,7 +377,9 @@ class TikTok(Provider):
             username = handle.get("username")
             url = f"https://www.tiktok.com/@{username}/video/{post_id}" if username else None
             return PublishResult(post_id, url, raw=data)
-        raise TransientError(f"TikTok answered an unknown publish status {status!r}", code="UNKNOWN_STATUS", raw=data)
+        # A status this provider does not know yet: keep checking rather than start over and post twice.
+        ctx.log.warning("TikTok answered an unknown publish status %r for %s", status, publish_id)
+        return Processing(handle, CHECK_AFTER, stage="processing")
 
     async def fetch_metrics(self, ctx: ProviderContext, platform_post_ids: Sequence[str]) -> list[MetricSnapshot]:
         params = {"fields": "id," + ",".join(VIDEO_FIELDS)}

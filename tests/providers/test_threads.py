@@ -185,6 +185,12 @@ def test_a_container_published_by_a_lost_answer_is_unconfirmed():
     assert isinstance(outcome.error, Unconfirmed)
 
 
+def test_a_container_status_meta_adds_later_is_checked_again():
+    handle = {"posted": [], "container": CONTAINER}
+    outcome = poll([status("SCHEDULED")], PublishRequest(text="x", idempotency_key="k"), handle)
+    assert isinstance(outcome.result, Processing) and outcome.result.handle == handle
+
+
 def test_a_video_container_names_its_url():
     request = PublishRequest(text="", idempotency_key="tgt_v", media=(sample_media("video"),))
     outcome = publish([created(), status("IN_PROGRESS")], request)

@@ -274,6 +274,17 @@ def test_processing_states_poll_again_and_failures_are_rejected_in_tiktoks_words
     assert isinstance(expired.error, AuthExpired)
 
 
+def test_a_status_tiktok_adds_later_is_checked_again_not_published_twice():
+    outcome = poll([status("PROCESSING_MODERATION")], HANDLE)
+    assert isinstance(outcome.result, Processing) and outcome.result.handle == HANDLE
+
+
+def test_an_inbox_photo_draft_names_no_privacy_level():
+    request = PublishRequest(text="c", idempotency_key="k", media=(sample_media("image"),), settings={"mode": "inbox"})
+    outcome = publish([creator(), ok({"publish_id": "p"})], request, on=unaudited)
+    assert "privacy_level" not in json.loads(outcome.sent[1].content)["post_info"]
+
+
 def test_a_complete_post_without_a_public_id_keeps_the_publish_id():
     outcome = poll([status("PUBLISH_COMPLETE", publicaly_available_post_id=[])], HANDLE)
     assert outcome.result.platform_post_id == PUBLISH_ID and outcome.result.url is None
