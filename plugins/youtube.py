@@ -247,7 +247,8 @@ class YouTube(Provider):
         session = kept.get("session") if kept and kept.get("size") == video.size_bytes else None
         offset = 0
         if session:
-            state = await self._session_state(ctx, session, video.size_bytes, request.idempotency_key)
+            with ctx.preparing():  # asking what the kept session holds posts nothing
+                state = await self._session_state(ctx, session, video.size_bytes, request.idempotency_key)
             if state is None:
                 session = None
             elif isinstance(state, dict):
