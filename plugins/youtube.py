@@ -247,8 +247,7 @@ class YouTube(Provider):
         session = kept.get("session") if kept and kept.get("size") == video.size_bytes else None
         offset = 0
         if session:
-            with ctx.preparing():  # asking what the kept session holds posts nothing
-                state = await self._session_state(ctx, session, video.size_bytes, request.idempotency_key)
+            state = await self._session_state(ctx, session, video.size_bytes, request.idempotency_key)
             if state is None:
                 session = None
             elif isinstance(state, dict):
@@ -336,7 +335,9 @@ class YouTube(Provider):
     async def _session_state(self, ctx: ProviderContext, session: str, total: int, key: str) -> int | dict[str, Any] | None:
         """What the server holds: the next byte to send, the finished video, or None when the session is gone."""
         headers = {**_auth(ctx), "Content-Range": f"bytes */{total}"}
-        response = await send(ctx, "PUT", session, content=b"", headers=headers)
+        # Asking posts nothing, and the kept session makes a retry find what this would have found.
+        with ctx.preparing():
+            response = await send(ctx, "PUT", session, content=b"", headers=headers)
         if response.status_code == 308:
             return _next_byte(response)
         if response.status_code in (404, 410):
