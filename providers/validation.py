@@ -249,11 +249,14 @@ def _limits_issues(provider: Provider) -> list[Issue]:
             bad("INVALID_LIMIT", f"{name} values must be positive integers")
     if limits.max_thread_parts < 1:
         bad("INVALID_LIMIT", "max_thread_parts must be at least 1")
+
     if provider.capabilities.threads != (limits.max_thread_parts > 1):
         bad("INCONSISTENT_LIMITS", "capabilities.threads must be true exactly when max_thread_parts > 1")
     for quota in limits.quotas:
-        if quota.count <= 0 or quota.period_seconds <= 0:
-            bad("INVALID_LIMIT", "quotas need a positive count and period")
+        if quota.count <= 0 or quota.period_seconds <= 0 or quota.cost <= 0 or quota.scope not in ("account", "app"):
+            bad("INVALID_LIMIT", "quotas need a positive count, period and cost, and a scope of 'account' or 'app'")
+        elif quota.cost > quota.count:
+            bad("INVALID_LIMIT", f"a publish costs {quota.cost} units, more than the quota's whole {quota.count}")
     return issues
 
 

@@ -25,6 +25,13 @@ AccountStatus = strawberry.enum(
 )
 
 
+@strawberry.type(name="SettingChoice", description="One value a per-post setting can take on one account.")
+class SettingChoiceType:
+    value: str = strawberry.field(description="What to put in the post's setting.")
+    label: str = strawberry.field(description="What to show a person (the value when the platform gives no name).")
+    extra: JSON = strawberry.field(description="Platform details of the choice (a board's privacy, a channel's member count…).")
+
+
 @strawberry.type(name="Account", description="A platform identity connected to the organization.")
 class AccountType(Node):
     id: strawberry.ID
@@ -43,6 +50,16 @@ class AccountType(Node):
     @strawberry.field(description="The account's followers, following and posts over time (needs analytics:read).")
     def metrics(self, info: Info) -> AccountMetricsType:
         return account_metrics(info, str(self.id))
+
+    @strawberry.field(
+        description="The values `setting` can take on this account (its boards, channels, privacy levels…), for settings the "
+        "provider declares with `choicesFromAccount`. Asked of the platform and kept a few minutes; `refresh` asks again. "
+        "Errors: BAD_USER_INPUT (no such setting), ACCOUNT_DISCONNECTED, TOKEN_EXPIRED, RATE_LIMITED, PLATFORM_ERROR."
+    )
+    async def setting_choices(self, info: Info, setting: str, refresh: bool = False) -> list[SettingChoiceType]:
+        organization_id = info.context.require("accounts:read").organization_id
+        choices = await service.setting_choices(info.context.runtime).list(organization_id, str(self.id), setting, refresh=refresh)
+        return [SettingChoiceType(value=c.value, label=c.label or c.value, extra=dict(c.extra)) for c in choices]
 
     @classmethod
     def from_row(cls, row: AccountRow) -> AccountType:
@@ -164,7 +181,7 @@ class AccountMutation:
             connected[:] = [saved.connected]
             return {"id": saved.account.id}
 
-        request = service.connect_fingerprint(runtime, input.provider, credentials)
+        request = service.connect_fingerprint(runtime.secret_key, input.provider, credentials)
         result, errors = await run_create(info, "accounts:write", "connectAccount", input.idempotency_key, request, work)
         if result and connected:
             await runtime.publish(connected[0])

@@ -35,7 +35,7 @@ async def set_credentials(api, account_id: str, **credentials: str) -> None:
     """Replace a sandbox account's credentials (to make its later calls fail on purpose)."""
     async with api.runtime.database.write() as session:
         account = await session.get(Account, account_id)
-        account.credentials = seal_credentials(api.runtime, account_id, credentials)
+        account.credentials = seal_credentials(api.runtime.secret_key, account_id, credentials)
 
 
 async def tracked(api, target_id: str) -> TargetMetrics | None:

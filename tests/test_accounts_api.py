@@ -46,7 +46,7 @@ async def test_connect_checks_with_the_platform_and_seals_credentials(api, org, 
     assert GOOD_TOKEN.encode() not in row.credentials
     from gateway.accounts.accounts import open_credentials
 
-    assert open_credentials(api.runtime, row) == {"token": GOOD_TOKEN, "channel": "news-bot"}
+    assert open_credentials(api.runtime.secret_key, row) == {"token": GOOD_TOKEN, "channel": "news-bot"}
     # The token is nowhere in the database file, the API's answers, or the logs.
     listing = await api.http.post(
         "/graphql", json={"query": "{ accounts { nodes { id handle metadata } } }"}, headers={"Authorization": f"Bearer {org.secret}"}

@@ -102,7 +102,7 @@ async def test_each_connects_through_the_oauth_flow_and_keeps_a_refresh_token(ap
     assert (polled["account"]["provider"], polled["account"]["handle"]) == (provider, HANDLES[provider])
     async with api.runtime.database.read() as session:
         stored = await session.get(Account, polled["account"]["id"])
-    credentials = open_credentials(api.runtime, stored)
+    credentials = open_credentials(api.runtime.secret_key, stored)
     assert credentials["access_token"] == ACCESS[provider] and credentials["refresh_token"]
     assert stored.token_expires_at is not None
     assert f"{provider}-client_secret" in platforms.sent[0].content.decode() + str(platforms.sent[0].url), "the client secret went to the token endpoint"
@@ -134,3 +134,12 @@ def test_socialgate_providers_lists_the_three_with_their_limits():
     assert "500 characters (an emoji counts its UTF-8 bytes)" in rows["threads"]
     assert "2200 UTF-16 code units" in rows["tiktok"]
     assert "5000 bytes" in rows["youtube"]
+
+
+def test_the_engine_holds_posts_back_for_publishing_quotas_only():
+    from gateway.engine.quotas import QuotaGate
+    from gateway.plugins import load_plugins
+
+    gate = QuotaGate(load_plugins(None), postgres=False)
+    assert [(q.count, q.operation) for q in gate.quotas_of("threads")] == [(250, "publish")]
+    assert [(q.count, q.cost) for q in gate.quotas_of("youtube")] == [(10_000, 1_600)]

@@ -87,7 +87,7 @@ async def test_a_counter_the_platform_leaves_out_reaches_graphql_as_null_and_a_z
                                 handle="@gate@mastodon.social", credentials=b""))
             await session.flush()
             account = await session.get(Account, account_id)
-            account.credentials = seal_credentials(api.runtime, account_id, {"instance_url": MASTODON, "access_token": "tok"})
+            account.credentials = seal_credentials(api.runtime.secret_key, account_id, {"instance_url": MASTODON, "access_token": "tok"})
         (post_id,) = await seed(api, org.organization_id, account_id, "mastodon", [T0])
         async with api.runtime.database.write() as session:
             target = (await session.execute(select(Target).where(Target.post_id == post_id))).scalar_one()

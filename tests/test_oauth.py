@@ -78,7 +78,7 @@ async def test_connect_flow_creates_an_account_with_sealed_tokens(api, org, plat
     assert account["handle"] == "alice" and account["provider"] == "standin" and account["status"] == "ACTIVE"
     async with api.runtime.database.read() as session:
         stored = await session.get(Account, account["id"])
-    credentials = open_credentials(api.runtime, stored)
+    credentials = open_credentials(api.runtime.secret_key, stored)
     assert credentials["access_token"] in platform.server.access_tokens
     assert credentials["refresh_token"] in platform.server.refresh_tokens
     assert credentials["access_token"].encode() not in stored.credentials
@@ -103,7 +103,7 @@ async def test_reconnecting_the_same_identity_updates_its_account(api, org, plat
     assert await _count(api, Account) == 1
     async with api.runtime.database.read() as session:
         account = await session.get(Account, first_account)
-    assert open_credentials(api.runtime, account)["access_token"] == list(platform.server.access_tokens)[-1]
+    assert open_credentials(api.runtime.secret_key, account)["access_token"] == list(platform.server.access_tokens)[-1]
 
 
 async def test_a_provider_without_pkce_sends_neither_challenge_nor_verifier(api, org, platform):
@@ -435,3 +435,29 @@ async def test_a_connection_started_acting_in_a_child_belongs_to_that_child(api,
     async with api.runtime.database.read() as session:
         assert (await session.get(Account, account_id)).organization_id == child_id
     assert (await api.graphql("{ accounts { nodes { id } } }", key=parent.secret))["data"]["accounts"]["nodes"] == []
+
+
+async def test_outbound_request_urls_never_reach_the_logs(capsys):
+    """httpx logs each request's URL at INFO; token calls that carry secrets in the query must not show."""
+    import logging
+
+    import httpx
+
+    from gateway.core.logs import configure_logging
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, {n: logging.getLogger(n).level for n in ("httpx", "httpcore")})
+    try:
+        configure_logging("INFO")
+        transport = httpx.MockTransport(lambda request: httpx.Response(200, json={"access_token": "x"}))
+        async with httpx.AsyncClient(transport=transport) as client:
+            await client.get("https://graph.facebook.com/v21.0/oauth/access_token?grant_type=fb_exchange_token&client_secret=SECRET123")
+        logging.getLogger("socialgate.test").info("a line of our own")
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        for name, level in saved[2].items():
+            logging.getLogger(name).setLevel(level)
+    logged = capsys.readouterr().err
+    assert "a line of our own" in logged
+    assert "SECRET123" not in logged and "graph.facebook.com" not in logged

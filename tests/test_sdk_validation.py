@@ -290,3 +290,14 @@ def test_processing_handles_are_plain_data_and_quotas_meter_units():
         waiting.handle["container_id"] = "other"  # type: ignore[index]
     assert (waiting.published, waiting.deadline) == (False, timedelta(hours=24))
     assert Quota(count=10_000, period_seconds=86_400, scope="app", cost=1_600).cost == 1_600
+
+    class Overpriced(Provider):
+        id = "overpriced"
+        name = "Overpriced"
+        limits = Limits(quotas=(Quota(count=100, period_seconds=60, cost=101), Quota(count=0, period_seconds=60)))
+
+        async def publish(self, ctx, request):
+            raise AssertionError
+
+    issues = [i for i in check_declarations(Overpriced()) if i.code == "INVALID_LIMIT"]
+    assert len(issues) == 2 and "more than the quota's whole 100" in issues[0].message

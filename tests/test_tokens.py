@@ -45,11 +45,11 @@ def test_merging_keeps_what_the_platform_did_not_replace():
 
 async def test_a_refresh_keeps_a_refresh_token_the_platform_did_not_replace(api, org, platform, standin):
     account = await _connected(api, org, platform, rotate_refresh_tokens=False, access_ttl_seconds=60)
-    before = open_credentials(api.runtime, account)
+    before = open_credentials(api.runtime.secret_key, account)
     platform.server.access_ttl_seconds = 7200
     assert await refresh_account_token(api.runtime, account.id) is True
     after_row = await _account(api, account.id)
-    after = open_credentials(api.runtime, after_row)
+    after = open_credentials(api.runtime.secret_key, after_row)
     assert after["refresh_token"] == before["refresh_token"]
     assert after["access_token"] != before["access_token"] and after["access_token"] in platform.server.access_tokens
     assert timedelta(hours=1, minutes=59) < after_row.token_expires_at - utcnow() <= timedelta(hours=2)
@@ -60,9 +60,9 @@ async def test_a_refresh_keeps_a_refresh_token_the_platform_did_not_replace(api,
 
 async def test_a_rotated_refresh_token_replaces_the_spent_one(api, org, platform, standin):
     account = await _connected(api, org, platform)
-    spent = open_credentials(api.runtime, account)["refresh_token"]
+    spent = open_credentials(api.runtime.secret_key, account)["refresh_token"]
     assert await refresh_account_token(api.runtime, account.id) is True
-    rotated = open_credentials(api.runtime, await _account(api, account.id))["refresh_token"]
+    rotated = open_credentials(api.runtime.secret_key, await _account(api, account.id))["refresh_token"]
     assert rotated != spent and spent not in platform.server.refresh_tokens and rotated in platform.server.refresh_tokens
     assert await refresh_account_token(api.runtime, account.id) is True  # the new one works in turn
     assert platform.server.grant_types().count("refresh_token") == 2
@@ -140,10 +140,10 @@ async def test_a_reconnect_during_a_refresh_wins(api, org, platform, standin):
     refreshing = asyncio.create_task(refresh_account_token(api.runtime, account.id))
     await asyncio.wait_for(platform.server.refresh_arrived.wait(), 10)  # the refresh is at the platform
     await _connected(api, org, platform)  # the same identity connected again meanwhile
-    reconnected = open_credentials(api.runtime, await _account(api, account.id))
+    reconnected = open_credentials(api.runtime.secret_key, await _account(api, account.id))
     platform.server.hold_refreshes.set()
     assert await refreshing is True
-    assert open_credentials(api.runtime, await _account(api, account.id)) == reconnected
+    assert open_credentials(api.runtime.secret_key, await _account(api, account.id)) == reconnected
 
 
 async def test_disconnected_and_unknown_accounts_are_not_refreshed(api, org, platform, standin):
@@ -160,7 +160,7 @@ async def test_refresh_ahead_renews_only_tokens_that_expire_soon_and_can_be_rene
     later = await _connected(api, org, platform, user="later", access_ttl_seconds=7200)
     unrenewable = await _connected(api, org, platform, user="norefresh", access_ttl_seconds=300, issue_refresh_tokens=False)
     revoked = await _connected(api, org, platform, user="revoked", access_ttl_seconds=60, issue_refresh_tokens=True)
-    platform.server.refresh_tokens.pop(open_credentials(api.runtime, revoked)["refresh_token"])
+    platform.server.refresh_tokens.pop(open_credentials(api.runtime.secret_key, revoked)["refresh_token"])
     platform.server.access_ttl_seconds = 3600
 
     sweep = await refresh_expiring(api.runtime)

@@ -18,6 +18,7 @@ from gateway.accounts.accounts import (
     update_account,
     verify_credentials,
 )
+from gateway.accounts.choices import ChoicesUnavailable, SettingChoices, setting_choices
 from gateway.accounts.oauth import (
     FAILED,
     PENDING,
@@ -38,6 +39,9 @@ __all__ = [
     "ACCOUNT_STATUSES",
     "AccountFilter",
     "callback_url",
+    "ChoicesUnavailable",
+    "SettingChoices",
+    "setting_choices",
     "complete_connection",
     "connect_fingerprint",
     "connection_state",

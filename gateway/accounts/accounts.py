@@ -46,9 +46,9 @@ def require_provider(registry: PluginRegistry, provider_id: str) -> Any:
     return provider
 
 
-def seal_credentials(runtime: Runtime, account_id: str, credentials: Mapping[str, Any]) -> bytes:
+def seal_credentials(secret_key: bytes, account_id: str, credentials: Mapping[str, Any]) -> bytes:
     # Bound to the account id: a sealed blob copied onto another row will not open there.
-    return encrypt(runtime.secret_key, dict(credentials), associated=account_id)
+    return encrypt(secret_key, dict(credentials), associated=account_id)
 
 
 def _credentials_replaced(account: Account) -> None:
@@ -58,10 +58,10 @@ def _credentials_replaced(account: Account) -> None:
     account.refresh_lease_until = None
 
 
-def open_credentials(runtime: Runtime, account: Account) -> dict[str, Any]:
+def open_credentials(secret_key: bytes, account: Account) -> dict[str, Any]:
     if account.credentials is None:
         return {}
-    return decrypt(runtime.secret_key, account.credentials, associated=account.id)
+    return decrypt(secret_key, account.credentials, associated=account.id)
 
 
 async def verify_credentials(runtime: Runtime, provider_id: str, credentials: Mapping[str, str]) -> AccountProfile:
@@ -138,7 +138,7 @@ async def save_account(
     account.status = "active"
     account.disconnected_at = None
     account.rate_limited_until = None
-    account.credentials = seal_credentials(runtime, account.id, credentials)
+    account.credentials = seal_credentials(runtime.secret_key, account.id, credentials)
     _credentials_replaced(account)
     account.token_expires_at = token_expires_at
     await session.flush()
@@ -200,7 +200,7 @@ async def list_accounts(session: AsyncSession, organization_id: str, filters: Ac
     return await paginate(session, query, Account, page)
 
 
-def connect_fingerprint(runtime: Runtime, provider_id: str, credentials: Mapping[str, Any]) -> dict[str, str]:
+def connect_fingerprint(secret_key: bytes, provider_id: str, credentials: Mapping[str, Any]) -> dict[str, str]:
     """What an idempotency record remembers of a connect request: a keyed hash, never the secrets."""
-    digest = hmac.new(runtime.secret_key, json.dumps(dict(credentials), sort_keys=True, default=str).encode(), hashlib.sha256)
+    digest = hmac.new(secret_key, json.dumps(dict(credentials), sort_keys=True, default=str).encode(), hashlib.sha256)
     return {"provider": provider_id, "credentials": digest.hexdigest()}

@@ -117,7 +117,7 @@ async def _take_lease(session: AsyncSession, runtime: Runtime, account_id: str, 
     )
     if taken.rowcount != 1:
         return None
-    return _Snapshot(account.id, account.organization_id, account.provider, account.credentials_version, open_credentials(runtime, account))
+    return _Snapshot(account.id, account.organization_id, account.provider, account.credentials_version, open_credentials(runtime.secret_key, account))
 
 
 def _ours(snapshot: _Snapshot) -> Any:
@@ -150,7 +150,7 @@ async def _store(runtime: Runtime, snapshot: _Snapshot, tokens: TokenSet) -> boo
     async with runtime.database.write() as session:
         stored = await session.execute(
             _ours(snapshot).values(
-                credentials=seal_credentials(runtime, snapshot.account_id, merged),
+                credentials=seal_credentials(runtime.secret_key, snapshot.account_id, merged),
                 credentials_version=snapshot.version + 1,
                 refresh_lease_until=None,
                 token_expires_at=tokens.expires_at,
@@ -234,7 +234,7 @@ async def _expiring(runtime: Runtime, within: timedelta) -> list[str]:
     renewable = []
     for account in accounts:
         try:
-            credentials = open_credentials(runtime, account)
+            credentials = open_credentials(runtime.secret_key, account)
         except VaultError:
             log.error("stored credentials do not open with this secret key", extra={"account_id": account.id})
             continue

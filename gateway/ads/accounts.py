@@ -40,7 +40,7 @@ def _adapter(runtime: Runtime, provider_id: str, field: list[str]) -> AdsAdapter
 
 
 def _context(runtime: Runtime, account: Account) -> ProviderContext:
-    return runtime.provider_context(account.provider, account.id, open_credentials(runtime, account))
+    return runtime.provider_context(account.provider, account.id, open_credentials(runtime.secret_key, account))
 
 
 async def find_ad_account(session: AsyncSession, organization_id: str, ad_account_id: str) -> AdAccount | None:

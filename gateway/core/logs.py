@@ -82,6 +82,11 @@ def configure_logging(level: str = "INFO") -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+    # httpx logs every request's full URL at INFO, and some platforms' documented token calls
+    # (Meta's fb_exchange_token, Instagram's ig_refresh_token) carry the client secret or a
+    # token in the query string: only its warnings may reach our logs.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     access = logging.getLogger("uvicorn.access")
     for kind in (HideCallbackQueries, HideMediaTokens):
         if not any(isinstance(f, kind) for f in access.filters):

@@ -157,7 +157,7 @@ class ProviderCalls:
         if account.status == "token_expired":
             return Outcome("rejected", code="TOKEN_EXPIRED", message="The account's authorization expired; reconnect it."), None
         try:
-            credentials = open_credentials(self.runtime, account)
+            credentials = open_credentials(self.runtime.secret_key, account)
         except VaultError:  # this worker's key is wrong, not the post: another worker may open them
             return Outcome("transient", code="CREDENTIALS_UNREADABLE", message="The stored credentials cannot be opened with this secret key."), None
         request = self.request(target, post, media)
@@ -209,7 +209,7 @@ class ProviderCalls:
             return Outcome("unconfirmed", error=unconfirmed.error if unconfirmed else None, code=code, message=lost)
         timeout = self.reconcile_seconds
         try:
-            credentials = open_credentials(self.runtime, account)
+            credentials = open_credentials(self.runtime.secret_key, account)
             context = self.runtime.provider_context(provider.id, account.id, credentials)
             async with asyncio.timeout(timeout):
                 found = await provider.reconcile(context, self.request(target, post, media))

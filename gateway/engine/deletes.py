@@ -128,7 +128,7 @@ async def _call(runtime: Runtime, target: Target) -> ProviderError | None:
     if not target.platform_post_id:
         return None  # the platform never told us an id: there is nothing of ours to delete there
     try:
-        context = runtime.provider_context(provider.id, account.id, open_credentials(runtime, account))
+        context = runtime.provider_context(provider.id, account.id, open_credentials(runtime.secret_key, account))
         async with asyncio.timeout(runtime.settings.lease_seconds * LEASE_MARGIN):
             await provider.delete(context, target.platform_post_id)
     except ProviderError as error:

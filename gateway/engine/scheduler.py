@@ -40,6 +40,7 @@ import logging
 import os
 import secrets
 import socket
+from collections import Counter
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -55,6 +56,7 @@ from gateway.engine.calls import Loaded, Outcome, ProviderCalls, load_many
 from gateway.engine.chores import Chore, Chores
 from gateway.engine.jobs import mark_running
 from gateway.engine.outcomes import OUTCOME_BATCH, PendingOutcome, RetryPolicy, lock_outcome_targets, write_outcomes
+from gateway.engine.quotas import Deferral, QuotaGate, write_deferrals
 from gateway.engine.recovery import Recovery
 from gateway.engine.rows import (
     ACCOUNTS,
@@ -153,6 +155,7 @@ class Scheduler:
             worker_id=self.worker_id, lease=self.lease, batch=limits.batch, reconciles=limits.reconciles,
         )
         self.chores = Chores(runtime, runtime.chores)
+        self.quotas = QuotaGate(runtime.plugins, postgres=not runtime.database.is_sqlite)
 
     @property
     def lease(self) -> timedelta:
@@ -297,24 +300,33 @@ class Scheduler:
                 self._backlog = True
                 return []
             now = utcnow()
+            events: list[BusEvent] = []
             async with self.runtime.database.write() as session:
-                targets, _ = await self._claim_rows(session, now, room, start=False)
+                targets, _, deferred = await self._claim_rows(session, now, room, start=False)
+                if deferred:
+                    await lock_job_rows(session, [d.row.job_id for d in deferred])
+                    await write_deferrals(session, deferred, now, events)
                 loaded = await load_many(session, targets) if targets else {}
             claims = self._hold(targets, loaded)
             self._claims.update((claim.attempt_id, claim) for claim in claims)
-            return claims
+        await self._publish_events(events)
+        return claims
 
-    async def _claim_rows(self, session: Any, now: datetime, room: int, *, start: bool) -> tuple[list[TargetRow], dict[str, int]]:
+    async def _claim_rows(
+        self, session: Any, now: datetime, room: int, *, start: bool
+    ) -> tuple[list[TargetRow], dict[str, int], list[Deferral]]:
         """Claim up to ``room`` due targets that fit the free slots: a conditional UPDATE setting each lease.
 
         The lease's token is the id the call's Attempt will have. With ``start``, the call starts
         in this same transaction (the caller writes its Attempt), so the claim counts the
         attempt too and its lease runs from now, the moment the call goes out; then the number
-        each Attempt takes comes back with the claim.
+        each Attempt takes comes back with the claim. Due targets whose provider quota is spent
+        come back as deferrals, for the caller to write (``quotas.write_deferrals``) once it
+        holds their jobs.
         """
-        chosen, self._backlog = await self._choose_due(session, now, room)
+        chosen, self._backlog, deferred = await self._choose_due(session, now, room)
         if not chosen:
-            return [], {}
+            return [], {}, deferred
         tokens = {target_id: new_id("att") for target_id in chosen}
         values: dict[str, Any] = {
             "status": "publishing", "lease_owner": case(tokens, value=TARGETS.c.id), "lease_expires_at": now + self.lease, "updated_at": now,
@@ -325,8 +337,9 @@ class Scheduler:
                    cleared_for_publishing(TARGETS, POSTS), claimable(TARGETS))
         )
         if start:
-            return await read_started_targets(session, claim.values({**values, "attempt_count": TARGETS.c.attempt_count + 1}))
-        return await read_targets(session, claim.values(values).returning(*(TARGETS.c[name] for name in TARGET_COLUMNS))), {}
+            targets, numbers = await read_started_targets(session, claim.values({**values, "attempt_count": TARGETS.c.attempt_count + 1}))
+            return targets, numbers, deferred
+        return await read_targets(session, claim.values(values).returning(*(TARGETS.c[name] for name in TARGET_COLUMNS))), {}, deferred
 
     def _hold(self, targets: list[TargetRow], loaded: dict[str, Loaded]) -> list[Claim]:
         """The claims of these just-committed targets, each holding its call slot from now."""
@@ -338,35 +351,48 @@ class Scheduler:
             claims.append(claim)
         return claims
 
-    async def _choose_due(self, session: Any, now: datetime, room: int) -> tuple[list[str], bool]:
-        """Up to ``room`` due targets, oldest first, that fit the free slots; and whether any was left behind.
+    async def _choose_due(self, session: Any, now: datetime, room: int) -> tuple[list[str], bool, list[Deferral]]:
+        """Up to ``room`` due targets, oldest first, that fit the free slots and their quotas; whether
+        any was left behind; and the due targets whose quota is spent.
 
         Each read skips accounts and providers already full; a target read whose account or
-        provider fills up within this claim is skipped, and the next read goes past it.
+        provider fills up within this claim is skipped, and the next read goes past it. A
+        deferred target is skipped by the next read too, and moved out of the due set by the caller.
         """
         slots = self._slots.copy()
         chosen: list[str] = []
+        deferred: list[Deferral] = []
+        spent: Counter[tuple[str, str]] = Counter()
         left_behind = False
         for _ in range(CLAIM_PASSES):
             wanted = room - len(chosen)
-            rows = (await session.execute(self._due_query(now, wanted, slots, chosen))).all()
+            rows = (await session.execute(self._due_query(now, wanted, slots, [*chosen, *(d.row.id for d in deferred)]))).all()
+            fitting = []
             for row in rows:
                 if slots.fits(row.provider, row.account_id):
                     slots.take(row.provider, row.account_id)
-                    chosen.append(row.id)
+                    fitting.append(row)
                 else:
                     left_behind = True
+            within, held_back = await self.quotas.check(session, now, fitting, spent)
+            for row in held_back:
+                slots.give_back(row.row.provider, row.row.account_id)
+            chosen += [row.id for row in within]
+            deferred += held_back
             if len(rows) < wanted:  # every due target was read
-                return chosen, left_behind
+                return chosen, left_behind, deferred
             if len(chosen) == room:  # the slots are full; more may be due
-                return chosen, True
-        return chosen, True
+                return chosen, True, deferred
+        return chosen, True, deferred
 
     def _due_query(self, now: datetime, limit: int, slots: CallSlots, chosen: list[str]) -> Any:
         rate_limited = exists().where(
             ACCOUNTS.c.id == TARGETS.c.account_id, ACCOUNTS.c.rate_limited_until.is_not(None), ACCOUNTS.c.rate_limited_until > now
         )
-        query = select(TARGETS.c.id, TARGETS.c.provider, TARGETS.c.account_id).where(
+        query = select(
+            TARGETS.c.id, TARGETS.c.provider, TARGETS.c.account_id, TARGETS.c.post_id, TARGETS.c.job_id, TARGETS.c.organization_id,
+            TARGETS.c.status,
+        ).where(
             TARGETS.c.status.in_(DUE_STATUSES), TARGETS.c.next_attempt_at <= now, ~rate_limited, cleared_for_publishing(TARGETS, POSTS),
             claimable(TARGETS),
         )
@@ -586,9 +612,12 @@ class Scheduler:
         LOCKED``), so it never waits; then the jobs of both, in id order, in one statement.
         """
         attempts = await lock_outcome_targets(session, batch, lock=not self.runtime.database.is_sqlite) if batch else {}
-        claimed, numbers = await self._claim_rows(session, now, room, start=True) if room > 0 else ([], {})
-        jobs = await lock_job_rows(session, [*(a.job_id for a in attempts.values()), *(t.job_id for t in claimed)])
+        claimed, numbers, deferred = await self._claim_rows(session, now, room, start=True) if room > 0 else ([], {}, [])
+        jobs = await lock_job_rows(
+            session, [*(a.job_id for a in attempts.values()), *(t.job_id for t in claimed), *(d.row.job_id for d in deferred)]
+        )
         results = await write_outcomes(session, batch, attempts, jobs, events, now, self.retry) if batch else {}
+        await write_deferrals(session, deferred, now, events)
         loaded: dict[str, Loaded] = {}
         if claimed:
             loaded = await load_many(session, claimed)

@@ -20,6 +20,7 @@ EVENT_KINDS: frozenset[str] = frozenset({
     *(f"target.{status}" for status in TARGET_EVENT_STATUSES),
     "target.deleted",
     "target.delete_failed",
+    "target.deferred",
     "post.status_changed",
     "post.approval_requested",
     "post.approved",

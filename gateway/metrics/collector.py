@@ -223,7 +223,7 @@ class MetricsCollector:
         if account is None or account.status in ("disconnected", "token_expired") or account.credentials is None:
             return None
         try:
-            credentials = open_credentials(self.runtime, account)
+            credentials = open_credentials(self.runtime.secret_key, account)
         except VaultError:
             return None
         return self.runtime.provider_context(provider.id, account_id, credentials)

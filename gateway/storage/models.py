@@ -183,6 +183,8 @@ class Attempt(Base):
     """One provider call for a target, written before the call starts."""
 
     __tablename__ = "attempts"
+    # Provider quotas count the calls that went out in their window (gateway.engine.quotas).
+    __table_args__ = (Index("ix_attempts_started", "started_at"),)
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     target_id: Mapped[str] = mapped_column(ID, ForeignKey("targets.id"), index=True)

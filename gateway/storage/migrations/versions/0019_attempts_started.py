@@ -1,0 +1,22 @@
+"""an index on attempts(started_at): provider quotas count the calls of their window (engine.quotas)
+
+Revision ID: 0019
+Revises: 0010
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "0019"
+down_revision = "0010"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_index("ix_attempts_started", "attempts", ["started_at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_attempts_started", table_name="attempts")
