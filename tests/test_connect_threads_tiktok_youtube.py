@@ -23,7 +23,9 @@ ACCESS = {"threads": "THQVJlong-lived", "tiktok": "act.example12345Example12345E
 
 @pytest.fixture
 def settings(tmp_path, monkeypatch, request):
-    """Each provider's OAuth client configured, unless the test asks for ``settings`` with False."""
+    """Each provider's OAuth client configured, unless the test asks for ``settings`` with False;
+    the TikTok app not audited (the provider reads that when the plugins load)."""
+    monkeypatch.delenv("SOCIALGATE_TIKTOK_AUDITED", raising=False)
     for provider in PROVIDERS:
         for suffix in ("CLIENT_ID", "CLIENT_SECRET"):
             name = f"SOCIALGATE_OAUTH_{provider.upper()}_{suffix}"
@@ -58,6 +60,11 @@ class Platforms:
             "https://www.googleapis.com/youtube/v3/channels": {"kind": "youtube#channelListResponse", "items": [{
                 "kind": "youtube#channel", "id": "UC_x5XG1OV2P6uZZ5FSM9Ttw", "snippet": {"title": "Gate House", "customUrl": "@gatehouse"}}]},
         }
+        answers["https://open.tiktokapis.com/v2/post/publish/creator_info/query/"] = {"data": {
+            "creator_username": "gatehouse", "creator_nickname": "Gate House",
+            "privacy_level_options": ["PUBLIC_TO_EVERYONE", "MUTUAL_FOLLOW_FRIENDS", "SELF_ONLY"],
+            "comment_disabled": False, "duet_disabled": False, "stitch_disabled": True, "max_video_post_duration_sec": 600},
+            "error": {"code": "ok", "message": "", "log_id": "20221011"}}
         if url in answers:
             return httpx.Response(200, json=answers[url])
         return httpx.Response(404, json={"error": {"message": f"unscripted {request.method} {url}"}})
@@ -143,3 +150,17 @@ def test_the_engine_holds_posts_back_for_publishing_quotas_only():
     gate = QuotaGate(load_plugins(None), postgres=False)
     assert [(q.count, q.operation) for q in gate.quotas_of("threads")] == [(250, "publish")]
     assert [(q.count, q.cost) for q in gate.quotas_of("youtube")] == [(10_000, 1_600)]
+
+
+async def test_a_tiktok_accounts_privacy_choices_come_from_its_creator_info(api, org, platforms):
+    started = await _start(api, org.secret, "tiktok")
+    state = parse_qs(urlsplit(started["authorizeUrl"]).query)["state"][0]
+    await api.http.get(f"/oauth/tiktok/callback?code=the-code&state={state}")
+    account = (await api.graphql("""query($id: ID!) { connection(id: $id) { account { id } } }""",
+                                 {"id": started["connection"]["id"]}, key=org.secret))["data"]["connection"]["account"]
+    query = """query($id: ID!) { account(id: $id) { settingChoices(setting: "privacy_level", refresh: true) { value extra } } }"""
+    body = await api.graphql(query, {"id": account["id"]}, key=org.secret)
+    # The app is not audited (the fixture's settings say nothing else): only SELF_ONLY is offered.
+    assert body["data"]["account"]["settingChoices"] == [{"value": "SELF_ONLY", "extra": {"max_video_post_duration_sec": 600}}], body
+    asked = [r for r in platforms.sent if r.url.path == "/v2/post/publish/creator_info/query/"]
+    assert len(asked) == 1 and asked[0].headers["authorization"] == f"Bearer {ACCESS['tiktok']}"
