@@ -8,7 +8,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -16,6 +16,9 @@ from rich.markup import escape
 
 from gateway.core import ServiceError
 from gateway.settings import Settings, StartupError, load_settings
+
+if TYPE_CHECKING:
+    from providers import Quota
 
 T = TypeVar("T")
 
@@ -423,7 +426,7 @@ def providers() -> None:
     from gateway.plugins import load_plugins
 
     registry = load_plugins(_settings().plugins)
-    table = Table("id", "name", "auth", "capabilities", "text", "media", "thread")
+    table = Table("id", "name", "auth", "capabilities", "text", "media", "thread", "quotas")
     for provider in sorted(registry.providers.values(), key=lambda p: p.id):
         limits = provider.limits
         capabilities = ", ".join(name for name, on in provider.capabilities.as_dict().items() if on)
@@ -431,8 +434,19 @@ def providers() -> None:
         media = f"{limits.max_media} ({', '.join(sorted(limits.media_kinds))})" if limits.max_media else "none"
         if limits.media_required:
             media += ", required"
-        table.add_row(provider.id, provider.name, provider.auth_kind, capabilities, text, media, str(limits.max_thread_parts))
+        quotas = "; ".join(_quota_label(quota) for quota in limits.quotas) or "none"
+        table.add_row(provider.id, provider.name, provider.auth_kind, capabilities, text, media, str(limits.max_thread_parts), quotas)
     out.print(table)
+
+
+def _quota_label(quota: Quota) -> str:
+    """``50 per 24 h``, or ``10000 units per 24 h per app, 1600 a post`` when a post costs more than one."""
+    hours = quota.period_seconds / 3600
+    period = f"{hours:g} h" if hours >= 1 else f"{quota.period_seconds} s"
+    label = f"{quota.count}{' units' if quota.cost > 1 else ''} per {period}"
+    if quota.scope == "app":
+        label += " per app"
+    return label + (f", {quota.cost} a post" if quota.cost > 1 else "")
 
 
 def main() -> None:

@@ -9,11 +9,9 @@
   Insights ``spend`` is a major-unit decimal string (``"5339.5"``).
 - Writes are form posts; a create answers ``{"id"}`` and an update ``{"success": true}``, so the
   object is read back afterwards: what we return is what Meta stored.
-- Errors: ``{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}``. 190 (and
-  102, 463, 467 subcodes) is an expired or revoked token; 4, 17, 32, 613 and 80000–80014 are rate
-  limits (``X-Business-Use-Case-Usage`` says how many minutes until access returns); 1 and 2 are
-  transient; 100 with subcode 33 is an object that does not exist; the rest are refusals whose
-  code names ``META_{code}_{subcode}``.
+- Errors: the Graph API's error body, mapped once for every Meta plugin in ``plugins.meta_graph``
+  (190 token, 4/17/32/613/80000–80014 rate limits, 1/2 transient, 100 with subcode 33 not found,
+  the rest refusals named ``META_{code}_{subcode}``).
 """
 
 from __future__ import annotations
@@ -21,8 +19,6 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 from typing import Any
-
-import httpx
 
 from providers import (
     AccountProfile,
@@ -34,25 +30,24 @@ from providers import (
     AdObject,
     AdSpec,
     AdStatus,
-    AuthExpired,
     Capabilities,
     Money,
     OAuth2Spec,
     Provider,
     ProviderContext,
-    RateLimited,
     Rejected,
     TokenSet,
-    TransientError,
     hookimpl,
 )
 from providers.ads import merge_platform_fields
-from providers.http import json_object, send
+from providers.http import send
 from providers.oauth import token_set_from
 
-GRAPH = "https://graph.facebook.com/v23.0"
-AUTHORIZE_URL = "https://www.facebook.com/v23.0/dialog/oauth"
-TOKEN_URL = f"{GRAPH}/oauth/access_token"
+from plugins.meta_graph import FACEBOOK_AUTHORIZE_URL, FACEBOOK_GRAPH, FACEBOOK_TOKEN_URL, raise_for as _raise_for
+
+GRAPH = FACEBOOK_GRAPH
+AUTHORIZE_URL = FACEBOOK_AUTHORIZE_URL
+TOKEN_URL = FACEBOOK_TOKEN_URL
 SCOPES = ("ads_management", "ads_read")
 # Meta's currency offset: how many of its budget units make one major unit. 100 unless listed.
 OFFSET_ONE = frozenset({"CLP", "COP", "CRC", "HUF", "ISK", "IDR", "JPY", "KRW", "PYG", "TWD", "VND"})
@@ -68,9 +63,6 @@ INSIGHT_FIELDS = "impressions,clicks,spend,reach,conversions"
 STATUS_TO_META = {"active": "ACTIVE", "paused": "PAUSED", "archived": "ARCHIVED", "deleted": "DELETED"}
 STATUS_FROM_META = {v: k for k, v in STATUS_TO_META.items()}
 MONEY_FIELDS = frozenset({"daily_budget", "lifetime_budget", "bid_amount", "spend_cap", "daily_spend_cap", "lifetime_spend_cap", "bid_constraints"})
-AUTH_CODES = {102, 190}
-RATE_LIMIT_CODES = {4, 17, 32, 613, *range(80000, 80015)}
-TRANSIENT_CODES = {1, 2}
 PAGE_LIMIT = 100
 MAX_PAGES = 50
 
@@ -95,41 +87,6 @@ def _money(value: Any, account: AdAccountRef) -> Money | None:
 
 def _time(value: Any) -> datetime | None:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z") if isinstance(value, str) and value else None
-
-
-def _usage_wait(response: httpx.Response) -> float | None:
-    """Minutes until access returns, from ``X-Business-Use-Case-Usage``, as seconds."""
-    try:
-        usage = json.loads(response.headers.get("X-Business-Use-Case-Usage", "{}"))
-    except ValueError:
-        return None
-    waits = [
-        entry.get("estimated_time_to_regain_access")
-        for entries in usage.values() if isinstance(entries, list)
-        for entry in entries if isinstance(entry, dict)
-    ]
-    minutes = [w for w in waits if isinstance(w, int | float)]
-    return float(max(minutes)) * 60 if minutes else None
-
-
-def _raise_for(response: httpx.Response) -> None:
-    """The typed error a Graph API error body stands for (nothing on a success)."""
-    if response.is_success:
-        return
-    error = (json_object(response) or {}).get("error") or {}
-    code, subcode = error.get("code"), error.get("error_subcode")
-    message = str(error.get("error_user_msg") or error.get("message") or response.reason_phrase)[:500]
-    word = f"META_{code}" + (f"_{subcode}" if subcode else "")
-    status = response.status_code
-    if code in AUTH_CODES or status == 401:
-        raise AuthExpired(message, code=word, http_status=status, raw=error)
-    if code in RATE_LIMIT_CODES or status == 429:
-        raise RateLimited(_usage_wait(response), message, code=word, http_status=status, raw=error)
-    if code in TRANSIENT_CODES or status >= 500:
-        raise TransientError(message, code=word, http_status=status, raw=error)
-    if code == 100 and subcode == 33:
-        raise Rejected("NOT_FOUND", message, http_status=status, raw=error)
-    raise Rejected(word, message, http_status=status, raw=error)
 
 
 class MetaAdsAdapter:

@@ -35,6 +35,16 @@ def settings(tmp_path: Path) -> Settings:
     return load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/socialgate.db", data_dir=str(tmp_path))
 
 
+def settings_with_oauth_clients(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clients: dict[str, tuple[str, str]]) -> Settings:
+    """The test settings with these providers' OAuth clients (id → (client id, secret)) configured."""
+    from gateway.settings import oauth_client_variables
+
+    for provider_id, values in clients.items():
+        for variable, value in zip(oauth_client_variables(provider_id), values, strict=True):
+            monkeypatch.setenv(variable, value)
+    return load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/socialgate.db", data_dir=str(tmp_path))
+
+
 @pytest.fixture
 async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
     runtime = Runtime(settings)

@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from gateway.settings import load_settings
+from tests.conftest import settings_with_oauth_clients
 
 GRAPH = "https://graph.facebook.com/v23.0"
 APPLE = "https://api.searchads.apple.com/api/v5"
@@ -21,9 +21,7 @@ TOKEN = "EAAB-meta-user-token"
 
 @pytest.fixture
 def settings(tmp_path, monkeypatch):
-    monkeypatch.setenv("SOCIALGATE_OAUTH_META_ADS_CLIENT_ID", "1234567890")
-    monkeypatch.setenv("SOCIALGATE_OAUTH_META_ADS_CLIENT_SECRET", "meta-app-secret")
-    return load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/socialgate.db", data_dir=str(tmp_path))
+    return settings_with_oauth_clients(tmp_path, monkeypatch, {"meta_ads": ("1234567890", "meta-app-secret")})
 
 
 class Platform:
