@@ -23,9 +23,9 @@ Tokens: the code exchange gives a one-hour token, traded at once for a 60-day on
 (``th_exchange_token``); a long-lived token is refreshed with itself (``th_refresh_token``), so it
 is also kept as the account's ``refresh_token`` for the gateway's refresh chore.
 
-Errors: Graph-style ``{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}`` —
-190 → ``AuthExpired``; 4, 17, 32, 613 → ``RateLimited``; 1, 2 and 5xx → ``TransientError``;
-the rest ``Rejected`` as ``THREADS_{code}[_{subcode}]``.
+Errors, calls, insights and finding a post again by its text are the Graph API's, shared with
+the other Meta plugins in ``plugins.meta_graph`` (190 → ``AuthExpired``, 4/17/32/613 →
+``RateLimited``, 1/2 and 5xx → ``TransientError``, the rest ``Rejected`` as ``META_{code}_{subcode}``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 
 from providers import (
     AccountMetricSnapshot,
@@ -65,6 +64,8 @@ from providers.http import json_object, send
 from providers.oauth import request_tokens, token_set_from
 from providers.threads import THREAD_PROGRESS
 
+from plugins.meta_graph import call, insight_value, insights, raise_for, recent_match
+
 GRAPH = "https://graph.threads.net"
 API = f"{GRAPH}/v1.0"
 AUTHORIZE_URL = "https://threads.net/oauth/authorize"
@@ -76,36 +77,8 @@ MAX_CAROUSEL = 20
 CHECK_AFTER = timedelta(seconds=30)
 DELETES_PER_DAY = 100
 DELETE_LOG = "threads_deletes"  # ctx.store kind: the times of the account's recent deletes
-AUTH_CODES = {102, 190}
-RATE_LIMIT_CODES = {4, 17, 32, 613}
-TRANSIENT_CODES = {1, 2}
 # Threads' post insights, in the vocabulary: a reply is a comment.
 POST_METRICS = {"views": "views", "likes": "likes", "replies": "comments", "reposts": "reposts", "quotes": "quotes", "shares": "shares"}
-
-
-def _raise_for(response: httpx.Response) -> None:
-    """The typed error a Threads error body stands for (nothing on a success)."""
-    if response.is_success:
-        return
-    error = (json_object(response) or {}).get("error") or {}
-    code, subcode = error.get("code"), error.get("error_subcode")
-    message = str(error.get("error_user_msg") or error.get("message") or response.reason_phrase)[:500]
-    word = f"THREADS_{code}" + (f"_{subcode}" if subcode else "") if code is not None else f"HTTP_{response.status_code}"
-    status = response.status_code
-    if code in AUTH_CODES or status == 401:
-        raise AuthExpired(message, code=word, http_status=status, raw=error)
-    if code in RATE_LIMIT_CODES or status == 429:
-        raise RateLimited(None, message, code=word, http_status=status, raw=error)
-    if code in TRANSIENT_CODES or error.get("is_transient") or status >= 500:
-        raise TransientError(message, code=word, http_status=status, raw=error)
-    raise Rejected(word, message, http_status=status, raw=error)
-
-
-async def _call(ctx: ProviderContext, method: str, url: str, *, publishes: bool = False, **kwargs: Any) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {ctx.credential('access_token')}"}
-    response = await send(ctx, method, url, headers=headers, publishes=publishes, **kwargs)
-    _raise_for(response)
-    return json_object(response) or {}
 
 
 def _media_fields(media: PublishMedia) -> dict[str, str]:
@@ -147,7 +120,7 @@ class Threads(Provider):
         short = await request_tokens(ctx, TOKEN_URL, form, refreshing=False)
         params = {"grant_type": "th_exchange_token", "client_secret": client_secret, "access_token": short.access_token}
         response = await send(ctx, "GET", f"{GRAPH}/access_token", params=params)
-        _raise_for(response)
+        raise_for(response)
         long_lived = json_object(response) or {}
         me = await self.connect(ctx, {"access_token": str(long_lived.get("access_token", ""))})
         return self._long_lived(ctx, long_lived, me.external_id, short.scopes)
@@ -161,7 +134,7 @@ class Threads(Provider):
         if 400 <= response.status_code < 500 and response.status_code != 429:
             message = str(((json_object(response) or {}).get("error") or {}).get("message") or "refused")
             raise AuthExpired(f"Threads refused to refresh the token: {message}", code="REFRESH_REFUSED", http_status=response.status_code)
-        _raise_for(response)
+        raise_for(response)
         return self._long_lived(ctx, json_object(response) or {}, ctx.credential("user_id") or "", ())
 
     def _long_lived(self, ctx: ProviderContext, body: Mapping[str, Any], user_id: str, scopes: tuple[str, ...]) -> TokenSet:
@@ -170,11 +143,8 @@ class Threads(Provider):
         return TokenSet(tokens.access_token, tokens.access_token, tokens.expires_at, scopes, tokens.token_type, tokens.extra)
 
     async def connect(self, ctx: ProviderContext, credentials: dict[str, str]) -> AccountProfile:
-        headers = {"Authorization": f"Bearer {credentials.get('access_token', '')}"}
         fields = "id,username,name,threads_profile_picture_url"
-        response = await send(ctx, "GET", f"{API}/me", params={"fields": fields}, headers=headers)
-        _raise_for(response)
-        me = json_object(response) or {}
+        me = await call(ctx, "GET", f"{API}/me", token=credentials.get("access_token", ""), params={"fields": fields})
         return AccountProfile(
             external_id=str(me["id"]), handle=me.get("username") or str(me["id"]), display_name=me.get("name", ""),
             avatar_url=me.get("threads_profile_picture_url"), raw=me,
@@ -201,7 +171,7 @@ class Threads(Provider):
                     text, media = parts[len(posted)]
                     reply_to = posted[-1]["post_id"] if posted else request.reply_to
                     container = await self._create_container(ctx, user, text, media, reply_to)
-                status = await _call(ctx, "GET", f"{API}/{container}", params={"fields": "status,error_message"})
+                status = await call(ctx, "GET", f"{API}/{container}", params={"fields": "status,error_message"})
             word = status.get("status")
             if word == "IN_PROGRESS":
                 stage = "container" if not posted else f"container of part {len(posted) + 1}"
@@ -229,23 +199,23 @@ class Threads(Provider):
         elif media:
             children = []
             for item in media:
-                child = await _call(ctx, "POST", f"{API}/{user}/threads", data={**_media_fields(item), "is_carousel_item": "true"})
+                child = await call(ctx, "POST", f"{API}/{user}/threads", data={**_media_fields(item), "is_carousel_item": "true"})
                 children.append(str(child["id"]))
             fields = {"media_type": "CAROUSEL", "children": ",".join(children)}
         if text:
             fields["text"] = text
         if reply_to:
             fields["reply_to_id"] = reply_to
-        created = await _call(ctx, "POST", f"{API}/{user}/threads", data=fields)
+        created = await call(ctx, "POST", f"{API}/{user}/threads", data=fields)
         return str(created["id"])
 
     async def _publish_container(self, ctx: ProviderContext, user: str, container: str) -> dict[str, Any]:
-        published = await _call(ctx, "POST", f"{API}/{user}/threads_publish", data={"creation_id": container}, publishes=True)
+        published = await call(ctx, "POST", f"{API}/{user}/threads_publish", data={"creation_id": container}, publishes=True)
         post_id = published.get("id")
         if not post_id:
             raise Unconfirmed(f"Threads published container {container} without saying the post's id")
         try:
-            url = (await _call(ctx, "GET", f"{API}/{post_id}", params={"fields": "permalink"})).get("permalink")
+            url = (await call(ctx, "GET", f"{API}/{post_id}", params={"fields": "permalink"})).get("permalink")
         except (TransientError, RateLimited, Rejected) as error:  # the post exists: only its link is missing
             ctx.log.warning("Threads post %s published, its permalink unread: %s", post_id, error.code)
             url = None
@@ -257,13 +227,12 @@ class Threads(Provider):
         if request.thread:
             return None
         user = ctx.credential("user_id") or "me"
-        body = await _call(ctx, "GET", f"{API}/{user}/threads", params={"fields": "id,permalink,text,timestamp", "limit": "25"})
-        since = ctx.now() - timedelta(days=1)
-        for post in body.get("data") or []:
-            when = datetime.strptime(str(post.get("timestamp", "")), "%Y-%m-%dT%H:%M:%S%z") if post.get("timestamp") else None
-            if when is not None and when >= since and (post.get("text") or "").strip() == request.text.strip():
-                return PublishResult(str(post["id"]), post.get("permalink"), raw=post)
-        return None
+        post = await recent_match(ctx, f"{API}/{user}/threads", "id,permalink,text,timestamp", "text", request.text)
+        if post is None or not post.get("timestamp"):
+            return None
+        if datetime.strptime(str(post["timestamp"]), "%Y-%m-%dT%H:%M:%S%z") < ctx.now() - timedelta(days=1):
+            return None  # the newest post with this text is older than this one can be: another post
+        return PublishResult(str(post["id"]), post.get("permalink"), raw=post)
 
     # -- delete and metrics ------------------------------------------------------------------
 
@@ -274,35 +243,27 @@ class Threads(Provider):
         if len(window) >= DELETES_PER_DAY:
             wait = (datetime.fromisoformat(min(window)) + timedelta(days=1) - now).total_seconds()
             raise RateLimited(wait, "Threads allows 100 deletes per 24 hours", code="DELETE_QUOTA")
-        response = await send(ctx, "DELETE", f"{API}/{platform_post_id}", headers={"Authorization": f"Bearer {ctx.credential('access_token')}"})
-        error = ((json_object(response) or {}).get("error") or {})
-        if response.status_code == 400 and error.get("code") == 100 and error.get("error_subcode") == 33:
+        try:
+            await call(ctx, "DELETE", f"{API}/{platform_post_id}")
+        except Rejected as error:
+            if error.code != "NOT_FOUND":
+                raise
             return  # already gone
-        _raise_for(response)
         await ctx.store.put(DELETE_LOG, "recent", {"times": [*window, now.isoformat()]})
 
     async def fetch_metrics(self, ctx: ProviderContext, platform_post_ids: Sequence[str]) -> list[MetricSnapshot]:
         snapshots = []
         for post_id in platform_post_ids:
-            body = await _call(ctx, "GET", f"{API}/{post_id}/insights", params={"metric": ",".join(POST_METRICS)})
-            values = {row.get("name"): _insight_value(row) for row in body.get("data", [])}
-            figures = {ours: values.get(theirs) for theirs, ours in POST_METRICS.items()}
-            snapshots.append(MetricSnapshot(platform_post_id=post_id, captured_at=ctx.now(), raw=body, **figures))
+            values, raw = await insights(ctx, f"{API}/{post_id}/insights", {"post": ",".join(POST_METRICS)})
+            figures = {ours: reported(values.get(theirs)) for theirs, ours in POST_METRICS.items()}
+            snapshots.append(MetricSnapshot(platform_post_id=post_id, captured_at=ctx.now(), raw=raw, **figures))
         return snapshots
 
     async def fetch_account_metrics(self, ctx: ProviderContext) -> AccountMetricSnapshot:
         user = ctx.credential("user_id") or "me"
-        body = await _call(ctx, "GET", f"{API}/{user}/threads_insights", params={"metric": "followers_count"})
-        values = {row.get("name"): _insight_value(row) for row in body.get("data", [])}
-        return AccountMetricSnapshot(captured_at=ctx.now(), followers=values.get("followers_count"), raw=body)
-
-
-def _insight_value(row: Mapping[str, Any]) -> int | None:
-    """A lifetime figure is ``values[0].value``; an account total is ``total_value.value``."""
-    if isinstance(row.get("total_value"), dict):
-        return reported(row["total_value"].get("value"))
-    values = row.get("values") or []
-    return reported(values[0].get("value")) if values and isinstance(values[0], dict) else None
+        body = await call(ctx, "GET", f"{API}/{user}/threads_insights", params={"metric": "followers_count"})
+        values = {row.get("name"): insight_value(row) for row in body.get("data", []) if isinstance(row, dict)}
+        return AccountMetricSnapshot(captured_at=ctx.now(), followers=reported(values.get("followers_count")), raw=body)
 
 
 @hookimpl

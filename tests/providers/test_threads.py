@@ -94,11 +94,11 @@ class TestThreadsConformance(PreparesBeforePublishing, ProviderConformance):
     expected_post_id = POST_ID
     expected_url = PERMALINK
     error_cases = [
-        ErrorCase("190 session expired", [EXPIRED], AuthExpired, code="THREADS_190_463"),
-        ErrorCase("code 4 request limit", [LIMITED], RateLimited, code="THREADS_4"),
-        ErrorCase("code 1 unknown error", [UNKNOWN], TransientError, code="THREADS_1"),
+        ErrorCase("190 session expired", [EXPIRED], AuthExpired, code="META_190_463"),
+        ErrorCase("code 4 request limit", [LIMITED], RateLimited, code="META_4"),
+        ErrorCase("code 1 unknown error", [UNKNOWN], TransientError, code="META_1"),
         ErrorCase("a 502 HTML page", [reply(502, text="<html>Bad Gateway</html>")], TransientError),
-        ErrorCase("100 invalid parameter", [INVALID], Rejected, code="THREADS_100_2207052"),
+        ErrorCase("100 invalid parameter", [INVALID], Rejected, code="META_100_2207052"),
         ErrorCase("publish refused after a finished container", [created(), status("FINISHED"), LIMITED], RateLimited),
         ErrorCase("the container failed", [created(), status("ERROR", error_message="FAILED_DOWNLOADING_VIDEO")], Rejected, code="CONTAINER_ERROR"),
         ErrorCase("the container expired", [created(), status("EXPIRED")], Rejected, code="CONTAINER_EXPIRED"),
@@ -347,3 +347,6 @@ def test_reconcile_finds_a_post_of_the_last_day_by_its_text_and_leaves_threads_t
     assert old.result is None, "the same text two days ago is another post"
     thread = run(call_scripted(provider, [], lambda ctx: provider.reconcile(ctx, THREAD), credentials=CREDENTIALS))
     assert thread.result is None and thread.sent == []
+    bare = PublishRequest(text="", idempotency_key="k", media=(sample_media("image"),))
+    captionless = run(call_scripted(provider, [], lambda ctx: provider.reconcile(ctx, bare), credentials=CREDENTIALS))
+    assert captionless.result is None and captionless.sent == [], "a post without text cannot be recognised"
