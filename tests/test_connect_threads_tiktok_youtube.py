@@ -139,6 +139,8 @@ def test_socialgate_providers_lists_the_three_with_their_limits():
     assert result.exit_code == 0, result.output
     rows = {line.split("│")[1].strip(): re.sub(r"\s+", " ", line) for line in result.stdout.splitlines() if line.startswith("│") and line.split("│")[1].strip()}
     assert "500 characters (an emoji counts its UTF-8 bytes)" in rows["threads"]
+    assert "250 per 24 h; 100 deletes per 24 h" in rows["threads"]
+    assert "10000 units per 24 h per app, 1600 a post" in rows["youtube"]
     assert "2200 UTF-16 code units" in rows["tiktok"]
     assert "5000 bytes" in rows["youtube"]
 
