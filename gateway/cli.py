@@ -440,10 +440,11 @@ def providers() -> None:
 
 
 def _quota_label(quota: Quota) -> str:
-    """``50 per 24 h``, or ``10000 units per 24 h per app, 1600 a post`` when a post costs more than one."""
+    """``50 per 24 h``, ``100 deletes per 24 h``, or ``10000 units per 24 h per app, 1600 a post`` when a post costs more than one."""
     hours = quota.period_seconds / 3600
     period = f"{hours:g} h" if hours >= 1 else f"{quota.period_seconds} s"
-    label = f"{quota.count}{' units' if quota.cost > 1 else ''} per {period}"
+    unit = " units" if quota.cost > 1 else " deletes" if quota.operation == "delete" else ""
+    label = f"{quota.count}{unit} per {period}"
     if quota.scope == "app":
         label += " per app"
     return label + (f", {quota.cost} a post" if quota.cost > 1 else "")

@@ -70,6 +70,9 @@ class Quota:
     scope: Literal["account", "app"] = "account"
     description: str = ""
     cost: int = 1
+    # What the quota meters: publishes (the default), or deletes (Threads allows 100 a day), which
+    # must never hold a publish back.
+    operation: Literal["publish", "delete"] = "publish"
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,8 @@ class OAuth2Spec:
     scope_separator: str = " "
     refreshable: bool = True  # the platform issues refresh tokens the provider can use
     extra_authorize_params: Mapping[str, str] = field(default_factory=dict)
+    # The authorize URL's name for the client id: TikTok calls it ``client_key``.
+    client_id_param: str = "client_id"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "extra_authorize_params", _frozen_mapping(self.extra_authorize_params))
@@ -139,7 +144,7 @@ class OAuth2Spec:
             raise ValueError("this flow uses PKCE: a code_challenge is required")
         params = {
             "response_type": "code",
-            "client_id": client_id,
+            self.client_id_param: client_id,
             "redirect_uri": redirect_uri,
             "state": state,
             **self.extra_authorize_params,

@@ -7,6 +7,9 @@
   URL counts 23 (t.co); an emoji sequence counts 2 however many code points it has; any other code
   point counts 1 inside the light ranges below and 2 outside them (CJK, for instance).
 - ``UTF8_BYTES``: the length of the UTF-8 encoding — atproto's ``maxLength`` for strings.
+- ``UTF16_UNITS``: UTF-16 code units — TikTok's "UTF-16 runes" (an emoji outside the BMP is 2).
+- ``EMOJI_UTF8_BYTES``: code points, except that an emoji sequence counts its UTF-8 bytes — how
+  Meta counts a Threads post's 500 (a 😀 is 4, a family emoji 25).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import unicodedata
 
 import regex
 
-__all__ = ["TextUnit", "measure", "X_URL_LENGTH", "x_weighted_length", "find_urls"]
+__all__ = ["TextUnit", "measure", "X_URL_LENGTH", "x_weighted_length", "emoji_bytes_length", "find_urls"]
 
 
 class TextUnit(enum.Enum):
@@ -24,6 +27,8 @@ class TextUnit(enum.Enum):
     GRAPHEMES = "graphemes"
     X_WEIGHTED = "x_weighted"
     UTF8_BYTES = "utf8_bytes"
+    EMOJI_UTF8_BYTES = "emoji_utf8_bytes"
+    UTF16_UNITS = "utf16_units"
 
     @property
     def label(self) -> str:
@@ -36,6 +41,8 @@ _LABELS = {
     TextUnit.GRAPHEMES: "graphemes",
     TextUnit.X_WEIGHTED: "weighted characters",
     TextUnit.UTF8_BYTES: "bytes",
+    TextUnit.EMOJI_UTF8_BYTES: "characters (an emoji counts its UTF-8 bytes)",
+    TextUnit.UTF16_UNITS: "UTF-16 code units",
 }
 
 # twitter-text v3 configuration (config/v3.json): weights are in hundredths of a character.
@@ -114,6 +121,14 @@ def x_weighted_length(text: str) -> int:
     return weight // X_SCALE
 
 
+def emoji_bytes_length(text: str) -> int:
+    """Threads' length: one per code point, but an emoji sequence counts its UTF-8 bytes."""
+    return sum(
+        len(cluster.encode("utf-8")) if _EMOJI_CLUSTER.search(cluster) else len(cluster)
+        for cluster in _GRAPHEME.findall(text)
+    )
+
+
 def measure(text: str, unit: TextUnit) -> int:
     """The length of ``text`` counted the way ``unit`` says."""
     if unit is TextUnit.CHARACTERS:
@@ -124,4 +139,8 @@ def measure(text: str, unit: TextUnit) -> int:
         return x_weighted_length(text)
     if unit is TextUnit.UTF8_BYTES:
         return len(text.encode("utf-8"))
+    if unit is TextUnit.EMOJI_UTF8_BYTES:
+        return emoji_bytes_length(text)
+    if unit is TextUnit.UTF16_UNITS:
+        return len(text.encode("utf-16-le")) // 2
     raise ValueError(f"unknown text unit {unit!r}")

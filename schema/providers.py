@@ -28,7 +28,7 @@ class ProviderCapabilities:
 @strawberry.type
 class TextLimitType:
     max_length: int
-    unit: str = strawberry.field(description="characters, graphemes, x_weighted or utf8_bytes.")
+    unit: str = strawberry.field(description="characters, graphemes, x_weighted, utf8_bytes, emoji_utf8_bytes or utf16_units.")
 
 
 @strawberry.type
@@ -44,12 +44,13 @@ class QuotaType:
     scope: str
     description: str
     cost: int = strawberry.field(description="Units one publish uses of `count` (1 for a count of posts).")
+    operation: str = strawberry.field(default="publish", description="What the quota meters: publish, or delete (Threads: 100 a day).")
 
 
 @strawberry.type
 class ProviderLimits:
     max_text_length: int | None
-    text_unit: str = strawberry.field(description="How text length is counted: characters, graphemes, x_weighted, utf8_bytes.")
+    text_unit: str = strawberry.field(description="How text length is counted: characters, graphemes, x_weighted, utf8_bytes, emoji_utf8_bytes (Threads: an emoji counts its UTF-8 bytes), utf16_units (TikTok).")
     text_limits: list[TextLimitType] = strawberry.field(description="Every text cap, the main one first.")
     max_media: int
     media_kinds: list[str]
@@ -138,7 +139,7 @@ class ProviderType:
                 max_media_per_kind=_amounts(limits.max_media_per_kind),
                 media_required=limits.media_required,
                 max_thread_parts=limits.max_thread_parts,
-                quotas=[QuotaType(count=q.count, period_seconds=q.period_seconds, scope=q.scope, description=q.description, cost=q.cost) for q in limits.quotas],
+                quotas=[QuotaType(count=q.count, period_seconds=q.period_seconds, scope=q.scope, description=q.description, cost=q.cost, operation=q.operation) for q in limits.quotas],
             ),
             auth=_auth(provider, runtime),
             setting_fields=[_setting(s) for s in provider.settings],

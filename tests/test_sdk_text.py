@@ -140,8 +140,8 @@ def test_x_weighted_length_is_a_whole_number():
 
 
 def test_every_unit_has_a_label_and_a_measure():
-    assert [unit.label for unit in TextUnit] == ["characters", "graphemes", "weighted characters", "bytes"]
-    assert [unit.value for unit in TextUnit] == ["characters", "graphemes", "x_weighted", "utf8_bytes"]
+    assert [unit.label for unit in TextUnit] == ["characters", "graphemes", "weighted characters", "bytes", "characters (an emoji counts its UTF-8 bytes)", "UTF-16 code units"]
+    assert [unit.value for unit in TextUnit] == ["characters", "graphemes", "x_weighted", "utf8_bytes", "emoji_utf8_bytes", "utf16_units"]
     with pytest.raises(ValueError, match="unknown text unit"):
         measure("a", "characters")  # a string is not a unit
 

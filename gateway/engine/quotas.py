@@ -62,7 +62,8 @@ class QuotaGate:
 
     def quotas_of(self, provider_id: str) -> tuple[Quota, ...]:
         provider = self.plugins.get(provider_id)
-        return provider.limits.quotas if provider is not None else ()
+        # Only quotas on publishing hold a post back (Threads' 100 deletes a day do not).
+        return tuple(q for q in provider.limits.quotas if q.operation == "publish") if provider is not None else ()
 
     async def check(self, session: Any, now: datetime, rows: list[Any], taken: Counter[tuple[str, str]]) -> tuple[list[Any], list[Deferral]]:
         """Split ``rows`` (due targets with ``id``, ``provider``, ``account_id``) into those that fit and those deferred.
