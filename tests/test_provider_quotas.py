@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 from sqlalchemy import select
 
-from gateway.storage.models import JobEvent, Target
+from gateway.storage.models import Attempt, JobEvent, Target
 from plugins.sandbox import Sandbox
 from providers import Quota, hookimpl
 from tests.engine import engine_app, new_post, publish, scheduler_for, setup_org
@@ -113,3 +113,27 @@ async def test_an_app_quota_in_units_spans_every_account_of_the_provider(tmp_pat
         assert seen[unrelated][0] == "published"
         (event,) = await deferred_events(api)
         assert event["quota"]["scope"] == "app" and event["quota"]["cost"] == 4
+
+
+async def test_checks_on_processing_publishes_and_deletes_spend_no_publish_quota(tmp_path):
+    """Only publishes count: two videos each checked twice still leave the quota at 2 of 2, not 6."""
+    async with engine_app(tmp_path) as api:
+        install(api.runtime)
+        org = await setup_org(api)
+        body = await api.graphql(
+            CONNECT, {"p": "quota_account", "c": {"handle": "video", "processing_polls": "2", "processing_seconds": "1"}}, key=org.secret
+        )
+        video = body["data"]["connectAccount"]["account"]["id"]
+        posts = [await post_to(api, org.secret, video, f"video {i}") for i in range(2)]
+        await scheduler_for(api).drain(horizon=3)
+        seen = await statuses(api)
+        assert [seen[p][0] for p in posts] == ["published", "published"]
+        assert await deferred_events(api) == []  # the polls never held a post back
+        async with api.runtime.database.read() as session:
+            kinds = sorted((await session.execute(select(Attempt.kind))).scalars())
+        assert kinds == ["poll"] * 4 + ["publish"] * 2
+
+        third = await post_to(api, org.secret, video, "video 2")
+        await scheduler_for(api).drain(horizon=3)
+        assert (await statuses(api))[third][0] == "scheduled"  # the two publishes spent the hour's quota
+        assert [e["postId"] for e in await deferred_events(api)] == [third]

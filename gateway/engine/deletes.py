@@ -91,7 +91,7 @@ async def _delete_one(runtime: Runtime, target: Target) -> None:
     attempt_id = new_id("att")
     async with runtime.database.write() as session:
         number = (await session.execute(select(func.count()).where(Attempt.target_id == target.id))).scalar_one() + 1
-        session.add(Attempt(id=attempt_id, target_id=target.id, number=number, worker_id=DELETE_WORKER, started_at=utcnow()))
+        session.add(Attempt(id=attempt_id, target_id=target.id, number=number, worker_id=DELETE_WORKER, started_at=utcnow(), kind="delete"))
     error = await _call(runtime, target)
     events: list[BusEvent] = []
     async with runtime.database.write() as session:

@@ -3,8 +3,8 @@
 A provider declares its posting quotas (``providers.Quota``: Instagram's 50 posts per 24 hours
 per account, YouTube's 10,000 units a day per app of which an upload costs 1,600). The quota's
 use is read from the database, not counted in memory: every call that went out has an Attempt
-row, started at the moment it went out, so the Attempts of the quota's window are what the
-platform has counted, whichever process or worker made them and across restarts. A failed call
+row, started at the moment it went out, so the publish Attempts of the quota's window (not the
+polls of a processing publish, reconciles or deletes) are what the platform has counted, whichever process or worker made them and across restarts. A failed call
 counts too: platforms that meter calls count it, and for those that count posts the gateway errs
 on the side of waiting.
 
@@ -74,7 +74,8 @@ class QuotaGate:
         fitting, deferred = [], []
         used: dict[tuple[Quota, str, str], list[datetime]] = {}
         for row in rows:
-            quotas = self.quotas_of(row.provider)
+            # A check on a processing publish is no new post: its publish was counted when it went out.
+            quotas = self.quotas_of(row.provider) if row.status != "processing" else ()
             until: tuple[datetime, Quota] | None = None
             for quota in quotas:
                 provider, scope = _scope_key(quota, row.provider, row.account_id)
@@ -100,7 +101,7 @@ class QuotaGate:
         query = (
             select(ATTEMPTS.c.started_at)
             .join(TARGETS, TARGETS.c.id == ATTEMPTS.c.target_id)
-            .where(ATTEMPTS.c.started_at > since, TARGETS.c.provider == provider)
+            .where(ATTEMPTS.c.started_at > since, ATTEMPTS.c.kind == "publish", TARGETS.c.provider == provider)
             .order_by(ATTEMPTS.c.started_at)
         )
         if scope != "*":

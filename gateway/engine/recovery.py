@@ -107,7 +107,7 @@ class Recovery:
         numbers = await next_attempt_numbers(session, target_ids)
         tokens = {target_id: new_id("att") for target_id in target_ids}
         await session.execute(insert(ATTEMPTS), [
-            {"id": tokens[t], "target_id": t, "number": numbers[t], "worker_id": self.worker_id, "started_at": now}
+            {"id": tokens[t], "target_id": t, "number": numbers[t], "worker_id": self.worker_id, "started_at": now, "kind": "reconcile"}
             for t in target_ids
         ])
         await session.execute(

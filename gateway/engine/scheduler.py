@@ -469,7 +469,10 @@ class Scheduler:
         attempts = []
         for target in targets:
             number = numbers[target.id]
-            attempts.append({"id": target.lease_owner, "target_id": target.id, "number": number, "worker_id": self.worker_id, "started_at": now})
+            kind = "poll" if target.processing_handle is not None else "publish"
+            attempts.append(
+                {"id": target.lease_owner, "target_id": target.id, "number": number, "worker_id": self.worker_id, "started_at": now, "kind": kind}
+            )
             if target.job_id and target.processing_handle is None:  # a check on a processing target is no new publish to announce
                 events.append(
                     await record_job_event(

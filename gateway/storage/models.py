@@ -200,6 +200,9 @@ class Attempt(Base):
     number: Mapped[int]
     worker_id: Mapped[str | None] = mapped_column(String(64))
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # What the call was: publish (a post sent), poll (a check on a processing publish), reconcile
+    # (asking whether a lost call's post appeared), delete. Provider quotas count publishes only.
+    kind: Mapped[str] = mapped_column(String(10), default="publish", server_default="publish")
     finished_at: Mapped[datetime | None]
     # success|rate_limited|transient|auth_expired|rejected|unconfirmed|lease_expired|error
     outcome: Mapped[str | None] = mapped_column(String(20))

@@ -12,7 +12,7 @@ from alembic import op
 import gateway.storage.types
 
 revision = "0016"
-down_revision = "0010"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
