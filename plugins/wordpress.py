@@ -58,7 +58,7 @@ from providers import (
     hookimpl,
 )
 from providers.http import json_object, raise_for_response, send
-from providers.oauth import token_set_from
+from providers.oauth import code_form, token_set_from
 
 WPCOM_API = "https://public-api.wordpress.com"
 WPCOM_AUTHORIZE_URL = f"{WPCOM_API}/oauth2/authorize"
@@ -277,7 +277,7 @@ class WordPressCom(_WordPress):
         self, ctx: ProviderContext, *, code: str, redirect_uri: str, code_verifier: str | None, client_id: str, client_secret: str
     ) -> TokenSet:
         """Trade the code; WordPress.com's answer names the site (``blog_id``, ``blog_url``), kept as credentials."""
-        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri, "client_id": client_id, "client_secret": client_secret}
+        form = code_form(code=code, redirect_uri=redirect_uri, client_id=client_id, client_secret=client_secret)
         response = await send(ctx, "POST", WPCOM_TOKEN_URL, data=form, headers={"Accept": "application/json"})
         answer = json_object(response) or {}
         if not response.is_success:
