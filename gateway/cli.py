@@ -416,22 +416,28 @@ def plugins_list(
 
 
 @app.command()
-def providers() -> None:
-    """The loaded providers with their capabilities and limits."""
+def providers(
+    output_format: Annotated[str, typer.Option("--format", help="table (default) or markdown (the table in docs/providers.md).")] = "table",
+    builtin: Annotated[bool, typer.Option("--builtin", help="Only the platforms shipped with socialgate, not installed plugins'.")] = False,
+) -> None:
+    """The loaded providers with their capabilities, limits, quotas, metrics and what needs the platform's approval."""
     from rich.table import Table
 
-    from gateway.plugins import load_plugins
+    from gateway.plugins import PROVIDER_COLUMNS, builtin_provider_ids, load_plugins, provider_row, providers_markdown
 
+    if output_format not in ("table", "markdown"):
+        err.print(f"[red]FORMAT_INVALID[/red]: --format is table or markdown, not {escape(output_format)}")
+        raise typer.Exit(2)
     registry = load_plugins(_settings().plugins)
-    table = Table("id", "name", "auth", "capabilities", "text", "media", "thread")
-    for provider in sorted(registry.providers.values(), key=lambda p: p.id):
-        limits = provider.limits
-        capabilities = ", ".join(name for name, on in provider.capabilities.as_dict().items() if on)
-        text = "; ".join(f"{limit.max_length} {limit.unit.label}" for limit in limits.text_limits) or "no limit"
-        media = f"{limits.max_media} ({', '.join(sorted(limits.media_kinds))})" if limits.max_media else "none"
-        if limits.media_required:
-            media += ", required"
-        table.add_row(provider.id, provider.name, provider.auth_kind, capabilities, text, media, str(limits.max_thread_parts))
+    shown = builtin_provider_ids(registry) if builtin else set(registry.providers)
+    chosen = [provider for provider_id, provider in registry.providers.items() if provider_id in shown]
+    if output_format == "markdown":
+        sys.stdout.write(providers_markdown(chosen))
+        return
+    table = Table(*PROVIDER_COLUMNS)
+    for provider in sorted(chosen, key=lambda p: p.id):
+        row = provider_row(provider)
+        table.add_row(*(escape(row[column]) for column in PROVIDER_COLUMNS))
     out.print(table)
 
 

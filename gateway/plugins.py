@@ -309,3 +309,62 @@ def load_plugins(
         if name not in {entry.name for entry in candidates}:
             registry.record(PluginInfo(name, None, None, error="allowed by SOCIALGATE_PLUGINS but not installed"))
     return registry
+
+
+# -- the providers as a table (``socialgate providers``, docs/providers.md) ----------------------
+
+PROVIDER_COLUMNS = ("id", "name", "auth", "capabilities", "text", "media", "thread", "quotas", "metrics", "approval")
+_PERIODS = ((86_400, "day"), (3_600, "h"), (60, "min"), (1, "s"))
+
+
+def _period(seconds: int) -> str:
+    for size, unit in _PERIODS:
+        if seconds % size == 0:
+            count = seconds // size
+            return unit if count == 1 else f"{count} {unit}"
+    return f"{seconds} s"
+
+
+def provider_row(provider: Provider) -> dict[str, str]:
+    """One provider's declarations in words, a cell per ``PROVIDER_COLUMNS`` name.
+
+    Read only from the declarations (never from a call), so the table in docs/providers.md is
+    what the registry says and a test can compare the two.
+    """
+    limits = provider.limits
+    auth = provider.auth_kind
+    if auth == "credentials":
+        auth += ": " + ", ".join(field.name for field in provider.auth)  # type: ignore[union-attr]
+    media = f"{limits.max_media} ({', '.join(sorted(limits.media_kinds))})" if limits.max_media else "none"
+    if limits.media_required:
+        media += ", required"
+    quotas = [
+        f"{q.count}{' units' if q.cost != 1 else ''} / {_period(q.period_seconds)} per {q.scope}" for q in limits.quotas
+    ]
+    spec = provider.metrics
+    metrics = [f"{kind}: {', '.join(names)}" for kind, names in (("post", spec.post), ("account", spec.account)) if names] if spec else []
+    return {
+        "id": provider.id,
+        "name": provider.name,
+        "auth": auth,
+        "capabilities": ", ".join(name for name, on in provider.capabilities.as_dict().items() if on),
+        "text": "; ".join(f"{limit.max_length} {limit.unit.label}" for limit in limits.text_limits) or "no limit",
+        "media": media,
+        "thread": str(limits.max_thread_parts),
+        "quotas": "; ".join(quotas) or "none",
+        "metrics": "; ".join(metrics) or "none",
+        "approval": provider.approval or "not declared",
+    }
+
+
+def builtin_provider_ids(registry: PluginRegistry) -> set[str]:
+    """The providers of plugins shipped with socialgate itself (not a third party's package)."""
+    return {pid for info in registry.plugins if info.distribution == OWN_DISTRIBUTION for pid in info.providers}
+
+
+def providers_markdown(providers: Iterable[Provider]) -> str:
+    """The providers as a Markdown table, sorted by id, pipes in cells escaped."""
+    rows = [provider_row(provider) for provider in sorted(providers, key=lambda p: p.id)]
+    lines = ["| " + " | ".join(PROVIDER_COLUMNS) + " |", "|" + "---|" * len(PROVIDER_COLUMNS)]
+    lines += ["| " + " | ".join(row[column].replace("|", "\\|") for column in PROVIDER_COLUMNS) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
