@@ -16,6 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.accounts.accounts import verify_credentials
+from gateway.core.errors import UserError
+from gateway.runtime import Runtime
+from gateway.settings import Settings
 from plugins.wordpress import WordPress, generated_slug
 from providers import AuthExpired, BytesSource, ProviderContext, PublishMedia, PublishRequest, Rejected, new_http_client, validate_credentials
 from providers.validation import publish_checked
@@ -140,3 +144,32 @@ def test_a_contributor_publishing_is_rejected_in_wordpress_words(wordpress: Runn
     with pytest.raises(Rejected) as refused:
         call(wordpress, lambda ctx: publish_checked(provider, ctx, request), username="contributor", application_password=wordpress.contributor_password)
     assert refused.value.code == "rest_cannot_publish" and refused.value.http_status == 403
+
+
+async def test_connected_and_published_through_the_gateway_runtime(wordpress: RunningWordPress, settings: Settings) -> None:
+    """The installed plugin, reached the way the gateway reaches it: the credentials form, ``connect``
+    through the runtime, then a publish on the runtime's own HTTP client and database store.
+
+    A site on loopback is reachable only where the operator allows private URLs (a single-machine
+    set-up); by default the gateway's outbound guard refuses it.
+    """
+    guarded = Runtime(settings)
+    await guarded.start()
+    try:
+        with pytest.raises(UserError) as refused:
+            await verify_credentials(guarded, "wordpress", credentials(wordpress))
+        assert refused.value.code == "URL_NOT_ALLOWED"
+    finally:
+        await guarded.stop()
+    runtime = Runtime(settings.model_copy(update={"allow_private_urls": True}))
+    await runtime.start()
+    try:
+        profile = await verify_credentials(runtime, "wordpress", credentials(wordpress))
+        assert profile.external_id == f"{wordpress.url}#{wordpress.user_id}"
+        gateway_provider = runtime.plugins.get("wordpress")
+        request = PublishRequest(text="Through the gateway", idempotency_key="tgt_wp_peer_runtime", settings={"tags": str(wordpress.tag_id)})
+        result = await publish_checked(gateway_provider, runtime.provider_context("wordpress", "acct_wp_peer", credentials(wordpress)), request)
+    finally:
+        await runtime.stop()
+    status, post = read(wordpress, f"/posts/{result.platform_post_id}", context="edit")
+    assert status == 200 and post["title"]["raw"] == "Through the gateway" and post["tags"] == [wordpress.tag_id]
