@@ -130,6 +130,10 @@ class _WordPress(Provider):
     def auth_header(self, ctx: ProviderContext, credentials: Any = None) -> str:
         raise NotImplementedError
 
+    def site(self, credentials: Any) -> str:
+        """The site, as the account's external id starts: the same site and user is the same account."""
+        raise NotImplementedError
+
     async def _call(self, ctx: ProviderContext, method: str, path: str, *, credentials: Any = None, publishes: bool = False,
                     headers: dict[str, str] | None = None, **kwargs: Any) -> httpx.Response:
         url = self.api_base(ctx, credentials) + path
@@ -150,7 +154,7 @@ class _WordPress(Provider):
         response = await self._call(ctx, "GET", "/users/me", credentials=credentials, params={"context": "edit"})
         raise_for_wordpress(response)
         me = response.json()
-        site = self.api_base(ctx, credentials).removesuffix("/wp-json/wp/v2")
+        site = self.site(credentials)
         return AccountProfile(
             external_id=f"{site}#{me['id']}", handle=str(me.get("slug") or me.get("username") or me["id"]),
             display_name=str(me.get("name") or ""), account_type="site", avatar_url=(me.get("avatar_urls") or {}).get("96"),
@@ -250,8 +254,10 @@ class WordPress(_WordPress):
     )
 
     def api_base(self, ctx: ProviderContext, credentials: Any = None) -> str:
-        site = str((credentials or ctx.credentials).get("site_url") or "").rstrip("/")
-        return f"{site}/wp-json/wp/v2"
+        return f"{self.site(credentials or ctx.credentials)}/wp-json/wp/v2"
+
+    def site(self, credentials: Any) -> str:
+        return str(credentials.get("site_url") or "").rstrip("/")
 
     def auth_header(self, ctx: ProviderContext, credentials: Any = None) -> str:
         values = credentials or ctx.credentials
@@ -269,6 +275,9 @@ class WordPressCom(_WordPress):
     def api_base(self, ctx: ProviderContext, credentials: Any = None) -> str:
         blog = str((credentials or ctx.credentials).get("blog_id") or "")
         return f"{WPCOM_API}/wp/v2/sites/{urllib.parse.quote(blog)}"
+
+    def site(self, credentials: Any) -> str:
+        return f"wordpress.com/{credentials.get('blog_id', '')}"
 
     def auth_header(self, ctx: ProviderContext, credentials: Any = None) -> str:
         return f"Bearer {(credentials or ctx.credentials).get('access_token', '')}"

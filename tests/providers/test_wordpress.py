@@ -157,3 +157,14 @@ def test_generated_slugs_are_the_targets_own_and_in_wordpress_form():
     assert generated_slug("Release 2.0: what's new?", KEY) == "release-2-0-what-s-new-" + generated_slug("", KEY).removeprefix("post-")
     assert generated_slug("Ünïcode — only", "a") != generated_slug("Ünïcode — only", "b")
     assert generated_slug("日本語", KEY).startswith("post-")
+
+
+def test_connect_names_the_site_and_user_on_both_providers():
+    me = {"id": 5, "username": "editor", "name": "The Editor", "slug": "editor", "roles": ["editor"], "avatar_urls": {"96": "https://secure.gravatar.com/avatar/x?s=96"}}
+    profile, error, sent = run(lambda ctx: provider.connect(ctx, dict(CREDENTIALS, site_url=SITE + "/")), [reply(200, json=me)], credentials={})
+    assert error is None and (profile.external_id, profile.handle, profile.display_name) == (f"{SITE}#5", "editor", "The Editor")
+    assert str(sent[0].url) == f"{SITE}/wp-json/wp/v2/users/me?context=edit"
+    wpcom = {"access_token": "wpcom-token", "blog_id": "12345678"}
+    profile, error, sent = run(lambda ctx: com.connect(ctx, wpcom), [reply(200, json=me)], prov=com, credentials={})
+    assert error is None and profile.external_id == "wordpress.com/12345678#5"
+    assert str(sent[0].url) == "https://public-api.wordpress.com/wp/v2/sites/12345678/users/me?context=edit"
