@@ -56,3 +56,12 @@ def test_a_pipe_in_a_cell_cannot_break_the_table():
 def test_an_unknown_format_is_refused_with_a_code():
     result = CliRunner().invoke(app, ["providers", "--format", "html"])
     assert result.exit_code == 2 and "FORMAT_INVALID" in result.output
+
+
+async def test_the_providers_query_says_what_needs_approval_and_whether_oauth_is_configured(api, org):
+    body = await api.graphql("{ providers { id approval configured } }", key=org.secret)
+    providers = {p["id"]: p for p in body["data"]["providers"]}
+    assert providers["snapchat"]["approval"].startswith("Snap must allow-list")
+    assert providers["wordpress"]["approval"] is None and providers["wordpress"]["configured"] is True  # a credentials form
+    for oauth in ("google_business", "snapchat", "wordpress_com"):
+        assert providers[oauth]["configured"] is False  # until SOCIALGATE_OAUTH_<ID>_CLIENT_ID and _SECRET are set
