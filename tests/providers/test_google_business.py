@@ -196,3 +196,12 @@ def test_a_refresh_keeps_the_location():
     refused = reply(400, json={"error": "invalid_grant", "error_description": "Token has been expired or revoked."})
     _, error, _ = run(lambda ctx: provider.refresh_token(ctx, client_id="id", client_secret="s"), [refused])
     assert isinstance(error, AuthExpired)
+
+
+def test_a_listing_longer_than_is_read_leaves_the_posts_figure_unknown(monkeypatch):
+    from plugins import google_business
+
+    monkeypatch.setattr(google_business, "MAX_POST_PAGES", 1)
+    steps = [reply(200, json=PERFORMANCE), reply(200, json={"localPosts": [local_post("1")], "nextPageToken": "p2"})]
+    snapshot, error, sent = run(provider.fetch_account_metrics, steps)
+    assert error is None and snapshot.posts is None and snapshot.extra["website_clicks"] == 7 and len(sent) == 2

@@ -168,3 +168,8 @@ def test_connect_names_the_site_and_user_on_both_providers():
     profile, error, sent = run(lambda ctx: com.connect(ctx, wpcom), [reply(200, json=me)], prov=com, credentials={})
     assert error is None and profile.external_id == "wordpress.com/12345678#5"
     assert str(sent[0].url) == "https://public-api.wordpress.com/wp/v2/sites/12345678/users/me?context=edit"
+
+
+def test_only_categories_and_tags_have_choices_from_the_site():
+    _, error, sent = run(lambda ctx: provider.setting_choices(ctx, "status"), [])
+    assert isinstance(error, Rejected) and error.code == "UNKNOWN_SETTING" and sent == []
