@@ -8,7 +8,7 @@ OAuth 2 (``snapchat-profile-api`` scope); the code exchange lists the user's pub
 (``GET /v1/me/public_profiles``) and records the first (``profile_id``), which refreshes keep.
 
 Media is **encrypted before upload**: a fresh AES-256-CBC key (32 bytes) and IV (16 bytes) per
-file, PKCS#7 padding (``cryptography``). ``POST /v1/public_profiles/{id}/media {type, name, key,
+file, PKCS#7 padding (``providers.encryption``). ``POST /v1/public_profiles/{id}/media {type, name, key,
 iv}`` (key and IV in base64) answers the ``media_id`` and the ``add_path`` to upload to; the
 ciphertext goes up in multipart parts of at most 32 MB (``action=ADD``, ``part_number``,
 ``file``), then ``action=FINALIZE``. The container lives 24 hours.
@@ -33,15 +33,11 @@ neither deletes nor reconciles. Metrics: the profile's subscribers (``followers`
 
 from __future__ import annotations
 
-import base64
-import os
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
 import httpx
-from cryptography.hazmat.primitives import padding
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from providers import (
     AccountMetricSnapshot,
@@ -64,6 +60,7 @@ from providers import (
     hookimpl,
     reported,
 )
+from providers.encryption import EncryptedMedia
 from providers.http import bearer, json_object, raise_for_response, send
 from providers.oauth import code_form, refresh_tokens, request_tokens, with_extra
 
@@ -79,26 +76,6 @@ MAX_TITLE = 45  # a Saved Story's title
 MIN_VIDEO_MS = {"STORY": 5_000, "SPOTLIGHT": 5_000}
 MAX_VIDEO_MS = 60_000
 STATS_WINDOW = timedelta(days=89)  # Snap answers for the past 90 days only
-
-
-class EncryptedMedia:
-    """A media file encrypted with AES-256-CBC under a key and IV of its own, as Snap requires."""
-
-    def __init__(self, key: bytes | None = None, iv: bytes | None = None) -> None:
-        self.key = key if key is not None else os.urandom(32)
-        self.iv = iv if iv is not None else os.urandom(16)
-        self._encryptor = Cipher(algorithms.AES(self.key), modes.CBC(self.iv)).encryptor()
-        self._padder = padding.PKCS7(algorithms.AES.block_size).padder()
-
-    def update(self, plain: bytes) -> bytes:
-        return self._encryptor.update(self._padder.update(plain))
-
-    def finalize(self) -> bytes:
-        return self._encryptor.update(self._padder.finalize()) + self._encryptor.finalize()
-
-    def declaration(self) -> dict[str, str]:
-        """What Snap needs to decrypt the upload: ``key`` and ``iv`` in base64."""
-        return {"key": base64.b64encode(self.key).decode("ascii"), "iv": base64.b64encode(self.iv).decode("ascii")}
 
 
 def raise_for_snap(response: httpx.Response) -> dict[str, Any]:

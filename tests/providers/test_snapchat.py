@@ -10,7 +10,8 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from plugins import snapchat
-from plugins.snapchat import EncryptedMedia, Snapchat
+from plugins.snapchat import Snapchat
+from providers.encryption import EncryptedMedia
 from providers import AuthExpired, BytesSource, DraftMedia, PostDraft, PublishMedia, RateLimited, Rejected, TransientError, Unconfirmed
 from providers.testing import ErrorCase, ProviderConformance, RejectedDraft, call_scripted, reply, request_line, sample_request
 from tests.media_samples import png
