@@ -180,7 +180,10 @@ class Snapchat(Provider):
             body = {"media_id": media_id, "description": request.text, "locale": str(request.settings.get("locale") or "en_US")}
         else:
             path, kind = "saved_stories", "saved_story"
-            body = {"saved_stories": [{"snap_sources": [{"media_id": media_id}], "title": request.text}]}
+            story: dict[str, Any] = {"snap_sources": [{"media_id": media_id}]}
+            if request.text:
+                story["title"] = request.text
+            body = {"saved_stories": [story]}
         response = await send(ctx, "POST", f"{profile}/{path}", json=body, headers=bearer(ctx), publishes=True)
         answer = raise_for_snap(response)
         post = created(answer, path, kind)

@@ -177,3 +177,9 @@ def test_profile_stats_ask_within_the_past_90_days():
     invalid = snap_error(400, "Invalid request", "Field subscribers is not valid for asset type PROFILE")
     _, error, _ = run(provider.fetch_account_metrics, [invalid])
     assert isinstance(error, Rejected)
+
+
+def test_a_saved_story_without_text_is_sent_without_a_title():
+    request = sample_request(text="", media=(image_media(),))
+    _, error, sent = run(lambda ctx: provider.publish(ctx, request), [CONTAINER, UPLOADED, UPLOADED, saved_story()])
+    assert error is None and json.loads(sent[-1].content) == {"saved_stories": [{"snap_sources": [{"media_id": MEDIA_ID}]}]}
