@@ -26,7 +26,7 @@ from typing import Any
 import pluggy
 
 from gateway.core import BackgroundTasks
-from providers import Event, Issue, PostDraft, Provider, hookspecs
+from providers import Event, Issue, PostDraft, Provider, Quota, hookspecs
 from providers.validation import check_declarations
 
 log = logging.getLogger("socialgate.plugins")
@@ -314,15 +314,16 @@ def load_plugins(
 # -- the providers as a table (``socialgate providers``, docs/providers.md) ----------------------
 
 PROVIDER_COLUMNS = ("id", "name", "auth", "capabilities", "text", "media", "thread", "quotas", "metrics", "approval")
-_PERIODS = ((86_400, "day"), (3_600, "h"), (60, "min"), (1, "s"))
 
 
-def _period(seconds: int) -> str:
-    for size, unit in _PERIODS:
-        if seconds % size == 0:
-            count = seconds // size
-            return unit if count == 1 else f"{count} {unit}"
-    return f"{seconds} s"
+def quota_label(quota: Quota) -> str:
+    """``50 per 24 h``, or ``10000 units per 24 h per app, 1600 a post`` when a post costs more than one."""
+    hours = quota.period_seconds / 3600
+    period = f"{hours:g} h" if hours >= 1 else f"{quota.period_seconds} s"
+    label = f"{quota.count}{' units' if quota.cost > 1 else ''} per {period}"
+    if quota.scope == "app":
+        label += " per app"
+    return label + (f", {quota.cost} a post" if quota.cost > 1 else "")
 
 
 def provider_row(provider: Provider) -> dict[str, str]:
@@ -338,9 +339,6 @@ def provider_row(provider: Provider) -> dict[str, str]:
     media = f"{limits.max_media} ({', '.join(sorted(limits.media_kinds))})" if limits.max_media else "none"
     if limits.media_required:
         media += ", required"
-    quotas = [
-        f"{q.count}{' units' if q.cost != 1 else ''} / {_period(q.period_seconds)} per {q.scope}" for q in limits.quotas
-    ]
     spec = provider.metrics
     metrics = [f"{kind}: {', '.join(names)}" for kind, names in (("post", spec.post), ("account", spec.account)) if names] if spec else []
     return {
@@ -351,7 +349,7 @@ def provider_row(provider: Provider) -> dict[str, str]:
         "text": "; ".join(f"{limit.max_length} {limit.unit.label}" for limit in limits.text_limits) or "no limit",
         "media": media,
         "thread": str(limits.max_thread_parts),
-        "quotas": "; ".join(quotas) or "none",
+        "quotas": "; ".join(quota_label(quota) for quota in limits.quotas) or "none",
         "metrics": "; ".join(metrics) or "none",
         "approval": provider.approval or "not declared",
     }

@@ -34,13 +34,22 @@ def test_the_table_lists_every_built_in_platform_once():
 def test_a_row_says_limits_quotas_auth_and_approval():
     providers = load_plugins(None).providers
     google = provider_row(providers["google_business"])
-    assert (google["text"], google["media"], google["quotas"], google["metrics"]) == ("1500 characters", "1 (image)", "10 / min per account", "account: posts")
+    assert (google["text"], google["media"], google["quotas"], google["metrics"]) == ("1500 characters", "1 (image)", "10 per 60 s", "account: posts")
     assert google["approval"].startswith("Google must grant") and google["auth"] == "oauth2"
     assert provider_row(providers["wordpress"])["auth"] == "credentials: site_url, username, application_password"
     snap = provider_row(providers["snapchat"])
     assert snap["media"] == "1 (image, video), required" and "allow-list" in snap["approval"]
-    assert provider_row(providers["x"])["quotas"] == "200 / 15 min per account; 300 / 3 h per account"
+    assert provider_row(providers["x"])["quotas"] == "200 per 900 s; 300 per 3 h"
     assert provider_row(providers["mastodon"])["approval"] == "not declared"
+
+
+def test_quotas_read_as_count_per_period_with_units_and_scope():
+    from gateway.plugins import quota_label
+    from providers import Quota
+
+    assert quota_label(Quota(50, 86_400)) == "50 per 24 h"
+    assert quota_label(Quota(10_000, 86_400, "app", cost=1_600)) == "10000 units per 24 h per app, 1600 a post"
+    assert quota_label(Quota(5, 90)) == "5 per 90 s"
 
 
 def test_a_pipe_in_a_cell_cannot_break_the_table():
