@@ -39,7 +39,6 @@ def test_a_row_says_limits_quotas_auth_and_approval():
     assert provider_row(providers["wordpress"])["auth"] == "credentials: site_url, username, application_password"
     snap = provider_row(providers["snapchat"])
     assert snap["media"] == "1 (image, video), required" and "allow-list" in snap["approval"]
-    assert provider_row(providers["x"])["quotas"] == "200 per 900 s; 300 per 3 h"
     assert provider_row(providers["mastodon"])["approval"] == "not declared"
 
 
