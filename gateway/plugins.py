@@ -313,7 +313,7 @@ def load_plugins(
 
 # -- the providers as a table (``socialgate providers``, docs/providers.md) ----------------------
 
-PROVIDER_COLUMNS = ("id", "name", "auth", "capabilities", "text", "media", "thread", "quotas", "metrics", "approval")
+PROVIDER_COLUMNS = ("id", "name", "auth", "approval", "capabilities", "text", "media", "thread", "metrics", "quotas")
 
 
 def quota_label(quota: Quota) -> str:

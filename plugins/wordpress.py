@@ -241,6 +241,7 @@ class WordPress(_WordPress):
     id = "wordpress"
     name = "WordPress"
     description = "Posts to a self-hosted WordPress site (5.6+) through its REST API with an application password."
+    approval = "None: any user who may publish on the site, with an application password."
     auth = (
         CredentialField(
             "site_url", "Site URL", kind="url", loopback_http=True,
@@ -270,6 +271,7 @@ class WordPressCom(_WordPress):
     id = "wordpress_com"
     name = "WordPress.com"
     description = "Posts to a WordPress.com site (or a Jetpack-connected one) chosen on WordPress.com's consent screen."
+    approval = "None: any application registered at developer.wordpress.com."
     auth = OAuth2Spec(authorize_url=WPCOM_AUTHORIZE_URL, token_url=WPCOM_TOKEN_URL, refreshable=False)
 
     def api_base(self, ctx: ProviderContext, credentials: Any = None) -> str:

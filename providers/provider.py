@@ -64,9 +64,9 @@ class Provider:
     metrics: ClassVar[MetricsSpec | None] = None
     description: ClassVar[str] = ""
     # What the platform must approve before the provider works for anyone (app review, an
-    # allow-list, API access granted on request), in a sentence; empty when a developer app is
-    # enough. Shown by ``socialgate providers`` and in docs/providers.md, so nobody builds on a
-    # platform that will not let them in.
+    # allow-list, API access granted on request), in a sentence ("None: …" when nothing is);
+    # empty when the provider does not say. Shown by ``socialgate providers``, the providers
+    # query and docs/providers.md, so nobody builds on a platform that will not let them in.
     approval: ClassVar[str] = ""
 
     def __setattr__(self, name: str, value: Any) -> None:

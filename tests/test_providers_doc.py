@@ -70,6 +70,7 @@ async def test_the_providers_query_says_what_needs_approval_and_whether_oauth_is
     body = await api.graphql("{ providers { id approval configured } }", key=org.secret)
     providers = {p["id"]: p for p in body["data"]["providers"]}
     assert providers["snapchat"]["approval"].startswith("Snap must allow-list")
-    assert providers["wordpress"]["approval"] is None and providers["wordpress"]["configured"] is True  # a credentials form
+    assert providers["wordpress"]["approval"].startswith("None:") and providers["wordpress"]["configured"] is True  # a credentials form
+    assert providers["mastodon"]["approval"] is None  # not declared
     for oauth in ("google_business", "snapchat", "wordpress_com"):
         assert providers[oauth]["configured"] is False  # until SOCIALGATE_OAUTH_<ID>_CLIENT_ID and _SECRET are set
