@@ -18,7 +18,7 @@ from gateway.core import ServiceError
 from gateway.settings import Settings, StartupError, load_settings
 
 if TYPE_CHECKING:
-    from providers import Quota
+    pass
 
 T = TypeVar("T")
 
@@ -419,35 +419,29 @@ def plugins_list(
 
 
 @app.command()
-def providers() -> None:
-    """The loaded providers with their capabilities and limits."""
+def providers(
+    output_format: Annotated[str, typer.Option("--format", help="table (default) or markdown (the table in docs/providers.md).")] = "table",
+    builtin: Annotated[bool, typer.Option("--builtin", help="Only the platforms shipped with socialgate, not installed plugins'.")] = False,
+) -> None:
+    """The loaded providers with their capabilities, limits, quotas, metrics and what needs the platform's approval."""
     from rich.table import Table
 
-    from gateway.plugins import load_plugins
+    from gateway.plugins import PROVIDER_COLUMNS, builtin_provider_ids, load_plugins, provider_row, providers_markdown
 
+    if output_format not in ("table", "markdown"):
+        err.print(f"[red]FORMAT_INVALID[/red]: --format is table or markdown, not {escape(output_format)}")
+        raise typer.Exit(2)
     registry = load_plugins(_settings().plugins)
-    table = Table("id", "name", "auth", "capabilities", "text", "media", "thread", "quotas")
-    for provider in sorted(registry.providers.values(), key=lambda p: p.id):
-        limits = provider.limits
-        capabilities = ", ".join(name for name, on in provider.capabilities.as_dict().items() if on)
-        text = "; ".join(f"{limit.max_length} {limit.unit.label}" for limit in limits.text_limits) or "no limit"
-        media = f"{limits.max_media} ({', '.join(sorted(limits.media_kinds))})" if limits.max_media else "none"
-        if limits.media_required:
-            media += ", required"
-        quotas = "; ".join(_quota_label(quota) for quota in limits.quotas) or "none"
-        table.add_row(provider.id, provider.name, provider.auth_kind, capabilities, text, media, str(limits.max_thread_parts), quotas)
+    shown = builtin_provider_ids(registry) if builtin else set(registry.providers)
+    chosen = [provider for provider_id, provider in registry.providers.items() if provider_id in shown]
+    if output_format == "markdown":
+        sys.stdout.write(providers_markdown(chosen))
+        return
+    table = Table(*PROVIDER_COLUMNS)
+    for provider in sorted(chosen, key=lambda p: p.id):
+        row = provider_row(provider)
+        table.add_row(*(escape(row[column]) for column in PROVIDER_COLUMNS))
     out.print(table)
-
-
-def _quota_label(quota: Quota) -> str:
-    """``50 per 24 h``, ``100 deletes per 24 h``, or ``10000 units per 24 h per app, 1600 a post`` when a post costs more than one."""
-    hours = quota.period_seconds / 3600
-    period = f"{hours:g} h" if hours >= 1 else f"{quota.period_seconds} s"
-    unit = " units" if quota.cost > 1 else " deletes" if quota.operation == "delete" else ""
-    label = f"{quota.count}{unit} per {period}"
-    if quota.scope == "app":
-        label += " per app"
-    return label + (f", {quota.cost} a post" if quota.cost > 1 else "")
 
 
 def main() -> None:

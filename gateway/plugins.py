@@ -26,7 +26,7 @@ from typing import Any
 import pluggy
 
 from gateway.core import BackgroundTasks
-from providers import Event, Issue, PostDraft, Provider, hookspecs
+from providers import Event, Issue, PostDraft, Provider, Quota, hookspecs
 from providers.validation import check_declarations
 
 log = logging.getLogger("socialgate.plugins")
@@ -309,3 +309,61 @@ def load_plugins(
         if name not in {entry.name for entry in candidates}:
             registry.record(PluginInfo(name, None, None, error="allowed by SOCIALGATE_PLUGINS but not installed"))
     return registry
+
+
+# -- the providers as a table (``socialgate providers``, docs/providers.md) ----------------------
+
+PROVIDER_COLUMNS = ("id", "name", "auth", "approval", "capabilities", "text", "media", "thread", "metrics", "quotas")
+
+
+def quota_label(quota: Quota) -> str:
+    """``50 per 24 h``, ``100 deletes per 24 h``, or ``10000 units per 24 h per app, 1600 a post`` when a post costs more than one."""
+    hours = quota.period_seconds / 3600
+    period = f"{hours:g} h" if hours >= 1 else f"{quota.period_seconds} s"
+    unit = " units" if quota.cost > 1 else " deletes" if quota.operation == "delete" else ""
+    label = f"{quota.count}{unit} per {period}"
+    if quota.scope == "app":
+        label += " per app"
+    return label + (f", {quota.cost} a post" if quota.cost > 1 else "")
+
+
+def provider_row(provider: Provider) -> dict[str, str]:
+    """One provider's declarations in words, a cell per ``PROVIDER_COLUMNS`` name.
+
+    Read only from the declarations (never from a call), so the table in docs/providers.md is
+    what the registry says and a test can compare the two.
+    """
+    limits = provider.limits
+    auth = provider.auth_kind
+    if auth == "credentials":
+        auth += ": " + ", ".join(field.name for field in provider.auth)  # type: ignore[union-attr]
+    media = f"{limits.max_media} ({', '.join(sorted(limits.media_kinds))})" if limits.max_media else "none"
+    if limits.media_required:
+        media += ", required"
+    spec = provider.metrics
+    metrics = [f"{kind}: {', '.join(names)}" for kind, names in (("post", spec.post), ("account", spec.account)) if names] if spec else []
+    return {
+        "id": provider.id,
+        "name": provider.name,
+        "auth": auth,
+        "capabilities": ", ".join(name for name, on in provider.capabilities.as_dict().items() if on),
+        "text": "; ".join(f"{limit.max_length} {limit.unit.label}" for limit in limits.text_limits) or "no limit",
+        "media": media,
+        "thread": str(limits.max_thread_parts),
+        "quotas": "; ".join(quota_label(quota) for quota in limits.quotas) or "none",
+        "metrics": "; ".join(metrics) or "none",
+        "approval": provider.approval or "not declared",
+    }
+
+
+def builtin_provider_ids(registry: PluginRegistry) -> set[str]:
+    """The providers of plugins shipped with socialgate itself (not a third party's package)."""
+    return {pid for info in registry.plugins if info.distribution == OWN_DISTRIBUTION for pid in info.providers}
+
+
+def providers_markdown(providers: Iterable[Provider]) -> str:
+    """The providers as a Markdown table, sorted by id, pipes in cells escaped."""
+    rows = [provider_row(provider) for provider in sorted(providers, key=lambda p: p.id)]
+    lines = ["| " + " | ".join(PROVIDER_COLUMNS) + " |", "|" + "---|" * len(PROVIDER_COLUMNS)]
+    lines += ["| " + " | ".join(row[column].replace("|", "\\|") for column in PROVIDER_COLUMNS) + " |" for row in rows]
+    return "\n".join(lines) + "\n"

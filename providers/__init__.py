@@ -11,6 +11,7 @@ Start with ``docs/writing-a-provider.md``. The pieces:
 - Errors: ``RateLimited``, ``TransientError``, ``AuthExpired``, ``Rejected``, ``Unconfirmed``.
 - ``hookimpl``: the marker for ``register_providers``, ``validate_post`` and ``on_event``.
 - ``publish_thread`` (+ ``PostedPart``): post a thread as a chain of replies, resumable after a failure.
+- ``providers.encryption``: ``EncryptedMedia`` (AES-256-CBC) for platforms that take only encrypted uploads (Snapchat).
 - ``providers.testing``: the conformance kit to run from your own pytest suite.
 """
 

@@ -85,3 +85,8 @@ def raise_for_response(
     if status == 408 or status >= 500:
         raise TransientError(said, code=word, http_status=status, raw=body)
     raise Rejected(word, said, http_status=status, raw=body)
+
+
+def bearer(ctx: ProviderContext, token: str | None = None) -> dict[str, str]:
+    """``Authorization: Bearer …`` with ``token``, or the account's ``access_token`` credential."""
+    return {"Authorization": f"Bearer {token if token is not None else ctx.credential('access_token') or ''}"}

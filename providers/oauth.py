@@ -16,6 +16,7 @@ A provider builds the form, and ``request_tokens`` sends it and turns the answer
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -115,3 +116,28 @@ def es256_client_assertion(*, issuer: str, subject: str, audience: str, key_id: 
         return jwt.encode(claims, private_key_pem, algorithm="ES256", headers={"kid": key_id})
     except (ValueError, TypeError, jwt.PyJWTError):
         raise Rejected("PRIVATE_KEY_INVALID", "the private key is not an ES256 (P-256) private key in PEM form") from None
+
+
+def code_form(*, code: str, redirect_uri: str, client_id: str, client_secret: str) -> dict[str, str]:
+    """The authorization-code grant's form with the client's id and secret in it (RFC 6749 §4.1.3, §2.3.1)."""
+    return {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri, "client_id": client_id, "client_secret": client_secret}
+
+
+def with_extra(tokens: TokenSet, **extra: str) -> TokenSet:
+    """``tokens`` with more for the account's credentials to keep: whose account they are (a page, a location, a profile)."""
+    return dataclasses.replace(tokens, extra={**tokens.extra, **extra})
+
+
+async def refresh_tokens(
+    ctx: ProviderContext, token_url: str, *, client_id: str, client_secret: str, platform: str, keep: tuple[str, ...] = ()
+) -> TokenSet:
+    """Refresh with the refresh token and the client's id and secret in the form (RFC 6749 §6).
+
+    ``keep`` names credentials a refresh carries over (the tokens change, the account does not).
+    No refresh token at all is ``AuthExpired``: the account must be connected again.
+    """
+    refresh = ctx.credential("refresh_token")
+    if not refresh:
+        raise AuthExpired(f"{platform} issued no refresh token for this account: connect it again", code="NO_REFRESH_TOKEN")
+    form = {"grant_type": "refresh_token", "refresh_token": refresh, "client_id": client_id, "client_secret": client_secret}
+    return await request_tokens(ctx, token_url, form, refreshing=True, extra={name: ctx.credential(name) or "" for name in keep})

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 AuthKind = Literal["oauth2", "credentials", "none"]
 Auth = OAuth2Spec | tuple[CredentialField, ...]
 
-DECLARATIONS = ("id", "name", "capabilities", "limits", "auth", "settings", "ads", "metrics")
+DECLARATIONS = ("id", "name", "capabilities", "limits", "auth", "settings", "ads", "metrics", "approval")
 
 # Optional operations, and the capability (or auth kind) that promises each one.
 OPTIONAL_OPERATIONS = {
@@ -63,6 +63,11 @@ class Provider:
     # What the provider reads (``providers.metrics``); set exactly when ``capabilities.metrics``.
     metrics: ClassVar[MetricsSpec | None] = None
     description: ClassVar[str] = ""
+    # What the platform must approve before the provider works for anyone (app review, an
+    # allow-list, API access granted on request), in a sentence ("None: …" when nothing is);
+    # empty when the provider does not say. Shown by ``socialgate providers``, the providers
+    # query and docs/providers.md, so nobody builds on a platform that will not let them in.
+    approval: ClassVar[str] = ""
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in DECLARATIONS:

@@ -327,7 +327,12 @@ def check_declarations(provider: Provider) -> list[Issue]:
     issues += _auth_issues(provider)
     issues += _settings_declaration_issues(provider)
     capabilities = provider.capabilities
+    # Metrics may be only the account's (Google Business Profile has no per-post figures): then
+    # fetch_account_metrics backs the capability, and _metrics_issues checks that.
+    account_only = provider.metrics is not None and provider.metrics.account and not provider.metrics.post
     for capability, operation in (("delete", "delete"), ("metrics", "fetch_metrics"), ("reconcile", "reconcile"), ("processing", "poll")):
+        if capability == "metrics" and account_only and not provider.implements(operation):
+            continue
         if getattr(capabilities, capability) and not provider.implements(operation):
             issues.append(Issue(("capabilities", capability), "MISSING_OPERATION", f"capabilities.{capability} needs {operation} implemented"))
         if provider.implements(operation) and not getattr(capabilities, capability):

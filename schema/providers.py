@@ -118,6 +118,11 @@ class ProviderType:
         "(SOCIALGATE_OAUTH_<PROVIDER>_CLIENT_ID and _CLIENT_SECRET)."
     )
     metrics: ProviderMetricsType | None = strawberry.field(description="The figures it reads; null when it reads none.")
+    approval: str | None = strawberry.field(
+        default=None,
+        description="What the platform must approve before this provider works for anyone (app review, an allow-list, API "
+        "access granted on request); null when the provider does not say.",
+    )
 
     @classmethod
     def from_provider(cls, provider: Provider, runtime: Runtime) -> ProviderType:
@@ -127,6 +132,7 @@ class ProviderType:
             name=provider.name,
             description=provider.description,
             configured=not isinstance(provider.auth, OAuth2Spec) or runtime.settings.oauth_client(provider.id) is not None,
+            approval=provider.approval or None,
             capabilities=ProviderCapabilities(**provider.capabilities.as_dict()),
             limits=ProviderLimits(
                 max_text_length=limits.max_text_length,

@@ -126,7 +126,7 @@ def test_socialgate_providers_lists_facebook_and_both_instagrams_with_their_limi
 
 
 def test_a_quota_in_units_per_app_is_labelled_with_what_a_post_costs():
-    from gateway.cli import _quota_label
+    from gateway.plugins import quota_label as _quota_label
     from providers import Quota
 
     assert _quota_label(Quota(10_000, 86_400, "app", cost=1_600)) == "10000 units per 24 h per app, 1600 a post"

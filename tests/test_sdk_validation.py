@@ -202,10 +202,38 @@ def test_inconsistent_declarations_are_named():
     assert check_declarations("not a provider")[0].code == "NOT_A_PROVIDER"
 
 
+def test_metrics_may_be_only_the_accounts():
+    """A platform with no per-post figures (Google Business Profile) declares account figures only,
+    backed by fetch_account_metrics; fetch_metrics is then neither needed nor allowed."""
+    from providers import MetricsSpec
+
+    class LocationOnly(Bluesky):
+        capabilities = Capabilities(threads=True, metrics=True)
+        metrics = MetricsSpec(account=("followers",), min_interval_seconds=3600)
+
+        async def fetch_account_metrics(self, ctx):
+            raise AssertionError
+
+    assert check_declarations(LocationOnly()) == []
+
+    class WithoutTheOperation(Bluesky):
+        capabilities = Capabilities(threads=True, metrics=True)
+        metrics = MetricsSpec(account=("followers",), min_interval_seconds=3600)
+
+    assert {(".".join(i.field), i.code) for i in check_declarations(WithoutTheOperation())} == {("metrics.account", "MISSING_OPERATION")}
+
+    class PostFiguresWithoutFetch(WithoutTheOperation):
+        metrics = MetricsSpec(post=("likes",), min_interval_seconds=3600)
+
+    assert ("capabilities.metrics", "MISSING_OPERATION") in {(".".join(i.field), i.code) for i in check_declarations(PostFiguresWithoutFetch())}
+
+
 def test_declarations_are_frozen():
     provider = Bluesky()
     with pytest.raises(AttributeError):
         provider.limits = Limits()
+    with pytest.raises(AttributeError):
+        provider.approval = "nothing"
     with pytest.raises(AttributeError):
         provider.limits.max_media = 10
     with pytest.raises(TypeError):
