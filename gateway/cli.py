@@ -124,16 +124,14 @@ def _print_demo(settings: Settings, seed: Any) -> None:
 
 @app.command()
 def worker() -> None:
-    """Run only the publishing engine and the webhook deliveries (no API): as many as you like, against one database."""
+    """Run only the publishing engine and what runs beside it (metrics reads, webhook deliveries, the ads sync; no API): as many as you like, against one database."""
     import signal
 
-    from gateway.app import add_wing_chores
+    from gateway.app import add_wing_chores, start_beside_scheduler, start_metrics_server, stop_all
     from gateway.core import configure_logging
     from gateway.engine.scheduler import Scheduler
-    from gateway.metrics.collector import MetricsCollector
     from gateway.outbound import settle_after_startup
     from gateway.runtime import Runtime
-    from gateway.webhooks.dispatcher import WebhookDispatcher
 
     settings = _settings()
     configure_logging(settings.log_level)
@@ -144,10 +142,8 @@ def worker() -> None:
         await runtime.start()
         runtime.scheduler = Scheduler(runtime)
         runtime.scheduler.start()
-        runtime.metrics = MetricsCollector(runtime)
-        runtime.metrics.start()
-        runtime.webhook_dispatcher = WebhookDispatcher(runtime)
-        runtime.webhook_dispatcher.start()
+        loops = start_beside_scheduler(runtime)
+        metrics_server = await start_metrics_server(runtime)
         settle_after_startup()
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -157,8 +153,9 @@ def worker() -> None:
         try:
             await stopping.wait()
         finally:
-            await runtime.metrics.stop()
-            await runtime.webhook_dispatcher.stop()
+            await stop_all(loops)
+            if metrics_server is not None:
+                await metrics_server.stop()
             await runtime.scheduler.stop()
             await runtime.stop()
 

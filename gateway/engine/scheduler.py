@@ -71,6 +71,7 @@ from gateway.engine.rows import (
     save_jobs,
 )
 from gateway.events import BusEvent, record_job_event
+from gateway.observability import count_publish_attempt
 from gateway.runtime import Runtime
 
 log = logging.getLogger("socialgate.scheduler")
@@ -491,6 +492,7 @@ class Scheduler:
             outcome = Outcome("unconfirmed", code="ENGINE_ERROR", message=f"Unexpected {type(exc).__name__} while publishing.")
         finally:
             self._give_back(claim, wake=False)
+        count_publish_attempt(claim.provider, outcome.kind)
         try:
             # The transaction that writes the outcome also refills the slots it freed (``_record_batch``).
             await self.record_outcome(claim.target_id, claim.attempt_id, outcome)
