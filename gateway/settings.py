@@ -147,7 +147,7 @@ class Settings(BaseSettings):
     # How long a webhook worker holds a delivery it claimed; a worker that dies leaves it to
     # another after this. Each call gets at most 15 s and never more than 80% of the lease.
     webhook_lease_seconds: float = Field(default=60.0, ge=1, le=3600)
-    # How often `serve`, when it runs the scheduler, syncs every active ad account (gateway.ads.sync);
+    # How often the process that runs the scheduler (`serve`, or each `socialgate worker`) syncs every active ad account (gateway.ads.sync);
     # 0 turns the periodic sync off (`syncAds` still runs one on demand).
     ads_sync_seconds: float = Field(default=900.0, ge=0, le=86400)
     # The largest JSON request body /graphql reads (a document and its variables). Multipart
