@@ -163,6 +163,32 @@ def worker() -> None:
 
 
 @app.command()
+def doctor() -> None:
+    """Check this deployment's configuration (database, migrations, secret key, event bus, public URL,
+    OAuth clients) with this process's environment; exit 1 when anything is wrong."""
+    from gateway.observability import diagnose
+    from gateway.plugins import load_plugins
+    from gateway.settings import SettingsError
+
+    try:
+        settings = _settings()
+    except SettingsError as refused:
+        for problem in refused.problems:
+            out.print(f"[red]FAIL[/red] settings: {escape(problem)}")
+        err.print("Fix the settings first: the other checks need them.")
+        raise typer.Exit(1) from None
+    findings = asyncio.run(diagnose(settings, load_plugins(settings.plugins)))
+    for finding in findings:
+        mark = "[green]ok[/green]  " if finding.ok else "[red]FAIL[/red]"
+        out.print(f"{mark} {finding.check}: {escape(finding.message)}")
+    problems = sum(not finding.ok for finding in findings)
+    if problems:
+        err.print(f"[red]{problems} problem{'s' if problems > 1 else ''}[/red]: fix them and run `socialgate doctor` again.")
+        raise typer.Exit(1)
+    out.print("Everything socialgate can check from here is in order.")
+
+
+@app.command()
 def migrate() -> None:
     """Bring the database schema up to date (safe to run again)."""
     from gateway.runtime import prepare_database

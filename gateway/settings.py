@@ -269,6 +269,11 @@ class Settings(BaseSettings):
             return None
         return OAuthClient(client_id, client_secret)
 
+    @property
+    def oauth_variable_names(self) -> list[str]:
+        """Every SOCIALGATE_OAUTH_*_CLIENT_ID/_SECRET variable set (names only: `socialgate doctor` spots typos)."""
+        return sorted(self._oauth_variables)
+
     def missing_oauth_variables(self, provider_id: str) -> list[str]:
         """The variables still to set before the provider's OAuth flow can run (none when configured)."""
         return [name for name in oauth_client_variables(provider_id) if name not in self._oauth_variables]

@@ -3,10 +3,12 @@
 ``instruments`` holds every series (names, labels, buckets) and the one-line hooks the counting
 places call (the GraphQL view, the engine's calls and jobs, subscriptions, the relay, the webhook
 dispatcher); ``exposition`` serves the scrape, multiprocess-safe when ``PROMETHEUS_MULTIPROC_DIR``
-is set, behind its own token or on a port of its own (see docs/deploy.md).
+is set, behind its own token or on a port of its own (see docs/deploy.md); ``doctor`` checks a
+deployment's configuration for `socialgate doctor`.
 Not to be confused with ``gateway.metrics``: a post's figures on the platforms.
 """
 
+from gateway.observability.doctor import Finding, diagnose
 from gateway.observability.exposition import (
     MetricsServer,
     exposition,
@@ -26,10 +28,12 @@ from gateway.observability.instruments import (
 )
 
 __all__ = [
+    "Finding",
     "MetricsServer",
     "count_events_relayed",
     "count_publish_attempt",
     "count_webhook_deliveries",
+    "diagnose",
     "exposition",
     "forget_process",
     "metrics_endpoint",
