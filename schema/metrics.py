@@ -25,6 +25,7 @@ from schema.payloads import UserErrorType, collect_user_errors
 from schema.scalars import Count
 
 if TYPE_CHECKING:
+    from schema.ads_analytics import AdsAnalytics
     from schema.jobs import JobType
     from schema.posts import PostType
 
@@ -249,6 +250,14 @@ class AnalyticsGroup(MetricFigures):
 class Analytics:
     totals: AnalyticsGroup
     groups: list[AnalyticsGroup]
+    request: strawberry.Private[tuple[service.AnalyticsFilter, list[str]]]
+
+    @strawberry.field(description="Ad delivery in the same window and filters (spend per currency, CPM, CPC, CTR); needs ads:read too.")
+    async def ads(self, info: Info) -> Annotated[AdsAnalytics, strawberry.lazy("schema.ads_analytics")]:
+        from schema.ads_analytics import ads_analytics
+
+        filters, keys = self.request
+        return await ads_analytics(info, filters.start, filters.end, filters.account_ids, filters.providers, filters.campaign_id, keys)
 
 
 @strawberry.type
@@ -299,9 +308,11 @@ class MetricsQuery:
     ) -> Analytics | None:
         organization_id = info.context.require(SCOPE).organization_id
         keys = [key.value for key in group_by or []]
+        filters = _filter(filter)
         async with info.context.runtime.database.read() as session:
-            rollup = await service.rollup(session, organization_id, _filter(filter), keys)
-        return Analytics(totals=AnalyticsGroup.of(rollup.totals), groups=[AnalyticsGroup.of(g) for g in rollup.groups])
+            rollup = await service.rollup(session, organization_id, filters, keys)
+        return Analytics(totals=AnalyticsGroup.of(rollup.totals), groups=[AnalyticsGroup.of(g) for g in rollup.groups],
+                         request=(filters, keys))
 
     @strawberry.field(description="Posts published in [from, to) with the highest figure; posts that never reported it are left out.")
     async def top_posts(
