@@ -14,13 +14,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.ads.insights import ratio
+from gateway.ads.insights import Ratios
 from gateway.storage import AdAccount, AdInsightRow, AdObject
 from providers import Money
 
@@ -35,7 +34,7 @@ KEY_COLUMNS = {
 
 
 @dataclass(frozen=True)
-class AdsGroup:
+class AdsGroup(Ratios):
     keys: dict[str, str | None]
     currency: str
     impressions: int | None
@@ -43,18 +42,6 @@ class AdsGroup:
     conversions: int | None
     spend: Money | None
     reported_days: int
-
-    @property
-    def cpm(self) -> Decimal | None:
-        return ratio(self.spend.to_major() if self.spend else None, self.impressions, 1000)
-
-    @property
-    def cpc(self) -> Decimal | None:
-        return ratio(self.spend.to_major() if self.spend else None, self.clicks)
-
-    @property
-    def ctr(self) -> Decimal | None:
-        return ratio(self.clicks, self.impressions)
 
 
 @dataclass(frozen=True)
