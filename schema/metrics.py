@@ -154,6 +154,15 @@ class PostMetricsType:
         return MetricTotals.of(reads.add_up(await info.context.loaders.metrics.post_latest.load(self.post_id)))
 
 
+@strawberry.type(name="CampaignMetrics", description="A campaign's figures: its posts' latest, summed over their targets.")
+class CampaignMetricsType:
+    campaign_id: strawberry.Private[str]
+
+    @strawberry.field(description="Each figure null when no target of the campaign's posts reported it (never 0 for unknown).")
+    async def latest(self, info: Info) -> MetricTotals:
+        return MetricTotals.of(await info.context.loaders.metrics.campaign_latest.load(self.campaign_id))
+
+
 @strawberry.type(description="An account's totals at one moment; null = not reported.")
 class AccountReading:
     followers: Count | None  # type: ignore[valid-type]
@@ -200,6 +209,11 @@ def target_metrics(info: Info, target_id: str) -> TargetMetricsType:
 def post_metrics(info: Info, post_id: str) -> PostMetricsType:
     info.context.require(SCOPE)
     return PostMetricsType(post_id=post_id)
+
+
+def campaign_metrics(info: Info, campaign_id: str) -> CampaignMetricsType:
+    info.context.require(SCOPE)
+    return CampaignMetricsType(campaign_id=campaign_id)
 
 
 def account_metrics(info: Info, account_id: str) -> AccountMetricsType:
