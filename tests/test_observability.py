@@ -11,7 +11,7 @@ from datetime import timedelta
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from gateway.core import clock
 from gateway.observability import exposition, operation_label, sample_queue
@@ -182,3 +182,72 @@ async def test_open_subscriptions_are_counted_on_a_real_server(tmp_path):
                         # job never ends, so the stream is open while this reads.
                         assert await open_now() == 1
                         break
+
+
+async def test_webhook_calls_are_counted_by_outcome(tmp_path):
+    from tests.test_webhooks import NO_WAIT, deliver, emit, register
+    from tests.webhook_receiver import running_receiver
+    from gateway.auth import Principal
+    from gateway.runtime import Runtime
+    from gateway.settings import load_settings
+
+    runtime = Runtime(load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/hooks.db", data_dir=str(tmp_path), allow_private_urls=True))
+    await runtime.start()
+    try:
+        made = await make_org_with_key(runtime)
+        principal = Principal(made.api_key_id, made.organization_id, ("*",))
+        async with running_receiver() as receiving:
+            await register(runtime, principal, receiving.url("/flaky"))
+            receiving.script("/flaky", 500)
+            before = samples(exposition().decode())
+            await emit(runtime, made.organization_id)
+            assert await deliver(runtime, rounds=3, ladder=NO_WAIT) == [1, 1, 0]
+        after = samples(exposition().decode())
+    finally:
+        await runtime.stop()
+    for outcome in ("failed", "delivered"):
+        name = "socialgate_webhook_delivery_attempts_total"
+        assert value(after, name, outcome=outcome) - value(before, name, outcome=outcome) == 1, outcome
+
+
+async def test_connections_in_use_follow_the_pool(runtime):
+    def in_use() -> float:
+        return value(samples(exposition().decode()), "socialgate_db_connections_in_use", engine="read")
+
+    idle = in_use()
+    async with runtime.database.read() as session:
+        await session.execute(select(1))
+        assert in_use() == idle + 1
+    assert in_use() == idle
+
+
+@pytest.mark.e2e
+async def test_a_worker_serves_its_own_metrics_port_and_counts_what_it_publishes(tmp_path):
+    """The API has no scheduler; the worker publishes, and its own /metrics says so."""
+    import signal
+
+    from tests.waiting import until
+
+    port = free_port()
+    async with engine_app(tmp_path) as api:
+        org = await make_org_with_key(api.runtime)
+        account = await sandbox_account(api, org.secret)
+        await publish(api, org.secret, await new_post(api, org.secret, [account]))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SOCIALGATE_")}
+        env.update(SOCIALGATE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/engine.db", SOCIALGATE_DATA_DIR=str(tmp_path),
+                   SOCIALGATE_SCHEDULER_POLL_SECONDS="0.1", SOCIALGATE_METRICS_PORT=str(port))
+        log = (tmp_path / "worker.log").open("w")
+        worker = subprocess.Popen([sys.executable, "-m", "gateway", "worker"], env=env, stdout=log, stderr=log)
+        try:
+            async def published() -> bool:
+                try:
+                    async with httpx.AsyncClient() as http:
+                        text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+                except httpx.TransportError:
+                    return False  # not listening yet
+                return value(samples(text), "socialgate_publish_attempts_total", provider="sandbox", outcome="success") == 1
+
+            await until(published, timeout=60)
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(timeout=30) == 0

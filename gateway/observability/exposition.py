@@ -42,9 +42,13 @@ def watch_pools(database: Database) -> None:
     engines = {"read": database.engine} if database.engine is database.write_engine else {
         "read": database.engine, "write": database.write_engine}
     for label, engine in engines.items():
-        gauge = DB_CONNECTIONS_IN_USE.labels(label)
-        event.listen(engine.sync_engine, "checkout", lambda *_: gauge.inc())
-        event.listen(engine.sync_engine, "checkin", lambda *_: gauge.dec())
+        _count_checkouts(engine.sync_engine, DB_CONNECTIONS_IN_USE.labels(label))
+
+
+def _count_checkouts(engine: Any, gauge: Any) -> None:
+    """One engine's listeners, each bound to its own gauge (a loop's closures would share the last)."""
+    event.listen(engine, "checkout", lambda *_: gauge.inc())
+    event.listen(engine, "checkin", lambda *_: gauge.dec())
 
 
 async def sample_queue(database: Database, now: datetime | None = None) -> None:
