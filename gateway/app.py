@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -19,6 +20,7 @@ from gateway.campaigns.recurrence import advance_recurrences
 from gateway.core import RequestIdMiddleware, internal_error
 from gateway.engine.scheduler import Chore, Scheduler
 from gateway.metrics.collector import MetricsCollector
+from gateway.observability import MetricsServer, metrics_endpoint
 from gateway.runtime import Runtime
 from gateway.settings import Settings, load_settings
 from gateway.storage import WorkerWatch
@@ -39,6 +41,35 @@ def add_wing_chores(runtime: Runtime) -> None:
     runtime.chores.append(Chore("recurring posts", RECURRENCE_SWEEP_INTERVAL, advance_recurrences))
 
 
+def start_beside_scheduler(runtime: Runtime) -> list[Any]:
+    """Start the loops every process that runs a scheduler runs beside it (`serve` in-process and
+    `socialgate worker` alike, so moving publishing to workers moves them too): the metrics
+    collector, the webhook dispatcher and the periodic ads sync. Returns them, to stop."""
+    runtime.metrics = MetricsCollector(runtime)
+    runtime.webhook_dispatcher = WebhookDispatcher(runtime)
+    loops: list[Any] = [runtime.metrics, runtime.webhook_dispatcher]
+    if runtime.settings.ads_sync_seconds:
+        loops.append(SyncLoop(runtime, runtime.settings.ads_sync_seconds))
+    for loop in loops:
+        loop.start()
+    return loops
+
+
+async def stop_all(loops: list[Any]) -> None:
+    for loop in reversed(loops):
+        await loop.stop()
+
+
+async def start_metrics_server(runtime: Runtime) -> MetricsServer | None:
+    """/metrics on a port of its own when SOCIALGATE_METRICS_PORT is set (gateway.observability)."""
+    settings = runtime.settings
+    if settings.metrics_port is None:
+        return None
+    server = MetricsServer(runtime.database, settings.host, settings.metrics_port, settings.metrics_token)
+    await server.start()
+    return server
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
     runtime = Runtime(settings)
@@ -49,17 +80,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await runtime.start()
         watch: WorkerWatch | None = None
-        ads_sync = SyncLoop(runtime, settings.ads_sync_seconds) if settings.run_scheduler and settings.ads_sync_seconds else None
-        if ads_sync is not None:
-            ads_sync.start()
+        loops: list[Any] = []
+        metrics_server = await start_metrics_server(runtime)
         if settings.run_scheduler:
             runtime.scheduler = Scheduler(runtime)
             await runtime.heartbeat.beat(runtime.scheduler.worker_id)  # ready from the start: /readyz reads heartbeats
             runtime.scheduler.start()
-            runtime.metrics = MetricsCollector(runtime)
-            runtime.metrics.start()
-            runtime.webhook_dispatcher = WebhookDispatcher(runtime)
-            runtime.webhook_dispatcher.start()
+            loops = start_beside_scheduler(runtime)
         else:  # `socialgate worker` processes publish: warn when none does
             watch = WorkerWatch(runtime.database, poll_seconds=settings.scheduler_poll_seconds)
             watch.start()
@@ -68,12 +95,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             if watch is not None:
                 await watch.stop()
-            if runtime.metrics is not None:
-                await runtime.metrics.stop()
-            if runtime.webhook_dispatcher is not None:
-                await runtime.webhook_dispatcher.stop()
-            if ads_sync is not None:
-                await ads_sync.stop()
+            await stop_all(loops)
+            if metrics_server is not None:
+                await metrics_server.stop()
             if runtime.scheduler is not None:
                 await runtime.scheduler.stop()
             await runtime.stop()
@@ -113,6 +137,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            *([Route("/metrics", metrics_endpoint(runtime.database, settings.metrics_token), methods=["GET"])]
+              if settings.metrics_token else []),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/media/{media_id}/{token}/{filename}", serve_media, methods=["GET", "HEAD"]),
             Route("/oauth/{provider}/callback", oauth_callback, methods=["GET"]),

@@ -127,16 +127,14 @@ def _print_demo(settings: Settings, seed: Any) -> None:
 
 @app.command()
 def worker() -> None:
-    """Run only the publishing engine and the webhook deliveries (no API): as many as you like, against one database."""
+    """Run only the publishing engine and what runs beside it (metrics reads, webhook deliveries, the ads sync; no API): as many as you like, against one database."""
     import signal
 
-    from gateway.app import add_wing_chores
+    from gateway.app import add_wing_chores, start_beside_scheduler, start_metrics_server, stop_all
     from gateway.core import configure_logging
     from gateway.engine.scheduler import Scheduler
-    from gateway.metrics.collector import MetricsCollector
     from gateway.outbound import settle_after_startup
     from gateway.runtime import Runtime
-    from gateway.webhooks.dispatcher import WebhookDispatcher
 
     settings = _settings()
     configure_logging(settings.log_level)
@@ -147,10 +145,8 @@ def worker() -> None:
         await runtime.start()
         runtime.scheduler = Scheduler(runtime)
         runtime.scheduler.start()
-        runtime.metrics = MetricsCollector(runtime)
-        runtime.metrics.start()
-        runtime.webhook_dispatcher = WebhookDispatcher(runtime)
-        runtime.webhook_dispatcher.start()
+        loops = start_beside_scheduler(runtime)
+        metrics_server = await start_metrics_server(runtime)
         settle_after_startup()
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -160,12 +156,39 @@ def worker() -> None:
         try:
             await stopping.wait()
         finally:
-            await runtime.metrics.stop()
-            await runtime.webhook_dispatcher.stop()
+            await stop_all(loops)
+            if metrics_server is not None:
+                await metrics_server.stop()
             await runtime.scheduler.stop()
             await runtime.stop()
 
     asyncio.run(run())
+
+
+@app.command()
+def doctor() -> None:
+    """Check this deployment's configuration (database, migrations, secret key, event bus, public URL,
+    OAuth clients) with this process's environment; exit 1 when anything is wrong."""
+    from gateway.observability import diagnose
+    from gateway.plugins import load_plugins
+    from gateway.settings import SettingsError
+
+    try:
+        settings = _settings()
+    except SettingsError as refused:
+        for problem in refused.problems:
+            out.print(f"[red]FAIL[/red] settings: {escape(problem)}")
+        err.print("Fix the settings first: the other checks need them.")
+        raise typer.Exit(1) from None
+    findings = asyncio.run(diagnose(settings, load_plugins(settings.plugins)))
+    for finding in findings:
+        mark = "[green]ok[/green]  " if finding.ok else "[red]FAIL[/red]"
+        out.print(f"{mark} {finding.check}: {escape(finding.message)}")
+    problems = sum(not finding.ok for finding in findings)
+    if problems:
+        err.print(f"[red]{problems} problem{'s' if problems > 1 else ''}[/red]: fix them and run `socialgate doctor` again.")
+        raise typer.Exit(1)
+    out.print("Everything socialgate can check from here is in order.")
 
 
 @app.command()

@@ -17,6 +17,7 @@ from gateway.auth import CostRateLimiter, KeyWatch
 from gateway.content import restrict_media_root
 from gateway.core import BackgroundTasks, KeyedLocks, clock
 from gateway.events import BusEvent, MemoryEventBus, StoredEventRelay
+from gateway.observability import forget_process, watch_pools
 from gateway.outbound import GuardedNetworkBackend, GuardedTransport
 from gateway.plugins import load_plugins
 from gateway.settings import ENV_PREFIX, SECRET_KEY_FILENAME, Settings, SettingsError, StartupError, resolve_secret_key
@@ -44,6 +45,7 @@ class Runtime:
     def __init__(self, settings: Settings, *, http_transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
         self.database = Database(settings.database_url)
+        watch_pools(self.database)  # socialgate_db_connections_in_use (gateway.observability)
         self.secret_key = resolve_secret_key(settings)
         self.plugins = load_plugins(settings.plugins, trace=settings.trace_plugins)
         # One pooled client for every provider call; tests pass a transport scripted with the
@@ -130,6 +132,7 @@ class Runtime:
         await self.events.close()
         await self.http.aclose()
         await self.database.dispose()
+        forget_process()
 
 
 async def prepare_database(settings: Settings, database: Database, secret_key: bytes, *, migrate: bool) -> None:

@@ -62,8 +62,10 @@ EXPECTATIONS = {
     "metrics_poll_seconds": "a number of seconds above 0 (at most 3600)",
     "metrics_raw_days": "an integer from 1 to 365",
     "metrics_retention_days": "an integer from 0 (keep forever) to 36500",
+    "metrics_token": "at least 16 characters, e.g. from `python -c \"import secrets;print(secrets.token_urlsafe(32))\"`",
+    "metrics_port": "an integer from 1 to 65535",
 }
-SECRET_FIELDS = {"secret_key"}
+SECRET_FIELDS = {"secret_key", "metrics_token"}
 # Fields whose refused value may be a URL carrying a password: shown with the password masked.
 URL_FIELDS = {"database_url", "events_url", "public_base_url"}
 
@@ -145,7 +147,7 @@ class Settings(BaseSettings):
     # How long a webhook worker holds a delivery it claimed; a worker that dies leaves it to
     # another after this. Each call gets at most 15 s and never more than 80% of the lease.
     webhook_lease_seconds: float = Field(default=60.0, ge=1, le=3600)
-    # How often `serve`, when it runs the scheduler, syncs every active ad account (gateway.ads.sync);
+    # How often the process that runs the scheduler (`serve`, or each `socialgate worker`) syncs every active ad account (gateway.ads.sync);
     # 0 turns the periodic sync off (`syncAds` still runs one on demand).
     ads_sync_seconds: float = Field(default=900.0, ge=0, le=86400)
     # The largest JSON request body /graphql reads (a document and its variables). Multipart
@@ -162,6 +164,10 @@ class Settings(BaseSettings):
     metrics_poll_seconds: float = Field(default=30.0, gt=0, le=3600)
     metrics_raw_days: int = Field(default=7, ge=1, le=365)
     metrics_retention_days: int = Field(default=0, ge=0, le=36500)
+    # Prometheus /metrics (gateway.observability): on the API's port to this bearer token, and/or
+    # alone on a port of its own in every process (serve and worker). Neither set: not served.
+    metrics_token: str | None = Field(default=None, min_length=16, repr=False)
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
     # SOCIALGATE_OAUTH_<PROVIDER>_CLIENT_ID/_CLIENT_SECRET by variable name; provider ids are not
     # known before the plugins load, so every such variable is kept and looked up per provider.
     _oauth_variables: dict[str, str] = PrivateAttr(default_factory=dict)
@@ -262,6 +268,11 @@ class Settings(BaseSettings):
         if not client_id or not client_secret:
             return None
         return OAuthClient(client_id, client_secret)
+
+    @property
+    def oauth_variable_names(self) -> list[str]:
+        """Every SOCIALGATE_OAUTH_*_CLIENT_ID/_SECRET variable set (names only: `socialgate doctor` spots typos)."""
+        return sorted(self._oauth_variables)
 
     def missing_oauth_variables(self, provider_id: str) -> list[str]:
         """The variables still to set before the provider's OAuth flow can run (none when configured)."""

@@ -16,6 +16,7 @@ from gateway.campaigns import campaigns as service
 from gateway.events import BusEvent
 from gateway.storage import Campaign as CampaignRow
 from schema.context import Info
+from schema.metrics import CampaignMetricsType, campaign_metrics
 from schema.payloads import UserErrorType, collect_user_errors, run_create
 from schema.posts import PostType
 from schema.relay import Connection, Node, nodes_resolver, page_request, read_many, read_one
@@ -81,6 +82,10 @@ class CampaignType(Node):
     async def counts(self, info: Info) -> CampaignCountsType:
         counts = await info.context.loaders.campaign_counts.load(str(self.id))
         return CampaignCountsType(posts=_counted(counts.posts), targets=_counted(counts.targets))
+
+    @strawberry.field(description="The campaign's posts' latest figures, summed (needs analytics:read).")
+    def metrics(self, info: Info) -> CampaignMetricsType:
+        return campaign_metrics(info, str(self.id))
 
     @strawberry.field(description="When the campaign's next waiting target is due; null when none waits.")
     async def next_publish_at(self, info: Info) -> datetime | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from typing import Any
 
 import strawberry
@@ -57,6 +58,7 @@ from gateway.core import (
     new_request_id,
     response_media_type,
 )
+from gateway.observability import observe_graphql
 from gateway.runtime import Runtime
 from schema.context import Context
 from schema.errors import shape_error
@@ -265,8 +267,9 @@ class GraphQLView(GraphQL):
         """A query or mutation. A subscription over a plain request (not SSE) has no stream to
         deliver on, and executing it as a query ended in a TypeError reported as INTERNAL."""
         allowed = OperationType.from_http(request_adapter.method) - {OperationType.SUBSCRIPTION}
+        started, outcome = time.perf_counter(), "refused"  # refused: the request never reached execution
         try:
-            return await self.schema.execute(
+            result = await self.schema.execute(
                 request_data.query,
                 root_value=root_value,
                 variable_values=request_data.variables,
@@ -275,6 +278,8 @@ class GraphQLView(GraphQL):
                 allowed_operation_types=allowed,
                 operation_extensions=request_data.extensions,
             )
+            outcome = "ok" if not result.errors else str((result.errors[0].extensions or {}).get("code", "error"))
+            return result
         except InvalidOperationTypeError as error:
             if error.operation_type is not OperationType.SUBSCRIPTION:
                 raise HTTPException(405, error.as_http_error_reason(request_adapter.method)) from None
@@ -283,6 +288,8 @@ class GraphQLView(GraphQL):
             raise RequestRefused(error.as_http_error_reason()) from None
         except MissingQueryError:
             raise RequestRefused("No GraphQL query found in the request.") from None
+        finally:
+            observe_graphql(request_data.operation_name, outcome, time.perf_counter() - started)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         request_id = current_request_id.get() or new_request_id()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable
 from datetime import datetime
 from enum import Enum
@@ -12,6 +13,7 @@ from strawberry.scalars import JSON
 from gateway.auth import find_owned_many
 from gateway.engine import queue
 from gateway.events import BusEvent, stored_job_events
+from gateway.observability import trace_job_command
 from gateway.storage import Job as JobRow
 from schema.context import Info
 from schema.payloads import UserErrorType, collect_user_errors
@@ -162,7 +164,10 @@ class JobQuery:
 
 
 async def _job_payload(work: Awaitable[JobRow]) -> JobPayload:
+    started = time.time_ns()
     row, errors = await collect_user_errors(work)
+    if row is not None:
+        trace_job_command(row.id, row.kind, started)
     return JobPayload(job=JobType.from_row(row) if row else None, user_errors=errors)
 
 

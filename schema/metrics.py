@@ -25,6 +25,7 @@ from schema.payloads import UserErrorType, collect_user_errors
 from schema.scalars import Count
 
 if TYPE_CHECKING:
+    from schema.ads_analytics import AdsAnalytics
     from schema.jobs import JobType
     from schema.posts import PostType
 
@@ -153,6 +154,15 @@ class PostMetricsType:
         return MetricTotals.of(reads.add_up(await info.context.loaders.metrics.post_latest.load(self.post_id)))
 
 
+@strawberry.type(name="CampaignMetrics", description="A campaign's figures: its posts' latest, summed over their targets.")
+class CampaignMetricsType:
+    campaign_id: strawberry.Private[str]
+
+    @strawberry.field(description="Each figure null when no target of the campaign's posts reported it (never 0 for unknown).")
+    async def latest(self, info: Info) -> MetricTotals:
+        return MetricTotals.of(await info.context.loaders.metrics.campaign_latest.load(self.campaign_id))
+
+
 @strawberry.type(description="An account's totals at one moment; null = not reported.")
 class AccountReading:
     followers: Count | None  # type: ignore[valid-type]
@@ -199,6 +209,11 @@ def target_metrics(info: Info, target_id: str) -> TargetMetricsType:
 def post_metrics(info: Info, post_id: str) -> PostMetricsType:
     info.context.require(SCOPE)
     return PostMetricsType(post_id=post_id)
+
+
+def campaign_metrics(info: Info, campaign_id: str) -> CampaignMetricsType:
+    info.context.require(SCOPE)
+    return CampaignMetricsType(campaign_id=campaign_id)
 
 
 def account_metrics(info: Info, account_id: str) -> AccountMetricsType:
@@ -249,6 +264,14 @@ class AnalyticsGroup(MetricFigures):
 class Analytics:
     totals: AnalyticsGroup
     groups: list[AnalyticsGroup]
+    request: strawberry.Private[tuple[service.AnalyticsFilter, list[str]]]
+
+    @strawberry.field(description="Ad delivery in the same window and filters (spend per currency, CPM, CPC, CTR); needs ads:read too.")
+    async def ads(self, info: Info) -> Annotated[AdsAnalytics, strawberry.lazy("schema.ads_analytics")]:
+        from schema.ads_analytics import ads_analytics
+
+        filters, keys = self.request
+        return await ads_analytics(info, filters.start, filters.end, filters.account_ids, filters.providers, filters.campaign_id, keys)
 
 
 @strawberry.type
@@ -299,9 +322,11 @@ class MetricsQuery:
     ) -> Analytics | None:
         organization_id = info.context.require(SCOPE).organization_id
         keys = [key.value for key in group_by or []]
+        filters = _filter(filter)
         async with info.context.runtime.database.read() as session:
-            rollup = await service.rollup(session, organization_id, _filter(filter), keys)
-        return Analytics(totals=AnalyticsGroup.of(rollup.totals), groups=[AnalyticsGroup.of(g) for g in rollup.groups])
+            rollup = await service.rollup(session, organization_id, filters, keys)
+        return Analytics(totals=AnalyticsGroup.of(rollup.totals), groups=[AnalyticsGroup.of(g) for g in rollup.groups],
+                         request=(filters, keys))
 
     @strawberry.field(description="Posts published in [from, to) with the highest figure; posts that never reported it are left out.")
     async def top_posts(

@@ -20,6 +20,7 @@ class MetricsLoaders:
         self.target_latest: DataLoader[str, Any] = DataLoader(self._by(reads.latest_of_targets))
         self.post_latest: DataLoader[str, list[Any]] = DataLoader(self._by(reads.latest_of_posts, default=list))
         self.account_latest: DataLoader[str, Any] = DataLoader(self._by(reads.latest_of_accounts))
+        self.campaign_latest: DataLoader[str, reads.Totals] = DataLoader(self._by(reads.latest_of_campaigns, default=lambda: reads.add_up([])))
 
     def _by(self, read: Callable[..., Any], default: Callable[[], Any] = lambda: None) -> Callable[[Sequence[str]], Any]:
         async def load(ids: Sequence[str]) -> list[Any]:

@@ -22,6 +22,7 @@ from strawberry.scalars import JSON
 from gateway.core import NotFound, ServiceError
 from gateway.engine.queue import FINISHED, find_job
 from gateway.events import BusEvent, SubscriptionClosed, follow_job, follow_organization
+from gateway.observability import subscription_open
 from schema.context import Info
 from schema.fanout import current_delivery
 from schema.jobs import JobEventType
@@ -73,7 +74,7 @@ class Subscription:
                 job = await find_job(session, principal.organization_id, str(job_id))
             if job is None:
                 raise NotFound("No job with that id.")
-            with info.context.watch_key(lambda refusal: subscription.close(refusal.code)):
+            with subscription_open("jobEvents"), info.context.watch_key(lambda refusal: subscription.close(refusal.code)):
                 async for event in follow_job(runtime.database, subscription, job.id, max(0, after_seq)):
                     yield JobEventType.from_event(event)
                     if event.kind in JOB_FINISHED_KINDS:
@@ -90,15 +91,16 @@ class Subscription:
         if delivery is not None:
             # Over a WebSocket: join the organization's stream of this very document, whose results
             # are encoded once for all its subscribers (schema.fanout). Nothing is yielded here.
-            async with delivery.hub.join(principal.organization_id, delivery, info.context.for_shared_stream) as member:
-                reason = await member.ended
+            with subscription_open("orgEvents"):
+                async with delivery.hub.join(principal.organization_id, delivery, info.context.for_shared_stream) as member:
+                    reason = await member.ended
             if reason is not None:
                 raise SubscriptionEnded(reason)
             return
         runtime = info.context.runtime
         subscription = runtime.events.subscribe(principal.organization_id)
         try:
-            with info.context.watch_key(lambda refusal: subscription.close(refusal.code)):
+            with subscription_open("orgEvents"), info.context.watch_key(lambda refusal: subscription.close(refusal.code)):
                 async for event in follow_organization(subscription):
                     if _matches(kinds, event.kind):
                         yield OrgEvent.from_event(event)

@@ -46,6 +46,7 @@ GATEWAY = ROOT / "gateway"
 ROOF_MODULES = {"__init__", "__main__", "app", "cli", "runtime", "settings", "plugins", "demo"}
 WINGS = {"core", "storage", "auth", "orgs", "accounts", "content", "engine", "events", "web", "outbound"}
 WINGS |= {"audit", "approvals", "calendar", "metrics", "webhooks", "campaigns", "ads"}  # wave 2
+WINGS |= {"observability"}  # wave 3
 # The engine's only doors: the commands the API calls, and the loop the roof starts.
 ENGINE_DOORS = {"gateway.engine.queue", "gateway.engine.scheduler"}
 # What each foundation wing may import of ours besides itself (everything above may use them).

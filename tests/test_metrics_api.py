@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from gateway.accounts.accounts import seal_credentials
@@ -24,6 +24,7 @@ from gateway.storage.models import Account, Post, Target, TargetMetrics, TargetM
 from providers import new_http_client
 from tests.engine import engine_app, sandbox_account, setup_org
 from tests.conftest import make_org_with_key
+from tests.row_counts import selects_of
 from tests.metrics_helpers import Clock, collector, published_post
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
@@ -274,23 +275,9 @@ async def test_the_statement_count_of_a_page_of_post_metrics_does_not_grow_with_
             await published_post(api, org.secret, [account], text=f"post {n}")
         Clock(monkeypatch, T0 + timedelta(days=400))
         await api.runtime.relay.stop()  # only the request's statements count
-        engine = api.runtime.database.engine.sync_engine
 
-        async def statements(size: int) -> tuple[dict, int]:
-            seen = []
-
-            def listener(*args):
-                seen.append(args[2])
-
-            event.listen(engine, "before_cursor_execute", listener)
-            try:
-                body = await api.graphql(PAGE, {"n": size}, key=org.secret)
-            finally:
-                event.remove(engine, "before_cursor_execute", listener)
-            return body, len([s for s in seen if s.lstrip().upper().startswith("SELECT")])
-
-        small, few = await statements(10)
-        large, many = await statements(100)
+        small, few = await selects_of(api, PAGE, {"n": 10}, org.secret)
+        large, many = await selects_of(api, PAGE, {"n": 100}, org.secret)
         assert len(small["data"]["posts"]["nodes"]) == 10 and len(large["data"]["posts"]["nodes"]) == 12
         assert few == many
 

@@ -33,14 +33,12 @@ def ratio(numerator: Decimal | int | None, denominator: int | None, scale: int =
         return (Decimal(numerator) * scale / Decimal(denominator)).quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
 
 
-@dataclass(frozen=True)
-class DailyFigures:
-    day: date
+class Ratios:
+    """CPM, CPC and CTR of anything with ``spend``, ``impressions`` and ``clicks``: a day, or a sum of days."""
+
+    spend: Money | None
     impressions: int | None
     clicks: int | None
-    spend: Money | None
-    reach: int | None
-    conversions: int | None
 
     @property
     def cpm(self) -> Decimal | None:
@@ -54,6 +52,16 @@ class DailyFigures:
     @property
     def ctr(self) -> Decimal | None:
         return ratio(self.clicks, self.impressions)
+
+
+@dataclass(frozen=True)
+class DailyFigures(Ratios):
+    day: date
+    impressions: int | None
+    clicks: int | None
+    spend: Money | None
+    reach: int | None
+    conversions: int | None
 
 
 def figures_of(row: AdInsightRow) -> DailyFigures:

@@ -19,6 +19,7 @@ from gateway.content import derive_status
 from gateway.core import BadInput, Page, PageRequest, new_id, paginate, utcnow
 from gateway.engine.rows import lock_job_rows
 from gateway.events import BusEvent, record_job_event
+from gateway.observability import observe_job_finished
 from gateway.storage import Job, Target
 
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "partial", "canceled")
@@ -82,6 +83,8 @@ async def _enter(session: AsyncSession, job: Any, status: str, statuses: Sequenc
         job.started_at = now
     if status in FINISHED:
         job.finished_at = now
+        if job.started_at is not None:
+            observe_job_finished(job.kind, status, (now - job.started_at).total_seconds())
         counts: dict[str, int] = {}
         for s in statuses:
             counts[s] = counts.get(s, 0) + 1

@@ -74,6 +74,7 @@ from gateway.engine.rows import (
     save_jobs,
 )
 from gateway.events import BusEvent, record_job_event
+from gateway.observability import count_publish_attempt, provider_call_span
 from gateway.runtime import Runtime
 
 log = logging.getLogger("socialgate.scheduler")
@@ -518,7 +519,10 @@ class Scheduler:
 
     async def _publish_one(self, claim: Claim) -> None:
         try:
-            outcome = await self.calls.publish(claim.target_id, claim.loaded)
+            with provider_call_span(claim.loaded.target.job_id, claim.provider, claim.target_id) as span:
+                outcome = await self.calls.publish(claim.target_id, claim.loaded)
+                if span is not None:
+                    span.set_attribute("socialgate.outcome", outcome.kind)
         except asyncio.CancelledError:
             raise  # the lease will run out and recovery will reconcile
         except Exception as exc:  # a bug below us: the call may have gone out, so never retry blindly
@@ -526,6 +530,7 @@ class Scheduler:
             outcome = Outcome("unconfirmed", code="ENGINE_ERROR", message=f"Unexpected {type(exc).__name__} while publishing.")
         finally:
             self._give_back(claim, wake=False)
+        count_publish_attempt(claim.provider, outcome.kind)
         try:
             # The transaction that writes the outcome also refills the slots it freed (``_record_batch``).
             await self.record_outcome(claim.target_id, claim.attempt_id, outcome)

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from gateway.core import Periodic
+from gateway.observability import count_events_relayed
 from gateway.events.bus import ORG_EVENT_KEY, BusEvent, MemoryEventBus, Subscription
 from gateway.events.store import JOB_EVENTS, ORG_EVENTS, job_event_of, org_event_of, stored_job_events
 from gateway.storage import Database, JobEvent, OrganizationEvent
@@ -114,6 +115,7 @@ class StoredEventRelay:
             ]
         for event in events:
             await self.bus.publish(event)
+        count_events_relayed([event.kind for event in events])
         if new:
             if self.lookback:  # the ids just passed may still commit late: look again for a while
                 feed.passed.append((asyncio.get_running_loop().time(), cursor))

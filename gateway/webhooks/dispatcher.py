@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.core import WakeableLoop
 from gateway.core import clock as clocks
 from gateway.events import BusEvent, record_org_event
+from gateway.observability import count_webhook_deliveries
 from gateway.outbound import GuardedNetworkBackend, GuardedTransport
 from gateway.storage import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from gateway.webhooks.calls import Call, CallResult, call_endpoint
@@ -174,6 +175,7 @@ class WebhookDispatcher:
             return
         finally:
             self._in_flight[call.endpoint_id] -= 1
+        count_webhook_deliveries(delivered=int(result.succeeded), failed=int(not result.succeeded))
         self._finished.append(result)
         self.wake()
 
