@@ -26,7 +26,6 @@ from providers import (
 from providers.store import MemoryProviderStore
 from providers.testing import FIXED_NOW, ErrorCase, ProviderConformance, RejectedDraft, call_scripted, publish_scripted, reply, sample_media
 from providers.threads import THREAD_PROGRESS
-from tests.providers.processing_kit import PreparesBeforePublishing
 
 provider = Threads()
 USER = "25025320900401234"
@@ -86,7 +85,7 @@ def poll(steps, request, handle, store=None):
     return run(call_scripted(provider, steps, lambda ctx: provider.poll(ctx, request, handle), credentials=CREDENTIALS, store=store))
 
 
-class TestThreadsConformance(PreparesBeforePublishing, ProviderConformance):
+class TestThreadsConformance(ProviderConformance):
     provider = provider
     credentials = CREDENTIALS
     request = PublishRequest(text="Hello from the gate 👋", idempotency_key="tgt_threads_conformance")

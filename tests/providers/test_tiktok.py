@@ -26,7 +26,6 @@ from providers import (
     validate_draft,
 )
 from providers.testing import FIXED_NOW, ErrorCase, ProviderConformance, RejectedDraft, call_scripted, publish_scripted, reply, sample_media
-from tests.providers.processing_kit import PreparesBeforePublishing, PublishesThroughPolling
 
 provider = TikTok(audited=True)
 unaudited = TikTok(audited=False)
@@ -83,7 +82,7 @@ def poll(steps, handle, on=provider):
     return run(call_scripted(on, steps, lambda ctx: on.poll(ctx, REQUEST, handle), credentials=CREDENTIALS))
 
 
-class TestTikTokConformance(PublishesThroughPolling, PreparesBeforePublishing, ProviderConformance):
+class TestTikTokConformance(ProviderConformance):
     provider = provider
     credentials = CREDENTIALS
     request = REQUEST

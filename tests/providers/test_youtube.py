@@ -26,7 +26,6 @@ from providers import (
 )
 from providers.store import MemoryProviderStore
 from providers.testing import FIXED_NOW, ErrorCase, ProviderConformance, RejectedDraft, call_scripted, publish_scripted, reply
-from tests.providers.processing_kit import PreparesBeforePublishing, PublishesThroughPolling
 
 provider = YouTube()
 CREDENTIALS = {"access_token": "ya29.a0AfB_byC-example", "refresh_token": "1//0gExample"}
@@ -83,7 +82,7 @@ def poll(steps, handle, request=REQUEST):
     return run(call_scripted(provider, steps, lambda ctx: provider.poll(ctx, request, handle), credentials=CREDENTIALS))
 
 
-class TestYouTubeConformance(PublishesThroughPolling, PreparesBeforePublishing, ProviderConformance):
+class TestYouTubeConformance(ProviderConformance):
     provider = provider
     credentials = CREDENTIALS
     request = REQUEST
