@@ -179,7 +179,8 @@ class _Instagram(Provider):
     async def poll(self, ctx: ProviderContext, request: PublishRequest, handle: Mapping[str, Any]) -> PublishResult | Processing:
         """Look at the container: publish it when ``FINISHED``, wait while ``IN_PROGRESS``, fail on ``ERROR``/``EXPIRED``."""
         container = str(handle["container"])
-        body = await call(ctx, "GET", f"{self.GRAPH}/{container}", params={"fields": "status_code,status"})
+        with ctx.preparing():  # reading the container's status publishes nothing: cut short, it is a plain retry
+            body = await call(ctx, "GET", f"{self.GRAPH}/{container}", params={"fields": "status_code,status"})
         state = body.get("status_code")
         if state in ("ERROR", "EXPIRED"):
             reason = body.get("status") or f"the container is {state}"
