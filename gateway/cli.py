@@ -447,7 +447,7 @@ def providers(
     builtin: Annotated[bool, typer.Option("--builtin", help="Only the platforms shipped with socialgate, not installed plugins'.")] = False,
 ) -> None:
     """The loaded providers with their capabilities, limits, quotas, metrics and what needs the platform's approval."""
-    from rich.table import Table
+    from rich.table import Column, Table
 
     from gateway.plugins import PROVIDER_COLUMNS, builtin_provider_ids, load_plugins, provider_row, providers_markdown
 
@@ -460,7 +460,8 @@ def providers(
     if output_format == "markdown":
         sys.stdout.write(providers_markdown(chosen))
         return
-    table = Table(*PROVIDER_COLUMNS)
+    # The id is what a user types next (connect, settings): never cut, however narrow the terminal.
+    table = Table(Column(PROVIDER_COLUMNS[0], no_wrap=True), *PROVIDER_COLUMNS[1:])
     for provider in sorted(chosen, key=lambda p: p.id):
         row = provider_row(provider)
         table.add_row(*(escape(row[column]) for column in PROVIDER_COLUMNS))

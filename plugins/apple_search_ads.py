@@ -248,6 +248,7 @@ async def mint_token(ctx: ProviderContext, credentials: dict[str, Any]) -> tuple
 class AppleSearchAds(Provider):
     id = "apple_search_ads"
     name = "Apple Search Ads"
+    approval = "None from Apple (no app review): an Apple Ads account administrator invites the API user with an API role, and the public key of the client secret is uploaded under Account Settings → API."
     description = "Apple Search Ads through the Campaign Management API v5: an API user's client credentials."
     capabilities = Capabilities(publish=False, ads=True)
     auth = (

@@ -393,6 +393,7 @@ class _ReplyRefs:
 class Bluesky(Provider):
     id = "bluesky"
     name = "Bluesky"
+    approval = "None: any account, with an app password (Settings → Privacy and security → App passwords)."
     description = "Posts, threads and images on Bluesky (any AT Protocol PDS) with an app password."
     capabilities = Capabilities(threads=True, delete=True, metrics=True, reconcile=True)
     # getPosts' counts are optional in the lexicon: an absent one is None. No views or reach.

@@ -107,6 +107,7 @@ def _filename(index: int, filename: str, mime_type: str) -> str:
 class Discord(Provider):
     id = "discord"
     name = "Discord (webhook)"
+    approval = "None: a channel webhook, made by anyone with Manage Webhooks in that server."
     description = "Posts messages to one Discord channel through its webhook URL: text and attached images or videos."
     capabilities = Capabilities(delete=True)
     limits = Limits(

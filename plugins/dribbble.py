@@ -101,6 +101,7 @@ async def _call(ctx: ProviderContext, method: str, path: str, *, token: str | No
 class Dribbble(Provider):
     id = "dribbble"
     name = "Dribbble"
+    approval = "None: any application registered at dribbble.com/account/applications; the connected account must be one that may upload shots."
     description = "Uploads shots (one 400×300 or 800×600 image with a title and tags) to Dribbble."
     capabilities = Capabilities(delete=True, reconcile=True)
     limits = Limits(

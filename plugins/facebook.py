@@ -79,6 +79,7 @@ POST_FIELDS = "id,message,permalink_url,created_time"
 class FacebookPage(Provider):
     id = "facebook"
     name = "Facebook Page"
+    approval = "Meta App Review: Advanced Access to pages_show_list, pages_manage_posts, pages_read_engagement, pages_manage_engagement, pages_read_user_engagement, read_insights and publish_video, with Business Verification; until then only people with a role on the app can connect their Pages."
     description = "Posts to a Facebook Page (Graph API, Facebook Login; one account per Page)."
     capabilities = Capabilities(delete=True, metrics=True, reconcile=True, first_comment=True, processing=True)
     limits = Limits(

@@ -179,7 +179,8 @@ class _Instagram(Provider):
     async def poll(self, ctx: ProviderContext, request: PublishRequest, handle: Mapping[str, Any]) -> PublishResult | Processing:
         """Look at the container: publish it when ``FINISHED``, wait while ``IN_PROGRESS``, fail on ``ERROR``/``EXPIRED``."""
         container = str(handle["container"])
-        body = await call(ctx, "GET", f"{self.GRAPH}/{container}", params={"fields": "status_code,status"})
+        with ctx.preparing():  # reading the container's status publishes nothing: cut short, it is a plain retry
+            body = await call(ctx, "GET", f"{self.GRAPH}/{container}", params={"fields": "status_code,status"})
         state = body.get("status_code")
         if state in ("ERROR", "EXPIRED"):
             reason = body.get("status") or f"the container is {state}"
@@ -241,6 +242,7 @@ def _media_fields(media: PublishMedia, media_type: str | None) -> dict[str, str]
 class InstagramLogin(_Instagram):
     id = "instagram"
     name = "Instagram"
+    approval = "Meta App Review: Advanced Access to instagram_business_basic, instagram_business_content_publish, instagram_business_manage_comments and instagram_business_manage_insights, with Business Verification; until then only accounts with a role on the app can connect."
     description = "Posts to an Instagram professional account through Instagram Login (graph.instagram.com)."
     GRAPH = INSTAGRAM_GRAPH
     auth = OAuth2Spec(authorize_url=INSTAGRAM_AUTHORIZE_URL, token_url=INSTAGRAM_TOKEN_URL, scopes=INSTAGRAM_LOGIN_SCOPES, scope_separator=",")
@@ -294,6 +296,7 @@ async def _token_answer(ctx: ProviderContext, url: str, params: Mapping[str, str
 class InstagramBusiness(_Instagram):
     id = "instagram_business"
     name = "Instagram (Facebook Login)"
+    approval = "Meta App Review: Advanced Access to instagram_basic, instagram_content_publish, instagram_manage_comments, instagram_manage_insights, pages_show_list, pages_read_engagement and business_management, with Business Verification; until then only accounts with a role on the app can connect."
     description = "Posts to an Instagram professional account linked to a Facebook Page, through Facebook Login."
     GRAPH = FACEBOOK_GRAPH
     auth = OAuth2Spec(

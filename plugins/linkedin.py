@@ -264,6 +264,7 @@ class _LinkedIn(Provider):
 class LinkedInMember(_LinkedIn):
     id = "linkedin"
     name = "LinkedIn"
+    approval = "The Share on LinkedIn and Sign In with LinkedIn using OpenID Connect products, added to the app self-serve (w_member_social, openid, profile); reading member post analytics needs the Community Management API, granted after LinkedIn's review."
     description = "Posts to a LinkedIn member's feed."
     AUTHOR_PREFIX = "urn:li:person:"
     auth = OAuth2Spec(authorize_url=AUTHORIZE_URL, token_url=TOKEN_URL, scopes=MEMBER_SCOPES)
@@ -310,6 +311,7 @@ class LinkedInMember(_LinkedIn):
 class LinkedInPage(_LinkedIn):
     id = "linkedin_page"
     name = "LinkedIn Page"
+    approval = "LinkedIn's review for the Community Management API (w_organization_social, r_organization_social, rw_organization_admin; the app's company page verified, Development then Standard tier); the member must administer the Page."
     description = "Posts to a LinkedIn organization page the member administers."
     AUTHOR_PREFIX = "urn:li:organization:"
     auth = OAuth2Spec(authorize_url=AUTHORIZE_URL, token_url=TOKEN_URL, scopes=PAGE_SCOPES)

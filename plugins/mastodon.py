@@ -145,6 +145,7 @@ METRICS_BATCH = 40  # GET /api/v1/statuses takes at most 40 id[]
 class Mastodon(Provider):
     id = "mastodon"
     name = "Mastodon"
+    approval = "None: each instance registers the app on the fly (POST /api/v1/apps); an instance's own rules may still restrict automated posting."
     description = "Posts statuses, threads and media to a Mastodon account on any instance."
     capabilities = Capabilities(threads=True, delete=True, metrics=True, reconcile=True)
     # Only what the instance has seen; no views. quotes_count exists from Mastodon 4.5 on.

@@ -205,6 +205,7 @@ def _count(value: Any) -> int | None:
 class MetaAds(Provider):
     id = "meta_ads"
     name = "Meta ads"
+    approval = "Meta App Review: Advanced Access to ads_management and ads_read, with Business Verification; the Marketing API starts at the Limited access tier (lower rate limits) until Meta grants Full access."
     description = "Facebook and Instagram ads through the Marketing API: act_ ad accounts via Facebook Login."
     capabilities = Capabilities(publish=False, ads=True)
     auth = OAuth2Spec(authorize_url=AUTHORIZE_URL, token_url=TOKEN_URL, scopes=SCOPES, scope_separator=",", refreshable=False)

@@ -114,6 +114,7 @@ def summed(days: Sequence[Mapping[str, Any]]) -> dict[str, int | None]:
 class Pinterest(Provider):
     id = "pinterest"
     name = "Pinterest"
+    approval = "Pinterest must upgrade the app from Trial to Standard access (a review with a video of the integration); with Trial access writes go only to the sandbox API."
     description = "Pins images, carousels and videos to one of the account's Pinterest boards."
     capabilities = Capabilities(delete=True, metrics=True, processing=True)
     limits = Limits(

@@ -166,6 +166,7 @@ def submit_kind(request: PublishRequest) -> str:
 class Reddit(Provider):
     id = "reddit"
     name = "Reddit"
+    approval = "Reddit's Data API terms: a registered app with a unique User-Agent may use the free tier non-commercially; commercial use needs Reddit's approval and an agreement with Reddit."
     description = "Submits text, link, image and video posts to a subreddit as the connected Reddit user."
     capabilities = Capabilities(delete=True, metrics=True, reconcile=True, processing=True)
     limits = Limits(

@@ -276,6 +276,7 @@ def _ad_object(external_id: str, record: dict[str, Any]) -> AdObject:
 class Sandbox(Provider):
     id = "sandbox"
     name = "Sandbox"
+    approval = "None: the sandbox talks to no platform."
     description = "A local platform for demos and tests: publishes into the gateway's database."
     capabilities = Capabilities(threads=True, delete=True, metrics=True, reconcile=True, ads=True, processing=True)
     limits = Limits(

@@ -137,6 +137,7 @@ def _custom_blocks(value: Any) -> list[Any] | None:
 class Slack(Provider):
     id = "slack"
     name = "Slack"
+    approval = "A workspace admin installs the app (or approves it where the workspace requires app approval); other workspaces need the app's public distribution turned on, not a Marketplace review."
     description = "Posts messages, threads and images to a Slack channel as an installed bot."
     capabilities = Capabilities(threads=True, delete=True)
     limits = Limits(

@@ -135,6 +135,7 @@ def raise_for_bot_api(response: httpx.Response) -> NoReturn:
 class Telegram(Provider):
     id = "telegram"
     name = "Telegram"
+    approval = "None: a bot from @BotFather, made an administrator of the channel or group it posts to."
     description = "Posts to a Telegram channel or group as a bot (Bot API): text, photos, videos and albums."
     capabilities = Capabilities(threads=True, delete=True)
     limits = Limits(

@@ -90,6 +90,7 @@ def _media_fields(media: PublishMedia) -> dict[str, str]:
 class Threads(Provider):
     id = "threads"
     name = "Threads"
+    approval = "Meta App Review of the Threads use case: Advanced Access to threads_basic, threads_content_publish, threads_manage_replies, threads_manage_insights and threads_delete; until then only the app's Threads testers can connect."
     description = "Posts, carousels and threads on a Threads profile (Meta's Threads API)."
     capabilities = Capabilities(threads=True, delete=True, metrics=True, processing=True, reconcile=True)
     limits = Limits(

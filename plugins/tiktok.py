@@ -174,6 +174,7 @@ def _audited() -> bool:
 class TikTok(Provider):
     id = "tiktok"
     name = "TikTok"
+    approval = "TikTok must approve the Content Posting API for the app, then audit it: until the audit, posts are SELF_ONLY (private) and at most 5 users a day can post."
     description = "Videos and photo posts on a TikTok profile, posted directly or sent to the creator's inbox (Content Posting API)."
     capabilities = Capabilities(metrics=True, processing=True)
     limits = Limits(

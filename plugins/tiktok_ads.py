@@ -255,6 +255,7 @@ def _count(value: Any) -> int | None:
 class TikTokAds(Provider):
     id = "tiktok_ads"
     name = "TikTok ads"
+    approval = "TikTok For Business must approve the developer app for the Marketing API, and each advertiser's owner authorises it for their ad accounts."
     description = "TikTok ads through the Business API v1.3: advertisers authorized through TikTok's business portal."
     capabilities = Capabilities(publish=False, ads=True)
     auth = TikTokBusinessAuth(authorize_url=AUTHORIZE_URL, token_url=TOKEN_URL, refreshable=False)

@@ -93,6 +93,7 @@ IDENTITY = "identity"  # ctx.store kind: the account's X user id and username
 class X(Provider):
     id = "x"
     name = "X"
+    approval = "A paid X API access level (Basic or above, or pay-per-use credits): the Free tier's monthly write cap is far below a scheduler's needs."
     description = "Posts, threads and media on X (Twitter) through API v2 with OAuth 2.0."
     capabilities = Capabilities(threads=True, delete=True, metrics=True, reconcile=True, processing=True)
     limits = Limits(

@@ -148,6 +148,7 @@ def _tags_length(tags: Sequence[str]) -> int:
 class YouTube(Provider):
     id = "youtube"
     name = "YouTube"
+    approval = "Google OAuth verification of the sensitive youtube.upload and youtube.force-ssl scopes, and a YouTube API audit: unverified projects created after 2020-07-28 upload private videos only; the daily quota is 10,000 units (1,600 an upload) until Google grants more."
     description = "Videos and Shorts on a YouTube channel (Data API v3, resumable uploads)."
     capabilities = Capabilities(delete=True, metrics=True, processing=True, reconcile=True)
     limits = Limits(

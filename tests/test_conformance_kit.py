@@ -335,3 +335,104 @@ def test_the_processing_checks_demand_a_script_from_a_provider_that_declares_pro
         Unscripted().test_processing_publish_then_poll_rounds()
     with pytest.raises(pytest.skip.Exception):
         processing_kit_for(Poster()).test_processing_publish_then_poll_rounds()
+
+
+def test_a_provider_whose_poll_has_no_failure_to_find_says_why_instead():
+    kit = processing_kit_for(ContainerPoster())
+    kit.processing_failed = []
+    with pytest.raises(AssertionError, match="processing_failure_unseen"):
+        kit.test_a_failed_container_is_rejected_never_unconfirmed()
+    kit.processing_failure_unseen = "the platform reports failures elsewhere"
+    with pytest.raises(pytest.skip.Exception, match="reports failures elsewhere"):
+        kit.test_a_failed_container_is_rejected_never_unconfirmed()
+    kit.processing_failed = [reply(200, json={"status": "ERROR"})]
+    with pytest.raises(AssertionError, match="not both"):
+        kit.test_a_failed_container_is_rejected_never_unconfirmed()
+
+
+def polling_kit_for(plugin, answers):
+    """A publish that always answers Processing: its success is the publish, then a poll against ``answers``."""
+
+    class Kit(ProviderConformance):
+        provider = plugin
+        success = [reply(200, json={"id": "c1"})]
+        poll_success = answers
+        expected_stage = "container"
+        expected_post_id = "p1"
+
+        def check_published_requests(self, sent):
+            assert [request_line(r) for r in sent] == [f"POST {CONTAINERS_URL}", f"GET {CONTAINERS_URL}/c1", f"POST {POST_URL}"]
+
+    return Kit()
+
+
+def test_the_success_check_polls_a_publish_that_answers_processing_to_its_post():
+    polling_kit_for(ContainerPoster(), [reply(200, json={"status": "FINISHED"}), reply(200, json={"id": "p1"})]).test_publish_maps_success()
+
+
+def test_the_success_check_fails_a_poll_that_never_reaches_the_post():
+    kit = polling_kit_for(ContainerPoster(), [reply(200, json={"status": "IN_PROGRESS"})])
+    with pytest.raises(AssertionError, match="not a PublishResult"):
+        kit.test_publish_maps_success()
+    kit.expected_stage = "uploading"
+    with pytest.raises(AssertionError, match="stage 'container'"):
+        kit.test_publish_maps_success()
+
+
+class PreparingPoster(Poster):
+    """Makes a container while preparing, then publishes it in one call: the publishing request is the second."""
+
+    async def publish(self, ctx, request):
+        with ctx.preparing():
+            container = await send(ctx, "POST", CONTAINERS_URL, json={"text": request.text})
+            raise_for_response(container)
+        response = await send(ctx, "POST", POST_URL, publishes=True, json={"container": container.json()["id"]})
+        raise_for_response(response)
+        return PublishResult(response.json()["id"])
+
+
+class CarelessPreparingPoster(PreparingPoster):
+    """Makes its container outside ``ctx.preparing()``: a deadline there would leave the target unconfirmed."""
+
+    async def publish(self, ctx, request):
+        container = await send(ctx, "POST", CONTAINERS_URL, json={"text": request.text})
+        raise_for_response(container)
+        response = await send(ctx, "POST", POST_URL, publishes=True, json={"container": container.json()["id"]})
+        raise_for_response(response)
+        return PublishResult(response.json()["id"])
+
+
+class CallsEveryTimeoutUnconfirmed(PreparingPoster):
+    """Marks the container request as publishing too: a lost answer there would be Unconfirmed."""
+
+    async def publish(self, ctx, request):
+        container = await send(ctx, "POST", CONTAINERS_URL, publishes=True, json={"text": request.text})
+        raise_for_response(container)
+        return PublishResult((await send(ctx, "POST", POST_URL, publishes=True, json={})).json()["id"])
+
+
+def preparing_kit_for(plugin):
+    class Kit(ProviderConformance):
+        provider = plugin
+        success = [reply(200, json={"id": "c1"}), reply(200, json={"id": "p1"})]
+        publishing_step = 1
+
+    return Kit()
+
+
+def test_the_network_and_phase_checks_pass_a_provider_that_prepares_before_publishing():
+    kit = preparing_kit_for(PreparingPoster())
+    kit.test_network_failures_map_to_typed_errors()
+    kit.test_requests_before_the_publishing_one_run_while_preparing()
+
+
+def test_the_phase_check_fails_preparing_requests_made_outside_the_preparing_phase():
+    kit = preparing_kit_for(CarelessPreparingPoster())
+    kit.test_network_failures_map_to_typed_errors()
+    with pytest.raises(AssertionError, match="preparing at each request"):
+        kit.test_requests_before_the_publishing_one_run_while_preparing()
+
+
+def test_the_network_check_fails_a_lost_answer_while_preparing_called_unconfirmed():
+    with pytest.raises(AssertionError, match="no answer while preparing published nothing"):
+        preparing_kit_for(CallsEveryTimeoutUnconfirmed()).test_network_failures_map_to_typed_errors()

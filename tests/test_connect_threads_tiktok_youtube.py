@@ -4,17 +4,15 @@ scripted; each is ``configured: false`` until its client id and secret are set; 
 providers`` lists the three with their limits."""
 
 import json
-import re
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from typer.testing import CliRunner
 
 from gateway.accounts.accounts import open_credentials
-from gateway.cli import app
 from gateway.settings import load_settings
 from gateway.storage.models import Account
+from tests.provider_table import providers_table
 
 APP_URI = "https://app.example.com/connected"
 PROVIDERS = ("threads", "tiktok", "youtube")
@@ -135,14 +133,12 @@ async def test_configured_once_id_and_secret_are_set(api, org):
 
 
 def test_socialgate_providers_lists_the_three_with_their_limits():
-    result = CliRunner().invoke(app, ["providers"], env={"COLUMNS": "400"})
-    assert result.exit_code == 0, result.output
-    rows = {line.split("│")[1].strip(): re.sub(r"\s+", " ", line) for line in result.stdout.splitlines() if line.startswith("│") and line.split("│")[1].strip()}
-    assert "500 characters (an emoji counts its UTF-8 bytes)" in rows["threads"]
-    assert "250 per 24 h; 100 deletes per 24 h" in rows["threads"]
-    assert "10000 units per 24 h per app, 1600 a post" in rows["youtube"]
-    assert "2200 UTF-16 code units" in rows["tiktok"]
-    assert "5000 bytes" in rows["youtube"]
+    rows = providers_table()
+    assert rows["threads"]["text"] == "500 characters (an emoji counts its UTF-8 bytes)"
+    assert rows["threads"]["quotas"] == "250 per 24 h; 100 deletes per 24 h"
+    assert rows["youtube"]["quotas"] == "10000 units per 24 h per app, 1600 a post"
+    assert rows["tiktok"]["text"] == "2200 UTF-16 code units"
+    assert rows["youtube"]["text"] == "5000 bytes"
 
 
 def test_the_engine_holds_posts_back_for_publishing_quotas_only():

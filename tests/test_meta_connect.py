@@ -3,16 +3,14 @@ Meta's real answers scripted: configured only once a client is set, one Page bec
 the tokens stay sealed, and `socialgate providers` lists the three with their limits."""
 
 import json
-import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from typer.testing import CliRunner
 
-from gateway.cli import app
 from tests.conftest import settings_with_oauth_clients
+from tests.provider_table import providers_table
 
 GRAPH = "https://graph.facebook.com/v23.0"
 APP_URI = "https://app.example.com/connected"
@@ -115,14 +113,15 @@ async def test_an_instagram_login_becomes_an_instagram_account_with_a_60_day_tok
 
 
 def test_socialgate_providers_lists_facebook_and_both_instagrams_with_their_limits():
-    result = CliRunner().invoke(app, ["providers"], env={"COLUMNS": "400"})
-    assert result.exit_code == 0, result.output
-    rows = {line.split("│")[1].strip(): re.sub(r"\s+", " ", line) for line in result.stdout.splitlines() if line.startswith("│")}
-    assert "63206 characters" in rows["facebook"] and "10 (image, video)" in rows["facebook"] and "processing" in rows["facebook"]
-    assert rows["facebook"].rstrip(" │").endswith("none"), "Facebook declares no posting quota of its own"
+    rows = providers_table()
+    facebook = rows["facebook"]
+    assert (facebook["text"], facebook["media"]) == ("63206 characters", "10 (image, video)")
+    assert "processing" in facebook["capabilities"].split(", ")
+    assert facebook["quotas"] == "none", "Facebook declares no posting quota of its own"
     for provider_id in ("instagram", "instagram_business"):
-        assert "2200 characters" in rows[provider_id] and "10 (image, video), required" in rows[provider_id]
-        assert "50 per 24 h" in rows[provider_id], rows[provider_id]
+        row = rows[provider_id]
+        assert (row["text"], row["media"]) == ("2200 characters", "10 (image, video), required")
+        assert row["quotas"] == "50 per 24 h", row
 
 
 def test_a_quota_in_units_per_app_is_labelled_with_what_a_post_costs():

@@ -39,7 +39,29 @@ def test_a_row_says_limits_quotas_auth_and_approval():
     assert provider_row(providers["wordpress"])["auth"] == "credentials: site_url, username, application_password"
     snap = provider_row(providers["snapchat"])
     assert snap["media"] == "1 (image, video), required" and "allow-list" in snap["approval"]
-    assert provider_row(providers["mastodon"])["approval"] == "not declared"
+    assert provider_row(providers["mastodon"])["approval"].startswith("None: each instance registers the app")
+
+
+def test_every_built_in_provider_says_what_its_platform_must_approve():
+    registry = load_plugins(None)
+    undeclared = sorted(i for i in builtin_provider_ids(registry) if not registry.providers[i].approval)
+    assert undeclared == [], "declare `approval` (\"None: <why>\" when nothing is): " + ", ".join(undeclared)
+    needs_nothing = {i for i in builtin_provider_ids(registry) if registry.providers[i].approval.startswith("None")}
+    assert needs_nothing == {"apple_search_ads", "bluesky", "discord", "dribbble", "mastodon", "sandbox", "telegram", "wordpress", "wordpress_com"}
+    for meta in ("facebook", "instagram", "instagram_business", "threads", "meta_ads"):
+        assert registry.providers[meta].approval.startswith("Meta App Review"), meta
+    assert "audit" in registry.providers["tiktok"].approval and "SELF_ONLY" in registry.providers["tiktok"].approval
+    assert "Community Management API" in registry.providers["linkedin_page"].approval
+    assert "Standard access" in registry.providers["pinterest"].approval
+
+
+def test_a_provider_that_does_not_say_reads_not_declared():
+    from plugins.sandbox import Sandbox
+
+    class Silent(Sandbox):
+        approval = ""
+
+    assert provider_row(Silent())["approval"] == "not declared"
 
 
 def test_quotas_read_as_count_per_period_with_units_and_scope():
@@ -71,6 +93,6 @@ async def test_the_providers_query_says_what_needs_approval_and_whether_oauth_is
     providers = {p["id"]: p for p in body["data"]["providers"]}
     assert providers["snapchat"]["approval"].startswith("Snap must allow-list")
     assert providers["wordpress"]["approval"].startswith("None:") and providers["wordpress"]["configured"] is True  # a credentials form
-    assert providers["mastodon"]["approval"] is None  # not declared
+    assert providers["mastodon"]["approval"].startswith("None:")
     for oauth in ("google_business", "snapchat", "wordpress_com"):
         assert providers[oauth]["configured"] is False  # until SOCIALGATE_OAUTH_<ID>_CLIENT_ID and _SECRET are set

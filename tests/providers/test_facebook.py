@@ -37,6 +37,19 @@ METRICS = [
 ]
 
 
+VIDEO = PublishRequest(text="Behind the scenes", idempotency_key="tgt_fb_video", media=(sample_media("video"),), settings={"first_comment": "Credits below"})
+
+
+def video_status(state: str, **phases):
+    return reply(200, json={"id": "3141", "status": {"video_status": state, **phases}, "permalink_url": "/101/videos/3141/", "post_id": "888"})
+
+
+VIDEO_HANDED = reply(200, json={"id": "3141"})
+STILL_PROCESSING = video_status("processing", uploading_phase={"status": "complete"}, processing_phase={"status": "in_progress"})
+VIDEO_DONE = {"processing_phase": {"status": "complete"}, "publishing_phase": {"status": "complete", "publish_status": "published", "publish_time": 1768478400}}
+COULD_NOT_PROCESS = video_status("error", processing_phase={"status": "error", "errors": [{"code": 1363008, "message": "Video Upload Time Out Of Bounds"}]})
+
+
 class TestFacebookConformance(ProviderConformance):
     provider = facebook
     credentials = CREDENTIALS
@@ -63,6 +76,13 @@ class TestFacebookConformance(ProviderConformance):
     omitted_figure = (POST_ID, "views")
     account_metrics_success = [reply(200, json={"followers_count": 4210, "id": "101"})]
     expected_account_metrics = {"followers": 4210}
+    # A video: handed to Facebook (Processing), still processing at the first poll, ready and
+    # published at the second (then its first comment); the failure is a video Facebook could not process.
+    processing_request = VIDEO
+    processing_publish = [VIDEO_HANDED]
+    processing_polls = [[STILL_PROCESSING], [video_status("ready", **VIDEO_DONE), reply(200, json={"id": "888_1"})]]
+    processing_expected_post_id = "101_888"
+    processing_failed = [COULD_NOT_PROCESS]
 
     def check_published_requests(self, sent):
         (request,) = sent
@@ -123,11 +143,8 @@ def test_a_first_comment_is_posted_under_the_post_and_its_failure_keeps_the_post
     assert refused.result.raw["first_comment"]["error"] == "META_368"
 
 
-VIDEO = PublishRequest(text="Behind the scenes", idempotency_key="tgt_fb_video", media=(sample_media("video"),), settings={"first_comment": "Credits below"})
-
-
 def test_a_video_is_handed_to_facebook_and_waits_in_processing():
-    outcome = call([reply(200, json={"id": "3141"})], lambda ctx: facebook.publish(ctx, VIDEO))
+    outcome = call([VIDEO_HANDED], lambda ctx: facebook.publish(ctx, VIDEO))
     (upload,) = outcome.sent
     assert where(upload) == ("POST", f"{FACEBOOK_GRAPH}/101/videos")
     assert form(upload) == {"file_url": "https://media.example.com/video.bin", "description": "Behind the scenes"}
@@ -137,18 +154,12 @@ def test_a_video_is_handed_to_facebook_and_waits_in_processing():
     assert result.check_after == timedelta(seconds=30)
 
 
-def video_status(state: str, **phases):
-    return reply(200, json={"id": "3141", "status": {"video_status": state, **phases}, "permalink_url": "/101/videos/3141/", "post_id": "888"})
-
-
 def test_poll_waits_while_the_video_is_processing_then_returns_the_post_and_comments():
-    processing = video_status("processing", uploading_phase={"status": "complete"}, processing_phase={"status": "in_progress"})
-    waiting = call([processing], lambda ctx: facebook.poll(ctx, VIDEO, {"video_id": "3141"}))
+    waiting = call([STILL_PROCESSING], lambda ctx: facebook.poll(ctx, VIDEO, {"video_id": "3141"}))
     assert isinstance(waiting.result, Processing) and dict(waiting.result.handle) == {"video_id": "3141"}
     (status,) = waiting.sent
     assert where(status) == ("GET", f"{FACEBOOK_GRAPH}/3141") and query(status) == {"fields": "status,permalink_url,post_id"}
-    done = {"processing_phase": {"status": "complete"}, "publishing_phase": {"status": "complete", "publish_status": "published", "publish_time": 1768478400}}
-    ready = call([video_status("ready", **done), reply(200, json={"id": "888_1"})], lambda ctx: facebook.poll(ctx, VIDEO, {"video_id": "3141"}))
+    ready = call([video_status("ready", **VIDEO_DONE), reply(200, json={"id": "888_1"})], lambda ctx: facebook.poll(ctx, VIDEO, {"video_id": "3141"}))
     assert isinstance(ready.result, PublishResult)
     assert ready.result.platform_post_id == "101_888"
     assert ready.result.url == "https://www.facebook.com/101/videos/3141/"
@@ -170,8 +181,7 @@ def test_an_expired_upload_or_a_failed_publishing_phase_is_rejected():
 
 
 def test_a_video_facebook_could_not_process_is_rejected_with_its_reason():
-    failed = video_status("error", processing_phase={"status": "error", "errors": [{"code": 1363008, "message": "Video Upload Time Out Of Bounds"}]})
-    outcome = call([failed], lambda ctx: facebook.poll(ctx, VIDEO, {"video_id": "3141"}))
+    outcome = call([COULD_NOT_PROCESS], lambda ctx: facebook.poll(ctx, VIDEO, {"video_id": "3141"}))
     assert isinstance(outcome.error, Rejected) and outcome.error.code == "VIDEO_PROCESSING_FAILED"
     assert outcome.error.message == "Video Upload Time Out Of Bounds"
 

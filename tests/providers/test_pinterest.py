@@ -55,6 +55,22 @@ USER_ACCOUNT = {
 }
 
 
+MEDIA_REGISTERED = {
+    "media_id": "12345", "media_type": "video", "upload_url": "https://pinterest-media-upload.s3-accelerate.amazonaws.com/",
+    "upload_parameters": {
+        "x-amz-date": "20260115T120000Z", "x-amz-signature": "5c7c5a5d", "x-amz-security-token": "IQoJb3JpZ2luX2Vj",
+        "x-amz-algorithm": "AWS4-HMAC-SHA256", "key": "uploads/12/34/5/12345.mp4", "policy": "eyJleHBpcmF0aW9u",
+        "x-amz-credential": "ASIA/20260115/us-east-1/s3/aws4_request", "Content-Type": "multipart/form-data",
+    },
+}
+VIDEO_REQUEST = PublishRequest(text="Clip", idempotency_key=KEY, media=(VIDEO,), settings={"board_id": BOARD, "cover_image_url": "https://gw.example/c.png"})
+
+
+def media_status(status, media_id="12345"):
+    """``GET /v5/media/{media_id}``: the registered video's processing status."""
+    return reply(200, json={"media_id": media_id, "media_type": "video", "status": status})
+
+
 class TestPinterestConformance(ProviderConformance):
     provider = provider
     credentials = CREDENTIALS
@@ -93,6 +109,14 @@ class TestPinterestConformance(ProviderConformance):
     account_metrics_success = [reply(200, json=USER_ACCOUNT)]
     expected_account_metrics = {"followers": 120, "following": 8, "posts": 41}
 
+    # A video: registered and uploaded (Processing), still "processing" at the first poll,
+    # "succeeded" at the second (the Pin is created then); the failure is Pinterest's "failed".
+    processing_request = VIDEO_REQUEST
+    processing_publish = [reply(201, json=MEDIA_REGISTERED), reply(204)]
+    processing_polls = [[media_status("processing")], [media_status("succeeded"), reply(201, json=pin("99"))]]
+    processing_expected_post_id = "99"
+    processing_failed = [media_status("failed")]
+
     def check_published_requests(self, sent):
         (request,) = sent
         assert (request.method, str(request.url)) == ("POST", "https://api.pinterest.com/v5/pins")
@@ -116,16 +140,6 @@ def test_several_images_become_a_multiple_image_urls_pin():
     }
 
 
-MEDIA_REGISTERED = {
-    "media_id": "12345", "media_type": "video", "upload_url": "https://pinterest-media-upload.s3-accelerate.amazonaws.com/",
-    "upload_parameters": {
-        "x-amz-date": "20260115T120000Z", "x-amz-signature": "5c7c5a5d", "x-amz-security-token": "IQoJb3JpZ2luX2Vj",
-        "x-amz-algorithm": "AWS4-HMAC-SHA256", "key": "uploads/12/34/5/12345.mp4", "policy": "eyJleHBpcmF0aW9u",
-        "x-amz-credential": "ASIA/20260115/us-east-1/s3/aws4_request", "Content-Type": "multipart/form-data",
-    },
-}
-
-
 def test_a_video_is_registered_uploaded_and_answers_processing_without_creating_a_pin():
     request = PublishRequest(text="Clip", idempotency_key=KEY, media=(VIDEO,), settings={"board_id": BOARD})
     result, error, sent = run(publish(request), [reply(201, json=MEDIA_REGISTERED), reply(204)])
@@ -143,13 +157,13 @@ def test_a_video_is_registered_uploaded_and_answers_processing_without_creating_
 
 
 def test_poll_waits_while_processing_then_creates_the_video_pin():
-    request = PublishRequest(text="Clip", idempotency_key=KEY, media=(VIDEO,), settings={"board_id": BOARD, "cover_image_url": "https://gw.example/c.png"})
+    request = VIDEO_REQUEST
     handle = {"media_id": "12345"}
-    result, error, sent = run(lambda ctx: provider.poll(ctx, request, handle), [reply(200, json={"media_id": "12345", "media_type": "video", "status": "processing"})])
+    result, error, sent = run(lambda ctx: provider.poll(ctx, request, handle), [media_status("processing")])
     assert error is None and isinstance(result, Processing) and dict(result.handle) == handle and result.stage == "processing"
     assert (sent[0].method, str(sent[0].url)) == ("GET", "https://api.pinterest.com/v5/media/12345")
 
-    steps = [reply(200, json={"media_id": "12345", "media_type": "video", "status": "succeeded"}), reply(201, json=pin("99"))]
+    steps = [media_status("succeeded"), reply(201, json=pin("99"))]
     result, error, sent = run(lambda ctx: provider.poll(ctx, request, handle), steps)
     assert error is None and result.platform_post_id == "99" and result.url == "https://www.pinterest.com/pin/99/"
     assert json.loads(sent[1].content)["media_source"] == {"source_type": "video_id", "media_id": "12345", "cover_image_url": "https://gw.example/c.png"}
@@ -157,10 +171,10 @@ def test_poll_waits_while_processing_then_creates_the_video_pin():
 
 def test_a_video_without_a_cover_uses_the_first_frame_and_a_failed_one_is_rejected():
     request = PublishRequest(text="Clip", idempotency_key=KEY, media=(VIDEO,), settings={"board_id": BOARD})
-    steps = [reply(200, json={"media_id": "1", "media_type": "video", "status": "succeeded"}), reply(201, json=pin("7"))]
+    steps = [media_status("succeeded", "1"), reply(201, json=pin("7"))]
     _, error, sent = run(lambda ctx: provider.poll(ctx, request, {"media_id": "1"}), steps)
     assert error is None and json.loads(sent[1].content)["media_source"]["cover_image_key_frame_time"] == 0
-    _, error, sent = run(lambda ctx: provider.poll(ctx, request, {"media_id": "1"}), [reply(200, json={"media_id": "1", "media_type": "video", "status": "failed"})])
+    _, error, sent = run(lambda ctx: provider.poll(ctx, request, {"media_id": "1"}), [media_status("failed", "1")])
     assert isinstance(error, Rejected) and error.code == "MEDIA_PROCESSING_FAILED" and len(sent) == 1  # no pin created
 
 

@@ -79,6 +79,15 @@ def run(operation, steps, credentials=CREDENTIALS, store=None):
     return outcome.result, outcome.error, outcome.sent
 
 
+def image(kind="image", mime="image/png", name="chart.png"):
+    return PublishMedia(kind=kind, mime_type=mime, size_bytes=3, url=f"https://gw.example/{name}", source=BytesSource(name.encode()), filename=name)
+
+
+IMAGE_REQUEST = PublishRequest(text="", idempotency_key=KEY, media=(image(),), settings=SETTINGS)
+OLDER = post("t3_old", created=NOW - 3600)  # the same title an hour earlier is another post
+MINE = post("t3_1h2k3l9", created=NOW + 5)
+
+
 class TestRedditConformance(ProviderConformance):
     provider = provider
     credentials = CREDENTIALS
@@ -116,6 +125,16 @@ class TestRedditConformance(ProviderConformance):
     expected_metrics = {"t3_1h2k3l4": {"likes": 12, "comments": 3}, "t3_1h2k3l5": {"likes": 0, "comments": 0}}
     metrics_omitting = [reply(200, json=listing({k: v for k, v in post().items() if k != "num_comments"}))]
     omitted_figure = ("t3_1h2k3l4", "comments")
+    # An image: uploaded and submitted (Processing: Reddit names no id yet), not yet in the
+    # account's submissions at the first poll, there at the second.
+    processing_request = IMAGE_REQUEST
+    processing_publish = [reply(200, json=lease()), S3_CREATED, reply(200, json=MEDIA_SUBMITTED)]
+    processing_polls = [[reply(200, json=listing(OLDER))], [reply(200, json=listing(MINE, OLDER))]]
+    processing_expected_post_id = "t3_1h2k3l9"
+    processing_failure_unseen = (
+        "Reddit reports a failed media upload only on the submission's websocket (PRAW's MediaPostFailed): "
+        "the post never appears in the account's submissions, and the Processing deadline (2 hours) ends the target"
+    )
 
     def check_published_requests(self, sent):
         (request,) = sent
@@ -141,13 +160,9 @@ def test_a_link_post_sends_the_url_and_nsfw():
     assert "text" not in sent_form
 
 
-def image(kind="image", mime="image/png", name="chart.png"):
-    return PublishMedia(kind=kind, mime_type=mime, size_bytes=3, url=f"https://gw.example/{name}", source=BytesSource(name.encode()), filename=name)
-
-
 def test_an_image_is_uploaded_submitted_and_found_again_in_the_users_submissions():
     store = MemoryProviderStore()
-    request = PublishRequest(text="", idempotency_key=KEY, media=(image(),), settings=SETTINGS)
+    request = IMAGE_REQUEST
     result, error, sent = run(publish(request), [reply(200, json=lease()), S3_CREATED, reply(200, json=MEDIA_SUBMITTED)], store=store)
     assert error is None
     assert [(r.method, str(r.url)) for r in sent] == [
@@ -165,12 +180,10 @@ def test_an_image_is_uploaded_submitted_and_found_again_in_the_users_submissions
     handle = dict(result.handle)
     assert handle == {"subreddit": "socialgate", "title": "Release 2.0 is out", "submitted_at": FIXED_NOW.isoformat()}
 
-    older = post("t3_old", created=NOW - 3600)  # the same title an hour earlier is another post
-    found, error, sent = run(lambda ctx: provider.poll(ctx, request, handle), [reply(200, json=listing(older))])
+    found, error, sent = run(lambda ctx: provider.poll(ctx, request, handle), [reply(200, json=listing(OLDER))])
     assert error is None and isinstance(found, Processing)
     assert str(sent[0].url) == "https://oauth.reddit.com/user/gate_bot/submitted?sort=new&limit=25&raw_json=1"
-    mine = post("t3_1h2k3l9", created=NOW + 5)
-    found, error, _ = run(lambda ctx: provider.poll(ctx, request, handle), [reply(200, json=listing(post("t3_x", subreddit="pics", created=NOW + 6), mine, older))])
+    found, error, _ = run(lambda ctx: provider.poll(ctx, request, handle), [reply(200, json=listing(post("t3_x", subreddit="pics", created=NOW + 6), MINE, OLDER))])
     assert error is None and found.platform_post_id == "t3_1h2k3l9"
     assert found.url == "https://www.reddit.com/r/socialgate/comments/1h2k3l9/release_20_is_out/"
 

@@ -26,7 +26,6 @@ from providers import (
 from providers.store import MemoryProviderStore
 from providers.testing import FIXED_NOW, ErrorCase, ProviderConformance, RejectedDraft, call_scripted, publish_scripted, reply, sample_media
 from providers.threads import THREAD_PROGRESS
-from tests.providers.processing_kit import PreparesBeforePublishing
 
 provider = Threads()
 USER = "25025320900401234"
@@ -67,6 +66,7 @@ LIMITED = graph_error(400, 4, "Application request limit reached", is_transient=
 UNKNOWN = graph_error(500, 1, "An unknown error has occurred.", is_transient=True)
 INVALID = graph_error(400, 100, "Invalid parameter", subcode=2207052, error_user_msg="The media could not be fetched from this URI.")
 SUCCESS = [created(), status("FINISHED"), published(), permalink()]
+VIDEO_REQUEST = PublishRequest(text="clip", idempotency_key="tgt_vid", media=(sample_media("video"),))
 
 
 def form(request: httpx.Request) -> dict[str, str]:
@@ -85,7 +85,7 @@ def poll(steps, request, handle, store=None):
     return run(call_scripted(provider, steps, lambda ctx: provider.poll(ctx, request, handle), credentials=CREDENTIALS, store=store))
 
 
-class TestThreadsConformance(PreparesBeforePublishing, ProviderConformance):
+class TestThreadsConformance(ProviderConformance):
     provider = provider
     credentials = CREDENTIALS
     request = PublishRequest(text="Hello from the gate 👋", idempotency_key="tgt_threads_conformance")
@@ -132,6 +132,13 @@ class TestThreadsConformance(PreparesBeforePublishing, ProviderConformance):
          "id": f"{USER}/insights/followers_count/day"},
     ]})]
     expected_account_metrics = {"followers": 4210}
+    # A video: its container is IN_PROGRESS at publish and at the first poll, FINISHED at the second
+    # (published then); the failure is a container Meta marks ERROR with its reason.
+    processing_request = VIDEO_REQUEST
+    processing_publish = [created(), status("IN_PROGRESS")]
+    processing_polls = [[status("IN_PROGRESS")], [status("FINISHED"), published(), permalink()]]
+    processing_expected_post_id = POST_ID
+    processing_failed = [status("ERROR", error_message="FAILED_PROCESSING_VIDEO")]
 
     def check_published_requests(self, sent):
         create, check, publish_, link = sent
@@ -171,7 +178,7 @@ def test_an_image_container_still_in_progress_is_processing_and_the_poll_publish
 
 
 def test_a_container_that_fails_while_polled_is_rejected_with_metas_reason_never_unconfirmed():
-    request = PublishRequest(text="clip", idempotency_key="tgt_vid", media=(sample_media("video"),))
+    request = VIDEO_REQUEST
     handle = {"posted": [], "container": CONTAINER}
     failed = poll([status("ERROR", error_message="FAILED_PROCESSING_VIDEO")], request, handle)
     assert isinstance(failed.error, Rejected) and failed.error.code == "CONTAINER_ERROR"

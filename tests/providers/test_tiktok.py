@@ -26,7 +26,6 @@ from providers import (
     validate_draft,
 )
 from providers.testing import FIXED_NOW, ErrorCase, ProviderConformance, RejectedDraft, call_scripted, publish_scripted, reply, sample_media
-from tests.providers.processing_kit import PreparesBeforePublishing, PublishesThroughPolling
 
 provider = TikTok(audited=True)
 unaudited = TikTok(audited=False)
@@ -66,6 +65,8 @@ UPLOADED = reply(201, text="")
 VIDEO = PublishMedia("video", "video/mp4", 1024, "https://media.example.com/clip.mp4", BytesSource(bytes(range(256)) * 4), duration_ms=42_000)
 SETTINGS = {"privacy_level": "PUBLIC_TO_EVERYONE", "disable_comment": False}
 REQUEST = PublishRequest(text="Behind the scenes #gate", idempotency_key="tgt_tiktok", media=(VIDEO,), settings=SETTINGS)
+STILL_UPLOADING = status("PROCESSING_UPLOAD", uploaded_bytes=512)
+DURATION_FAILED = status("FAILED", fail_reason="duration_check_failed")
 EXPIRED = tiktok_error(401, "access_token_invalid", "The access token is invalid or not found in the request.")
 
 
@@ -81,7 +82,7 @@ def poll(steps, handle, on=provider):
     return run(call_scripted(on, steps, lambda ctx: on.poll(ctx, REQUEST, handle), credentials=CREDENTIALS))
 
 
-class TestTikTokConformance(PublishesThroughPolling, PreparesBeforePublishing, ProviderConformance):
+class TestTikTokConformance(ProviderConformance):
     provider = provider
     credentials = CREDENTIALS
     request = REQUEST
@@ -89,6 +90,12 @@ class TestTikTokConformance(PublishesThroughPolling, PreparesBeforePublishing, P
     publishing_step = 2  # the last (here the only) chunk hands the video to TikTok
     poll_success = [status("PUBLISH_COMPLETE", publicaly_available_post_id=[VIDEO_ID], uploaded_bytes=1024)]
     expected_stage = "uploading"
+    # The video handed over (Processing), still PROCESSING_UPLOAD at the first poll, PUBLISH_COMPLETE
+    # at the second; the failure is a FAILED status with TikTok's fail_reason.
+    processing_publish = [creator(), INIT, UPLOADED]
+    processing_polls = [[STILL_UPLOADING], poll_success]
+    processing_expected_post_id = str(VIDEO_ID)
+    processing_failed = [DURATION_FAILED]
     expected_post_id = str(VIDEO_ID)
     expected_url = f"https://www.tiktok.com/@tiktok/video/{VIDEO_ID}"
     error_cases = [
@@ -266,7 +273,7 @@ def test_processing_states_poll_again_and_failures_are_rejected_in_tiktoks_words
     for word, stage in (("PROCESSING_UPLOAD", "uploading"), ("PROCESSING_DOWNLOAD", "downloading")):
         outcome = poll([status(word, uploaded_bytes=512)], HANDLE)
         assert isinstance(outcome.result, Processing) and outcome.result.stage == stage and outcome.result.handle == HANDLE
-    failed = poll([status("FAILED", fail_reason="duration_check_failed")], HANDLE)
+    failed = poll([DURATION_FAILED], HANDLE)
     assert isinstance(failed.error, Rejected) and failed.error.code == "DURATION_CHECK_FAILED"
     internal = poll([status("FAILED", fail_reason="internal")], HANDLE)
     assert isinstance(internal.error, TransientError)

@@ -26,7 +26,6 @@ from providers import (
 )
 from providers.store import MemoryProviderStore
 from providers.testing import FIXED_NOW, ErrorCase, ProviderConformance, RejectedDraft, call_scripted, publish_scripted, reply
-from tests.providers.processing_kit import PreparesBeforePublishing, PublishesThroughPolling
 
 provider = YouTube()
 CREDENTIALS = {"access_token": "ya29.a0AfB_byC-example", "refresh_token": "1//0gExample"}
@@ -66,6 +65,8 @@ UNAUTHENTICATED = reply(401, json={"error": {"code": 401, "status": "UNAUTHENTIC
     "message": "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.",
     "errors": [{"message": "Invalid Credentials", "domain": "global", "reason": "authError", "location": "Authorization", "locationType": "header"}]}})
 BACKEND = google_error(503, "backendError", "Backend Error", domain="global")
+STILL_PROCESSING = listed({"processingStatus": "processing", "processingProgress": {"partsTotal": "1000", "partsProcessed": "370", "timeLeftMs": "63000"}})
+TRANSCODE_FAILED = listed({"processingStatus": "failed", "processingFailureReason": "transcodeFailed"})
 SUCCEEDED = listed({"processingStatus": "succeeded", "fileDetailsAvailability": "available"}, upload="processed")
 
 
@@ -81,7 +82,7 @@ def poll(steps, handle, request=REQUEST):
     return run(call_scripted(provider, steps, lambda ctx: provider.poll(ctx, request, handle), credentials=CREDENTIALS))
 
 
-class TestYouTubeConformance(PublishesThroughPolling, PreparesBeforePublishing, ProviderConformance):
+class TestYouTubeConformance(ProviderConformance):
     provider = provider
     credentials = CREDENTIALS
     request = REQUEST
@@ -90,6 +91,12 @@ class TestYouTubeConformance(PublishesThroughPolling, PreparesBeforePublishing, 
     after_lost_answer = [httpx.ReadTimeout("no answer either")]  # asking the session what it holds
     poll_success = [SUCCEEDED]
     expected_stage = "transcoding"
+    # The upload done (Processing), processingStatus "processing" at the first poll, "succeeded"
+    # at the second; the failure is processingStatus "failed" with YouTube's reason.
+    processing_publish = [opened(), video()]
+    processing_polls = [[STILL_PROCESSING], poll_success]
+    processing_expected_post_id = VIDEO_ID
+    processing_failed = [TRANSCODE_FAILED]
     expected_post_id = VIDEO_ID
     expected_url = f"https://www.youtube.com/watch?v={VIDEO_ID}"
     error_cases = [
@@ -271,9 +278,9 @@ HANDLE = {"video_id": VIDEO_ID, "shorts": False}
 
 
 def test_processing_polls_again_after_the_time_youtube_expects_and_failures_are_rejected():
-    going = poll([listed({"processingStatus": "processing", "processingProgress": {"partsTotal": "1000", "partsProcessed": "370", "timeLeftMs": "63000"}})], HANDLE)
+    going = poll([STILL_PROCESSING], HANDLE)
     assert isinstance(going.result, Processing) and going.result.check_after == timedelta(seconds=63) and going.result.published is True
-    failed = poll([listed({"processingStatus": "failed", "processingFailureReason": "transcodeFailed"})], HANDLE)
+    failed = poll([TRANSCODE_FAILED], HANDLE)
     assert isinstance(failed.error, Rejected) and failed.error.code == "PROCESSING_FAILED" and "transcodeFailed" in failed.error.message
     rejected = poll([listed({"processingStatus": "terminated"}, upload="rejected", rejectionReason="duplicate")], HANDLE)
     assert isinstance(rejected.error, Rejected) and rejected.error.code == "UPLOAD_REJECTED" and "duplicate" in rejected.error.message
