@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from gateway.core import Periodic
-from gateway.events.bus import ORG_EVENT_KEY, BusEvent, MemoryEventBus, Subscription
+from gateway.events.bus import ORG_EVENT_KEY, BusEvent, MemoryEventBus, Subscription, stream_position
 from gateway.events.store import JOB_EVENTS, ORG_EVENTS, job_event_of, org_event_of, stored_job_events
 from gateway.storage import Database, JobEvent, OrganizationEvent
 
@@ -74,7 +74,7 @@ class StoredEventRelay:
         self.lookback = (0.0 if database.is_sqlite else RELAY_LOOKBACK) if lookback is None else lookback
         self._feeds = _feeds()
         # the relay must outlive a failed read; the next round catches up
-        self._rounds = Periodic("stored event relay", interval, self._relay_all, log, "relaying stored events failed")
+        self._rounds = Periodic("stored event relay", interval, self.catch_up, log, "relaying stored events failed")
 
     async def start(self) -> None:
         async with self.database.read() as session:
@@ -120,9 +120,10 @@ class StoredEventRelay:
             feed.cursor = new[-1].id
         return len(new)
 
-    async def _relay_all(self) -> None:
+    async def catch_up(self) -> None:
+        """Relay every stored event this process has not carried yet (what each round does)."""
         while await self.relay_once() == RELAY_BATCH:
-            pass
+            continue
 
 
 async def follow_job(database: Database, subscription: Subscription, job_id: str, after_seq: int) -> AsyncIterator[BusEvent]:
@@ -134,6 +135,7 @@ async def follow_job(database: Database, subscription: Subscription, job_id: str
     SubscriptionClosed when the bus drops the subscriber.
     """
     last = after_seq
+    await subscription.following.wait()
     while True:
         # Read, close the session, then yield: a subscriber may take its time over each event, and
         # a pooled connection held across its yields is one fewer for every request of the process.
@@ -152,7 +154,22 @@ async def follow_job(database: Database, subscription: Subscription, job_id: str
             yield event
 
 
-async def follow_organization(subscription: Subscription) -> AsyncIterator[BusEvent]:
-    """New events of an organization as the bus carries them (the relay brings other processes')."""
+async def follow_organization(subscription: Subscription, after: str | None = None) -> AsyncIterator[BusEvent]:
+    """An organization's events after the stream position ``after`` (none: from now), each once, in order.
+
+    The caller subscribed first; once the bus follows the organization, the events after
+    ``after`` are replayed from the bus's stream, and live ones it already replayed are skipped
+    by their position. Raises SubscriptionClosed(RESUME_EXPIRED) when the stream no longer holds
+    every event after ``after``.
+    """
+    await subscription.following.wait()
+    last = (0, 0)
+    if after is not None:
+        last = stream_position(after)
+        for event in await subscription.bus.replay(subscription.organization_id, after):
+            last = stream_position(event.stream_id or "0")
+            yield event
     while True:
-        yield await subscription.next()
+        event = await subscription.next()
+        if event.stream_id is None or stream_position(event.stream_id) > last:
+            yield event
