@@ -42,6 +42,7 @@ OBSERVER_GRACE_SECONDS = 5.0  # how long stop waits for async on_event observers
 # With Redis, the relay is the safety net only (events whose XADD failed): a slow sweep, and one
 # round after another while this process's reader cannot reach Redis. Its lookback covers a sweep.
 REDIS_RELAY_SWEEP_SECONDS = 15.0
+REDIS_RELAY_SETTLE_SECONDS = 10.0  # a sweep leaves events this young to the stream
 
 
 class Runtime:
@@ -66,10 +67,10 @@ class Runtime:
             self.events: MemoryEventBus = MemoryEventBus()
             self.relay = StoredEventRelay(self.database, self.events)
         else:
-            self.events = RedisEventBus(self.redis, on_outage=lambda: self.relay.catch_up())
+            self.events = RedisEventBus(self.redis, on_outage=lambda: self.relay.catch_up(settled_only=False))
             self.relay = StoredEventRelay(
-                self.database, self.events, interval=REDIS_RELAY_SWEEP_SECONDS,
-                lookback=None if self.database.is_sqlite else REDIS_RELAY_SWEEP_SECONDS + 10.0,
+                self.database, self.events, interval=REDIS_RELAY_SWEEP_SECONDS, settle=REDIS_RELAY_SETTLE_SECONDS,
+                lookback=None if self.database.is_sqlite else REDIS_RELAY_SWEEP_SECONDS + REDIS_RELAY_SETTLE_SECONDS + 10.0,
             )
         # Open subscriptions re-check their key: the global kill switch is read at each check.
         self.key_watch = KeyWatch(self.database, interval=settings.key_recheck_seconds, global_kill_switch=lambda: self.settings.kill_switch)

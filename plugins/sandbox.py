@@ -23,6 +23,7 @@ concerns publishing; the other modes apply to publish, delete, metrics and the a
 from __future__ import annotations
 
 import hashlib
+import uuid
 import zlib
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
@@ -70,6 +71,10 @@ MB = 1024 * 1024
 POSTS = "post"
 BY_IDEMPOTENCY_KEY = "idempotency"
 FAILURES = "failures"
+# One record per publish call, keyed "<idempotency key>/<call>": how many times the platform was
+# asked to publish a target, which tests check is never twice (a record per call, not a counter,
+# so concurrent calls cannot hide each other).
+PUBLISH_CALLS = "publish_call"
 AD_OBJECTS = "ad_object"
 SANDBOX_MONEY_FIELDS = frozenset({"budget", "bid_amount", "amount_minor"})
 
@@ -294,6 +299,7 @@ class Sandbox(Provider):
         return AccountProfile(external_id=f"sandbox:{handle}", handle=handle, display_name=f"Sandbox @{handle}")
 
     async def publish(self, ctx: ProviderContext, request: PublishRequest) -> PublishResult:
+        await ctx.store.put(PUBLISH_CALLS, f"{request.idempotency_key}/{uuid.uuid4().hex}", {"at": ctx.now().isoformat()})
         failure = await _injected_failure(ctx, "publish")
         await _act_out(ctx, failure)
         existing = await self.reconcile(ctx, request)

@@ -107,9 +107,11 @@ class RedisEventBus(MemoryEventBus):
             info = await self.redis.xinfo_stream(key)
         except RedisError:  # no such stream: nothing was ever published, or it expired entirely
             return []
-        trimmed = info.get("max-deleted-entry-id") or "0-0"
-        if stream_position(trimmed) > start:
-            raise SubscriptionClosed(RESUME_EXPIRED)
+        if info["entries-added"] > info["length"]:  # trimmed: whatever was dropped came before the first kept
+            first = info.get("first-entry")
+            oldest_kept = stream_position(first[0] if first else info["last-generated-id"])
+            if start < oldest_kept:
+                raise SubscriptionClosed(RESUME_EXPIRED)  # cautious when `after` was the last entry dropped
         entries = await self.redis.xrange(key, min="(%d-%d" % start, max="+")
         return [decode(stream_id, fields) for stream_id, fields in entries]
 

@@ -21,11 +21,12 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 
-from gateway.core import Periodic
+from gateway.core import Periodic, utcnow
 from gateway.events.bus import ORG_EVENT_KEY, BusEvent, MemoryEventBus, Subscription, stream_position
 from gateway.events.store import JOB_EVENTS, ORG_EVENTS, job_event_of, org_event_of, stored_job_events
 from gateway.storage import Database, JobEvent, OrganizationEvent
@@ -66,11 +67,16 @@ def _feeds() -> tuple[_StoredFeed, ...]:
 
 class StoredEventRelay:
     def __init__(
-        self, database: Database, bus: MemoryEventBus, interval: float = RELAY_INTERVAL, lookback: float | None = None
+        self, database: Database, bus: MemoryEventBus, interval: float = RELAY_INTERVAL, lookback: float | None = None,
+        settle: float = 0.0,
     ) -> None:
         self.database = database
         self.bus = bus
         self.interval = interval
+        # Rounds leave events younger than this many seconds to the bus's own fast path: with Redis
+        # the relay only carries what the stream missed, and an event it carried first would reach
+        # subscribers without its stream id. A catch-up during an outage takes every event.
+        self.settle = settle
         self.lookback = (0.0 if database.is_sqlite else RELAY_LOOKBACK) if lookback is None else lookback
         self._feeds = _feeds()
         # the relay must outlive a failed read; the next round catches up
@@ -92,18 +98,22 @@ class StoredEventRelay:
         counted but not loaded. Returns the largest count of one table, so that a caller reading
         until a batch comes back short drains every table.
         """
-        counts = [await self._relay_feed(feed) for feed in self._feeds]
+        return await self._relay_round(self.settle)
+
+    async def _relay_round(self, settle: float) -> int:
+        counts = [await self._relay_feed(feed, settle) for feed in self._feeds]
         return max(counts)
 
-    async def _relay_feed(self, feed: _StoredFeed) -> int:
+    async def _relay_feed(self, feed: _StoredFeed, settle: float) -> int:
         cursor = feed.cursor
         ids = feed.table.c.id
+        settled = [feed.table.c.created_at <= utcnow() - timedelta(seconds=settle)] if settle else []
         async with self.database.read() as session:
-            new = (await session.execute(feed.key_columns.where(ids > cursor).order_by(ids).limit(RELAY_BATCH))).all()
+            new = (await session.execute(feed.key_columns.where(ids > cursor, *settled).order_by(ids).limit(RELAY_BATCH))).all()
             late = []
             floor = feed.floor(self.lookback)
             if floor < cursor:
-                late = (await session.execute(feed.key_columns.where(ids > floor, ids <= cursor))).all()
+                late = (await session.execute(feed.key_columns.where(ids > floor, ids <= cursor, *settled))).all()
             unseen = sorted(row.id for row in (*late, *new) if not self.bus.has_carried(feed.key(row)))
             events = [
                 feed.convert(row)
@@ -120,9 +130,13 @@ class StoredEventRelay:
             feed.cursor = new[-1].id
         return len(new)
 
-    async def catch_up(self) -> None:
-        """Relay every stored event this process has not carried yet (what each round does)."""
-        while await self.relay_once() == RELAY_BATCH:
+    async def catch_up(self, *, settled_only: bool = True) -> None:
+        """Relay every stored event this process has not carried yet (what each round does).
+
+        ``settled_only=False``: the young ones too (the bus's fast path is down).
+        """
+        settle = self.settle if settled_only else 0.0
+        while await self._relay_round(settle) == RELAY_BATCH:
             continue
 
 
