@@ -16,7 +16,7 @@ from pathlib import Path
 
 import redis
 
-from tests.servers import free_port
+from tests.servers import free_port, stop_process
 
 START_TIMEOUT = 30.0
 
@@ -53,10 +53,6 @@ def running_redis() -> Iterator[str]:
         client.close()
         yield url
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_process(server, timeout=20)
         log.close()
         shutil.rmtree(root, ignore_errors=True)
