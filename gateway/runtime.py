@@ -39,10 +39,11 @@ from providers.context import DEFAULT_POOL as PROVIDER_POOL
 log = logging.getLogger("socialgate")
 
 OBSERVER_GRACE_SECONDS = 5.0  # how long stop waits for async on_event observers still running
-# With Redis, the relay is the safety net only (events whose XADD failed): a slow sweep, and one
-# round after another while this process's reader cannot reach Redis. Its lookback covers a sweep.
-REDIS_RELAY_SWEEP_SECONDS = 15.0
-REDIS_RELAY_SETTLE_SECONDS = 10.0  # a sweep leaves events this young to the stream
+# With Redis, the relay is the safety net only (events whose publisher died before its XADD or
+# could not reach Redis): a slow sweep, and one round after another while this process's reader
+# cannot reach Redis. Its lookback covers a sweep and the settling time.
+REDIS_RELAY_SWEEP_SECONDS = 10.0
+REDIS_RELAY_SETTLE_SECONDS = 5.0  # a sweep leaves events this young to their publisher
 
 
 class Runtime:

@@ -141,6 +141,14 @@ class MemoryEventBus:
     async def publish(self, event: BusEvent) -> None:
         self.deliver(self._number(event))
 
+    async def carry(self, event: BusEvent) -> None:
+        """An event another process stored, found in the database by the relay: to this process's subscribers."""
+        await self.publish(event)
+
+    def followed_organizations(self) -> set[str]:
+        """The organizations this process has subscribers for: the only ones whose events it reads."""
+        return set(self._subscriptions)
+
     def deliver(self, event: BusEvent) -> None:
         """Hand an event to this process's subscribers of its organization, once per stored event."""
         key = event.stored_key

@@ -35,6 +35,8 @@ from gateway.events.bus import DEFAULT_QUEUE_SIZE, RESUME_EXPIRED, BusEvent, Mem
 log = logging.getLogger("socialgate.events")
 
 STREAM_PREFIX = "sg:events:"
+SENT_PREFIX = "sg:sent:"
+SENT_SECONDS = 600  # how long a stored event's "in the stream" mark lasts: well past any relay's lookback
 STREAM_MAXLEN = 10_000  # entries kept per organization (approximately: MAXLEN ~ trims whole nodes)
 READ_BLOCK_MS = 5_000
 READ_COUNT = 500
@@ -43,7 +45,30 @@ WAKE_KEY_SECONDS = 86_400  # a killed process's wake stream expires by itself
 
 
 def stream_key(organization_id: str) -> str:
-    return STREAM_PREFIX + organization_id
+    # The braces make the organization id the Redis Cluster hash tag: the stream and its events'
+    # marks live in one slot, as the script below needs.
+    return STREAM_PREFIX + "{" + organization_id + "}"
+
+
+def organization_of(key: str) -> str:
+    return key[len(STREAM_PREFIX) + 1:-1]
+
+
+def sent_key(event: BusEvent) -> str:
+    job_or_kind, number = event.stored_key or ("unstored", 0)
+    return f"{SENT_PREFIX}{{{event.organization_id}}}:{job_or_kind}:{number}"
+
+
+# Append a stored event to its stream unless it is there already: the mark (SET NX) and the XADD
+# are one atomic step, so the publisher and any relay that finds the row can both try, and the
+# stream still holds each stored event once. An event that is not stored has no mark (KEYS[2]
+# is empty) and is always appended.
+ADD_ONCE = """
+if KEYS[2] ~= '' and not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[3]) then
+  return false
+end
+return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[2])
+"""
 
 
 def encode(event: BusEvent) -> dict[str, str]:
@@ -79,19 +104,33 @@ class RedisEventBus(MemoryEventBus):
         self._wake_position = "0-0"
         self._positions: dict[str, str] = {}  # org -> the last stream id read (or fixed as the start)
         self._reader: asyncio.Task[None] | None = None
+        self._add_once = redis.register_script(ADD_ONCE)
 
     async def start(self) -> None:
         self._reader = asyncio.create_task(self._read_forever(), name="redis event reader")
 
     async def publish(self, event: BusEvent) -> None:
-        """Append the committed event to its organization's stream; the readers deliver it."""
+        """Append the committed event to its organization's stream (once); the readers deliver it."""
         try:
-            await self.redis.xadd(stream_key(event.organization_id), encode(event), maxlen=self.maxlen, approximate=True)
+            await self._add_once(
+                keys=[stream_key(event.organization_id), sent_key(event) if event.stored_key else ""],
+                args=[self.maxlen, encode(event)["e"], SENT_SECONDS],
+            )
         except RedisError:
-            # The row is committed: the relays of the other processes find it there. This
-            # process's own subscribers get it now.
+            # The row is committed: the relays of the other processes find it there, and add it
+            # to the stream once Redis answers. This process's own subscribers get it now.
             log.warning("could not add an event to Redis; delivering it in this process only", exc_info=True)
             self.deliver(event)
+
+    async def carry(self, event: BusEvent) -> None:
+        """A stored event the relay found that this process's reader has not delivered.
+
+        Usually it is in the stream already (its mark says so) and nothing happens. It is not
+        when its publisher died between its commit and its XADD, or could not reach Redis: then
+        it is added now, once, and every reader delivers it with an id. With Redis out of reach
+        it goes to this process's subscribers directly.
+        """
+        await self.publish(event)
 
     def _follow(self, subscription: Subscription) -> None:
         if subscription.organization_id in self._positions:
@@ -151,7 +190,7 @@ class RedisEventBus(MemoryEventBus):
             if key == self._wake_key:
                 self._wake_position = entries[-1][0]
                 continue
-            organization_id = key[len(STREAM_PREFIX):]
+            organization_id = organization_of(key)
             for stream_id, fields in entries:
                 self.deliver(decode(stream_id, fields))
             if organization_id in self._positions:

@@ -46,7 +46,7 @@ class _StoredFeed:
         self.model = model
         self.key = key  # a key row (id and what identifies the event) -> the event's stored_key
         self.convert = convert
-        self.key_columns = select(*(table.c[name] for name in ("id", "job_id", "seq") if name in table.c))
+        self.key_columns = select(*(table.c[name] for name in ("id", "organization_id", "job_id", "seq") if name in table.c))
         self.cursor = 0
         self.passed: deque[tuple[float, int]] = deque()  # (when, cursor before): each advance in the lookback
 
@@ -114,7 +114,10 @@ class StoredEventRelay:
             floor = feed.floor(self.lookback)
             if floor < cursor:
                 late = (await session.execute(feed.key_columns.where(ids > floor, ids <= cursor, *settled))).all()
-            unseen = sorted(row.id for row in (*late, *new) if not self.bus.has_carried(feed.key(row)))
+            followed = self.bus.followed_organizations()  # no subscriber here, nobody to carry an event to
+            unseen = sorted(
+                row.id for row in (*late, *new) if row.organization_id in followed and not self.bus.has_carried(feed.key(row))
+            )
             events = [
                 feed.convert(row)
                 for chunk in range(0, len(unseen), RELAY_BATCH)
@@ -123,7 +126,7 @@ class StoredEventRelay:
                 )).scalars()
             ]
         for event in events:
-            await self.bus.publish(event)
+            await self.bus.carry(event)
         if new:
             if self.lookback:  # the ids just passed may still commit late: look again for a while
                 feed.passed.append((asyncio.get_running_loop().time(), cursor))

@@ -161,3 +161,19 @@ async def test_a_refresh_lock_held_by_one_process_makes_another_wait(redis_url):
     finally:
         for c in clients:
             await c.aclose()
+
+
+async def test_a_stored_event_enters_the_stream_once_whoever_adds_it(buses):
+    """Its publisher and the relays of other processes may all try (one died before its XADD, say)."""
+    a, b = buses
+    org = _org()
+    subscription = b.subscribe(org)
+    await asyncio.wait_for(subscription.following.wait(), 10)
+    event = _event(org, 1)
+    await b.carry(event)  # a relay found the row first: the publisher never added it
+    await a.publish(event)  # the publisher, late
+    await a.carry(event)  # another process's relay
+    await a.publish(_event(org, 2))
+    received = [await _next(subscription) for _ in range(2)]
+    assert [e.seq for e in received] == [1, 2] and all(e.stream_id for e in received)
+    assert await a.redis.xlen(stream_key(org)) == 2
