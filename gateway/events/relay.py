@@ -5,7 +5,10 @@ worker` publishes in another process, so each process runs ONE relay that reads 
 events it has not seen and puts them on its bus; the bus drops the ones it already carried.
 Subscribers only ever read the bus (and the rows once, to replay history), so the cost of
 following is one query a second per table of stored events (job events, organization events)
-per process, whatever the number of subscribers.
+per process, whatever the number of subscribers; only the events of organizations this process
+has subscribers for are loaded. With the Redis bus the relay is a safety net, not the carrier:
+it sweeps every few seconds for events its reader never delivered, which the bus adds to the
+stream once (``RedisEventBus.carry``), and runs round after round while Redis is out of reach.
 
 The relay reads each new event's key (id, and job and seq for a job event) first and loads only
 the events this process's bus has not carried: a process publishing hundreds of events a second
