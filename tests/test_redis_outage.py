@@ -5,6 +5,8 @@ import asyncio
 
 import pytest
 
+from gateway.auth import RedisCostRateLimiter
+from gateway.core import RedisKeyedLocks
 from gateway.events import RedisEventBus, record_org_event
 from gateway.runtime import Runtime
 from gateway.settings import load_settings
@@ -20,7 +22,10 @@ async def cut_off(tmp_path):
         events_url=f"redis://127.0.0.1:{free_port()}/0",
     )
     runtime = Runtime(settings)
+    # With a Redis URL, the events, the rate-limit buckets and the refresh locks all go through it.
     assert isinstance(runtime.events, RedisEventBus)
+    assert isinstance(runtime.rate_limiter, RedisCostRateLimiter)
+    assert isinstance(runtime.account_locks, RedisKeyedLocks)
     await runtime.start()
     yield runtime
     await runtime.stop()
@@ -46,3 +51,9 @@ async def test_an_event_that_cannot_reach_redis_still_reaches_this_process_subsc
     await cut_off.publish(event)
     received = await asyncio.wait_for(subscription.next(), 10)
     assert received.stored_key == event.stored_key
+
+
+async def test_without_redis_a_process_rate_limits_on_its_own_rather_than_refusing(cut_off):
+    """The shared bucket cannot answer: the query is limited by this process's bucket instead."""
+    decision = await cut_off.rate_limiter.acquire("key_1", 5)
+    assert decision.allowed and decision.remaining == cut_off.rate_limiter.tier.capacity - 5
