@@ -104,6 +104,7 @@ class RedisEventBus(MemoryEventBus):
         self._wake_position = "0-0"
         self._positions: dict[str, str] = {}  # org -> the last stream id read (or fixed as the start)
         self._reader: asyncio.Task[None] | None = None
+        self._wakes: set[asyncio.Task[None]] = set()  # held until done: the loop keeps only weak references
         self._add_once = redis.register_script(ADD_ONCE)
 
     async def start(self) -> None:
@@ -156,7 +157,13 @@ class RedisEventBus(MemoryEventBus):
 
     def _wake(self) -> None:
         task = asyncio.ensure_future(self._send_wake())
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # the reader retries by itself
+        self._wakes.add(task)
+        task.add_done_callback(self._woken)
+
+    def _woken(self, task: asyncio.Task[None]) -> None:
+        self._wakes.discard(task)
+        if not task.cancelled() and task.exception() is not None:  # the reader's own retries take the org in
+            log.info("could not wake the Redis event reader: %s", task.exception())
 
     async def _send_wake(self) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -216,6 +223,9 @@ class RedisEventBus(MemoryEventBus):
                     except Exception:
                         log.error("catching up from the database failed", exc_info=True)
                 await asyncio.sleep(delay)  # backoff before the next connection attempt
+            except Exception:  # a bug or a malformed entry must not end this process's event delivery
+                log.error("the Redis event reader failed; reading again", exc_info=True)
+                await asyncio.sleep(RETRY_SECONDS[-1])
 
     async def close(self) -> None:
         if self._reader is not None:
