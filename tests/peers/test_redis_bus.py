@@ -5,6 +5,7 @@ on one server, and shows what one does reaching the other.
 """
 
 import asyncio
+import contextlib
 import uuid
 
 import pytest
@@ -177,3 +178,32 @@ async def test_a_stored_event_enters_the_stream_once_whoever_adds_it(buses):
     received = [await _next(subscription) for _ in range(2)]
     assert [e.seq for e in received] == [1, 2] and all(e.stream_id for e in received)
     assert await a.redis.xlen(stream_key(org)) == 2
+
+
+async def test_two_api_processes_on_one_redis_draw_a_key_s_queries_from_one_bucket(redis_url, tmp_path):
+    """Through GraphQL: what one process spent of a key's points, the other cannot spend again."""
+    import httpx
+    from asgi_lifespan import LifespanManager
+
+    from gateway.app import create_app
+    from gateway.settings import load_settings
+    from tests.conftest import ApiClient, make_org_with_key
+
+    settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/shared.db", data_dir=str(tmp_path),
+                             events_url=redis_url, run_scheduler=False)
+    query = "{ viewer { organization { id } } }"
+    async with contextlib.AsyncExitStack() as stack:
+        apis = []
+        for _ in range(2):
+            app = create_app(settings)
+            manager = await stack.enter_async_context(LifespanManager(app))
+            http = await stack.enter_async_context(httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t"))
+            runtime = app.state.runtime
+            runtime.rate_limiter = RedisCostRateLimiter(runtime.redis, Tier("tiny", capacity=3, restore_rate=0.001))
+            apis.append(ApiClient(http=http, runtime=runtime))
+        owner = await make_org_with_key(apis[0].runtime)
+        first = await apis[0].graphql(query, key=owner.secret)
+        cost = first["extensions"]["cost"]["requestedQueryCost"]
+        assert "errors" not in first and 3 - cost < cost  # one query fits the bucket, a second does not
+        second = await apis[1].graphql(query, key=owner.secret)
+    assert second["errors"][0]["extensions"]["code"] == "RATE_LIMITED"

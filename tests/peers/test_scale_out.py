@@ -155,12 +155,14 @@ class Firehose:
 
     def __init__(self) -> None:
         self.seen: list[dict] = []
+        self.resumed_after: list[str | None] = []  # the `after` of each subscription it made
 
     def on_result(self, data: dict) -> None:
         self.seen.append(data["orgEvents"])
 
     async def follow(self, socket: Socket) -> None:
         last = next((event["id"] for event in reversed(self.seen) if event["id"]), None)
+        self.resumed_after.append(last)
         await socket.subscribe(ORG_EVENTS, {"after": last}, self.on_result)
 
 
@@ -315,6 +317,7 @@ async def test_two_apis_and_two_workers_survive_a_kill_of_one_of_each(postgres_u
     assert max(per_target.values()) == 1, [t for t, c in per_target.items() if c > 1]  # never sent twice
     for follower in followers.values():  # exactly once, in order, across the resume
         assert follower.seen == stored[follower.job_id], follower.job_id
+    assert firehoses[0].resumed_after[0] is None and firehoses[0].resumed_after[1] is not None  # it did resume
     for hose in firehoses:  # every job event exactly once, across the resume of the first
         job_events = [(e["jobId"], e["seq"]) for e in hose.seen if e["jobId"]]
         assert len(job_events) == len(set(job_events)) == len(rows)
