@@ -76,9 +76,9 @@ class StoredEventRelay:
         self.database = database
         self.bus = bus
         self.interval = interval
-        # Rounds leave events younger than this many seconds to the bus's own fast path: with Redis
-        # the relay only carries what the stream missed, and an event it carried first would reach
-        # subscribers without its stream id. A catch-up during an outage takes every event.
+        # Rounds leave events younger than this many seconds to their publisher: with Redis the
+        # relay only repairs what the stream missed, and an event whose publisher is about to add
+        # it needs no second try. A catch-up during an outage takes every event.
         self.settle = settle
         self.lookback = (0.0 if database.is_sqlite else RELAY_LOOKBACK) if lookback is None else lookback
         self._feeds = _feeds()
