@@ -1,8 +1,11 @@
 """Subscription fan-out: many WebSocket subscribers to ``orgEvents``, delivery latency and RSS.
 
-    python bench/fanout.py [--subscribers 1000] [--posts 100] [--interval 0.25]
+    python bench/fanout.py [--subscribers 1000] [--posts 100] [--interval 0.25] [--processes 1]
 
 Starts the real server (``socialgate serve --demo``, SQLite, in-process bus) in a subprocess,
+or with ``--processes N`` (N > 1) N servers on one SQLite database and the Redis Streams bus
+(Debian's ``redis-server``, started here on a free loopback port; only the first runs the
+scheduler), and opens the subscribers spread round-robin over them. It
 opens N graphql-transport-ws connections from this process (``websockets``' sans-I/O protocol), each
 subscribed to ``orgEvents(kinds: ["job."])``, then publishes posts through the API one every
 ``--interval`` seconds. Every post makes three job events (queued, running, succeeded), each
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -44,6 +48,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.demo_server import demo_key  # noqa: E402
+from tests.peers.redis_peer import running_redis  # noqa: E402
 from tests.servers import RunningServer, serve  # noqa: E402
 
 SUBSCRIBE = {"query": 'subscription { orgEvents(kinds: ["job."]) { kind jobId seq occurredAt } }'}
@@ -180,20 +185,40 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-async def run(subscribers: int, posts: int, interval: float) -> None:
+def start_servers(stack: contextlib.ExitStack, workdir: Path, processes: int) -> list[RunningServer]:
+    """One demo server, or ``processes`` of them sharing a SQLite database and a Redis bus."""
+    if processes == 1:
+        return [stack.enter_context(serve(workdir, "--demo"))]
+    env = {
+        "SOCIALGATE_EVENTS_URL": stack.enter_context(running_redis()),
+        "SOCIALGATE_DATABASE_URL": f"sqlite+aiosqlite:///{workdir}/shared.db",
+        "SOCIALGATE_DATA_DIR": str(workdir),
+    }
+    servers = []
+    for number in range(processes):
+        (workdir / f"p{number}").mkdir()
+        extra = () if number else ("--demo",)
+        scheduler = {} if number == 0 else {"SOCIALGATE_RUN_SCHEDULER": "false"}
+        servers.append(stack.enter_context(serve(workdir / f"p{number}", *extra, env={**env, **scheduler})))
+    return servers
+
+
+async def run(subscribers: int, posts: int, interval: float, processes: int = 1) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, subscribers * 2 + 256)), hard))
-    with tempfile.TemporaryDirectory() as workdir, serve(Path(workdir), "--demo") as server:
+    with tempfile.TemporaryDirectory() as workdir, contextlib.ExitStack() as stack:
+        servers = start_servers(stack, Path(workdir), processes)
+        server = servers[0]
         key = demo_key(server.stdout())
-        pid = server.process.pid
+        pids = [s.process.pid for s in servers]
         with httpx.Client(timeout=30) as http:
             accounts = http.post(server.base_url + "/graphql", headers={"Authorization": f"Bearer {key}"},
                                  json={"query": "{ accounts(first: 1) { nodes { id } } }"}).json()
         account_id = accounts["data"]["accounts"]["nodes"][0]["id"]
-        idle_rss, _ = rss_mib(pid)
+        idle_rss = sum(rss_mib(pid)[0] for pid in pids)
 
-        url = server.base_url.replace("http://", "ws://", 1) + "/graphql"
-        clients = [Subscriber(url, key) for _ in range(subscribers)]
+        urls = [s.base_url.replace("http://", "ws://", 1) + "/graphql" for s in servers]
+        clients = [Subscriber(urls[i % len(urls)], key) for i in range(subscribers)]
         slots = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
         async def start(client: Subscriber) -> None:
@@ -203,7 +228,7 @@ async def run(subscribers: int, posts: int, interval: float) -> None:
         started = time.perf_counter()
         await asyncio.gather(*(start(c) for c in clients))
         connect_seconds = time.perf_counter() - started
-        subscribed_rss, _ = rss_mib(pid)
+        subscribed_rss = sum(rss_mib(pid)[0] for pid in pids)
 
         loop = asyncio.get_running_loop()
         # This process keeps every message it received until the end (tens of thousands of
@@ -211,7 +236,7 @@ async def run(subscribers: int, posts: int, interval: float) -> None:
         # no arrival is stamped. Nothing it allocates from here on is garbage to collect.
         gc.freeze()
         gc.disable()
-        server_cpu, client_cpu, events_started = cpu_seconds(pid), time.process_time(), time.perf_counter()
+        server_cpu, client_cpu, events_started = sum(map(cpu_seconds, pids)), time.process_time(), time.perf_counter()
         job_ids: list[str] = []
         with httpx.Client(timeout=30) as http:
             for i in range(posts):
@@ -221,8 +246,8 @@ async def run(subscribers: int, posts: int, interval: float) -> None:
         deadline = time.monotonic() + DELIVERY_TIMEOUT
         while time.monotonic() < deadline and any(c.delivered() < expected and c.error is None for c in clients):
             await asyncio.sleep(0.1)
-        loaded_rss, peak_rss = rss_mib(pid)
-        server_cpu, client_cpu = cpu_seconds(pid) - server_cpu, time.process_time() - client_cpu
+        loaded_rss, peak_rss = (sum(values) for values in zip(*map(rss_mib, pids)))
+        server_cpu, client_cpu = sum(map(cpu_seconds, pids)) - server_cpu, time.process_time() - client_cpu
         events_seconds = time.perf_counter() - events_started
         await asyncio.gather(*(c.stop() for c in clients))
         gc.enable()
@@ -232,7 +257,8 @@ async def run(subscribers: int, posts: int, interval: float) -> None:
     latencies = [value for c in clients for value in c.latencies]
     errors = [c.error for c in clients if c.error]
     delivered = len(latencies)
-    print(f"\n## {subscribers} subscribers, {posts} posts ({expected} job events each), one post every {interval:g} s\n")
+    over = f" over {processes} API processes (Redis Streams bus)" if processes > 1 else ""
+    print(f"\n## {subscribers} subscribers{over}, {posts} posts ({expected} job events each), one post every {interval:g} s\n")
     print(f"connected and subscribed in {connect_seconds:.1f} s")
     print(f"delivered {delivered} of {subscribers * expected} events; subscribers with an error: {len(errors)}")
     if errors:
@@ -251,7 +277,7 @@ async def run(subscribers: int, posts: int, interval: float) -> None:
             for (job, seq), values in slowest))
     print(f"while publishing and delivering ({events_seconds:.1f} s): server CPU {server_cpu:.1f} s "
           f"({server_cpu / max(1, delivered) * 1e6:.0f} µs per delivered event), this client's CPU {client_cpu:.1f} s")
-    print(f"server RSS MiB: idle {idle_rss:.0f}, with subscribers {subscribed_rss:.0f}, after the events {loaded_rss:.0f}, "
+    print(f"server RSS MiB (all processes): idle {idle_rss:.0f}, with subscribers {subscribed_rss:.0f}, after the events {loaded_rss:.0f}, "
           f"peak {peak_rss:.0f} (≈ {(subscribed_rss - idle_rss) * 1024 / subscribers:.0f} KiB per subscriber)")
 
 
@@ -260,8 +286,9 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=1000)
     parser.add_argument("--posts", type=int, default=100)
     parser.add_argument("--interval", type=float, default=0.25, help="seconds between two publishes")
+    parser.add_argument("--processes", type=int, default=1, help="API processes; above 1 they share a Redis bus")
     args = parser.parse_args()
-    uvloop.run(run(args.subscribers, args.posts, args.interval))
+    uvloop.run(run(args.subscribers, args.posts, args.interval, args.processes))
 
 
 if __name__ == "__main__":

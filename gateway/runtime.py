@@ -11,12 +11,13 @@ import logging
 from typing import Any
 
 import httpx
+from redis.asyncio import Redis
 
 from gateway.audit.log import AuditRetention
-from gateway.auth import CostRateLimiter, KeyWatch
+from gateway.auth import CostRateLimiter, KeyWatch, RedisCostRateLimiter
 from gateway.content import restrict_media_root
-from gateway.core import BackgroundTasks, KeyedLocks, clock
-from gateway.events import BusEvent, MemoryEventBus, StoredEventRelay
+from gateway.core import BackgroundTasks, KeyedLocks, RedisKeyedLocks, clock
+from gateway.events import BusEvent, MemoryEventBus, RedisEventBus, StoredEventRelay
 from gateway.observability import forget_process, watch_pools
 from gateway.outbound import GuardedNetworkBackend, GuardedTransport
 from gateway.plugins import load_plugins
@@ -39,6 +40,11 @@ from providers.context import DEFAULT_POOL as PROVIDER_POOL
 log = logging.getLogger("socialgate")
 
 OBSERVER_GRACE_SECONDS = 5.0  # how long stop waits for async on_event observers still running
+# With Redis, the relay is the safety net only (events whose publisher died before its XADD or
+# could not reach Redis): a slow sweep, and one round after another while this process's reader
+# cannot reach Redis. Its lookback covers a sweep and the settling time.
+REDIS_RELAY_SWEEP_SECONDS = 10.0
+REDIS_RELAY_SETTLE_SECONDS = 5.0  # a sweep leaves events this young to their publisher
 
 
 class Runtime:
@@ -55,14 +61,24 @@ class Runtime:
             http_transport
             or GuardedTransport(GuardedNetworkBackend(allow_private=settings.allow_private_urls), limits=PROVIDER_POOL)
         )
-        self.rate_limiter = CostRateLimiter()
+        # SOCIALGATE_EVENTS_URL=redis://…: events, rate-limit buckets and refresh locks are shared
+        # by every process through Redis (docs/events-redis.md); otherwise each keeps its own.
+        self.redis: Redis | None = Redis.from_url(settings.events_url, decode_responses=True) if settings.uses_redis else None
+        self.rate_limiter = CostRateLimiter() if self.redis is None else RedisCostRateLimiter(self.redis)
         self.rate_limit_tier = self.rate_limiter.tier.name
-        self.events = MemoryEventBus()
-        self.relay = StoredEventRelay(self.database, self.events)
+        if self.redis is None:
+            self.events: MemoryEventBus = MemoryEventBus()
+            self.relay = StoredEventRelay(self.database, self.events)
+        else:
+            self.events = RedisEventBus(self.redis, on_outage=lambda: self.relay.catch_up(settled_only=False))
+            self.relay = StoredEventRelay(
+                self.database, self.events, interval=REDIS_RELAY_SWEEP_SECONDS, settle=REDIS_RELAY_SETTLE_SECONDS,
+                lookback=None if self.database.is_sqlite else REDIS_RELAY_SWEEP_SECONDS + REDIS_RELAY_SETTLE_SECONDS + 10.0,
+            )
         # Open subscriptions re-check their key: the global kill switch is read at each check.
         self.key_watch = KeyWatch(self.database, interval=settings.key_recheck_seconds, global_kill_switch=lambda: self.settings.kill_switch)
-        # Per-account locks of this process (token refreshes of one account run one at a time).
-        self.account_locks = KeyedLocks()
+        # Per-account locks (token refreshes of one account run one at a time; across processes with Redis).
+        self.account_locks = KeyedLocks() if self.redis is None else RedisKeyedLocks(self.redis)
         # Set by whoever runs the publishing engine in this process (the app's lifespan, `worker`).
         self.scheduler: Any = None
         # Set beside the scheduler: the metrics collector (gateway.metrics.collector), woken by refreshMetrics.
@@ -99,6 +115,7 @@ class Runtime:
         await prepare_database(self.settings, self.database, self.secret_key, migrate=self.settings.is_sqlite)
         restrict_media_root(self.settings)
         await self.relay.start()
+        await self.events.start()
         await self.key_watch.start()
         self.audit_retention.start()
         log.info("runtime started", extra={"database": self.database.url.render_as_string(hide_password=True)})
@@ -130,6 +147,8 @@ class Runtime:
         await self.key_watch.stop()
         await self.relay.stop()
         await self.events.close()
+        if self.redis is not None:
+            await self.redis.aclose()
         await self.http.aclose()
         await self.database.dispose()
         forget_process()

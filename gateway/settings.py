@@ -24,17 +24,17 @@ from gateway.storage import make_private_directories, mask_passwords, masked_url
 
 ENV_PREFIX = "SOCIALGATE_"
 SUPPORTED_DATABASE_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
-# The in-process bus is the only one built: several processes already share events through the
-# database (gateway.events), and a Redis URL would be accepted and then never read.
-SUPPORTED_EVENT_SCHEMES = ("memory",)
+# memory:// is the in-process bus (several processes still share events through the database);
+# redis:// (rediss:// over TLS) is the Redis Streams bus, which also holds the shared rate-limit
+# buckets and OAuth refresh locks (docs/events-redis.md).
+SUPPORTED_EVENT_SCHEMES = ("memory", "redis", "rediss")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 SECRET_KEY_FILENAME = "socialgate.secret"
 
 # What each variable expects, said in the error message when its value is refused.
 EXPECTATIONS = {
     "database_url": "a SQLAlchemy URL using sqlite+aiosqlite:// or postgresql+asyncpg://",
-    "events_url": "memory://, the only event bus this version has (processes sharing a database "
-    "already share events through it; leave the variable unset)",
+    "events_url": "memory:// (the default, in-process) or a Redis URL such as redis://127.0.0.1:6379/0",
     "secret_key": "32 random bytes as URL-safe base64, e.g. from "
     "`python -c \"import secrets,base64;print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())\"`",
     "public_base_url": "an absolute http(s) URL such as https://api.example.com",
@@ -247,6 +247,11 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return make_url(self.database_url).get_backend_name() == "sqlite"
+
+    @property
+    def uses_redis(self) -> bool:
+        """Whether SOCIALGATE_EVENTS_URL names a Redis server (the Streams bus and shared state)."""
+        return urlsplit(self.events_url).scheme != "memory"
 
     @property
     def resolved_data_dir(self) -> Path:

@@ -24,6 +24,19 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+from plugins.meta_graph import (
+    FACEBOOK_AUTHORIZE_URL,
+    FACEBOOK_GRAPH,
+    FACEBOOK_TOKEN_URL,
+    INSIGHTS_KEPT_DAYS,
+    call,
+    comment,
+    facebook_user_token,
+    insights,
+    managed_pages,
+    page_token_set,
+    recent_match,
+)
 from providers import (
     AccountMetricSnapshot,
     AccountProfile,
@@ -44,20 +57,6 @@ from providers import (
     reported,
 )
 from providers.validation import Issue, PostDraft
-
-from plugins.meta_graph import (
-    FACEBOOK_AUTHORIZE_URL,
-    INSIGHTS_KEPT_DAYS,
-    FACEBOOK_GRAPH,
-    FACEBOOK_TOKEN_URL,
-    call,
-    comment,
-    facebook_user_token,
-    insights,
-    managed_pages,
-    page_token_set,
-    recent_match,
-)
 
 SCOPES = (
     "pages_show_list", "pages_manage_posts", "pages_read_engagement", "pages_manage_engagement",

@@ -29,6 +29,22 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any, ClassVar
 
+from plugins.meta_graph import (
+    FACEBOOK_AUTHORIZE_URL,
+    FACEBOOK_GRAPH,
+    FACEBOOK_TOKEN_URL,
+    INSIGHTS_KEPT_DAYS,
+    INSTAGRAM_GRAPH,
+    age,
+    call,
+    comment,
+    facebook_user_token,
+    insights,
+    managed_pages,
+    page_token_set,
+    raise_for,
+    recent_match,
+)
 from providers import (
     AccountMetricSnapshot,
     AccountProfile,
@@ -57,23 +73,6 @@ from providers import (
 from providers.http import json_object, send
 from providers.oauth import token_set_from
 from providers.validation import Issue, PostDraft
-
-from plugins.meta_graph import (
-    FACEBOOK_AUTHORIZE_URL,
-    FACEBOOK_GRAPH,
-    FACEBOOK_TOKEN_URL,
-    INSIGHTS_KEPT_DAYS,
-    INSTAGRAM_GRAPH,
-    age,
-    call,
-    comment,
-    facebook_user_token,
-    insights,
-    managed_pages,
-    page_token_set,
-    raise_for,
-    recent_match,
-)
 
 PUBLISH_LIMIT = 50  # posts per moving 24 h (Meta "IG User Media Publish"; older docs said 25)
 DAY = 86_400

@@ -20,6 +20,8 @@ import json
 from datetime import date, datetime
 from typing import Any
 
+from plugins.meta_graph import FACEBOOK_AUTHORIZE_URL, FACEBOOK_GRAPH, FACEBOOK_TOKEN_URL
+from plugins.meta_graph import raise_for as _raise_for
 from providers import (
     AccountProfile,
     AdAccountInfo,
@@ -42,8 +44,6 @@ from providers import (
 from providers.ads import merge_platform_fields
 from providers.http import send
 from providers.oauth import token_set_from
-
-from plugins.meta_graph import FACEBOOK_AUTHORIZE_URL, FACEBOOK_GRAPH, FACEBOOK_TOKEN_URL, raise_for as _raise_for
 
 GRAPH = FACEBOOK_GRAPH
 AUTHORIZE_URL = FACEBOOK_AUTHORIZE_URL

@@ -30,6 +30,7 @@ in the store (``uploads``), so a test can show a post was uploaded once however 
 from __future__ import annotations
 
 import hashlib
+import uuid
 import zlib
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
@@ -81,6 +82,10 @@ POSTS = "post"
 BY_IDEMPOTENCY_KEY = "idempotency"
 FAILURES = "failures"
 UPLOADS = "uploads"  # per idempotency key: how many uploads, and how many polls since the last
+# One record per publish call, keyed "<idempotency key>/<call>": how many times the platform was
+# asked to publish a target, which tests check is never twice (a record per call, not a counter,
+# so concurrent calls cannot hide each other).
+PUBLISH_CALLS = "publish_call"
 AD_OBJECTS = "ad_object"
 SANDBOX_MONEY_FIELDS = frozenset({"budget", "bid_amount", "amount_minor"})
 
@@ -327,6 +332,7 @@ class Sandbox(Provider):
         return AccountProfile(external_id=f"sandbox:{handle}", handle=handle, display_name=f"Sandbox @{handle}")
 
     async def publish(self, ctx: ProviderContext, request: PublishRequest) -> PublishResult | Processing:
+        await ctx.store.put(PUBLISH_CALLS, f"{request.idempotency_key}/{uuid.uuid4().hex}", {"at": ctx.now().isoformat()})
         failure = await _injected_failure(ctx, "publish")
         await _act_out(ctx, failure)
         existing = await self.reconcile(ctx, request)

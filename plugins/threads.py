@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-
+from plugins.meta_graph import call, insight_value, insights, raise_for, recent_match
 from providers import (
     AccountMetricSnapshot,
     AccountProfile,
@@ -63,8 +63,6 @@ from providers import (
 from providers.http import json_object, send
 from providers.oauth import request_tokens, token_set_from
 from providers.threads import THREAD_PROGRESS
-
-from plugins.meta_graph import call, insight_value, insights, raise_for, recent_match
 
 GRAPH = "https://graph.threads.net"
 API = f"{GRAPH}/v1.0"

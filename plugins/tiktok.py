@@ -36,8 +36,8 @@ Tokens: access tokens live 24 h, refresh tokens 365 days (``refresh_token_expire
 from __future__ import annotations
 
 import os
-from contextlib import nullcontext
 from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import nullcontext
 from datetime import timedelta
 from typing import Any
 

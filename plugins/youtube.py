@@ -28,8 +28,8 @@ Pacific, ``rateLimitExceeded``/``userRateLimitExceeded`` and 429 → ``RateLimit
 from __future__ import annotations
 
 import re
-from contextlib import nullcontext
 from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo

@@ -15,7 +15,7 @@ cost limit and the rate limit"). No field is ever priced below zero.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from graphql import ExecutionResult as GraphQLExecutionResult
@@ -198,17 +198,17 @@ class QueryCost(SchemaExtension):
     def __init__(self) -> None:
         self.report: dict[str, Any] | None = None
 
-    def on_execute(self) -> Iterator[None]:
+    async def on_execute(self) -> AsyncIterator[None]:
         context = self.execution_context
         if context.graphql_document is not None and not context.pre_execution_errors:
-            failure = self._admit()
+            failure = await self._admit()
             if failure is not None:
                 context.result = GraphQLExecutionResult(
                     data=None, errors=[GraphQLError(failure.message, original_error=failure)]
                 )
         yield
 
-    def _admit(self) -> ServiceError | None:
+    async def _admit(self) -> ServiceError | None:
         context = self.execution_context
         try:
             cost = operation_cost(context.schema._schema, context.graphql_document, context.operation_name, context.variables or {})
@@ -222,7 +222,7 @@ class QueryCost(SchemaExtension):
         principal = context.context.principal_or_error
         if isinstance(principal, ServiceError):
             return None  # the resolvers report the authentication error
-        decision = limiter.consume(principal.api_key_id, cost)
+        decision = await limiter.acquire(principal.api_key_id, cost)  # shared by every process with Redis
         self.report["throttleStatus"] = {
             "maximumAvailable": limiter.tier.capacity,
             "currentlyAvailable": round(decision.remaining, 2),

@@ -5,7 +5,10 @@ events already replayed are skipped by their sequence number. A subscriber too s
 bounded queue gets an error with the code SLOW_CONSUMER and the subscription ends; it can resume
 with ``afterSeq``.
 
-``orgEvents`` over a WebSocket is fanned out: every subscriber of an organization that sent the
+``orgEvents(after:)`` resumes after an event's ``id`` (its position in the organization's
+stream, ``gateway.events``), on whichever process the client reconnects to when Redis is the bus.
+
+``orgEvents`` without ``after`` over a WebSocket is fanned out: every subscriber of an organization that sent the
 same document and variables shares one execution per event, encoded once (``schema.fanout``, the
 one fan-out mechanism). Elsewhere (SSE, ``jobEvents`` with its per-subscriber replay) each
 subscriber runs its own execution over its own bounded bus queue.
@@ -21,7 +24,7 @@ from strawberry.scalars import JSON
 
 from gateway.core import NotFound, ServiceError
 from gateway.engine.queue import FINISHED, find_job
-from gateway.events import BusEvent, SubscriptionClosed, follow_job, follow_organization
+from gateway.events import BusEvent, SubscriptionClosed, follow_job, follow_organization, stream_position
 from gateway.observability import subscription_open
 from schema.context import Info
 from schema.fanout import current_delivery
@@ -39,6 +42,10 @@ class SubscriptionEnded(ServiceError):
 
 @strawberry.type(description="An event of the organization: job progress, target and post status changes, account alerts.")
 class OrgEvent:
+    id: str | None = strawberry.field(description=(
+        "The event's position in the organization's stream: pass the last one seen as `orgEvents(after:)` to "
+        "resume, on any process. Null for an event this process found in the database while the stream was unreachable."
+    ))
     kind: str
     job_id: strawberry.ID | None
     seq: int | None
@@ -48,6 +55,7 @@ class OrgEvent:
     @classmethod
     def from_event(cls, event: BusEvent) -> OrgEvent:
         return cls(
+            id=event.stream_id,
             kind=event.kind,
             job_id=strawberry.ID(event.job_id) if event.job_id else None,
             seq=event.seq,
@@ -84,11 +92,18 @@ class Subscription:
         finally:
             subscription.close()
 
-    @strawberry.subscription(description="Every event of the organization, live; `kinds` filters (exact, or a prefix ending in '.').")
-    async def org_events(self, info: Info, kinds: list[str] | None = None) -> AsyncGenerator[OrgEvent, None]:
+    @strawberry.subscription(description=(
+        "Every event of the organization, live; `kinds` filters (exact, or a prefix ending in '.'). With `after` (an "
+        "event's `id`), the events after it are replayed first; RESUME_EXPIRED when they are no longer all kept."
+    ))
+    async def org_events(
+        self, info: Info, kinds: list[str] | None = None, after: str | None = None
+    ) -> AsyncGenerator[OrgEvent, None]:
         principal = info.context.require("jobs:read")
+        if after is not None:
+            stream_position(after)  # BAD_USER_INPUT before anything is subscribed
         delivery = current_delivery.get()
-        if delivery is not None:
+        if delivery is not None and after is None:
             # Over a WebSocket: join the organization's stream of this very document, whose results
             # are encoded once for all its subscribers (schema.fanout). Nothing is yielded here.
             with subscription_open("orgEvents"):
@@ -101,7 +116,7 @@ class Subscription:
         subscription = runtime.events.subscribe(principal.organization_id)
         try:
             with subscription_open("orgEvents"), info.context.watch_key(lambda refusal: subscription.close(refusal.code)):
-                async for event in follow_organization(subscription):
+                async for event in follow_organization(subscription, after):
                     if _matches(kinds, event.kind):
                         yield OrgEvent.from_event(event)
         except SubscriptionClosed as closed:

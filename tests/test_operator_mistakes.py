@@ -125,6 +125,6 @@ def test_a_database_url_with_the_wrong_driver_never_echoes_its_password(tmp_path
 
 
 def test_an_events_url_the_code_cannot_use_is_refused(tmp_path):
-    result = run_cli(tmp_path, "migrate", env={"SOCIALGATE_EVENTS_URL": "redis://:hunter2@127.0.0.1:6379/0"})
-    assert_clean_refusal(result, "SOCIALGATE_EVENTS_URL: expected memory://", "redis://:***@127.0.0.1:6379/0")
+    result = run_cli(tmp_path, "migrate", env={"SOCIALGATE_EVENTS_URL": "kafka://:hunter2@127.0.0.1:9092/0"})
+    assert_clean_refusal(result, "SOCIALGATE_EVENTS_URL: expected memory://", "kafka://:***@127.0.0.1:9092/0")
     assert "hunter2" not in result.stdout + result.stderr

@@ -13,7 +13,7 @@ from gateway.settings import SettingsError, load_settings, resolve_secret_key
         ("SOCIALGATE_DATABASE_URL", "mysql://localhost/db"),
         ("SOCIALGATE_DATABASE_URL", "not a url at all"),
         ("SOCIALGATE_EVENTS_URL", "kafka://broker"),
-        ("SOCIALGATE_EVENTS_URL", "redis://localhost:6379/0"),  # no Redis bus yet: it would never be read
+        ("SOCIALGATE_EVENTS_URL", "amqp://localhost:5672/"),
         ("SOCIALGATE_SECRET_KEY", "too-short"),
         ("SOCIALGATE_PUBLIC_BASE_URL", "ftp://example.com"),
         ("SOCIALGATE_PUBLIC_BASE_URL", "example.com"),

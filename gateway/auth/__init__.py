@@ -23,7 +23,7 @@ from gateway.auth.keys import (
     set_key_disabled,
     touch_last_used,
 )
-from gateway.auth.rate_limit import CostRateLimiter
+from gateway.auth.rate_limit import CostRateLimiter, RedisCostRateLimiter
 from gateway.auth.scopes import has_scope
 from gateway.auth.tenancy import find_owned, find_owned_many, require_owned
 
@@ -32,6 +32,7 @@ __all__ = [
     "ACT_AS_HEADER",
     "authenticate",
     "CostRateLimiter",
+    "RedisCostRateLimiter",
     "create_child_key",
     "find_key",
     "find_owned",

@@ -23,7 +23,7 @@ from gateway.core.http_errors import (
     response_media_type,
 )
 from gateway.core.ids import id_prefix, is_id_of, new_id
-from gateway.core.locks import KeyedLocks
+from gateway.core.locks import KeyedLocks, RedisKeyedLocks
 from gateway.core.logs import configure_logging
 from gateway.core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest, count, paginate
 from gateway.core.request_context import RequestIdMiddleware, current_request_id, new_request_id
@@ -49,6 +49,7 @@ __all__ = [
     "INTERNAL_MESSAGE",
     "is_id_of",
     "KeyedLocks",
+    "RedisKeyedLocks",
     "MAX_PAGE_SIZE",
     "new_id",
     "new_request_id",

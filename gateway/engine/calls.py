@@ -23,8 +23,8 @@ from gateway.storage import Attempt, VaultError
 from providers import (
     AuthExpired,
     FileSource,
-    ProviderError,
     Processing,
+    ProviderError,
     PublishMedia,
     PublishRequest,
     PublishResult,

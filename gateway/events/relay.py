@@ -5,7 +5,10 @@ worker` publishes in another process, so each process runs ONE relay that reads 
 events it has not seen and puts them on its bus; the bus drops the ones it already carried.
 Subscribers only ever read the bus (and the rows once, to replay history), so the cost of
 following is one query a second per table of stored events (job events, organization events)
-per process, whatever the number of subscribers.
+per process, whatever the number of subscribers; only the events of organizations this process
+has subscribers for are loaded. With the Redis bus the relay is a safety net, not the carrier:
+it sweeps every few seconds for events its reader never delivered, which the bus adds to the
+stream once (``RedisEventBus.carry``), and runs round after round while Redis is out of reach.
 
 The relay reads each new event's key (id, and job and seq for a job event) first and loads only
 the events this process's bus has not carried: a process publishing hundreds of events a second
@@ -21,14 +24,15 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 
-from gateway.core import Periodic
-from gateway.observability import count_events_relayed
-from gateway.events.bus import ORG_EVENT_KEY, BusEvent, MemoryEventBus, Subscription
+from gateway.core import Periodic, utcnow
+from gateway.events.bus import ORG_EVENT_KEY, BusEvent, MemoryEventBus, Subscription, stream_position
 from gateway.events.store import JOB_EVENTS, ORG_EVENTS, job_event_of, org_event_of, stored_job_events
+from gateway.observability import count_events_relayed
 from gateway.storage import Database, JobEvent, OrganizationEvent
 
 log = logging.getLogger("socialgate.events")
@@ -46,7 +50,7 @@ class _StoredFeed:
         self.model = model
         self.key = key  # a key row (id and what identifies the event) -> the event's stored_key
         self.convert = convert
-        self.key_columns = select(*(table.c[name] for name in ("id", "job_id", "seq") if name in table.c))
+        self.key_columns = select(*(table.c[name] for name in ("id", "organization_id", "job_id", "seq") if name in table.c))
         self.cursor = 0
         self.passed: deque[tuple[float, int]] = deque()  # (when, cursor before): each advance in the lookback
 
@@ -67,15 +71,20 @@ def _feeds() -> tuple[_StoredFeed, ...]:
 
 class StoredEventRelay:
     def __init__(
-        self, database: Database, bus: MemoryEventBus, interval: float = RELAY_INTERVAL, lookback: float | None = None
+        self, database: Database, bus: MemoryEventBus, interval: float = RELAY_INTERVAL, lookback: float | None = None,
+        settle: float = 0.0,
     ) -> None:
         self.database = database
         self.bus = bus
         self.interval = interval
+        # Rounds leave events younger than this many seconds to their publisher: with Redis the
+        # relay only repairs what the stream missed, and an event whose publisher is about to add
+        # it needs no second try. A catch-up during an outage takes every event.
+        self.settle = settle
         self.lookback = (0.0 if database.is_sqlite else RELAY_LOOKBACK) if lookback is None else lookback
         self._feeds = _feeds()
         # the relay must outlive a failed read; the next round catches up
-        self._rounds = Periodic("stored event relay", interval, self._relay_all, log, "relaying stored events failed")
+        self._rounds = Periodic("stored event relay", interval, self.catch_up, log, "relaying stored events failed")
 
     async def start(self) -> None:
         async with self.database.read() as session:
@@ -93,19 +102,26 @@ class StoredEventRelay:
         counted but not loaded. Returns the largest count of one table, so that a caller reading
         until a batch comes back short drains every table.
         """
-        counts = [await self._relay_feed(feed) for feed in self._feeds]
+        return await self._relay_round(self.settle)
+
+    async def _relay_round(self, settle: float) -> int:
+        counts = [await self._relay_feed(feed, settle) for feed in self._feeds]
         return max(counts)
 
-    async def _relay_feed(self, feed: _StoredFeed) -> int:
+    async def _relay_feed(self, feed: _StoredFeed, settle: float) -> int:
         cursor = feed.cursor
         ids = feed.table.c.id
+        settled = [feed.table.c.created_at <= utcnow() - timedelta(seconds=settle)] if settle else []
         async with self.database.read() as session:
-            new = (await session.execute(feed.key_columns.where(ids > cursor).order_by(ids).limit(RELAY_BATCH))).all()
+            new = (await session.execute(feed.key_columns.where(ids > cursor, *settled).order_by(ids).limit(RELAY_BATCH))).all()
             late = []
             floor = feed.floor(self.lookback)
             if floor < cursor:
-                late = (await session.execute(feed.key_columns.where(ids > floor, ids <= cursor))).all()
-            unseen = sorted(row.id for row in (*late, *new) if not self.bus.has_carried(feed.key(row)))
+                late = (await session.execute(feed.key_columns.where(ids > floor, ids <= cursor, *settled))).all()
+            followed = self.bus.followed_organizations()  # no subscriber here, nobody to carry an event to
+            unseen = sorted(
+                row.id for row in (*late, *new) if row.organization_id in followed and not self.bus.has_carried(feed.key(row))
+            )
             events = [
                 feed.convert(row)
                 for chunk in range(0, len(unseen), RELAY_BATCH)
@@ -114,7 +130,7 @@ class StoredEventRelay:
                 )).scalars()
             ]
         for event in events:
-            await self.bus.publish(event)
+            await self.bus.carry(event)
         count_events_relayed([event.kind for event in events])
         if new:
             if self.lookback:  # the ids just passed may still commit late: look again for a while
@@ -122,9 +138,14 @@ class StoredEventRelay:
             feed.cursor = new[-1].id
         return len(new)
 
-    async def _relay_all(self) -> None:
-        while await self.relay_once() == RELAY_BATCH:
-            pass
+    async def catch_up(self, *, settled_only: bool = True) -> None:
+        """Relay every stored event this process has not carried yet (what each round does).
+
+        ``settled_only=False``: the young ones too (the bus's fast path is down).
+        """
+        settle = self.settle if settled_only else 0.0
+        while await self._relay_round(settle) == RELAY_BATCH:
+            continue
 
 
 async def follow_job(database: Database, subscription: Subscription, job_id: str, after_seq: int) -> AsyncIterator[BusEvent]:
@@ -136,6 +157,7 @@ async def follow_job(database: Database, subscription: Subscription, job_id: str
     SubscriptionClosed when the bus drops the subscriber.
     """
     last = after_seq
+    await subscription.following.wait()
     while True:
         # Read, close the session, then yield: a subscriber may take its time over each event, and
         # a pooled connection held across its yields is one fewer for every request of the process.
@@ -154,7 +176,22 @@ async def follow_job(database: Database, subscription: Subscription, job_id: str
             yield event
 
 
-async def follow_organization(subscription: Subscription) -> AsyncIterator[BusEvent]:
-    """New events of an organization as the bus carries them (the relay brings other processes')."""
+async def follow_organization(subscription: Subscription, after: str | None = None) -> AsyncIterator[BusEvent]:
+    """An organization's events after the stream position ``after`` (none: from now), each once, in order.
+
+    The caller subscribed first; once the bus follows the organization, the events after
+    ``after`` are replayed from the bus's stream, and live ones it already replayed are skipped
+    by their position. Raises SubscriptionClosed(RESUME_EXPIRED) when the stream no longer holds
+    every event after ``after``.
+    """
+    await subscription.following.wait()
+    last = (0, 0)
+    if after is not None:
+        last = stream_position(after)
+        for event in await subscription.bus.replay(subscription.organization_id, after):
+            last = stream_position(event.stream_id or "0")
+            yield event
     while True:
-        yield await subscription.next()
+        event = await subscription.next()
+        if event.stream_id is None or stream_position(event.stream_id) > last:
+            yield event

@@ -18,7 +18,6 @@ from gateway.observability.exposition import (
     sample_queue,
     watch_pools,
 )
-from gateway.observability.tracing import provider_call_span, trace_job_command
 from gateway.observability.instruments import (
     count_events_relayed,
     count_publish_attempt,
@@ -28,6 +27,7 @@ from gateway.observability.instruments import (
     operation_label,
     subscription_open,
 )
+from gateway.observability.tracing import provider_call_span, trace_job_command
 
 __all__ = [
     "Finding",
