@@ -141,9 +141,14 @@ async def test_events_carried_from_another_process_are_counted(runtime):
 
     owner = await make_org_with_key(runtime)
     before = samples(exposition().decode())
-    async with runtime.database.write() as session:  # stored by "another process": this one never published it
-        await record_org_event(session, owner.organization_id, "account.connected", {"accountId": "acct_x"})
-    assert await runtime.relay.relay_once() == 1
+    # The relay carries events only to organizations someone here follows.
+    subscription = runtime.events.subscribe(owner.organization_id)
+    try:
+        async with runtime.database.write() as session:  # stored by "another process": this one never published it
+            await record_org_event(session, owner.organization_id, "account.connected", {"accountId": "acct_x"})
+        await runtime.relay.catch_up(settled_only=False)
+    finally:
+        subscription.close()
     after = samples(exposition().decode())
     assert value(after, "socialgate_events_relayed_total", kind="account.connected") - value(
         before, "socialgate_events_relayed_total", kind="account.connected") == 1
