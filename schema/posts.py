@@ -118,8 +118,9 @@ class TargetType(Node):
     @strawberry.field(description="The account this target publishes to (needs accounts:read).")
     async def account(self, info: Info) -> AccountType | None:
         info.context.require("accounts:read")
-        row = await info.context.loaders.accounts.load(self.account_id)
-        return AccountType.from_row(row) if row else None
+        loaders = info.context.loaders
+        row = await loaders.accounts.load(self.account_id)
+        return loaders.once(("account", self.account_id), lambda: AccountType.from_row(row)) if row else None
 
 
 @strawberry.type(name="Post", description="Content going to one or more accounts.")
@@ -368,7 +369,7 @@ class PostQuery:
                 starts=_aware(filter.from_, "from"),
                 ends=_aware(filter.to, "to"),
             )
-        async with info.context.runtime.database.read() as session:
+        async with info.context.read() as session:
             page = await service.list_posts(session, principal.organization_id, filters, page_request(first, after, last, before))
         return Connection.from_page(page, PostType.from_row)
 
