@@ -156,9 +156,8 @@ class PostType(Node):
         return [TargetType.from_row(target, self.row) for target in rows]
 
     @strawberry.field
-    async def status(self, info: Info) -> PostStatus:  # type: ignore[valid-type]
-        rows = await info.context.loaders.targets_by_post.load(self.row.id)
-        return PostStatus(service.derive_status([target.status for target in rows]))
+    def status(self) -> PostStatus:  # type: ignore[valid-type]
+        return PostStatus(self.row.status)  # stored with the targets' changes (gateway.content.post_status)
 
     @strawberry.field(description="The approval state, the stage it waits at and the comment thread.")
     async def approval(self, info: Info) -> PostApprovalType:

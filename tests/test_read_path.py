@@ -42,14 +42,19 @@ def _listening(engine, name):
     return seen, lambda: event.remove(engine, name, listener)
 
 
-async def test_a_query_reads_in_one_transaction(api, org, page):
-    engine = api.runtime.database.engine.sync_engine
-    begins, stop = _listening(engine, "begin")
+async def _query_seeing(api, org, query, name):
+    """The answer to ``query`` and what the read engine's ``name`` event saw while it ran."""
+    seen, stop = _listening(api.runtime.database.engine.sync_engine, name)
     try:
-        body = await api.graphql(PAGE, key=org.secret)
+        body = await api.graphql(query, key=org.secret)
     finally:
         stop()
-    assert "errors" not in body
+    assert "errors" not in body, body
+    return body, seen
+
+
+async def test_a_query_reads_in_one_transaction(api, org, page):
+    body, begins = await _query_seeing(api, org, PAGE, "begin")
     assert len(body["data"]["posts"]["nodes"]) == 10
     assert {t["account"]["handle"] for p in body["data"]["posts"]["nodes"] for t in p["targets"]} == {"ann", "bob"}
     # One for the key's authentication, one for the whole query: the list, two root fields and
@@ -64,13 +69,7 @@ async def test_a_mutation_reads_what_it_wrote(api, org, page):
 
 
 async def test_accounts_are_read_without_their_credentials(api, org, page):
-    engine = api.runtime.database.engine.sync_engine
-    statements, stop = _listening(engine, "before_cursor_execute")
-    try:
-        body = await api.graphql(TARGETS_PAGE, key=org.secret)
-    finally:
-        stop()
-    assert "errors" not in body
+    _body, statements = await _query_seeing(api, org, TARGETS_PAGE, "before_cursor_execute")
     reads_of_accounts = [args[2] for args in statements if "FROM accounts" in args[2]]
     assert reads_of_accounts, "the page reads its accounts"
     assert not any("credentials" in sql for sql in reads_of_accounts)

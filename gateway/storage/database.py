@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from gateway.storage.private_files import prepare_sqlite_file
 from gateway.storage.reachability import DatabaseUnreachable, describe_unreachable
+from gateway.storage.derived import refresh_derived
 from gateway.storage.staging import write_staged
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
@@ -101,6 +102,7 @@ class Database:
                 async with session.begin():
                     yield session
                     await write_staged(session)
+                    await refresh_derived(session)
             return
         try:
             await asyncio.wait_for(self._write_turn.acquire(), SQLITE_BUSY_TIMEOUT_MS / 1000)
@@ -111,6 +113,7 @@ class Database:
                 async with session.begin():
                     yield session
                     await write_staged(session)
+                    await refresh_derived(session)
         finally:
             self._write_turn.release()
 
