@@ -80,30 +80,45 @@ def _content(data: PostInput) -> dict[str, Any]:
 content_json = _content  # bulk creation (gateway.campaigns.bulk) stores the same shape
 
 
+@dataclass(frozen=True)
+class CreatedPost:
+    """What creating a post hands back: its id (the payload reads the post afresh)."""
+
+    id: str
+    organization_id: str
+
+
 async def create_post(
     session: AsyncSession, validator: PostValidator, organization_id: str, data: PostInput, *, created_by_key_id: str | None
-) -> Post:
-    """Write a new draft; run its transaction through ``validator.run``."""
+) -> CreatedPost:
+    """Write a new draft; run its transaction through ``validator.run``.
+
+    Two Core INSERTs (the post, then its targets in one executemany), no ORM unit of work: this
+    is createPost's hot path (issue 21). The targets' trigger stores the post's status.
+    """
     await require_open_campaign(session, organization_id, data.campaign_id)
     accounts = await validator.require(session, organization_id, data)
-    post = Post(
-        id=new_id("post"),
-        organization_id=organization_id,
-        campaign_id=data.campaign_id,
-        text=data.text,
-        content=_content(data),
-        created_by_key_id=created_by_key_id,
-        approval_status=await initial_status(session, organization_id, [t.account_id for t in data.targets]),
+    post_id, now = new_id("post"), utcnow()
+    await session.execute(
+        Post.__table__.insert(),
+        {
+            "id": post_id, "organization_id": organization_id, "campaign_id": data.campaign_id, "text": data.text,
+            "content": _content(data), "created_by_key_id": created_by_key_id, "created_at": now, "updated_at": now,
+            "approval_status": await initial_status(session, organization_id, [t.account_id for t in data.targets]),
+        },
     )
-    session.add(post)
-    await session.flush()
-    for target in data.targets:
-        account = accounts[target.account_id]
-        session.add(
-            Target(id=new_id("tgt"), post_id=post.id, account_id=account.id, organization_id=organization_id, provider=account.provider)
+    if data.targets:
+        await session.execute(
+            Target.__table__.insert(),
+            [
+                {
+                    "id": new_id("tgt"), "post_id": post_id, "account_id": target.account_id, "organization_id": organization_id,
+                    "provider": accounts[target.account_id].provider, "created_at": now, "updated_at": now,
+                }
+                for target in data.targets
+            ],
         )
-    await session.flush()
-    return post
+    return CreatedPost(post_id, organization_id)
 
 
 async def find_post(session: AsyncSession, organization_id: str, post_id: str) -> Post | None:
