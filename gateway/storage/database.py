@@ -20,9 +20,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from gateway.storage.derived import refresh_derived
 from gateway.storage.private_files import prepare_sqlite_file
 from gateway.storage.reachability import DatabaseUnreachable, describe_unreachable
-from gateway.storage.derived import refresh_derived
 from gateway.storage.staging import write_staged
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
