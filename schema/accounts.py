@@ -149,7 +149,7 @@ class AccountQuery:
             provider=filter.provider if filter else None,
             status=filter.status.value if filter and filter.status else None,
         )
-        async with info.context.runtime.database.read() as session:
+        async with info.context.read() as session:
             page = await service.list_accounts(session, principal.organization_id, filters, page_request(first, after, last, before))
         return Connection.from_page(page, AccountType.from_row)
 

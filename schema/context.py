@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -14,6 +14,7 @@ from gateway.auth import Principal, Refusal, Watch, has_scope
 from gateway.core import Forbidden, ServiceError, Unauthenticated, new_request_id
 from gateway.runtime import Runtime
 from schema.loaders import Loaders
+from schema.reads import SharedRead
 
 
 @dataclass
@@ -31,10 +32,34 @@ class Context:
     # The context of a stream shared by many subscribers (schema.fanout): it acts for the
     # organization, and each member's own key is re-checked by that member's connection.
     shared: bool = False
+    # While a query runs (schema.reads): the one read session its resolvers and loaders share.
+    _shared_read: SharedRead | None = None
 
     @cached_property
     def loaders(self) -> Loaders:
-        return Loaders(self.runtime, lambda: self.principal.organization_id)
+        return Loaders(self.runtime, lambda: self.principal.organization_id, self.read)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Any]:
+        """A read session: the operation's shared one while a query runs, else a session of its own."""
+        shared = self._shared_read
+        if shared is None:
+            async with self.runtime.database.read() as session:
+                yield session
+            return
+        async with shared.session() as session:
+            yield session
+
+    @asynccontextmanager
+    async def share_reads(self) -> AsyncIterator[None]:
+        """For the block, every ``read()`` uses one session, opened on first use and closed at the end."""
+        shared = SharedRead(self.runtime.database.read)
+        self._shared_read = shared
+        try:
+            yield
+        finally:
+            self._shared_read = None
+            await shared.close()
 
     @property
     def principal(self) -> Principal:

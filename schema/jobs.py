@@ -90,7 +90,7 @@ class JobType(Node):
 
     @strawberry.field(description="The job's events after `afterSeq`, in order.")
     async def events(self, info: Info, after_seq: int = 0) -> list[JobEventType]:
-        async with info.context.runtime.database.read() as session:
+        async with info.context.read() as session:
             return [JobEventType.from_event(e) for e in await stored_job_events(session, str(self.id), after_seq)]
 
 
@@ -154,7 +154,7 @@ class JobQuery:
     ) -> Connection[JobType] | None:
         principal = info.context.require("jobs:read")
         filters = queue.JobFilter(status=filter.status.value if filter and filter.status else None, kind=filter.kind if filter else None)
-        async with info.context.runtime.database.read() as session:
+        async with info.context.read() as session:
             page = await queue.list_jobs(session, principal.organization_id, filters, page_request(first, after, last, before))
         return Connection.from_page(page, JobType.from_row)
 

@@ -114,7 +114,7 @@ class MediaQuery:
         self, info: Info, first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None
     ) -> Connection[MediaAssetType] | None:
         principal = info.context.require("media:read")
-        async with info.context.runtime.database.read() as session:
+        async with info.context.read() as session:
             page = await service.list_media(session, principal.organization_id, page_request(first, after, last, before))
         runtime = info.context.runtime
         return Connection.from_page(page, lambda row: MediaAssetType.from_row(row, runtime))

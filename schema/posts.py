@@ -126,8 +126,9 @@ class TargetType(Node):
     @strawberry.field(description="The account this target publishes to (needs accounts:read).")
     async def account(self, info: Info) -> AccountType | None:
         info.context.require("accounts:read")
-        row = await info.context.loaders.accounts.load(self.account_id)
-        return AccountType.from_row(row) if row else None
+        loaders = info.context.loaders
+        row = await loaders.accounts.load(self.account_id)
+        return loaders.once(("account", self.account_id), lambda: AccountType.from_row(row)) if row else None
 
 
 @strawberry.type(name="Post", description="Content going to one or more accounts.")
@@ -163,9 +164,8 @@ class PostType(Node):
         return [TargetType.from_row(target, self.row) for target in rows]
 
     @strawberry.field
-    async def status(self, info: Info) -> PostStatus:  # type: ignore[valid-type]
-        rows = await info.context.loaders.targets_by_post.load(self.row.id)
-        return PostStatus(service.derive_status([target.status for target in rows]))
+    def status(self) -> PostStatus:  # type: ignore[valid-type]
+        return PostStatus(self.row.status)  # stored with the targets' changes (gateway.content.post_status)
 
     @strawberry.field(description="The approval state, the stage it waits at and the comment thread.")
     async def approval(self, info: Info) -> PostApprovalType:
@@ -376,7 +376,7 @@ class PostQuery:
                 starts=_aware(filter.from_, "from"),
                 ends=_aware(filter.to, "to"),
             )
-        async with info.context.runtime.database.read() as session:
+        async with info.context.read() as session:
             page = await service.list_posts(session, principal.organization_id, filters, page_request(first, after, last, before))
         return Connection.from_page(page, PostType.from_row)
 

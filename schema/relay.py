@@ -105,7 +105,7 @@ class Connection(Generic[T]):
         "Counted only when selected; costs 1."
     )
     async def total_count(self, info: Info) -> int:
-        async with info.context.runtime.database.read() as session:
+        async with info.context.read() as session:
             return await count(session, self.counted)
 
     @classmethod
@@ -142,7 +142,7 @@ Row = TypeVar("Row")
 
 async def read_one(info: Info, find: Callable[[Any], Awaitable[Row | None]], convert: Callable[[Row], T]) -> T | None:
     """Run a service's tenant-scoped find in a read session and map the row; None when not found."""
-    async with info.context.runtime.database.read() as session:
+    async with info.context.read() as session:
         row = await find(session)
     return convert(row) if row is not None else None
 
@@ -151,6 +151,6 @@ async def read_many(
     info: Info, find: Callable[[Any], Awaitable[Mapping[str, Row]]], convert: Callable[[Row], T]
 ) -> dict[str, T]:
     """Run a tenant-scoped find of many ids (one query) in a read session and map the rows by id."""
-    async with info.context.runtime.database.read() as session:
+    async with info.context.read() as session:
         rows = await find(session)
     return {row_id: convert(row) for row_id, row in rows.items()}

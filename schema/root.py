@@ -42,6 +42,7 @@ from schema.organizations import OrganizationMutation, OrganizationQuery
 from schema.posts import PostMutation, PostQuery
 from schema.providers import ProviderQuery
 from schema.recurrence import RecurrenceMutation, RecurrenceQuery
+from schema.reads import SharedReads
 from schema.relay import MAX_NODES, Node, resolve_node, resolve_nodes
 from schema.scalars import SCALAR_OVERRIDES
 from schema.subscriptions import Subscription
@@ -109,5 +110,6 @@ def build_schema() -> strawberry.Schema:
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             QueryCost,
             VariableText,
+            SharedReads,  # one read session per query, shared by its loaders (schema.reads)
         ],
     )

@@ -15,6 +15,7 @@ from gateway.accounts.accounts import (
     open_credentials,
     require_provider,
     save_account,
+    shown_accounts,
     update_account,
     verify_credentials,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "require_provider",
     "save_account",
     "set_redirect_uris",
+    "shown_accounts",
     "start_connection",
     "StartedConnection",
     "SUCCEEDED",

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -37,6 +37,22 @@ ACCOUNT_STATUSES = ("active", "token_expired", "disconnected", "rate_limited")
 CONNECTED_EVENT = "account.connected"
 MAX_CREDENTIAL_LENGTH = 10_000
 MAX_DISPLAY_NAME = 255
+
+
+# What a reader of an account is shown: never the sealed credentials (the heaviest column, and a
+# secret), nor the refresh bookkeeping.
+SHOWN_COLUMNS = (
+    "id", "organization_id", "provider", "external_id", "handle", "display_name", "account_type", "status",
+    "token_expires_at", "rate_limited_until", "metadata_", "created_at", "disconnected_at",
+)
+
+
+async def shown_accounts(session: AsyncSession, organization_id: str, ids: Sequence[str]) -> dict[str, Any]:
+    """The accounts among ``ids`` in this organization, as Core rows of ``SHOWN_COLUMNS``, by id."""
+    query = select(*(getattr(Account, name) for name in SHOWN_COLUMNS)).where(
+        Account.id.in_(ids), Account.organization_id == organization_id
+    )
+    return {row.id: row for row in await session.execute(query)}
 
 
 def require_provider(registry: PluginRegistry, provider_id: str) -> Any:

@@ -21,6 +21,7 @@ from gateway.content.media import (
 from gateway.content.media_formats import MediaKind
 from gateway.content.media_tokens import access_token, token_hash
 from gateway.content.post_checks import Facts, evaluate, read_facts_many
+from gateway.content.post_status import drop_status_triggers, install_status_triggers, status_triggers
 from gateway.content.posts import (
     PENDING_STATUSES,
     POST_STATUSES,
@@ -52,6 +53,7 @@ __all__ = [
     "create_post",
     "DEFAULT_LIMITS",
     "delete_media",
+    "drop_status_triggers",
     "derive_status",
     "dry_run",
     "evaluate",
@@ -62,6 +64,7 @@ __all__ = [
     "find_targets",
     "group_by_post",
     "input_of",
+    "install_status_triggers",
     "list_media",
     "list_posts",
     "lock_post",
@@ -79,6 +82,7 @@ __all__ = [
     "read_facts_many",
     "register_media",
     "restrict_media_root",
+    "status_triggers",
     "TARGET_STATUSES",
     "TargetCheck",
     "TargetInput",

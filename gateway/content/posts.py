@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, exists, func, not_, or_, select, true
+from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.approvals.gate import content_edited, initial_status
@@ -39,7 +39,8 @@ PENDING_STATUSES = ("scheduled", "retry_pending")
 
 # -- derived status -------------------------------------------------------------------------------
 
-# First match wins. Each rule is a predicate over "does some target have status s".
+# First match wins. Each rule is a predicate over "does some target have status s": evaluated in
+# Python here, and compiled to the SQL of the trigger that stores posts.status (content.post_status).
 StatusRule = tuple[str, Callable[[Callable[[str], Any], Callable[..., Any], Callable[..., Any], Callable[[Any], Any]], Any]]
 STATUS_RULES: tuple[StatusRule, ...] = (
     ("publishing", lambda has, all_, any_, not__: has("publishing")),
@@ -69,24 +70,6 @@ def derive_status(target_statuses: Sequence[str]) -> str:
     raise AssertionError("the last rule always matches")
 
 
-def status_condition(status: str) -> Any:
-    """The same rules as ``derive_status``, as SQL over the post's targets, for filtering."""
-
-    def has(target_status: str) -> Any:
-        return exists().where(Target.post_id == Post.id, Target.status == target_status)
-
-    def sql(rule: Any) -> Any:
-        result = rule(has, lambda *xs: and_(*xs), lambda *xs: or_(*xs), not_)
-        return true() if result is True else result
-
-    earlier = []
-    for name, rule in STATUS_RULES:
-        if name == status:
-            return and_(sql(rule), *(not_(condition) for condition in earlier))
-        earlier.append(sql(rule))
-    raise BadInput(f"Unknown post status {status[:40]!r}.", "status")
-
-
 def _content(data: PostInput) -> dict[str, Any]:
     return {
         "media_ids": list(data.media_ids),
@@ -99,30 +82,45 @@ def _content(data: PostInput) -> dict[str, Any]:
 content_json = _content  # bulk creation (gateway.campaigns.bulk) stores the same shape
 
 
+@dataclass(frozen=True)
+class CreatedPost:
+    """What creating a post hands back: its id (the payload reads the post afresh)."""
+
+    id: str
+    organization_id: str
+
+
 async def create_post(
     session: AsyncSession, validator: PostValidator, organization_id: str, data: PostInput, *, created_by_key_id: str | None
-) -> Post:
-    """Write a new draft; run its transaction through ``validator.run``."""
+) -> CreatedPost:
+    """Write a new draft; run its transaction through ``validator.run``.
+
+    Two Core INSERTs (the post, then its targets in one executemany), no ORM unit of work: this
+    is createPost's hot path (issue 21). The targets' trigger stores the post's status.
+    """
     await require_open_campaign(session, organization_id, data.campaign_id)
     accounts = await validator.require(session, organization_id, data)
-    post = Post(
-        id=new_id("post"),
-        organization_id=organization_id,
-        campaign_id=data.campaign_id,
-        text=data.text,
-        content=_content(data),
-        created_by_key_id=created_by_key_id,
-        approval_status=await initial_status(session, organization_id, [t.account_id for t in data.targets]),
+    post_id, now = new_id("post"), utcnow()
+    await session.execute(
+        Post.__table__.insert(),
+        {
+            "id": post_id, "organization_id": organization_id, "campaign_id": data.campaign_id, "text": data.text,
+            "content": _content(data), "created_by_key_id": created_by_key_id, "created_at": now, "updated_at": now,
+            "approval_status": await initial_status(session, organization_id, [t.account_id for t in data.targets]),
+        },
     )
-    session.add(post)
-    await session.flush()
-    for target in data.targets:
-        account = accounts[target.account_id]
-        session.add(
-            Target(id=new_id("tgt"), post_id=post.id, account_id=account.id, organization_id=organization_id, provider=account.provider)
+    if data.targets:
+        await session.execute(
+            Target.__table__.insert(),
+            [
+                {
+                    "id": new_id("tgt"), "post_id": post_id, "account_id": target.account_id, "organization_id": organization_id,
+                    "provider": accounts[target.account_id].provider, "created_at": now, "updated_at": now,
+                }
+                for target in data.targets
+            ],
         )
-    await session.flush()
-    return post
+    return CreatedPost(post_id, organization_id)
 
 
 async def find_post(session: AsyncSession, organization_id: str, post_id: str) -> Post | None:
@@ -258,7 +256,10 @@ class PostFilter:
 async def list_posts(session: AsyncSession, organization_id: str, filters: PostFilter, page: PageRequest) -> Page[Post]:
     query = select(Post).where(Post.organization_id == organization_id, Post.deleted_at.is_(None))
     if filters.status is not None:
-        query = query.where(status_condition(filters.status))
+        if filters.status not in POST_STATUSES:
+            raise BadInput(f"Unknown post status {filters.status[:40]!r}.", "status")
+        # The stored status (gateway.content.post_status): one range of ix_posts_org_status_created.
+        query = query.where(Post.status == filters.status)
     if filters.provider is not None:
         query = query.where(exists().where(Target.post_id == Post.id, Target.provider == filters.provider))
     if filters.account_id is not None:

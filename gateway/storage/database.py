@@ -20,11 +20,17 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from gateway.storage.derived import refresh_derived
 from gateway.storage.private_files import prepare_sqlite_file
 from gateway.storage.reachability import DatabaseUnreachable, describe_unreachable
 from gateway.storage.staging import write_staged
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+# Read connections kept open on SQLite. Each GraphQL query holds one (schema.reads) while it runs;
+# with SQLAlchemy's default of 5 (+10 overflow, closed on return) sixteen concurrent queries
+# opened a new connection (and aiosqlite thread) for almost every request. WAL lets them all
+# read while the writer writes, and an idle one costs a thread and a page cache.
+SQLITE_READ_POOL_SIZE = 32
 
 
 class WriteLockTimeout(Exception):
@@ -47,6 +53,11 @@ def _prepare_sqlite(engine: AsyncEngine, *, begin: str) -> None:
         connection.exec_driver_sql(begin)
 
 
+def _is_file(database: str | None) -> bool:
+    """A file database gets a queue pool; ``:memory:`` gets SQLAlchemy's single static connection."""
+    return bool(database) and database != ":memory:" and "mode=memory" not in (database or "")
+
+
 class Database:
     """One database: an engine for reads, one for writes (the same engine off SQLite)."""
 
@@ -57,7 +68,8 @@ class Database:
             database = self.url.database
             if database and database != ":memory:" and not self.url.query.get("uri"):
                 prepare_sqlite_file(Path(database))
-            self.engine = create_async_engine(url, echo=echo)
+            pooled = {"pool_size": SQLITE_READ_POOL_SIZE, "max_overflow": SQLITE_READ_POOL_SIZE} if _is_file(database) else {}
+            self.engine = create_async_engine(url, echo=echo, **pooled)
             self.write_engine = create_async_engine(url, echo=echo)
             _prepare_sqlite(self.engine, begin="BEGIN")
             _prepare_sqlite(self.write_engine, begin="BEGIN IMMEDIATE")
@@ -90,6 +102,7 @@ class Database:
                 async with session.begin():
                     yield session
                     await write_staged(session)
+                    await refresh_derived(session)
             return
         try:
             await asyncio.wait_for(self._write_turn.acquire(), SQLITE_BUSY_TIMEOUT_MS / 1000)
@@ -100,6 +113,7 @@ class Database:
                 async with session.begin():
                     yield session
                     await write_staged(session)
+                    await refresh_derived(session)
         finally:
             self._write_turn.release()
 

@@ -134,7 +134,11 @@ class Connection(Timestamps, Base):
 
 class Post(Timestamps, Base):
     __tablename__ = "posts"
-    __table_args__ = (Index("ix_posts_org_created", "organization_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_posts_org_created", "organization_id", "created_at", "id"),
+        # posts(filter: {status}) is one range of this index, however rare the status (issue 21).
+        Index("ix_posts_org_status_created", "organization_id", "status", "created_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"))
@@ -147,6 +151,9 @@ class Post(Timestamps, Base):
     approval_stage: Mapped[str | None] = mapped_column(String(20))  # review|client while pending
     created_by_key_id: Mapped[str | None] = mapped_column(ID, ForeignKey("api_keys.id"))
     deleted_at: Mapped[datetime | None]
+    # Derived from the targets (gateway.content.posts.STATUS_RULES) and written by a trigger on
+    # targets in the transaction that changes them (gateway.content.post_status): never set here.
+    status: Mapped[str] = mapped_column(String(24), default="draft", server_default="draft")
 
 
 class Target(Timestamps, Base):

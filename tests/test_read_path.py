@@ -1,0 +1,106 @@
+"""The read path of a query (issue 21): one read transaction per query, shared by its loaders; a
+pool that keeps its connections; accounts read without their credentials, built once each."""
+
+import asyncio
+
+import pytest
+from sqlalchemy import event
+
+import schema.posts
+from tests.test_accounts_api import connect
+
+CREATE = "mutation($i: CreatePostInput!) { createPost(input: $i) { post { id status } userErrors { code } } }"
+PAGE = """{
+  posts(first: 20) { nodes { id status media { id } targets { id status account { id provider handle } } } }
+  accounts(first: 5) { nodes { id } }
+}"""
+
+TARGETS_PAGE = "{ posts(first: 20) { nodes { targets { account { id provider handle } } } } }"
+
+
+@pytest.fixture
+async def page(api, org):
+    """Ten posts, each to the same two accounts; the background loops stopped, so only the
+    requests' own statements reach the engine."""
+    accounts = [(await connect(api, org.secret, credentials={"handle": h}))["account"]["id"] for h in ("ann", "bob")]
+    for i in range(10):
+        body = await api.graphql(CREATE, {"i": {"text": f"post {i}", "targets": [{"accountId": a} for a in accounts]}}, key=org.secret)
+        assert body["data"]["createPost"]["userErrors"] == []
+    runtime = api.runtime
+    for loop in ("scheduler", "webhook_dispatcher", "metrics"):
+        if getattr(runtime, loop, None) is not None:
+            await getattr(runtime, loop).stop()
+            setattr(runtime, loop, None)
+    await runtime.relay.stop()
+    return accounts
+
+
+def _listening(engine, name):
+    seen: list = []
+    listener = lambda *args: seen.append(args)  # noqa: E731
+    event.listen(engine, name, listener)
+    return seen, lambda: event.remove(engine, name, listener)
+
+
+async def _query_seeing(api, org, query, name):
+    """The answer to ``query`` and what the read engine's ``name`` event saw while it ran."""
+    seen, stop = _listening(api.runtime.database.engine.sync_engine, name)
+    try:
+        body = await api.graphql(query, key=org.secret)
+    finally:
+        stop()
+    assert "errors" not in body, body
+    return body, seen
+
+
+async def test_a_query_reads_in_one_transaction(api, org, page):
+    body, begins = await _query_seeing(api, org, PAGE, "begin")
+    assert len(body["data"]["posts"]["nodes"]) == 10
+    assert {t["account"]["handle"] for p in body["data"]["posts"]["nodes"] for t in p["targets"]} == {"ann", "bob"}
+    # One for the key's authentication, one for the whole query: the list, two root fields and
+    # the targets', media's and accounts' loaders used to begin one each.
+    assert len(begins) == 2
+
+
+async def test_a_mutation_reads_what_it_wrote(api, org, page):
+    """Mutations keep a session per read: the payload sees the row its write committed."""
+    body = await api.graphql(CREATE, {"i": {"text": "fresh", "targets": [{"accountId": page[0]}]}}, key=org.secret)
+    assert body["data"]["createPost"]["post"]["status"] == "DRAFT"
+
+
+async def test_accounts_are_read_without_their_credentials(api, org, page):
+    _body, statements = await _query_seeing(api, org, TARGETS_PAGE, "before_cursor_execute")
+    reads_of_accounts = [args[2] for args in statements if "FROM accounts" in args[2]]
+    assert reads_of_accounts, "the page reads its accounts"
+    assert not any("credentials" in sql for sql in reads_of_accounts)
+
+
+async def test_each_account_is_built_once_per_request(api, org, page, monkeypatch):
+    built = []
+    original = schema.posts.AccountType.from_row
+
+    def counting(row):
+        built.append(row.id)
+        return original(row)
+
+    monkeypatch.setattr(schema.posts.AccountType, "from_row", counting)
+    body = await api.graphql(TARGETS_PAGE, key=org.secret)
+    assert sum(len(p["targets"]) for p in body["data"]["posts"]["nodes"]) == 20
+    assert sorted(built) == sorted(page)
+
+
+async def test_concurrent_queries_keep_their_pooled_connections(api, org, page):
+    from gateway.auth.rate_limit import CostRateLimiter, Tier
+
+    api.runtime.rate_limiter = CostRateLimiter(Tier("test", capacity=1e9, restore_rate=1e9))  # 32 pages at once
+    async def burst() -> None:
+        bodies = await asyncio.gather(*(api.graphql(PAGE, key=org.secret) for _ in range(16)))
+        assert [body.get("errors") for body in bodies] == [None] * 16
+
+    await burst()  # the pool opens what sixteen concurrent queries need
+    connects, stop = _listening(api.runtime.database.engine.sync_engine, "connect")
+    try:
+        await burst()
+    finally:
+        stop()
+    assert connects == []  # none was closed on return and opened again
