@@ -1,7 +1,7 @@
 """the post's derived status, stored and indexed, kept by a trigger on targets
 
 Revision ID: 0017
-Revises: 0010
+Revises: 0016
 """
 
 from __future__ import annotations
