@@ -177,7 +177,7 @@ class AccountMutation:
         connected: list[BusEvent] = []  # stored with the account; published once that transaction committed
 
         async def work(session: Any, principal: Any) -> dict[str, Any]:
-            saved = await service.save_account(session, runtime, principal.organization_id, input.provider, profile, credentials)
+            saved = await service.save_account(session, runtime.secret_key, principal.organization_id, input.provider, profile, credentials)
             connected[:] = [saved.connected]
             return {"id": saved.account.id}
 

@@ -163,7 +163,7 @@ def _auth(provider: Provider, runtime: Runtime) -> ProviderAuth:
         return ProviderAuth(
             kind="oauth2",
             oauth2=OAuth2Details(
-                authorize_url=spec.authorize_url, scopes=list(spec.scopes), pkce=spec.pkce, callback_url=callback_url(runtime, provider.id)
+                authorize_url=spec.authorize_url, scopes=list(spec.scopes), pkce=spec.pkce, callback_url=callback_url(runtime.settings.base_url, provider.id)
             ),
             credential_fields=[],
         )

@@ -41,8 +41,8 @@ from schema.metrics import MetricsMutation, MetricsQuery
 from schema.organizations import OrganizationMutation, OrganizationQuery
 from schema.posts import PostMutation, PostQuery
 from schema.providers import ProviderQuery
-from schema.recurrence import RecurrenceMutation, RecurrenceQuery
 from schema.reads import SharedReads
+from schema.recurrence import RecurrenceMutation, RecurrenceQuery
 from schema.relay import MAX_NODES, Node, resolve_node, resolve_nodes
 from schema.scalars import SCALAR_OVERRIDES
 from schema.subscriptions import Subscription

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import httpx
 
-
 # A retried call waits a tenth of a second, not the default two: the retry is the point, not its wait.
 FAST_RETRIES = {"SOCIALGATE_RETRY_BASE_SECONDS": "0.1"}
 

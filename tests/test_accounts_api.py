@@ -2,8 +2,8 @@ from sqlalchemy import select
 
 from gateway.storage.models import Account
 from tests.conftest import make_org_with_key
-from tests.strict_provider import GOOD_TOKEN, install
 from tests.on_disk import assert_not_on_disk
+from tests.strict_provider import GOOD_TOKEN, install
 
 CONNECT = """mutation($input: ConnectAccountInput!) {
   connectAccount(input: $input) { account { id provider handle externalId status accountType } userErrors { field code message } }

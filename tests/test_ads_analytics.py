@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 
 from gateway.core import clock
-
 from gateway.storage.models import AdInsightRow
 from tests.conftest import make_org_with_key
 from tests.test_ads_api import create, sandbox_ad_accounts

@@ -12,7 +12,7 @@ from gateway.approvals.policy import ApprovalPolicy, effective_policy, set_polic
 from gateway.auth.keys import mint_key
 from gateway.core.clock import utcnow
 from gateway.orgs.organizations import create_organization
-from gateway.storage.models import Attempt, OrganizationEvent, Post, Target
+from gateway.storage.models import Attempt, OrganizationEvent, Target
 from tests.engine import engine_app, new_post, publish, sandbox_account, scheduler_for, setup_org
 
 SET_POLICY = """mutation($p: ApprovalPolicyInput) { setApprovalPolicy(input: {policy: $p}) {

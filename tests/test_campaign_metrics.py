@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from gateway.auth.keys import mint_key
-
 from tests.engine import engine_app, sandbox_account, setup_org
 from tests.row_counts import selects_of
 from tests.test_campaigns import campaign

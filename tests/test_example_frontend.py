@@ -4,7 +4,6 @@ the API's, and driven in headless Chromium through a whole publish and a schedul
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import threading
 from collections.abc import Iterator

@@ -22,10 +22,10 @@ from gateway.core.ids import new_id
 from gateway.metrics.records import day_number
 from gateway.storage.models import Account, Post, Target, TargetMetrics, TargetMetricSnapshot
 from providers import new_http_client
-from tests.engine import engine_app, sandbox_account, setup_org
 from tests.conftest import make_org_with_key
-from tests.row_counts import selects_of
+from tests.engine import engine_app, sandbox_account, setup_org
 from tests.metrics_helpers import Clock, collector, published_post
+from tests.row_counts import selects_of
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
 FIGURES = "views reach likes comments shares reposts quotes saves clicks videoWatchSeconds"

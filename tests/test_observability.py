@@ -16,8 +16,8 @@ from sqlalchemy import select, update
 from gateway.core import clock
 from gateway.observability import exposition, operation_label, sample_queue
 from gateway.storage.models import Target
-from tests.engine import engine_app, new_post, publish, sandbox_account, scheduler_for
 from tests.conftest import make_org_with_key
+from tests.engine import engine_app, new_post, publish, sandbox_account, scheduler_for
 from tests.servers import free_port
 
 TOKEN = "scrape-token-0123456789"
@@ -190,11 +190,11 @@ async def test_open_subscriptions_are_counted_on_a_real_server(tmp_path):
 
 
 async def test_webhook_calls_are_counted_by_outcome(tmp_path):
-    from tests.test_webhooks import NO_WAIT, deliver, emit, register
-    from tests.webhook_receiver import running_receiver
     from gateway.auth import Principal
     from gateway.runtime import Runtime
     from gateway.settings import load_settings
+    from tests.test_webhooks import NO_WAIT, deliver, emit, register
+    from tests.webhook_receiver import running_receiver
 
     runtime = Runtime(load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/hooks.db", data_dir=str(tmp_path), allow_private_urls=True))
     await runtime.start()

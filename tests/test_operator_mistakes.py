@@ -24,8 +24,8 @@ from gateway.runtime import Runtime
 from gateway.settings import SettingsError, load_settings
 from gateway.storage.key_fingerprint import FINGERPRINT
 from gateway.storage.models import InstallationSetting, Target
-from tests.servers import free_port
 from tests.engine import engine_app, new_post, publish, sandbox_account, scheduler_for, setup_org
+from tests.servers import free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -129,10 +129,12 @@ async def test_reconcile_post_with_nothing_unconfirmed_is_a_user_error(api):
 
 async def test_a_reconcile_cut_short_is_finished_by_recovery(api, monkeypatch):
     """The target holds a lease like any taken-over call: if the process stops before the answer, recovery reconciles it."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
     from gateway.core.clock import utcnow
     from gateway.engine.recovery import Recovery
-    from datetime import timedelta
-    from sqlalchemy import update
 
     org = await setup_org(api)
     visible = [False]

@@ -51,7 +51,7 @@ async def test_a_video_x_keeps_processing_waits_in_processing_never_uploaded_twi
         await api.runtime.http.aclose()
         api.runtime.http = httpx.AsyncClient(transport=httpx.MockTransport(x))
         async with api.runtime.database.write() as session:
-            account = await save_account(session, api.runtime, org.organization_id, "x", AccountProfile("2244994945", "XDevelopers"), X_USER)
+            account = await save_account(session, api.runtime.secret_key, org.organization_id, "x", AccountProfile("2244994945", "XDevelopers"), X_USER)
             account_id = account.account.id
         video = await upload(api, org.secret, samples.mp4(), filename="clip.mp4", content_type="video/mp4")
         assert video["userErrors"] == [], video

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from gateway.auth.keys import mint_key
 from gateway.approvals.previews import PreviewGrant, PreviewRefused, open_link, sign
+from gateway.auth.keys import mint_key
 from gateway.core.clock import utcnow
 from gateway.storage.models import ApiKey, Organization
 from tests.browser import WAIT_MS, chromium, needs_chromium, page_problems

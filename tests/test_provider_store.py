@@ -1,6 +1,7 @@
 """The database ProviderStore keeps each provider's and account's records apart."""
 
 import pytest
+
 from tests.on_disk import assert_not_on_disk
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import event
 
 from gateway.core.ids import new_id
 from gateway.core.pagination import encode_cursor

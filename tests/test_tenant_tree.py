@@ -105,7 +105,7 @@ async def test_a_child_admin_key_cannot_change_its_parent_or_siblings(api, tree)
     for target in (tree.parent_id, tree.sibling_id):
         acting = await api.graphql("{ viewer { apiKeyId } }", key=tree.child_secret, headers={"X-Socialgate-Org": target})
         assert acting["errors"][0]["extensions"]["code"] == "FORBIDDEN"
-    intact = await api.graphql(f"query($id: ID!) {{ organization(id: $id) {{ name status }} }}", {"id": tree.sibling_id}, key=tree.parent_secret)
+    intact = await api.graphql("query($id: ID!) { organization(id: $id) { name status } }", {"id": tree.sibling_id}, key=tree.parent_secret)
     assert intact["data"]["organization"] == {"name": "Client B", "status": "active"}
 
 

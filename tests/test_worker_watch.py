@@ -11,7 +11,6 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy import select
 
 from gateway.app import create_app
-
 from gateway.engine.scheduler import Scheduler
 from gateway.settings import load_settings
 from gateway.storage.models import Target, WorkerHeartbeat

@@ -117,7 +117,7 @@ class SavedAccount:
 
 async def save_account(
     session: AsyncSession,
-    runtime: Runtime,
+    secret_key: bytes,
     organization_id: str,
     provider_id: str,
     profile: AccountProfile,
@@ -154,7 +154,7 @@ async def save_account(
     account.status = "active"
     account.disconnected_at = None
     account.rate_limited_until = None
-    account.credentials = seal_credentials(runtime.secret_key, account.id, credentials)
+    account.credentials = seal_credentials(secret_key, account.id, credentials)
     _credentials_replaced(account)
     account.token_expires_at = token_expires_at
     await session.flush()

@@ -169,9 +169,9 @@ def with_outcome(redirect_uri: str, connection_id: str, status: str, error_code:
 # -- start --------------------------------------------------------------------------------------
 
 
-def callback_url(runtime: Runtime, provider_id: str) -> str:
-    """The redirect URI registered with the platform: the same for every organization."""
-    return f"{runtime.settings.base_url}/oauth/{provider_id}/callback"
+def callback_url(base_url: str, provider_id: str) -> str:
+    """The redirect URI registered with the platform (``base_url``: the gateway's public URL), the same for every organization."""
+    return f"{base_url}/oauth/{provider_id}/callback"
 
 
 def _hash_state(state: str) -> bytes:
@@ -246,7 +246,7 @@ async def start_connection(
     await session.flush()
     authorize_url = spec.authorization_url(
         client_id=client.client_id,
-        redirect_uri=callback_url(runtime, provider.id),
+        redirect_uri=callback_url(runtime.settings.base_url, provider.id),
         state=state,
         code_challenge=None if verifier is None else pkce_challenge(verifier),
     )
@@ -374,7 +374,7 @@ async def _exchange(runtime: Runtime, provider: Provider, claim: _Claimed) -> tu
     context = runtime.provider_context(provider.id, None, {})
     try:
         tokens = await provider.exchange_code(
-            context, code=claim.code, redirect_uri=callback_url(runtime, provider.id), code_verifier=verifier,
+            context, code=claim.code, redirect_uri=callback_url(runtime.settings.base_url, provider.id), code_verifier=verifier,
             client_id=client.client_id, client_secret=client.client_secret,
         )
     except (ProviderError, UnsafeURL) as error:
@@ -421,7 +421,7 @@ async def complete_connection(runtime: Runtime, provider_id: str, params: Mappin
         tokens, profile = await _exchange(runtime, provider, step)
         async with runtime.database.write() as session:
             saved = await save_account(
-                session, runtime, step.organization_id, provider.id, profile, tokens.to_credentials(),
+                session, runtime.secret_key, step.organization_id, provider.id, profile, tokens.to_credentials(),
                 token_expires_at=tokens.expires_at, connection_id=step.connection_id,
             )
             await _finish(session, step.connection_id, account_id=saved.account.id)

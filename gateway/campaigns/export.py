@@ -15,17 +15,17 @@ from typing import Any, TextIO
 from gateway.content import PostFilter, derive_status, list_posts, targets_of
 from gateway.core import MAX_PAGE_SIZE, PageRequest
 from gateway.runtime import Runtime
-from gateway.storage import Post, Target
+from gateway.storage import Database, Post, Target
 
 FORMATS = ("csv", "json")
 CSV_COLUMNS = ("id", "status", "text", "accounts", "publish_at", "campaign", "created_at", "platform_urls")
 
 
-async def posts_with_targets(runtime: Runtime, organization_id: str, filters: PostFilter) -> AsyncIterator[tuple[Post, list[Target]]]:
+async def posts_with_targets(database: Database, organization_id: str, filters: PostFilter) -> AsyncIterator[tuple[Post, list[Target]]]:
     """Every post the filters select, newest first, with its targets; read a page at a time."""
     after = None
     while True:
-        async with runtime.database.read() as session:
+        async with database.read() as session:
             page = await list_posts(session, organization_id, filters, PageRequest(first=MAX_PAGE_SIZE, after=after))
             targets = await targets_of(session, [p.id for p in page.items])
         for post in page.items:
@@ -67,12 +67,12 @@ async def export_posts(runtime: Runtime, organization_id: str, filters: PostFilt
     if fmt == "csv":
         writer = csv.DictWriter(output, fieldnames=CSV_COLUMNS)
         writer.writeheader()
-        async for post, targets in posts_with_targets(runtime, organization_id, filters):
+        async for post, targets in posts_with_targets(runtime.database, organization_id, filters):
             writer.writerow(as_csv_row(post, targets))
             count += 1
         return count
     output.write("[")
-    async for post, targets in posts_with_targets(runtime, organization_id, filters):
+    async for post, targets in posts_with_targets(runtime.database, organization_id, filters):
         output.write(("," if count else "") + "\n  " + json.dumps(as_json(post, targets), ensure_ascii=False))
         count += 1
     output.write("\n]\n")

@@ -21,7 +21,16 @@ from gateway.core.errors import UserError
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from plugins.wordpress import WordPress, generated_slug
-from providers import AuthExpired, BytesSource, ProviderContext, PublishMedia, PublishRequest, Rejected, new_http_client, validate_credentials
+from providers import (
+    AuthExpired,
+    BytesSource,
+    ProviderContext,
+    PublishMedia,
+    PublishRequest,
+    Rejected,
+    new_http_client,
+    validate_credentials,
+)
 from providers.validation import publish_checked
 from tests.media_samples import png
 from tests.peers.wordpress_peer import RunningWordPress, WordPressUnavailable, running_wordpress

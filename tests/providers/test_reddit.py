@@ -9,7 +9,18 @@ from datetime import timedelta
 import httpx
 
 from plugins.reddit import Reddit, subreddit_name
-from providers import AuthExpired, DraftMedia, PostDraft, Processing, PublishMedia, PublishRequest, RateLimited, Rejected, TransientError, Unconfirmed
+from providers import (
+    AuthExpired,
+    DraftMedia,
+    PostDraft,
+    Processing,
+    PublishMedia,
+    PublishRequest,
+    RateLimited,
+    Rejected,
+    TransientError,
+    Unconfirmed,
+)
 from providers.calls import BytesSource
 from providers.store import MemoryProviderStore
 from providers.testing import FIXED_NOW, ErrorCase, ProviderConformance, RejectedDraft, call_scripted, reply

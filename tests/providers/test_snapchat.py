@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from plugins import snapchat
 from plugins.snapchat import Snapchat
-from providers.encryption import EncryptedMedia
 from providers import AuthExpired, BytesSource, DraftMedia, PostDraft, PublishMedia, RateLimited, Rejected, TransientError, Unconfirmed
+from providers.encryption import EncryptedMedia
 from providers.testing import ErrorCase, ProviderConformance, RejectedDraft, call_scripted, reply, request_line, sample_request
 from tests.media_samples import png
 from tests.providers.multipart import form_parts

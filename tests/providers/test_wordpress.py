@@ -6,7 +6,7 @@ import base64
 import json
 
 from plugins.wordpress import WordPress, WordPressCom, generated_slug
-from providers import AuthExpired, BytesSource, DraftMedia, PostDraft, PublishMedia, PublishRequest, RateLimited, Rejected, TransientError
+from providers import AuthExpired, BytesSource, DraftMedia, PostDraft, PublishMedia, RateLimited, Rejected, TransientError
 from providers.testing import ErrorCase, ProviderConformance, RejectedDraft, call_scripted, reply, sample_request
 from tests.media_samples import png
 
