@@ -190,6 +190,12 @@ async def test_analytics_totals_and_groups_by_day_and_provider(tmp_path):
         assert [(g["keys"]["week"], g["likes"]) for g in weekly["groups"]] == [("2026-03-02", 21)]
         too_long = await api.graphql(ANALYTICS, {"f": {"from": T0.isoformat(), "to": (T0 + timedelta(days=400)).isoformat()}}, key=org.secret)
         assert too_long["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+        # An instant without its UTC offset is the caller's to fix, never a server error (found by schemathesis).
+        naive = {"from": "2000-01-01T00:00:00", "to": "2000-01-01T00:00:00.000001"}
+        unplaced = await api.graphql(ANALYTICS, {"f": naive}, key=org.secret)
+        assert unplaced["errors"][0]["extensions"] | {"requestId": None} == {"code": "BAD_USER_INPUT", "field": "from", "requestId": None}
+        top = await api.graphql(TOP, {"m": "LIKES", "from": T0.isoformat(), "to": "2026-04-01T00:00:00"}, key=org.secret)
+        assert top["errors"][0]["extensions"]["field"] == "to"
 
 
 TOP = """query($m: MetricName!, $from: DateTime!, $to: DateTime!) { topPosts(metric: $m, from: $from, to: $to, first: 2) {

@@ -108,7 +108,10 @@ async def latest_of_accounts(session: AsyncSession, organization_id: str, accoun
 
 
 def check_window(start: datetime, end: datetime, interval: str | None = None) -> None:
-    """A series' or a rollup's window: ordered, and not more points than we serve."""
+    """A series' or a rollup's window: two instants with their UTC offsets, ordered, and not more points than we serve."""
+    for moment, argument in ((start, "from"), (end, "to")):
+        if moment.tzinfo is None:
+            raise BadInput(f"`{argument}` needs a UTC offset, e.g. 2026-05-01T00:00:00Z.", argument)
     if end <= start:
         raise BadInput("`to` must be after `from`.", "to")
     if interval is not None and (end - start) / INTERVALS[interval] > MAX_SERIES_POINTS:
