@@ -179,11 +179,14 @@ async def test_delete_post_from_platforms_deletes_each_target_there_as_a_job(api
     assert job["status"] == "SUCCEEDED" and job["progress"] == {"done": 2, "total": 2}
     kinds = [e["kind"] for e in job["events"]]
     assert kinds[0] == "job.queued" and kinds.count("target.deleted") == 2 and kinds[-1] == "job.succeeded"
-    for account_id, platform_id in zip(accounts, platform_ids.values(), strict=True):
-        stored = await _stored_sandbox_post(api, account_id, platform_id)
-        assert stored is not None and stored["deleted_at"] is not None  # gone on the platform
     async with api.runtime.database.read() as session:
         targets = list((await session.execute(select(Target).where(Target.post_id == post_id))).scalars())
+    # Each target's post is looked up on its own account (the API lists targets in no promised order).
+    assert sorted(t.account_id for t in targets) == sorted(accounts)
+    for target in targets:
+        stored = await _stored_sandbox_post(api, target.account_id, platform_ids[target.id])
+        assert stored is not None and stored["deleted_at"] is not None  # gone on the platform
+    async with api.runtime.database.read() as session:
         assert {t.status for t in targets} == {"deleted"}
         assert (await session.get(Post, post_id)).deleted_at is not None
     assert await _post(api, org, post_id) is None  # the post left the API
