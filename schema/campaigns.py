@@ -18,7 +18,7 @@ from gateway.storage import Campaign as CampaignRow
 from schema.context import Info
 from schema.metrics import CampaignMetricsType, campaign_metrics
 from schema.payloads import UserErrorType, collect_user_errors, run_create
-from schema.posts import PostType
+from schema.posts import PostType, post_connection
 from schema.relay import Connection, Node, nodes_resolver, page_request, read_many, read_one
 
 CampaignStatus = strawberry.enum(Enum("CampaignStatus", {s.upper(): s for s in service.CAMPAIGN_STATUSES}))  # type: ignore[misc]
@@ -74,9 +74,9 @@ class CampaignType(Node):
     ) -> Connection[PostType]:
         principal = info.context.require("posts:read")
         filters = post_service.PostFilter(campaign_id=str(self.id))
-        async with info.context.runtime.database.read() as session:
+        async with info.context.read() as session:
             page = await post_service.list_posts(session, principal.organization_id, filters, page_request(first, after, last, before))
-        return Connection.from_page(page, PostType.from_row)
+            return await post_connection(info, session, page)
 
     @strawberry.field(description="How many posts and targets are in each status.")
     async def counts(self, info: Info) -> CampaignCountsType:

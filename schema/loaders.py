@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
+from functools import cached_property
 from typing import Any, TypeVar
 
 from sqlalchemy import select
@@ -15,9 +16,9 @@ from gateway.ads.objects import children_of
 from gateway.approvals.reviews import threads
 from gateway.audit.attempts import attempts_of
 from gateway.campaigns.campaigns import CampaignCounts, counts_of
-from gateway.content import targets_of
+from gateway.content import shown_targets_of
 from gateway.runtime import Runtime
-from gateway.storage import AdObject, ApprovalEntry, Attempt, MediaAsset, Target
+from gateway.storage import AdObject, ApprovalEntry, Attempt, MediaAsset
 from schema.metrics_loaders import MetricsLoaders
 
 T = TypeVar("T")
@@ -32,14 +33,44 @@ class Loaders:
         # The request's read (``Context.read``): during a query, the session its resolvers share.
         self._read = read or runtime.database.read
         self._built: dict[Any, Any] = {}
-        self.accounts: DataLoader[str, Any] = DataLoader(self._load_accounts)
-        self.media: DataLoader[str, MediaAsset | None] = DataLoader(self._load_by_id(MediaAsset))
-        self.targets_by_post: DataLoader[str, list[Target]] = DataLoader(self._load_targets)
-        self.attempts_by_target: DataLoader[str, list[Attempt]] = DataLoader(self._load_attempts)
-        self.approval_threads: DataLoader[str, list[ApprovalEntry]] = DataLoader(self._load_threads)
-        self.metrics = MetricsLoaders(runtime, organization_id)
-        self.campaign_counts: DataLoader[str, CampaignCounts] = DataLoader(self._load_campaign_counts)
-        self.ad_children: DataLoader[str, list[AdObject]] = DataLoader(self._load_ad_children)
+        # Rows a list resolver read ahead for its items' children (schema.lookahead): the
+        # children's resolvers answer from these without a DataLoader round.
+        self.known_targets: dict[str, list[Any]] = {}
+        self.known_accounts: dict[str, Any] = {}
+
+    # Each loader is made on first use: a request uses two or three of them, and making all of
+    # them (strawberry's DataLoader takes the running loop and builds a cache) was 5% of a page.
+    @cached_property
+    def accounts(self) -> DataLoader[str, Any]:
+        return DataLoader(self._load_accounts)
+
+    @cached_property
+    def media(self) -> DataLoader[str, MediaAsset | None]:
+        return DataLoader(self._load_by_id(MediaAsset))
+
+    @cached_property
+    def targets_by_post(self) -> DataLoader[str, list[Any]]:
+        return DataLoader(self._load_targets)
+
+    @cached_property
+    def attempts_by_target(self) -> DataLoader[str, list[Attempt]]:
+        return DataLoader(self._load_attempts)
+
+    @cached_property
+    def approval_threads(self) -> DataLoader[str, list[ApprovalEntry]]:
+        return DataLoader(self._load_threads)
+
+    @cached_property
+    def metrics(self) -> MetricsLoaders:
+        return MetricsLoaders(self._runtime, self._organization_id)
+
+    @cached_property
+    def campaign_counts(self) -> DataLoader[str, CampaignCounts]:
+        return DataLoader(self._load_campaign_counts)
+
+    @cached_property
+    def ad_children(self) -> DataLoader[str, list[AdObject]]:
+        return DataLoader(self._load_ad_children)
 
     def _load_by_id(self, model: Any) -> Callable[[Sequence[str]], Any]:
         async def load(ids: Sequence[str]) -> list[Any]:
@@ -69,9 +100,9 @@ class Loaders:
             grouped = await children_of(session, self._organization_id(), parent_ids)
         return [grouped[parent_id] for parent_id in parent_ids]
 
-    async def _load_targets(self, post_ids: Sequence[str]) -> list[list[Target]]:
+    async def _load_targets(self, post_ids: Sequence[str]) -> list[list[Any]]:
         async with self._read() as session:
-            grouped = await targets_of(session, post_ids)
+            grouped = await shown_targets_of(session, post_ids)
         return [grouped[post_id] for post_id in post_ids]
 
     async def _load_attempts(self, target_ids: Sequence[str]) -> list[list[Attempt]]:

@@ -10,8 +10,9 @@ import strawberry
 from strawberry.scalars import JSON
 
 import gateway.content as service
+from gateway.accounts import shown_accounts
 from gateway.auth import find_owned_many
-from gateway.core import BadInput, UserError
+from gateway.core import BadInput, Page, UserError
 from gateway.engine import queue as publishing
 from gateway.storage import Attempt as AttemptRow
 from gateway.storage import Post as PostRow
@@ -19,6 +20,8 @@ from gateway.storage import Target as TargetRow
 from schema.accounts import AccountType
 from schema.approvals import PostApprovalType, approval_of
 from schema.context import Info
+from schema.loaders import Loaders
+from schema.lookahead import selected_paths, selects_below
 from schema.media import MediaAssetType
 from schema.metrics import PostMetricsType, TargetMetricsType, post_metrics, target_metrics
 from schema.payloads import UserErrorType, collect_user_errors, run_create, run_mutation
@@ -124,11 +127,15 @@ class TargetType(Node):
         return target_metrics(info, str(self.id))
 
     @strawberry.field(description="The account this target publishes to (needs accounts:read).")
-    async def account(self, info: Info) -> AccountType | None:
+    def account(self, info: Info) -> AccountType | None:
         info.context.require("accounts:read")
         loaders = info.context.loaders
-        row = await loaders.accounts.load(self.account_id)
-        return loaders.once(("account", self.account_id), lambda: AccountType.from_row(row)) if row else None
+        if self.account_id in loaders.known_accounts:  # read ahead with the page (schema.lookahead): no await
+            return _account_type(loaders, loaders.known_accounts[self.account_id])
+        return self._load_account(loaders)  # type: ignore[return-value]  # graphql-core awaits what a plain resolver returns
+
+    async def _load_account(self, loaders: Loaders) -> AccountType | None:
+        return _account_type(loaders, await loaders.accounts.load(self.account_id))
 
 
 @strawberry.type(name="Post", description="Content going to one or more accounts.")
@@ -159,9 +166,15 @@ class PostType(Node):
         )
 
     @strawberry.field
-    async def targets(self, info: Info) -> list[TargetType]:
-        rows = await info.context.loaders.targets_by_post.load(self.row.id)
-        return [TargetType.from_row(target, self.row) for target in rows]
+    def targets(self, info: Info) -> list[TargetType]:
+        loaders = info.context.loaders
+        known = loaders.known_targets.get(self.row.id)
+        if known is not None:  # read ahead with the page (schema.lookahead): no await
+            return [TargetType.from_row(target, self.row) for target in known]
+        return self._load_targets(loaders)  # type: ignore[return-value]  # graphql-core awaits what a plain resolver returns
+
+    async def _load_targets(self, loaders: Loaders) -> list[TargetType]:
+        return [TargetType.from_row(target, self.row) for target in await loaders.targets_by_post.load(self.row.id)]
 
     @strawberry.field
     def status(self) -> PostStatus:  # type: ignore[valid-type]
@@ -180,6 +193,25 @@ class PostType(Node):
         rows = await info.context.loaders.media.load_many((self.row.content or {}).get("media_ids", []))
         runtime = info.context.runtime
         return [MediaAssetType.from_row(row, runtime) for row in rows if row is not None and row.deleted_at is None]
+
+
+def _account_type(loaders: Loaders, row: Any) -> AccountType | None:
+    """One AccountType per account per request: forty targets of two accounts build two."""
+    return loaders.once(("account", row.id), lambda: AccountType.from_row(row)) if row is not None else None
+
+
+async def post_connection(info: Info, session: Any, page: Page[Any]) -> Connection[PostType]:
+    """A page of posts as a connection, with the targets (and their accounts) the query selects read
+    ahead in the page's session: one query each, and their fields resolve without an await."""
+    paths = selected_paths(info)
+    if page.items and selects_below(paths, ("targets",)):
+        loaders = info.context.loaders
+        grouped = await service.shown_targets_of(session, [row.id for row in page.items])
+        loaders.known_targets.update(grouped)
+        if selects_below(paths, ("targets", "account")) and info.context.allows("accounts:read"):
+            account_ids = {target.account_id for targets in grouped.values() for target in targets}
+            loaders.known_accounts.update(await shown_accounts(session, info.context.principal.organization_id, list(account_ids)))
+    return Connection.from_page(page, PostType.from_row)
 
 
 async def _owned(info: Info, id: str) -> PostType | None:
@@ -378,7 +410,7 @@ class PostQuery:
             )
         async with info.context.read() as session:
             page = await service.list_posts(session, principal.organization_id, filters, page_request(first, after, last, before))
-        return Connection.from_page(page, PostType.from_row)
+            return await post_connection(info, session, page)
 
     @strawberry.field(description="One post with its targets, or null.")
     async def post(self, info: Info, id: strawberry.ID) -> PostType | None:

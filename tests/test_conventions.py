@@ -81,6 +81,24 @@ async def test_cost_is_reported_and_capped(api, org):
     assert big["extensions"]["cost"]["requestedQueryCost"] > 1000
 
 
+async def test_a_document_without_variables_is_priced_once(api, org, monkeypatch):
+    """Its cost is kept by text and operation; one with variables is priced for its values each time,
+    and every request is still charged what it costs."""
+    import schema.cost
+
+    walks = []
+    original = schema.cost.operation_cost
+    monkeypatch.setattr(schema.cost, "operation_cost", lambda *args: walks.append(args[3]) or original(*args))
+    query = "{ posts(first: 7) { nodes { id } } viewer { organization { id } } }"
+    costs = [(await api.graphql(query, key=org.secret))["extensions"]["cost"] for _ in range(3)]
+    assert [c["requestedQueryCost"] for c in costs] == [9, 9, 9] and len(walks) == 1
+    remaining = [c["throttleStatus"]["currentlyAvailable"] for c in costs]
+    assert remaining[0] > remaining[1] > remaining[2]  # charged each time, priced once
+    paged = "query($n: Int) { posts(first: $n) { nodes { id } } }"
+    priced = [(await api.graphql(paged, {"n": n}, key=org.secret))["extensions"]["cost"]["requestedQueryCost"] for n in (3, 9)]
+    assert priced == [3, 9] and walks[1:] == [{"n": 3}, {"n": 9}]
+
+
 async def test_rate_limit_by_cost(api, org):
     # A stopped clock: nothing refills between the requests, so the wait asked for is exact.
     api.runtime.rate_limiter = CostRateLimiter(Tier(name="tiny", capacity=5, restore_rate=0.5), clock=lambda: 100.0)

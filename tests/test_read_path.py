@@ -104,3 +104,78 @@ async def test_concurrent_queries_keep_their_pooled_connections(api, org, page):
     finally:
         stop()
     assert connects == []  # none was closed on return and opened again
+
+
+NO_LOADER_PAGES = {
+    "nodes": "{ posts(first: 20) { nodes { id targets { id status account { id provider } } } } }",
+    "edges and fragments": """{ posts(first: 20) { ...page } }
+        fragment page on PostConnection { edges { node { ... on Post { id targets { id ...who } } } } }
+        fragment who on Target { status account { id provider } }""",
+}
+
+
+@pytest.fixture
+def loader_reads(monkeypatch):
+    """Every batch the targets' and accounts' DataLoaders read, by loader."""
+    import schema.loaders
+
+    reads: list[str] = []
+    for name in ("_load_targets", "_load_accounts"):
+        original = getattr(schema.loaders.Loaders, name)
+
+        async def recording(self, ids, _original=original, _name=name):
+            reads.append(_name)
+            return await _original(self, ids)
+
+        monkeypatch.setattr(schema.loaders.Loaders, name, recording)
+    return reads
+
+
+@pytest.mark.parametrize("shape", list(NO_LOADER_PAGES))
+async def test_a_page_reads_its_targets_and_accounts_ahead(api, org, page, loader_reads, shape):
+    """The posts list reads the targets and accounts its query selects in its own session, one
+    statement each, and their fields answer from those rows: no DataLoader batch runs."""
+    body, statements = await _query_seeing(api, org, NO_LOADER_PAGES[shape], "before_cursor_execute")
+    items = body["data"]["posts"]["nodes"] if "nodes" in body["data"]["posts"] else [e["node"] for e in body["data"]["posts"]["edges"]]
+    assert len(items) == 10
+    assert all(len(p["targets"]) == 2 and {t["account"]["id"] for t in p["targets"]} == set(page) for p in items)
+    assert all(t["status"] == "DRAFT" and t["account"]["provider"] == "sandbox" for p in items for t in p["targets"])
+    assert loader_reads == []
+    sql = [args[2] for args in statements]
+    assert sum("FROM targets" in s for s in sql) == 1
+    assert sum("FROM accounts" in s for s in sql) == 1
+
+
+async def test_targets_and_accounts_not_asked_for_are_not_read(api, org, page, loader_reads):
+    _body, statements = await _query_seeing(api, org, "{ posts(first: 20) { nodes { id text } } }", "before_cursor_execute")
+    assert not any("FROM targets" in args[2] or "FROM accounts" in args[2] for args in statements)
+    _body, statements = await _query_seeing(api, org, "{ posts(first: 20) { nodes { id targets { id } } } }", "before_cursor_execute")
+    assert not any("FROM accounts" in args[2] for args in statements)
+    assert loader_reads == []
+
+
+async def test_one_post_still_loads_its_targets_and_accounts_through_the_loaders(api, org, page, loader_reads):
+    """``post(id)`` reads nothing ahead: the same fields fall back to their DataLoaders."""
+    first = (await api.graphql("{ posts(first: 1) { nodes { id } } }", key=org.secret))["data"]["posts"]["nodes"][0]["id"]
+    body = await api.graphql('query($id: ID!) { post(id: $id) { targets { account { id } } } }',
+                             {"id": first}, key=org.secret)
+    assert {t["account"]["id"] for t in body["data"]["post"]["targets"]} == set(page)
+    assert sorted(loader_reads) == ["_load_accounts", "_load_targets"]
+
+
+async def test_a_key_without_accounts_read_gets_targets_and_no_account(api, org, page):
+    """The read-ahead follows the scopes: without ``accounts:read`` no account is read, and each
+    ``account`` is FORBIDDEN where it is asked, the targets still answered."""
+    from gateway.auth.keys import mint_key
+
+    async with api.runtime.database.write() as session:
+        secret = (await mint_key(session, org.organization_id, ["posts:read"])).secret
+    seen, stop = _listening(api.runtime.database.engine.sync_engine, "before_cursor_execute")
+    try:
+        body = await api.graphql(NO_LOADER_PAGES["nodes"], key=secret)
+    finally:
+        stop()
+    assert not any("FROM accounts" in args[2] for args in seen)
+    assert {e["extensions"]["code"] for e in body["errors"]} == {"FORBIDDEN"}
+    assert len(body["errors"]) == 20
+    assert all(t["id"] and t["account"] is None for p in body["data"]["posts"]["nodes"] for t in p["targets"])

@@ -43,6 +43,7 @@ from gateway.content.posts import (
     list_posts,
     lock_post,
     lock_targets,
+    shown_targets_of,
     targets_of,
     update_post,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "TARGET_STATUSES",
     "TargetCheck",
     "TargetInput",
+    "shown_targets_of",
     "targets_of",
     "token_hash",
     "update_post",

@@ -150,6 +150,20 @@ async def targets_of(session: AsyncSession, post_ids: Sequence[str]) -> dict[str
     return group_by_post(post_ids, (await session.execute(query)).scalars())
 
 
+# What a read of targets shows: everything but the engine's lease and processing bookkeeping.
+SHOWN_TARGET_COLUMNS = tuple(
+    column for column in Target.__table__.c
+    if column.name not in {"lease_owner", "lease_expires_at", "job_id", "processing_handle", "processing_published", "processing_deadline"}
+)
+
+
+async def shown_targets_of(session: AsyncSession, post_ids: Sequence[str]) -> dict[str, list[Any]]:
+    """``targets_of`` for reads: Core rows of ``SHOWN_TARGET_COLUMNS``, no ORM object built or tracked."""
+    targets = Target.__table__.c
+    query = select(*SHOWN_TARGET_COLUMNS).where(targets.post_id.in_(post_ids)).order_by(targets.created_at, targets.id)
+    return group_by_post(post_ids, await session.execute(query))
+
+
 def group_by_post(post_ids: Sequence[str], targets: Iterable[T]) -> dict[str, list[T]]:
     """Targets (ORM objects or the engine's rows) grouped by their post, in the order given."""
     grouped: dict[str, list[T]] = {post_id: [] for post_id in post_ids}
@@ -253,22 +267,25 @@ class PostFilter:
     ends: datetime | None = None  # before
 
 
-async def list_posts(session: AsyncSession, organization_id: str, filters: PostFilter, page: PageRequest) -> Page[Post]:
-    query = select(Post).where(Post.organization_id == organization_id, Post.deleted_at.is_(None))
+async def list_posts(session: AsyncSession, organization_id: str, filters: PostFilter, page: PageRequest) -> Page[Any]:
+    """A page of posts as Core rows (every column, attributes named as the ORM's): a list is read, never changed,
+    and building and tracking ORM objects cost more than the query."""
+    posts, targets = Post.__table__.c, Target.__table__.c
+    query = select(*Post.__table__.c).where(posts.organization_id == organization_id, posts.deleted_at.is_(None))
     if filters.status is not None:
         if filters.status not in POST_STATUSES:
             raise BadInput(f"Unknown post status {filters.status[:40]!r}.", "status")
         # The stored status (gateway.content.post_status): one range of ix_posts_org_status_created.
-        query = query.where(Post.status == filters.status)
+        query = query.where(posts.status == filters.status)
     if filters.provider is not None:
-        query = query.where(exists().where(Target.post_id == Post.id, Target.provider == filters.provider))
+        query = query.where(exists().where(targets.post_id == posts.id, targets.provider == filters.provider))
     if filters.account_id is not None:
-        query = query.where(exists().where(Target.post_id == Post.id, Target.account_id == filters.account_id))
+        query = query.where(exists().where(targets.post_id == posts.id, targets.account_id == filters.account_id))
     if filters.campaign_id is not None:
-        query = query.where(Post.campaign_id == filters.campaign_id)
-    when = func.coalesce(Target.publish_at, Post.created_at)
+        query = query.where(posts.campaign_id == filters.campaign_id)
+    when = func.coalesce(targets.publish_at, posts.created_at)
     if filters.starts is not None:
-        query = query.where(exists().where(Target.post_id == Post.id, when >= filters.starts))
+        query = query.where(exists().where(targets.post_id == posts.id, when >= filters.starts))
     if filters.ends is not None:
-        query = query.where(exists().where(Target.post_id == Post.id, when < filters.ends))
-    return await paginate(session, query, Post, page)
+        query = query.where(exists().where(targets.post_id == posts.id, when < filters.ends))
+    return await paginate(session, query, posts, page)

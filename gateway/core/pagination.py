@@ -85,8 +85,17 @@ def check_page_request(request: PageRequest) -> None:
             raise BadInput(f"`{name}` must be between 0 and {MAX_PAGE_SIZE}.", name)
 
 
+def _selects_objects(query: Select[Any]) -> bool:
+    """True for ``select(Model)`` (one ORM entity), False for a selection of columns."""
+    described = query.column_descriptions
+    return len(described) == 1 and described[0]["expr"] is described[0]["entity"] is not None
+
+
 async def paginate(session: AsyncSession, query: Select[Any], model: Any, request: PageRequest) -> Page[Any]:
-    """Run ``query`` (already filtered and scoped) one page at a time, newest first."""
+    """Run ``query`` (already filtered and scoped) one page at a time, newest first.
+
+    ``model`` is what has the ``created_at`` and ``id`` columns: an ORM class when ``query`` selects
+    its objects, or a table's ``.c`` when it selects columns, and then the page holds Core rows."""
     check_page_request(request)
     filtered = query
     backwards = request.last is not None and request.first is None
@@ -104,7 +113,8 @@ async def paginate(session: AsyncSession, query: Select[Any], model: Any, reques
         key_before = tuple_(*decode_cursor(request.before, "before"))
         query = query.where(key > key_before)
     order = (created.asc(), ident.asc()) if backwards else (created.desc(), ident.desc())
-    rows = list((await session.execute(query.order_by(*order).limit(size + 1))).scalars())
+    result = await session.execute(query.order_by(*order).limit(size + 1))
+    rows = list(result.scalars() if _selects_objects(query) else result)
     more = len(rows) > size
     rows = rows[:size]
     if backwards:

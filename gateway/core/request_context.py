@@ -6,8 +6,8 @@ it without being handed around.
 
 from __future__ import annotations
 
+import random
 import re
-import secrets
 from contextvars import ContextVar
 
 from starlette.datastructures import MutableHeaders
@@ -20,7 +20,10 @@ current_request_id: ContextVar[str | None] = ContextVar("socialgate_request_id",
 
 
 def new_request_id() -> str:
-    return "req_" + secrets.token_hex(12)
+    # Unique, not secret (it is echoed to the caller and logged): 96 bits of the process's
+    # Mersenne Twister, seeded from the OS and reseeded in a forked child, where a call to the
+    # OS's randomness per request cost 3% of a short query.
+    return f"req_{random.getrandbits(96):024x}"
 
 
 def accept_request_id(value: str | None) -> str:

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from gateway.storage.derived import refresh_derived
 from gateway.storage.private_files import prepare_sqlite_file
 from gateway.storage.reachability import DatabaseUnreachable, describe_unreachable
+from gateway.storage.sqlite_driver import one_trip_dbapi
 from gateway.storage.staging import write_staged
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
@@ -50,7 +51,23 @@ def _prepare_sqlite(engine: AsyncEngine, *, begin: str) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql(begin)
+        # Straight to the driver's cursor: BEGIN needs none of SQLAlchemy's statement machinery,
+        # which cost as much as the query a short read runs after it.
+        cursor = connection.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute(begin)
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine.sync_engine.pool, "reset")
+    def _on_reset(dbapi_connection: Any, _record: Any, state: Any) -> None:
+        # The engines are made with reset_on_return=None, and this does the pool's rollback only
+        # when a transaction is still open: a session rolls back (or commits) before it gives
+        # its connection back, and the pool's own reset rolled back again, one more trip to
+        # aiosqlite's thread per session for nothing. ``in_transaction`` is read without a trip.
+        if state.asyncio_safe and not state.terminate_only and not state.transaction_was_reset:
+            if dbapi_connection.driver_connection.in_transaction:
+                dbapi_connection.rollback()
 
 
 def _is_file(database: str | None) -> bool:
@@ -69,8 +86,12 @@ class Database:
             if database and database != ":memory:" and not self.url.query.get("uri"):
                 prepare_sqlite_file(Path(database))
             pooled = {"pool_size": SQLITE_READ_POOL_SIZE, "max_overflow": SQLITE_READ_POOL_SIZE} if _is_file(database) else {}
-            self.engine = create_async_engine(url, echo=echo, **pooled)
-            self.write_engine = create_async_engine(url, echo=echo)
+            # aiosqlite with one trip to its thread per statement (gateway.storage.sqlite_driver).
+            driver: dict[str, Any] = {"pool_reset_on_return": None}  # see _prepare_sqlite's reset
+            if self.url.get_driver_name() == "aiosqlite":
+                driver["module"] = one_trip_dbapi()
+            self.engine = create_async_engine(url, echo=echo, **pooled, **driver)
+            self.write_engine = create_async_engine(url, echo=echo, **driver)
             _prepare_sqlite(self.engine, begin="BEGIN")
             _prepare_sqlite(self.write_engine, begin="BEGIN IMMEDIATE")
         else:

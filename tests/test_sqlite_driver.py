@@ -1,0 +1,85 @@
+"""The SQLite driver (gateway.storage.sqlite_driver): one trip to aiosqlite's thread per
+statement, with everything SQLAlchemy's stock adapter gives its callers unchanged."""
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from gateway.storage.database import Database
+
+
+@pytest.fixture
+async def database(tmp_path):
+    database = Database(f"sqlite+aiosqlite:///{tmp_path}/driver.db")
+    async with database.write() as session:
+        await session.execute(text("CREATE TABLE things (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL)"))
+    yield database
+    await database.engine.dispose()
+    await database.write_engine.dispose()
+
+
+@pytest.fixture
+def trips(monkeypatch):
+    """Each call run on an aiosqlite connection's thread, by the name of what it ran."""
+    import aiosqlite.core
+
+    seen: list[str] = []
+    original = aiosqlite.core.Connection._execute
+
+    async def counting(self, function, *args, **kwargs):
+        seen.append(getattr(function, "__name__", repr(function)))
+        return await original(self, function, *args, **kwargs)
+
+    monkeypatch.setattr(aiosqlite.core.Connection, "_execute", counting)
+    return seen
+
+
+async def test_a_read_session_makes_one_trip_per_statement(database, trips):
+    async with database.read() as session:
+        await session.execute(text("SELECT 1"))  # the pool opens its connection outside the count
+    trips.clear()
+    async with database.read() as session:
+        assert (await session.execute(text("SELECT 40 + 2"))).scalar_one() == 42
+        assert (await session.execute(text("SELECT count(*) FROM things"))).scalar_one() == 0
+    # BEGIN, two statements, and one rollback: the stock adapter made 4 trips a statement, and
+    # the pool rolled back a second time a transaction the session had already ended.
+    assert trips == ["_run", "_run", "_run", "rollback"]
+
+
+async def test_writes_report_rowcount_lastrowid_and_many(database):
+    async with database.write() as session:
+        inserted = await session.execute(text("INSERT INTO things (name) VALUES ('a')"))
+        assert inserted.lastrowid == 1
+        await session.execute(text("INSERT INTO things (name) VALUES (:name)"), [{"name": "b"}, {"name": "c"}, {"name": "d"}])
+        updated = await session.execute(text("UPDATE things SET name = name || '!' WHERE id > 1"))
+        assert updated.rowcount == 3
+    async with database.read() as session:
+        rows = (await session.execute(text("SELECT id, name FROM things ORDER BY id"))).all()
+    assert [tuple(row) for row in rows] == [(1, "a"), (2, "b!"), (3, "c!"), (4, "d!")]
+    assert list(rows[0]._mapping) == ["id", "name"]  # the description came back with the rows
+
+
+async def test_errors_are_sqlalchemys_and_roll_the_write_back(database):
+    with pytest.raises(IntegrityError):
+        async with database.write() as session:
+            await session.execute(text("INSERT INTO things (name) VALUES ('x')"))
+            await session.execute(text("INSERT INTO things (name) VALUES ('x')"))
+    with pytest.raises(OperationalError):
+        async with database.read() as session:
+            await session.execute(text("SELECT nothing FROM nowhere"))
+    async with database.read() as session:
+        assert (await session.execute(text("SELECT count(*) FROM things"))).scalar_one() == 0
+
+
+async def test_a_connection_given_back_mid_transaction_is_rolled_back(database):
+    """The pool's own rollback is skipped only where no transaction is open: a connection given
+    back inside one (a cancelled request, say) is still rolled back before anyone reuses it."""
+    from sqlalchemy.util import greenlet_spawn
+
+    engine = database.engine
+    fairy = await engine.raw_connection()
+    connection = fairy.driver_connection
+    await connection.execute("BEGIN")
+    assert connection.in_transaction
+    await greenlet_spawn(fairy.close)
+    assert not connection.in_transaction
