@@ -1,7 +1,7 @@
 """The API's own speed (issue 21): the four rows of its table, side by side in one run.
 
     python bench/api.py [--posts 10000] [--big-posts 1000000] [--requests 2000] [--writes 400]
-                        [--concurrency 16] [--rounds 3]
+                        [--concurrency 16] [--rounds 3] [--backend sqlite,postgresql] [--writes-everywhere]
 
 Every server runs in its own process under the same uvicorn settings as ``socialgate serve``
 (``serve_gateway`` / ``serve_route`` below); the load comes from this process over
@@ -27,13 +27,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import os
+import secrets
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -82,6 +85,13 @@ async def _seed_org(url: str, workdir: Path) -> tuple[str, str, tuple[str, ...]]
     from gateway.orgs.organizations import create_organization
     from gateway.settings import load_settings
 
+    if url.startswith("postgresql"):  # `socialgate migrate`, as an operator runs it before serving
+        from gateway.storage import Database
+        from gateway.storage.migrate import upgrade
+
+        database = Database(url)
+        await upgrade(database)
+        await database.engine.dispose()
     app = create_app(load_settings(database_url=url, data_dir=str(workdir), run_scheduler=False))
     async with LifespanManager(app) as manager:
         runtime = app.state.runtime
@@ -96,56 +106,101 @@ async def _seed_org(url: str, workdir: Path) -> tuple[str, str, tuple[str, ...]]
     return key, organization.id, tuple(accounts)
 
 
-async def seed(workdir: Path, name: str, posts: int) -> Seeded:
-    """``posts`` posts × 2 targets, written with Core executemany (a million in about a minute)."""
-    from sqlalchemy import create_engine
-
+def _rows(posts: int, organization_id: str, accounts: tuple[str, ...], has_status: bool) -> Iterator[tuple[list[dict], list[dict], list[str]]]:
+    """The posts and targets to write, ``CHUNK`` posts at a time, with their ids."""
     from gateway.core import new_id
-    from gateway.storage import Post, Target
 
-    url = f"sqlite+aiosqlite:///{workdir}/{name}.db"
-    key, organization_id, accounts = await _seed_org(url, workdir)
     newest = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=posts)
     rare = {posts // (RARE + 1) * (n + 1) for n in range(RARE)}  # spread through the list
-    has_status = "status" in Post.__table__.c  # the stored derived status (issue 21, point 5)
-    started = time.perf_counter()
-    engine = create_engine(f"sqlite:///{workdir}/{name}.db")
+    for low in range(0, posts, CHUNK):
+        post_rows, target_rows, ids = [], [], []
+        for i in range(low, min(posts, low + CHUNK)):
+            created = newest - timedelta(seconds=i)
+            status = "scheduled" if i in rare else "published"
+            post_id = new_id("post")
+            ids.append(post_id)
+            row = {
+                "id": post_id, "organization_id": organization_id, "text": f"bench post {i}", "content": {},
+                "approval_status": "none", "created_at": created, "updated_at": created,
+            }
+            if has_status:
+                row["status"] = status
+            post_rows.append(row)
+            for account_id in accounts:
+                target_rows.append({
+                    "id": new_id("tgt"), "post_id": post_id, "account_id": account_id, "organization_id": organization_id,
+                    "provider": "sandbox", "status": status, "attempt_count": 1 if status == "published" else 0,
+                    "published_at": created if status == "published" else None,
+                    "publish_at": created + timedelta(days=400) if status == "scheduled" else None,
+                    "created_at": created, "updated_at": created,
+                })
+        yield post_rows, target_rows, ids
+
+
+def _write_sqlite(path: str, chunks: Iterator[tuple[list[dict], list[dict], list[str]]]) -> list[str]:
+    from sqlalchemy import create_engine
+
+    from gateway.storage import Post, Target
+
+    engine = create_engine(f"sqlite:///{path}")
     post_ids: list[str] = []
-    triggers = _status_triggers(engine) if has_status else []
+    triggers = _status_triggers(engine)
     with engine.begin() as connection:
         # The rows carry their post's status already: the trigger that keeps it (migration 0017)
         # would recompute it two million times. Off while seeding, back on after.
         for trigger in triggers:
             connection.exec_driver_sql(f"DROP TRIGGER {trigger[0]}")
-        for low in range(0, posts, CHUNK):
-            post_rows, target_rows = [], []
-            for i in range(low, min(posts, low + CHUNK)):
-                created = newest - timedelta(seconds=i)
-                status = "scheduled" if i in rare else "published"
-                post_id = new_id("post")
-                post_ids.append(post_id)
-                row = {
-                    "id": post_id, "organization_id": organization_id, "text": f"bench post {i}", "content": {},
-                    "approval_status": "none", "created_at": created, "updated_at": created,
-                }
-                if has_status:
-                    row["status"] = status
-                post_rows.append(row)
-                for account_id in accounts:
-                    target_rows.append({
-                        "id": new_id("tgt"), "post_id": post_id, "account_id": account_id, "organization_id": organization_id,
-                        "provider": "sandbox", "status": status, "attempt_count": 1 if status == "published" else 0,
-                        "published_at": created if status == "published" else None,
-                        "publish_at": created + timedelta(days=400) if status == "scheduled" else None,
-                        "created_at": created, "updated_at": created,
-                    })
+        for post_rows, target_rows, ids in chunks:
             connection.execute(Post.__table__.insert(), post_rows)
             connection.execute(Target.__table__.insert(), target_rows)
+            post_ids.extend(ids)
         for _name, sql in triggers:
             connection.exec_driver_sql(sql)
     with engine.connect() as connection:
         connection.exec_driver_sql("ANALYZE")
     engine.dispose()
+    return post_ids
+
+
+async def _write_postgresql(url: str, chunks: Iterator[tuple[list[dict], list[dict], list[str]]]) -> list[str]:
+    """COPY, as a PostgreSQL user loads a million rows; the same columns the SQLite path inserts."""
+    import json
+
+    import asyncpg
+
+    from gateway.storage import Post, Target
+
+    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    post_ids: list[str] = []
+    try:
+        await connection.execute("ALTER TABLE targets DISABLE TRIGGER USER")  # the stored status, as on SQLite
+        for post_rows, target_rows, ids in chunks:
+            for table, rows in ((Post.__table__, post_rows), (Target.__table__, target_rows)):
+                columns = list(rows[0])
+                records = [tuple(json.dumps(row[c]) if c == "content" else row[c] for c in columns) for row in rows]
+                await connection.copy_records_to_table(table.name, records=records, columns=columns)
+            post_ids.extend(ids)
+        await connection.execute("ALTER TABLE targets ENABLE TRIGGER USER")
+        await connection.execute("ANALYZE")
+    finally:
+        await connection.close()
+    return post_ids
+
+
+async def seed(workdir: Path, name: str, posts: int, url: str | None = None) -> Seeded:
+    """``posts`` posts × 2 targets, written in bulk (a million in about a minute on SQLite)."""
+    from gateway.storage import Post
+
+    url = url or f"sqlite+aiosqlite:///{workdir}/{name}.db"
+    key, organization_id, accounts = await _seed_org(url, workdir)
+    newest = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=posts)
+    has_status = "status" in Post.__table__.c  # the stored derived status (issue 21, point 5)
+    started = time.perf_counter()
+    chunks = _rows(posts, organization_id, accounts, has_status)
+    if url.startswith("postgresql"):
+        post_ids = await _write_postgresql(url, chunks)
+    else:
+        post_ids = _write_sqlite(url.split("///", 1)[1], chunks)
     print(f"  {name}: {posts:,} posts × 2 targets written in {time.perf_counter() - started:.1f} s", flush=True)
     return Seeded(url, key, organization_id, accounts, posts, newest, tuple(post_ids))
 
@@ -167,10 +222,9 @@ def _uvicorn(application: object, port: int) -> None:
 
 def serve_gateway(port: int, url: str, data_dir: str) -> None:
     from gateway.app import create_app
+    from gateway.auth.rate_limit import CostRateLimiter, Tier
     from gateway.outbound import settle_after_startup
     from gateway.settings import load_settings
-
-    from gateway.auth.rate_limit import CostRateLimiter, Tier
 
     application = create_app(load_settings(database_url=url, data_dir=data_dir, run_scheduler=False))
     # Thousands of pages a second would spend the standard tier's points in a second: a bigger
@@ -180,10 +234,10 @@ def serve_gateway(port: int, url: str, data_dir: str) -> None:
     _uvicorn(application, port)
 
 
-def serve_route(port: int, path: str, organization_id: str) -> None:
+def serve_route(port: int, url: str, organization_id: str) -> None:
     from api_route import make_app
 
-    _uvicorn(make_app(path, organization_id), port)
+    _uvicorn(make_app(url, organization_id), port)
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -335,14 +389,14 @@ def _cursor_at(seeded: Seeded, index: int) -> str:
     return encode_cursor(seeded.first_created - timedelta(seconds=index), seeded.post_ids[index])
 
 
-async def measure(args: argparse.Namespace, workdir: Path) -> None:
-    print("Seeding…", flush=True)
-    small = await seed(workdir, "small", args.posts)
-    big = await seed(workdir, "big", args.big_posts)
-    small_path = small.url.split("///", 1)[1]
+async def measure(args: argparse.Namespace, workdir: Path, backend: str, urls: tuple[str | None, str | None] = (None, None)) -> None:
+    """The rows on one backend: SQLite files in ``workdir``, or the two PostgreSQL databases of ``urls``."""
+    print(f"\n== {backend} ==\nSeeding…", flush=True)
+    small = await seed(workdir, "small", args.posts, urls[0])
+    big = await seed(workdir, "big", args.big_posts, urls[1])
     with (
         running("--serve-gateway", small.url, str(workdir)) as gateway,
-        running("--serve-route", small_path, small.organization_id) as route,
+        running("--serve-route", small.url, small.organization_id) as route,
         running("--serve-gateway", big.url, str(workdir)) as big_gateway,
     ):
         print(f"\n1. posts(first: 20) page, {args.posts:,} posts, {args.requests} requests × {args.rounds} rounds, C = {args.concurrency}")
@@ -375,6 +429,8 @@ async def measure(args: argparse.Namespace, workdir: Path) -> None:
         deep_page = await _latency_ms(big_gateway, big.key, DEEP, {"after": _cursor_at(big, (middle - 1) * 20 - 1)}, repeat)
         print(f"   page 1 {first_page:.2f} ms | page {middle:,} {deep_page:.2f} ms | ratio {deep_page / first_page:.2f} (target ≤ 2)")
 
+        if backend != "sqlite" and not args.writes_everywhere:
+            return  # the issue's table asks rows 1 and 3 of PostgreSQL; --writes-everywhere measures row 2 too
         print(f"\n2. createPost + publishPost, {args.writes} posts × 2 targets, C = {args.concurrency}")
         writes = await write_row(gateway, small, args.concurrency, args.writes)
         print(f"   {writes.throughput:.0f} posts/s, server CPU {writes.cpu_ms:.2f} ms/post | route {route_cpu:.2f} ms/request | "
@@ -396,9 +452,22 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--latency-repeat", type=int, default=21)
+    parser.add_argument("--backend", default="sqlite,postgresql", help="sqlite, postgresql, or both (Debian's PostgreSQL, as the tests' peer)")
+    parser.add_argument("--writes-everywhere", action="store_true", help="measure row 2 on PostgreSQL too")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="socialgate-bench-api-") as workdir:
-        asyncio.run(measure(args, Path(workdir)))
+    for backend in args.backend.split(","):
+        with tempfile.TemporaryDirectory(prefix="socialgate-bench-api-") as workdir, ExitStack() as servers:
+            urls: tuple[str | None, str | None] = (None, None)
+            if backend == "postgresql":
+                from tests.peers.postgres_peer import running_postgres
+
+                # PostgreSQL needs the key every process shares; the servers inherit it.
+                os.environ.setdefault("SOCIALGATE_SECRET_KEY", base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+
+                urls = (servers.enter_context(running_postgres()), servers.enter_context(running_postgres()))
+            elif backend != "sqlite":
+                parser.error(f"unknown backend {backend!r}")
+            asyncio.run(measure(args, Path(workdir), backend, urls))
 
 
 if __name__ == "__main__":

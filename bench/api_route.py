@@ -1,12 +1,15 @@
 """The hand-written baselines of ``bench/api.py``: the first page of posts as one Starlette route.
 
 Both routes answer exactly what ``posts(first: 20) { nodes { id text status targets { id status
-account { id provider } } } }`` answers, read from the same SQLite file with the same two
+account { id provider } } } }`` answers, read from the same database with the same two
 statements, with no GraphQL, no ORM and no authentication:
 
 - ``GET /posts`` through SQLAlchemy Core's async engine on aiosqlite, the database layer the
   gateway itself stands on: the baseline of the issue's table;
-- ``GET /posts-raw`` on one bare aiosqlite connection: the floor, reported beside it.
+- ``GET /posts-raw`` on one bare aiosqlite connection (on PostgreSQL, asyncpg's own pool): the floor, reported beside it.
+
+On PostgreSQL (``bench/api.py --backend postgresql``) ``/posts`` runs the same Core statements on
+SQLAlchemy's asyncpg engine.
 
 They live in bench/ only; the product never serves them.
 """
@@ -37,16 +40,31 @@ TARGETS = (
 )
 
 
-def make_app(path: str, organization_id: str) -> Starlette:
+def _numbered(sql: str) -> str:
+    """``?`` placeholders as PostgreSQL's ``$1, $2…``."""
+    parts = sql.split("?")
+    return "".join(part + (f"${n}" if n < len(parts) else "") for n, part in enumerate(parts, 1))
+
+
+def make_app(url: str, organization_id: str) -> Starlette:
     state: dict[str, Any] = {}
+    postgresql = url.startswith("postgresql")
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
-        async with aiosqlite.connect(path) as connection:
-            await connection.execute("PRAGMA query_only = ON")
-            state["db"], state["engine"] = connection, engine
+        engine = create_async_engine(url)  # SQLAlchemy's default pool, as the gateway's own engine
+        if postgresql:
+            import asyncpg
+
+            pool = await asyncpg.create_pool(url.replace("postgresql+asyncpg://", "postgresql://"), min_size=5, max_size=15)
+            state["db"], state["engine"] = pool, engine
             yield
+            await pool.close()
+        else:
+            async with aiosqlite.connect(url.split("///", 1)[1]) as connection:
+                await connection.execute("PRAGMA query_only = ON")
+                state["db"], state["engine"] = connection, engine
+                yield
         await engine.dispose()
 
     def answer(rows: list[Any], found: list[Any]) -> JSONResponse:
@@ -78,6 +96,11 @@ def make_app(path: str, organization_id: str) -> Starlette:
         return answer(rows, found)
 
     async def posts_raw(_request: Request) -> JSONResponse:
+        if postgresql:  # asyncpg's own pool, as large as SQLAlchemy's default (5 + 10)
+            async with state["db"].acquire() as connection:
+                rows = list(await connection.fetch(_numbered(POSTS), organization_id))
+                found = list(await connection.fetch(_numbered(TARGETS.format(",".join("?" * len(rows)))), *[r[0] for r in rows])) if rows else []
+            return answer([tuple(r) for r in rows], [tuple(r) for r in found])
         db: aiosqlite.Connection = state["db"]
         rows = list(await db.execute_fetchall(POSTS, (organization_id,)))
         found: list[Any] = []

@@ -10,6 +10,7 @@ outcome, error codes) over it, or inserts it when nothing was written (a refused
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -96,12 +97,19 @@ async def stage_provisional(session: AsyncSession, draft: Draft) -> None:
     await session.execute(_insert(session).values(draft.row()).on_conflict_do_nothing(index_elements=["id"]))
 
 
+@functools.cache
+def _final_upsert(dialect: str) -> Any:
+    """The final entry's upsert, built once per dialect: ``excluded`` makes an alias with a proxy of
+    every column, which cost more than the rest of the write; the row comes as parameters."""
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert(AuditEntry.__table__)
+    final = {name: insert.excluded[name] for name in ("subject_id", "outcome", "object_ids", "error_codes")}
+    return insert.on_conflict_do_update(index_elements=["id"], set_=final)
+
+
 async def record(database: Database, draft: Draft) -> None:
     """Write the final entry, over the provisional one if a transaction of the mutation committed it."""
     async with database.write() as session:
-        statement = _insert(session).values(draft.row())
-        final = {name: statement.excluded[name] for name in ("subject_id", "outcome", "object_ids", "error_codes")}
-        await session.execute(statement.on_conflict_do_update(index_elements=["id"], set_=final))
+        await session.execute(_final_upsert(session.get_bind().dialect.name), draft.row())
 
 
 @dataclass(frozen=True)
