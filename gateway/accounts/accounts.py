@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -47,12 +47,16 @@ SHOWN_COLUMNS = (
 )
 
 
+# Built once, with bind parameters: its cache key is computed once and its columns coerced once.
+_SHOWN_ACCOUNTS = select(*(getattr(Account, name) for name in SHOWN_COLUMNS)).where(
+    Account.id.in_(bindparam("ids", expanding=True)), Account.organization_id == bindparam("organization_id")
+)
+
+
 async def shown_accounts(session: AsyncSession, organization_id: str, ids: Sequence[str]) -> dict[str, Any]:
     """The accounts among ``ids`` in this organization, as Core rows of ``SHOWN_COLUMNS``, by id."""
-    query = select(*(getattr(Account, name) for name in SHOWN_COLUMNS)).where(
-        Account.id.in_(ids), Account.organization_id == organization_id
-    )
-    return {row.id: row for row in await session.execute(query)}
+    rows = await session.execute(_SHOWN_ACCOUNTS, {"ids": list(ids), "organization_id": organization_id})
+    return {row.id: row for row in rows}
 
 
 def require_provider(registry: PluginRegistry, provider_id: str) -> Any:

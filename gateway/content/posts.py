@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import bindparam, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.approvals.gate import content_edited, initial_status
@@ -150,18 +150,25 @@ async def targets_of(session: AsyncSession, post_ids: Sequence[str]) -> dict[str
     return group_by_post(post_ids, (await session.execute(query)).scalars())
 
 
-# What a read of targets shows: everything but the engine's lease and processing bookkeeping.
-SHOWN_TARGET_COLUMNS = tuple(
-    column for column in Target.__table__.c
-    if column.name not in {"lease_owner", "lease_expires_at", "job_id", "processing_handle", "processing_published", "processing_deadline"}
+# What a read of targets shows (``schema.posts.TargetType``): none of the engine's lease and
+# processing bookkeeping, nor the timestamps the order needs but no reader shows.
+SHOWN_TARGET_COLUMNS = (
+    "id", "post_id", "account_id", "provider", "status", "publish_at", "published_at", "platform_post_id", "platform_url",
+    "attempt_count", "error_code", "error_message", "processing_stage", "next_attempt_at",
+)
+_TARGETS = Target.__table__.c
+# Built once with its parameters as bind parameters, so SQLAlchemy computes its cache key once
+# and never coerces its columns again: building the statement cost more than running it.
+_SHOWN_TARGETS = (
+    select(*(_TARGETS[name] for name in SHOWN_TARGET_COLUMNS))
+    .where(_TARGETS.post_id.in_(bindparam("post_ids", expanding=True)))
+    .order_by(_TARGETS.created_at, _TARGETS.id)
 )
 
 
 async def shown_targets_of(session: AsyncSession, post_ids: Sequence[str]) -> dict[str, list[Any]]:
     """``targets_of`` for reads: Core rows of ``SHOWN_TARGET_COLUMNS``, no ORM object built or tracked."""
-    targets = Target.__table__.c
-    query = select(*SHOWN_TARGET_COLUMNS).where(targets.post_id.in_(post_ids)).order_by(targets.created_at, targets.id)
-    return group_by_post(post_ids, await session.execute(query))
+    return group_by_post(post_ids, await session.execute(_SHOWN_TARGETS, {"post_ids": list(post_ids)}))
 
 
 def group_by_post(post_ids: Sequence[str], targets: Iterable[T]) -> dict[str, list[T]]:
@@ -267,11 +274,14 @@ class PostFilter:
     ends: datetime | None = None  # before
 
 
+_LISTED_POSTS = select(*Post.__table__.c).where(Post.__table__.c.deleted_at.is_(None))  # columns coerced once, not per page
+
+
 async def list_posts(session: AsyncSession, organization_id: str, filters: PostFilter, page: PageRequest) -> Page[Any]:
     """A page of posts as Core rows (every column, attributes named as the ORM's): a list is read, never changed,
     and building and tracking ORM objects cost more than the query."""
     posts, targets = Post.__table__.c, Target.__table__.c
-    query = select(*Post.__table__.c).where(posts.organization_id == organization_id, posts.deleted_at.is_(None))
+    query = _LISTED_POSTS.where(posts.organization_id == organization_id)
     if filters.status is not None:
         if filters.status not in POST_STATUSES:
             raise BadInput(f"Unknown post status {filters.status[:40]!r}.", "status")
