@@ -20,6 +20,8 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     ValidationCache,
 )
+from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.name_converter import NameConverter
 from strawberry.tools import merge_types
 
 from schema.accounts import AccountMutation, AccountQuery
@@ -86,6 +88,23 @@ MUTATIONS: tuple[type, ...] = (
 )
 
 
+class RememberedNames(NameConverter):
+    """Strawberry's names, each python name converted to camelCase once.
+
+    Strawberry converts an argument's and an input field's name again on every request that
+    passes it (``convert_arguments``): a createPost spent 6% of its time in ``to_camel_case``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._converted: dict[str, str] = {}
+
+    def apply_naming_config(self, name: str) -> str:
+        converted = self._converted.get(name)
+        if converted is None:
+            converted = self._converted[name] = super().apply_naming_config(name)
+        return converted
+
+
 class GatewaySchema(strawberry.Schema):
     def process_errors(self, errors, execution_context=None) -> None:  # type: ignore[no-untyped-def]
         """Errors are logged once, by ErrorShaping, with the request id; not again here."""
@@ -98,6 +117,7 @@ def build_schema() -> strawberry.Schema:
         mutation=audit_every_mutation(merge_types("Mutation", MUTATIONS)) if MUTATIONS else None,
         subscription=Subscription,
         scalar_overrides=SCALAR_OVERRIDES,
+        config=StrawberryConfig(name_converter=RememberedNames()),
         # Factories, not instances: extensions keep per-operation state, so each request gets its own.
         # ErrorShaping first: it is the outermost hook, so it sees errors raised by every other one.
         extensions=[

@@ -30,3 +30,19 @@ async def test_create_post_flushes_no_post_or_target(api, org):
         ("sandbox", "DRAFT", "ann"), ("sandbox", "DRAFT", "bob"),
     ]
     assert Post not in flushed and Target not in flushed
+
+
+async def test_argument_names_are_converted_once_not_per_request(api, org, monkeypatch):
+    """Strawberry converts every argument's and input field's name on every request; the schema's
+    name converter remembers each conversion, so a repeated mutation converts none."""
+    import strawberry.schema.name_converter as names
+
+    accounts = [(await connect(api, org.secret, credentials={"handle": "ann"}))["account"]["id"]]
+    variables = {"i": {"text": "hi", "targets": [{"accountId": a} for a in accounts], "mediaIds": [], "thread": []}}
+    assert (await api.graphql(CREATE, variables, key=org.secret))["data"]["createPost"]["userErrors"] == []
+    converted: list[str] = []
+    original = names.to_camel_case
+    monkeypatch.setattr(names, "to_camel_case", lambda name: converted.append(name) or original(name))
+    body = await api.graphql(CREATE, variables, key=org.secret)
+    assert body["data"]["createPost"]["userErrors"] == []
+    assert converted == []
