@@ -57,6 +57,11 @@ async def test_writes_report_rowcount_lastrowid_and_many(database):
         rows = (await session.execute(text("SELECT id, name FROM things ORDER BY id"))).all()
     assert [tuple(row) for row in rows] == [(1, "a"), (2, "b!"), (3, "c!"), (4, "d!")]
     assert list(rows[0]._mapping) == ["id", "name"]  # the description came back with the rows
+    async with database.read() as session:
+        result = await session.execute(text("SELECT id FROM things ORDER BY id"))
+        assert [tuple(r) for r in result.fetchmany()] == [(1,)]  # the DBAPI's arraysize, 1
+        assert [tuple(r) for r in result.fetchmany(2)] == [(2,), (3,)]
+        assert [tuple(r) for r in result.fetchall()] == [(4,)]
 
 
 async def test_errors_are_sqlalchemys_and_roll_the_write_back(database):
