@@ -325,3 +325,60 @@ async def test_free_form_json_arguments_are_never_searched_for_ids(api):
     account_id = await sandbox_account(api, org.secret, looks_like_an_id)
     [stored] = await _stored(api)
     assert stored.object_ids == [account_id]
+
+
+def _final_drafts(org, n: int) -> list[audit.Draft]:
+    from gateway.auth import Principal
+
+    principal = Principal(api_key_id=org.api_key_id, organization_id=org.organization_id, scopes=("*",))
+    drafts = [audit.Draft.of(principal, f"op{i}", f"req_{i}") for i in range(n)]
+    for draft in drafts:
+        draft.add_ids([f"post_{draft.operation}"])
+    return drafts
+
+
+async def _stored_entries(api, ids) -> dict[str, Any]:
+    async with api.runtime.database.read() as session:
+        rows = (await session.execute(select(AuditEntry).where(AuditEntry.id.in_(ids)))).scalars()
+        return {row.id: row for row in rows}
+
+
+async def test_final_entries_that_come_together_are_written_in_one_transaction(api, org):
+    """A group commit: five mutations ending at once write their final entries in one write
+    transaction, and each is answered only once its own entry is committed."""
+    import asyncio
+
+    from sqlalchemy import event
+
+    drafts = _final_drafts(org, 5)
+    upserts: list[int] = []
+
+    def seen(_conn, _cursor, statement, parameters, _context, executemany) -> None:
+        if statement.startswith("INSERT INTO audit_entries") and "DO UPDATE" in statement:
+            upserts.append(len(parameters) if executemany else 1)
+
+    engine = api.runtime.database.write_engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        await asyncio.gather(*(audit.record(api.runtime.database, draft) for draft in drafts))
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert upserts == [5]  # one statement, one transaction, five rows
+    stored = await _stored_entries(api, [d.id for d in drafts])
+    assert {row.action for row in stored.values()} == {f"op{i}" for i in range(5)}
+    assert all(row.object_ids == [f"post_{row.action}"] and row.outcome == "ok" for row in stored.values())
+
+
+async def test_a_caller_gone_does_not_keep_the_others_final_entries_unwritten(api, org):
+    import asyncio
+
+    first, second = _final_drafts(org, 2)
+    gone = asyncio.create_task(audit.record(api.runtime.database, first))
+    staying = asyncio.create_task(audit.record(api.runtime.database, second))
+    await asyncio.sleep(0)  # both queued, the batch's writer started
+    gone.cancel()
+    await staying
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    stored = await _stored_entries(api, [first.id, second.id])
+    assert set(stored) == {first.id, second.id}  # the batch was written for both

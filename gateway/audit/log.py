@@ -10,8 +10,10 @@ outcome, error codes) over it, or inserts it when nothing was written (a refused
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -81,9 +83,23 @@ class Draft:
         }
 
 
-def _insert(session: AsyncSession) -> Any:
+def _insert(dialect: str) -> Any:
     """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL spell it alike)."""
-    return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert(AuditEntry)
+    return (postgresql if dialect == "postgresql" else sqlite).insert(AuditEntry.__table__)
+
+
+# Both statements are built once per dialect and given their rows as parameters: built per
+# mutation, ``excluded`` alone (an alias with a proxy of every column) cost more than the write.
+@functools.cache
+def _provisional_insert(dialect: str) -> Any:
+    return _insert(dialect).on_conflict_do_nothing(index_elements=["id"])
+
+
+@functools.cache
+def _final_upsert(dialect: str) -> Any:
+    insert = _insert(dialect)
+    final = {name: insert.excluded[name] for name in ("subject_id", "outcome", "object_ids", "error_codes")}
+    return insert.on_conflict_do_update(index_elements=["id"], set_=final)
 
 
 async def stage_provisional(session: AsyncSession, draft: Draft) -> None:
@@ -94,22 +110,64 @@ async def stage_provisional(session: AsyncSession, draft: Draft) -> None:
     """
     if draft.final:
         return
-    await session.execute(_insert(session).values(draft.row()).on_conflict_do_nothing(index_elements=["id"]))
+    await session.execute(_provisional_insert(session.get_bind().dialect.name), draft.row())
 
 
-@functools.cache
-def _final_upsert(dialect: str) -> Any:
-    """The final entry's upsert, built once per dialect: ``excluded`` makes an alias with a proxy of
-    every column, which cost more than the rest of the write; the row comes as parameters."""
-    insert = (postgresql if dialect == "postgresql" else sqlite).insert(AuditEntry.__table__)
-    final = {name: insert.excluded[name] for name in ("subject_id", "outcome", "object_ids", "error_codes")}
-    return insert.on_conflict_do_update(index_elements=["id"], set_=final)
+class _FinalEntries:
+    """The final entries of one database, written together (a group commit).
+
+    Every mutation ends with its final entry, in a write transaction of its own: on SQLite a turn
+    of the one writer for one row. Entries that arrive while one batch is written go together in
+    the next, and each mutation still answers only once its entry is committed. The batch is
+    written by a task of its own, so a caller that is cancelled (a client gone) never leaves the
+    others' entries unwritten.
+    """
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._queued: list[tuple[Draft, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def record(self, draft: Draft) -> None:
+        committed = asyncio.get_running_loop().create_future()
+        self._queued.append((draft, committed))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_all(), name="audit-final-entries")
+        await committed
+
+    async def _write_all(self) -> None:
+        try:
+            while self._queued:
+                batch, self._queued = self._queued, []
+                try:
+                    async with self._database.write() as session:
+                        await session.execute(_final_upsert(session.get_bind().dialect.name), [draft.row() for draft, _ in batch])
+                except BaseException as error:
+                    for _draft, committed in batch:
+                        if not committed.done():
+                            committed.set_exception(error if isinstance(error, Exception) else asyncio.CancelledError())
+                    if not isinstance(error, Exception):
+                        raise
+                else:
+                    for _draft, committed in batch:
+                        if not committed.done():
+                            committed.set_result(None)
+        finally:
+            self._writer = None
+            for _draft, committed in self._queued:  # left by a writer cancelled at shutdown
+                if not committed.done():
+                    committed.set_exception(asyncio.CancelledError())
+
+
+_FINAL_ENTRIES: weakref.WeakKeyDictionary[Database, _FinalEntries] = weakref.WeakKeyDictionary()
 
 
 async def record(database: Database, draft: Draft) -> None:
     """Write the final entry, over the provisional one if a transaction of the mutation committed it."""
-    async with database.write() as session:
-        await session.execute(_final_upsert(session.get_bind().dialect.name), draft.row())
+    writer = _FINAL_ENTRIES.get(database)
+    if writer is None:
+        writer = _FINAL_ENTRIES[database] = _FinalEntries(database)
+    await writer.record(draft)
 
 
 @dataclass(frozen=True)
