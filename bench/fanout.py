@@ -289,7 +289,7 @@ async def run(subscribers: int, posts: int, interval: float, processes: int = 1)
         # no arrival is stamped. Nothing it allocates from here on is garbage to collect.
         gc.freeze()
         gc.disable()
-        server_cpu, client_cpu, events_started = sum(map(cpu_seconds, pids)), time.process_time(), time.perf_counter()
+        cpu_before, client_cpu, events_started = list(map(cpu_seconds, pids)), time.process_time(), time.perf_counter()
         job_ids: list[str] = []
         with httpx.Client(timeout=30) as http:
             for i in range(posts):
@@ -300,7 +300,8 @@ async def run(subscribers: int, posts: int, interval: float, processes: int = 1)
         while time.monotonic() < deadline and any(c.delivered() < expected and c.error is None for c in clients):
             await asyncio.sleep(0.1)
         loaded_rss, peak_rss = (sum(values) for values in zip(*map(rss_mib, pids)))
-        server_cpu, client_cpu = sum(map(cpu_seconds, pids)) - server_cpu, time.process_time() - client_cpu
+        cpu_by_process = [after - before for before, after in zip(cpu_before, map(cpu_seconds, pids))]
+        server_cpu, client_cpu = sum(cpu_by_process), time.process_time() - client_cpu
         events_seconds = time.perf_counter() - events_started
         await asyncio.gather(*(c.stop() for c in clients))
         gc.enable()
@@ -329,7 +330,14 @@ async def run(subscribers: int, posts: int, interval: float, processes: int = 1)
             f"post {job_ids.index(job) + 1} event {seq}: {min(values) * 1000:.0f} → {max(values) * 1000:.0f} ms"
             for (job, seq), values in slowest))
     print(f"while publishing and delivering ({events_seconds:.1f} s): server CPU {server_cpu:.1f} s "
-          f"({server_cpu / max(1, delivered) * 1e6:.0f} µs per delivered event), this client's CPU {client_cpu:.1f} s")
+          f"({server_cpu / max(1, delivered) * 1e6:.0f} µs per delivered event), this client's CPU {client_cpu:.1f} s "
+          f"({client_cpu / max(1, delivered) * 1e6:.1f} µs per delivered event)")
+    if processes > 1:
+        # Subscribers were spread round-robin: process i wrote to clients i, i + N, i + 2N...
+        own = [sum(len(c.latencies) for c in clients[number::processes]) for number in range(processes)]
+        print("server CPU per delivered event by process: " + ", ".join(
+            f"{number}{' (API, scheduler)' if number == 0 else ''} {cpu / max(1, own[number]) * 1e6:.1f} µs"
+            for number, cpu in enumerate(cpu_by_process)))
     print(f"server RSS MiB (all processes): idle {idle_rss:.0f}, with subscribers {subscribed_rss:.0f}, after the events {loaded_rss:.0f}, "
           f"peak {peak_rss:.0f} (≈ {(subscribed_rss - idle_rss) * 1024 / subscribers:.0f} KiB per subscriber)")
 

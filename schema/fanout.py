@@ -126,7 +126,9 @@ class Member:
         self._sending = False  # the writer task holds frames taken from the backlog
         self._ready = asyncio.Event()
         self._finishing = False
-        self._writer = asyncio.create_task(self._write())
+        # Started by the first frame that must wait: a subscriber whose frames all go straight to its
+        # socket never has one (a parked task per subscriber is memory and objects for the collector).
+        self._writer: asyncio.Task[None] | None = None
 
     def push(self, frame: OutgoingFrame) -> None:
         if self.ended.done() or self._finishing:
@@ -139,7 +141,7 @@ class Member:
             self._end(SLOW_CONSUMER)
             return
         self._backlog.append(frame)
-        self._ready.set()
+        self._wake_writer()
 
     def waiting(self) -> int:
         """Frames in the backlog, not yet handed to the writer task."""
@@ -148,10 +150,18 @@ class Member:
     def finish(self) -> None:
         """The stream is over: write what is waiting, then end without a reason."""
         self._finishing = True
-        self._ready.set()
+        if self._writer is None and not self._backlog:
+            self._end(None)  # nothing was ever left to write
+        else:
+            self._wake_writer()
 
     def fail(self, reason: str) -> None:
         self._end(reason)
+
+    def _wake_writer(self) -> None:
+        self._ready.set()
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write())
 
     def _end(self, reason: str | None) -> None:
         self._backlog.clear()
@@ -181,9 +191,10 @@ class Member:
 
     async def stop(self) -> None:
         self._end(None)
-        self._writer.cancel()
-        with suppress(asyncio.CancelledError):
-            await self._writer
+        if self._writer is not None:
+            self._writer.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._writer
 
 
 StreamKey = tuple[str, str, str | None, str]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from contextlib import AsyncExitStack
 
 import pytest
 import websockets
@@ -105,6 +106,21 @@ async def test_frames_go_to_the_writer_built_once_for_subscribers_of_one_operati
     # One frame's bytes for every subscriber of operation "1", another for operation "7".
     assert sockets[0].wires[0] is sockets[1].wires[0] is sockets[2].wires[0]
     assert json.loads(unframe(other_id.wires[0]))["id"] == "7"
+
+
+async def test_subscribers_whose_frames_all_go_straight_to_their_sockets_park_no_task_and_end_cleanly():
+    hub, feed = FanoutHub(SCHEMA), Feed()
+    before = len(asyncio.all_tasks())
+    sockets = [Socket() for _ in range(3)]
+    async with AsyncExitStack() as stack:
+        members = [await stack.enter_async_context(hub.join("org_a", _delivery(hub, s, feed))) for s in sockets]
+        await until(lambda: len(feed.queues) == 1)
+        feed.publish(1)
+        await until(lambda: all(len(s.wires) == 1 for s in sockets))
+        assert len(asyncio.all_tasks()) == before + 1  # the stream's one execution, no writer per subscriber
+        feed.publish(None)  # the stream ends
+        assert await asyncio.wait_for(asyncio.gather(*(m.ended for m in members)), 5) == [None, None, None]
+    assert hub.stream_count() == 0
 
 
 async def test_a_refused_frame_and_those_behind_it_go_the_ordinary_way_in_order():
