@@ -212,3 +212,31 @@ async def test_a_refused_handshake_offers_no_writer(settings):
             pass
         [connection] = CountingProtocol.connections_seen
         assert connection.write_frame(encode_text_frame("x")) is False
+
+
+async def test_a_socket_that_stops_draining_ends_as_a_slow_consumer_and_the_others_get_every_frame(settings):
+    CountingProtocol.connections_seen = []
+    app = create_app(settings)
+    runtime, hub = app.state.runtime, app.state.fanout
+    hub.backlog_limit = 3
+    async with serving(app, ws=CountingProtocol, ws_per_message_deflate=False) as base:
+        org = await make_org_with_key(runtime)
+        url = base.replace("http", "ws", 1) + "/graphql"
+        stuck = await _subscribe(url, org.secret, "graphql-transport-ws", ORG_EVENTS)
+        fine = await _subscribe(url, org.secret, "graphql-transport-ws", ORG_EVENTS)
+        await until(lambda: hub.member_count() == 2)
+        stuck_connection = CountingProtocol.connections_seen[0]
+        stuck_connection.pause_writing()  # what uvicorn is told when the socket's buffer is full
+        for seq in range(1, 7):
+            await runtime.publish(BusEvent(org.organization_id, "job.running", {}, utcnow(), job_id="job_x", seq=seq))
+        assert [(await _next_event(fine))["payload"]["data"]["orgEvents"]["seq"] for _ in range(6)] == [1, 2, 3, 4, 5, 6]
+        await until(lambda: hub.member_count() == 1)  # the stuck one is no longer fed
+        stuck_connection.resume_writing()
+        messages = []
+        while not any("SLOW_CONSUMER" in json.dumps(m) for m in messages):
+            messages.append(json.loads(await asyncio.wait_for(stuck.recv(), 10)))
+        # What it was sent before the end came in order, and fewer than all six events.
+        seqs = [m["payload"]["data"]["orgEvents"]["seq"] for m in messages if m["type"] == "next" and m["payload"].get("data")]
+        assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) < 6
+        for socket in (stuck, fine):
+            await socket.close()
