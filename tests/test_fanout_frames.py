@@ -4,7 +4,8 @@ The first half drives a hub (the small schema of tests/test_fanout.py) whose sub
 frame writer: frames go to it, built once, and when it refuses one, that frame and every later
 one go the ordinary way, in order. The second half runs the real server with the WebSocket
 protocol `socialgate serve` runs, and checks that its frames reach real clients of both
-protocols through the writer, and that the writer refuses while uvicorn would have to wait.
+protocols through the writer, that the writer refuses while uvicorn would have to wait, and that a
+socket which stops draining still ends as a slow consumer while the others get every frame.
 """
 
 from __future__ import annotations
