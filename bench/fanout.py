@@ -71,6 +71,12 @@ class Subscriber(asyncio.Protocol):
     arrival time is taken in ``data_received``, before any parsing, and messages are parsed after
     the run. One client process reads all N sockets, so a client that parsed as it went (about
     50 µs per message with the asyncio client) would add its own queue to what it measures.
+
+    Once subscribed, incoming frames are cut by ``_take_frames`` rather than by websockets'
+    reader (a generator per frame, ~10 µs a message here): the client shares the machine's cores
+    with the servers, so its CPU per message is latency it adds to what it measures. Every frame is
+    still taken whole and checked (final, unmasked, a known opcode); pings are answered, and a
+    close is an error.
     """
 
     def __init__(self, url: str, key: str) -> None:
@@ -83,6 +89,7 @@ class Subscriber(asyncio.Protocol):
         self.error: str | None = None
         self.stopping = False
         self._waiting_for: tuple[bytes, asyncio.Future[None]] | None = None
+        self._frames: bytearray | None = None  # set once subscribed: from then on frames are cut here
         self._handshake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     async def start(self) -> None:
@@ -94,6 +101,9 @@ class Subscriber(asyncio.Protocol):
         # The server reads messages in order: its pong means the subscription has started.
         await self._exchange({"type": "ping"}, b"pong")
         self.arrivals.clear()
+        # websockets' reader holds nothing between two frames: what arrives next starts a frame.
+        assert not self.protocol.reader.buffer, "a frame was arriving while the subscription started"
+        self._frames = bytearray()
 
     def _send(self, message: dict) -> None:
         assert self.transport is not None
@@ -113,6 +123,16 @@ class Subscriber(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         arrived = time.time()
+        if self._frames is not None:
+            # Most reads are one whole small text frame: kept as it came, without a copy into the buffer.
+            if not self._frames and len(data) > 2 and data[0] == 0x81 and data[1] < 126 and len(data) == data[1] + 2:
+                payload = data[2:]
+                self.arrivals.append((arrived, payload))
+                if b'"ping"' in payload:
+                    self._send({"type": "pong"})
+            else:
+                self._take_frames(arrived, data)
+            return
         self.protocol.receive_data(data)
         for event in self.protocol.events_received():
             if isinstance(event, Response):
@@ -131,6 +151,46 @@ class Subscriber(asyncio.Protocol):
         outgoing = self.protocol.data_to_send()
         if outgoing and self.transport is not None:
             self.transport.write(b"".join(outgoing))
+
+    def _take_frames(self, arrived: float, data: bytes) -> None:
+        """Cut the server's frames (RFC 6455 §5.2: unmasked, never fragmented here) out of what arrived."""
+        buffer = self._frames
+        assert buffer is not None
+        buffer += data
+        size, start = len(buffer), 0
+        while size - start >= 2:
+            head, second = buffer[start], buffer[start + 1]
+            length, offset = second & 0x7F, start + 2
+            if length == 126:
+                length, offset = int.from_bytes(buffer[offset:offset + 2]), offset + 2
+            elif length == 127:
+                length, offset = int.from_bytes(buffer[offset:offset + 8]), offset + 8
+            end = offset + length
+            if end > size or offset > size:
+                break
+            payload, start = bytes(buffer[offset:end]), end
+            opcode = head & 0x0F
+            if head & 0xF0 != 0x80 or second & 0x80:  # not final, reserved bits, or masked
+                self._fail(f"unexpected frame header {head:#x} {second:#x}")
+            elif opcode == 0x1:
+                self.arrivals.append((arrived, payload))
+                if b'"ping"' in payload:
+                    self._send({"type": "pong"})
+            elif opcode == 0x9:  # a WebSocket ping (uvicorn's keepalive): answer it
+                self.protocol.send_pong(payload)
+                self._flush()
+            elif opcode != 0xA:  # a close, or anything this subscription never receives
+                self._fail(f"frame with opcode {opcode:#x}: {payload[:200]!r}")
+        del buffer[:start]
+
+    def _flush(self) -> None:
+        outgoing = self.protocol.data_to_send()
+        if outgoing and self.transport is not None:
+            self.transport.write(b"".join(outgoing))
+
+    def _fail(self, reason: str) -> None:
+        if self.error is None and not self.stopping:
+            self.error = reason
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.stopping and self.error is None:
@@ -236,7 +296,7 @@ async def run(subscribers: int, posts: int, interval: float, processes: int = 1)
         # no arrival is stamped. Nothing it allocates from here on is garbage to collect.
         gc.freeze()
         gc.disable()
-        server_cpu, client_cpu, events_started = sum(map(cpu_seconds, pids)), time.process_time(), time.perf_counter()
+        cpu_before, client_cpu, events_started = list(map(cpu_seconds, pids)), time.process_time(), time.perf_counter()
         job_ids: list[str] = []
         with httpx.Client(timeout=30) as http:
             for i in range(posts):
@@ -247,7 +307,8 @@ async def run(subscribers: int, posts: int, interval: float, processes: int = 1)
         while time.monotonic() < deadline and any(c.delivered() < expected and c.error is None for c in clients):
             await asyncio.sleep(0.1)
         loaded_rss, peak_rss = (sum(values) for values in zip(*map(rss_mib, pids)))
-        server_cpu, client_cpu = sum(map(cpu_seconds, pids)) - server_cpu, time.process_time() - client_cpu
+        cpu_by_process = [after - before for before, after in zip(cpu_before, map(cpu_seconds, pids))]
+        server_cpu, client_cpu = sum(cpu_by_process), time.process_time() - client_cpu
         events_seconds = time.perf_counter() - events_started
         await asyncio.gather(*(c.stop() for c in clients))
         gc.enable()
@@ -276,7 +337,14 @@ async def run(subscribers: int, posts: int, interval: float, processes: int = 1)
             f"post {job_ids.index(job) + 1} event {seq}: {min(values) * 1000:.0f} → {max(values) * 1000:.0f} ms"
             for (job, seq), values in slowest))
     print(f"while publishing and delivering ({events_seconds:.1f} s): server CPU {server_cpu:.1f} s "
-          f"({server_cpu / max(1, delivered) * 1e6:.0f} µs per delivered event), this client's CPU {client_cpu:.1f} s")
+          f"({server_cpu / max(1, delivered) * 1e6:.0f} µs per delivered event), this client's CPU {client_cpu:.1f} s "
+          f"({client_cpu / max(1, delivered) * 1e6:.1f} µs per delivered event)")
+    if processes > 1:
+        # Subscribers were spread round-robin: process i wrote to clients i, i + N, i + 2N...
+        own = [sum(len(c.latencies) for c in clients[number::processes]) for number in range(processes)]
+        print("server CPU per delivered event by process: " + ", ".join(
+            f"{number}{' (API, scheduler)' if number == 0 else ''} {cpu / max(1, own[number]) * 1e6:.1f} µs"
+            for number, cpu in enumerate(cpu_by_process)))
     print(f"server RSS MiB (all processes): idle {idle_rss:.0f}, with subscribers {subscribed_rss:.0f}, after the events {loaded_rss:.0f}, "
           f"peak {peak_rss:.0f} (≈ {(subscribed_rss - idle_rss) * 1024 / subscribers:.0f} KiB per subscriber)")
 

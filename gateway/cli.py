@@ -78,6 +78,7 @@ def serve(
     from gateway.app import create_app
     from gateway.core import configure_logging
     from gateway.outbound import settle_after_startup
+    from gateway.web import FrameWritingProtocol
 
     settings = _settings(host=host, port=port)
     configure_logging(settings.log_level)
@@ -103,6 +104,9 @@ def serve(
         ws_per_message_deflate=False,
         # A WebSocket frame carries what a JSON body would: the same limit (gateway.web.body_limit).
         ws_max_size=settings.max_request_bytes,
+        # uvicorn's sans-I/O websockets protocol, letting a subscription fan-out write each event's
+        # frame, built once, straight to every subscriber's socket (gateway.web.websocket_frames).
+        ws=FrameWritingProtocol,
     )
 
 

@@ -16,6 +16,13 @@ Only fields that read nothing but the event may be shared this way: the stream r
 context of its own, the organization's, bound to no one subscriber; each subscriber's own key is
 re-checked by its own connection, which ends only its own membership.
 
+A frame is written straight to a subscriber's socket, in the broadcast's own turn of the loop,
+when the server offers a frame writer (``gateway.web.FrameWritingProtocol``, what ``socialgate
+serve`` runs) and nothing of that subscriber is waiting: the WebSocket frame's bytes are built
+once per event and operation id, and a delivery is one ``transport.write``. No task wakes up and
+no ASGI message passes the middlewares per subscriber; those were half a fan-out process's CPU.
+Otherwise the frame joins the subscriber's backlog, which its writer task sends the ordinary way.
+
 Each subscriber's writer holds a bounded backlog. One that cannot keep up is ended with
 SLOW_CONSUMER, as a bus subscriber would be: a stuck client neither delays the others nor grows
 the server's memory. The protocol handlers (``schema.http``) say how a frame is enveloped and
@@ -38,6 +45,7 @@ from strawberry.types import ExecutionResult
 from strawberry.utils.aio import aclosing
 
 from gateway.events import DEFAULT_QUEUE_SIZE, SLOW_CONSUMER
+from gateway.web import FrameWriter, encode_text_frame
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +89,24 @@ class Delivery:
     root_value: Any
     envelope: Envelope
     send_text: Callable[[str], Awaitable[None]]
+    # Writes a serialized frame now, or says it cannot (``gateway.web.FrameWriter``); None: ASGI only.
+    write_frame: FrameWriter | None = None
+
+
+class OutgoingFrame:
+    """One message for the subscribers of an operation id: its text, and its WebSocket frame built once."""
+
+    __slots__ = ("_wire", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._wire: bytes | None = None
+
+    @property
+    def wire(self) -> bytes:
+        if self._wire is None:
+            self._wire = encode_text_frame(self.text)
+        return self._wire
 
 
 # Set by the protocol handlers in each operation's own task; None where no fan-out applies.
@@ -88,35 +114,54 @@ current_delivery: ContextVar[Delivery | None] = ContextVar("socialgate_delivery"
 
 
 class Member:
-    """One subscriber of a stream: a bounded backlog of frames and the task that writes them, in order."""
+    """One subscriber of a stream: its frames written now when nothing waits, else a bounded backlog and a writer task."""
 
     def __init__(self, delivery: Delivery, backlog_limit: int) -> None:
         self.delivery = delivery
         self.backlog_limit = backlog_limit
         # Resolves with None when the stream ended and every frame was written, else with a reason.
         self.ended: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
-        self._backlog: list[str] = []
+        self._write_frame = delivery.write_frame
+        self._backlog: list[OutgoingFrame] = []
+        self._sending = False  # the writer task holds frames taken from the backlog
         self._ready = asyncio.Event()
         self._finishing = False
-        self._writer = asyncio.create_task(self._write())
+        # Started by the first frame that must wait: a subscriber whose frames all go straight to its
+        # socket never has one (a parked task per subscriber is memory and objects for the collector).
+        self._writer: asyncio.Task[None] | None = None
 
-    def push(self, frame: str) -> None:
+    def push(self, frame: OutgoingFrame) -> None:
         if self.ended.done() or self._finishing:
+            return
+        # Written at once only behind nothing of ours: the frames before it must reach the socket first.
+        if self._write_frame is not None and not self._backlog and not self._sending and self._write_frame(frame.wire):
             return
         if len(self._backlog) >= self.backlog_limit:
             log.warning("closing a subscriber that cannot keep up", extra={"operation_id": self.delivery.operation_id})
             self._end(SLOW_CONSUMER)
             return
         self._backlog.append(frame)
-        self._ready.set()
+        self._wake_writer()
+
+    def waiting(self) -> int:
+        """Frames in the backlog, not yet handed to the writer task."""
+        return len(self._backlog)
 
     def finish(self) -> None:
         """The stream is over: write what is waiting, then end without a reason."""
         self._finishing = True
-        self._ready.set()
+        if self._writer is None and not self._backlog:
+            self._end(None)  # nothing was ever left to write
+        else:
+            self._wake_writer()
 
     def fail(self, reason: str) -> None:
         self._end(reason)
+
+    def _wake_writer(self) -> None:
+        self._ready.set()
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write())
 
     def _end(self, reason: str | None) -> None:
         self._backlog.clear()
@@ -131,10 +176,12 @@ class Member:
                 self._ready.clear()
                 # Take the whole backlog at once: frames pushed while these are written wait for the next turn.
                 frames, self._backlog = self._backlog, []
+                self._sending = True
                 for frame in frames:
                     if self.ended.done():
                         return
-                    await send_text(frame)
+                    await send_text(frame.text)
+                self._sending = False
                 if self._finishing and not self._backlog:
                     self._end(None)
         except asyncio.CancelledError:
@@ -144,9 +191,10 @@ class Member:
 
     async def stop(self) -> None:
         self._end(None)
-        self._writer.cancel()
-        with suppress(asyncio.CancelledError):
-            await self._writer
+        if self._writer is not None:
+            self._writer.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._writer
 
 
 StreamKey = tuple[str, str, str | None, str]
@@ -193,13 +241,13 @@ class SharedStream:
                 member.fail(ending)
 
     def _broadcast(self, payload: str) -> None:
-        frames: dict[tuple[Envelope, str], str] = {}  # most clients number their first operation "1"
+        frames: dict[tuple[Envelope, str], OutgoingFrame] = {}  # most clients number their first operation "1"
         for member in list(self.members):
             delivery = member.delivery
             frame_key = (delivery.envelope, delivery.operation_id)
             frame = frames.get(frame_key)
             if frame is None:
-                frame = frames[frame_key] = delivery.envelope(delivery.operation_id, payload)
+                frame = frames[frame_key] = OutgoingFrame(delivery.envelope(delivery.operation_id, payload))
             member.push(frame)
 
 
@@ -253,6 +301,7 @@ __all__ = [
     "Delivery",
     "FanoutHub",
     "Member",
+    "OutgoingFrame",
     "current_delivery",
     "encode_result",
     "legacy_ws_frame",

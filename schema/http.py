@@ -60,6 +60,7 @@ from gateway.core import (
 )
 from gateway.observability import observe_graphql
 from gateway.runtime import Runtime
+from gateway.web import frame_writer
 from schema.context import Context
 from schema.errors import shape_error
 from schema.fanout import Delivery, Envelope, FanoutHub, current_delivery, legacy_ws_frame, transport_ws_frame
@@ -114,6 +115,7 @@ def _delivery(handler: Any, envelope: Envelope, operation_id: str, query: str, v
         root_value=handler.root_value,
         envelope=envelope,
         send_text=handler.websocket.ws.send_text,
+        write_frame=frame_writer(handler.websocket.ws.scope),
     )
 
 

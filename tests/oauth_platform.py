@@ -305,11 +305,14 @@ def loopback_socket() -> socket.socket:
 
 
 @asynccontextmanager
-async def serving(app: Any, sock: socket.socket | None = None, tls: TlsFiles | None = None) -> AsyncIterator[str]:
-    """Serve ``app`` with uvicorn on 127.0.0.1 inside the running event loop; yields its base URL."""
+async def serving(app: Any, sock: socket.socket | None = None, tls: TlsFiles | None = None, **options: Any) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn on 127.0.0.1 inside the running event loop; yields its base URL.
+
+    ``options`` go to ``uvicorn.Config`` (e.g. ``ws=`` the WebSocket protocol ``socialgate serve`` runs).
+    """
     sock = sock or loopback_socket()
     certificate = {"ssl_certfile": str(tls.cert_file), "ssl_keyfile": str(tls.key_file)} if tls else {}
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="auto", **certificate))
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="auto", **certificate, **options))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():

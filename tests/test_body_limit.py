@@ -170,6 +170,10 @@ def test_serve_hands_uvicorn_the_same_frame_limit(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["serve"], env=env)
     assert result.exit_code == 0, result.output
     assert seen["ws_max_size"] == 4096
+    # and the WebSocket protocol a subscription fan-out writes its ready-made frames through
+    from gateway.web import FrameWritingProtocol
+
+    assert seen["ws"] is FrameWritingProtocol and seen["ws_per_message_deflate"] is False
 
 
 @pytest.mark.e2e

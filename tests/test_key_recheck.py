@@ -30,6 +30,7 @@ from gateway.orgs.organizations import create_organization, set_kill_switch
 from gateway.runtime import Runtime
 from gateway.settings import load_settings
 from gateway.storage.models import Organization
+from gateway.web import FrameWritingProtocol
 from schema.fanout import FanoutHub
 from tests.conftest import OrgWithKey, make_org_with_key
 from tests.oauth_platform import serving
@@ -67,7 +68,8 @@ class Server:
 @asynccontextmanager
 async def running(settings) -> AsyncIterator[Server]:
     app = create_app(settings)
-    async with serving(app) as base:
+    # The WebSocket protocol `socialgate serve` runs: frames go straight to the sockets being closed.
+    async with serving(app, ws=FrameWritingProtocol, ws_per_message_deflate=False) as base:
         yield Server(base, app.state.runtime, app.state.fanout)
 
 
