@@ -36,6 +36,7 @@ from schema.campaigns import CampaignMutation, CampaignQuery
 from schema.connections import ConnectionMutation, ConnectionQuery
 from schema.cost import QueryCost
 from schema.errors import ErrorShaping
+from schema.execution import GatewayExecution
 from schema.introspection import PrivateIntrospection
 from schema.jobs import JobQuery, PublishingMutation
 from schema.media import MediaMutation, MediaQuery
@@ -118,6 +119,7 @@ def build_schema() -> strawberry.Schema:
         subscription=Subscription,
         scalar_overrides=SCALAR_OVERRIDES,
         config=StrawberryConfig(name_converter=RememberedNames()),
+        execution_context_class=GatewayExecution,
         # Factories, not instances: extensions keep per-operation state, so each request gets its own.
         # ErrorShaping first: it is the outermost hook, so it sees errors raised by every other one.
         extensions=[
