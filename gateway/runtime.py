@@ -19,7 +19,7 @@ from gateway.content import restrict_media_root
 from gateway.core import BackgroundTasks, KeyedLocks, RedisKeyedLocks, clock
 from gateway.events import BusEvent, MemoryEventBus, RedisEventBus, StoredEventRelay
 from gateway.observability import forget_process, watch_pools
-from gateway.outbound import GuardedNetworkBackend, GuardedTransport
+from gateway.outbound import GuardedNetworkBackend, GuardedTransport, without_cookies
 from gateway.plugins import load_plugins
 from gateway.settings import ENV_PREFIX, SECRET_KEY_FILENAME, Settings, SettingsError, StartupError, resolve_secret_key
 from gateway.storage import (
@@ -57,10 +57,11 @@ class Runtime:
         # One pooled client for every provider call; tests pass a transport scripted with the
         # platforms' real responses. By default every connection passes the SSRF guard: some
         # providers call hosts a user typed in (a Mastodon instance, a PDS, a webhook URL).
-        self.http = new_http_client(
+        # It keeps no cookies: one account's would ride along with another's (``outbound.cookies``).
+        self.http = without_cookies(new_http_client(
             http_transport
             or GuardedTransport(GuardedNetworkBackend(allow_private=settings.allow_private_urls), limits=PROVIDER_POOL)
-        )
+        ))
         # SOCIALGATE_EVENTS_URL=redis://…: events, rate-limit buckets and refresh locks are shared
         # by every process through Redis (docs/events-redis.md); otherwise each keeps its own.
         self.redis: Redis | None = Redis.from_url(settings.events_url, decode_responses=True) if settings.uses_redis else None

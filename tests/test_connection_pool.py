@@ -108,3 +108,73 @@ async def test_a_pass_over_idle_connections_asks_each_once_not_once_per_other():
                 asked[pool_type] = calls[0]
     assert asked[httpcore.AsyncConnectionPool] == 16 + 16 * 16  # httpcore: each idle one counts all
     assert asked[LinearConnectionPool] == 16
+
+
+@pytest.fixture
+def socket_checks(monkeypatch) -> list[int]:
+    """How many times a pooled connection's socket was asked whether the server closed it."""
+    from gateway.outbound import idle_check
+
+    asked = [0]
+    original = idle_check.socket_readable
+
+    def counted(sock):
+        asked[0] += 1
+        return original(sock)
+
+    monkeypatch.setattr(idle_check, "socket_readable", counted)
+    return asked
+
+
+async def test_only_the_connection_a_request_reuses_has_its_socket_asked(socket_checks):
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+    async with keep_alive_server() as (url, accepted):
+        transport = transport_with(LinearConnectionPool, limits)
+        async with httpx.AsyncClient(transport=transport) as client:
+            await burst(client, url, requests=16, at_once=16)
+            pool = transport._pool
+            assert len(pool.connections) == 16 and all(c.is_idle() for c in pool.connections)
+            socket_checks[0] = 0
+            assert pool._assign_requests_to_connections() == []  # a pass over 16 idle connections
+            assert socket_checks[0] == 0  # httpcore: 16
+            assert (await client.get(url)).text == "ok"
+            # the request's two passes, its connection's socket asked once before it was reused (httpcore: 2 × 16)
+            assert socket_checks[0] == 1
+            assert len(accepted) == 16
+
+
+@asynccontextmanager
+async def closing_server():
+    """HTTP/1.1 on 127.0.0.1 that answers one request per connection, keep-alive, then closes it."""
+    accepted, closed = [], asyncio.Event()
+
+    async def serve(stream):
+        accepted.append(stream)
+        async with stream:
+            buffer = b""
+            while b"\r\n\r\n" not in buffer:
+                buffer += await stream.receive()
+            await stream.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        closed.set()
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with anyio.create_task_group() as group:
+        group.start_soon(listener.serve, serve)
+        yield f"http://127.0.0.1:{port}/", accepted, closed
+        group.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("pool_type", [httpcore.AsyncConnectionPool, LinearConnectionPool])
+async def test_a_connection_the_server_closed_while_idle_is_never_reused(pool_type):
+    async with closing_server() as (url, accepted, closed):
+        transport = transport_with(pool_type, httpx.Limits(max_connections=100, max_keepalive_connections=20))
+        async with httpx.AsyncClient(transport=transport) as client:
+            assert (await client.get(url)).text == "ok"
+            await closed.wait()  # the server closed the kept-alive connection
+            if pool_type is LinearConnectionPool:  # no pass asked its socket: still pooled, as if alive
+                assert len(transport._pool.connections) == 1
+            while not all(c.has_expired() for c in transport._pool.connections):  # its socket shows the close
+                await asyncio.sleep(0)
+            assert (await client.get(url)).text == "ok"  # on a new connection, not the dead one
+            assert len(accepted) == 2

@@ -12,7 +12,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, bindparam, select
 
 from gateway.accounts import open_credentials, refresh_account_token
 from gateway.content import file_path, public_url
@@ -61,12 +61,18 @@ class Loaded(NamedTuple):
     media: list[Row[Any]]
 
 
+# Built once: a statement built per round costs its construction and its cache key each time.
+_POSTS_BY_ID = select(POSTS).where(POSTS.c.id.in_(bindparam("ids", expanding=True)))
+_ACCOUNTS_BY_ID = select(ACCOUNTS).where(ACCOUNTS.c.id.in_(bindparam("ids", expanding=True)))
+_MEDIA_BY_ID = select(MEDIA).where(MEDIA.c.id.in_(bindparam("ids", expanding=True)))
+
+
 async def load_many(session: Any, targets: list[TargetRow]) -> dict[str, Loaded]:
     """Each target's post, account and live media, in three queries whatever their number."""
-    posts = {p.id: p for p in await session.execute(select(POSTS).where(POSTS.c.id.in_({t.post_id for t in targets})))}
-    accounts = {a.id: a for a in await session.execute(select(ACCOUNTS).where(ACCOUNTS.c.id.in_({t.account_id for t in targets})))}
+    posts = {p.id: p for p in await session.execute(_POSTS_BY_ID, {"ids": list({t.post_id for t in targets})})}
+    accounts = {a.id: a for a in await session.execute(_ACCOUNTS_BY_ID, {"ids": list({t.account_id for t in targets})})}
     media_ids = {m for p in posts.values() for m in (p.content or {}).get("media_ids", [])}
-    media = {m.id: m for m in await session.execute(select(MEDIA).where(MEDIA.c.id.in_(media_ids)))} if media_ids else {}
+    media = {m.id: m for m in await session.execute(_MEDIA_BY_ID, {"ids": list(media_ids)})} if media_ids else {}
     loaded = {}
     for target in targets:
         post = posts[target.post_id]

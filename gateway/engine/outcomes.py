@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, bindparam, select
 
 from gateway.content import derive_status
 from gateway.engine import processing
@@ -115,19 +115,21 @@ class RetryPolicy:
             target.next_attempt_at = None
 
 
+_OUTCOME_ATTEMPTS = (
+    select(ATTEMPTS.c.id, ATTEMPTS.c.target_id, ATTEMPTS.c.number, ATTEMPTS.c.finished_at,
+           TARGETS.c.post_id, TARGETS.c.job_id, ACCOUNTS.c.status.label("account_status"))
+    .join_from(ATTEMPTS, TARGETS, TARGETS.c.id == ATTEMPTS.c.target_id)
+    .join(ACCOUNTS, ACCOUNTS.c.id == TARGETS.c.account_id)
+    .where(ATTEMPTS.c.id.in_(bindparam("attempt_ids", expanding=True)))
+    .order_by(TARGETS.c.id)
+)  # built once, as every round runs it
+_OUTCOME_ATTEMPTS_LOCKED = _OUTCOME_ATTEMPTS.with_for_update(of=TARGETS)
+
+
 async def lock_outcome_targets(session: Any, batch: list[PendingOutcome], *, lock: bool) -> dict[str, Row[Any]]:
     """The batch's attempts with their targets' post, job and account status; with ``lock`` (PostgreSQL) the targets locked, in id order."""
-    query = (
-        select(ATTEMPTS.c.id, ATTEMPTS.c.target_id, ATTEMPTS.c.number, ATTEMPTS.c.finished_at,
-               TARGETS.c.post_id, TARGETS.c.job_id, ACCOUNTS.c.status.label("account_status"))
-        .join_from(ATTEMPTS, TARGETS, TARGETS.c.id == ATTEMPTS.c.target_id)
-        .join(ACCOUNTS, ACCOUNTS.c.id == TARGETS.c.account_id)
-        .where(ATTEMPTS.c.id.in_([item.attempt_id for item in batch]))
-        .order_by(TARGETS.c.id)
-    )
-    if lock:
-        query = query.with_for_update(of=TARGETS)
-    return {row.id: row for row in await session.execute(query)}
+    query = _OUTCOME_ATTEMPTS_LOCKED if lock else _OUTCOME_ATTEMPTS
+    return {row.id: row for row in await session.execute(query, {"attempt_ids": [item.attempt_id for item in batch]})}
 
 
 async def write_outcomes(

@@ -85,10 +85,20 @@ async def read_targets(session: AsyncSession, query: Any) -> list[TargetRow]:
     return _rows(TargetRow, TARGET_WRITABLE, (await session.execute(query)).all())
 
 
+# Statements of every round, built once: one built per round costs its construction and its
+# cache key each time (``bench/publish_overhead.py --profile``).
+_TARGETS_OF_POSTS = (
+    target_select().where(TARGETS.c.post_id.in_(bindparam("post_ids", expanding=True))).order_by(TARGETS.c.created_at, TARGETS.c.id)
+)
+_JOBS_WITH_LAST_SEQ = select(*(JOBS.c[name] for name in JOB_COLUMNS), last_job_event_seq(JOBS.c.id)).where(
+    JOBS.c.id.in_(bindparam("job_ids", expanding=True))
+)
+
+
 async def targets_of_posts(session: AsyncSession, post_ids: Sequence[str]) -> dict[str, list[TargetRow]]:
     """Every target of these posts, grouped by post in creation order (as ``posts.targets_of``)."""
-    query = target_select().where(TARGETS.c.post_id.in_(post_ids)).order_by(TARGETS.c.created_at, TARGETS.c.id)
-    return group_by_post(post_ids, await read_targets(session, query))
+    rows = _rows(TargetRow, TARGET_WRITABLE, (await session.execute(_TARGETS_OF_POSTS, {"post_ids": list(post_ids)})).all())
+    return group_by_post(post_ids, rows)
 
 
 async def lock_job_rows(session: AsyncSession, job_ids: Iterable[str | None]) -> dict[str, JobRow]:
@@ -105,7 +115,7 @@ async def lock_job_rows(session: AsyncSession, job_ids: Iterable[str | None]) ->
         return {}
     columns = [JOBS.c[name] for name in JOB_COLUMNS]
     if session.bind.dialect.name != "postgresql":  # one writer at a time: the number read with the row stays the last
-        result = (await session.execute(select(*columns, last_job_event_seq(JOBS.c.id)).where(JOBS.c.id.in_(wanted)))).all()
+        result = (await session.execute(_JOBS_WITH_LAST_SEQ, {"job_ids": wanted})).all()
         seed_job_event_seqs(session, {values[0]: values[-1] for values in result})
         return {row.id: row for row in _rows(JobRow, JOB_WRITABLE, (values[:-1] for values in result))}
     # Read committed: a subquery in the locking SELECT would see the snapshot from before it

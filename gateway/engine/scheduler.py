@@ -84,6 +84,9 @@ DUE_STATUSES = ("scheduled", "retry_pending", "processing")
 # A claim reads due targets in order and skips those whose account or provider has no free slot;
 # it reads again past them at most this many times, then leaves the rest to the next claim.
 CLAIM_PASSES = 4
+# What the approval gate and the campaign holds let the engine claim: conditions over the
+# targets table alone, built once rather than in every claim's statements.
+ALLOWED = (cleared_for_publishing(TARGETS, POSTS), claimable(TARGETS))
 
 
 @dataclass(frozen=True)
@@ -280,7 +283,7 @@ class Scheduler:
             earliest = (
                 await session.execute(
                     select(func.min(TARGETS.c.next_attempt_at)).where(
-                        TARGETS.c.status.in_(DUE_STATUSES), cleared_for_publishing(TARGETS, POSTS), claimable(TARGETS)
+                        TARGETS.c.status.in_(DUE_STATUSES), *ALLOWED
                     )
                 )
             ).scalar()
@@ -337,7 +340,7 @@ class Scheduler:
         claim = (
             update(TARGETS)
             .where(TARGETS.c.id.in_(chosen), TARGETS.c.status.in_(DUE_STATUSES), TARGETS.c.next_attempt_at <= now,
-                   cleared_for_publishing(TARGETS, POSTS), claimable(TARGETS))
+                   *ALLOWED)
         )
         if start:
             # A poll of a processing target is no new attempt at publishing: it counts against no retry ladder.
@@ -397,8 +400,7 @@ class Scheduler:
             TARGETS.c.id, TARGETS.c.provider, TARGETS.c.account_id, TARGETS.c.post_id, TARGETS.c.job_id, TARGETS.c.organization_id,
             TARGETS.c.status,
         ).where(
-            TARGETS.c.status.in_(DUE_STATUSES), TARGETS.c.next_attempt_at <= now, ~rate_limited, cleared_for_publishing(TARGETS, POSTS),
-            claimable(TARGETS),
+            TARGETS.c.status.in_(DUE_STATUSES), TARGETS.c.next_attempt_at <= now, ~rate_limited, *ALLOWED,
         )
         if full := slots.full_accounts():
             query = query.where(TARGETS.c.account_id.not_in(full))

@@ -37,6 +37,7 @@ from gateway.storage import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from gateway.webhooks.calls import Call, CallResult, call_endpoint
 from gateway.webhooks.endpoints import signing_secrets
 from gateway.webhooks.ladder import FAILING_DISABLES_AFTER, GONE, LADDER, next_delay, retry_after_seconds
+from gateway.webhooks.outbox import endpoints_changed
 
 log = logging.getLogger("socialgate.webhooks")
 
@@ -281,6 +282,7 @@ class WebhookDispatcher:
                 continue
             endpoint.enabled = False
             endpoint.disabled_reason = reason
+            endpoints_changed(session)
             log.warning("webhook endpoint disabled", extra={"endpoint_id": endpoint.id, "reason": reason})
             events.append(await record_org_event(
                 session, endpoint.organization_id, ENDPOINT_DISABLED,

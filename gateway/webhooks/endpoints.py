@@ -25,7 +25,7 @@ from gateway.core import Page, PageRequest, UserError, new_id, paginate, utcnow
 from gateway.events import EVENT_KINDS
 from gateway.outbound import UnsafeURL, validate_url
 from gateway.storage import WebhookEndpoint, decrypt, encrypt
-from gateway.webhooks.outbox import ALL_CHILDREN, OWN
+from gateway.webhooks.outbox import ALL_CHILDREN, OWN, endpoints_changed
 from gateway.webhooks.patterns import WILDCARD
 
 SECRET_PREFIX = "whsec_"
@@ -120,6 +120,7 @@ async def create_endpoint(
     )
     session.add(endpoint)
     await session.flush()
+    endpoints_changed(session)
     return NewSecret(endpoint, secret)
 
 
@@ -146,6 +147,7 @@ async def update_endpoint(
     if description is not None:
         endpoint.description = _check_description(description)
     await session.flush()
+    endpoints_changed(session)
     return endpoint
 
 
@@ -156,6 +158,7 @@ async def set_enabled(session: AsyncSession, principal: Principal, endpoint_id: 
     endpoint.disabled_reason = None if enabled else "manual"
     endpoint.failing_since = None
     await session.flush()
+    endpoints_changed(session)
     return endpoint
 
 
@@ -165,6 +168,7 @@ async def delete_endpoint(session: AsyncSession, principal: Principal, endpoint_
     endpoint.deleted_at = utcnow()
     endpoint.enabled = False
     await session.flush()
+    endpoints_changed(session)
     return endpoint
 
 
