@@ -88,3 +88,36 @@ async def test_a_connection_given_back_mid_transaction_is_rolled_back(database):
     assert connection.in_transaction
     await greenlet_spawn(fairy.close)
     assert not connection.in_transaction
+
+
+async def test_a_begin_cancelled_while_queued_is_rolled_back_before_the_connection_is_reused(database):
+    """A statement whose caller was cancelled still runs when aiosqlite's thread reaches it: the
+    rollback as the connection goes home must follow it, not be skipped on sqlite3's word that no
+    transaction is open yet (it was not, when asked)."""
+    import asyncio
+    import threading
+
+    from sqlalchemy.util import greenlet_spawn
+
+    engine = database.write_engine
+    fairy = await engine.raw_connection()
+    adapted = fairy.dbapi_connection
+    connection = adapted.driver_connection
+    await greenlet_spawn(adapted.rollback)  # settled: the last thing sent was a rollback
+    gate = threading.Event()
+    busy = asyncio.ensure_future(connection._execute(gate.wait))  # the thread is busy
+    begin = asyncio.create_task(greenlet_spawn(lambda: adapted.cursor().execute("BEGIN IMMEDIATE")))
+    while connection._tx.qsize() < 2:  # the BEGIN waits behind the busy call
+        await asyncio.sleep(0)
+    begin.cancel()
+    assert not connection.in_transaction
+    closing = asyncio.create_task(greenlet_spawn(fairy.close))  # the pool's reset: queued behind the BEGIN
+    while not closing.done() and connection._tx.qsize() < 2:
+        await asyncio.sleep(0)
+    gate.set()
+    await busy
+    await closing
+    with pytest.raises(asyncio.CancelledError):
+        await begin
+    await connection._execute(lambda: None)  # everything queued has run
+    assert not connection.in_transaction

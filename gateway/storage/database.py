@@ -59,15 +59,6 @@ def _prepare_sqlite(engine: AsyncEngine, *, begin: str) -> None:
         finally:
             cursor.close()
 
-    @event.listens_for(engine.sync_engine.pool, "reset")
-    def _on_reset(dbapi_connection: Any, _record: Any, state: Any) -> None:
-        # The engines are made with reset_on_return=None, and this does the pool's rollback only
-        # when a transaction is still open: a session rolls back (or commits) before it gives
-        # its connection back, and the pool's own reset rolled back again, one more trip to
-        # aiosqlite's thread per session for nothing. ``in_transaction`` is read without a trip.
-        if state.asyncio_safe and not state.terminate_only and not state.transaction_was_reset:
-            if dbapi_connection.driver_connection.in_transaction:
-                dbapi_connection.rollback()
 
 
 def _is_file(database: str | None) -> bool:
@@ -87,9 +78,7 @@ class Database:
                 prepare_sqlite_file(Path(database))
             pooled = {"pool_size": SQLITE_READ_POOL_SIZE, "max_overflow": SQLITE_READ_POOL_SIZE} if _is_file(database) else {}
             # aiosqlite with one trip to its thread per statement (gateway.storage.sqlite_driver).
-            driver: dict[str, Any] = {"pool_reset_on_return": None}  # see _prepare_sqlite's reset
-            if self.url.get_driver_name() == "aiosqlite":
-                driver["module"] = one_trip_dbapi()
+            driver = {"module": one_trip_dbapi()} if self.url.get_driver_name() == "aiosqlite" else {}
             self.engine = create_async_engine(url, echo=echo, **pooled, **driver)
             self.write_engine = create_async_engine(url, echo=echo, **driver)
             _prepare_sqlite(self.engine, begin="BEGIN")

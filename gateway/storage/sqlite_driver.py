@@ -106,8 +106,35 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ()
+    """Rolls back only when a statement went out since its last commit or rollback.
+
+    A session rolls back as it ends, and the pool rolls back again as the connection comes home:
+    one trip per session for nothing. ``_settled`` is this side's own record, not sqlite3's
+    ``in_transaction``: a statement whose caller was cancelled may still wait in the thread's
+    queue, and a rollback skipped on sqlite3's word would let its BEGIN open a transaction on a
+    connection back in the pool. Any cursor counts as a statement sent.
+    """
+
+    __slots__ = ("_settled",)
     _cursor_cls = OneTripCursor
+
+    def __init__(self, dbapi: Any, connection: aiosqlite.Connection) -> None:
+        super().__init__(dbapi, connection)
+        self._settled = False
+
+    def cursor(self, server_side: bool = False) -> Any:
+        self._settled = False
+        return super().cursor(server_side)
+
+    def rollback(self) -> None:
+        if self._settled:
+            return
+        super().rollback()
+        self._settled = True
+
+    def commit(self) -> None:
+        super().commit()
+        self._settled = True
 
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
