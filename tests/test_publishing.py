@@ -379,6 +379,27 @@ async def test_outcomes_of_calls_in_flight_wait_a_moment_to_share_one_transactio
         assert set((await session.execute(select(Target.status))).scalars()) == {"published"}
 
 
+async def test_the_linger_ends_as_soon_as_every_call_in_flight_has_ended(api):
+    """The linger is an upper bound: once the last call in flight has its outcome queued, the batch
+    is written at once. Calls that end together (a fast platform) never sit out the linger."""
+    org = await setup_org(api)
+    account = await sandbox_account(api, org.secret)
+    for i in range(4):
+        await publish(api, org.secret, await new_post(api, org.secret, [account], text=f"at once {i}"))
+    scheduler = scheduler_for(api, limits=Limits(batch=4, per_provider=4, per_account=4, outcome_linger=60.0))
+    batches: list[int] = []
+    record_batch = scheduler._record_batch
+
+    async def counting(batch):
+        batches.append(len(batch))
+        await record_batch(batch)
+
+    scheduler._record_batch = counting
+    assert await scheduler.tick() == 4
+    _done, pending = await asyncio.wait(set(scheduler._inflight), timeout=10)  # far less than the linger
+    assert not pending and batches == [4]
+
+
 async def test_a_job_over_several_posts_counts_the_outcomes_just_recorded(api):
     """A job whose targets are not all one post's reads their statuses back, after this batch's writes."""
     org = await setup_org(api)

@@ -41,7 +41,7 @@ import os
 import secrets
 import socket
 from collections import Counter
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -94,10 +94,11 @@ class Limits:
     batch: int = 50  # provider calls at once, all providers
     per_provider: int = 16
     per_account: int = 2
-    # Seconds an outcome waits for the outcomes of calls still in flight, to share their
-    # transaction: a few milliseconds on a call that took tens, for about a quarter fewer
-    # commits (400 posts to a 50 ms platform: 67 outcome transactions without, ~50 with).
-    outcome_linger: float = 0.003
+    # Seconds an outcome waits at most for the outcomes of calls still in flight, to share their
+    # transaction; the wait ends as soon as every call in flight has ended. A few milliseconds on
+    # a call that took tens buys fewer commits, which is what bounds a busy engine: 400 posts to
+    # a 50 ms platform cost 4.4–5.0 ms of CPU each with 3 ms, 2.5–3.2 with 8 (bench/README.md).
+    outcome_linger: float = 0.008
     # Calls whose lease ran out are reconciled this many at once, each given at most
     # reconcile_seconds (and never more than the lease recovery took): a hung platform holds
     # one recovery slot that long, and never a claim.
@@ -149,6 +150,9 @@ class Scheduler:
         self._claiming = asyncio.Lock()  # one claim at a time, each sized by the slots the last one left
         self._outcome_queue: list[PendingOutcome] = []
         self._recording = False
+        # Set once every call in flight has its outcome queued (or a batch is full): the linger
+        # ends then, not at its deadline (see _drain_outcomes).
+        self._batch_complete = asyncio.Event()
         # A writer of outcomes cancelled mid-way hands the rest to a task of its own: held here
         # until done, its failure logged, awaited at stop.
         self._takeovers = BackgroundTasks("recording outcomes", log)
@@ -550,6 +554,8 @@ class Scheduler:
         """
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._outcome_queue.append(PendingOutcome(target_id, attempt_id, outcome, done))
+        if len(self._outcome_queue) >= min(OUTCOME_BATCH, len(self._inflight)):
+            self._batch_complete.set()
         if not self._recording:
             self._recording = True
             try:
@@ -563,7 +569,15 @@ class Scheduler:
 
     async def _drain_outcomes(self) -> None:
         if self.limits.outcome_linger and len(self._outcome_queue) < OUTCOME_BATCH and len(self._inflight) > len(self._outcome_queue):
-            await asyncio.sleep(self.limits.outcome_linger)  # calls still in flight: let their outcomes join this batch
+            # Calls still in flight: let their outcomes join this batch, for up to the linger, and
+            # no longer once every one of them has ended. Calls that end together (a fast
+            # platform) are written at once; calls that end apart (a 50 ms platform, sixteen at a
+            # time) share a transaction instead of paying one each, which is what bounds the
+            # engine when its loop is busy.
+            self._batch_complete.clear()
+            with suppress(TimeoutError):
+                async with asyncio.timeout(self.limits.outcome_linger):
+                    await self._batch_complete.wait()
         while self._outcome_queue:
             batch, self._outcome_queue = self._outcome_queue[:OUTCOME_BATCH], self._outcome_queue[OUTCOME_BATCH:]
             await self._record_batch(batch)
