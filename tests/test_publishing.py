@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from gateway.core.clock import utcnow
-from gateway.engine.scheduler import Limits
+from gateway.engine.scheduler import Limits, Scheduler
 from gateway.storage.models import Account, Attempt, Job, JobEvent, Target
 from tests.engine import engine_app, new_post, publish, sandbox_account, scheduler_for, setup_org
 
@@ -356,9 +356,8 @@ async def test_jobs_are_isolated_and_filterable(api):
         assert (await session.execute(select(func.count()).select_from(JobEvent))).scalar() >= 1
 
 
-@pytest.mark.parametrize("linger, shared", [(0.0, False), (0.2, True)])
-async def test_outcomes_of_calls_in_flight_wait_a_moment_to_share_one_transaction(api, linger, shared):
-    """Without a linger the first outcome is written alone, the others after it; with one, all together."""
+async def _four_due_counting_batches(api, linger: float) -> tuple[Scheduler, list[int]]:
+    """Four posts due on one account, and a scheduler that records the size of each outcome batch."""
     org = await setup_org(api)
     account = await sandbox_account(api, org.secret)
     for i in range(4):
@@ -372,6 +371,13 @@ async def test_outcomes_of_calls_in_flight_wait_a_moment_to_share_one_transactio
         await record_batch(batch)
 
     scheduler._record_batch = counting
+    return scheduler, batches
+
+
+@pytest.mark.parametrize("linger, shared", [(0.0, False), (0.2, True)])
+async def test_outcomes_of_calls_in_flight_wait_a_moment_to_share_one_transaction(api, linger, shared):
+    """Without a linger the first outcome is written alone, the others after it; with one, all together."""
+    scheduler, batches = await _four_due_counting_batches(api, linger)
     assert await scheduler.tick() == 4
     await asyncio.wait(set(scheduler._inflight), timeout=10)
     assert sum(batches) == 4 and batches[0] == (4 if shared else 1)
@@ -382,19 +388,7 @@ async def test_outcomes_of_calls_in_flight_wait_a_moment_to_share_one_transactio
 async def test_the_linger_ends_as_soon_as_every_call_in_flight_has_ended(api):
     """The linger is an upper bound: once the last call in flight has its outcome queued, the batch
     is written at once. Calls that end together (a fast platform) never sit out the linger."""
-    org = await setup_org(api)
-    account = await sandbox_account(api, org.secret)
-    for i in range(4):
-        await publish(api, org.secret, await new_post(api, org.secret, [account], text=f"at once {i}"))
-    scheduler = scheduler_for(api, limits=Limits(batch=4, per_provider=4, per_account=4, outcome_linger=60.0))
-    batches: list[int] = []
-    record_batch = scheduler._record_batch
-
-    async def counting(batch):
-        batches.append(len(batch))
-        await record_batch(batch)
-
-    scheduler._record_batch = counting
+    scheduler, batches = await _four_due_counting_batches(api, 60.0)
     assert await scheduler.tick() == 4
     _done, pending = await asyncio.wait(set(scheduler._inflight), timeout=10)  # far less than the linger
     assert not pending and batches == [4]
