@@ -19,20 +19,21 @@ from typing import Any
 from graphql import GraphQLField, GraphQLLeafType, Undefined, is_leaf_type, is_non_null_type
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-# GraphQLField → (the field, its plan): keyed by identity, the field kept so its id stays its own.
-_PLANS: dict[int, tuple[GraphQLField, tuple[Any, GraphQLLeafType] | None]] = {}
+# Each field carries its plan in its own ``extensions`` (a dict per field): a cache keyed apart
+# from the field would keep every schema ever built alive, and tests build hundreds.
+_PLAN_KEY = "socialgate.leafPlan"
 
 
 def leaf_plan(field: GraphQLField) -> tuple[Any, GraphQLLeafType] | None:
     """(strawberry's attribute resolver, the leaf type) when ``field`` may take the short path."""
-    known = _PLANS.get(id(field))
-    if known is not None and known[0] is field:
-        return known[1]
+    extensions = field.extensions
+    if _PLAN_KEY in extensions:
+        return extensions[_PLAN_KEY]  # type: ignore[no-any-return]
     resolve, kind = field.resolve, field.type
     if is_non_null_type(kind):
         kind = kind.of_type
     plan = (resolve, kind) if getattr(resolve, "_is_default", False) and not field.args and is_leaf_type(kind) else None
-    _PLANS[id(field)] = (field, plan)
+    extensions[_PLAN_KEY] = plan
     return plan
 
 

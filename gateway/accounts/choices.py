@@ -37,8 +37,17 @@ class SettingChoices:
     """Per-process, briefly cached answers of ``Provider.setting_choices``."""
 
     def __init__(self, runtime: Runtime, *, ttl_seconds: float = CACHE_SECONDS) -> None:
-        self.runtime = runtime
+        # Weakly: this object is kept in a WeakKeyDictionary keyed by the runtime, and a strong
+        # reference back would keep every runtime (its database, its pools) alive for good.
+        self._runtime = weakref.ref(runtime)
         self._cache: TTLCache[tuple[str, str, int], list[SettingChoice]] = TTLCache(CACHE_ENTRIES, ttl_seconds)
+
+    @property
+    def runtime(self) -> Runtime:
+        runtime = self._runtime()
+        if runtime is None:
+            raise RuntimeError("the runtime of these setting choices is gone")
+        return runtime
 
     async def list(self, organization_id: str, account_id: str, setting: str, *, refresh: bool = False) -> list[SettingChoice]:
         """The choices of ``setting`` on the organization's account ``account_id``.

@@ -124,7 +124,9 @@ class _FinalEntries:
     """
 
     def __init__(self, database: Database) -> None:
-        self._database = database
+        # Weakly: this object is the value of a WeakKeyDictionary keyed by the database, and a
+        # strong reference back would keep every database (engines, pools) alive for good.
+        self._database = weakref.ref(database)
         self._queued: list[tuple[Draft, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -139,8 +141,11 @@ class _FinalEntries:
         try:
             while self._queued:
                 batch, self._queued = self._queued, []
+                database = self._database()
                 try:
-                    async with self._database.write() as session:
+                    if database is None:
+                        raise RuntimeError("the database of these audit entries is gone")
+                    async with database.write() as session:
                         await session.execute(_final_upsert(session.get_bind().dialect.name), [draft.row() for draft, _ in batch])
                 except BaseException as error:
                     for _draft, committed in batch:
