@@ -8,7 +8,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from strawberry import Schema
 
 import gateway.app
@@ -18,6 +17,7 @@ from gateway.orgs.organizations import create_organization
 from gateway.runtime import Runtime
 from gateway.settings import Settings, load_settings
 from schema import build_schema
+from tests.lifespan import lifespan_of
 
 
 @pytest.fixture(autouse=True)
@@ -86,7 +86,7 @@ def shared_schema() -> Schema:
 async def api(settings: Settings, shared_schema: Schema, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ApiClient]:
     monkeypatch.setattr(gateway.app, "build_schema", lambda: shared_schema)
     app = create_app(settings)
-    async with LifespanManager(app) as manager:
+    async with lifespan_of(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield ApiClient(http=http, runtime=app.state.runtime)

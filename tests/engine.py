@@ -7,12 +7,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
-from asgi_lifespan import LifespanManager
 
 from gateway.app import create_app
 from gateway.engine.scheduler import Scheduler
 from gateway.settings import load_settings
 from tests.conftest import ApiClient, make_org_with_key
+from tests.lifespan import lifespan_of
 
 CREATE_POST = """mutation($input: CreatePostInput!) { createPost(input: $input) { post { id } userErrors { code message } } }"""
 CONNECT = """mutation($c: JSON!) { connectAccount(input: {provider: "sandbox", credentials: $c}) { account { id } userErrors { code } } }"""
@@ -31,7 +31,7 @@ async def engine_app(tmp_path: Path, **overrides) -> AsyncIterator[ApiClient]:
         **overrides,
     )
     app = create_app(settings)
-    async with LifespanManager(app) as manager:
+    async with lifespan_of(app) as manager:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://testserver") as http:
             yield ApiClient(http=http, runtime=app.state.runtime)
 

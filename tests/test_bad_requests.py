@@ -9,6 +9,8 @@ import json
 import httpx
 import pytest
 
+from tests.lifespan import lifespan_of
+
 UPLOAD = "mutation($f: Upload!) { uploadMedia(input: {file: $f}) { mediaAsset { id } userErrors { code } } }"
 
 
@@ -103,8 +105,7 @@ async def test_a_mutation_over_get_is_a_coded_405(api, org):
 
 
 async def test_an_unexpected_error_while_reading_a_request_is_json_with_the_request_id(settings, monkeypatch, caplog):
-    from asgi_lifespan import LifespanManager
-
+    
     from gateway.app import create_app
     from schema.http import GraphQLView
 
@@ -113,7 +114,7 @@ async def test_an_unexpected_error_while_reading_a_request_is_json_with_the_requ
 
     monkeypatch.setattr(GraphQLView, "parse_http_body", broken)
     app = create_app(settings)
-    async with LifespanManager(app) as manager:
+    async with lifespan_of(app) as manager:
         transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             response = await http.post("/graphql", json={"query": "{ __typename }"})

@@ -5,11 +5,11 @@ import re
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from gateway.app import create_app
 from gateway.settings import load_settings
 from gateway.web.body_limit import PAYLOAD_TOO_LARGE, BodyLimitMiddleware
+from tests.lifespan import lifespan_of
 from tests.oauth_platform import serving
 
 QUERY = "{ __typename }"
@@ -19,7 +19,7 @@ QUERY = "{ __typename }"
 async def small_limit_client(tmp_path):
     settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/db.sqlite", data_dir=str(tmp_path), max_request_bytes=2048)
     app = create_app(settings)
-    async with LifespanManager(app) as manager:
+    async with lifespan_of(app) as manager:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://testserver") as http:
             yield http
 

@@ -9,6 +9,7 @@ from gateway.core.clock import utcnow
 from gateway.core.errors import Forbidden, Unauthenticated, UserError
 from gateway.storage.models import ApiKey, Organization
 from tests.conftest import make_org_with_key
+from tests.lifespan import lifespan_of
 from tests.on_disk import assert_not_on_disk
 
 VIEWER = "{ viewer { apiKeyId scopes organization { id name } } }"
@@ -157,14 +158,13 @@ async def test_concurrent_requests_with_one_key(api, org):
 
 async def test_global_kill_switch_refuses_every_key(tmp_path):
     import httpx
-    from asgi_lifespan import LifespanManager
-
+    
     from gateway.app import create_app
     from gateway.settings import load_settings
 
     settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/k.db", data_dir=str(tmp_path), kill_switch=True)
     app = create_app(settings)
-    async with LifespanManager(app) as manager:
+    async with lifespan_of(app) as manager:
         created = await make_org_with_key(app.state.runtime)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as http:
             body = (await http.post("/graphql", json={"query": VIEWER}, headers={"Authorization": f"Bearer {created.secret}"})).json()

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from sqlalchemy import select
 
 from gateway.app import create_app
@@ -24,6 +23,7 @@ from gateway.storage.models import MediaAsset
 from tests import media_samples as samples
 from tests.conftest import ApiClient, make_org_with_key
 from tests.http_peer import LoopbackNetwork, Reply, fixed_resolver, scripted_server
+from tests.lifespan import lifespan_of
 
 UPLOAD = """mutation($input: UploadMediaInput!) {
   uploadMedia(input: $input) {
@@ -90,7 +90,7 @@ async def assert_nothing_stored(api):
 @asynccontextmanager
 async def app_client(settings):
     app = create_app(settings)
-    async with LifespanManager(app) as manager:
+    async with lifespan_of(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield ApiClient(http=http, runtime=app.state.runtime)

@@ -10,7 +10,6 @@ import sys
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from sqlalchemy import select
 
 from gateway.app import create_app
@@ -18,6 +17,7 @@ from gateway.settings import load_settings
 from gateway.storage.models import OrganizationEvent, TargetMetrics
 from tests.conftest import ApiClient
 from tests.engine import engine_app, new_post, publish, sandbox_account, setup_org
+from tests.lifespan import lifespan_of
 from tests.waiting import until
 
 
@@ -30,7 +30,7 @@ async def test_serve_runs_the_collector_beside_the_scheduler(tmp_path):
     settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/serve.db", data_dir=str(tmp_path),
                              metrics_poll_seconds=0.05, scheduler_poll_seconds=0.05)
     app = create_app(settings)
-    async with LifespanManager(app) as manager:
+    async with lifespan_of(app) as manager:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://testserver") as http:
             api = ApiClient(http=http, runtime=app.state.runtime)
             assert api.runtime.metrics is not None

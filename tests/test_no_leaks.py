@@ -7,10 +7,10 @@ import gc
 import weakref
 
 import httpx
-from asgi_lifespan import LifespanManager
 
 from gateway.app import create_app
 from gateway.settings import load_settings
+from tests.lifespan import lifespan_of
 from tests.test_accounts_api import connect
 from tests.test_execution import GatewayExecution, _schema
 
@@ -23,7 +23,7 @@ async def test_a_runtime_its_database_and_its_schema_are_freed_after_use(tmp_pat
     from tests.conftest import ApiClient, make_org_with_key
 
     app = create_app(load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/leak.db", data_dir=str(tmp_path), run_scheduler=False))
-    async with LifespanManager(app) as manager:
+    async with lifespan_of(app) as manager:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://testserver") as http:
             api = ApiClient(http=http, runtime=app.state.runtime)
             org = await make_org_with_key(api.runtime)

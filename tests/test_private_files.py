@@ -8,7 +8,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from sqlalchemy import inspect, select
 
 from gateway.app import create_app
@@ -21,6 +20,7 @@ from gateway.storage.migrate import current_revision, upgrade
 from gateway.storage.models import MediaAsset
 from tests import media_samples as samples
 from tests.conftest import make_org_with_key
+from tests.lifespan import lifespan_of
 from tests.test_media import path_of, upload
 
 
@@ -164,7 +164,7 @@ async def assert_the_migration_hashes_existing_tokens(settings) -> None:
     finally:
         await database.dispose()
     app = create_app(settings)
-    async with LifespanManager(app) as manager:
+    async with lifespan_of(app) as manager:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://testserver") as http:
             assert (await http.get(f"/media/{media_id}/{legacy}/a.png")).status_code == 404
             served = await http.get(f"/media/{media_id}/{access_token(key, media_id)}/a.png")

@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from gateway.app import create_app
 from gateway.auth.keys import set_key_disabled
 from gateway.settings import SettingsError, load_settings
 from tests.conftest import ApiClient, make_org_with_key
+from tests.lifespan import lifespan_of
 
 SCHEMA = "{ __schema { queryType { name } } }"
 TYPE = '{ __type(name: "Post") { fields { name } } }'
@@ -29,7 +29,7 @@ async def private_api(tmp_path) -> AsyncIterator[ApiClient]:
         database_url=f"sqlite+aiosqlite:///{tmp_path}/socialgate.db", data_dir=str(tmp_path), public_introspection=False
     )
     app = create_app(settings)
-    async with LifespanManager(app) as manager:
+    async with lifespan_of(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield ApiClient(http=http, runtime=app.state.runtime)

@@ -11,7 +11,6 @@ import sys
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from sqlalchemy import select
 
 from gateway.app import create_app
@@ -19,6 +18,7 @@ from gateway.settings import load_settings
 from gateway.storage.models import AdAccount, Job
 from tests.conftest import ApiClient, make_org_with_key
 from tests.engine import engine_app
+from tests.lifespan import lifespan_of
 from tests.test_ads_api import sandbox_ad_accounts
 from tests.waiting import until
 
@@ -32,7 +32,7 @@ async def _synced(api: ApiClient) -> set[str]:
 async def test_serve_syncs_ad_accounts_periodically(tmp_path):
     settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/serve.db", data_dir=str(tmp_path), ads_sync_seconds=0.1)
     app = create_app(settings)
-    async with LifespanManager(app) as manager:
+    async with lifespan_of(app) as manager:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://testserver") as http:
             api = ApiClient(http=http, runtime=app.state.runtime)
             org = await make_org_with_key(api.runtime)

@@ -7,7 +7,6 @@ import logging
 import time
 from datetime import timedelta
 
-from asgi_lifespan import LifespanManager
 from sqlalchemy import select
 
 from gateway.app import create_app
@@ -16,6 +15,7 @@ from gateway.settings import load_settings
 from gateway.storage.models import Target, WorkerHeartbeat
 from gateway.storage.worker_heartbeats import WorkerWatch, find_stall
 from tests.engine import engine_app, new_post, publish, sandbox_account, setup_org
+from tests.lifespan import lifespan_of
 
 POLL = 1.0  # overdue after 5 s, a heartbeat recent for 15 s
 
@@ -68,6 +68,6 @@ async def test_a_running_scheduler_records_its_heartbeat(tmp_path):
 async def test_serve_runs_the_watch_only_without_a_scheduler_of_its_own(tmp_path):
     for run_scheduler in (False, True):
         settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/watch.db", data_dir=str(tmp_path), run_scheduler=run_scheduler)
-        async with LifespanManager(create_app(settings)):
+        async with lifespan_of(create_app(settings)):
             watching = any(task.get_name() == "worker watch" for task in asyncio.all_tasks())
         assert watching is not run_scheduler

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from gateway.settings import StartupError, load_settings
 from gateway.storage.models import Attempt, Job, JobEvent, Target
+from tests.lifespan import lifespan_of
 from tests.peers.postgres_peer import PostgresUnavailable, running_postgres
 
 pytestmark = pytest.mark.e2e
@@ -55,13 +56,12 @@ async def migrated(pg_settings):
 async def pg_api(migrated):
     """The app on the migrated PostgreSQL database, with an in-process client."""
     import httpx
-    from asgi_lifespan import LifespanManager
-
+    
     from gateway.app import create_app
     from tests.conftest import ApiClient
 
     app = create_app(migrated)
-    async with LifespanManager(app) as manager:
+    async with lifespan_of(app) as manager:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://testserver") as http:
             yield ApiClient(http=http, runtime=app.state.runtime)
 

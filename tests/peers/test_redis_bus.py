@@ -17,6 +17,7 @@ from gateway.core import RedisKeyedLocks
 from gateway.core.clock import utcnow
 from gateway.events import RESUME_EXPIRED, BusEvent, RedisEventBus, SubscriptionClosed, follow_organization
 from gateway.events.redis_bus import stream_key
+from tests.lifespan import lifespan_of
 
 
 def _client(redis_url: str) -> Redis:
@@ -183,8 +184,7 @@ async def test_a_stored_event_enters_the_stream_once_whoever_adds_it(buses):
 async def test_two_api_processes_on_one_redis_draw_a_key_s_queries_from_one_bucket(redis_url, tmp_path):
     """Through GraphQL: what one process spent of a key's points, the other cannot spend again."""
     import httpx
-    from asgi_lifespan import LifespanManager
-
+    
     from gateway.app import create_app
     from gateway.settings import load_settings
     from tests.conftest import ApiClient, make_org_with_key
@@ -196,7 +196,7 @@ async def test_two_api_processes_on_one_redis_draw_a_key_s_queries_from_one_buck
         apis = []
         for _ in range(2):
             app = create_app(settings)
-            manager = await stack.enter_async_context(LifespanManager(app))
+            manager = await stack.enter_async_context(lifespan_of(app))
             http = await stack.enter_async_context(httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t"))
             runtime = app.state.runtime
             runtime.rate_limiter = RedisCostRateLimiter(runtime.redis, Tier("tiny", capacity=3, restore_rate=0.001))
