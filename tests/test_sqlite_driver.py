@@ -77,8 +77,9 @@ async def test_errors_are_sqlalchemys_and_roll_the_write_back(database):
 
 
 async def test_a_connection_given_back_mid_transaction_is_rolled_back(database):
-    """The pool's own rollback is skipped only where no transaction is open: a connection given
-    back inside one (a cancelled request, say) is still rolled back before anyone reuses it."""
+    """The pool's own rollback is skipped only when nothing was sent since the last commit or
+    rollback: a connection given back inside a transaction (a cancelled request, say) is still
+    rolled back before anyone reuses it."""
     from sqlalchemy.util import greenlet_spawn
 
     engine = database.engine

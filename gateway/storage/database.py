@@ -60,7 +60,6 @@ def _prepare_sqlite(engine: AsyncEngine, *, begin: str) -> None:
             cursor.close()
 
 
-
 def _is_file(database: str | None) -> bool:
     """A file database gets a queue pool; ``:memory:`` gets SQLAlchemy's single static connection."""
     return bool(database) and database != ":memory:" and "mode=memory" not in (database or "")
