@@ -25,6 +25,7 @@ from schema.lookahead import selected_paths, selects_below
 from schema.media import MediaAssetType
 from schema.metrics import PostMetricsType, TargetMetricsType, post_metrics, target_metrics
 from schema.payloads import UserErrorType, collect_user_errors, run_create, run_mutation
+from schema.plans import PLAIN
 from schema.relay import Connection, Node, nodes_resolver, page_request, read_many, read_one
 
 if TYPE_CHECKING:
@@ -126,7 +127,7 @@ class TargetType(Node):
     def metrics(self, info: Info) -> TargetMetricsType:
         return target_metrics(info, str(self.id))
 
-    @strawberry.field(description="The account this target publishes to (needs accounts:read).")
+    @strawberry.field(description="The account this target publishes to (needs accounts:read).", metadata=PLAIN)
     def account(self, info: Info) -> AccountType | None:
         info.context.require("accounts:read")
         loaders = info.context.loaders
@@ -165,7 +166,7 @@ class PostType(Node):
             row=row,
         )
 
-    @strawberry.field
+    @strawberry.field(metadata=PLAIN)
     def targets(self, info: Info) -> list[TargetType]:
         loaders = info.context.loaders
         known = loaders.known_targets.get(self.row.id)
@@ -176,7 +177,7 @@ class PostType(Node):
     async def _load_targets(self, loaders: Loaders) -> list[TargetType]:
         return [TargetType.from_row(target, self.row) for target in await loaders.targets_by_post.load(self.row.id)]
 
-    @strawberry.field
+    @strawberry.field(metadata=PLAIN)
     def status(self) -> PostStatus:  # type: ignore[valid-type]
         return PostStatus(self.row.status)  # stored with the targets' changes (gateway.content.post_status)
 

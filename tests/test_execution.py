@@ -4,6 +4,7 @@ graphql-core's, and every answer, error and path is what graphql-core's own path
 from __future__ import annotations
 
 import enum
+import inspect
 from datetime import UTC, datetime
 
 import pytest
@@ -11,6 +12,7 @@ import strawberry
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from schema.execution import GatewayExecution
+from schema.plans import PLAIN
 from schema.scalars import SCALAR_OVERRIDES
 
 
@@ -102,3 +104,171 @@ async def test_plain_leaves_build_no_resolve_info(monkeypatch):
     result = await _schema(GatewayExecution).execute("{ things { id name colour at shout } }")
     assert result.errors is None and len(result.data["things"]) == 3
     assert sorted(set(built)) == ["shout", "things"]
+
+
+# -- whole objects by their plan (schema.plans) ---------------------------------------------------
+
+
+@strawberry.interface
+class Named:
+    name: str
+
+
+@strawberry.type
+class Part(Named):
+    id: strawberry.ID
+    size: int
+    label: str | None
+
+
+@strawberry.type
+class Box:
+    id: strawberry.ID
+    parts: list[Part]
+    maybe_parts: list[Part | None] | None
+    first: Part | None
+    required_part: Part
+    named: Named
+    stored: strawberry.Private[list[Part]]
+
+    @strawberry.field(metadata=PLAIN)
+    def kind(self) -> Colour:
+        return Colour.RED if len(self.parts) % 2 else Colour.BLUE
+
+    @strawberry.field(metadata=PLAIN)
+    def owner(self, info: strawberry.Info) -> str:
+        return f"{info.context['owner']}:{self.id}"
+
+    @strawberry.field(metadata=PLAIN)
+    def loaded(self, info: strawberry.Info) -> list[Part]:
+        if info.context.get("preloaded"):
+            return self.stored
+        loading = self._load()
+        info.context.setdefault("coroutines", []).append(loading)
+        return loading  # type: ignore[return-value]  # a coroutine, as the read-ahead fallbacks return
+
+    async def _load(self) -> list[Part]:
+        return self.stored
+
+    @strawberry.field(metadata=PLAIN)
+    def refused(self, info: strawberry.Info) -> str:
+        if info.context.get("refuse"):
+            raise PermissionError("needs boxes:read")
+        return "allowed"
+
+    @strawberry.field
+    def unmarked(self) -> str:
+        return f"unmarked {self.id}"
+
+
+def _part(n: int, label: str | None = "l") -> Part:
+    return Part(id=strawberry.ID(f"part_{n}"), name=f"p{n}", size=n, label=label)
+
+
+def _box(n: int) -> Box:
+    parts = [_part(n * 10 + k, None if k == 1 else f"l{k}") for k in range(n + 1)]
+    return Box(
+        id=strawberry.ID(f"box_{n}"), parts=parts, maybe_parts=[parts[0], None] if n == 1 else None,
+        first=parts[0] if n else None, required_part=None if n == 2 else parts[0],  # type: ignore[arg-type]
+        named=parts[0], stored=parts,
+    )
+
+
+@strawberry.type
+class BoxQuery:
+    @strawberry.field
+    def boxes(self) -> list[Box]:
+        return [_box(n) for n in range(2)]
+
+    @strawberry.field
+    def all_boxes(self) -> list[Box]:
+        return [_box(n) for n in range(3)]
+
+
+PLANNED = {
+    "nested objects, lists, nulls and enums": "{ boxes { id kind parts { id size label } maybePartsNull: maybeParts { id } first { id } } }",
+    "typename, aliases and merged fields": "{ boxes { __typename a: id id parts { __typename size } parts { id } } }",
+    "a resolver that reads the context": "{ boxes { owner loaded { id } } }",
+    "an interface inside a planned object": "{ boxes { id named { name ... on Part { size } } } }",
+    "a resolver without the plain mark": "{ boxes { id unmarked parts { id } } }",
+    "a null where the schema promises an object": "{ allBoxes { id requiredPart { id } } }",
+    "a resolver that raises": "{ boxes { id refused parts { id } } }",
+    "skip and include by variable": "query($no: Boolean!) { boxes { id parts @skip(if: $no) { id } kind @include(if: $no) } }",
+    "a fragment on the object": "{ boxes { ...box } } fragment box on Box { id parts { ... on Part { id size } } }",
+}
+
+
+def _box_schema(context: type) -> strawberry.Schema:
+    return strawberry.Schema(query=BoxQuery, types=[Part], scalar_overrides=SCALAR_OVERRIDES, execution_context_class=context)
+
+
+@pytest.mark.parametrize("preloaded", [True, False], ids=["read ahead", "loaded"])
+@pytest.mark.parametrize("refuse", [False, True], ids=["allowed", "refused"])
+@pytest.mark.parametrize("name", list(PLANNED))
+async def test_a_planned_object_answers_as_graphql_core_does(name, preloaded, refuse):
+    context = {"owner": "o", "preloaded": preloaded, "refuse": refuse}
+    variables = {"no": True}
+    ours = await _box_schema(GatewayExecution).execute(PLANNED[name], context_value=context, variable_values=variables)
+    # Each coroutine a plain resolver returned was either awaited or closed, never left to warn "never awaited".
+    assert {inspect.getcoroutinestate(c) for c in context.get("coroutines", [])} <= {inspect.CORO_CLOSED}
+    theirs = await _box_schema(StrawberryGraphQLCoreExecutionContext).execute(
+        PLANNED[name], context_value=dict(context, coroutines=[]), variable_values=variables
+    )
+    assert ours.data == theirs.data
+    assert [(e.message, e.path) for e in ours.errors or []] == [(e.message, e.path) for e in theirs.errors or []]
+
+
+async def test_a_plain_selection_is_completed_without_graphql_cores_per_field_machinery(monkeypatch):
+    """The point of a plan: every box, part, enum and context-reading resolver of the selection is
+    completed without graphql-core's value completion; a resolver asking for info gets one per
+    execution, not one per object."""
+    completed: list[str] = []
+    built: list[str] = []
+    original_complete = GatewayExecution.complete_value
+    original_info = GatewayExecution.build_resolve_info
+
+    def counting_complete(self, return_type, field_details_list, *args):
+        completed.append(field_details_list[0].node.name.value)
+        return original_complete(self, return_type, field_details_list, *args)
+
+    def counting_info(self, field_def, field_nodes, parent_type, path):
+        built.append(field_nodes[0].name.value)
+        return original_info(self, field_def, field_nodes, parent_type, path)
+
+    monkeypatch.setattr(GatewayExecution, "complete_value", counting_complete)
+    monkeypatch.setattr(GatewayExecution, "build_resolve_info", counting_info)
+    result = await _box_schema(GatewayExecution).execute(
+        "{ boxes { id kind owner loaded { id } parts { id size label } first { id } } }",
+        context_value={"owner": "o", "preloaded": True},
+    )
+    assert result.errors is None and [len(box["parts"]) for box in result.data["boxes"]] == [1, 2]
+    assert set(completed) == {"boxes"}  # the root field's list and its items; everything below them by the plan
+    assert sorted(built) == ["boxes", "loaded", "owner"]
+
+
+COUNTED_CALLS: list[str] = []
+
+
+@strawberry.type
+class Counted:
+    id: strawberry.ID
+
+    @strawberry.field
+    def counted(self) -> str:
+        COUNTED_CALLS.append(self.id)
+        return "seen"
+
+
+@strawberry.type
+class CountedQuery:
+    @strawberry.field
+    def items(self) -> list[Counted]:
+        return [Counted(id=strawberry.ID(f"c{n}")) for n in range(3)]
+
+
+async def test_an_unplanned_resolver_still_runs_once_per_object():
+    """A field without the plain mark keeps the ordinary path, so it is never called twice."""
+    COUNTED_CALLS.clear()
+    schema = strawberry.Schema(query=CountedQuery, execution_context_class=GatewayExecution)
+    result = await schema.execute("{ items { id counted } }")
+    assert result.errors is None and COUNTED_CALLS == ["c0", "c1", "c2"]

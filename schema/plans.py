@@ -1,0 +1,243 @@
+"""Execution plans: an object's whole selection completed in one tight loop when every field is plain.
+
+graphql-core completes a value field by field through about a dozen calls each (resolve info,
+argument check, ``complete_value``, ``complete_object_value``, ``is_type_of``, subfield collection,
+the awaitable bookkeeping of ``execute_fields``), so a page of 20 posts with their targets and
+accounts spent half the request's CPU in the executor itself. A plan is built once per selection
+set per request, from graphql-core's own field collection (directives, fragments and aliases are
+already applied there), and then completes every object of that selection:
+
+- a field without a resolver reads its attribute (strawberry's default resolver, ``getattr``);
+- a resolver declared ``metadata=PLAIN`` is called with the object (and a shared ``Info`` when it
+  asks for one); PLAIN promises a synchronous function that reads only ``info.context`` and may be
+  called again with the same answer;
+- a scalar or enum is coerced as ``complete_leaf_value`` would, an object (or a list of them) is
+  completed by the plan of its own selection.
+
+Anything a plan cannot finish exactly as graphql-core would (a field with arguments, an interface,
+a ``@defer``, a null where the schema promises a value, an exception, an awaitable, a value that
+does not coerce) abandons the plan for that object, which then goes the ordinary way from scratch.
+Errors, paths and nulls are therefore always graphql-core's own. ``tests/test_execution.py`` holds
+both ways to the same answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from graphql import (
+    GraphQLEnumType,
+    GraphQLLeafType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    Undefined,
+    is_leaf_type,
+    is_specified_scalar_type,
+)
+from strawberry.types import Info
+
+# Metadata of a strawberry field whose resolver a plan may call (see the module docstring).
+PLAIN_KEY = "socialgate.plain"
+PLAIN: dict[str, Any] = {PLAIN_KEY: True}
+
+_STRAWBERRY_FIELD = "strawberry-definition"
+
+
+class Abandon(Exception):  # noqa: N818 — a signal, not an error: the ordinary executor takes over
+    """The plan cannot finish this object exactly as graphql-core would."""
+
+
+_ABANDON = Abandon()
+
+Getter = Callable[[Any], Any]
+Completer = Callable[[Any], Any]
+
+
+class ObjectPlan:
+    """How to complete one selection set of one object type: (response name, read, complete) per field."""
+
+    __slots__ = ("entries",)
+
+    def __init__(self, entries: list[tuple[str, Getter, Completer]]) -> None:
+        self.entries = entries
+
+    def complete(self, source: Any) -> dict[str, Any]:
+        return {name: complete(read(source)) for name, read, complete in self.entries}
+
+
+def _abandon_awaitable(value: Any) -> None:
+    """An awaitable a plain resolver returned is dropped before the ordinary path resolves again."""
+    if inspect.iscoroutine(value):
+        value.close()
+    elif isinstance(value, asyncio.Future):
+        value.add_done_callback(lambda future: future.cancelled() or future.exception())
+    raise _ABANDON
+
+
+def _checked(read: Getter) -> Getter:
+    def read_checked(source: Any) -> Any:
+        value = read(source)
+        if isinstance(value, Exception) or inspect.isawaitable(value):
+            _abandon_awaitable(value)
+        return value
+
+    return read_checked
+
+
+class PlanBuilder:
+    """Builds the plans of one execution; ``execution`` is graphql-core's executor (for its collection)."""
+
+    def __init__(self, execution: Any) -> None:
+        self.execution = execution
+        self.plans: dict[int, ObjectPlan | None] = {}
+
+    def plan(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> ObjectPlan | None:
+        key = id(grouped_field_set)  # the executor keeps each set alive for the whole execution
+        if key not in self.plans:
+            self.plans[key] = None  # a selection that contains itself is not planned
+            self.plans[key] = self._build(parent_type, grouped_field_set)
+        return self.plans[key]
+
+    def _build(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> ObjectPlan | None:
+        entries: list[tuple[str, Getter, Completer]] = []
+        for response_name, field_details_list in grouped_field_set.items():
+            node = field_details_list[0].node
+            if node.arguments:
+                return None
+            name = node.name.value
+            if name == "__typename":
+                type_name = parent_type.name
+                entries.append((response_name, lambda _source, type_name=type_name: type_name, _same))
+                continue
+            field = parent_type.fields.get(name)
+            if field is None:
+                return None
+            read = self._reader(parent_type, field, field_details_list)
+            if read is None:
+                return None
+            complete = self._completer(field.type, field_details_list)
+            if complete is None:
+                return None
+            entries.append((response_name, read, complete))
+        return ObjectPlan(entries)
+
+    def _reader(self, parent_type: GraphQLObjectType, field: Any, field_details_list: Any) -> Getter | None:
+        if field.args:
+            return None
+        definition = field.extensions.get(_STRAWBERRY_FIELD)
+        if definition is None or definition.extensions or definition.permission_classes:
+            return None
+        resolver = definition.base_resolver
+        if resolver is None:
+            if not getattr(field.resolve, "_is_default", False) or definition.default_resolver is not getattr:
+                return None
+            attribute = definition.python_name
+            return lambda source: getattr(source, attribute)
+        if not (definition.metadata or {}).get(PLAIN_KEY) or resolver.is_async:
+            return None
+        if resolver.parent_parameter or resolver.root_parameter or resolver.arguments:
+            return None
+        function = resolver.wrapped_func
+        info_parameter = resolver.info_parameter
+        if info_parameter is None:
+            if resolver.self_parameter:
+                return _checked(function)
+            return _checked(lambda _source: function())
+        execution = self.execution
+        raw = execution.build_resolve_info(field, [details.node for details in field_details_list], parent_type, None)
+        keyword = {info_parameter.name: Info(_raw_info=raw, _field=definition)}
+        if resolver.self_parameter:
+            return _checked(lambda source: function(source, **keyword))
+        return _checked(lambda _source: function(**keyword))
+
+    def _completer(self, kind: GraphQLOutputType, field_details_list: Any) -> Completer | None:
+        non_null = isinstance(kind, GraphQLNonNull)
+        inner = kind.of_type if non_null else kind
+        complete: Completer | None
+        if is_leaf_type(inner):
+            complete = _leaf(inner)  # type: ignore[arg-type]
+        elif isinstance(inner, GraphQLObjectType):
+            complete = self._object(inner, field_details_list)
+        elif isinstance(inner, GraphQLList):
+            item = self._completer(inner.of_type, field_details_list)
+            if item is None or isinstance(inner.of_type, GraphQLList) or (
+                isinstance(inner.of_type, GraphQLNonNull) and isinstance(inner.of_type.of_type, GraphQLList)
+            ):
+                return None
+            complete = _list(item)
+        else:
+            return None  # interfaces and unions resolve their type at run time
+        return _non_null(complete) if non_null else _nullable(complete)
+
+    def _object(self, kind: GraphQLObjectType, field_details_list: Any) -> Completer | None:
+        grouped_field_set, new_defer_usages, *_ = self.execution.collect_subfields(kind, field_details_list)
+        if new_defer_usages:
+            return None
+        plan = self.plan(kind, grouped_field_set)
+        if plan is None:
+            return None
+        is_type_of = kind.is_type_of
+        complete = plan.complete
+        if is_type_of is None:
+            return complete
+
+        def complete_object(value: Any) -> dict[str, Any]:
+            if not is_type_of(value, None):
+                raise _ABANDON
+            return complete(value)
+
+        return complete_object
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _leaf(kind: GraphQLLeafType) -> Completer:
+    coerce = kind.coerce_output_value
+
+    def complete_leaf(value: Any) -> Any:
+        coerced = coerce(value)
+        if coerced is None or coerced is Undefined:
+            raise _ABANDON
+        return coerced
+
+    if isinstance(kind, GraphQLEnumType) or is_specified_scalar_type(kind):
+        return complete_leaf  # neither an exception nor an awaitable coerces to these
+
+    def complete_custom_leaf(value: Any) -> Any:  # a custom scalar (JSON) might pass either through
+        if isinstance(value, Exception) or inspect.isawaitable(value):
+            _abandon_awaitable(value)
+        return complete_leaf(value)
+
+    return complete_custom_leaf
+
+
+def _list(item: Completer) -> Completer:
+    def complete_list(value: Any) -> list[Any]:
+        if not isinstance(value, list | tuple):
+            raise _ABANDON
+        return [item(element) for element in value]
+
+    return complete_list
+
+
+def _non_null(complete: Completer) -> Completer:
+    def complete_non_null(value: Any) -> Any:
+        if value is None:
+            raise _ABANDON
+        return complete(value)
+
+    return complete_non_null
+
+
+def _nullable(complete: Completer) -> Completer:
+    def complete_nullable(value: Any) -> Any:
+        return None if value is None else complete(value)
+
+    return complete_nullable
