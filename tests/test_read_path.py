@@ -179,3 +179,33 @@ async def test_a_key_without_accounts_read_gets_targets_and_no_account(api, org,
     assert {e["extensions"]["code"] for e in body["errors"]} == {"FORBIDDEN"}
     assert len(body["errors"]) == 20
     assert all(t["id"] and t["account"] is None for p in body["data"]["posts"]["nodes"] for t in p["targets"])
+
+
+async def test_pages_of_posts_share_one_statement_built_once(api, org, page):
+    """The posts list is built once per set of filters and once per page shape (first page, after
+    a cursor), with its values as bind parameters: the organization, the filters, the cursor and
+    the size change nothing but the values, and totalCount counts with the same values."""
+    from gateway.content import posts as content
+    from gateway.core import pagination
+
+    async def listed(query):
+        body = await api.graphql(query, key=org.secret)
+        assert "errors" not in body, body
+        return body["data"]["posts"]
+
+    first = await listed("{ posts(first: 3) { nodes { id } pageInfo { endCursor } totalCount } }")
+    filters, statements = content._listed_posts.cache_info().currsize, len(pagination._PAGE_STATEMENTS)
+    after = first["pageInfo"]["endCursor"]
+    second = await listed(f'{{ posts(first: 4, after: "{after}") {{ nodes {{ id }} totalCount }} }}')
+    third = await listed(f'{{ posts(first: 2, after: "{after}") {{ nodes {{ id }} }} }}')
+    statements_after_cursor = len(pagination._PAGE_STATEMENTS)
+    drafts = await listed('{ posts(first: 5, filter: {status: DRAFT}) { nodes { id } totalCount } }')
+    none = await listed('{ posts(first: 5, filter: {status: PUBLISHED}) { nodes { id } totalCount } }')
+    again = await listed('{ posts(first: 1, filter: {status: DRAFT}) { nodes { id } totalCount } }')
+    assert len(first["nodes"]) == 3 and first["totalCount"] == second["totalCount"] == 10
+    assert [n["id"] for n in second["nodes"]][:2] == [n["id"] for n in third["nodes"]]
+    assert set(n["id"] for n in first["nodes"]).isdisjoint(n["id"] for n in second["nodes"])
+    assert (drafts["totalCount"], none["totalCount"], again["totalCount"]) == (10, 0, 10)
+    assert statements_after_cursor <= statements + 1  # one more shape: after a cursor
+    assert content._listed_posts.cache_info().currsize <= filters + 1  # one more set of filters: status
+    assert len(pagination._PAGE_STATEMENTS) <= statements_after_cursor + 1

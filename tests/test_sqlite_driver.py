@@ -41,9 +41,47 @@ async def test_a_read_session_makes_one_trip_per_statement(database, trips):
     async with database.read() as session:
         assert (await session.execute(text("SELECT 40 + 2"))).scalar_one() == 42
         assert (await session.execute(text("SELECT count(*) FROM things"))).scalar_one() == 0
-    # BEGIN, two statements, and one rollback: the stock adapter made 4 trips a statement, and
-    # the pool rolled back a second time a transaction the session had already ended.
-    assert trips == ["_run", "_run", "_run", "rollback"]
+    # BEGIN with the first statement, the second, and one rollback: the stock adapter made 4 trips
+    # a statement and one for BEGIN, and the pool rolled back a transaction the session had ended.
+    assert trips == ["_run", "_run", "rollback"]
+
+
+async def test_begin_goes_with_the_first_statement_and_opens_the_transaction(database, trips):
+    """The BEGIN rides in the first statement's trip; the transaction it opens is real (a write
+    holds SQLite's write lock from its first statement), and one that sends nothing costs no trip."""
+    async with database.read() as session:
+        await session.execute(text("SELECT 1"))
+    trips.clear()
+    async with database.read() as session:
+        await session.connection()  # begun: SQLAlchemy's transaction is open, nothing sent yet
+    async with database.write() as session:
+        await session.connection()
+    assert trips == []
+    async with database.write() as session:
+        await session.execute(text("INSERT INTO things (name) VALUES ('w')"))
+        raw = (await session.connection()).sync_connection.connection.dbapi_connection.driver_connection
+        assert raw.in_transaction
+        other = Database(database.url.render_as_string())
+        with pytest.raises(OperationalError, match="locked"):  # the transaction holds the write lock
+            async with other.engine.connect() as outside:
+                await outside.exec_driver_sql("PRAGMA busy_timeout = 0")
+                await outside.exec_driver_sql("INSERT INTO things (name) VALUES ('blocked')")
+                await outside.commit()
+        await other.engine.dispose()
+        await other.write_engine.dispose()
+    assert trips[:1] == ["_run"] and "commit" in trips
+    async with database.read() as session:
+        assert (await session.execute(text("SELECT name FROM things"))).scalars().all() == ["w"]
+
+
+async def test_a_streaming_read_begins_before_its_cursor(database):
+    async with database.write() as session:
+        await session.execute(text("INSERT INTO things (name) VALUES (:name)"), [{"name": f"s{n}"} for n in range(5)])
+    async with database.read() as session:
+        streamed = await session.stream(text("SELECT name FROM things ORDER BY id"))
+        assert [row[0] async for row in streamed] == [f"s{n}" for n in range(5)]
+        raw = (await session.connection()).sync_connection.connection.dbapi_connection.driver_connection
+        assert raw.in_transaction
 
 
 async def test_writes_report_rowcount_lastrowid_and_many(database):

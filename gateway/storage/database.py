@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from gateway.storage.derived import refresh_derived
 from gateway.storage.private_files import prepare_sqlite_file
 from gateway.storage.reachability import DatabaseUnreachable, describe_unreachable
-from gateway.storage.sqlite_driver import one_trip_dbapi
+from gateway.storage.sqlite_driver import OneTripConnection, one_trip_dbapi
 from gateway.storage.staging import write_staged
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
@@ -51,9 +51,13 @@ def _prepare_sqlite(engine: AsyncEngine, *, begin: str) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        # Straight to the driver's cursor: BEGIN needs none of SQLAlchemy's statement machinery,
-        # which cost as much as the query a short read runs after it.
-        cursor = connection.connection.dbapi_connection.cursor()
+        # Straight to the driver: BEGIN needs none of SQLAlchemy's statement machinery, which cost
+        # as much as the query a short read runs after it; ours sends it with the first statement.
+        dbapi_connection = connection.connection.dbapi_connection
+        if isinstance(dbapi_connection, OneTripConnection):
+            dbapi_connection.begin_with_next(begin)
+            return
+        cursor = dbapi_connection.cursor()
         try:
             cursor.execute(begin)
         finally:
