@@ -20,7 +20,7 @@ from gateway.approvals.gate import content_edited, initial_status
 from gateway.auth import find_owned, require_owned
 from gateway.campaigns.membership import require_open_campaign
 from gateway.content.post_checks import PostCheck, PostInput, PostValidator, TargetCheck, TargetInput, dry_run
-from gateway.core import BadInput, Conflict, Page, PageRequest, UserError, is_id_of, new_id, paginate, utcnow
+from gateway.core import BadInput, Conflict, Page, PageRequest, UserError, is_id_of, new_id, paginate, plain_rows, utcnow
 from gateway.storage import Post, Target
 
 T = TypeVar("T")
@@ -169,7 +169,7 @@ _SHOWN_TARGETS = (
 
 async def shown_targets_of(session: AsyncSession, post_ids: Sequence[str]) -> dict[str, list[Any]]:
     """``targets_of`` for reads: Core rows of ``SHOWN_TARGET_COLUMNS``, no ORM object built or tracked."""
-    return group_by_post(post_ids, await session.execute(_SHOWN_TARGETS, {"post_ids": list(post_ids)}))
+    return group_by_post(post_ids, plain_rows(await session.execute(_SHOWN_TARGETS, {"post_ids": list(post_ids)})))
 
 
 def group_by_post(post_ids: Sequence[str], targets: Iterable[T]) -> dict[str, list[T]]:

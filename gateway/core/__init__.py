@@ -26,6 +26,7 @@ from gateway.core.ids import id_prefix, is_id_of, new_id
 from gateway.core.locks import KeyedLocks, RedisKeyedLocks
 from gateway.core.logs import configure_logging
 from gateway.core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest, count, paginate
+from gateway.core.plain_rows import plain_rows
 from gateway.core.request_context import RequestIdMiddleware, current_request_id, new_request_id
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "Page",
     "PageRequest",
     "paginate",
+    "plain_rows",
     "Periodic",
     "RateLimited",
     "RequestIdMiddleware",

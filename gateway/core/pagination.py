@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.core.errors import BadInput
 from gateway.core.ids import id_prefix
+from gateway.core.plain_rows import plain_rows
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -163,7 +164,7 @@ async def paginate(
         order = (created.asc(), ident.asc()) if backwards else (created.desc(), ident.desc())
         result = await session.execute(query.order_by(*order).limit(size + 1))
         objects = _selects_objects(query)
-    rows = list(result.scalars() if objects else result)
+    rows = list(result.scalars()) if objects else plain_rows(result)
     more = len(rows) > size
     rows = rows[:size]
     if backwards:
