@@ -37,7 +37,7 @@ from graphql import (
     GraphQLOutputType,
     Undefined,
     is_leaf_type,
-    is_specified_scalar_type,
+    specified_scalar_types,
 )
 from strawberry.types import Info
 
@@ -59,15 +59,16 @@ Completer = Callable[[Any], Any]
 
 
 class ObjectPlan:
-    """How to complete one selection set of one object type: (response name, read, complete) per field."""
+    """How to complete one selection set of one object type: (response name, field) per field, where
+    a field reads and completes its value from the object in one call."""
 
     __slots__ = ("entries",)
 
-    def __init__(self, entries: list[tuple[str, Getter, Completer]]) -> None:
+    def __init__(self, entries: list[tuple[str, Getter]]) -> None:
         self.entries = entries
 
     def complete(self, source: Any) -> dict[str, Any]:
-        return {name: complete(read(source)) for name, read, complete in self.entries}
+        return {name: field(source) for name, field in self.entries}
 
 
 def _abandon_awaitable(value: Any) -> None:
@@ -104,7 +105,7 @@ class PlanBuilder:
         return self.plans[key]
 
     def _build(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> ObjectPlan | None:
-        entries: list[tuple[str, Getter, Completer]] = []
+        entries: list[tuple[str, Getter]] = []
         for response_name, field_details_list in grouped_field_set.items():
             node = field_details_list[0].node
             if node.arguments:
@@ -112,21 +113,30 @@ class PlanBuilder:
             name = node.name.value
             if name == "__typename":
                 type_name = parent_type.name
-                entries.append((response_name, lambda _source, type_name=type_name: type_name, _same))
+                entries.append((response_name, lambda _source, type_name=type_name: type_name))
                 continue
             field = parent_type.fields.get(name)
             if field is None:
                 return None
-            read = self._reader(parent_type, field, field_details_list)
+            attribute = _attribute_of(field)
+            kind = field.type
+            inner = kind.of_type if isinstance(kind, GraphQLNonNull) else kind
+            if attribute is not None and is_leaf_type(inner):  # the commonest field: one call, not four
+                entries.append((response_name, _attribute_leaf(attribute, inner, inner is not kind)))
+                continue
+            read = (lambda source, attribute=attribute: getattr(source, attribute)) if attribute is not None else self._reader(
+                parent_type, field, field_details_list
+            )
             if read is None:
                 return None
-            complete = self._completer(field.type, field_details_list)
+            complete = self._completer(kind, field_details_list)
             if complete is None:
                 return None
-            entries.append((response_name, read, complete))
+            entries.append((response_name, _composed(read, complete)))
         return ObjectPlan(entries)
 
     def _reader(self, parent_type: GraphQLObjectType, field: Any, field_details_list: Any) -> Getter | None:
+        """How a field marked PLAIN is resolved, or None."""
         if field.args:
             return None
         definition = field.extensions.get(_STRAWBERRY_FIELD)
@@ -134,10 +144,7 @@ class PlanBuilder:
             return None
         resolver = definition.base_resolver
         if resolver is None:
-            if not getattr(field.resolve, "_is_default", False) or definition.default_resolver is not getattr:
-                return None
-            attribute = definition.python_name
-            return lambda source: getattr(source, attribute)
+            return None
         if not (definition.metadata or {}).get(PLAIN_KEY) or resolver.is_async:
             return None
         if resolver.parent_parameter or resolver.root_parameter or resolver.arguments:
@@ -194,8 +201,64 @@ class PlanBuilder:
         return complete_object
 
 
-def _same(value: Any) -> Any:
-    return value
+def _attribute_of(field: Any) -> str | None:
+    """The attribute a field without arguments, resolver, extensions or permissions reads; else None."""
+    definition = field.extensions.get(_STRAWBERRY_FIELD)
+    if field.args or definition is None or definition.base_resolver is not None or definition.extensions:
+        return None
+    if definition.permission_classes or not getattr(field.resolve, "_is_default", False):
+        return None
+    return definition.python_name if definition.default_resolver is getattr else None
+
+
+def _composed(read: Getter, complete: Completer) -> Getter:
+    return lambda source: complete(read(source))
+
+
+# Leaf values graphql-core's coercion returns as they are (String and ID of a str, Boolean of a bool).
+_AS_THEY_ARE = {"String": (str,), "ID": (str,), "Boolean": (bool,)}
+
+
+def _enum_names(kind: GraphQLLeafType) -> dict[Any, str]:
+    """A strawberry enum's members by the name its coercion answers (its first value equal to theirs)."""
+    members = getattr(kind, "wrapped_cls", None)
+    if not isinstance(kind, GraphQLEnumType) or members is None:
+        return {}
+    names: dict[Any, str] = {}
+    for member in members:
+        for name, value in kind.values.items():
+            if member.value == value.value:
+                names[member] = name
+                break
+    return names
+
+
+def _attribute_leaf(attribute: str, kind: GraphQLLeafType, non_null: bool) -> Getter:
+    """Read an attribute and coerce it in one call; what the shortcuts do not know, ``coerce`` does."""
+    as_they_are = _AS_THEY_ARE.get(kind.name, ()) if _is_graphql_cores(kind) else ()
+    names = _enum_names(kind)
+    names_classes = {member.__class__ for member in names}
+    complete = _leaf(kind)
+
+    def field(source: Any) -> Any:
+        value = getattr(source, attribute)
+        if value.__class__ in as_they_are:
+            return value
+        name = names.get(value) if names and value.__class__ in names_classes else None
+        if name is not None:
+            return name
+        if value is None:
+            if non_null:
+                raise _ABANDON
+            return None
+        return complete(value)
+
+    return field
+
+
+def _is_graphql_cores(kind: GraphQLLeafType) -> bool:
+    """One of graphql-core's own scalars, not an override that took its name."""
+    return specified_scalar_types.get(kind.name) is kind
 
 
 def _leaf(kind: GraphQLLeafType) -> Completer:
@@ -207,7 +270,7 @@ def _leaf(kind: GraphQLLeafType) -> Completer:
             raise _ABANDON
         return coerced
 
-    if isinstance(kind, GraphQLEnumType) or is_specified_scalar_type(kind):
+    if isinstance(kind, GraphQLEnumType) or _is_graphql_cores(kind):
         return complete_leaf  # neither an exception nor an awaitable coerces to these
 
     def complete_custom_leaf(value: Any) -> Any:  # a custom scalar (JSON) might pass either through
