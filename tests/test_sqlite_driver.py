@@ -41,9 +41,53 @@ async def test_a_read_session_makes_one_trip_per_statement(database, trips):
     async with database.read() as session:
         assert (await session.execute(text("SELECT 40 + 2"))).scalar_one() == 42
         assert (await session.execute(text("SELECT count(*) FROM things"))).scalar_one() == 0
-    # BEGIN, two statements, and one rollback: the stock adapter made 4 trips a statement, and
-    # the pool rolled back a second time a transaction the session had already ended.
-    assert trips == ["_run", "_run", "_run", "rollback"]
+    # Two statements (the first carries the BEGIN) and one rollback: the stock adapter made 4
+    # trips a statement, and the pool rolled back a second time a transaction the session had
+    # already ended.
+    assert trips == ["_run", "_run", "rollback"]
+
+
+async def test_begin_travels_with_the_first_statement_and_opens_the_transaction_before_it(database, trips):
+    """The deferred BEGIN still opens the transaction before the first statement: a read session
+    sees one snapshot, and a write transaction holds SQLite's write lock (BEGIN IMMEDIATE) from
+    its first statement to its commit."""
+    import sqlite3
+
+    async with database.read() as session:
+        await session.execute(text("SELECT 1"))
+    trips.clear()
+    async with database.read() as session:
+        assert (await session.execute(text("SELECT count(*) FROM things"))).scalar_one() == 0
+        async with database.write() as writer:  # another connection commits a row meanwhile
+            await writer.execute(text("INSERT INTO things (name) VALUES ('later')"))
+        assert (await session.execute(text("SELECT count(*) FROM things"))).scalar_one() == 0  # the snapshot held
+    async with database.read() as session:
+        assert (await session.execute(text("SELECT count(*) FROM things"))).scalar_one() == 1
+    async with database.write() as writer:
+        await writer.execute(text("UPDATE things SET name = 'locked'"))
+        other = sqlite3.connect(str(database.url.database), timeout=0)
+        try:
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        finally:
+            other.close()
+    assert "_run" in trips and all(name in ("_run", "commit", "rollback") for name in trips)
+
+
+async def test_a_transaction_that_sends_nothing_makes_no_trip(database, trips):
+    async with database.read() as session:
+        await session.execute(text("SELECT 1"))
+    async with database.write() as session:
+        await session.execute(text("SELECT 1"))
+    trips.clear()
+    async with database.read() as session:
+        await session.connection()  # begun, nothing sent
+    async with database.write() as session:
+        await session.connection()
+    assert trips == []
+    async with database.write() as session:
+        await session.execute(text("INSERT INTO things (name) VALUES ('one')"))
+    assert trips == ["_run", "commit"]
 
 
 async def test_writes_report_rowcount_lastrowid_and_many(database):

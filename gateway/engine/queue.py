@@ -47,7 +47,7 @@ from gateway.engine.rows import lock_job_rows
 from gateway.engine.scheduler import Scheduler
 from gateway.events import BusEvent, record_job_event
 from gateway.runtime import Runtime
-from gateway.storage import Job, Post, Target
+from gateway.storage import Job, Post, Target, name_answered
 
 # How far in the past a publishAt may lie (clock skew between caller and us) before it is refused.
 PAST_TOLERANCE = timedelta(minutes=5)
@@ -294,6 +294,7 @@ async def schedule(runtime: Runtime, organization_id: str, post_id: str, publish
 
     async def work(session: AsyncSession) -> tuple[Job, list[BusEvent]]:
         queued = await enqueue_post(session, validator, organization_id, post_id, publish_at)
+        name_answered(session, queued.job.id)  # the payload's job: its audit entry is final as it commits
         return queued.job, queued.events
 
     return await _commit_and_announce(runtime, work, validator)

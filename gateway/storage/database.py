@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from gateway.storage.derived import refresh_derived
 from gateway.storage.private_files import prepare_sqlite_file
 from gateway.storage.reachability import DatabaseUnreachable, describe_unreachable
-from gateway.storage.sqlite_driver import one_trip_dbapi
-from gateway.storage.staging import write_staged
+from gateway.storage.sqlite_driver import OneTripConnection, one_trip_dbapi
+from gateway.storage.staging import committed, write_staged
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 # Read connections kept open on SQLite. Each GraphQL query holds one (schema.reads) while it runs;
@@ -51,9 +51,13 @@ def _prepare_sqlite(engine: AsyncEngine, *, begin: str) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
+        dbapi_connection = connection.connection.dbapi_connection
+        if isinstance(dbapi_connection, OneTripConnection):  # sent with the first statement, in its trip
+            dbapi_connection.defer_begin(begin)
+            return
         # Straight to the driver's cursor: BEGIN needs none of SQLAlchemy's statement machinery,
         # which cost as much as the query a short read runs after it.
-        cursor = connection.connection.dbapi_connection.cursor()
+        cursor = dbapi_connection.cursor()
         try:
             cursor.execute(begin)
         finally:
@@ -112,6 +116,7 @@ class Database:
                     yield session
                     await write_staged(session)
                     await refresh_derived(session)
+                committed(session)
             return
         try:
             await asyncio.wait_for(self._write_turn.acquire(), SQLITE_BUSY_TIMEOUT_MS / 1000)
@@ -123,6 +128,7 @@ class Database:
                     yield session
                     await write_staged(session)
                     await refresh_derived(session)
+                committed(session)
         finally:
             self._write_turn.release()
 

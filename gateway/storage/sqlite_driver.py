@@ -8,7 +8,10 @@ most of the request's database cost: a trip costs about 33 µs of CPU on this ma
 one-trip statement about as much.
 
 ``OneTripCursor`` opens, executes, fetches and closes in one function run on the connection's
-thread. Everything else is SQLAlchemy's: the dialect, its statement cache, its error translation,
+thread. A transaction's ``BEGIN`` waits on the connection (``OneTripConnection.defer_begin``) and
+goes out in the same trip as the transaction's first statement; a transaction that sends none
+sends no ``BEGIN``, and so has nothing to commit or roll back either: no trip at all. A write
+path of a few statements per transaction paid a whole trip for each ``BEGIN``. Everything else is SQLAlchemy's: the dialect, its statement cache, its error translation,
 transactions, server-side cursors (streaming results keep the stock cursor). The function reaches
 the thread through ``aiosqlite.Connection._execute``, the same private door SQLAlchemy's own adapter
 uses for ``isolation_level`` (``_tx``); ``tests/test_sqlite_driver.py`` pins the behaviour it
@@ -29,10 +32,15 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_dbapi,
 )
 from sqlalchemy.util import EMPTY_DICT
+from sqlalchemy.util.concurrency import await_
 
 
-def _run(connection: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> tuple[Any, list[Any], int, int | None]:
-    """On the connection's thread: one statement from cursor to close."""
+def _run(
+    connection: sqlite3.Connection, operation: str, parameters: Any, many: bool, begin: str | None = None
+) -> tuple[Any, list[Any], int, int | None]:
+    """On the connection's thread: the transaction's deferred ``begin``, then one statement from cursor to close."""
+    if begin is not None:
+        connection.execute(begin)
     cursor = connection.cursor()
     try:
         if many:
@@ -86,8 +94,9 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     async def _trip(self, operation: Any, parameters: Any, many: bool) -> None:
         async with self._adapt_connection._execute_mutex:
             connection: aiosqlite.Connection = self._connection
+            begin = self._adapt_connection.take_begin()
             description, rows, self._rowcount, self._lastrowid = await connection._execute(
-                _run, connection._conn, operation, parameters, many
+                _run, connection._conn, operation, parameters, many, begin
             )
             self._description = description
             self._rows = collections.deque(rows)
@@ -115,24 +124,42 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     connection back in the pool. Any cursor counts as a statement sent.
     """
 
-    __slots__ = ("_settled",)
+    __slots__ = ("_settled", "_begin")
     _cursor_cls = OneTripCursor
 
     def __init__(self, dbapi: Any, connection: aiosqlite.Connection) -> None:
         super().__init__(dbapi, connection)
         self._settled = False
+        self._begin: str | None = None
+
+    def defer_begin(self, begin: str) -> None:
+        """Open the transaction with ``begin`` in the trip of its first statement, not a trip of its own."""
+        self._begin = begin
+
+    def take_begin(self) -> str | None:
+        """The ``BEGIN`` still owed, handed to the statement that carries it (once)."""
+        begin, self._begin = self._begin, None
+        return begin
 
     def cursor(self, server_side: bool = False) -> Any:
         self._settled = False
+        if server_side and (begin := self.take_begin()) is not None:  # a streaming cursor runs its own trips
+            connection: aiosqlite.Connection = self._connection
+            await_(connection._execute(connection._conn.execute, begin))
         return super().cursor(server_side)
 
     def rollback(self) -> None:
+        self._begin = None  # never sent: nothing of it to roll back
         if self._settled:
             return
         super().rollback()
         self._settled = True
 
     def commit(self) -> None:
+        if self._begin is not None and self._settled:  # a transaction that sent nothing: nothing to commit
+            self._begin = None
+            return
+        self._begin = None
         super().commit()
         self._settled = True
 
