@@ -7,6 +7,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from gateway.storage import Post, Target
+from tests.engine import quiet_background
 from tests.test_accounts_api import connect
 
 CREATE = """mutation($i: CreatePostInput!) { createPost(input: $i) {
@@ -74,16 +75,6 @@ def _statements_of(engine) -> tuple[list[tuple[str, Any]], Any]:
     return seen, stop
 
 
-async def _quiet(api) -> None:
-    """The background loops stopped, so only the requests' own statements reach the engines."""
-    runtime = api.runtime
-    for loop in ("scheduler", "webhook_dispatcher", "metrics"):
-        if getattr(runtime, loop, None) is not None:
-            await getattr(runtime, loop).stop()
-            setattr(runtime, loop, None)
-    await runtime.relay.stop()
-
-
 async def test_create_and_publish_write_once_each_and_read_nothing_back(api, org):
     """Each mutation is one write transaction, its audit entry final inside it (no second write),
     and nothing read back after the commit: createPost answers from the rows it wrote. The checks
@@ -91,7 +82,7 @@ async def test_create_and_publish_write_once_each_and_read_nothing_back(api, org
     from gateway.storage import AuditEntry
 
     accounts = [(await connect(api, org.secret, credentials={"handle": h}))["account"]["id"] for h in ("ann", "bob")]
-    await _quiet(api)
+    await quiet_background(api.runtime)
     database = api.runtime.database
     reads, stop_reads = _statements_of(database.engine.sync_engine)
     writes, stop_writes = _statements_of(database.write_engine.sync_engine)
