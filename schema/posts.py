@@ -460,7 +460,7 @@ class PostMutation:
 
         validator = service.PostValidator(registry)
 
-        written: list[PostRow] = []  # the post this call wrote; none when an idempotent replay answers
+        written: list[Any] = []  # the post this call wrote; none when an idempotent replay answers
 
         async def work(session: Any, principal: Any) -> dict[str, Any]:
             row = await service.create_post(session, validator, principal.organization_id, data, created_by_key_id=principal.api_key_id)
