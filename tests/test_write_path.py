@@ -124,3 +124,41 @@ async def test_create_post_answers_what_a_fresh_read_finds(api, org):
     if empty["data"]["createPost"]["post"] is not None:  # a post with no target, if the checks let it be
         again = (await api.graphql(f'{{ post(id: "{empty["data"]["createPost"]["post"]["id"]}") {{ {fields} }} }}', key=org.secret))["data"]["post"]
         assert empty["data"]["createPost"]["post"] == again
+
+
+async def test_publish_post_queues_a_draft_in_core_as_the_orm_path_did(api, org):
+    """publishPost on a draft: no Job or Target goes through the ORM's unit of work, and the job,
+    its numbered events, the targets and the post's status come out as the ORM path left them;
+    a repeat answers the same job (the ORM path, for a post already queued)."""
+    from gateway.storage import Job, JobEvent, Target
+
+    accounts = [(await connect(api, org.secret, credentials={"handle": h}))["account"]["id"] for h in ("ann", "bob")]
+    await quiet_background(api.runtime)
+    body = await api.graphql(CREATE_SLIM, {"i": {"text": "hi", "targets": [{"accountId": a} for a in accounts]}}, key=org.secret)
+    post_id = body["data"]["createPost"]["post"]["id"]
+    flushed: list[type] = []
+
+    def before_flush(session, _context, _instances) -> None:
+        flushed.extend(type(obj) for obj in (*session.new, *session.dirty))
+
+    event.listen(Session, "before_flush", before_flush)
+    try:
+        published = (await api.graphql(PUBLISH, {"id": post_id}, key=org.secret))["data"]["publishPost"]
+    finally:
+        event.remove(Session, "before_flush", before_flush)
+    assert published["userErrors"] == []
+    assert Job not in flushed and Target not in flushed
+    job_id = published["job"]["id"]
+    async with api.runtime.database.read() as session:
+        job = await session.get(Job, job_id)
+        targets = (await session.execute(select(Target).where(Target.post_id == post_id).order_by(Target.created_at, Target.id))).scalars().all()
+        events = (await session.execute(select(JobEvent).where(JobEvent.job_id == job_id).order_by(JobEvent.seq))).scalars().all()
+        post = await session.get(Post, post_id)
+    assert (job.kind, job.status, job.subject_id, job.progress_done, job.progress_total) == ("publish", "queued", post_id, 0, 2)
+    assert {(t.status, t.job_id, t.attempt_count, t.lease_owner) for t in targets} == {("scheduled", job_id, 0, None)}
+    assert all(t.publish_at == t.next_attempt_at and t.publish_at is not None for t in targets)
+    assert [(e.seq, e.kind) for e in events] == [(1, "job.queued"), (2, "post.status_changed")]
+    assert events[0].payload["targetIds"] == [t.id for t in targets]
+    assert post.status == "scheduled"
+    again = (await api.graphql(PUBLISH, {"id": post_id}, key=org.secret))["data"]["publishPost"]
+    assert again == published
