@@ -166,3 +166,44 @@ async def test_a_begin_cancelled_while_queued_is_rolled_back_before_the_connecti
         await begin
     await connection._execute(lambda: None)  # everything queued has run
     assert not connection.in_transaction
+
+
+INSERT_DEFERRED = text("INSERT INTO things (name) VALUES (:name)").execution_options(socialgate_deferred=True)
+
+
+async def test_deferred_statements_travel_with_the_next_trip_in_order(database, trips):
+    """A statement whose result is not read (``storage.DEFERRED``) makes no trip of its own: it
+    goes with the transaction's next statement, which sees it, or with the COMMIT."""
+    from gateway.storage import DEFERRED
+
+    assert DEFERRED == {"socialgate_deferred": True}
+    async with database.write() as session:
+        await session.execute(text("SELECT 1"))
+    trips.clear()
+    async with database.write() as session:
+        await session.execute(INSERT_DEFERRED, {"name": "a"})
+        await session.execute(INSERT_DEFERRED, [{"name": "b"}, {"name": "c"}])
+        assert trips == []
+        assert (await session.execute(text("SELECT group_concat(name, '') FROM things ORDER BY id"))).scalar_one() == "abc"
+        assert trips == ["_run"]
+        await session.execute(INSERT_DEFERRED, {"name": "d"})
+    assert trips == ["_run", "_commit"]
+    async with database.read() as session:
+        assert (await session.execute(text("SELECT count(*) FROM things"))).scalar_one() == 4
+
+
+async def test_a_deferred_statement_that_fails_fails_the_commit_and_a_rollback_drops_the_rest(database):
+    with pytest.raises(IntegrityError):
+        async with database.write() as session:
+            await session.execute(INSERT_DEFERRED, {"name": "same"})
+            await session.execute(INSERT_DEFERRED, {"name": "same"})  # the UNIQUE name: raised at the commit
+    with pytest.raises(RuntimeError):
+        async with database.write() as session:
+            await session.execute(INSERT_DEFERRED, {"name": "never sent"})
+            raise RuntimeError("rolled back before anything went out")
+    async with database.read() as session:
+        assert (await session.execute(text("SELECT count(*) FROM things"))).scalar_one() == 0
+    async with database.write() as session:  # the connection is clean for the next writer
+        await session.execute(INSERT_DEFERRED, {"name": "next"})
+    async with database.read() as session:
+        assert (await session.execute(text("SELECT name FROM things"))).scalars().all() == ["next"]

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth import Principal
 from gateway.core import BadInput, Page, PageRequest, Periodic, new_id, paginate, utcnow
-from gateway.storage import AuditEntry, Database, Organization, answered_ids, on_commit
+from gateway.storage import DEFERRED, AuditEntry, Database, Organization, answered_ids, on_commit
 
 OUTCOMES = ("ok", "user_errors", "error")
 MAX_OBJECT_IDS = 50  # a bulk mutation names its first ids; the entry stays a row, not a dump
@@ -105,7 +105,8 @@ def _insert(dialect: str) -> Any:
 # mutation, ``excluded`` alone (an alias with a proxy of every column) cost more than the write.
 @functools.cache
 def _provisional_insert(dialect: str) -> Any:
-    return _insert(dialect).on_conflict_do_nothing(index_elements=["id"])
+    # Its result is never read: on SQLite it travels with the commit (``storage.DEFERRED``).
+    return _insert(dialect).on_conflict_do_nothing(index_elements=["id"]).execution_options(**DEFERRED)
 
 
 @functools.cache

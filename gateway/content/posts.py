@@ -21,7 +21,7 @@ from gateway.auth import find_owned, require_owned
 from gateway.campaigns.membership import require_open_campaign
 from gateway.content.post_checks import PostCheck, PostInput, PostValidator, TargetCheck, TargetInput, dry_run
 from gateway.core import BadInput, Conflict, Page, PageRequest, UserError, is_id_of, new_id, paginate, utcnow
-from gateway.storage import Post, Target, name_answered
+from gateway.storage import DEFERRED, Post, Target, name_answered
 
 T = TypeVar("T")
 
@@ -83,6 +83,11 @@ def _content(data: PostInput) -> dict[str, Any]:
 content_json = _content  # bulk creation (gateway.campaigns.bulk) stores the same shape
 
 
+# Built once; nothing reads their results, so on SQLite they travel with the commit (``storage.DEFERRED``).
+_INSERT_POST = Post.__table__.insert().execution_options(**DEFERRED)
+_INSERT_TARGETS = Target.__table__.insert().execution_options(**DEFERRED)
+
+
 @dataclass(frozen=True)
 class CreatedPost:
     """What creating a post hands back: its id, and the post as written (``post``, not attached to
@@ -110,10 +115,10 @@ async def create_post(
         "content": _content(data), "created_by_key_id": created_by_key_id, "created_at": now, "updated_at": now,
         "approval_status": await initial_status(session, organization_id, [t.account_id for t in data.targets]),
     }
-    await session.execute(Post.__table__.insert(), row)
+    await session.execute(_INSERT_POST, row)
     if data.targets:
         await session.execute(
-            Target.__table__.insert(),
+            _INSERT_TARGETS,
             [
                 {
                     "id": new_id("tgt"), "post_id": post_id, "account_id": target.account_id, "organization_id": organization_id,

@@ -48,7 +48,7 @@ from gateway.engine.rows import JOBS, POSTS, TARGETS, lock_job_rows, targets_of_
 from gateway.engine.scheduler import Scheduler
 from gateway.events import BusEvent, record_job_event, seed_job_event_seqs
 from gateway.runtime import Runtime
-from gateway.storage import Job, Post, Target, name_answered
+from gateway.storage import DEFERRED, Job, Post, Target, name_answered
 
 # How far in the past a publishAt may lie (clock skew between caller and us) before it is refused.
 PAST_TOLERANCE = timedelta(minutes=5)
@@ -164,7 +164,9 @@ _QUEUE_TARGETS = (
     update(TARGETS)
     .where(TARGETS.c.id.in_(bindparam("target_ids", expanding=True)))
     .values({name: bindparam(f"new_{name}") for name in (*_queued_values("", datetime.now(UTC)), "updated_at")})
+    .execution_options(**DEFERRED)  # no result read: on SQLite it travels with the transaction's next statement
 )
+_INSERT_JOB = JOBS.insert().execution_options(**DEFERRED)
 
 
 async def _enqueue_draft(session: AsyncSession, validator: PostValidator, organization_id: str, post_id: str, when: datetime) -> Enqueued | None:
@@ -191,7 +193,7 @@ async def _enqueue_draft(session: AsyncSession, validator: PostValidator, organi
         progress_total=len(targets), result=None, error_code=None, error_message=None, started_at=None, finished_at=None,
         created_at=now, updated_at=now,
     )
-    await session.execute(JOBS.insert(), vars(job))
+    await session.execute(_INSERT_JOB, vars(job))
     seed_job_event_seqs(session, {job.id: None})  # a new job: no event stored yet
     before = derive_status([t.status for t in targets])
     for target in targets:

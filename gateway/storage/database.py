@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from gateway.storage.derived import refresh_derived
 from gateway.storage.private_files import prepare_sqlite_file
 from gateway.storage.reachability import DatabaseUnreachable, describe_unreachable
-from gateway.storage.sqlite_driver import OneTripConnection, one_trip_dbapi
+from gateway.storage.sqlite_driver import OneTripConnection, OneTripCursor, one_trip_dbapi
 from gateway.storage.staging import committed, write_staged
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
@@ -48,6 +48,11 @@ def _prepare_sqlite(engine: AsyncEngine, *, begin: str) -> None:
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _on_execute(_connection: Any, cursor: Any, _statement: Any, _parameters: Any, context: Any, _many: bool) -> None:
+        if context is not None and context.execution_options.get("socialgate_deferred") and isinstance(cursor, OneTripCursor):
+            cursor.defer()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:

@@ -11,7 +11,13 @@ one-trip statement about as much.
 thread. A transaction's ``BEGIN`` waits on the connection (``OneTripConnection.defer_begin``) and
 goes out in the same trip as the transaction's first statement; a transaction that sends none
 sends no ``BEGIN``, and so has nothing to commit or roll back either: no trip at all. A write
-path of a few statements per transaction paid a whole trip for each ``BEGIN``. Everything else is SQLAlchemy's: the dialect, its statement cache, its error translation,
+path of a few statements per transaction paid a whole trip for each ``BEGIN``.
+
+A statement run with the execution option ``DEFERRED`` (its result is never read: an INSERT with
+its keys given, an UPDATE whose rowcount nobody checks) waits on the connection too, and travels
+with the transaction's next statement or with its COMMIT, in the order sent. A failure of such a
+statement is raised by that next trip, which the transaction's error handling rolls back as any
+other; reads in the transaction still see every write before them. Everything else is SQLAlchemy's: the dialect, its statement cache, its error translation,
 transactions, server-side cursors (streaming results keep the stock cursor). The function reaches
 the thread through ``aiosqlite.Connection._execute``, the same private door SQLAlchemy's own adapter
 uses for ``isolation_level`` (``_tx``); ``tests/test_sqlite_driver.py`` pins the behaviour it
@@ -35,12 +41,31 @@ from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 
 
-def _run(
-    connection: sqlite3.Connection, operation: str, parameters: Any, many: bool, begin: str | None = None
-) -> tuple[Any, list[Any], int, int | None]:
-    """On the connection's thread: the transaction's deferred ``begin``, then one statement from cursor to close."""
+# Execution options of a statement whose result nobody reads: on SQLite it travels with the
+# transaction's next trip (``OneTripCursor.defer``); elsewhere the option means nothing.
+DEFERRED = {"socialgate_deferred": True}
+
+Ahead = tuple[str | None, list[tuple[str, Any, bool]]]  # a deferred BEGIN and deferred statements, in order
+
+
+def _send_ahead(connection: sqlite3.Connection, ahead: Ahead) -> None:
+    begin, deferred = ahead
     if begin is not None:
         connection.execute(begin)
+    for operation, parameters, many in deferred:
+        if many:
+            connection.executemany(operation, parameters)
+        else:
+            connection.execute(operation, () if parameters is None else parameters)
+
+
+def _run(
+    connection: sqlite3.Connection, operation: str | None, parameters: Any, many: bool, ahead: Ahead = (None, [])
+) -> tuple[Any, list[Any], int, int | None]:
+    """On the connection's thread: what waited (``ahead``), then one statement from cursor to close."""
+    _send_ahead(connection, ahead)
+    if operation is None:
+        return None, [], -1, None
     cursor = connection.cursor()
     try:
         if many:
@@ -54,10 +79,16 @@ def _run(
         cursor.close()
 
 
+def _commit(connection: sqlite3.Connection, ahead: Ahead) -> None:
+    """On the connection's thread: what waited, then COMMIT, in one trip."""
+    _send_ahead(connection, ahead)
+    connection.commit()
+
+
 class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     """A buffered cursor whose statement makes one trip to aiosqlite's thread (see the module)."""
 
-    __slots__ = ("_description", "_rowcount", "_lastrowid", "_arraysize")
+    __slots__ = ("_description", "_rowcount", "_lastrowid", "_arraysize", "_deferred")
 
     def __init__(self, adapt_connection: Any) -> None:
         # No aiosqlite cursor is opened here (the stock adapter's first trip): ``_run`` makes its own.
@@ -70,6 +101,11 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         self._rowcount = -1
         self._lastrowid: int | None = None
         self._arraysize = 1  # DBAPI's default size of a fetchmany()
+        self._deferred = False
+
+    def defer(self) -> None:
+        """Let this cursor's next statement wait for the transaction's next trip (see ``DEFERRED``)."""
+        self._deferred = True
 
     @property
     def description(self) -> Any:
@@ -92,11 +128,16 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         self._arraysize = value
 
     async def _trip(self, operation: Any, parameters: Any, many: bool) -> None:
+        if self._deferred:  # no result is read: it travels with the next trip, in order
+            self._deferred = False
+            self._adapt_connection.defer_statement(operation, parameters, many)
+            self._description, self._rows, self._rowcount, self._lastrowid = None, collections.deque(), -1, None
+            return
         async with self._adapt_connection._execute_mutex:
             connection: aiosqlite.Connection = self._connection
-            begin = self._adapt_connection.take_begin()
+            ahead = self._adapt_connection.take_ahead()
             description, rows, self._rowcount, self._lastrowid = await connection._execute(
-                _run, connection._conn, operation, parameters, many, begin
+                _run, connection._conn, operation, parameters, many, ahead
             )
             self._description = description
             self._rows = collections.deque(rows)
@@ -124,43 +165,55 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     connection back in the pool. Any cursor counts as a statement sent.
     """
 
-    __slots__ = ("_settled", "_begin")
+    __slots__ = ("_settled", "_begin", "_deferred")
     _cursor_cls = OneTripCursor
 
     def __init__(self, dbapi: Any, connection: aiosqlite.Connection) -> None:
         super().__init__(dbapi, connection)
         self._settled = False
         self._begin: str | None = None
+        self._deferred: list[tuple[str, Any, bool]] = []
 
     def defer_begin(self, begin: str) -> None:
         """Open the transaction with ``begin`` in the trip of its first statement, not a trip of its own."""
         self._begin = begin
 
-    def take_begin(self) -> str | None:
-        """The ``BEGIN`` still owed, handed to the statement that carries it (once)."""
-        begin, self._begin = self._begin, None
-        return begin
+    def defer_statement(self, operation: str, parameters: Any, many: bool) -> None:
+        self._deferred.append((operation, parameters, many))
+
+    def take_ahead(self) -> Ahead:
+        """The ``BEGIN`` and statements still owed, handed to the trip that carries them (once)."""
+        ahead = (self._begin, self._deferred)
+        self._begin, self._deferred = None, []
+        return ahead
 
     def cursor(self, server_side: bool = False) -> Any:
         self._settled = False
-        if server_side and (begin := self.take_begin()) is not None:  # a streaming cursor runs its own trips
+        if server_side and (self._begin is not None or self._deferred):  # a streaming cursor runs its own trips
             connection: aiosqlite.Connection = self._connection
-            await_(connection._execute(connection._conn.execute, begin))
+            await_(connection._execute(_run, connection._conn, None, None, False, self.take_ahead()))
         return super().cursor(server_side)
 
     def rollback(self) -> None:
-        self._begin = None  # never sent: nothing of it to roll back
+        self._begin, self._deferred = None, []  # never sent: nothing of them to roll back
         if self._settled:
             return
         super().rollback()
         self._settled = True
 
     def commit(self) -> None:
-        if self._begin is not None and self._settled:  # a transaction that sent nothing: nothing to commit
-            self._begin = None
+        begin, deferred = self.take_ahead()
+        if not deferred:
+            if begin is not None and self._settled:  # a transaction that sent nothing: nothing to commit
+                return
+            super().commit()
+            self._settled = True
             return
-        self._begin = None
-        super().commit()
+        connection: aiosqlite.Connection = self._connection
+        try:  # the statements that waited, then COMMIT: one trip; a failure among them is the commit's
+            await_(connection._execute(_commit, connection._conn, (begin, deferred)))
+        except Exception as error:
+            self._handle_exception(error)
         self._settled = True
 
 

@@ -29,6 +29,8 @@ from typing import Any
 from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.storage.sqlite_driver import DEFERRED
+
 STAGED_ROWS = "socialgate_staged_rows"  # session.info: {table: [row, ...]}, in staging order
 FINISHERS = "socialgate_staged_finishers"  # session.info: {name: finisher}, each run once per write_staged
 ANSWERED = "socialgate_answered_ids"  # session.info: ids of objects written here that the mutation answers
@@ -100,7 +102,7 @@ async def write_staged(session: AsyncSession) -> None:
         await finish(session)
     staged: dict[Table, list[dict[str, Any]]] = session.sync_session.info.pop(STAGED_ROWS, {})
     for table, rows in staged.items():
-        if rows:
-            await session.execute(insert(table), rows)
+        if rows:  # nothing reads their result: on SQLite they travel with the commit
+            await session.execute(insert(table), rows, execution_options=DEFERRED)
     for guest in _guests.get():
         await guest(session)
