@@ -207,3 +207,33 @@ async def test_a_deferred_statement_that_fails_fails_the_commit_and_a_rollback_d
         await session.execute(INSERT_DEFERRED, {"name": "next"})
     async with database.read() as session:
         assert (await session.execute(text("SELECT name FROM things"))).scalars().all() == ["next"]
+
+
+SELECT_ALONE = text("SELECT count(*) FROM things").execution_options(socialgate_alone=True)
+
+
+async def test_a_read_alone_makes_one_trip_and_leaves_no_transaction(database, trips):
+    """A session whose one statement is ``ALONE`` (a request's key lookup) sends no BEGIN and needs
+    no rollback; a statement after it opens the transaction as usual, and in a transaction that
+    already wrote, ``ALONE`` changes nothing (the read sees the transaction's own writes)."""
+    from gateway.storage import ALONE
+
+    assert ALONE == {"socialgate_alone": True}
+    async with database.read() as session:
+        await session.execute(text("SELECT 1"))
+    trips.clear()
+    async with database.read() as session:
+        assert (await session.execute(SELECT_ALONE)).scalar_one() == 0
+    assert trips == ["_run"]
+    trips.clear()
+    async with database.read() as session:
+        await session.execute(SELECT_ALONE)
+        await session.execute(text("SELECT 1"))
+        connection = (await session.connection()).sync_connection.connection.driver_connection
+        assert connection.in_transaction  # the second statement carried the BEGIN
+    assert trips == ["_run", "_run", "rollback"]
+    async with database.write() as session:
+        await session.execute(text("INSERT INTO things (name) VALUES ('mine')"))
+        assert (await session.execute(SELECT_ALONE)).scalar_one() == 1
+    async with database.read() as session:
+        assert (await session.execute(SELECT_ALONE)).scalar_one() == 1

@@ -43,7 +43,7 @@ from gateway.storage.models import (
 from gateway.storage.private_files import DIRECTORY_MODE, make_private_directories, private_opener, restrict
 from gateway.storage.provider_store import DatabaseProviderStore
 from gateway.storage.reachability import DatabaseUnreachable, mask_passwords, masked_url
-from gateway.storage.sqlite_driver import DEFERRED
+from gateway.storage.sqlite_driver import ALONE, DEFERRED
 from gateway.storage.staging import answered_ids, every_write_in_context, name_answered, on_commit, stage_finisher, stage_rows
 from gateway.storage.vault import VaultError, decrypt, encrypt
 from gateway.storage.worker_heartbeats import DUE_STATUSES, MISSED_BEATS, Heartbeat, WorkerWatch, heartbeat_seconds
@@ -56,6 +56,7 @@ __all__ = [
     "AdInsightRow",
     "AdObject",
     "AdSpendCap",
+    "ALONE",
     "answered_ids",
     "ApiKey",
     "ApprovalEntry",

@@ -51,8 +51,13 @@ def _prepare_sqlite(engine: AsyncEngine, *, begin: str) -> None:
 
     @event.listens_for(engine.sync_engine, "before_cursor_execute")
     def _on_execute(_connection: Any, cursor: Any, _statement: Any, _parameters: Any, context: Any, _many: bool) -> None:
-        if context is not None and context.execution_options.get("socialgate_deferred") and isinstance(cursor, OneTripCursor):
+        if context is None or not isinstance(cursor, OneTripCursor):
+            return
+        options = context.execution_options
+        if options.get("socialgate_deferred"):
             cursor.defer()
+        elif options.get("socialgate_alone"):
+            cursor.alone()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:

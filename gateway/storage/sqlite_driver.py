@@ -44,6 +44,10 @@ from sqlalchemy.util.concurrency import await_
 # Execution options of a statement whose result nobody reads: on SQLite it travels with the
 # transaction's next trip (``OneTripCursor.defer``); elsewhere the option means nothing.
 DEFERRED = {"socialgate_deferred": True}
+# Execution options of a read that needs no transaction: one statement, whose own snapshot is all it
+# reads. Sent first in its transaction, it leaves the BEGIN waiting: a session that runs nothing
+# else sends no BEGIN and needs no rollback (one trip where there were three).
+ALONE = {"socialgate_alone": True}
 
 Ahead = tuple[str | None, list[tuple[str, Any, bool]]]  # a deferred BEGIN and deferred statements, in order
 
@@ -88,7 +92,7 @@ def _commit(connection: sqlite3.Connection, ahead: Ahead) -> None:
 class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     """A buffered cursor whose statement makes one trip to aiosqlite's thread (see the module)."""
 
-    __slots__ = ("_description", "_rowcount", "_lastrowid", "_arraysize", "_deferred")
+    __slots__ = ("_description", "_rowcount", "_lastrowid", "_arraysize", "_deferred", "_alone")
 
     def __init__(self, adapt_connection: Any) -> None:
         # No aiosqlite cursor is opened here (the stock adapter's first trip): ``_run`` makes its own.
@@ -102,10 +106,15 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         self._lastrowid: int | None = None
         self._arraysize = 1  # DBAPI's default size of a fetchmany()
         self._deferred = False
+        self._alone = False
 
     def defer(self) -> None:
         """Let this cursor's next statement wait for the transaction's next trip (see ``DEFERRED``)."""
         self._deferred = True
+
+    def alone(self) -> None:
+        """Run this cursor's next statement outside the transaction if none went out yet (see ``ALONE``)."""
+        self._alone = True
 
     @property
     def description(self) -> Any:
@@ -133,9 +142,10 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
             self._adapt_connection.defer_statement(operation, parameters, many)
             self._description, self._rows, self._rowcount, self._lastrowid = None, collections.deque(), -1, None
             return
+        alone, self._alone = self._alone and self._adapt_connection.nothing_sent(), False
         async with self._adapt_connection._execute_mutex:
             connection: aiosqlite.Connection = self._connection
-            ahead = self._adapt_connection.take_ahead()
+            ahead = (None, []) if alone else self._adapt_connection.take_ahead(unsettle=True)
             description, rows, self._rowcount, self._lastrowid = await connection._execute(
                 _run, connection._conn, operation, parameters, many, ahead
             )
@@ -162,7 +172,8 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     one trip per session for nothing. ``_settled`` is this side's own record, not sqlite3's
     ``in_transaction``: a statement whose caller was cancelled may still wait in the thread's
     queue, and a rollback skipped on sqlite3's word would let its BEGIN open a transaction on a
-    connection back in the pool. Any cursor counts as a statement sent.
+    connection back in the pool. Any statement sent or deferred counts, but one run ``ALONE``
+    (no BEGIN before it, so no transaction it could leave open).
     """
 
     __slots__ = ("_settled", "_begin", "_deferred")
@@ -179,16 +190,25 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         self._begin = begin
 
     def defer_statement(self, operation: str, parameters: Any, many: bool) -> None:
+        self._settled = False
         self._deferred.append((operation, parameters, many))
 
-    def take_ahead(self) -> Ahead:
-        """The ``BEGIN`` and statements still owed, handed to the trip that carries them (once)."""
+    def nothing_sent(self) -> bool:
+        """No statement went out or waits since the last commit or rollback: no transaction is open."""
+        return self._settled and not self._deferred
+
+    def take_ahead(self, *, unsettle: bool = False) -> Ahead:
+        """The ``BEGIN`` and statements still owed, handed to the trip that carries them (once);
+        ``unsettle``: that trip sends a statement, after which a rollback must go out."""
         ahead = (self._begin, self._deferred)
         self._begin, self._deferred = None, []
+        if unsettle:
+            self._settled = False
         return ahead
 
     def cursor(self, server_side: bool = False) -> Any:
-        self._settled = False
+        if server_side:
+            self._settled = False
         if server_side and (self._begin is not None or self._deferred):  # a streaming cursor runs its own trips
             connection: aiosqlite.Connection = self._connection
             await_(connection._execute(_run, connection._conn, None, None, False, self.take_ahead()))
