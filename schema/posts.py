@@ -461,14 +461,21 @@ class PostMutation:
 
         validator = service.PostValidator(registry)
 
+        written: list[Any] = []  # the post this call wrote; none when an idempotent replay answers
+
         async def work(session: Any, principal: Any) -> dict[str, Any]:
             row = await service.create_post(session, validator, principal.organization_id, data, created_by_key_id=principal.api_key_id)
+            written[:] = [row.post]
             return {"id": row.id}
 
         result, errors = await run_create(
             info, "posts:write", "createPost", input.idempotency_key, _request_of(data), work, runner=validator.run
         )
-        return PostPayload(post=await _owned(info, result["id"]) if result else None, user_errors=errors)
+        if result is None:
+            return PostPayload(post=None, user_errors=errors)
+        if written and written[-1].id == result["id"]:  # answered from the rows written, not read again
+            return PostPayload(post=PostType.from_row(written[-1]), user_errors=errors)
+        return PostPayload(post=await _owned(info, result["id"]), user_errors=errors)
 
     @strawberry.mutation(description="Change a draft. A post already scheduled or published is a CONFLICT.")
     async def update_post(self, info: Info, input: UpdatePostInput) -> PostPayload:

@@ -19,6 +19,15 @@ CONNECT = """mutation($c: JSON!) { connectAccount(input: {provider: "sandbox", c
 PUBLISH = """mutation($id: ID!) { publishPost(input: {postId: $id}) { job { id status } userErrors { field code message } } }"""
 
 
+async def quiet_background(runtime) -> None:
+    """Stop the app's background loops, so only the requests' own statements reach the engines."""
+    for loop in ("scheduler", "webhook_dispatcher", "metrics"):
+        if getattr(runtime, loop, None) is not None:
+            await getattr(runtime, loop).stop()
+            setattr(runtime, loop, None)
+    await runtime.relay.stop()
+
+
 @asynccontextmanager
 async def engine_app(tmp_path: Path, **overrides) -> AsyncIterator[ApiClient]:
     """The app with the scheduler left to the test, and retries fast enough to watch."""

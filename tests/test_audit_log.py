@@ -382,3 +382,78 @@ async def test_a_caller_gone_does_not_keep_the_others_final_entries_unwritten(ap
         await gone
     stored = await _stored_entries(api, [first.id, second.id])
     assert set(stored) == {first.id, second.id}  # the batch was written for both
+
+
+# -- one write per successful mutation -----------------------------------------------------------
+
+
+def _upserts_seen(api) -> tuple[list[str], Any]:
+    from sqlalchemy import event
+
+    upserts: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:
+        if statement.startswith("INSERT INTO audit_entries") and "DO UPDATE" in statement:
+            upserts.append(statement)
+
+    engine = api.runtime.database.write_engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    return upserts, lambda: event.remove(engine, "before_cursor_execute", seen)
+
+
+async def test_an_entry_committed_as_it_would_end_is_not_written_again(api, org):
+    """A transaction that names what the mutation answers (``name_answered``) commits the entry
+    final already: ``record`` finds nothing to change and writes nothing."""
+    from gateway.storage import every_write_in_context, name_answered
+
+    [draft] = _final_drafts(org, 1)
+
+    async def guest(session):
+        await audit.stage_provisional(session, draft)
+
+    upserts, stop = _upserts_seen(api)
+    try:
+        with every_write_in_context(guest):
+            async with api.runtime.database.write() as session:
+                name_answered(session, "job_answered")
+        draft.add_ids(["job_answered"])  # what the payload answers
+        await audit.record(api.runtime.database, draft)
+    finally:
+        stop()
+    assert upserts == []
+    stored = (await _stored_entries(api, [draft.id]))[draft.id]
+    assert (stored.object_ids, stored.outcome) == ([f"post_{draft.operation}", "job_answered"], "ok")
+
+
+async def test_an_entry_whose_answer_differs_or_whose_transaction_rolled_back_is_written_final(api, org):
+    """The skipped write needs the committed row to be the final one: a rolled-back transaction's
+    row never stood, and an answer that differs (user errors) is written over it."""
+    from gateway.storage import every_write_in_context, name_answered
+
+    rolled_back, differs = _final_drafts(org, 2)
+
+    async def guest_of(draft):
+        async def guest(session):
+            await audit.stage_provisional(session, draft)
+        return guest
+
+    upserts, stop = _upserts_seen(api)
+    try:
+        with every_write_in_context(await guest_of(rolled_back)):
+            with pytest.raises(RuntimeError):
+                async with api.runtime.database.write() as session:
+                    name_answered(session, "post_gone")
+                    raise RuntimeError("rolled back")
+        rolled_back.outcome, rolled_back.error_codes = "error", ["INTERNAL"]
+        await audit.record(api.runtime.database, rolled_back)
+        with every_write_in_context(await guest_of(differs)):
+            async with api.runtime.database.write() as session:
+                name_answered(session, "post_named")
+        differs.outcome, differs.error_codes = "user_errors", ["NOPE"]
+        await audit.record(api.runtime.database, differs)
+    finally:
+        stop()
+    assert len(upserts) == 2
+    stored = await _stored_entries(api, [rolled_back.id, differs.id])
+    assert (stored[rolled_back.id].outcome, stored[rolled_back.id].object_ids) == ("error", [f"post_{rolled_back.operation}"])
+    assert (stored[differs.id].outcome, stored[differs.id].error_codes) == ("user_errors", ["NOPE"])

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import event
 
 import schema.posts
+from tests.engine import quiet_background
 from tests.test_accounts_api import connect
 
 CREATE = "mutation($i: CreatePostInput!) { createPost(input: $i) { post { id status } userErrors { code } } }"
@@ -26,12 +27,7 @@ async def page(api, org):
     for i in range(10):
         body = await api.graphql(CREATE, {"i": {"text": f"post {i}", "targets": [{"accountId": a} for a in accounts]}}, key=org.secret)
         assert body["data"]["createPost"]["userErrors"] == []
-    runtime = api.runtime
-    for loop in ("scheduler", "webhook_dispatcher", "metrics"):
-        if getattr(runtime, loop, None) is not None:
-            await getattr(runtime, loop).stop()
-            setattr(runtime, loop, None)
-    await runtime.relay.stop()
+    await quiet_background(api.runtime)
     return accounts
 
 

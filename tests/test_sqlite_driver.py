@@ -41,47 +41,53 @@ async def test_a_read_session_makes_one_trip_per_statement(database, trips):
     async with database.read() as session:
         assert (await session.execute(text("SELECT 40 + 2"))).scalar_one() == 42
         assert (await session.execute(text("SELECT count(*) FROM things"))).scalar_one() == 0
-    # BEGIN with the first statement, the second, and one rollback: the stock adapter made 4 trips
-    # a statement and one for BEGIN, and the pool rolled back a transaction the session had ended.
+    # Two statements (the first carries the BEGIN) and one rollback: the stock adapter made 4
+    # trips a statement, and the pool rolled back a second time a transaction the session had
+    # already ended.
     assert trips == ["_run", "_run", "rollback"]
 
 
-async def test_begin_goes_with_the_first_statement_and_opens_the_transaction(database, trips):
-    """The BEGIN rides in the first statement's trip; the transaction it opens is real (a write
-    holds SQLite's write lock from its first statement), and one that sends nothing costs no trip."""
+async def test_begin_travels_with_the_first_statement_and_opens_the_transaction_before_it(database, trips):
+    """The deferred BEGIN still opens the transaction before the first statement: a read session
+    sees one snapshot, and a write transaction holds SQLite's write lock (BEGIN IMMEDIATE) from
+    its first statement to its commit."""
+    import sqlite3
+
     async with database.read() as session:
         await session.execute(text("SELECT 1"))
     trips.clear()
     async with database.read() as session:
-        await session.connection()  # begun: SQLAlchemy's transaction is open, nothing sent yet
+        assert (await session.execute(text("SELECT count(*) FROM things"))).scalar_one() == 0
+        async with database.write() as writer:  # another connection commits a row meanwhile
+            await writer.execute(text("INSERT INTO things (name) VALUES ('later')"))
+        assert (await session.execute(text("SELECT count(*) FROM things"))).scalar_one() == 0  # the snapshot held
+    async with database.read() as session:
+        assert (await session.execute(text("SELECT count(*) FROM things"))).scalar_one() == 1
+    async with database.write() as writer:
+        await writer.execute(text("UPDATE things SET name = 'locked'"))
+        other = sqlite3.connect(str(database.url.database), timeout=0)
+        try:
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        finally:
+            other.close()
+    assert "_run" in trips and all(name in ("_run", "commit", "rollback") for name in trips)
+
+
+async def test_a_transaction_that_sends_nothing_makes_no_trip(database, trips):
+    async with database.read() as session:
+        await session.execute(text("SELECT 1"))
+    async with database.write() as session:
+        await session.execute(text("SELECT 1"))
+    trips.clear()
+    async with database.read() as session:
+        await session.connection()  # begun, nothing sent
     async with database.write() as session:
         await session.connection()
     assert trips == []
     async with database.write() as session:
-        await session.execute(text("INSERT INTO things (name) VALUES ('w')"))
-        raw = (await session.connection()).sync_connection.connection.dbapi_connection.driver_connection
-        assert raw.in_transaction
-        other = Database(database.url.render_as_string())
-        with pytest.raises(OperationalError, match="locked"):  # the transaction holds the write lock
-            async with other.engine.connect() as outside:
-                await outside.exec_driver_sql("PRAGMA busy_timeout = 0")
-                await outside.exec_driver_sql("INSERT INTO things (name) VALUES ('blocked')")
-                await outside.commit()
-        await other.engine.dispose()
-        await other.write_engine.dispose()
-    assert trips[:1] == ["_run"] and "commit" in trips
-    async with database.read() as session:
-        assert (await session.execute(text("SELECT name FROM things"))).scalars().all() == ["w"]
-
-
-async def test_a_streaming_read_begins_before_its_cursor(database):
-    async with database.write() as session:
-        await session.execute(text("INSERT INTO things (name) VALUES (:name)"), [{"name": f"s{n}"} for n in range(5)])
-    async with database.read() as session:
-        streamed = await session.stream(text("SELECT name FROM things ORDER BY id"))
-        assert [row[0] async for row in streamed] == [f"s{n}" for n in range(5)]
-        raw = (await session.connection()).sync_connection.connection.dbapi_connection.driver_connection
-        assert raw.in_transaction
+        await session.execute(text("INSERT INTO things (name) VALUES ('one')"))
+    assert trips == ["_run", "commit"]
 
 
 async def test_writes_report_rowcount_lastrowid_and_many(database):
@@ -160,3 +166,85 @@ async def test_a_begin_cancelled_while_queued_is_rolled_back_before_the_connecti
         await begin
     await connection._execute(lambda: None)  # everything queued has run
     assert not connection.in_transaction
+
+
+INSERT_DEFERRED = text("INSERT INTO things (name) VALUES (:name)").execution_options(socialgate_deferred=True)
+
+
+async def test_deferred_statements_travel_with_the_next_trip_in_order(database, trips):
+    """A statement whose result is not read (``storage.DEFERRED``) makes no trip of its own: it
+    goes with the transaction's next statement, which sees it, or with the COMMIT."""
+    from gateway.storage import DEFERRED
+
+    assert DEFERRED == {"socialgate_deferred": True}
+    async with database.write() as session:
+        await session.execute(text("SELECT 1"))
+    trips.clear()
+    async with database.write() as session:
+        await session.execute(INSERT_DEFERRED, {"name": "a"})
+        await session.execute(INSERT_DEFERRED, [{"name": "b"}, {"name": "c"}])
+        assert trips == []
+        assert (await session.execute(text("SELECT group_concat(name, '') FROM things ORDER BY id"))).scalar_one() == "abc"
+        assert trips == ["_run"]
+        await session.execute(INSERT_DEFERRED, {"name": "d"})
+    assert trips == ["_run", "_commit"]
+    async with database.read() as session:
+        assert (await session.execute(text("SELECT count(*) FROM things"))).scalar_one() == 4
+
+
+async def test_a_deferred_statement_that_fails_fails_the_commit_and_a_rollback_drops_the_rest(database):
+    with pytest.raises(IntegrityError):
+        async with database.write() as session:
+            await session.execute(INSERT_DEFERRED, {"name": "same"})
+            await session.execute(INSERT_DEFERRED, {"name": "same"})  # the UNIQUE name: raised at the commit
+    with pytest.raises(RuntimeError):
+        async with database.write() as session:
+            await session.execute(INSERT_DEFERRED, {"name": "never sent"})
+            raise RuntimeError("rolled back before anything went out")
+    async with database.read() as session:
+        assert (await session.execute(text("SELECT count(*) FROM things"))).scalar_one() == 0
+    async with database.write() as session:  # the connection is clean for the next writer
+        await session.execute(INSERT_DEFERRED, {"name": "next"})
+    async with database.read() as session:
+        assert (await session.execute(text("SELECT name FROM things"))).scalars().all() == ["next"]
+
+
+SELECT_ALONE = text("SELECT count(*) FROM things").execution_options(socialgate_alone=True)
+
+
+async def test_a_read_alone_makes_one_trip_and_leaves_no_transaction(database, trips):
+    """A session whose one statement is ``ALONE`` (a request's key lookup) sends no BEGIN and needs
+    no rollback; a statement after it opens the transaction as usual, and in a transaction that
+    already wrote, ``ALONE`` changes nothing (the read sees the transaction's own writes)."""
+    from gateway.storage import ALONE
+
+    assert ALONE == {"socialgate_alone": True}
+    async with database.read() as session:
+        await session.execute(text("SELECT 1"))
+    trips.clear()
+    async with database.read() as session:
+        assert (await session.execute(SELECT_ALONE)).scalar_one() == 0
+    assert trips == ["_run"]
+    trips.clear()
+    async with database.read() as session:
+        await session.execute(SELECT_ALONE)
+        await session.execute(text("SELECT 1"))
+        connection = (await session.connection()).sync_connection.connection.driver_connection
+        assert connection.in_transaction  # the second statement carried the BEGIN
+    assert trips == ["_run", "_run", "rollback"]
+    async with database.write() as session:
+        await session.execute(text("INSERT INTO things (name) VALUES ('mine')"))
+        assert (await session.execute(SELECT_ALONE)).scalar_one() == 1
+    async with database.read() as session:
+        assert (await session.execute(SELECT_ALONE)).scalar_one() == 1
+
+
+async def test_a_streaming_read_begins_before_its_cursor(database):
+    """A server-side cursor keeps the stock path; the BEGIN waiting for the first statement goes first."""
+    async with database.write() as session:
+        await session.execute(text("INSERT INTO things (name) VALUES (:name)"), [{"name": f"s{n}"} for n in range(5)])
+    async with database.read() as session:
+        streamed = await session.stream(text("SELECT name FROM things ORDER BY id"))
+        assert [row[0] async for row in streamed] == [f"s{n}" for n in range(5)]
+        raw = (await session.connection()).sync_connection.connection.dbapi_connection.driver_connection
+        assert raw.in_transaction

@@ -1,10 +1,13 @@
 """createPost's write path (issue 21, point 6): the post and its targets go in as Core INSERTs,
 never through the ORM's unit of work, and come back the same as before."""
 
-from sqlalchemy import event
+from typing import Any
+
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from gateway.storage import Post, Target
+from tests.engine import quiet_background
 from tests.test_accounts_api import connect
 
 CREATE = """mutation($i: CreatePostInput!) { createPost(input: $i) {
@@ -46,3 +49,116 @@ async def test_argument_names_are_converted_once_not_per_request(api, org, monke
     body = await api.graphql(CREATE, variables, key=org.secret)
     assert body["data"]["createPost"]["userErrors"] == []
     assert converted == []
+
+
+PUBLISH = "mutation($id: ID!) { publishPost(input: {postId: $id}) { job { id } userErrors { code } } }"
+CREATE_SLIM = "mutation($i: CreatePostInput!) { createPost(input: $i) { post { id text status } userErrors { code } } }"
+
+
+def _statements_of(engine) -> tuple[list[tuple[str, Any]], Any]:
+    """Each transaction begun and statement sent on ``engine``, in order."""
+    seen: list[tuple[str, Any]] = []
+
+    def begin(_connection) -> None:
+        seen.append(("BEGIN", None))
+
+    def statement(_conn, _cursor, sql, *_args) -> None:
+        seen.append((sql, None))
+
+    event.listen(engine, "begin", begin)
+    event.listen(engine, "before_cursor_execute", statement)
+
+    def stop() -> None:
+        event.remove(engine, "begin", begin)
+        event.remove(engine, "before_cursor_execute", statement)
+
+    return seen, stop
+
+
+async def test_create_and_publish_write_once_each_and_read_nothing_back(api, org):
+    """Each mutation is one write transaction, its audit entry final inside it (no second write),
+    and nothing read back after the commit: createPost answers from the rows it wrote. The checks
+    read accounts without their credentials, and a new job's events are numbered without max(seq)."""
+    from gateway.storage import AuditEntry
+
+    accounts = [(await connect(api, org.secret, credentials={"handle": h}))["account"]["id"] for h in ("ann", "bob")]
+    await quiet_background(api.runtime)
+    database = api.runtime.database
+    reads, stop_reads = _statements_of(database.engine.sync_engine)
+    writes, stop_writes = _statements_of(database.write_engine.sync_engine)
+    try:
+        body = await api.graphql(CREATE_SLIM, {"i": {"text": "hi", "targets": [{"accountId": a} for a in accounts]}}, key=org.secret)
+        post = body["data"]["createPost"]["post"]
+        created_reads, created_writes = list(reads), list(writes)
+        reads.clear(), writes.clear()
+        published = (await api.graphql(PUBLISH, {"id": post["id"]}, key=org.secret))["data"]["publishPost"]
+    finally:
+        stop_reads(), stop_writes()
+    assert body["data"]["createPost"]["userErrors"] == [] and published["userErrors"] == []
+    assert (post["text"], post["status"]) == ("hi", "DRAFT")
+    for mutation_reads, mutation_writes in ((created_reads, created_writes), (reads, writes)):
+        assert [sql for sql, _ in mutation_reads if sql != "BEGIN"] == [next(sql for sql, _ in mutation_reads if "FROM api_keys" in sql)]
+        assert [sql for sql, _ in mutation_writes].count("BEGIN") == 1
+        assert not any("DO UPDATE" in sql for sql, _ in mutation_writes)
+    assert not any("credentials" in sql for sql, _ in created_writes + writes if "FROM accounts" in sql)
+    assert not any("max(job_events.seq)" in sql for sql, _ in writes)
+    async with database.read() as session:
+        entries = {row.action: row for row in (await session.execute(select(AuditEntry))).scalars()}
+    assert entries["createPost"].object_ids == [*accounts, post["id"]]
+    assert entries["publishPost"].object_ids == [post["id"], published["job"]["id"]]
+    assert entries["createPost"].outcome == entries["publishPost"].outcome == "ok"
+
+
+async def test_create_post_answers_what_a_fresh_read_finds(api, org):
+    """The payload built from the rows written says what the stored post says, field by field."""
+    fields = "id text thread overrides { provider text } approvalStatus campaignId createdAt updatedAt status"
+    account = (await connect(api, org.secret, credentials={"handle": "ann"}))["account"]["id"]
+    variables = {"i": {"text": "hé", "thread": ["two"], "overrides": [{"provider": "sandbox", "text": "sb"}],
+                       "targets": [{"accountId": account}]}}
+    body = await api.graphql(f"mutation($i: CreatePostInput!) {{ createPost(input: $i) {{ post {{ {fields} }} userErrors {{ code field }} }} }}", variables, key=org.secret)
+    assert body["data"]["createPost"]["userErrors"] == [], body
+    answered = body["data"]["createPost"]["post"]
+    read = (await api.graphql(f'{{ post(id: "{answered["id"]}") {{ {fields} }} }}', key=org.secret))["data"]["post"]
+    assert answered == read
+    empty = await api.graphql(f"mutation($i: CreatePostInput!) {{ createPost(input: $i) {{ post {{ {fields} }} }} }}", {"i": {"text": "none", "targets": []}}, key=org.secret)
+    if empty["data"]["createPost"]["post"] is not None:  # a post with no target, if the checks let it be
+        again = (await api.graphql(f'{{ post(id: "{empty["data"]["createPost"]["post"]["id"]}") {{ {fields} }} }}', key=org.secret))["data"]["post"]
+        assert empty["data"]["createPost"]["post"] == again
+
+
+async def test_publish_post_queues_a_draft_in_core_as_the_orm_path_did(api, org):
+    """publishPost on a draft: no Job or Target goes through the ORM's unit of work, and the job,
+    its numbered events, the targets and the post's status come out as the ORM path left them;
+    a repeat answers the same job (the ORM path, for a post already queued)."""
+    from gateway.storage import Job, JobEvent, Target
+
+    accounts = [(await connect(api, org.secret, credentials={"handle": h}))["account"]["id"] for h in ("ann", "bob")]
+    await quiet_background(api.runtime)
+    body = await api.graphql(CREATE_SLIM, {"i": {"text": "hi", "targets": [{"accountId": a} for a in accounts]}}, key=org.secret)
+    post_id = body["data"]["createPost"]["post"]["id"]
+    flushed: list[type] = []
+
+    def before_flush(session, _context, _instances) -> None:
+        flushed.extend(type(obj) for obj in (*session.new, *session.dirty))
+
+    event.listen(Session, "before_flush", before_flush)
+    try:
+        published = (await api.graphql(PUBLISH, {"id": post_id}, key=org.secret))["data"]["publishPost"]
+    finally:
+        event.remove(Session, "before_flush", before_flush)
+    assert published["userErrors"] == []
+    assert Job not in flushed and Target not in flushed
+    job_id = published["job"]["id"]
+    async with api.runtime.database.read() as session:
+        job = await session.get(Job, job_id)
+        targets = (await session.execute(select(Target).where(Target.post_id == post_id).order_by(Target.created_at, Target.id))).scalars().all()
+        events = (await session.execute(select(JobEvent).where(JobEvent.job_id == job_id).order_by(JobEvent.seq))).scalars().all()
+        post = await session.get(Post, post_id)
+    assert (job.kind, job.status, job.subject_id, job.progress_done, job.progress_total) == ("publish", "queued", post_id, 0, 2)
+    assert {(t.status, t.job_id, t.attempt_count, t.lease_owner) for t in targets} == {("scheduled", job_id, 0, None)}
+    assert all(t.publish_at == t.next_attempt_at and t.publish_at is not None for t in targets)
+    assert [(e.seq, e.kind) for e in events] == [(1, "job.queued"), (2, "post.status_changed")]
+    assert events[0].payload["targetIds"] == [t.id for t in targets]
+    assert post.status == "scheduled"
+    again = (await api.graphql(PUBLISH, {"id": post_id}, key=org.secret))["data"]["publishPost"]
+    assert again == published

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.core import UserError
@@ -55,21 +56,35 @@ def validate(policy: ApprovalPolicy) -> ApprovalPolicy:
 
 
 def own_policy(organization: Organization) -> ApprovalPolicy | None:
-    data = (organization.settings or {}).get(SETTINGS_KEY)
+    return _policy_in(organization.settings)
+
+
+def _policy_in(settings: dict[str, Any] | None) -> ApprovalPolicy | None:
+    data = (settings or {}).get(SETTINGS_KEY)
     return ApprovalPolicy.from_json(data) if data is not None else None
+
+
+_ORGS = Organization.__table__
+_PARENTS = _ORGS.alias("parent")
+# The org's settings and its parent's, in one Core statement built once: createPost asks on every
+# call, and two ORM loads of whole organizations (Session.get, identity map) cost more than the rest
+# of its checks together.
+_POLICY_SOURCES = (
+    select(_ORGS.c.settings, _PARENTS.c.id.label("parent_id"), _PARENTS.c.settings.label("parent_settings"))
+    .select_from(_ORGS.outerjoin(_PARENTS, _PARENTS.c.id == _ORGS.c.parent_id))
+    .where(_ORGS.c.id == bindparam("organization_id"))
+)
 
 
 async def effective_policy(session: AsyncSession, organization_id: str) -> EffectivePolicy:
     """The org's own policy, else its parent's (one level of children), else the default (no approval)."""
-    organization = await session.get(Organization, organization_id)
-    if organization is None:
+    row = (await session.execute(_POLICY_SOURCES, {"organization_id": organization_id})).first()
+    if row is None:
         return EffectivePolicy(ApprovalPolicy(), None)
-    if (own := own_policy(organization)) is not None:
+    if (own := _policy_in(row.settings)) is not None:
         return EffectivePolicy(own, None)
-    if organization.parent_id is not None:
-        parent = await session.get(Organization, organization.parent_id)
-        if parent is not None and (inherited := own_policy(parent)) is not None:
-            return EffectivePolicy(inherited, parent.id)
+    if row.parent_id is not None and (inherited := _policy_in(row.parent_settings)) is not None:
+        return EffectivePolicy(inherited, row.parent_id)
     return EffectivePolicy(ApprovalPolicy(), None)
 
 

@@ -6,6 +6,12 @@ So the entry is first inserted, provisionally ``ok``, as the last statement of e
 transaction the mutation opens (``gateway.storage.staging.every_write_in_context``): it commits
 with the change or not at all. When the mutation answers, ``record`` writes the final entry (ids,
 outcome, error codes) over it, or inserts it when nothing was written (a refused or failed call).
+
+Most mutations succeed, and a service that names the objects it writes for the answer
+(``storage.name_answered``: createPost's post, publishPost's job) lets the provisional entry be
+the final one already: it carries those ids, and ``record`` finds the row committed with the
+change equal to the one it would write, and writes nothing. The second write (a turn of SQLite's
+one writer) is left for mutations that failed, answered user errors, or named something else.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth import Principal
 from gateway.core import BadInput, Page, PageRequest, Periodic, new_id, paginate, utcnow
-from gateway.storage import AuditEntry, Database, Organization
+from gateway.storage import DEFERRED, AuditEntry, Database, Organization, answered_ids, on_commit
 
 OUTCOMES = ("ok", "user_errors", "error")
 MAX_OBJECT_IDS = 50  # a bulk mutation names its first ids; the entry stays a row, not a dump
@@ -50,6 +56,8 @@ class Draft:
     id: str = field(default_factory=lambda: new_id("aud"))
     created_at: datetime = field(default_factory=utcnow)
     final: bool = False  # the final entry is written: nothing is left to stage
+    committed: dict[str, Any] | None = None  # the row a transaction of the mutation committed first
+
 
     @classmethod
     def of(cls, principal: Principal, operation: str, request_id: str | None) -> Draft:
@@ -66,19 +74,24 @@ class Draft:
             if object_id not in self.object_ids and len(self.object_ids) < MAX_OBJECT_IDS:
                 self.object_ids.append(object_id)
 
-    def row(self) -> dict[str, Any]:
+    def row(self, answered: Sequence[str] = ()) -> dict[str, Any]:
+        """The entry as a row; ``answered``: ids the mutation's transaction wrote for its answer."""
+        object_ids = list(self.object_ids)
+        for object_id in answered:
+            if object_id not in object_ids and len(object_ids) < MAX_OBJECT_IDS:
+                object_ids.append(object_id)
         return {
             "id": self.id,
             "organization_id": self.organization_id,
             "actor_key_id": self.actor_key_id,
             "actor_organization_id": self.actor_organization_id,
             "action": self.operation,
-            "subject_id": self.object_ids[0] if self.object_ids else None,
+            "subject_id": object_ids[0] if object_ids else None,
             "details": {},
             "request_id": self.request_id,
             "created_at": self.created_at,
             "outcome": self.outcome,
-            "object_ids": list(self.object_ids),
+            "object_ids": object_ids,
             "error_codes": list(self.error_codes),
         }
 
@@ -92,7 +105,8 @@ def _insert(dialect: str) -> Any:
 # mutation, ``excluded`` alone (an alias with a proxy of every column) cost more than the write.
 @functools.cache
 def _provisional_insert(dialect: str) -> Any:
-    return _insert(dialect).on_conflict_do_nothing(index_elements=["id"])
+    # Its result is never read: on SQLite it travels with the commit (``storage.DEFERRED``).
+    return _insert(dialect).on_conflict_do_nothing(index_elements=["id"]).execution_options(**DEFERRED)
 
 
 @functools.cache
@@ -110,7 +124,14 @@ async def stage_provisional(session: AsyncSession, draft: Draft) -> None:
     """
     if draft.final:
         return
-    await session.execute(_provisional_insert(session.get_bind().dialect.name), draft.row())
+    row = draft.row(answered_ids(session))
+    await session.execute(_provisional_insert(session.get_bind().dialect.name), row)
+
+    def stands() -> None:  # ON CONFLICT DO NOTHING: the first committed row is the one stored
+        if draft.committed is None:
+            draft.committed = row
+
+    on_commit(session, stands)
 
 
 class _FinalEntries:
@@ -168,7 +189,12 @@ _FINAL_ENTRIES: weakref.WeakKeyDictionary[Database, _FinalEntries] = weakref.Wea
 
 
 async def record(database: Database, draft: Draft) -> None:
-    """Write the final entry, over the provisional one if a transaction of the mutation committed it."""
+    """Write the final entry, over the provisional one if a transaction of the mutation committed it.
+
+    Nothing is written when the committed row already is the final entry (see the module).
+    """
+    if draft.committed is not None and draft.committed == draft.row():
+        return
     writer = _FINAL_ENTRIES.get(database)
     if writer is None:
         writer = _FINAL_ENTRIES[database] = _FinalEntries(database)

@@ -26,7 +26,7 @@ from sqlalchemy.orm import aliased
 from gateway.auth.scopes import covers, is_valid_scope
 from gateway.auth.tenancy import find_owned, require_owned
 from gateway.core import Forbidden, NotFound, Page, PageRequest, ServiceError, Unauthenticated, UserError, new_id, paginate, utcnow
-from gateway.storage import ApiKey, Organization
+from gateway.storage import ALONE, ApiKey, Organization
 
 KEY_PREFIX = "sg_live_"
 LOOKUP_LENGTH = 12
@@ -205,7 +205,9 @@ def _authentication_statement() -> Select:
     )
 
 
-_AUTHENTICATION = _authentication_statement()
+# One statement, a request's first: it needs no transaction of its own (``storage.ALONE``), which on
+# SQLite spares the BEGIN and the rollback around it. It reads the latest committed key, as before.
+_AUTHENTICATION = _authentication_statement().execution_options(**ALONE)
 
 
 async def authenticate(

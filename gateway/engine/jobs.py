@@ -18,7 +18,7 @@ from gateway.auth import find_owned
 from gateway.content import derive_status
 from gateway.core import BadInput, Page, PageRequest, new_id, paginate, utcnow
 from gateway.engine.rows import lock_job_rows
-from gateway.events import BusEvent, record_job_event
+from gateway.events import BusEvent, record_job_event, seed_job_event_seqs
 from gateway.observability import observe_job_finished
 from gateway.storage import Job, Target
 
@@ -29,9 +29,12 @@ TERMINAL_TARGET_STATUSES = ("published", "failed", "canceled", "unconfirmed", "m
 
 
 async def create_job(session: AsyncSession, organization_id: str, kind: str, subject_id: str | None, total: int) -> Job:
+    """A new job; its events are numbered from 1 without asking the database for its last one
+    (a job made in this transaction has none stored, and no other writer knows its id yet)."""
     job = Job(id=new_id("job"), organization_id=organization_id, kind=kind, subject_id=subject_id, progress_total=total)
     session.add(job)
     await session.flush()
+    seed_job_event_seqs(session, {job.id: None})
     return job
 
 

@@ -43,7 +43,8 @@ from gateway.storage.models import (
 from gateway.storage.private_files import DIRECTORY_MODE, make_private_directories, private_opener, restrict
 from gateway.storage.provider_store import DatabaseProviderStore
 from gateway.storage.reachability import DatabaseUnreachable, mask_passwords, masked_url
-from gateway.storage.staging import every_write_in_context, stage_finisher, stage_rows
+from gateway.storage.sqlite_driver import ALONE, DEFERRED
+from gateway.storage.staging import answered_ids, every_write_in_context, name_answered, on_commit, stage_finisher, stage_rows
 from gateway.storage.vault import VaultError, decrypt, encrypt
 from gateway.storage.worker_heartbeats import DUE_STATUSES, MISSED_BEATS, Heartbeat, WorkerWatch, heartbeat_seconds
 
@@ -55,6 +56,8 @@ __all__ = [
     "AdInsightRow",
     "AdObject",
     "AdSpendCap",
+    "ALONE",
+    "answered_ids",
     "ApiKey",
     "ApprovalEntry",
     "Attempt",
@@ -67,6 +70,7 @@ __all__ = [
     "DatabaseProviderStore",
     "DatabaseUnreachable",
     "decrypt",
+    "DEFERRED",
     "DIRECTORY_MODE",
     "DUE_STATUSES",
     "encrypt",
@@ -81,6 +85,8 @@ __all__ = [
     "masked_url",
     "MediaAsset",
     "MISSED_BEATS",
+    "name_answered",
+    "on_commit",
     "Organization",
     "OrganizationEvent",
     "Post",

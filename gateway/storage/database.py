@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from gateway.storage.derived import refresh_derived
 from gateway.storage.private_files import prepare_sqlite_file
 from gateway.storage.reachability import DatabaseUnreachable, describe_unreachable
-from gateway.storage.sqlite_driver import OneTripConnection, one_trip_dbapi
-from gateway.storage.staging import write_staged
+from gateway.storage.sqlite_driver import OneTripConnection, OneTripCursor, one_trip_dbapi
+from gateway.storage.staging import committed, write_staged
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 # Read connections kept open on SQLite. Each GraphQL query holds one (schema.reads) while it runs;
@@ -49,14 +49,24 @@ def _prepare_sqlite(engine: AsyncEngine, *, begin: str) -> None:
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
 
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _on_execute(_connection: Any, cursor: Any, _statement: Any, _parameters: Any, context: Any, _many: bool) -> None:
+        if context is None or not isinstance(cursor, OneTripCursor):
+            return
+        options = context.execution_options
+        if options.get("socialgate_deferred"):
+            cursor.defer()
+        elif options.get("socialgate_alone"):
+            cursor.alone()
+
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        # Straight to the driver: BEGIN needs none of SQLAlchemy's statement machinery, which cost
-        # as much as the query a short read runs after it; ours sends it with the first statement.
         dbapi_connection = connection.connection.dbapi_connection
-        if isinstance(dbapi_connection, OneTripConnection):
-            dbapi_connection.begin_with_next(begin)
+        if isinstance(dbapi_connection, OneTripConnection):  # sent with the first statement, in its trip
+            dbapi_connection.defer_begin(begin)
             return
+        # Straight to the driver's cursor: BEGIN needs none of SQLAlchemy's statement machinery,
+        # which cost as much as the query a short read runs after it.
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(begin)
@@ -116,6 +126,7 @@ class Database:
                     yield session
                     await write_staged(session)
                     await refresh_derived(session)
+                committed(session)
             return
         try:
             await asyncio.wait_for(self._write_turn.acquire(), SQLITE_BUSY_TIMEOUT_MS / 1000)
@@ -127,6 +138,7 @@ class Database:
                     yield session
                     await write_staged(session)
                     await refresh_derived(session)
+                committed(session)
         finally:
             self._write_turn.release()
 

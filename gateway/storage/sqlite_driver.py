@@ -8,8 +8,16 @@ most of the request's database cost: a trip costs about 33 µs of CPU on this ma
 one-trip statement about as much.
 
 ``OneTripCursor`` opens, executes, fetches and closes in one function run on the connection's
-thread. A transaction's BEGIN rides along with its first statement (``begin_with_next``): a read
-of one statement is one trip and its rollback, where it was three. Everything else is SQLAlchemy's: the dialect, its statement cache, its error translation,
+thread. A transaction's ``BEGIN`` waits on the connection (``OneTripConnection.defer_begin``) and
+goes out in the same trip as the transaction's first statement; a transaction that sends none
+sends no ``BEGIN``, and so has nothing to commit or roll back either: no trip at all. A write
+path of a few statements per transaction paid a whole trip for each ``BEGIN``.
+
+A statement run with the execution option ``DEFERRED`` (its result is never read: an INSERT with
+its keys given, an UPDATE whose rowcount nobody checks) waits on the connection too, and travels
+with the transaction's next statement or with its COMMIT, in the order sent. A failure of such a
+statement is raised by that next trip, which the transaction's error handling rolls back as any
+other; reads in the transaction still see every write before them. Everything else is SQLAlchemy's: the dialect, its statement cache, its error translation,
 transactions, server-side cursors (streaming results keep the stock cursor). The function reaches
 the thread through ``aiosqlite.Connection._execute``, the same private door SQLAlchemy's own adapter
 uses for ``isolation_level`` (``_tx``); ``tests/test_sqlite_driver.py`` pins the behaviour it
@@ -33,14 +41,37 @@ from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 
 
+# Execution options of a statement whose result nobody reads: on SQLite it travels with the
+# transaction's next trip (``OneTripCursor.defer``); elsewhere the option means nothing.
+DEFERRED = {"socialgate_deferred": True}
+# Execution options of a read that needs no transaction: one statement, whose own snapshot is all it
+# reads. Sent first in its transaction, it leaves the BEGIN waiting: a session that runs nothing
+# else sends no BEGIN and needs no rollback (one trip where there were three).
+ALONE = {"socialgate_alone": True}
+
+Ahead = tuple[str | None, list[tuple[str, Any, bool]]]  # a deferred BEGIN and deferred statements, in order
+
+
+def _send_ahead(connection: sqlite3.Connection, ahead: Ahead) -> None:
+    begin, deferred = ahead
+    if begin is not None:
+        connection.execute(begin)
+    for operation, parameters, many in deferred:
+        if many:
+            connection.executemany(operation, parameters)
+        else:
+            connection.execute(operation, () if parameters is None else parameters)
+
+
 def _run(
-    connection: sqlite3.Connection, operation: str, parameters: Any, many: bool, begin: str | None = None
+    connection: sqlite3.Connection, operation: str | None, parameters: Any, many: bool, ahead: Ahead = (None, [])
 ) -> tuple[Any, list[Any], int, int | None]:
-    """On the connection's thread: one statement from cursor to close, after its transaction's BEGIN if it is the first."""
+    """On the connection's thread: what waited (``ahead``), then one statement from cursor to close."""
+    _send_ahead(connection, ahead)
+    if operation is None:
+        return None, [], -1, None
     cursor = connection.cursor()
     try:
-        if begin is not None:
-            cursor.execute(begin)
         if many:
             cursor.executemany(operation, parameters)
         else:
@@ -52,10 +83,16 @@ def _run(
         cursor.close()
 
 
+def _commit(connection: sqlite3.Connection, ahead: Ahead) -> None:
+    """On the connection's thread: what waited, then COMMIT, in one trip."""
+    _send_ahead(connection, ahead)
+    connection.commit()
+
+
 class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     """A buffered cursor whose statement makes one trip to aiosqlite's thread (see the module)."""
 
-    __slots__ = ("_description", "_rowcount", "_lastrowid", "_arraysize")
+    __slots__ = ("_description", "_rowcount", "_lastrowid", "_arraysize", "_deferred", "_alone")
 
     def __init__(self, adapt_connection: Any) -> None:
         # No aiosqlite cursor is opened here (the stock adapter's first trip): ``_run`` makes its own.
@@ -68,6 +105,16 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         self._rowcount = -1
         self._lastrowid: int | None = None
         self._arraysize = 1  # DBAPI's default size of a fetchmany()
+        self._deferred = False
+        self._alone = False
+
+    def defer(self) -> None:
+        """Let this cursor's next statement wait for the transaction's next trip (see ``DEFERRED``)."""
+        self._deferred = True
+
+    def alone(self) -> None:
+        """Run this cursor's next statement outside the transaction if none went out yet (see ``ALONE``)."""
+        self._alone = True
 
     @property
     def description(self) -> Any:
@@ -90,12 +137,17 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         self._arraysize = value
 
     async def _trip(self, operation: Any, parameters: Any, many: bool) -> None:
-        adapted: OneTripConnection = self._adapt_connection
-        async with adapted._execute_mutex:
+        if self._deferred:  # no result is read: it travels with the next trip, in order
+            self._deferred = False
+            self._adapt_connection.defer_statement(operation, parameters, many)
+            self._description, self._rows, self._rowcount, self._lastrowid = None, collections.deque(), -1, None
+            return
+        alone, self._alone = self._alone and self._adapt_connection.nothing_sent(), False
+        async with self._adapt_connection._execute_mutex:
             connection: aiosqlite.Connection = self._connection
-            begin, adapted._pending_begin = adapted._pending_begin, None
+            ahead = (None, []) if alone else self._adapt_connection.take_ahead(unsettle=True)
             description, rows, self._rowcount, self._lastrowid = await connection._execute(
-                _run, connection._conn, operation, parameters, many, begin
+                _run, connection._conn, operation, parameters, many, ahead
             )
             self._description = description
             self._rows = collections.deque(rows)
@@ -120,43 +172,68 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     one trip per session for nothing. ``_settled`` is this side's own record, not sqlite3's
     ``in_transaction``: a statement whose caller was cancelled may still wait in the thread's
     queue, and a rollback skipped on sqlite3's word would let its BEGIN open a transaction on a
-    connection back in the pool. Any cursor counts as a statement sent.
+    connection back in the pool. Any statement sent or deferred counts, but one run ``ALONE``
+    (no BEGIN before it, so no transaction it could leave open).
     """
 
-    __slots__ = ("_settled", "_pending_begin")
+    __slots__ = ("_settled", "_begin", "_deferred")
     _cursor_cls = OneTripCursor
 
     def __init__(self, dbapi: Any, connection: aiosqlite.Connection) -> None:
-        # A BEGIN waits here for the transaction's first statement and goes in its trip; a
-        # transaction that ends before sending any has nothing to commit or roll back.
-        self._pending_begin: str | None = None
-        self._settled = False
         super().__init__(dbapi, connection)
+        self._settled = False
+        self._begin: str | None = None
+        self._deferred: list[tuple[str, Any, bool]] = []
 
-    def begin_with_next(self, begin: str) -> None:
-        """Open the transaction with ``begin`` (``BEGIN`` or ``BEGIN IMMEDIATE``) in the next statement's trip."""
-        self._pending_begin = begin
+    def defer_begin(self, begin: str) -> None:
+        """Open the transaction with ``begin`` in the trip of its first statement, not a trip of its own."""
+        self._begin = begin
+
+    def defer_statement(self, operation: str, parameters: Any, many: bool) -> None:
+        self._settled = False
+        self._deferred.append((operation, parameters, many))
+
+    def nothing_sent(self) -> bool:
+        """No statement went out or waits since the last commit or rollback: no transaction is open."""
+        return self._settled and not self._deferred
+
+    def take_ahead(self, *, unsettle: bool = False) -> Ahead:
+        """The ``BEGIN`` and statements still owed, handed to the trip that carries them (once);
+        ``unsettle``: that trip sends a statement, after which a rollback must go out."""
+        ahead = (self._begin, self._deferred)
+        self._begin, self._deferred = None, []
+        if unsettle:
+            self._settled = False
+        return ahead
 
     def cursor(self, server_side: bool = False) -> Any:
-        if server_side and self._pending_begin is not None:  # a streaming cursor keeps the stock path: BEGIN first
-            begin, self._pending_begin = self._pending_begin, None
-            await_(self._connection._execute(_run, self._connection._conn, begin, None, False))
-        self._settled = False
+        if server_side:
+            self._settled = False
+        if server_side and (self._begin is not None or self._deferred):  # a streaming cursor runs its own trips
+            connection: aiosqlite.Connection = self._connection
+            await_(connection._execute(_run, connection._conn, None, None, False, self.take_ahead()))
         return super().cursor(server_side)
 
     def rollback(self) -> None:
-        self._pending_begin = None
+        self._begin, self._deferred = None, []  # never sent: nothing of them to roll back
         if self._settled:
             return
         super().rollback()
         self._settled = True
 
     def commit(self) -> None:
-        if self._pending_begin is not None and self._settled:  # nothing was sent: no transaction to commit
-            self._pending_begin = None
+        begin, deferred = self.take_ahead()
+        if not deferred:
+            if begin is not None and self._settled:  # a transaction that sent nothing: nothing to commit
+                return
+            super().commit()
+            self._settled = True
             return
-        self._pending_begin = None
-        super().commit()
+        connection: aiosqlite.Connection = self._connection
+        try:  # the statements that waited, then COMMIT: one trip; a failure among them is the commit's
+            await_(connection._execute(_commit, connection._conn, (begin, deferred)))
+        except Exception as error:
+            self._handle_exception(error)
         self._settled = True
 
 
