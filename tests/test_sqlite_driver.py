@@ -18,22 +18,6 @@ async def database(tmp_path):
     await database.write_engine.dispose()
 
 
-@pytest.fixture
-def trips(monkeypatch):
-    """Each call run on an aiosqlite connection's thread, by the name of what it ran."""
-    import aiosqlite.core
-
-    seen: list[str] = []
-    original = aiosqlite.core.Connection._execute
-
-    async def counting(self, function, *args, **kwargs):
-        seen.append(getattr(function, "__name__", repr(function)))
-        return await original(self, function, *args, **kwargs)
-
-    monkeypatch.setattr(aiosqlite.core.Connection, "_execute", counting)
-    return seen
-
-
 async def test_a_read_session_makes_one_trip_per_statement(database, trips):
     async with database.read() as session:
         await session.execute(text("SELECT 1"))  # the pool opens its connection outside the count
