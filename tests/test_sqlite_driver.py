@@ -221,3 +221,30 @@ async def test_a_read_alone_makes_one_trip_and_leaves_no_transaction(database, t
         assert (await session.execute(SELECT_ALONE)).scalar_one() == 1
     async with database.read() as session:
         assert (await session.execute(SELECT_ALONE)).scalar_one() == 1
+
+
+async def test_the_write_turn_waits_with_a_timeout_only_when_taken(database, monkeypatch):
+    """An uncontended write takes the in-process write turn at once (``asyncio.wait_for`` runs a
+    task per call: only a writer that must wait pays it); a write nested in another still fails
+    after the busy timeout instead of hanging."""
+    import asyncio
+
+    import gateway.storage.database as module
+
+    waited: list[float] = []
+    original = asyncio.wait_for
+
+    async def recording(awaitable, timeout):
+        waited.append(timeout)
+        return await original(awaitable, timeout)
+
+    monkeypatch.setattr(module.asyncio, "wait_for", recording)
+    monkeypatch.setattr(module, "SQLITE_BUSY_TIMEOUT_MS", 50)
+    async with database.write() as session:
+        await session.execute(text("INSERT INTO things (name) VALUES ('free')"))
+    assert waited == []
+    with pytest.raises(module.WriteLockTimeout):
+        async with database.write():
+            async with database.write():
+                pass
+    assert waited == [0.05]
