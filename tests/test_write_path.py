@@ -109,8 +109,14 @@ async def test_create_and_publish_write_once_each_and_read_nothing_back(api, org
     assert entries["createPost"].outcome == entries["publishPost"].outcome == "ok"
 
 
-async def test_create_post_answers_what_a_fresh_read_finds(api, org):
-    """The payload built from the rows written says what the stored post says, field by field."""
+async def test_create_post_answers_what_a_fresh_read_finds(api, org, monkeypatch):
+    """The payload built from the rows written says what the stored post says, field by field,
+    and carries every column of a post (a column added later is answered too)."""
+    import schema.posts
+
+    answered_rows: list[Any] = []
+    from_row = schema.posts.PostType.from_row.__func__
+    monkeypatch.setattr(schema.posts.PostType, "from_row", classmethod(lambda cls, row: answered_rows.append(row) or from_row(cls, row)))
     fields = "id text thread overrides { provider text } approvalStatus campaignId createdAt updatedAt status"
     account = (await connect(api, org.secret, credentials={"handle": "ann"}))["account"]["id"]
     variables = {"i": {"text": "hé", "thread": ["two"], "overrides": [{"provider": "sandbox", "text": "sb"}],
@@ -120,6 +126,7 @@ async def test_create_post_answers_what_a_fresh_read_finds(api, org):
     answered = body["data"]["createPost"]["post"]
     read = (await api.graphql(f'{{ post(id: "{answered["id"]}") {{ {fields} }} }}', key=org.secret))["data"]["post"]
     assert answered == read
+    assert set(Post.__table__.c.keys()) <= set(vars(answered_rows[0]))
     empty = await api.graphql(f"mutation($i: CreatePostInput!) {{ createPost(input: $i) {{ post {{ {fields} }} }} }}", {"i": {"text": "none", "targets": []}}, key=org.secret)
     if empty["data"]["createPost"]["post"] is not None:  # a post with no target, if the checks let it be
         again = (await api.graphql(f'{{ post(id: "{empty["data"]["createPost"]["post"]["id"]}") {{ {fields} }} }}', key=org.secret))["data"]["post"]
