@@ -109,3 +109,20 @@ async def make_org_with_key(runtime: Runtime, name: str = "Acme", scopes: list[s
 @pytest.fixture
 async def org(api: ApiClient) -> OrgWithKey:
     return await make_org_with_key(api.runtime)
+
+
+@pytest.fixture
+def trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Each call run on an aiosqlite connection's thread, by the name of what it ran: every trip
+    there costs the event loop a hand-off (``gateway.storage.sqlite_driver``)."""
+    import aiosqlite.core
+
+    seen: list[str] = []
+    original = aiosqlite.core.Connection._execute
+
+    async def counting(self: Any, function: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(getattr(function, "__name__", repr(function)))
+        return await original(self, function, *args, **kwargs)
+
+    monkeypatch.setattr(aiosqlite.core.Connection, "_execute", counting)
+    return seen

@@ -18,22 +18,6 @@ async def database(tmp_path):
     await database.write_engine.dispose()
 
 
-@pytest.fixture
-def trips(monkeypatch):
-    """Each call run on an aiosqlite connection's thread, by the name of what it ran."""
-    import aiosqlite.core
-
-    seen: list[str] = []
-    original = aiosqlite.core.Connection._execute
-
-    async def counting(self, function, *args, **kwargs):
-        seen.append(getattr(function, "__name__", repr(function)))
-        return await original(self, function, *args, **kwargs)
-
-    monkeypatch.setattr(aiosqlite.core.Connection, "_execute", counting)
-    return seen
-
-
 async def test_a_read_session_makes_one_trip_per_statement(database, trips):
     async with database.read() as session:
         await session.execute(text("SELECT 1"))  # the pool opens its connection outside the count
@@ -248,3 +232,30 @@ async def test_a_streaming_read_begins_before_its_cursor(database):
         assert [row[0] async for row in streamed] == [f"s{n}" for n in range(5)]
         raw = (await session.connection()).sync_connection.connection.dbapi_connection.driver_connection
         assert raw.in_transaction
+
+
+async def test_the_write_turn_waits_with_a_timeout_only_when_taken(database, monkeypatch):
+    """An uncontended write takes the in-process write turn at once (``asyncio.wait_for`` runs a
+    task per call: only a writer that must wait pays it); a write nested in another still fails
+    after the busy timeout instead of hanging."""
+    import asyncio
+
+    import gateway.storage.database as module
+
+    waited: list[float] = []
+    original = asyncio.wait_for
+
+    async def recording(awaitable, timeout):
+        waited.append(timeout)
+        return await original(awaitable, timeout)
+
+    monkeypatch.setattr(module.asyncio, "wait_for", recording)
+    monkeypatch.setattr(module, "SQLITE_BUSY_TIMEOUT_MS", 50)
+    async with database.write() as session:
+        await session.execute(text("INSERT INTO things (name) VALUES ('free')"))
+    assert waited == []
+    with pytest.raises(module.WriteLockTimeout):
+        async with database.write():
+            async with database.write():
+                pass
+    assert waited == [0.05]

@@ -109,8 +109,14 @@ async def test_create_and_publish_write_once_each_and_read_nothing_back(api, org
     assert entries["createPost"].outcome == entries["publishPost"].outcome == "ok"
 
 
-async def test_create_post_answers_what_a_fresh_read_finds(api, org):
-    """The payload built from the rows written says what the stored post says, field by field."""
+async def test_create_post_answers_what_a_fresh_read_finds(api, org, monkeypatch):
+    """The payload built from the rows written says what the stored post says, field by field,
+    and carries every column of a post (a column added later is answered too)."""
+    import schema.posts
+
+    answered_rows: list[Any] = []
+    from_row = schema.posts.PostType.from_row.__func__
+    monkeypatch.setattr(schema.posts.PostType, "from_row", classmethod(lambda cls, row: answered_rows.append(row) or from_row(cls, row)))
     fields = "id text thread overrides { provider text } approvalStatus campaignId createdAt updatedAt status"
     account = (await connect(api, org.secret, credentials={"handle": "ann"}))["account"]["id"]
     variables = {"i": {"text": "hé", "thread": ["two"], "overrides": [{"provider": "sandbox", "text": "sb"}],
@@ -120,6 +126,7 @@ async def test_create_post_answers_what_a_fresh_read_finds(api, org):
     answered = body["data"]["createPost"]["post"]
     read = (await api.graphql(f'{{ post(id: "{answered["id"]}") {{ {fields} }} }}', key=org.secret))["data"]["post"]
     assert answered == read
+    assert set(Post.__table__.c.keys()) <= set(vars(answered_rows[0]))
     empty = await api.graphql(f"mutation($i: CreatePostInput!) {{ createPost(input: $i) {{ post {{ {fields} }} }} }}", {"i": {"text": "none", "targets": []}}, key=org.secret)
     if empty["data"]["createPost"]["post"] is not None:  # a post with no target, if the checks let it be
         again = (await api.graphql(f'{{ post(id: "{empty["data"]["createPost"]["post"]["id"]}") {{ {fields} }} }}', key=org.secret))["data"]["post"]
@@ -162,3 +169,47 @@ async def test_publish_post_queues_a_draft_in_core_as_the_orm_path_did(api, org)
     assert post.status == "scheduled"
     again = (await api.graphql(PUBLISH, {"id": post_id}, key=org.secret))["data"]["publishPost"]
     assert again == published
+
+
+async def test_publish_post_checks_the_accounts_it_reads_with_the_post(api, org):
+    """The accounts come with the post and its targets (one statement on SQLite); a target whose
+    account was disconnected since the draft was written still stops the publish, nothing queued."""
+    from sqlalchemy import update
+
+    from gateway.storage import Account, Job, Target
+
+    accounts = [(await connect(api, org.secret, credentials={"handle": h}))["account"]["id"] for h in ("ann", "bob")]
+    await quiet_background(api.runtime)
+    body = await api.graphql(CREATE_SLIM, {"i": {"text": "hi", "targets": [{"accountId": a} for a in accounts]}}, key=org.secret)
+    post_id = body["data"]["createPost"]["post"]["id"]
+    async with api.runtime.database.write() as session:
+        await session.execute(update(Account).where(Account.id == accounts[1]).values(status="disconnected"))
+    refused = (await api.graphql(
+        "mutation($id: ID!) { publishPost(input: {postId: $id}) { job { id } userErrors { code field } } }", {"id": post_id}, key=org.secret
+    ))["data"]["publishPost"]
+    async with api.runtime.database.read() as session:
+        order = list((await session.execute(select(Target.account_id).where(Target.post_id == post_id).order_by(Target.created_at, Target.id))).scalars())
+    where = ["targets", str(order.index(accounts[1])), "accountId"]  # targets in creation order, as the post's input lists them
+    assert refused == {"job": None, "userErrors": [{"code": "ACCOUNT_DISCONNECTED", "field": where}]}
+    async with api.runtime.database.read() as session:
+        assert set((await session.execute(select(Target.status).where(Target.post_id == post_id))).scalars()) == {"draft"}
+        assert (await session.execute(select(Job.id).where(Job.subject_id == post_id))).first() is None
+
+
+async def test_create_and_publish_make_seven_trips_to_sqlites_thread(api, org, trips):
+    """Every trip to aiosqlite's thread costs the event loop a hand-off (issue 21): createPost makes
+    four (the key, the accounts, the approval policy, then its inserts with the COMMIT), publishPost
+    three (the key, the draft with its targets and accounts, then its writes with the COMMIT).
+    They made 32 before: a BEGIN and a rollback around every read, a second transaction for each
+    audit entry, the post read back, the ORM's flushes."""
+    accounts = [(await connect(api, org.secret, credentials={"handle": h}))["account"]["id"] for h in ("ann", "bob")]
+    await quiet_background(api.runtime)
+    variables = {"i": {"text": "hi", "targets": [{"accountId": a} for a in accounts]}}
+    warm = (await api.graphql(CREATE_SLIM, variables, key=org.secret))["data"]["createPost"]["post"]["id"]
+    assert (await api.graphql(PUBLISH, {"id": warm}, key=org.secret))["data"]["publishPost"]["userErrors"] == []
+    trips.clear()
+    post_id = (await api.graphql(CREATE_SLIM, variables, key=org.secret))["data"]["createPost"]["post"]["id"]
+    created, trips[:] = list(trips), []
+    assert (await api.graphql(PUBLISH, {"id": post_id}, key=org.secret))["data"]["publishPost"]["userErrors"] == []
+    assert created == ["_run", "_run", "_run", "_commit"]
+    assert trips == ["_run", "_run", "_commit"]

@@ -58,7 +58,6 @@ class Draft:
     final: bool = False  # the final entry is written: nothing is left to stage
     committed: dict[str, Any] | None = None  # the row a transaction of the mutation committed first
 
-
     @classmethod
     def of(cls, principal: Principal, operation: str, request_id: str | None) -> Draft:
         return cls(

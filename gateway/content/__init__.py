@@ -20,7 +20,7 @@ from gateway.content.media import (
 )
 from gateway.content.media_formats import MediaKind
 from gateway.content.media_tokens import access_token, token_hash
-from gateway.content.post_checks import Facts, evaluate, read_facts_many
+from gateway.content.post_checks import AccountFacts, Facts, evaluate, read_facts_many
 from gateway.content.post_status import drop_status_triggers, install_status_triggers, status_triggers
 from gateway.content.posts import (
     PENDING_STATUSES,
@@ -49,6 +49,7 @@ from gateway.content.posts import (
 )
 
 __all__ = [
+    "AccountFacts",
     "access_token",
     "content_json",
     "create_post",

@@ -193,9 +193,14 @@ class Facts:
         return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-async def read_facts(session: AsyncSession, organization_id: str, data: PostInput, *, share_lock: bool = False) -> Facts:
+async def read_facts(
+    session: AsyncSession, organization_id: str, data: PostInput, *, share_lock: bool = False, accounts: dict[str, AccountFacts] | None = None
+) -> Facts:
+    """``accounts``: the target accounts' facts, when the caller read them in this transaction
+    already (publishPost reads them with the post and its targets, in one statement)."""
     media, media_problems = await _load_media(session, organization_id, data.media_ids, share_lock=share_lock)
-    accounts = await _load_accounts(session, organization_id, data)
+    if accounts is None:
+        accounts = await _load_accounts(session, organization_id, data)
     return Facts(
         data,
         tuple(asset.id for asset in media),
@@ -299,9 +304,14 @@ class PostValidator:
         self.registry = registry
         self._verdicts: dict[str, PostCheck] = {}
 
-    async def require(self, session: AsyncSession, organization_id: str, data: PostInput) -> dict[str, AccountFacts]:
-        """Inside the transaction: raise ``data``'s problems, else return its target accounts by id."""
-        facts = await read_facts(session, organization_id, data, share_lock=True)
+    async def require(
+        self, session: AsyncSession, organization_id: str, data: PostInput, *, accounts: dict[str, AccountFacts] | None = None
+    ) -> dict[str, AccountFacts]:
+        """Inside the transaction: raise ``data``'s problems, else return its target accounts by id.
+
+        ``accounts``: what ``read_facts`` would read of the target accounts (the organization's
+        accounts among them, by id), read by the caller in this transaction."""
+        facts = await read_facts(session, organization_id, data, share_lock=True, accounts=accounts)
         if not self.registry.has_policy_hooks():
             check = await evaluate(self.registry, facts)
         elif (check := self._verdicts.get(facts.version)) is None:

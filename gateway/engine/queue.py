@@ -17,18 +17,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from types import SimpleNamespace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth import require_owned
 from gateway.content import PENDING_STATUSES, PostValidator, derive_status, find_post, input_of, lock_post, lock_targets, targets_of
-from gateway.core import Conflict, UserError, UserErrors, is_id_of, new_id, utcnow
+from gateway.core import Conflict, UserError, UserErrors, utcnow
 from gateway.engine import deletes, processing
+from gateway.engine.drafts import enqueue_draft, mark_queued
 
 # JOB_STATUSES, JobFilter, find_job and list_jobs are re-exported: the job reads the API serves go
 # through this door too, so nothing outside the engine reaches into it.
@@ -44,11 +44,11 @@ from gateway.engine.jobs import (  # noqa: F401
     post_status_change,
     refresh_job,
 )
-from gateway.engine.rows import JOBS, POSTS, TARGETS, lock_job_rows, targets_of_posts
+from gateway.engine.rows import lock_job_rows
 from gateway.engine.scheduler import Scheduler
-from gateway.events import BusEvent, record_job_event, seed_job_event_seqs
+from gateway.events import BusEvent, record_job_event
 from gateway.runtime import Runtime
-from gateway.storage import DEFERRED, Job, Post, Target, name_answered
+from gateway.storage import Job, Post, Target, name_answered
 
 # How far in the past a publishAt may lie (clock skew between caller and us) before it is refused.
 PAST_TOLERANCE = timedelta(minutes=5)
@@ -131,7 +131,7 @@ async def _new_job(
     before = derive_status([t.status for t in targets])
     job = await create_job(session, post.organization_id, "publish", post.id, len(queued))
     for target in queued:
-        _queue(target, job.id, when)
+        mark_queued(target, job.id, when)
     await session.flush()
     payload = {"jobId": job.id, "postId": post.id, "publishAt": when.isoformat(), "targetIds": [t.id for t in queued]}
     events = [await record_job_event(session, post.organization_id, job.id, "job.queued", payload | ({"retry": True} if retry else {}))]
@@ -140,72 +140,6 @@ async def _new_job(
     return Enqueued(job, events, created=True)
 
 
-def _queued_values(job_id: str, when: datetime) -> dict[str, Any]:
-    """What queueing writes on a target, by column: one list for the ORM path and the Core one."""
-    cleared = SimpleNamespace()
-    processing.clear(cleared)  # a retry uploads afresh
-    return {
-        "status": "scheduled", "job_id": job_id, "publish_at": when, "next_attempt_at": when, "attempt_count": 0,
-        "error_code": None, "error_message": None, "lease_owner": None, "lease_expires_at": None, **vars(cleared),
-    }
-
-
-def _queue(target: Any, job_id: str, when: datetime) -> None:
-    for name, value in _queued_values(job_id, when).items():
-        setattr(target, name, value)
-
-
-# -- publishPost's hot path: a draft queued in Core statements built once -------------------------
-
-_POST_TO_QUEUE = select(POSTS.c.id, POSTS.c.organization_id, POSTS.c.text, POSTS.c.content, POSTS.c.campaign_id).where(
-    POSTS.c.id == bindparam("post_id"), POSTS.c.organization_id == bindparam("organization_id"), POSTS.c.deleted_at.is_(None)
-)
-_QUEUE_TARGETS = (
-    update(TARGETS)
-    .where(TARGETS.c.id.in_(bindparam("target_ids", expanding=True)))
-    .values({name: bindparam(f"new_{name}") for name in (*_queued_values("", datetime.now(UTC)), "updated_at")})
-    .execution_options(**DEFERRED)  # no result read: on SQLite it travels with the transaction's next statement
-)
-_INSERT_JOB = JOBS.insert().execution_options(**DEFERRED)
-
-
-async def _enqueue_draft(session: AsyncSession, validator: PostValidator, organization_id: str, post_id: str, when: datetime) -> Enqueued | None:
-    """``enqueue_post`` for a post none of whose targets is queued yet (the usual publishPost):
-    rows read and written in Core (a job inserted, the targets updated by one statement), no ORM
-    object loaded or flushed. None when the post is not such a draft: ``enqueue_post`` decides.
-
-    Locks as ``lock_post`` does (the post, then its targets, on PostgreSQL) before reading them.
-    """
-    if not is_id_of(post_id, "post"):
-        return None
-    statement = _POST_TO_QUEUE.with_for_update() if session.bind.dialect.name == "postgresql" else _POST_TO_QUEUE
-    post = (await session.execute(statement, {"post_id": post_id, "organization_id": organization_id})).first()
-    if post is None:
-        return None
-    await lock_targets(session, TARGETS.c.post_id == post.id)
-    targets = (await targets_of_posts(session, [post.id]))[post.id]
-    if any(t.status not in ("draft", "canceled") for t in targets):
-        return None
-    await validator.require(session, organization_id, input_of(post, targets))
-    now = utcnow()
-    job = SimpleNamespace(
-        id=new_id("job"), organization_id=organization_id, kind="publish", status="queued", subject_id=post.id, progress_done=0,
-        progress_total=len(targets), result=None, error_code=None, error_message=None, started_at=None, finished_at=None,
-        created_at=now, updated_at=now,
-    )
-    await session.execute(_INSERT_JOB, vars(job))
-    seed_job_event_seqs(session, {job.id: None})  # a new job: no event stored yet
-    before = derive_status([t.status for t in targets])
-    for target in targets:
-        _queue(target, job.id, when)
-    if targets:
-        values = {f"new_{name}": value for name, value in _queued_values(job.id, when).items()}
-        await session.execute(_QUEUE_TARGETS, {"target_ids": [t.id for t in targets], **values, "new_updated_at": now})
-    payload = {"jobId": job.id, "postId": post.id, "publishAt": when.isoformat(), "targetIds": [t.id for t in targets]}
-    events = [await record_job_event(session, organization_id, job.id, "job.queued", payload)]
-    if (changed := await post_status_change(session, organization_id, post.id, job.id, before, targets)) is not None:
-        events.append(changed)
-    return Enqueued(job, events, created=True)  # type: ignore[arg-type]  # a Job's columns as attributes
 
 
 async def _cancel_targets(
@@ -351,9 +285,8 @@ async def schedule(runtime: Runtime, organization_id: str, post_id: str, publish
     validator = PostValidator(runtime.plugins)
 
     async def work(session: AsyncSession) -> tuple[Job, list[BusEvent]]:
-        queued = await _enqueue_draft(session, validator, organization_id, post_id, publish_at or utcnow())
-        if queued is None:
-            queued = await enqueue_post(session, validator, organization_id, post_id, publish_at)
+        fresh = await enqueue_draft(session, validator, organization_id, post_id, publish_at or utcnow())
+        queued = Enqueued(*fresh, created=True) if fresh is not None else await enqueue_post(session, validator, organization_id, post_id, publish_at)
         name_answered(session, queued.job.id)  # the payload's job: its audit entry is final as it commits
         return queued.job, queued.events
 

@@ -80,6 +80,11 @@ def target_select() -> Any:
     return select(*(TARGETS.c[name] for name in TARGET_COLUMNS))
 
 
+def target_rows(result: Iterable[Any]) -> list[TargetRow]:
+    """TargetRows from rows of ``TARGET_COLUMNS``' values, in that order (a join's slice of them)."""
+    return _rows(TargetRow, TARGET_WRITABLE, result)
+
+
 async def read_targets(session: AsyncSession, query: Any) -> list[TargetRow]:
     """The targets ``query`` (from ``target_select``, or an UPDATE returning the same columns) finds."""
     return _rows(TargetRow, TARGET_WRITABLE, (await session.execute(query)).all())

@@ -128,10 +128,13 @@ class Database:
                     await refresh_derived(session)
                 committed(session)
             return
-        try:
-            await asyncio.wait_for(self._write_turn.acquire(), SQLITE_BUSY_TIMEOUT_MS / 1000)
-        except TimeoutError:
-            raise WriteLockTimeout("the database stayed busy; try again") from None
+        if self._write_turn.locked():  # wait, but not forever (wait_for runs a task: only when waiting)
+            try:
+                await asyncio.wait_for(self._write_turn.acquire(), SQLITE_BUSY_TIMEOUT_MS / 1000)
+            except TimeoutError:
+                raise WriteLockTimeout("the database stayed busy; try again") from None
+        else:
+            await self._write_turn.acquire()
         try:
             async with self._write_sessions() as session:
                 async with session.begin():

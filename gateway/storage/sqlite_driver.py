@@ -17,7 +17,9 @@ A statement run with the execution option ``DEFERRED`` (its result is never read
 its keys given, an UPDATE whose rowcount nobody checks) waits on the connection too, and travels
 with the transaction's next statement or with its COMMIT, in the order sent. A failure of such a
 statement is raised by that next trip, which the transaction's error handling rolls back as any
-other; reads in the transaction still see every write before them. Everything else is SQLAlchemy's: the dialect, its statement cache, its error translation,
+other; reads in the transaction still see every write before them.
+
+Everything else is SQLAlchemy's: the dialect, its statement cache, its error translation,
 transactions, server-side cursors (streaming results keep the stock cursor). The function reaches
 the thread through ``aiosqlite.Connection._execute``, the same private door SQLAlchemy's own adapter
 uses for ``isolation_level`` (``_tx``); ``tests/test_sqlite_driver.py`` pins the behaviour it
