@@ -18,7 +18,28 @@ async def database(tmp_path):
     await database.write_engine.dispose()
 
 
-async def test_a_read_session_makes_one_trip_per_statement(database, trips):
+@pytest.fixture
+def on_the_thread(monkeypatch):
+    """Every statement and rollback on aiosqlite's thread, none on the loop's (sqlite_inline)."""
+    from gateway.storage.sqlite_driver import OneTripConnection
+
+    monkeypatch.setattr(OneTripConnection, "thread_idle", lambda self: False)
+
+
+async def test_a_read_session_on_an_idle_connection_makes_no_trip(database, trips):
+    """Reads and the read's rollback run on the loop's thread when the connection's is idle."""
+    async with database.read() as session:
+        await session.execute(text("SELECT 1"))
+    trips.clear()
+    async with database.read() as session:
+        assert (await session.execute(text("SELECT 40 + 2"))).scalar_one() == 42
+        assert (await session.execute(text("SELECT count(*) FROM things"))).scalar_one() == 0
+        connection = (await session.connection()).sync_connection.connection.driver_connection
+        assert connection.in_transaction  # the first read sent the BEGIN
+    assert trips == [] and not connection.in_transaction
+
+
+async def test_a_read_session_makes_one_trip_per_statement(database, trips, on_the_thread):
     async with database.read() as session:
         await session.execute(text("SELECT 1"))  # the pool opens its connection outside the count
     trips.clear()
@@ -196,7 +217,7 @@ async def test_a_deferred_statement_that_fails_fails_the_commit_and_a_rollback_d
 SELECT_ALONE = text("SELECT count(*) FROM things").execution_options(socialgate_alone=True)
 
 
-async def test_a_read_alone_makes_one_trip_and_leaves_no_transaction(database, trips):
+async def test_a_read_alone_makes_one_trip_and_leaves_no_transaction(database, trips, on_the_thread):
     """A session whose one statement is ``ALONE`` (a request's key lookup) sends no BEGIN and needs
     no rollback; a statement after it opens the transaction as usual, and in a transaction that
     already wrote, ``ALONE`` changes nothing (the read sees the transaction's own writes)."""

@@ -19,6 +19,10 @@ with the transaction's next statement or with its COMMIT, in the order sent. A f
 statement is raised by that next trip, which the transaction's error handling rolls back as any
 other; reads in the transaction still see every write before them.
 
+A read whose connection's thread is idle runs on the event loop's thread instead, within a budget
+and without waiting for locks (``gateway.storage.sqlite_inline``), and so does a rollback: no
+trip at all.
+
 Everything else is SQLAlchemy's: the dialect, its statement cache, its error translation,
 transactions, server-side cursors (streaming results keep the stock cursor). The function reaches
 the thread through ``aiosqlite.Connection._execute``, the same private door SQLAlchemy's own adapter
@@ -42,6 +46,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 
+from gateway.storage.sqlite_inline import ThreadWatch, is_read, read_inline
 
 # Execution options of a statement whose result nobody reads: on SQLite it travels with the
 # transaction's next trip (``OneTripCursor.defer``); elsewhere the option means nothing.
@@ -52,6 +57,9 @@ DEFERRED = {"socialgate_deferred": True}
 ALONE = {"socialgate_alone": True}
 
 Ahead = tuple[str | None, list[tuple[str, Any, bool]]]  # a deferred BEGIN and deferred statements, in order
+# BEGINs a read may send from the loop's thread (gateway.storage.sqlite_inline): a deferred BEGIN
+# takes no lock; BEGIN IMMEDIATE waits for the write lock, on the connection's thread.
+_TAKES_NO_LOCK = (None, "BEGIN")
 
 
 def _send_ahead(connection: sqlite3.Connection, ahead: Ahead) -> None:
@@ -144,14 +152,19 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
             self._adapt_connection.defer_statement(operation, parameters, many)
             self._description, self._rows, self._rowcount, self._lastrowid = None, collections.deque(), -1, None
             return
-        alone, self._alone = self._alone and self._adapt_connection.nothing_sent(), False
-        async with self._adapt_connection._execute_mutex:
+        adapted: OneTripConnection = self._adapt_connection
+        alone, self._alone = self._alone and adapted.nothing_sent(), False
+        async with adapted._execute_mutex:
             connection: aiosqlite.Connection = self._connection
-            ahead = (None, []) if alone else self._adapt_connection.take_ahead(unsettle=True)
-            description, rows, self._rowcount, self._lastrowid = await connection._execute(
-                _run, connection._conn, operation, parameters, many, ahead
-            )
-            self._description = description
+            ahead = (None, []) if alone else adapted.take_ahead(unsettle=True)
+            result = None
+            begin, deferred = ahead
+            if not many and not deferred and begin in _TAKES_NO_LOCK and is_read(operation) and adapted.thread_idle():
+                result = read_inline(connection._conn, operation, parameters, begin, adapted.busy_timeout_ms())
+                ahead = (None, [])  # sent here, even when the read itself goes to the thread
+            if result is None:
+                result = await connection._execute(_run, connection._conn, operation, parameters, many, ahead)
+            self._description, rows, self._rowcount, self._lastrowid = result
             self._rows = collections.deque(rows)
 
     async def _execute_async(self, operation: Any, parameters: Any) -> None:
@@ -178,7 +191,7 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     (no BEGIN before it, so no transaction it could leave open).
     """
 
-    __slots__ = ("_settled", "_begin", "_deferred")
+    __slots__ = ("_settled", "_begin", "_deferred", "_watch", "_busy_timeout_ms")
     _cursor_cls = OneTripCursor
 
     def __init__(self, dbapi: Any, connection: aiosqlite.Connection) -> None:
@@ -186,6 +199,18 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         self._settled = False
         self._begin: str | None = None
         self._deferred: list[tuple[str, Any, bool]] = []
+        self._watch = ThreadWatch(connection)
+        self._busy_timeout_ms: int | None = None
+
+    def thread_idle(self) -> bool:
+        """Nothing queued or running on the connection's thread: a read may run on the loop's."""
+        return self._watch.idle
+
+    def busy_timeout_ms(self) -> int:
+        """The connection's busy timeout (set as it connected), which an inline read restores."""
+        if self._busy_timeout_ms is None:
+            self._busy_timeout_ms = int(self._connection._conn.execute("PRAGMA busy_timeout").fetchone()[0])
+        return self._busy_timeout_ms
 
     def defer_begin(self, begin: str) -> None:
         """Open the transaction with ``begin`` in the trip of its first statement, not a trip of its own."""
@@ -220,7 +245,13 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         self._begin, self._deferred = None, []  # never sent: nothing of them to roll back
         if self._settled:
             return
-        super().rollback()
+        if self.thread_idle():  # a rollback waits for no lock: on the loop's thread, as a read (sqlite_inline)
+            try:
+                self._connection._conn.rollback()
+            except Exception as error:
+                self._handle_exception(error)
+        else:
+            super().rollback()
         self._settled = True
 
     def commit(self) -> None:
