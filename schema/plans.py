@@ -95,14 +95,17 @@ class PlanBuilder:
 
     def __init__(self, execution: Any) -> None:
         self.execution = execution
-        self.plans: dict[int, ObjectPlan | None] = {}
+        # By the set's identity, holding the set itself: a set freed during the execution (the root's)
+        # could otherwise lend its id to a later one, which would find a plan that is not its own.
+        self.plans: dict[tuple[str, int], tuple[Any, ObjectPlan | None]] = {}
 
     def plan(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> ObjectPlan | None:
-        key = id(grouped_field_set)  # the executor keeps each set alive for the whole execution
-        if key not in self.plans:
-            self.plans[key] = None  # a selection that contains itself is not planned
-            self.plans[key] = self._build(parent_type, grouped_field_set)
-        return self.plans[key]
+        key = (parent_type.name, id(grouped_field_set))
+        known = self.plans.get(key)
+        if known is None:
+            self.plans[key] = (grouped_field_set, None)  # a selection that contains itself is not planned
+            known = self.plans[key] = (grouped_field_set, self._build(parent_type, grouped_field_set))
+        return known[1]
 
     def _build(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> ObjectPlan | None:
         entries: list[tuple[str, Getter]] = []

@@ -272,3 +272,28 @@ async def test_an_unplanned_resolver_still_runs_once_per_object():
     schema = strawberry.Schema(query=CountedQuery, execution_context_class=GatewayExecution)
     result = await schema.execute("{ items { id counted } }")
     assert result.errors is None and COUNTED_CALLS == ["c0", "c1", "c2"]
+
+
+def test_a_plan_is_found_only_by_the_selection_it_was_built_for():
+    """Plans are kept by their selection's identity, holding the selection: one freed during an
+    execution (the root's) cannot lend its id to a later one, which would be answered by a plan
+    that is not its own."""
+    from graphql import parse
+    from graphql.execution.collect_fields import FieldDetails
+
+    from schema.plans import PlanBuilder
+
+    schema = _box_schema(GatewayExecution)._schema
+    part = schema.get_type("Part")
+
+    def selection(*names):
+        document = parse("{ " + " ".join(names) + " }")
+        return {node.name.value: [FieldDetails(node, None)] for node in document.definitions[0].selection_set.selections}
+
+    builder = PlanBuilder(execution=None)
+    first = selection("id", "size")
+    assert [name for name, _ in builder.plan(part, first).entries] == ["id", "size"]
+    del first  # without the plan holding it, the next selection is very likely to take its id
+    for _ in range(50):
+        later = selection("label")
+        assert [name for name, _ in builder.plan(part, later).entries] == ["label"]
