@@ -32,6 +32,13 @@ SQLITE_BUSY_TIMEOUT_MS = 15_000
 # opened a new connection (and aiosqlite thread) for almost every request. WAL lets them all
 # read while the writer writes, and an idle one costs a thread and a page cache.
 SQLITE_READ_POOL_SIZE = 32
+# PostgreSQL connections a process keeps open, and how many more it may open at a peak (closed as
+# they come back). SQLAlchemy's 5 + 10 made a server under 16 concurrent requests open a new
+# connection for one request in twelve (a handshake and a backend process each: about a tenth of
+# a page's CPU). Each process holds up to 20: size PostgreSQL's max_connections (100 by default)
+# to the processes deployed (docs/deploy.md).
+POSTGRES_POOL_SIZE = 16
+POSTGRES_POOL_OVERFLOW = 4
 
 
 class WriteLockTimeout(Exception):
@@ -97,7 +104,8 @@ class Database:
             _prepare_sqlite(self.engine, begin="BEGIN")
             _prepare_sqlite(self.write_engine, begin="BEGIN IMMEDIATE")
         else:
-            self.engine = create_async_engine(url, echo=echo, pool_pre_ping=True)
+            pooled = {"pool_size": POSTGRES_POOL_SIZE, "max_overflow": POSTGRES_POOL_OVERFLOW}
+            self.engine = create_async_engine(url, echo=echo, pool_pre_ping=True, **pooled)
             self.write_engine = self.engine
         self._read_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
