@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from graphql import (
     GraphQLEnumType,
@@ -71,7 +71,7 @@ class ObjectPlan:
         return {name: field(source) for name, field in self.entries}
 
 
-def _abandon_awaitable(value: Any) -> None:
+def _abandon_awaitable(value: Any) -> NoReturn:
     """An awaitable a plain resolver returned is dropped before the ordinary path resolves again."""
     if inspect.iscoroutine(value):
         value.close()

@@ -110,20 +110,36 @@ def _selects_objects(query: Select[Any]) -> bool:
 _PAGE_STATEMENTS: dict[tuple[Select[Any], bool, bool, bool], tuple[Select[Any], bool]] = {}
 
 
+def _cut(query: Select[Any], model: Any, after: tuple[Any, Any] | None, before: tuple[Any, Any] | None, backwards: bool, limit: Any) -> Select[Any]:
+    """``query`` after and before the cursors' (created_at, id), newest first (oldest for ``last``), limited.
+
+    Row values, not `created < at OR (created = at AND id < row_id)`: both databases take the row
+    value as a bound of the (scope, created_at, id) index and start the page at the cursor, where
+    the OR form walks every newer row first (page 25,000 of a million posts: 0.1 ms against 225 ms
+    on SQLite)."""
+    created, ident = model.created_at, model.id
+    key = tuple_(created, ident)
+    if after is not None:
+        query = query.where(key < tuple_(*after))
+    if before is not None:
+        query = query.where(key > tuple_(*before))
+    order = (created.asc(), ident.asc()) if backwards else (created.desc(), ident.desc())
+    return query.order_by(*order).limit(limit)
+
+
 def _page_statement(query: Select[Any], model: Any, after: bool, before: bool, backwards: bool) -> tuple[Select[Any], bool]:
-    """``query`` cut at the cursors' bind parameters, ordered and limited, one statement per shape;
-    and whether it selects ORM objects."""
+    """``query`` cut at the cursors' bind parameters, one statement per shape; and whether it
+    selects ORM objects."""
     key = (query, after, before, backwards)
     built = _PAGE_STATEMENTS.get(key)
     if built is None:
-        created, ident = model.created_at, model.id
-        row = tuple_(created, ident)
-        if after:
-            query = query.where(row < tuple_(bindparam("page_after_at", type_=created.type), bindparam("page_after_id")))
-        if before:
-            query = query.where(row > tuple_(bindparam("page_before_at", type_=created.type), bindparam("page_before_id")))
-        order = (created.asc(), ident.asc()) if backwards else (created.desc(), ident.desc())
-        statement = query.order_by(*order).limit(bindparam("page_limit", type_=Integer))
+        at = model.created_at.type
+        statement = _cut(
+            query, model,
+            (bindparam("page_after_at", type_=at), bindparam("page_after_id")) if after else None,
+            (bindparam("page_before_at", type_=at), bindparam("page_before_id")) if before else None,
+            backwards, bindparam("page_limit", type_=Integer),
+        )
         built = _PAGE_STATEMENTS[key] = (statement, _selects_objects(query))
     return built
 
@@ -137,32 +153,20 @@ async def paginate(
     its objects, or a table's ``.c`` when it selects columns, and then the page holds Core rows.
     With ``parameters``, ``query`` is a statement built once with bind parameters (see the module)."""
     check_page_request(request)
-    filtered = query
     backwards = request.last is not None and request.first is None
     size = request.size()
+    after = decode_cursor(request.after, "after") if request.after else None
+    before = decode_cursor(request.before, "before") if request.before else None
     if parameters is not None:
         values = dict(parameters, page_limit=size + 1)
-        if request.after:
-            values["page_after_at"], values["page_after_id"] = decode_cursor(request.after, "after")
-        if request.before:
-            values["page_before_at"], values["page_before_id"] = decode_cursor(request.before, "before")
-        statement, objects = _page_statement(query, model, bool(request.after), bool(request.before), backwards)
+        if after is not None:
+            values["page_after_at"], values["page_after_id"] = after
+        if before is not None:
+            values["page_before_at"], values["page_before_id"] = before
+        statement, objects = _page_statement(query, model, after is not None, before is not None, backwards)
         result = await session.execute(statement, values)
     else:
-        created, ident = model.created_at, model.id
-        # Row values, not `created < at OR (created = at AND id < row_id)`: both databases take the
-        # row value as a bound of the (scope, created_at, id) index and start the page at the cursor,
-        # where the OR form walks every newer row first (page 25,000 of a million posts: 0.1 ms
-        # against 225 ms on SQLite).
-        key = tuple_(created, ident)
-        if request.after:
-            key_after = tuple_(*decode_cursor(request.after, "after"))
-            query = query.where(key < key_after)
-        if request.before:
-            key_before = tuple_(*decode_cursor(request.before, "before"))
-            query = query.where(key > key_before)
-        order = (created.asc(), ident.asc()) if backwards else (created.desc(), ident.desc())
-        result = await session.execute(query.order_by(*order).limit(size + 1))
+        result = await session.execute(_cut(query, model, after, before, backwards, size + 1))
         objects = _selects_objects(query)
     rows = list(result.scalars()) if objects else plain_rows(result)
     more = len(rows) > size
@@ -175,6 +179,6 @@ async def paginate(
         cursors=cursors,
         has_next_page=more if not backwards else bool(request.before),
         has_previous_page=more if backwards else bool(request.after),
-        unbound_query=filtered,
+        unbound_query=query,
         parameters=parameters,
     )
