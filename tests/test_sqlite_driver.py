@@ -92,7 +92,7 @@ async def test_a_transaction_that_sends_nothing_makes_no_trip(database, trips):
     assert trips == []
     async with database.write() as session:
         await session.execute(text("INSERT INTO things (name) VALUES ('one')"))
-    assert trips == ["_run", "commit"]
+    assert trips == ["_run"]  # a write, which may be long, goes to the thread; its COMMIT is sent from here
 
 
 async def test_writes_report_rowcount_lastrowid_and_many(database):
@@ -176,9 +176,10 @@ async def test_a_begin_cancelled_while_queued_is_rolled_back_before_the_connecti
 INSERT_DEFERRED = text("INSERT INTO things (name) VALUES (:name)").execution_options(socialgate_deferred=True)
 
 
-async def test_deferred_statements_travel_with_the_next_trip_in_order(database, trips):
+async def test_deferred_statements_travel_with_the_next_trip_in_order(database, trips, on_the_thread):
     """A statement whose result is not read (``storage.DEFERRED``) makes no trip of its own: it
-    goes with the transaction's next statement, which sees it, or with the COMMIT."""
+    goes with the transaction's next statement, which sees it, or with the COMMIT. (With the
+    connection's thread idle, all of it goes from the loop's thread: ``test_sqlite_inline.py``.)"""
     from gateway.storage import DEFERRED
 
     assert DEFERRED == {"socialgate_deferred": True}
@@ -197,7 +198,17 @@ async def test_deferred_statements_travel_with_the_next_trip_in_order(database, 
         assert (await session.execute(text("SELECT count(*) FROM things"))).scalar_one() == 4
 
 
-async def test_a_deferred_statement_that_fails_fails_the_commit_and_a_rollback_drops_the_rest(database):
+@pytest.fixture(params=["loop", "thread"])
+def either_thread(request, monkeypatch):
+    """Run the test twice: with the connection's thread idle (statements from the loop's thread,
+    ``sqlite_inline``), and with it busy (everything on the connection's thread)."""
+    if request.param == "thread":
+        from gateway.storage.sqlite_driver import OneTripConnection
+
+        monkeypatch.setattr(OneTripConnection, "thread_idle", lambda self: False)
+
+
+async def test_a_deferred_statement_that_fails_fails_the_commit_and_a_rollback_drops_the_rest(database, either_thread):
     with pytest.raises(IntegrityError):
         async with database.write() as session:
             await session.execute(INSERT_DEFERRED, {"name": "same"})

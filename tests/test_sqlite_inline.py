@@ -3,6 +3,7 @@ connection's thread is idle, never waiting for a lock, never longer than a budge
 other read goes to the connection's thread, with the same answer."""
 
 import asyncio
+import os
 import sqlite3
 import threading
 
@@ -102,16 +103,108 @@ def test_a_read_that_meets_a_lock_is_handed_to_the_thread_and_other_errors_are_r
     busy timeout 0) is handed back to run on the connection's thread, which waits as any statement
     there does; any other error is the read's, and the busy timeout is restored either way."""
     busy = _Refusing(sqlite3.SQLITE_BUSY)
-    assert sqlite_inline.read_inline(busy, "SELECT 1", None, "BEGIN", 15_000) is None  # type: ignore[arg-type]
-    assert busy.statements == ["BEGIN", "PRAGMA busy_timeout = 0", "PRAGMA busy_timeout = 15000"]
+    result, owed = sqlite_inline.read_inline(busy, "SELECT 1", None, ("BEGIN", []), 15_000)  # type: ignore[arg-type]
+    assert result is None and owed == sqlite_inline.NOTHING_AHEAD  # the BEGIN went out here
+    assert busy.statements == ["PRAGMA busy_timeout = 0", "BEGIN", "PRAGMA busy_timeout = 15000"]
     failing = _Refusing(sqlite3.SQLITE_IOERR)
     with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
-        sqlite_inline.read_inline(failing, "SELECT 1", None, None, 15_000)  # type: ignore[arg-type]
+        sqlite_inline.read_inline(failing, "SELECT 1", None, sqlite_inline.NOTHING_AHEAD, 15_000)  # type: ignore[arg-type]
     assert failing.statements[-1] == "PRAGMA busy_timeout = 15000"
 
 
-async def test_a_write_transactions_begin_waits_for_the_write_lock_on_the_thread(database, trips):
+INSERT = text("INSERT INTO things (name) VALUES (:name)").execution_options(socialgate_deferred=True)
+
+
+async def test_a_write_transaction_runs_on_the_loops_thread_from_begin_to_commit(database, trips):
+    """BEGIN IMMEDIATE (the write lock was free), the reads, the deferred writes and the COMMIT: no
+    trip to the connection's thread, and what it wrote is committed for every other connection."""
     async with database.write() as session:
-        assert (await session.execute(text("SELECT count(*) FROM things"))).scalar_one() == 2  # BEGIN IMMEDIATE: the thread
-        assert (await session.execute(text("SELECT max(id) FROM things"))).scalar_one() == 2  # the lock held: here
-    assert trips == ["_run", "commit"]
+        assert (await session.execute(text("SELECT count(*) FROM things"))).scalar_one() == 2
+        await session.execute(INSERT, [{"name": "c"}, {"name": "d"}])
+        assert (await session.execute(text("SELECT max(id) FROM things"))).scalar_one() == 4  # its own writes, seen
+        await session.execute(INSERT, {"name": "e"})
+        raw = _driver(await session.connection())
+    assert trips == []
+    assert not raw._conn.in_transaction
+    other = sqlite3.connect(str(database.url.database))
+    try:
+        assert [row[0] for row in other.execute("SELECT name FROM things ORDER BY id")] == ["a", "b", "c", "d", "e"]
+    finally:
+        other.close()
+
+
+async def test_a_write_transactions_begin_that_meets_another_writers_lock_waits_on_the_thread(database, trips):
+    """Another process holds the write lock: the BEGIN IMMEDIATE is not sent from the loop's thread
+    (which never waits) but from the connection's, which waits for the lock as it always did, and
+    the read that came with it goes there too; the loop stays free meanwhile."""
+    other = sqlite3.connect(str(database.url.database), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+
+        async def write() -> int:
+            async with database.write() as session:
+                count = (await session.execute(text("SELECT count(*) FROM things"))).scalar_one()
+                await session.execute(INSERT, {"name": "mine"})
+                return count
+
+        writing = asyncio.ensure_future(write())
+        while "_run" not in trips:
+            await asyncio.sleep(0)  # the loop turns while the thread waits for the lock
+        assert not writing.done()
+        other.execute("INSERT INTO things (name) VALUES ('theirs')")
+        other.execute("COMMIT")
+        assert await writing == 3  # it began after the other writer committed
+    finally:
+        other.close()
+    assert trips == ["_run"]  # the COMMIT, the lock held, went from the loop's thread
+    async with database.read() as session:
+        assert (await session.execute(text("SELECT name FROM things ORDER BY id"))).scalars().all() == ["a", "b", "theirs", "mine"]
+
+
+async def test_many_deferred_rows_go_to_the_thread_with_the_commit(database, trips):
+    """Writes are never stopped midway (SQLite would roll the transaction back), so only a few rows
+    go from the loop's thread; a bulk change goes to the connection's."""
+    rows = [{"name": f"n{index}"} for index in range(sqlite_inline.INLINE_WRITE_ROWS + 1)]
+    async with database.write() as session:
+        await session.execute(text("SELECT 1"))
+        await session.execute(INSERT, rows)
+    assert trips == ["_commit"]
+    async with database.read() as session:
+        assert (await session.execute(text("SELECT count(*) FROM things"))).scalar_one() == 2 + len(rows)
+
+
+async def test_writes_outside_wal_mode_go_to_the_thread(database, trips, monkeypatch):
+    """Outside WAL mode a COMMIT waits for readers (and a cache spill for the lock): the thread's work."""
+    from gateway.storage.sqlite_driver import OneTripConnection
+
+    monkeypatch.setattr(OneTripConnection, "in_wal_mode", lambda self: False)
+    async with database.write() as session:
+        await session.execute(text("SELECT 1"))  # BEGIN IMMEDIATE takes the lock or is handed over: here
+        await session.execute(INSERT, {"name": "c"})
+    assert trips == ["_commit"]
+
+
+async def test_a_connection_that_commits_here_checkpoints_on_its_thread_every_so_many_commits(database, trips, monkeypatch):
+    """A COMMIT may run SQLite's automatic checkpoint, which copies pages to the database and syncs
+    it: too slow for the loop's thread. A connection that commits there turns it off and runs a
+    passive checkpoint on its own thread every ``CHECKPOINT_EVERY_COMMITS`` commits."""
+    monkeypatch.setattr(sqlite_inline, "CHECKPOINT_EVERY_COMMITS", 3)
+    monkeypatch.setattr("gateway.storage.sqlite_driver.CHECKPOINT_EVERY_COMMITS", 3)
+    wal = f"{database.url.database}-wal"
+    database.write_engine.sync_engine.dialect.loaded_dbapi.commits_since_checkpoint = 0  # the fixture's commit
+    for index in range(3):
+        async with database.write() as session:
+            await session.execute(text("SELECT 1"))
+            await session.execute(INSERT, {"name": f"n{index}"})
+            raw = _driver(await session.connection())._conn
+            assert raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        if index < 2:
+            assert trips == []
+    assert trips == ["checkpoint"]
+    other = sqlite3.connect(str(database.url.database))
+    try:  # everything the WAL held is in the database file: a checkpoint now has nothing to copy
+        busy, frames, copied = other.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        assert (busy, frames) == (0, copied) and frames > 0
+        assert os.path.getsize(wal) > 0
+    finally:
+        other.close()

@@ -3,6 +3,7 @@ never through the ORM's unit of work, and come back the same as before."""
 
 from typing import Any
 
+import pytest
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
@@ -196,21 +197,31 @@ async def test_publish_post_checks_the_accounts_it_reads_with_the_post(api, org)
         assert (await session.execute(select(Job.id).where(Job.subject_id == post_id))).first() is None
 
 
-async def test_create_and_publish_make_four_trips_to_sqlites_thread(api, org, trips):
-    """Every trip to aiosqlite's thread costs the event loop a hand-off (issue 21). createPost and
-    publishPost make two each: the transaction's first statement with its BEGIN IMMEDIATE, which
-    may wait for the write lock and so goes to the thread, then the writes with the COMMIT. The key
-    is read on the loop's thread (``storage.sqlite_inline``), and so is every read after the write
-    lock is held. They made 32 before: a BEGIN and a rollback around every read, a second
-    transaction for each audit entry, the post read back, the ORM's flushes."""
+@pytest.mark.parametrize("thread", ["idle", "busy"])
+async def test_create_and_publish_make_no_trip_to_sqlites_thread_or_two_each_when_it_is_busy(api, org, trips, thread, monkeypatch):
+    """Every trip to aiosqlite's thread costs the event loop a hand-off (issue 21). With the write
+    connection's thread idle, createPost and publishPost make none: the BEGIN IMMEDIATE, the reads,
+    the writes and the COMMIT all go from the loop's thread, where nothing waits
+    (``storage.sqlite_inline``). With it busy, every statement goes there, one trip each: the key,
+    the transaction's first statement with its BEGIN IMMEDIATE, createPost's read of the
+    organization's settings, then the writes with the COMMIT. They made 32 before: a BEGIN and a
+    rollback around every read, a second transaction for each audit entry, the post read back, the
+    ORM's flushes."""
     accounts = [(await connect(api, org.secret, credentials={"handle": h}))["account"]["id"] for h in ("ann", "bob")]
     await quiet_background(api.runtime)
     variables = {"i": {"text": "hi", "targets": [{"accountId": a} for a in accounts]}}
     warm = (await api.graphql(CREATE_SLIM, variables, key=org.secret))["data"]["createPost"]["post"]["id"]
     assert (await api.graphql(PUBLISH, {"id": warm}, key=org.secret))["data"]["publishPost"]["userErrors"] == []
+    if thread == "busy":
+        from gateway.storage.sqlite_driver import OneTripConnection
+
+        monkeypatch.setattr(OneTripConnection, "thread_idle", lambda self: False)
     trips.clear()
     post_id = (await api.graphql(CREATE_SLIM, variables, key=org.secret))["data"]["createPost"]["post"]["id"]
     created, trips[:] = list(trips), []
     assert (await api.graphql(PUBLISH, {"id": post_id}, key=org.secret))["data"]["publishPost"]["userErrors"] == []
-    assert created == ["_run", "_commit"]
-    assert trips == ["_run", "_commit"]
+    if thread == "idle":
+        assert created == trips == []
+    else:  # the key, the first statement with its BEGIN IMMEDIATE, (the settings,) the writes with the COMMIT
+        assert created == ["_run", "_run", "_run", "_commit"]
+        assert trips == ["_run", "_run", "_commit"]

@@ -19,9 +19,11 @@ with the transaction's next statement or with its COMMIT, in the order sent. A f
 statement is raised by that next trip, which the transaction's error handling rolls back as any
 other; reads in the transaction still see every write before them.
 
-A read whose connection's thread is idle runs on the event loop's thread instead, within a budget
-and without waiting for locks (``gateway.storage.sqlite_inline``), and so does a rollback: no
-trip at all.
+When the connection's thread is idle, a read (with the BEGIN and the deferred writes ahead of it)
+and a COMMIT (with the writes that travel with it) run on the event loop's thread instead, never
+waiting for a lock, a read within a budget, a write only a few rows in WAL mode
+(``gateway.storage.sqlite_inline``), and so does a rollback: no trip at all. A connection that
+commits there checkpoints on its own thread instead of in the COMMIT.
 
 Everything else is SQLAlchemy's: the dialect, its statement cache, its error translation,
 transactions, server-side cursors (streaming results keep the stock cursor). The function reaches
@@ -33,6 +35,7 @@ relies on, so an aiosqlite release that moves it fails there first.
 from __future__ import annotations
 
 import collections
+import logging
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -46,7 +49,22 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 
-from gateway.storage.sqlite_inline import ThreadWatch, is_read, read_inline
+from gateway.storage.sqlite_inline import (
+    CHECKPOINT_EVERY_COMMITS,
+    INLINE_WRITE_ROWS,
+    NOTHING_AHEAD,
+    Ahead,
+    ThreadWatch,
+    checkpoint,
+    commit_inline,
+    is_read,
+    read_inline,
+    rows_of,
+    send_ahead,
+    stop_automatic_checkpoints,
+)
+
+log = logging.getLogger("socialgate.storage")
 
 # Execution options of a statement whose result nobody reads: on SQLite it travels with the
 # transaction's next trip (``OneTripCursor.defer``); elsewhere the option means nothing.
@@ -56,28 +74,19 @@ DEFERRED = {"socialgate_deferred": True}
 # else sends no BEGIN and needs no rollback (one trip where there were three).
 ALONE = {"socialgate_alone": True}
 
-Ahead = tuple[str | None, list[tuple[str, Any, bool]]]  # a deferred BEGIN and deferred statements, in order
-# BEGINs a read may send from the loop's thread (gateway.storage.sqlite_inline): a deferred BEGIN
-# takes no lock; BEGIN IMMEDIATE waits for the write lock, on the connection's thread.
-_TAKES_NO_LOCK = (None, "BEGIN")
-
-
-def _send_ahead(connection: sqlite3.Connection, ahead: Ahead) -> None:
-    begin, deferred = ahead
-    if begin is not None:
-        connection.execute(begin)
-    for operation, parameters, many in deferred:
-        if many:
-            connection.executemany(operation, parameters)
-        else:
-            connection.execute(operation, () if parameters is None else parameters)
+# The write engine's BEGIN (gateway.storage.database): once it is sent, the transaction holds the
+# write lock, and its writes wait for nothing (in WAL mode).
+WRITE_BEGIN = "BEGIN IMMEDIATE"
+# BEGINs the loop's thread may send (gateway.storage.sqlite_inline): a deferred BEGIN takes no lock,
+# and a BEGIN IMMEDIATE that meets another writer's lock is handed to the connection's thread.
+_MAY_BEGIN_HERE = (None, "BEGIN", WRITE_BEGIN)
 
 
 def _run(
     connection: sqlite3.Connection, operation: str | None, parameters: Any, many: bool, ahead: Ahead = (None, [])
 ) -> tuple[Any, list[Any], int, int | None]:
     """On the connection's thread: what waited (``ahead``), then one statement from cursor to close."""
-    _send_ahead(connection, ahead)
+    send_ahead(connection, ahead)
     if operation is None:
         return None, [], -1, None
     cursor = connection.cursor()
@@ -95,7 +104,7 @@ def _run(
 
 def _commit(connection: sqlite3.Connection, ahead: Ahead) -> None:
     """On the connection's thread: what waited, then COMMIT, in one trip."""
-    _send_ahead(connection, ahead)
+    send_ahead(connection, ahead)
     connection.commit()
 
 
@@ -156,12 +165,11 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         alone, self._alone = self._alone and adapted.nothing_sent(), False
         async with adapted._execute_mutex:
             connection: aiosqlite.Connection = self._connection
-            ahead = (None, []) if alone else adapted.take_ahead(unsettle=True)
+            ahead = NOTHING_AHEAD if alone else adapted.take_ahead(unsettle=True)
             result = None
-            begin, deferred = ahead
-            if not many and not deferred and begin in _TAKES_NO_LOCK and is_read(operation) and adapted.thread_idle():
-                result = read_inline(connection._conn, operation, parameters, begin, adapted.busy_timeout_ms())
-                ahead = (None, [])  # sent here, even when the read itself goes to the thread
+            if not many and is_read(operation) and adapted.may_send_here(ahead):
+                # What it could not send here (a BEGIN IMMEDIATE that met a lock) goes to the thread.
+                result, ahead = read_inline(connection._conn, operation, parameters, ahead, adapted.busy_timeout_ms())
             if result is None:
                 result = await connection._execute(_run, connection._conn, operation, parameters, many, ahead)
             self._description, rows, self._rowcount, self._lastrowid = result
@@ -191,7 +199,7 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     (no BEGIN before it, so no transaction it could leave open).
     """
 
-    __slots__ = ("_settled", "_begin", "_deferred", "_watch", "_busy_timeout_ms")
+    __slots__ = ("_settled", "_begin", "_deferred", "_writing", "_watch", "_busy_timeout_ms", "_wal", "_checkpoints_here")
     _cursor_cls = OneTripCursor
 
     def __init__(self, dbapi: Any, connection: aiosqlite.Connection) -> None:
@@ -199,12 +207,30 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         self._settled = False
         self._begin: str | None = None
         self._deferred: list[tuple[str, Any, bool]] = []
+        self._writing = False  # the open transaction began with WRITE_BEGIN: it holds the write lock
         self._watch = ThreadWatch(connection)
         self._busy_timeout_ms: int | None = None
+        self._wal: bool | None = None
+        self._checkpoints_here = False  # SQLite's automatic checkpoints are off: commit() runs them
 
     def thread_idle(self) -> bool:
-        """Nothing queued or running on the connection's thread: a read may run on the loop's."""
+        """Nothing queued or running on the connection's thread: a statement may run on the loop's."""
         return self._watch.idle
+
+    def in_wal_mode(self) -> bool:
+        """In WAL mode a writer holding the write lock, and its COMMIT, never wait for readers."""
+        if self._wal is None:
+            self._wal = self._connection._conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
+        return self._wal
+
+    def may_send_here(self, ahead: Ahead) -> bool:
+        """Whether ``ahead`` may go out from the loop's thread (``gateway.storage.sqlite_inline``):
+        the connection's thread is idle, a BEGIN never waits there (a locked one is handed back),
+        and deferred writes go only in WAL mode, few, once the write lock is held."""
+        begin, deferred = ahead
+        if begin not in _MAY_BEGIN_HERE or not self.thread_idle():
+            return False
+        return not deferred or (self._writing and rows_of(deferred) <= INLINE_WRITE_ROWS and self.in_wal_mode())
 
     def busy_timeout_ms(self) -> int:
         """The connection's busy timeout (set as it connected), which an inline read restores."""
@@ -228,6 +254,8 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         """The ``BEGIN`` and statements still owed, handed to the trip that carries them (once);
         ``unsettle``: that trip sends a statement, after which a rollback must go out."""
         ahead = (self._begin, self._deferred)
+        if self._begin == WRITE_BEGIN:
+            self._writing = True  # from the trip that carries it on; a failed one ends in a rollback
         self._begin, self._deferred = None, []
         if unsettle:
             self._settled = False
@@ -242,7 +270,7 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         return super().cursor(server_side)
 
     def rollback(self) -> None:
-        self._begin, self._deferred = None, []  # never sent: nothing of them to roll back
+        self._begin, self._deferred, self._writing = None, [], False  # never sent: nothing of them to roll back
         if self._settled:
             return
         if self.thread_idle():  # a rollback waits for no lock: on the loop's thread, as a read (sqlite_inline)
@@ -256,22 +284,68 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
 
     def commit(self) -> None:
         begin, deferred = self.take_ahead()
-        if not deferred:
-            if begin is not None and self._settled:  # a transaction that sent nothing: nothing to commit
+        try:
+            if not deferred and begin is not None and self._settled:
+                return  # a transaction that sent nothing: nothing to commit
+            owed = self._commit_here((begin, deferred))
+            if owed is None:
                 return
-            super().commit()
+            begin, deferred = owed
+            if not deferred and begin is None:
+                super().commit()
+            else:
+                connection: aiosqlite.Connection = self._connection
+                try:  # the statements that waited, then COMMIT: one trip; a failure among them is the commit's
+                    await_(connection._execute(_commit, connection._conn, (begin, deferred)))
+                except Exception as error:
+                    self._handle_exception(error)
             self._settled = True
-            return
-        connection: aiosqlite.Connection = self._connection
-        try:  # the statements that waited, then COMMIT: one trip; a failure among them is the commit's
-            await_(connection._execute(_commit, connection._conn, (begin, deferred)))
+            self._count_commit()
+        finally:
+            self._writing = False
+
+    def _commit_here(self, ahead: Ahead) -> Ahead | None:
+        """Commit on the loop's thread (``gateway.storage.sqlite_inline``) when it may: None once
+        committed, else what is still owed (all of ``ahead``, or what a lock kept from going out
+        here), which the connection's thread sends before its COMMIT."""
+        if not (self.may_send_here(ahead) and self.in_wal_mode()):
+            return ahead
+        raw = self._connection._conn
+        try:
+            if not self._checkpoints_here:
+                stop_automatic_checkpoints(raw)
+                self._checkpoints_here = True
+            committed, owed = commit_inline(raw, ahead, self.busy_timeout_ms())
         except Exception as error:
             self._handle_exception(error)
+        if not committed:
+            return owed
         self._settled = True
+        self._count_commit()
+        return None
+
+    def _count_commit(self) -> None:
+        """Checkpoint on the connection's thread every ``CHECKPOINT_EVERY_COMMITS`` commits, when this
+        connection took the job over from SQLite (``gateway.storage.sqlite_inline``)."""
+        if not self._checkpoints_here:
+            return
+        dbapi: OneTripDBAPI = self.dbapi
+        dbapi.commits_since_checkpoint += 1
+        if dbapi.commits_since_checkpoint < CHECKPOINT_EVERY_COMMITS:
+            return
+        dbapi.commits_since_checkpoint = 0
+        connection: aiosqlite.Connection = self._connection
+        try:
+            await_(connection._execute(checkpoint, connection._conn))
+        except Exception:  # the commit stands; the next checkpoint copies what this one did not
+            log.warning("a WAL checkpoint failed; the next one will retry", exc_info=True)
 
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
-    """The DBAPI module SQLAlchemy's aiosqlite dialect is given (``create_async_engine(module=…)``)."""
+    """The DBAPI module SQLAlchemy's aiosqlite dialect is given (``create_async_engine(module=…)``),
+    one per ``Database``: its connections count their commits here, between checkpoints."""
+
+    commits_since_checkpoint = 0
 
     def connect(self, *arg: Any, **kw: Any) -> OneTripConnection:
         adapted = super().connect(*arg, **kw)
