@@ -81,11 +81,12 @@ async def test_cost_is_reported_and_capped(api, org):
     assert big["extensions"]["cost"]["requestedQueryCost"] > 1000
 
 
-async def test_a_document_without_variables_is_priced_once(api, org, monkeypatch):
-    """Its cost is kept by text and operation; one with variables is priced for its values each time,
-    and every request is still charged what it costs."""
+async def test_a_document_whose_price_does_not_depend_on_its_variables_is_priced_once(api, org, monkeypatch):
+    """Its cost is kept by text and operation; one whose page sizes are variables is priced for
+    their values each time, and every request is still charged what it costs."""
     import schema.cost
 
+    api.runtime.rate_limiter = CostRateLimiter(Tier(name="stopped", capacity=2000, restore_rate=50), clock=lambda: 100.0)
     walks = []
     original = schema.cost.operation_cost
     monkeypatch.setattr(schema.cost, "operation_cost", lambda *args: walks.append(args[3]) or original(*args))
@@ -93,10 +94,17 @@ async def test_a_document_without_variables_is_priced_once(api, org, monkeypatch
     costs = [(await api.graphql(query, key=org.secret))["extensions"]["cost"] for _ in range(3)]
     assert [c["requestedQueryCost"] for c in costs] == [9, 9, 9] and len(walks) == 1
     remaining = [c["throttleStatus"]["currentlyAvailable"] for c in costs]
-    assert remaining[0] > remaining[1] > remaining[2]  # charged each time, priced once
+    assert remaining == [1991, 1982, 1973]  # charged each time (a stopped clock: no refill), priced once
     paged = "query($n: Int) { posts(first: $n) { nodes { id } } }"
     priced = [(await api.graphql(paged, {"n": n}, key=org.secret))["extensions"]["cost"]["requestedQueryCost"] for n in (3, 9)]
     assert priced == [3, 9] and walks[1:] == [{"n": 3}, {"n": 9}]
+    walks.clear()  # variables that price nothing (a mutation's input, say): walked once
+    named = "query($q: String) { posts(first: 2, filter: {provider: $q}) { nodes { id } } }"
+    priced = [(await api.graphql(named, {"q": q}, key=org.secret))["extensions"]["cost"]["requestedQueryCost"] for q in ("a", "b")]
+    assert priced == [2, 2] and walks == [{"q": "a"}]
+    defaulted = "query($n: Int = 4) { posts(first: $n) { nodes { id } } }"  # a default is a variable too
+    priced = [(await api.graphql(defaulted, variables, key=org.secret))["extensions"]["cost"]["requestedQueryCost"] for variables in ({}, {"n": 6})]
+    assert priced == [4, 6] and len(walks) == 3
 
 
 async def test_rate_limit_by_cost(api, org):
