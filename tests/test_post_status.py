@@ -129,3 +129,48 @@ async def test_a_rare_status_is_one_range_of_the_status_index(api, org, accounts
         assert searched, details
         assert bound in searched[0].replace(" ", ""), searched[0]
         assert not any("EXISTS" in d or "TEMP B-TREE" in d or d.startswith("CORRELATED") for d in details), details
+
+
+async def test_0020_replaces_triggers_0017_installed_before_and_recomputes_every_status(tmp_path):
+    """A database migrated through 0017 before this release holds an older form of the triggers
+    (an EXISTS per status); 0020 puts the current one-pass form in and recomputes every post's
+    status. Downgraded to 0017, the database keeps the triggers 0017 installs today."""
+    from alembic import command
+
+    from gateway.orgs.organizations import create_organization
+    from gateway.storage.database import Database
+    from gateway.storage.migrate import alembic_config, upgrade
+
+    database = Database(f"sqlite+aiosqlite:///{tmp_path}/migrated.db")
+
+    async def triggers() -> list[str]:
+        async with database.engine.connect() as connection:
+            found = await connection.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'targets' ORDER BY name")
+            return sorted(found.scalars())
+
+    try:
+        await upgrade(database, to="0017")
+        current = await triggers()
+        async with database.write() as session:  # an older form, and a status it let drift
+            for name in ("trg_targets_post_status_insert", "trg_targets_post_status_update", "trg_targets_post_status_delete"):
+                await session.execute(text(f"DROP TRIGGER {name}"))
+                await session.execute(text(f"CREATE TRIGGER {name} AFTER INSERT ON targets BEGIN SELECT 1; END"))
+            organization = await create_organization(session, "Drifted")
+            await session.execute(insert(Post).values(id="post_1", organization_id=organization.id, text="", content={}, status="failed"))
+        assert await triggers() != current
+        await upgrade(database)
+        assert await triggers() == current
+        async with database.engine.connect() as connection:
+            assert current == sorted(status_triggers(connection.dialect))
+            assert (await connection.exec_driver_sql("SELECT status FROM posts")).scalar_one() == "draft"  # no targets
+
+        def downgrade(sync_connection) -> None:
+            config = alembic_config()
+            config.attributes["connection"] = sync_connection
+            command.downgrade(config, "0017")
+
+        async with database.write_engine.begin() as connection:
+            await connection.run_sync(downgrade)
+        assert await triggers() == current
+    finally:
+        await database.dispose()

