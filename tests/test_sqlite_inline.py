@@ -120,6 +120,8 @@ async def test_a_write_transaction_runs_on_the_loops_thread_from_begin_to_commit
     trip to the connection's thread, and what it wrote is committed for every other connection."""
     async with database.write() as session:
         assert (await session.execute(text("SELECT count(*) FROM things"))).scalar_one() == 2
+        # The write lock held, nothing here can wait: the busy timeout is left as it is, not set to 0 and back.
+        assert (await session.execute(text(BUSY_TIMEOUT))).scalar_one() == SQLITE_BUSY_TIMEOUT_MS
         await session.execute(INSERT, [{"name": "c"}, {"name": "d"}])
         assert (await session.execute(text("SELECT max(id) FROM things"))).scalar_one() == 4  # its own writes, seen
         await session.execute(INSERT, {"name": "e"})

@@ -169,7 +169,7 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
             result = None
             if not many and is_read(operation) and adapted.may_send_here(ahead):
                 # What it could not send here (a BEGIN IMMEDIATE that met a lock) goes to the thread.
-                result, ahead = read_inline(connection._conn, operation, parameters, ahead, adapted.busy_timeout_ms())
+                result, ahead = read_inline(connection._conn, operation, parameters, ahead, adapted.timeout_to_restore(ahead))
             if result is None:
                 result = await connection._execute(_run, connection._conn, operation, parameters, many, ahead)
             self._description, rows, self._rowcount, self._lastrowid = result
@@ -237,6 +237,13 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         if self._busy_timeout_ms is None:
             self._busy_timeout_ms = int(self._connection._conn.execute("PRAGMA busy_timeout").fetchone()[0])
         return self._busy_timeout_ms
+
+    def timeout_to_restore(self, ahead: Ahead) -> int | None:
+        """The busy timeout a statement sent from the loop's thread sets back once it has run at 0;
+        None when nothing it sends can wait: the transaction already holds the write lock (its
+        reads see its snapshot, and in WAL mode, the only one writes run here in, its writes and
+        COMMIT wait for no reader), so the timeout need not go to 0 and back."""
+        return None if self._writing and ahead[0] is None else self.busy_timeout_ms()
 
     def defer_begin(self, begin: str) -> None:
         """Open the transaction with ``begin`` in the trip of its first statement, not a trip of its own."""
@@ -315,7 +322,7 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
             if not self._checkpoints_here:
                 stop_automatic_checkpoints(raw)
                 self._checkpoints_here = True
-            committed, owed = commit_inline(raw, ahead, self.busy_timeout_ms())
+            committed, owed = commit_inline(raw, ahead, self.timeout_to_restore(ahead))
         except Exception as error:
             self._handle_exception(error)
         if not committed:

@@ -16,7 +16,8 @@ What runs here, and only when the connection's thread has nothing queued or runn
   deferred writes (``storage.DEFERRED``) once the transaction holds the write lock;
 - a COMMIT, with the deferred writes that travel with it.
 
-Nothing here waits: the busy timeout is 0 meanwhile. A ``BEGIN IMMEDIATE`` that meets another
+Nothing here waits: the busy timeout is 0 meanwhile, unless the transaction holds the write lock
+already, when nothing it sends can wait. A ``BEGIN IMMEDIATE`` that meets another
 writer's lock (SQLITE_BUSY) is not sent; it goes to the thread, which waits for the lock as it
 always did, with everything after it. A read stays within ``STEP_BUDGET`` steps of SQLite's
 virtual machine: a progress handler stops a longer one (a count over a million rows, say), which
@@ -87,7 +88,12 @@ def _stop() -> int:
 
 
 @contextmanager
-def _without_waiting(connection: sqlite3.Connection, busy_timeout_ms: int) -> Iterator[None]:
+def _without_waiting(connection: sqlite3.Connection, busy_timeout_ms: int | None) -> Iterator[None]:
+    """The busy timeout 0 meanwhile, then ``busy_timeout_ms`` again; None when nothing here can wait
+    (the transaction holds the write lock already), which leaves the timeout alone."""
+    if busy_timeout_ms is None:
+        yield
+        return
     connection.execute(_NO_BUSY_TIMEOUT)
     try:
         yield
@@ -111,7 +117,7 @@ def _send_ahead_unless_locked(connection: sqlite3.Connection, ahead: Ahead) -> A
 
 
 def read_inline(
-    connection: sqlite3.Connection, operation: str, parameters: Any, ahead: Ahead, busy_timeout_ms: int
+    connection: sqlite3.Connection, operation: str, parameters: Any, ahead: Ahead, busy_timeout_ms: int | None
 ) -> tuple[Result | None, Ahead]:
     """(the read's result, NOTHING_AHEAD) when ``ahead`` and the read ``operation`` ran here; (None,
     what is still owed) when the read was stopped (over its budget, or a lock in the way) and must
@@ -136,7 +142,7 @@ def read_inline(
             connection.set_progress_handler(None, 0)
 
 
-def commit_inline(connection: sqlite3.Connection, ahead: Ahead, busy_timeout_ms: int) -> tuple[bool, Ahead]:
+def commit_inline(connection: sqlite3.Connection, ahead: Ahead, busy_timeout_ms: int | None) -> tuple[bool, Ahead]:
     """(True, NOTHING_AHEAD) when ``ahead`` and the COMMIT ran here; (False, what is still owed)
     when a lock stood in the way, and the thread must send that, then COMMIT."""
     with _without_waiting(connection, busy_timeout_ms):
