@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import Select, bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 
 from gateway.auth.scopes import covers, is_valid_scope
@@ -211,9 +211,10 @@ _AUTHENTICATION = _authentication_statement().execution_options(**ALONE)
 
 
 async def authenticate(
-    session: AsyncSession, token: str | None, *, kill_switch: bool = False, now: datetime | None = None
+    session: AsyncSession | AsyncConnection, token: str | None, *, kill_switch: bool = False, now: datetime | None = None
 ) -> Principal:
-    """The principal behind a secret, or Unauthenticated — the same error for every reason."""
+    """The principal behind a secret, or Unauthenticated — the same error for every reason. One Core
+    statement: a session or a bare connection (``Database.connect``) serves alike."""
     now = now or utcnow()
     match = KEY_PATTERN.match(token or "")
     lookup = match.group(1) if match else _DUMMY_LOOKUP

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from gateway.storage.derived import refresh_derived
 from gateway.storage.private_files import prepare_sqlite_file
@@ -120,6 +120,13 @@ class Database:
         """A session for reading; nothing it does is committed."""
         async with self._read_sessions() as session:
             yield session
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for a Core statement or two that read, without an ORM session around them
+        (a request's key lookup: building and closing the session cost more than the statement)."""
+        async with self.engine.connect() as connection:
+            yield connection
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
