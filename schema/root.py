@@ -18,7 +18,6 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
-    ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.name_converter import NameConverter
@@ -49,6 +48,7 @@ from schema.recurrence import RecurrenceMutation, RecurrenceQuery
 from schema.relay import MAX_NODES, Node, resolve_node, resolve_nodes
 from schema.scalars import SCALAR_OVERRIDES
 from schema.subscriptions import Subscription
+from schema.validation_cache import ValidationByDocument
 from schema.variable_text import VariableText
 from schema.viewer import Viewer, resolve_viewer
 from schema.webhooks import WebhookMutation, WebhookQuery
@@ -125,7 +125,7 @@ def build_schema() -> strawberry.Schema:
         extensions=[
             ErrorShaping,
             lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
-            lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
+            lambda: ValidationByDocument(maxsize=DOCUMENT_CACHE_SIZE),
             # After the cache: it replaces the cached errors for a keyless caller, never edits them.
             PrivateIntrospection,
             lambda: AddValidationRules(list(LIMIT_RULES)),

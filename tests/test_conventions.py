@@ -147,21 +147,45 @@ async def test_document_limits(api, org, query):
     assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
 
 
-async def test_a_repeated_document_is_validated_once(api, org):
-    """The limits' rules are the same objects on every request, so the validation cache can hit."""
-    from strawberry.extensions.validation_cache import _get_validate_cache
+async def test_a_repeated_document_is_validated_once(api, org, monkeypatch):
+    """The limits' rules are the same objects on every request, and the parsed document is the
+    same object for the same text (the parser's cache), so the validation cache hits by identity."""
+    import schema.validation_cache
 
-    from schema.root import DOCUMENT_CACHE_SIZE
-
-    cache = _get_validate_cache(DOCUMENT_CACHE_SIZE)
+    validated = []
+    original = schema.validation_cache.validate_document
+    monkeypatch.setattr(schema.validation_cache, "validate_document", lambda *args: validated.append(args[1]) or original(*args))
     query = "query Repeated { viewer { apiKeyId } }"
-    await api.graphql(query, key=org.secret)
-    before = cache.cache_info()
-    for _ in range(3):
+    for _ in range(4):
         body = await api.graphql(query, key=org.secret)
         assert body["data"]["viewer"]["apiKeyId"]
-    after = cache.cache_info()
-    assert after.misses == before.misses and after.hits == before.hits + 3
+    assert len(validated) == 1
+    broken = "query Broken { viewer { noSuchField } }"
+    for _ in range(2):  # errors are kept as well, and answered every time
+        assert (await api.graphql(broken, key=org.secret))["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert len(validated) == 2
+
+
+def test_a_validation_is_found_only_by_the_document_it_was_made_for(shared_schema):
+    """Entries are keyed by the document's id and hold the document: a document that took a freed
+    one's id (simulated here) is validated afresh, never given the other's (empty) errors."""
+    from graphql import parse, specified_rules
+    from strawberry.types.execution import ExecutionContext
+
+    from schema.validation_cache import _BY_SCHEMA, ValidationByDocument
+
+    valid, invalid = parse("{ viewer { apiKeyId } }"), parse("{ viewer { noSuchField } }")
+    extension = ValidationByDocument(maxsize=8)
+    context = ExecutionContext(query=None, schema=shared_schema, allowed_operations=(), context=None)
+    context.graphql_document, context.validation_rules = valid, tuple(specified_rules)
+    extension.execution_context = context
+    list(extension.on_validate())
+    assert context.pre_execution_errors == []
+    entries = _BY_SCHEMA[shared_schema._schema]
+    entries[id(invalid)] = entries[id(valid)]  # as if ``invalid`` had been given ``valid``'s id
+    context.graphql_document, context.pre_execution_errors = invalid, None
+    list(extension.on_validate())
+    assert [error.message for error in context.pre_execution_errors] == ["Cannot query field 'noSuchField' on type 'Viewer'."]
 
 
 # Issue 11.2: the attack — one negative page beside four full ones — priced the query below zero
