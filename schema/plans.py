@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import weakref
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+from cachetools import LRUCache
 from graphql import (
     GraphQLEnumType,
     GraphQLLeafType,
@@ -35,6 +37,7 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLSchema,
     Undefined,
     is_leaf_type,
     specified_scalar_types,
@@ -60,12 +63,14 @@ Completer = Callable[[Any], Any]
 
 class ObjectPlan:
     """How to complete one selection set of one object type: (response name, field) per field, where
-    a field reads and completes its value from the object in one call."""
+    a field reads and completes its value from the object in one call. ``bound``: some field (here
+    or below) passes this execution's ``Info`` to its resolver, so the plan serves no other."""
 
-    __slots__ = ("entries",)
+    __slots__ = ("entries", "bound")
 
-    def __init__(self, entries: list[tuple[str, Getter]]) -> None:
+    def __init__(self, entries: list[tuple[str, Getter]], bound: bool = False) -> None:
         self.entries = entries
+        self.bound = bound
 
     def complete(self, source: Any) -> dict[str, Any]:
         return {name: field(source) for name, field in self.entries}
@@ -90,24 +95,76 @@ def _checked(read: Getter) -> Getter:
     return read_checked
 
 
+# Plans that serve every execution of one parsed operation, per schema (tests build hundreds of
+# schemas, which their plans must not keep alive), by (the operation's id, the type, the selected
+# nodes' ids). An entry holds its operation: an id is found only while that operation lives.
+SHARED_PLANS_PER_SCHEMA = 512
+_SharedPlans = LRUCache[tuple[int, str, tuple[int, ...]], tuple[Any, ObjectPlan | None]]
+_SHARED: weakref.WeakKeyDictionary[GraphQLSchema, _SharedPlans] = weakref.WeakKeyDictionary()
+
+
+def _shared_plans(execution: Any) -> _SharedPlans | None:
+    """The plans this execution may share with others of its operation, or None.
+
+    The parser's cache hands back the same operation node for the same text, and a selection is
+    collected the same way every time unless a directive decides it (``@include(if: $flag)``
+    depends on the variables): an operation whose text has no ``@`` at all shares its plans.
+    """
+    location = execution.operation.loc
+    if location is None or "@" in location.source.body:
+        return None
+    shared = _SHARED.get(execution.schema)
+    if shared is None:
+        shared = _SHARED[execution.schema] = LRUCache(maxsize=SHARED_PLANS_PER_SCHEMA)
+    return shared
+
+
 class PlanBuilder:
-    """Builds the plans of one execution; ``execution`` is graphql-core's executor (for its collection)."""
+    """Builds the plans of one execution; ``execution`` is graphql-core's executor (for its collection).
+
+    A plan built for an operation serves its later executions too (``_shared_plans``) unless it is
+    ``bound`` to this one: building the plans of a createPost's payload cost 3% of the request.
+    """
 
     def __init__(self, execution: Any) -> None:
         self.execution = execution
         # By the set's identity, holding the set itself: a set freed during the execution (the root's)
         # could otherwise lend its id to a later one, which would find a plan that is not its own.
         self.plans: dict[tuple[str, int], tuple[Any, ObjectPlan | None]] = {}
+        self.shared = _shared_plans(execution)
+        self._binding = False  # the plan being built passes this execution's Info somewhere
 
     def plan(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> ObjectPlan | None:
         key = (parent_type.name, id(grouped_field_set))
         known = self.plans.get(key)
         if known is None:
             self.plans[key] = (grouped_field_set, None)  # a selection that contains itself is not planned
-            known = self.plans[key] = (grouped_field_set, self._build(parent_type, grouped_field_set))
+            known = self.plans[key] = (grouped_field_set, self._shared_or_built(parent_type, grouped_field_set))
         return known[1]
 
+    def _shared_or_built(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> ObjectPlan | None:
+        if self.shared is None:
+            return self._build(parent_type, grouped_field_set)
+        operation = self.execution.operation
+        nodes = tuple(id(details.node) for details_list in grouped_field_set.values() for details in details_list)
+        shared_key = (id(operation), parent_type.name, nodes)
+        found = self.shared.get(shared_key)
+        if found is not None and found[0] is operation:
+            return found[1]
+        plan = self._build(parent_type, grouped_field_set)
+        if plan is None or not plan.bound:  # None too: the same selection is unplannable every time
+            self.shared[shared_key] = (operation, plan)
+        return plan
+
     def _build(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> ObjectPlan | None:
+        outer, self._binding = self._binding, False
+        try:
+            entries = self._entries(parent_type, grouped_field_set)
+            return None if entries is None else ObjectPlan(entries, bound=self._binding)
+        finally:
+            self._binding = outer or self._binding
+
+    def _entries(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> list[tuple[str, Getter]] | None:
         entries: list[tuple[str, Getter]] = []
         for response_name, field_details_list in grouped_field_set.items():
             node = field_details_list[0].node
@@ -136,7 +193,7 @@ class PlanBuilder:
             if complete is None:
                 return None
             entries.append((response_name, _composed(read, complete)))
-        return ObjectPlan(entries)
+        return entries
 
     def _reader(self, parent_type: GraphQLObjectType, field: Any, field_details_list: Any) -> Getter | None:
         """How a field marked PLAIN is resolved, or None."""
@@ -159,6 +216,7 @@ class PlanBuilder:
                 return _checked(function)
             return _checked(lambda _source: function())
         execution = self.execution
+        self._binding = True
         raw = execution.build_resolve_info(field, [details.node for details in field_details_list], parent_type, None)
         keyword = {info_parameter.name: Info(_raw_info=raw, _field=definition)}
         if resolver.self_parameter:
@@ -191,6 +249,7 @@ class PlanBuilder:
         plan = self.plan(kind, grouped_field_set)
         if plan is None:
             return None
+        self._binding = self._binding or plan.bound
         is_type_of = kind.is_type_of
         complete = plan.complete
         if is_type_of is None:

@@ -290,10 +290,52 @@ def test_a_plan_is_found_only_by_the_selection_it_was_built_for():
         document = parse("{ " + " ".join(names) + " }")
         return {node.name.value: [FieldDetails(node, None)] for node in document.definitions[0].selection_set.selections}
 
-    builder = PlanBuilder(execution=None)
+    from types import SimpleNamespace
+
+    builder = PlanBuilder(execution=SimpleNamespace(operation=SimpleNamespace(loc=None)))  # plans of its own only
     first = selection("id", "size")
     assert [name for name, _ in builder.plan(part, first).entries] == ["id", "size"]
     del first  # without the plan holding it, the next selection is very likely to take its id
     for _ in range(50):
         later = selection("label")
         assert [name for name, _ in builder.plan(part, later).entries] == ["label"]
+
+
+def _shared_schema() -> strawberry.Schema:
+    from strawberry.extensions import ParserCache
+
+    return strawberry.Schema(
+        query=BoxQuery, types=[Part], scalar_overrides=SCALAR_OVERRIDES, execution_context_class=GatewayExecution, extensions=[ParserCache]
+    )
+
+
+async def test_an_operations_plans_serve_its_later_executions_unless_bound_or_directed(monkeypatch):
+    """The parser's cache hands back the same operation for the same text, and its plans serve
+    every execution of it; a plan that passes an execution's Info on (``owner``) is built for each,
+    and so is every plan of an operation with a directive, which variables may decide."""
+    from schema.plans import PlanBuilder
+
+    built: list[str] = []
+    original = PlanBuilder._build
+    monkeypatch.setattr(PlanBuilder, "_build", lambda self, kind, selection: built.append(kind.name) or original(self, kind, selection))
+    schema, context = _shared_schema(), {"owner": "o", "preloaded": True}
+
+    async def run(document: str, **variables: object) -> tuple[object, list[str]]:
+        built.clear()
+        result = await schema.execute(document, context_value=context, variable_values=variables)
+        assert result.errors is None
+        return result.data, list(built)
+
+    unbound = "{ boxes { id kind parts { id size label } } }"
+    first, first_built = await run(unbound)
+    assert first_built == ["BoxQuery", "Box", "Part"]  # the root's resolvers are not plain: no plan, every time
+    assert await run(unbound) == (first, [])  # the same answer, from the plans of the first
+    bound = "{ boxes { id owner parts { id } } }"
+    answer, bound_built = await run(bound)
+    assert bound_built == ["BoxQuery", "Box", "Part"]
+    assert await run(bound) == (answer, ["Box"])  # the boxes' plan again; their parts' is shared
+    directed = "query($with: Boolean!) { boxes { id parts @include(if: $with) { id } } }"
+    with_parts, built_with = await run(directed, **{"with": True})
+    without_parts, built_without = await run(directed, **{"with": False})
+    assert built_with and built_without
+    assert all("parts" in box for box in with_parts["boxes"]) and not any("parts" in box for box in without_parts["boxes"])
