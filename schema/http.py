@@ -236,7 +236,9 @@ class GraphQLView(GraphQL):
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
         """One GraphQL request from a GET's query string, a JSON body or a multipart upload."""
-        content_type, _ = parse_content_type(request.content_type or "")
+        raw_type = request.content_type or ""
+        # The commonest header, as parse_content_type would read it (which builds an email message).
+        content_type = raw_type if raw_type == "application/json" else parse_content_type(raw_type)[0]
         transport = self._get_stream_transport_from_headers(request.headers)
         if request.method == "GET":
             data = self.parse_query_params(request.query_params)
