@@ -329,13 +329,11 @@ class GraphQLView(GraphQL):
 
     async def _authenticate(self, token: str, acting_in: str | None) -> Any:
         try:
+            async with self.runtime.database.connect() as connection:  # one Core statement: no session
+                principal = await authenticate(connection, token, kill_switch=self.runtime.settings.kill_switch)
             if acting_in:
                 async with self.runtime.database.read() as session:
-                    principal = await authenticate(session, token, kill_switch=self.runtime.settings.kill_switch)
                     principal = await act_as(session, principal, acting_in.strip())
-            else:  # every request's: one Core statement, no session
-                async with self.runtime.database.connect() as connection:
-                    principal = await authenticate(connection, token, kill_switch=self.runtime.settings.kill_switch)
         except ServiceError as error:
             return error
         if principal.needs_touch():
