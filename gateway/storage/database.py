@@ -25,6 +25,7 @@ from gateway.storage.private_files import prepare_sqlite_file
 from gateway.storage.reachability import DatabaseUnreachable, describe_unreachable
 from gateway.storage.sqlite_driver import OneTripConnection, OneTripCursor, one_trip_dbapi
 from gateway.storage.staging import committed, write_staged
+from gateway.storage.standing import StandingConnection
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 # Read connections kept open on SQLite. Each GraphQL query holds one (schema.reads) while it runs;
@@ -103,10 +104,14 @@ class Database:
             self.write_engine = create_async_engine(url, echo=echo, **driver)
             _prepare_sqlite(self.engine, begin="BEGIN")
             _prepare_sqlite(self.write_engine, begin="BEGIN IMMEDIATE")
+            # One-statement reads run on the loop's thread, one after another: one connection kept
+            # open serves them all (in memory, SQLAlchemy's static pool has only one anyway).
+            self._standing = StandingConnection(self.engine) if _is_file(database) else None
         else:
             pooled = {"pool_size": POSTGRES_POOL_SIZE, "max_overflow": POSTGRES_POOL_OVERFLOW}
             self.engine = create_async_engine(url, echo=echo, pool_pre_ping=True, **pooled)
             self.write_engine = self.engine
+            self._standing = None  # PostgreSQL's statements wait on the network: a connection each
         self._read_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
         # SQLite lets one writer in at a time. Writers of this process queue on a lock instead of
@@ -123,8 +128,14 @@ class Database:
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for a Core statement or two that read, without an ORM session around them
-        (a request's key lookup: building and closing the session cost more than the statement)."""
+        """A connection for one Core statement that reads (``storage.ALONE``), without an ORM session
+        around it: a request's key lookup, where building and closing a session cost more than the
+        statement. On a SQLite file, the one connection kept open for them
+        (``gateway.storage.standing``); whatever transaction a statement opened ends after it."""
+        if self._standing is not None:
+            async with self._standing.borrow() as connection:
+                yield connection
+            return
         async with self.engine.connect() as connection:
             yield connection
 
@@ -172,6 +183,8 @@ class Database:
             raise DatabaseUnreachable(describe_unreachable(self.url, error)) from None
 
     async def dispose(self) -> None:
+        if self._standing is not None:
+            await self._standing.close()
         await self.engine.dispose()
         if self.write_engine is not self.engine:
             await self.write_engine.dispose()

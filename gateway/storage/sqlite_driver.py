@@ -355,6 +355,10 @@ class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
     commits_since_checkpoint = 0
 
     def connect(self, *arg: Any, **kw: Any) -> OneTripConnection:
+        # Statements run on the loop's thread too, one at a time with the connection's own
+        # (ThreadWatch): sqlite3 must not refuse them. SQLAlchemy says so for a file, not for
+        # ``:memory:``, whose every statement failed on the loop's thread.
+        kw["check_same_thread"] = False
         adapted = super().connect(*arg, **kw)
         return OneTripConnection(self, adapted._connection)
 
