@@ -55,6 +55,17 @@ async def test_a_read_over_its_budget_is_stopped_and_runs_on_the_thread(database
     assert trips == ["_run"]
 
 
+async def test_a_short_read_run_again_and_again_is_never_stopped(database, trips, monkeypatch):
+    """SQLite counts a statement's steps since it was prepared, so a short cached read crosses the
+    handler's period now and then. Stopping it there sent it to the thread, and left it marked in
+    use in sqlite3's statement cache, to be prepared anew on every later run."""
+    monkeypatch.setattr(sqlite_inline, "STEP_BUDGET", 1_000)
+    for _ in range(300):  # about 20 steps each: 6,000 steps of one cached statement
+        async with database.read() as session:
+            assert (await session.execute(text("SELECT name FROM things WHERE id = :id"), {"id": 1})).scalar_one() == "a"
+    assert trips == []
+
+
 async def test_a_read_while_the_thread_is_busy_goes_to_the_thread_in_turn(database, trips):
     async with database.read() as session:
         raw = _driver(await session.connection())
