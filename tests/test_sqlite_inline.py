@@ -34,15 +34,27 @@ def _driver(connection):
 
 
 async def test_a_short_read_runs_on_the_loops_thread_without_waiting_for_locks(database, trips):
-    """It runs with no busy timeout (a lock in its way sends it to the thread, see below), and the
-    connection's timeout is back for whatever runs next on the thread."""
+    """It runs with no busy timeout (a lock in its way sends it to the thread, see below). The
+    connection rests at 0 from then on, with no PRAGMA around each statement, and whatever runs on
+    its thread runs with the timeout the connection was opened with, set around the call."""
     async with database.read() as session:
         assert (await session.execute(text(COUNT_TO), {"top": 100})).scalar_one() == 100
         assert (await session.execute(text(BUSY_TIMEOUT))).scalar_one() == 0
         raw = _driver(await session.connection())
         assert raw.in_transaction  # its BEGIN went first, from here too
-        assert raw._conn.execute("PRAGMA busy_timeout").fetchone()[0] == SQLITE_BUSY_TIMEOUT_MS
     assert trips == []
+
+    def timeout_on_the_thread() -> int:
+        return raw._conn.execute("PRAGMA busy_timeout").fetchone()[0]
+
+    assert await raw._execute(timeout_on_the_thread) == SQLITE_BUSY_TIMEOUT_MS
+    assert raw._conn.execute("PRAGMA busy_timeout").fetchone()[0] == 0  # at rest again once it has run
+    statements = []
+    raw._conn.set_trace_callback(statements.append)
+    async with database.read() as session:
+        assert (await session.execute(text("SELECT count(*) FROM things"))).scalar_one() == 2
+    raw._conn.set_trace_callback(None)
+    assert not any("busy_timeout" in statement for statement in statements), statements
 
 
 async def test_a_read_over_its_budget_is_stopped_and_runs_on_the_thread(database, trips, monkeypatch):
@@ -112,15 +124,14 @@ class _Refusing:
 def test_a_read_that_meets_a_lock_is_handed_to_the_thread_and_other_errors_are_raised():
     """A read never waits on the loop's thread: one that meets a lock (SQLITE_BUSY, at once, with the
     busy timeout 0) is handed back to run on the connection's thread, which waits as any statement
-    there does; any other error is the read's, and the busy timeout is restored either way."""
+    there does; any other error is the read's."""
     busy = _Refusing(sqlite3.SQLITE_BUSY)
-    result, owed = sqlite_inline.read_inline(busy, "SELECT 1", None, ("BEGIN", []), 15_000)  # type: ignore[arg-type]
+    result, owed = sqlite_inline.read_inline(busy, "SELECT 1", None, ("BEGIN", []))  # type: ignore[arg-type]
     assert result is None and owed == sqlite_inline.NOTHING_AHEAD  # the BEGIN went out here
-    assert busy.statements == ["PRAGMA busy_timeout = 0", "BEGIN", "PRAGMA busy_timeout = 15000"]
+    assert busy.statements == ["BEGIN"]
     failing = _Refusing(sqlite3.SQLITE_IOERR)
     with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
-        sqlite_inline.read_inline(failing, "SELECT 1", None, sqlite_inline.NOTHING_AHEAD, 15_000)  # type: ignore[arg-type]
-    assert failing.statements[-1] == "PRAGMA busy_timeout = 15000"
+        sqlite_inline.read_inline(failing, "SELECT 1", None, sqlite_inline.NOTHING_AHEAD)  # type: ignore[arg-type]
 
 
 INSERT = text("INSERT INTO things (name) VALUES (:name)").execution_options(socialgate_deferred=True)
@@ -131,8 +142,7 @@ async def test_a_write_transaction_runs_on_the_loops_thread_from_begin_to_commit
     trip to the connection's thread, and what it wrote is committed for every other connection."""
     async with database.write() as session:
         assert (await session.execute(text("SELECT count(*) FROM things"))).scalar_one() == 2
-        # The write lock held, nothing here can wait: the busy timeout is left as it is, not set to 0 and back.
-        assert (await session.execute(text(BUSY_TIMEOUT))).scalar_one() == SQLITE_BUSY_TIMEOUT_MS
+        assert (await session.execute(text(BUSY_TIMEOUT))).scalar_one() == 0  # the connection rests at 0
         await session.execute(INSERT, [{"name": "c"}, {"name": "d"}])
         assert (await session.execute(text("SELECT max(id) FROM things"))).scalar_one() == 4  # its own writes, seen
         await session.execute(INSERT, {"name": "e"})

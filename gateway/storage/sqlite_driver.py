@@ -169,7 +169,8 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
             result = None
             if not many and is_read(operation) and adapted.may_send_here(ahead):
                 # What it could not send here (a BEGIN IMMEDIATE that met a lock) goes to the thread.
-                result, ahead = read_inline(connection._conn, operation, parameters, ahead, adapted.timeout_to_restore(ahead))
+                adapted.rest_without_waiting()
+                result, ahead = read_inline(connection._conn, operation, parameters, ahead)
             if result is None:
                 result = await connection._execute(_run, connection._conn, operation, parameters, many, ahead)
             self._description, rows, self._rowcount, self._lastrowid = result
@@ -199,7 +200,7 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     (no BEGIN before it, so no transaction it could leave open).
     """
 
-    __slots__ = ("_settled", "_begin", "_deferred", "_writing", "_watch", "_busy_timeout_ms", "_wal", "_checkpoints_here")
+    __slots__ = ("_settled", "_begin", "_deferred", "_writing", "_watch", "_wal", "_checkpoints_here")
     _cursor_cls = OneTripCursor
 
     def __init__(self, dbapi: Any, connection: aiosqlite.Connection) -> None:
@@ -209,7 +210,6 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         self._deferred: list[tuple[str, Any, bool]] = []
         self._writing = False  # the open transaction began with WRITE_BEGIN: it holds the write lock
         self._watch = ThreadWatch(connection)
-        self._busy_timeout_ms: int | None = None
         self._wal: bool | None = None
         self._checkpoints_here = False  # SQLite's automatic checkpoints are off: commit() runs them
 
@@ -232,18 +232,11 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
             return False
         return not deferred or (self._writing and rows_of(deferred) <= INLINE_WRITE_ROWS and self.in_wal_mode())
 
-    def busy_timeout_ms(self) -> int:
-        """The connection's busy timeout (set as it connected), which an inline read restores."""
-        if self._busy_timeout_ms is None:
-            self._busy_timeout_ms = int(self._connection._conn.execute("PRAGMA busy_timeout").fetchone()[0])
-        return self._busy_timeout_ms
-
-    def timeout_to_restore(self, ahead: Ahead) -> int | None:
-        """The busy timeout a statement sent from the loop's thread sets back once it has run at 0;
-        None when nothing it sends can wait: the transaction already holds the write lock (its
-        reads see its snapshot, and in WAL mode, the only one writes run here in, its writes and
-        COMMIT wait for no reader), so the timeout need not go to 0 and back."""
-        return None if self._writing and ahead[0] is None else self.busy_timeout_ms()
+    def rest_without_waiting(self) -> None:
+        """Before a statement goes out from the loop's thread (``sqlite_inline``), which must never
+        wait: the connection rests at busy timeout 0, and its thread's calls set the timeout around
+        themselves (``ThreadWatch``)."""
+        self._watch.rest_without_waiting(self._connection._conn)
 
     def defer_begin(self, begin: str) -> None:
         """Open the transaction with ``begin`` in the trip of its first statement, not a trip of its own."""
@@ -322,7 +315,8 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
             if not self._checkpoints_here:
                 stop_automatic_checkpoints(raw)
                 self._checkpoints_here = True
-            committed, owed = commit_inline(raw, ahead, self.timeout_to_restore(ahead))
+            self.rest_without_waiting()
+            committed, owed = commit_inline(raw, ahead)
         except Exception as error:
             self._handle_exception(error)
         if not committed:

@@ -16,10 +16,12 @@ What runs here, and only when the connection's thread has nothing queued or runn
   deferred writes (``storage.DEFERRED``) once the transaction holds the write lock;
 - a COMMIT, with the deferred writes that travel with it.
 
-Nothing here waits: the busy timeout is 0 meanwhile, unless the transaction holds the write lock
-already, when nothing it sends can wait. A ``BEGIN IMMEDIATE`` that meets another
-writer's lock (SQLITE_BUSY) is not sent; it goes to the thread, which waits for the lock as it
-always did, with everything after it. A read stays within ``STEP_BUDGET`` steps of SQLite's
+Nothing here waits: from its first statement here on, the connection rests at busy timeout 0,
+and each call on its thread runs with the timeout it was opened with, set around the call
+(``ThreadWatch``), so whatever runs there waits as it always did. Setting the timeout to 0 and back
+around every statement here cost two PRAGMAs each, 2.6% of a post's CPU. A ``BEGIN IMMEDIATE``
+that meets another writer's lock (SQLITE_BUSY) is not sent; it goes to the thread, which waits for
+the lock as it always did, with everything after it. A read stays within ``STEP_BUDGET`` steps of SQLite's
 virtual machine: a progress handler stops a longer one (a count over a million rows, say), which
 then runs on the thread from the start; a read stopped either way changed nothing, and what went
 ahead of it stays sent. Only a read that is long itself is stopped (``_Budget``): a short one run
@@ -38,8 +40,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 # Steps of SQLite's virtual machine a read may take on the loop's thread before it is stopped and
@@ -54,7 +55,7 @@ INLINE_WRITE_ROWS = 100
 # 10,000 posts); SQLite's own automatic checkpoint runs every 1,000 pages, about as often.
 CHECKPOINT_EVERY_COMMITS = 32
 
-_RESTORE_BUSY_TIMEOUT = "PRAGMA busy_timeout = {}"
+_BUSY_TIMEOUT = "PRAGMA busy_timeout = {}"
 _NO_BUSY_TIMEOUT = "PRAGMA busy_timeout = 0"
 _WAITED = (sqlite3.SQLITE_INTERRUPT, sqlite3.SQLITE_BUSY)
 
@@ -107,20 +108,6 @@ class _Budget:
         return 1 if self.calls > 1 else 0  # any non-zero answer interrupts the statement
 
 
-@contextmanager
-def _without_waiting(connection: sqlite3.Connection, busy_timeout_ms: int | None) -> Iterator[None]:
-    """The busy timeout 0 meanwhile, then ``busy_timeout_ms`` again; None when nothing here can wait
-    (the transaction holds the write lock already), which leaves the timeout alone."""
-    if busy_timeout_ms is None:
-        yield
-        return
-    connection.execute(_NO_BUSY_TIMEOUT)
-    try:
-        yield
-    finally:
-        connection.execute(_RESTORE_BUSY_TIMEOUT.format(busy_timeout_ms))
-
-
 def _send_ahead_unless_locked(connection: sqlite3.Connection, ahead: Ahead) -> Ahead:
     """``ahead`` sent here; or, when its BEGIN meets another writer's lock, nothing sent and all of it
     still owed (a BEGIN that fails leaves no transaction)."""
@@ -136,46 +123,43 @@ def _send_ahead_unless_locked(connection: sqlite3.Connection, ahead: Ahead) -> A
     return NOTHING_AHEAD
 
 
-def read_inline(
-    connection: sqlite3.Connection, operation: str, parameters: Any, ahead: Ahead, busy_timeout_ms: int | None
-) -> tuple[Result | None, Ahead]:
+def read_inline(connection: sqlite3.Connection, operation: str, parameters: Any, ahead: Ahead) -> tuple[Result | None, Ahead]:
     """(the read's result, NOTHING_AHEAD) when ``ahead`` and the read ``operation`` ran here; (None,
     what is still owed) when the read was stopped (over its budget, or a lock in the way) and must
-    run on the connection's thread, after whatever of ``ahead`` did not go out here."""
-    with _without_waiting(connection, busy_timeout_ms):
-        owed = _send_ahead_unless_locked(connection, ahead)
-        if owed is not NOTHING_AHEAD:
-            return None, owed
-        connection.set_progress_handler(_Budget(), max(1, STEP_BUDGET // _Budget.PERIOD_FRACTION))
-        cursor = connection.cursor()
-        try:
-            cursor.execute(operation, () if parameters is None else parameters)
-            description = cursor.description
-            rows = cursor.fetchall() if description else []
-            return (description, rows, cursor.rowcount, cursor.lastrowid), NOTHING_AHEAD
-        except sqlite3.OperationalError as error:
-            if _stopped(error):
-                return None, NOTHING_AHEAD
-            raise
-        finally:
-            cursor.close()
-            connection.set_progress_handler(None, 0)
+    run on the connection's thread, after whatever of ``ahead`` did not go out here. The
+    connection rests at busy timeout 0 (``ThreadWatch.rest_without_waiting``)."""
+    owed = _send_ahead_unless_locked(connection, ahead)
+    if owed is not NOTHING_AHEAD:
+        return None, owed
+    connection.set_progress_handler(_Budget(), max(1, STEP_BUDGET // _Budget.PERIOD_FRACTION))
+    cursor = connection.cursor()
+    try:
+        cursor.execute(operation, () if parameters is None else parameters)
+        description = cursor.description
+        rows = cursor.fetchall() if description else []
+        return (description, rows, cursor.rowcount, cursor.lastrowid), NOTHING_AHEAD
+    except sqlite3.OperationalError as error:
+        if _stopped(error):
+            return None, NOTHING_AHEAD
+        raise
+    finally:
+        cursor.close()
+        connection.set_progress_handler(None, 0)
 
 
-def commit_inline(connection: sqlite3.Connection, ahead: Ahead, busy_timeout_ms: int | None) -> tuple[bool, Ahead]:
+def commit_inline(connection: sqlite3.Connection, ahead: Ahead) -> tuple[bool, Ahead]:
     """(True, NOTHING_AHEAD) when ``ahead`` and the COMMIT ran here; (False, what is still owed)
     when a lock stood in the way, and the thread must send that, then COMMIT."""
-    with _without_waiting(connection, busy_timeout_ms):
-        owed = _send_ahead_unless_locked(connection, ahead)
-        if owed is not NOTHING_AHEAD:
-            return False, owed
-        try:
-            connection.commit()
-        except sqlite3.OperationalError as error:
-            if _stopped(error):  # the transaction is still open: the thread commits it
-                return False, NOTHING_AHEAD
-            raise
-        return True, NOTHING_AHEAD
+    owed = _send_ahead_unless_locked(connection, ahead)
+    if owed is not NOTHING_AHEAD:
+        return False, owed
+    try:
+        connection.commit()
+    except sqlite3.OperationalError as error:
+        if _stopped(error):  # the transaction is still open: the thread commits it
+            return False, NOTHING_AHEAD
+        raise
+    return True, NOTHING_AHEAD
 
 
 def stop_automatic_checkpoints(connection: sqlite3.Connection) -> None:
@@ -188,37 +172,61 @@ def checkpoint(connection: sqlite3.Connection) -> None:
     connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
+def _set_busy_timeout(raw: sqlite3.Connection, pragma: str) -> None:
+    try:
+        raw.execute(pragma)
+    except sqlite3.ProgrammingError:  # closed: by the call itself (aiosqlite's close), or before it
+        pass
+
+
 def is_read(operation: str) -> bool:
     return operation[:6].upper() == "SELECT"
 
 
 class ThreadWatch:
-    """Whether one aiosqlite connection's thread has a call queued or running.
+    """Whether one aiosqlite connection's thread has a call queued or running, and the busy
+    timeout its calls run with.
 
     Every call aiosqlite makes goes through ``Connection._execute``; the watch wraps it on the
     instance and counts each call as it is queued (on the loop's thread) and once it has run (on
     the connection's thread), whether or not its caller still waits: a cancelled caller's
     statement still runs. Each count has one writer, so neither loses an update.
+
+    Once the connection rests at busy timeout 0 (``rest_without_waiting``), each call sets the
+    timeout the connection was opened with around itself, on the thread.
     """
 
-    __slots__ = ("queued", "ran")
+    __slots__ = ("queued", "ran", "busy_timeout_ms")
 
     def __init__(self, connection: Any) -> None:
         self.queued = 0
         self.ran = 0
+        self.busy_timeout_ms: int | None = None  # set once, while the thread is idle; read there after
 
         async def counted(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
             @functools.wraps(function)  # named as what it runs, for whoever lists the calls
             def run() -> Any:
+                raw = connection._conn if self.busy_timeout_ms else None  # None while connecting
                 try:
+                    if raw is not None:
+                        _set_busy_timeout(raw, _BUSY_TIMEOUT.format(self.busy_timeout_ms))
                     return function(*args, **kwargs)
                 finally:
+                    if raw is not None:
+                        _set_busy_timeout(raw, _NO_BUSY_TIMEOUT)
                     self.ran += 1
 
             self.queued += 1
             return await type(connection)._execute(connection, run)
 
         connection._execute = counted
+
+    def rest_without_waiting(self, raw: sqlite3.Connection) -> None:
+        """From now on the connection rests at busy timeout 0, for statements sent from the loop's
+        thread; its thread's calls keep the timeout it was opened with. Called with the thread idle."""
+        if self.busy_timeout_ms is None:
+            self.busy_timeout_ms = int(raw.execute("PRAGMA busy_timeout").fetchone()[0])
+            raw.execute(_NO_BUSY_TIMEOUT)
 
     @property
     def idle(self) -> bool:
