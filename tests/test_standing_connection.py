@@ -51,6 +51,27 @@ async def test_one_connection_serves_every_borrower_in_turn(database, checkouts)
     assert len(checkouts) == 1  # checked out once, not once per borrower
 
 
+async def test_borrowers_reading_alone_send_nothing_to_roll_back_and_see_every_commit(database):
+    """A statement sent ALONE opens no transaction on the database: nothing is rolled back after its
+    borrower (SQLAlchemy's own transaction stays, with nothing under it), and each read sees what
+    was committed before it."""
+    async with database.connect() as connection:  # a new connection: its set-up PRAGMAs went first
+        await connection.execute(COUNT)
+    rollbacks: list[object] = []
+    count = rollbacks.append
+    event.listen(database.engine.sync_engine, "rollback", count)
+    try:
+        for expected in (1, 2, 3):
+            async with database.connect() as connection:
+                assert (await connection.execute(COUNT)).scalar_one() == expected
+                assert not _driver(connection).in_transaction
+            async with database.write() as session:
+                await session.execute(text("INSERT INTO things DEFAULT VALUES"))
+    finally:
+        event.remove(database.engine.sync_engine, "rollback", count)
+    assert rollbacks == []
+
+
 async def test_borrowers_take_turns(database):
     """A second borrower waits until the first block ends: one connection is never shared midway."""
     order = []

@@ -7,8 +7,9 @@ costs more than such a statement: the pool's bookkeeping and events, a new ``Asy
 greenlet each way and a task to close it. A request's key lookup took 150-190 µs that way and
 80-110 µs on a connection kept open (``bench/README.md``).
 
-Only one-statement reads borrow it (``Database.connect``). Its transaction ends after every
-borrower, whether the borrower returned or raised (a refused key must not cost a new connection).
+Only one-statement reads borrow it (``Database.connect``). No transaction stays open on the
+database after a borrower, whether it returned or raised (a refused key must not cost a new
+connection); a read sent ``ALONE`` opens none, and needs no rollback after it.
 A connection that cannot be rolled back, or whose borrower was cancelled midway (its statement may
 still be under way on the connection's thread), is thrown away, and the next borrower opens another.
 """
@@ -21,6 +22,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from gateway.storage.sqlite_driver import OneTripConnection
 
 log = logging.getLogger("socialgate.storage")
 
@@ -35,7 +38,8 @@ class StandingConnection:
 
     @asynccontextmanager
     async def borrow(self) -> AsyncIterator[AsyncConnection]:
-        """The connection, to this borrower alone until the block ends; no transaction stays open."""
+        """The connection, to this borrower alone until the block ends; no transaction stays open on
+        the database after it."""
         async with self._turn:
             connection = self._connection
             if connection is None or connection.closed or connection.invalidated:
@@ -52,13 +56,18 @@ class StandingConnection:
             await self._end_transaction(connection)
 
     async def _end_transaction(self, connection: AsyncConnection) -> None:
-        """Roll back what the borrower left open; a connection that cannot be trusted is thrown away."""
+        """Roll back what the borrower left open; a connection that cannot be trusted is thrown away.
+
+        A borrower whose statements all went ``ALONE`` sent no BEGIN: SQLAlchemy's transaction,
+        begun with its first statement, stays with nothing under it (its rollback would send
+        nothing either), and the next borrower's statements join it. The first statement that
+        does send a BEGIN is rolled back after its borrower, which ends both."""
         try:
-            if not connection.invalidated and connection.in_transaction():
+            if not connection.invalidated and connection.in_transaction() and not _nothing_sent(connection):
                 await connection.rollback()
         except Exception:
             log.warning("a standing connection failed to roll back; another will be opened", exc_info=True)
-        if connection.invalidated or connection.in_transaction():
+        if connection.invalidated or (connection.in_transaction() and not _nothing_sent(connection)):
             self._connection = None
             await _discard(connection)
 
@@ -68,6 +77,11 @@ class StandingConnection:
             connection, self._connection = self._connection, None
             if connection is not None:
                 await connection.close()
+
+
+def _nothing_sent(connection: AsyncConnection) -> bool:
+    driver = connection.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
+    return isinstance(driver, OneTripConnection) and driver.nothing_sent()
 
 
 async def _discard(connection: AsyncConnection) -> None:
