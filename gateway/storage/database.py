@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from gateway.storage.core_session import CoreSession
 from gateway.storage.derived import refresh_derived
 from gateway.storage.private_files import prepare_sqlite_file
 from gateway.storage.reachability import DatabaseUnreachable, describe_unreachable
@@ -112,8 +113,9 @@ class Database:
             self.engine = create_async_engine(url, echo=echo, pool_pre_ping=True, **pooled)
             self.write_engine = self.engine
             self._standing = None  # PostgreSQL's statements wait on the network: a connection each
-        self._read_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
+        # Core statements straight to the session's connection (gateway.storage.core_session).
+        self._read_sessions = async_sessionmaker(self.engine, class_=CoreSession, expire_on_commit=False)
+        self._write_sessions = async_sessionmaker(self.write_engine, class_=CoreSession, expire_on_commit=False)
         # SQLite lets one writer in at a time. Writers of this process queue on a lock instead of
         # on SQLite's busy handler, which sleeps in growing steps and wastes most of the wait;
         # other processes still meet the busy timeout. A writer that waits longer than that
