@@ -6,6 +6,8 @@ counts 2. Bluesky: 300 graphemes (extended grapheme clusters). atproto maxLength
 """
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from providers import Limits, TextUnit, measure
 from providers.text import find_urls
@@ -159,3 +161,16 @@ def test_every_unit_has_a_label_and_a_measure():
 )
 def test_url_spans(text, urls):
     assert [text[a:b] for a, b in find_urls(text)] == urls
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127)) | st.text(alphabet="ab\r\n #*0"))
+def test_an_ascii_text_measures_as_the_unicode_patterns_measure_it(text):
+    """ASCII takes a short path (only CR LF joins into one grapheme, no cluster is an emoji); its
+    answer is the patterns' own, for every unit that path serves."""
+    from providers.text import _GRAPHEME, emoji_bytes_length
+
+    assert measure(text, TextUnit.GRAPHEMES) == len(_GRAPHEME.findall(text))
+    assert measure(text, TextUnit.EMOJI_UTF8_BYTES) == emoji_bytes_length(text)
+    assert measure(text, TextUnit.UTF8_BYTES) == len(text.encode("utf-8"))
+    assert measure(text, TextUnit.UTF16_UNITS) == len(text.encode("utf-16-le")) // 2
