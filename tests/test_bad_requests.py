@@ -30,14 +30,24 @@ def _operations(query: str = UPLOAD, variables: dict | None = None) -> str:
 @pytest.mark.parametrize(
     "body",
     [b"null", b'"a string"', b"123", b'{"query": "{ viewer { apiKeyId } }", "variables": "\xff"}', b"[" * 1200 + b"]" * 1200,
-     b'{"query": "{ __typename }", "variables": {"a": ' + b"[" * 1200 + b"]" * 1200 + b"}}", b"{nope"],
-    ids=["null", "json-string", "json-number", "invalid-utf8", "nested-1200", "nested-variables", "not-json"],
+     b'{"query": "{ __typename }", "variables": {"a": ' + b"[" * 1200 + b"]" * 1200 + b"}}", b"{nope",
+     b'{"query": "{ __typename }", "variables": {"a": ' + b"[" * 63 + b"]" * 63 + b"}}"],
+    ids=["null", "json-string", "json-number", "invalid-utf8", "nested-1200", "nested-variables", "not-json", "nested-65"],
 )
 async def test_a_malformed_json_body_is_a_coded_400(api, org, body):
     response = await api.http.post(
         "/graphql", content=body, headers={"content-type": "application/json", "authorization": f"Bearer {org.secret}"}
     )
     _refusal(response, 400, "BAD_REQUEST")
+
+
+async def test_a_body_with_many_brackets_but_shallow_is_taken(api, org):
+    """More brackets than the depth limit, none deeper than three levels: the walk finds it shallow."""
+    body = json.dumps({"query": "{ __typename }", "variables": {"a": [[] for _ in range(200)]}}).encode()
+    response = await api.http.post(
+        "/graphql", content=body, headers={"content-type": "application/json", "authorization": f"Bearer {org.secret}"}
+    )
+    assert response.status_code == 200 and response.json()["data"] == {"__typename": "Query"}
 
 
 @pytest.mark.parametrize(
