@@ -70,9 +70,12 @@ _DRAFT = (
     .where(_THE_POST)
     .order_by(TARGETS.c.created_at, TARGETS.c.id)
 )
+# Every target of the post is queued (none may be past draft, and the transaction holds them: one
+# writer on SQLite, locked on PostgreSQL), so the post's id picks them: no list of ids to expand
+# into the statement at each execution, as an IN (…) of bind parameters is.
 _QUEUE_TARGETS = (
     update(TARGETS)
-    .where(TARGETS.c.id.in_(bindparam("target_ids", expanding=True)))
+    .where(TARGETS.c.post_id == bindparam("queued_post_id"))
     .values({name: bindparam(f"new_{name}") for name in (*queued_values("", datetime.now(UTC)), "updated_at")})
     .execution_options(**DEFERRED)
 )
@@ -122,7 +125,7 @@ async def enqueue_draft(
         mark_queued(target, job.id, when)
     if targets:
         new_values = {f"new_{name}": value for name, value in queued_values(job.id, when).items()}
-        await session.execute(_QUEUE_TARGETS, {"target_ids": [t.id for t in targets], **new_values, "new_updated_at": now})
+        await session.execute(_QUEUE_TARGETS, {"queued_post_id": post.id, **new_values, "new_updated_at": now})
     payload = {"jobId": job.id, "postId": post.id, "publishAt": when.isoformat(), "targetIds": [t.id for t in targets]}
     events = [await record_job_event(session, organization_id, job.id, "job.queued", payload)]
     if (changed := await post_status_change(session, organization_id, post.id, job.id, before, targets)) is not None:
