@@ -12,13 +12,7 @@ to it.
 from __future__ import annotations
 
 import strawberry
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-)
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.name_converter import NameConverter
 from strawberry.tools import merge_types
@@ -41,6 +35,7 @@ from schema.jobs import JobQuery, PublishingMutation
 from schema.media import MediaMutation, MediaQuery
 from schema.metrics import MetricsMutation, MetricsQuery
 from schema.organizations import OrganizationMutation, OrganizationQuery
+from schema.parsing import BoundedParserCache
 from schema.posts import PostMutation, PostQuery
 from schema.providers import ProviderQuery
 from schema.reads import SharedReads
@@ -124,12 +119,10 @@ def build_schema() -> strawberry.Schema:
         # ErrorShaping first: it is the outermost hook, so it sees errors raised by every other one.
         extensions=[
             ErrorShaping,
-            lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
-            lambda: ValidationByDocument(maxsize=DOCUMENT_CACHE_SIZE),
+            lambda: BoundedParserCache(maxsize=DOCUMENT_CACHE_SIZE, max_tokens=MAX_TOKENS),
+            lambda: ValidationByDocument(maxsize=DOCUMENT_CACHE_SIZE, rules=LIMIT_RULES),
             # After the cache: it replaces the cached errors for a keyless caller, never edits them.
             PrivateIntrospection,
-            lambda: AddValidationRules(list(LIMIT_RULES)),
-            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             QueryCost,
             VariableText,
             SharedReads,  # one read session per query, shared by its loaders (schema.reads)

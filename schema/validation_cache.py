@@ -26,14 +26,21 @@ _BY_SCHEMA: weakref.WeakKeyDictionary[GraphQLSchema, _Entries] = weakref.WeakKey
 
 
 class ValidationByDocument(SchemaExtension):
-    """Validates a document once per schema and set of rules, as strawberry's ``ValidationCache``."""
+    """Validates a document once per schema and set of rules, as strawberry's ``ValidationCache``.
 
-    def __init__(self, maxsize: int) -> None:
+    ``rules``: the API's own rules (its limits), checked with the schema's, as strawberry's
+    ``AddValidationRules`` would add them: here, with no hook of their own to enter on every request.
+    """
+
+    def __init__(self, maxsize: int, rules: tuple[Any, ...] = ()) -> None:
         super().__init__()
         self.maxsize = maxsize
+        self.rules = rules
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
+        if self.rules:
+            context.validation_rules = (*context.validation_rules, *self.rules)
         schema, document, rules = context.schema._schema, context.graphql_document, context.validation_rules
         entries = _BY_SCHEMA.get(schema)
         if entries is None:
