@@ -18,16 +18,18 @@ What runs here, and only when the connection's thread has nothing queued or runn
 
 Nothing here waits: from its first statement here on, the connection rests at busy timeout 0,
 and each call on its thread runs with the timeout it was opened with, set around the call
-(``ThreadWatch``), so whatever runs there waits as it always did. Setting the timeout to 0 and back
-around every statement here cost two PRAGMAs each, 2.6% of a post's CPU. A ``BEGIN IMMEDIATE``
-that meets another writer's lock (SQLITE_BUSY) is not sent; it goes to the thread, which waits for
-the lock as it always did, with everything after it. A read stays within ``STEP_BUDGET`` steps of SQLite's
-virtual machine: a progress handler stops a longer one (a count over a million rows, say), which
-then runs on the thread from the start; a read stopped either way changed nothing, and what went
-ahead of it stays sent. Only a read that is long itself is stopped (``_Budget``): a short one run
-thousands of times must never be, since sqlite3 then prepares it anew on every later run. Writes are never stopped midway (SQLite would roll back the whole
-transaction), so only a few rows go here (``INLINE_WRITE_ROWS``), and only in WAL mode, where a
-writer holding the write lock and a COMMIT never wait for readers.
+(``ThreadWatch``), so whatever runs there waits as it always did. Setting the timeout to 0 and
+back around every statement here cost two PRAGMAs each, 2.6% of a post's CPU. A ``BEGIN
+IMMEDIATE`` that meets another writer's lock (SQLITE_BUSY) is not sent; it goes to the thread,
+which waits for the lock as it always did, with everything after it.
+
+A read stays within ``STEP_BUDGET`` steps of SQLite's virtual machine: a progress handler stops a
+longer one (a count over a million rows, say), which then runs on the thread from the start; a
+read stopped either way changed nothing, and what went ahead of it stays sent. Only a read that
+is long itself is stopped (``_Budget``): a short one run thousands of times must never be, since
+sqlite3 then prepares it anew on every later run. Writes are never stopped midway (SQLite would
+roll back the whole transaction), so only a few rows go here (``INLINE_WRITE_ROWS``), and only in
+WAL mode, where a writer holding the write lock and a COMMIT never wait for readers.
 
 A COMMIT in WAL mode may run a checkpoint, which copies pages to the database file and syncs it:
 too slow for the loop's thread. A connection that commits here turns SQLite's automatic
@@ -44,8 +46,9 @@ from collections.abc import Callable
 from typing import Any
 
 # Steps of SQLite's virtual machine a read may take on the loop's thread before it is stopped and
-# sent to the connection's thread: a page of posts with its targets and accounts takes a few
-# thousand; 100,000 is about a millisecond on this machine, the most it may hold up the loop.
+# sent to the connection's thread (``_Budget`` stops it after between half of them and all): a page
+# of posts with its targets and accounts takes a few thousand; 100,000 is about a millisecond on
+# this machine, the most it may hold up the loop.
 STEP_BUDGET = 100_000
 # Rows of deferred writes that may go out on the loop's thread: a post with its targets, its job,
 # events and audit entry is about ten; a bulk change of hundreds goes to the thread.
